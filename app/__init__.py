@@ -1,0 +1,78 @@
+"""Worklane: the application factory.
+
+``create_app(config)`` only wires things together: importing this package or
+calling the factory opens no socket, touches no database and runs no
+migration. Connections are made on first use; the schema changes only through
+``flask db upgrade`` (the Procfile's ``release`` process).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.config import PROJECT_ROOT, BaseConfig, config_from_env
+
+
+def create_app(config: BaseConfig | None = None) -> Flask:
+    """Build the Worklane WSGI app from a config object (default: the environment)."""
+    if config is None:
+        config = config_from_env()
+    app = Flask(
+        __name__,
+        instance_path=config.INSTANCE_PATH,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.from_object(config)
+    app.config["WORKLANE_CONFIG"] = config
+
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_web_basics(app)
+    register_commands(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    from app.logs import configure_logging, register_request_logging
+
+    configure_logging(app.config["LOG_LEVEL"], json=app.config["LOG_JSON"])
+    register_request_logging(app)
+
+
+def register_extensions(app: Flask) -> None:
+    from app import database  # noqa: F401  (engine event hooks)
+    from app.extensions import cache, compress, csrf, db, migrate, redis_connections
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    cache.init_app(app)
+    compress.init_app(app)
+    csrf.init_app(app)
+    redis_connections.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.core import bp as core_bp
+    from app.jobs import bp as jobs_bp
+    from app.ops import bp as ops_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(jobs_bp)
+    app.register_blueprint(ops_bp)
+
+
+def register_web_basics(app: Flask) -> None:
+    from app.errors import register_error_handlers
+    from app.web import register_static_versioning, register_template_helpers
+
+    register_error_handlers(app)
+    register_static_versioning(app)
+    register_template_helpers(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.cli import register_cli
+
+    register_cli(app)

@@ -1,0 +1,74 @@
+"""Error pages and JSON errors.
+
+The error templates extend the layout with ``minimal=True`` and are given
+nothing that needs the database, so they render even when it is down.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: ("Bad request", "The request could not be understood. Check what you sent and try again."),
+    403: ("Not allowed", "You do not have permission to do that."),
+    404: ("Page not found", "There is nothing at this address. It may have moved or never existed."),
+    405: ("Method not allowed", "This address does not accept that kind of request."),
+    429: ("Too many requests", "You are going a little fast. Wait a moment, then try again."),
+    500: ("Something went wrong", "We hit an error on our side and have logged it. Try again in a moment."),
+    503: ("Temporarily unavailable", "Worklane is not available right now. Try again in a moment."),
+}
+
+
+def wants_json() -> bool:
+    """True for API calls and clients that prefer JSON over HTML."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return (
+        best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
+
+
+def render_error(code: int, description: str | None = None):
+    title, default_text = TITLES.get(code, (f"Error {code}", "The request could not be completed."))
+    text = description or default_text
+    if wants_json():
+        return jsonify(error={"status": code, "title": title, "detail": text}), code
+    try:
+        return render_template("errors/error.html", code=code, title=title, text=text, minimal=True), code
+    except Exception:  # the template layer itself failed: still answer
+        log.exception("error page failed to render")
+        return f"<!doctype html><title>{code} {title}</title><h1>{title}</h1>", code
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if exc.code is None or exc.code < 400:
+            return exc
+        # Werkzeug's own descriptions are technical; ours are for people, but a
+        # view that raised abort(4xx, "reason") keeps its reason.
+        default = type(exc).description
+        description = exc.description if exc.description != default else None
+        response = render_error(exc.code, description)
+        if exc.code == 405 and exc.valid_methods:
+            body, code = response
+            return body, code, {"Allow": ", ".join(exc.valid_methods)}
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):
+        return render_error(
+            400, "This form has expired or did not come from Worklane. Reload the page and try again."
+        )
+
+    @app.errorhandler(InternalServerError)
+    def _server_error(exc: InternalServerError):
+        # Flask has already logged the original exception with its traceback.
+        return render_error(500)

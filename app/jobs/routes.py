@@ -1,0 +1,53 @@
+"""Pages that start a background job and follow it to its result."""
+
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from app.errors import wants_json
+from app.extensions import db
+from app.jobs import bp
+from app.jobs.forms import StartSystemCheckForm
+from app.jobs.services import QueueUnavailable, start_system_check
+from app.models import BackgroundJob
+
+
+def _get_job_or_404(job_id) -> BackgroundJob:
+    job = db.session.get(BackgroundJob, job_id)
+    if job is None:
+        abort(404)
+    return job
+
+
+@bp.post("/system-check")
+def start_check():
+    form = StartSystemCheckForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        job = start_system_check()
+    except QueueUnavailable:
+        flash("Background work is unavailable right now. Try again in a moment.", "error")
+        return redirect(url_for("core.home")), 303
+    flash("System check queued.", "success")
+    return redirect(url_for("jobs.show", job_id=job.id)), 303
+
+
+@bp.get("/<uuid:job_id>")
+def show(job_id):
+    job = _get_job_or_404(job_id)
+    return render_template("jobs/show.html", job=job)
+
+
+@bp.get("/<uuid:job_id>/status")
+def status(job_id):
+    """The status panel alone: polled by the page while the job runs, or as JSON."""
+    job = _get_job_or_404(job_id)
+    if wants_json() or request.args.get("format") == "json":
+        return {
+            "id": str(job.id),
+            "kind": job.kind,
+            "status": job.status,
+            "progress": job.progress,
+            "result": job.result,
+            "error": job.error,
+        }
+    return render_template("jobs/_status.html", job=job)

@@ -1,0 +1,99 @@
+"""Structured logs: one JSON object per line, with the request id when there is one.
+
+Every process (web, worker, scheduler, CLI) logs the same way, so an operator
+can follow one request id from the access log into the jobs it started.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, g, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_HANDLER_NAME = "worklane"
+
+access_logger = logging.getLogger("worklane.access")
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds ``request_id`` to every record logged during a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = g.get("request_id") if has_request_context() else None
+        return True
+
+
+def configure_logging(level: str = "INFO", json: bool = True) -> None:
+    """Install the one root handler (idempotent: reconfiguring replaces it)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    if json:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                datefmt="%Y-%m-%dT%H:%M:%S%z",
+            )
+        )
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    handler.addFilter(RequestContextFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Keep libraries' chatter out of the logs unless asked for.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, root.level))
+
+
+def incoming_request_id() -> str:
+    """The caller's ``X-Request-ID`` when it is sane, else a fresh one."""
+    candidate = request.headers.get(REQUEST_ID_HEADER, "")
+    if _VALID_REQUEST_ID.match(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+def register_request_logging(app: Flask) -> None:
+    """Request ids on the way in and out, and one access-log line per request."""
+
+    @app.before_request
+    def _start_request():
+        g.request_id = incoming_request_id()
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _finish_request(response):
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        started = g.get("request_started")
+        duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        access_logger.info(
+            "%s %s %s",
+            request.method,
+            request.full_path.rstrip("?"),
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "remote_addr": request.remote_addr,
+                "user_agent": request.user_agent.string[:200],
+                "bytes": response.calculate_content_length(),
+            },
+        )
+        return response

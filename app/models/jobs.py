@@ -1,0 +1,69 @@
+"""Background jobs the product tracks: status, progress and outcome for a page to show."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import UTCDateTime, new_id, utcnow
+
+
+class BackgroundJob(db.Model):
+    """One piece of background work started by someone, as its page shows it.
+
+    RQ keeps the queue; this row keeps what people see: the job's id is also its
+    RQ job id, and the worker updates the row as it goes.
+    """
+
+    __tablename__ = "background_jobs"
+
+    QUEUED = "queued"
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+    STATUSES = (QUEUED, STARTED, FINISHED, FAILED)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    progress: Mapped[int] = mapped_column(default=0)
+    result: Mapped[dict | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("progress >= 0 AND progress <= 100", name="progress_percent"),
+        CheckConstraint("status IN ('queued', 'started', 'finished', 'failed')", name="status_known"),
+        Index("ix_background_jobs_status_created_at", "status", "created_at"),
+    )
+
+    @property
+    def done(self) -> bool:
+        return self.status in (self.FINISHED, self.FAILED)
+
+    def mark_started(self) -> None:
+        self.status = self.STARTED
+        self.started_at = utcnow()
+        self.error = None
+
+    def mark_progress(self, percent: int) -> None:
+        self.progress = max(0, min(100, int(percent)))
+
+    def mark_finished(self, result: dict | None = None) -> None:
+        self.status = self.FINISHED
+        self.progress = 100
+        self.result = result
+        self.finished_at = utcnow()
+
+    def mark_failed(self, error: str) -> None:
+        self.status = self.FAILED
+        self.error = error[:4000]
+        self.finished_at = utcnow()

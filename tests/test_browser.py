@@ -1,0 +1,60 @@
+"""Pages in a real headless Chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_flask
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def page(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.problems = []
+        page.on("console", lambda msg: msg.type == "error" and page.problems.append(msg.text))
+        page.on("pageerror", lambda exc: page.problems.append(str(exc)))
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def test_home_page_has_no_console_errors(page, live_server):
+    """The home page loads its assets and runs its scripts without a console error."""
+    response = page.goto(live_server.url + "/")
+    assert response.status == 200
+    assert "Worklane" in page.title()
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("typeof window.htmx") == "object"
+    assert page.problems == []
+
+
+def test_system_check_progress_updates_live(page, live_server, migrated_env):
+    """Starting a check shows its page, which updates to Finished by itself once a worker ran it."""
+    page.goto(live_server.url + "/")
+    page.get_by_role("button", name="Run a system check").click()
+    page.wait_for_url("**/jobs/*")
+    assert page.locator(".badge").inner_text() == "Queued"
+    result = run_flask(migrated_env, "worker", "--burst")
+    assert result.returncode == 0, result.stderr
+    page.locator(".badge", has_text="Finished").wait_for(timeout=10_000)
+    assert page.locator("progress").get_attribute("value") == "100"
+    assert page.problems == []

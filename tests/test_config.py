@@ -1,0 +1,160 @@
+"""The factory has no side effects; configuration comes from the environment."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from app.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    DevelopmentConfig,
+    ProductionConfig,
+    config_from_env,
+    normalize_database_url,
+)
+
+GOOD_SECRET = "x" * 48
+
+
+def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"}}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=PROJECT_ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_import_and_factory_open_no_socket(tmp_path):
+    """Importing the package and calling create_app opens no socket and creates no database."""
+    db_file = tmp_path / "never-created.db"
+    result = _python(
+        f"""
+        import sys
+
+        def refuse_sockets(event, args):
+            if event in ("socket.__new__", "socket.connect", "socket.getaddrinfo"):
+                raise RuntimeError("socket opened: " + event)
+
+        sys.addaudithook(refuse_sockets)
+        import app
+        from app.config import TestingConfig
+        config = TestingConfig.from_env({{
+            "DATABASE_URL": "sqlite:///{db_file}",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "WORKLANE_INSTANCE_PATH": "{tmp_path}",
+        }})
+        flask_app = app.create_app(config)
+        assert flask_app.url_map is not None
+        print("factory ok")
+        """,
+        {},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "factory ok" in result.stdout
+    assert not db_file.exists()
+
+
+def test_production_without_secret_key_exits_with_clear_message(tmp_path):
+    """Production refuses to start without SECRET_KEY and says which variable is missing."""
+    result = _python(
+        "import wsgi",
+        {
+            "WORKLANE_ENV": "production",
+            "DATABASE_URL": "postgresql://app@db.invalid/worklane",
+            "REDIS_URL": "redis://cache.invalid:6379/0",
+            "WORKLANE_INSTANCE_PATH": str(tmp_path),
+        },
+    )
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr
+    assert "SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_lists_every_missing_setting():
+    """All missing production settings are named at once."""
+    with pytest.raises(ConfigError) as excinfo:
+        ProductionConfig.from_env({})
+    message = str(excinfo.value)
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
+        assert name in message
+
+
+def test_production_rejects_short_secret_and_sqlite():
+    """A short SECRET_KEY or a SQLite database is refused in production."""
+    env = {"DATABASE_URL": "postgresql://a@b/c", "REDIS_URL": "redis://r:6379/0"}
+    with pytest.raises(ConfigError, match="at least 32"):
+        ProductionConfig.from_env({**env, "SECRET_KEY": "short"})
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        ProductionConfig.from_env({**env, "SECRET_KEY": GOOD_SECRET, "DATABASE_URL": "sqlite:///x.db"})
+
+
+def test_production_config_is_secure():
+    """A complete production config has secure cookies and the psycopg driver."""
+    config = ProductionConfig.from_env(
+        {"SECRET_KEY": GOOD_SECRET, "DATABASE_URL": "postgres://a@b/c", "REDIS_URL": "redis://r:6379/0"}
+    )
+    assert config.SESSION_COOKIE_SECURE is True
+    assert config.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://a@b/c"
+
+
+def test_development_keeps_its_own_secret(tmp_path):
+    """Development creates a private secret under instance/ once and reuses it."""
+    first = DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path)})
+    second = DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path)})
+    secret_file = tmp_path / "secret_key"
+    assert first.SECRET_KEY == second.SECRET_KEY
+    assert len(first.SECRET_KEY) >= 32
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert f"sqlite:///{tmp_path / 'worklane.db'}" == first.SQLALCHEMY_DATABASE_URI
+
+
+def test_dotenv_is_read_in_development_only(tmp_path):
+    """A .env file fills in development settings; the real environment wins; production ignores it."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("REDIS_URL=redis://from-dotenv:6379/3\nLOG_LEVEL=debug\n")
+    env = {"WORKLANE_INSTANCE_PATH": str(tmp_path), "LOG_LEVEL": "warning"}
+    config = config_from_env(env, dotenv_path=dotenv)
+    assert config.REDIS_URL == "redis://from-dotenv:6379/3"
+    assert config.LOG_LEVEL == "WARNING"
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        config_from_env(
+            {"WORKLANE_ENV": "production", "SECRET_KEY": GOOD_SECRET, "DATABASE_URL": "postgres://a@b/c"},
+            dotenv_path=dotenv,
+        )
+
+
+def test_unknown_environment_is_refused():
+    """A misspelt WORKLANE_ENV is an error, not a silent fallback."""
+    with pytest.raises(ConfigError, match="WORKLANE_ENV"):
+        config_from_env({"WORKLANE_ENV": "prod"}, dotenv_path=None)
+
+
+def test_bad_number_is_a_config_error(tmp_path):
+    """A non-numeric RQ_JOB_TIMEOUT is reported by name."""
+    with pytest.raises(ConfigError, match="RQ_JOB_TIMEOUT"):
+        DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path), "RQ_JOB_TIMEOUT": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"),
+        ("postgresql://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_database_url_spellings(given, expected):
+    """Heroku-style and plain PostgreSQL URLs use the psycopg 3 driver."""
+    assert normalize_database_url(given) == expected

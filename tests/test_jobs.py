@@ -1,0 +1,154 @@
+"""Background jobs: started from the web, queued in Redis, run by a separate worker process."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+from rq import Queue
+from rq.job import Job
+
+from app.extensions import db
+from app.models import BackgroundJob
+from app.models.base import utcnow
+from tests.conftest import csrf_token_from, free_port, run_flask
+from workers.queues import HIGH, enqueue
+from workers.system import purge_finished_jobs
+from workers.tracking import BackgroundJobGone, tracked
+
+
+def _start_check(client):
+    token = csrf_token_from(client.get("/").get_data(as_text=True))
+    return client.post("/jobs/system-check", data={"csrf_token": token})
+
+
+def test_starting_a_check_records_and_queues_it(client, db_session, redis_client):
+    """Posting the form records a queued job and puts it on the high queue under the same id."""
+    response = _start_check(client)
+    assert response.status_code == 303
+    job = db_session.scalars(db.select(BackgroundJob)).one()
+    assert response.headers["Location"].endswith(f"/jobs/{job.id}")
+    assert job.status == BackgroundJob.QUEUED
+    queue = Queue(HIGH, connection=redis_client)
+    assert queue.job_ids == [str(job.id)]
+    rq_job = Job.fetch(str(job.id), connection=redis_client)
+    assert rq_job.func_name == "workers.system.run_system_check"
+    assert rq_job.args == (str(job.id),)
+    assert rq_job.meta["request_id"]
+
+
+def test_starting_a_check_without_csrf_token_is_refused(client, db_session, redis_client):
+    """A post without its CSRF token is a 400 with a clear message and queues nothing."""
+    response = client.post("/jobs/system-check")
+    assert response.status_code == 400
+    assert "Reload the page" in response.get_data(as_text=True)
+    assert db_session.scalars(db.select(BackgroundJob)).all() == []
+    assert Queue(HIGH, connection=redis_client).count == 0
+
+
+def test_queue_outage_is_a_clear_message_not_a_500(migrated_env, make_app, db_session):
+    """With Redis down, the user is told, and the recorded job says why it never ran."""
+    app = make_app({**migrated_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    client = app.test_client()
+    response = _start_check(client)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+    page = client.get("/").get_data(as_text=True)
+    assert "Background work is unavailable right now" in page
+    job = db_session.scalars(db.select(BackgroundJob)).one()
+    assert job.status == BackgroundJob.FAILED
+    assert "queue is unavailable" in job.error
+
+
+def test_job_pages_show_status_and_404_for_unknown_ids(client, db_session):
+    """The job page and its status fragment show progress; unknown or malformed ids are 404."""
+    job = BackgroundJob(kind="system_check", description="System check")
+    db_session.add(job)
+    db_session.commit()
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert "<progress" in page and 'hx-trigger="every 1s"' in page
+    status = client.get(f"/jobs/{job.id}/status?format=json")
+    assert status.json["status"] == "queued" and status.json["progress"] == 0
+    assert client.get(f"/jobs/{uuid.uuid4()}").status_code == 404
+    assert client.get("/jobs/not-a-uuid").status_code == 404
+
+
+def test_enqueue_refuses_orm_objects(app, db_session):
+    """Jobs take ids: passing a model instance to enqueue is a TypeError."""
+    job = BackgroundJob(kind="x", description="x")
+    with app.test_request_context("/"), pytest.raises(TypeError, match="pass the object's id"):
+        enqueue("workers.system.run_system_check", job)
+
+
+def test_tracked_marks_a_failing_job_failed(app, db_session):
+    """A job body that raises leaves its record failed with the error."""
+    job = BackgroundJob(kind="x", description="x")
+    db_session.add(job)
+    db_session.commit()
+    with pytest.raises(ZeroDivisionError), tracked(job.id):
+        1 / 0  # noqa: B018
+    db_session.expire_all()
+    assert job.status == BackgroundJob.FAILED
+    assert "ZeroDivisionError" in job.error
+    with pytest.raises(BackgroundJobGone), tracked(uuid.uuid4()):
+        pass
+
+
+def test_purge_keeps_recent_and_running_jobs(app, db_session):
+    """The periodic purge deletes only week-old finished or failed job records."""
+    old = utcnow() - timedelta(days=8)
+    rows = {
+        "old-finished": BackgroundJob(kind="k", description="a", status="finished", finished_at=old),
+        "old-failed": BackgroundJob(kind="k", description="b", status="failed", finished_at=old),
+        "recent": BackgroundJob(kind="k", description="c", status="finished", finished_at=utcnow()),
+        "running": BackgroundJob(kind="k", description="d", status="started"),
+    }
+    db_session.add_all(rows.values())
+    db_session.commit()
+    assert purge_finished_jobs() == 2
+    left = set(db_session.scalars(db.select(BackgroundJob.description)))
+    assert left == {"c", "d"}
+
+
+@pytest.mark.processes
+def test_worker_process_runs_a_job_started_from_the_web(app, committed_db, migrated_env, redis_client):
+    """A check started over HTTP is run by a separate worker process and its result shows on the page."""
+    client = app.test_client()
+    response = _start_check(client)
+    job_url = response.headers["Location"]
+
+    result = run_flask(migrated_env, "worker", "--burst")
+    assert result.returncode == 0, result.stderr
+
+    status = client.get(job_url + "/status?format=json").json
+    assert status["status"] == "finished", status
+    assert status["progress"] == 100
+    _worker_host, worker_pid = status["result"]["worker"].rsplit(":", 1)
+    assert int(worker_pid) != os.getpid()
+    with app.app_context():
+        assert status["result"]["database"] == db.engine.dialect.name
+    page = client.get(job_url).get_data(as_text=True)
+    assert "Finished" in page and "hx-trigger" not in page
+    assert Queue(HIGH, connection=redis_client).count == 0
+
+
+@pytest.mark.processes
+def test_worker_marks_failed_jobs_failed(app, committed_db, migrated_env, redis_client):
+    """A job whose record is gone fails in the worker and lands in RQ's failed registry."""
+    missing = str(uuid.uuid4())
+    with app.test_request_context("/"):
+        enqueue("workers.system.run_system_check", missing, queue=HIGH, job_id=missing)
+    result = run_flask(migrated_env, "worker", "--burst", "--queues", "high")
+    assert result.returncode == 0, result.stderr
+    queue = Queue(HIGH, connection=redis_client)
+    assert missing in queue.failed_job_registry.get_job_ids()
+    assert "BackgroundJobGone" in Job.fetch(missing, connection=redis_client).latest_result().exc_string
+
+
+def test_worker_refuses_unknown_queue(migrated_env):
+    """`flask worker --queues` with a misspelt queue fails with a clear message."""
+    result = run_flask(migrated_env, "worker", "--burst", "--queues", "hihg")
+    assert result.returncode == 2
+    assert "unknown queue(s) hihg" in result.stderr

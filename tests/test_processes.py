@@ -1,0 +1,155 @@
+"""The Procfile processes, run the way operators and `make run` run them."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from rq import Queue, Worker
+from rq.job import Job
+
+from app.config import PROJECT_ROOT
+from tests.conftest import free_port
+from workers.queues import DEFAULT
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.processes
+
+
+def wait_for(condition, timeout: float, message: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s: {message}")
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def assert_all_gone(processes: list[psutil.Process]) -> None:
+    alive = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], [(p.pid, p.name()) for p in alive]
+
+
+def test_procfile_declares_the_four_processes():
+    """The Procfile has web (waitress), worker and scheduler (flask CLI) and release (migrations)."""
+    entries = dict(
+        line.split(":", 1) for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line.strip()
+    )
+    assert set(entries) == {"web", "worker", "scheduler", "release"}
+    assert "waitress-serve" in entries["web"] and "wsgi:app" in entries["web"]
+    assert "${PORT" in entries["web"] and "${WEB_THREADS" in entries["web"]
+    assert "flask --app wsgi worker" in entries["worker"]
+    assert "flask --app wsgi scheduler" in entries["scheduler"]
+    assert "db upgrade" in entries["release"]
+
+
+def test_three_honcho_workers_share_one_queue(migrated_env, redis_client):
+    """`honcho start -c worker=3` runs three workers that all take jobs from the same queue."""
+    env = {**os.environ, **migrated_env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    honcho = subprocess.Popen(
+        [str(BIN / "honcho"), "start", "--no-colour", "-c", "worker=3", "worker"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: len(Worker.all(connection=redis_client)) == 3, 30, "three workers registered")
+        processes = descendants(honcho.pid)
+        queue = Queue(DEFAULT, connection=redis_client)
+        jobs = [queue.enqueue("time.sleep", 1.0) for _ in range(6)]
+        wait_for(
+            lambda: all(job.get_status(refresh=True) == "finished" for job in jobs), 30, "six jobs finished"
+        )
+        worker_names = {Job.fetch(job.id, connection=redis_client).worker_name for job in jobs}
+        assert len(worker_names) == 3
+    finally:
+        honcho.send_signal(signal.SIGTERM)
+        honcho.wait(30)
+    assert_all_gone(processes)
+
+
+def _http(opener, url, data=None):
+    request = urllib.request.Request(url, data=data)
+    with opener.open(request, timeout=10) as response:
+        return response.status, response.geturl(), response.read().decode()
+
+
+def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path):
+    """The `make run` launcher: private Redis, migrations, web+worker+scheduler; Ctrl-C stops all."""
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"REDIS_URL", "DATABASE_URL", "SECRET_KEY", "WORKLANE_ENV"}
+    }
+    env.update({"PORT": str(port), "WORKLANE_INSTANCE_PATH": str(tmp_path / "instance")})
+    launcher = subprocess.Popen(
+        [sys.executable, "scripts/run.py"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+    )
+    base = f"http://127.0.0.1:{port}"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    processes: list[psutil.Process] = []
+    try:
+
+        def ready():
+            try:
+                return _http(opener, base + "/readyz")[0] == 200
+            except OSError:
+                return False
+
+        wait_for(ready, 90, "make run to become ready", interval=0.5)
+        processes = descendants(launcher.pid)
+        names = " ".join(" ".join(p.cmdline()) for p in processes)
+        assert "redis-server" in names and "waitress-serve" in names
+        assert "worker" in names and "scheduler" in names
+        assert (tmp_path / "instance" / "worklane.db").exists()
+        assert (tmp_path / "instance" / "secret_key").exists()
+
+        _status, _, home = _http(opener, base + "/")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', home).group(1)
+        _, job_url, _ = _http(opener, base + "/jobs/system-check", data=f"csrf_token={token}".encode())
+        assert "/jobs/" in job_url
+
+        def finished():
+            body = json.loads(_http(opener, job_url + "/status?format=json")[2])
+            return body if body["status"] == "finished" else None
+
+        result = wait_for(finished, 30, "the system check to finish in the worker", interval=0.3)
+        assert result["result"]["database"] == "sqlite"
+    finally:
+        os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        try:
+            output, _ = launcher.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            output, _ = launcher.communicate()
+            pytest.fail("make run did not stop within 40s of Ctrl-C:\n" + output[-3000:])
+    assert f"open http://127.0.0.1:{port}/" in output
+    assert "stopped the private Redis" in output
+    assert_all_gone(processes)

@@ -1,0 +1,185 @@
+"""Request ids, logs, error pages, compression and static assets."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+
+import pytest
+from flask import abort
+from sqlalchemy.exc import OperationalError
+
+from app.logs import configure_logging
+from tests.conftest import free_port
+
+
+def test_home_page_renders(client):
+    """The home page renders in the layout with a system-check form."""
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<title>" in html and "Worklane" in html
+    assert 'name="viewport"' in html
+    assert 'action="/jobs/system-check"' in html
+    assert 'name="csrf_token"' in html
+
+
+def test_request_id_is_honoured_or_generated(client):
+    """An incoming X-Request-ID is echoed back; a missing or bogus one is replaced."""
+    given = client.get("/healthz", headers={"X-Request-ID": "abc-123.x"})
+    assert given.headers["X-Request-ID"] == "abc-123.x"
+    generated = client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["X-Request-ID"])
+    bogus = client.get("/healthz", headers={"X-Request-ID": "bad id <script>" + "x" * 200})
+    assert re.fullmatch(r"[0-9a-f]{32}", bogus.headers["X-Request-ID"])
+
+
+def test_access_log_line_per_request(client, caplog):
+    """Every request logs one access line with method, path, status, duration and request id."""
+    with caplog.at_level(logging.INFO, logger="worklane.access"):
+        client.get("/healthz?probe=1", headers={"X-Request-ID": "req-42"})
+    records = [r for r in caplog.records if r.name == "worklane.access"]
+    assert len(records) == 1
+    record = records[0]
+    assert record.request_id == "req-42"
+    assert (record.method, record.path, record.status) == ("GET", "/healthz", 200)
+    assert record.duration_ms >= 0
+
+
+def test_logs_are_json_with_request_id(app, monkeypatch):
+    """The log handler writes one JSON object per line, carrying the request id."""
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    configure_logging("INFO", json=True)
+    try:
+        with app.test_request_context("/"):
+            from flask import g
+
+            g.request_id = "json-req-7"
+            logging.getLogger("worklane.test").info("hello", extra={"answer": 42})
+    finally:
+        monkeypatch.undo()
+        configure_logging(app.config["LOG_LEVEL"], json=app.config["LOG_JSON"])
+    line = next(ln for ln in stream.getvalue().splitlines() if "hello" in ln)
+    payload = json.loads(line)
+    assert payload["message"] == "hello"
+    assert payload["request_id"] == "json-req-7"
+    assert payload["answer"] == 42
+    assert payload["level"] == "INFO"
+    assert payload["logger"] == "worklane.test"
+
+
+@pytest.fixture
+def broken_app(migrated_env, make_app):
+    """An app whose database is unreachable, with routes that fail in every way."""
+    url = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2"
+    app = make_app({**migrated_env, "DATABASE_URL": url})
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("kaput")
+
+    @app.get("/needs-db")
+    def needs_db():
+        from app.extensions import db
+
+        db.session.execute(db.text("SELECT 1"))
+        return "unreachable"
+
+    @app.get("/forbidden")
+    def forbidden():
+        abort(403)
+
+    @app.get("/slow-down")
+    def slow_down():
+        abort(429)
+
+    @app.get("/bad")
+    def bad():
+        abort(400, "The date must look like 2026-12-31.")
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "code", "title"),
+    [
+        ("GET", "/bad", 400, "Bad request"),
+        ("GET", "/forbidden", 403, "Not allowed"),
+        ("GET", "/no/such/page", 404, "Page not found"),
+        ("POST", "/healthz", 405, "Method not allowed"),
+        ("GET", "/slow-down", 429, "Too many requests"),
+        ("GET", "/boom", 500, "Something went wrong"),
+        ("GET", "/needs-db", 500, "Something went wrong"),
+    ],
+)
+def test_error_pages_render_with_database_down(broken_app, method, path, code, title):
+    """Each error page renders in the layout, with the database unreachable."""
+    response = broken_app.test_client().open(path, method=method)
+    assert response.status_code == code
+    html = response.get_data(as_text=True)
+    assert f"<h1>{title}</h1>" in html
+    assert 'class="topbar"' in html
+    assert "Traceback" not in html and "kaput" not in html
+
+
+def test_error_page_keeps_a_views_reason(broken_app):
+    """abort(400, reason) shows the reason to the user."""
+    html = broken_app.test_client().get("/bad").get_data(as_text=True)
+    assert "The date must look like 2026-12-31." in html
+
+
+def test_405_lists_allowed_methods(broken_app):
+    """A 405 answer says which methods are allowed."""
+    response = broken_app.test_client().post("/healthz")
+    assert "GET" in response.headers["Allow"]
+
+
+def test_errors_are_json_for_json_clients(broken_app):
+    """Clients that ask for JSON get a JSON error body."""
+    response = broken_app.test_client().get("/no/such/page", headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    assert response.json["error"]["status"] == 404
+    assert response.json["error"]["title"] == "Page not found"
+
+
+def test_unhandled_database_error_is_logged(broken_app, caplog):
+    """An unhandled error is logged with its traceback while the user sees a clean page."""
+    with caplog.at_level(logging.ERROR):
+        broken_app.test_client().get("/needs-db")
+    assert any(r.exc_info and r.exc_info[0] is OperationalError for r in caplog.records)
+
+
+def test_html_is_compressed(client):
+    """HTML is sent brotli- or gzip-compressed and shrinks by well over half."""
+    plain = client.get("/", headers={"Accept-Encoding": "identity"})
+    brotli = client.get("/", headers={"Accept-Encoding": "br, gzip"})
+    gzip = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert plain.headers.get("Content-Encoding") is None
+    assert brotli.headers["Content-Encoding"] == "br"
+    assert gzip.headers["Content-Encoding"] == "gzip"
+    assert len(brotli.data) < 0.5 * len(plain.data)
+    assert "Accept-Encoding" in brotli.headers["Vary"]
+
+
+def test_static_assets_have_versioned_immutable_urls(client):
+    """Layout asset URLs carry a content hash and are cached for a year; bare URLs are not."""
+    html = client.get("/").get_data(as_text=True)
+    css_url = re.search(r'href="(/static/css/app\.css\?v=[0-9a-f]{12})"', html).group(1)
+    with client.get(css_url) as versioned:
+        assert versioned.status_code == 200
+        assert "immutable" in versioned.headers["Cache-Control"]
+        assert "max-age=31536000" in versioned.headers["Cache-Control"]
+    with client.get("/static/css/app.css") as bare:
+        assert "immutable" not in (bare.headers.get("Cache-Control") or "")
+    assert re.search(r'src="/static/vendor/htmx-2\.0\.8\.min\.js\?v=[0-9a-f]{12}"', html)
+
+
+def test_layout_loads_nothing_from_other_hosts(client):
+    """No CDN: every script, stylesheet and icon comes from this server."""
+    html = client.get("/").get_data(as_text=True)
+    for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert not url.startswith(("http:", "https:", "//")), url

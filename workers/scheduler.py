@@ -1,0 +1,87 @@
+"""The scheduler process: periodic jobs, declared in one list.
+
+Time is cut into slots of each job's period; the first scheduler tick in a slot
+claims it in Redis (``SET NX``) and enqueues the job with a job id derived from
+the slot. However many scheduler processes run, each slot is enqueued once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import Flask
+
+from app.extensions import redis_connections
+from workers.queues import LOW, enqueue
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_KEY = "worklane:scheduler:heartbeat"
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    func: str
+    every_seconds: int
+    queue: str = LOW
+    timeout: int | None = None
+
+    def slot(self, now: float) -> int:
+        return int(now // self.every_seconds)
+
+    def claim_key(self, slot: int) -> str:
+        return f"worklane:scheduler:claim:{self.name}:{slot}"
+
+    def job_id(self, slot: int) -> str:
+        return f"periodic-{self.name}-{slot}"
+
+
+#: Every periodic job of the system. Add new ones here.
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob("purge-finished-jobs", "workers.system.purge_finished_jobs", every_seconds=3600),
+)
+
+
+def enqueue_due(app: Flask, jobs=PERIODIC_JOBS, now: float | None = None) -> list[str]:
+    """Enqueue each job whose current slot nobody has claimed yet; returns their job ids."""
+    now = time.time() if now is None else now
+    redis = redis_connections.client(app)
+    enqueued = []
+    for job in jobs:
+        slot = job.slot(now)
+        if redis.set(job.claim_key(slot), "1", nx=True, ex=job.every_seconds * 2 + 60):
+            rq_job = enqueue(job.func, queue=job.queue, job_id=job.job_id(slot), timeout=job.timeout)
+            enqueued.append(rq_job.id)
+            log.info("periodic job enqueued", extra={"periodic": job.name, "job_id": rq_job.id})
+    redis.set(HEARTBEAT_KEY, str(now), ex=300)
+    return enqueued
+
+
+def run_scheduler(app: Flask, jobs=PERIODIC_JOBS, once: bool = False) -> None:
+    """Tick until SIGTERM/SIGINT; each tick enqueues what is due."""
+    stop = threading.Event()
+
+    def _stop(signum, frame):
+        log.info("scheduler stopping", extra={"signal": signum})
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+
+    tick = app.config["SCHEDULER_TICK_SECONDS"]
+    log.info("scheduler started", extra={"jobs": [job.name for job in jobs], "tick_seconds": tick})
+    while not stop.is_set():
+        with app.app_context():
+            try:
+                enqueue_due(app, jobs)
+            except Exception:  # Redis briefly away: log, keep ticking
+                log.exception("scheduler tick failed")
+        if once:
+            break
+        stop.wait(tick)

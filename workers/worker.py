@@ -1,0 +1,58 @@
+"""The worker process: an RQ worker whose jobs each run in a fresh app context."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from redis import Redis
+from rq import Worker
+
+from app.extensions import db
+from workers.queues import QUEUES
+
+log = logging.getLogger(__name__)
+
+
+class AppWorker(Worker):
+    """Runs every job inside an app context of the app it was built for.
+
+    The job runs in a forked work horse; the pooled database connections it
+    inherited from the parent are dropped first (a socket must never be shared
+    by two processes).
+    """
+
+    app: Flask
+
+    def __init__(self, *args, app: Flask, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.app = app
+
+    def perform_job(self, job, queue):
+        with self.app.app_context():
+            if getattr(self, "_is_horse", False):
+                for engine in db.engines.values():
+                    engine.dispose(close=False)
+            try:
+                return super().perform_job(job, queue)
+            finally:
+                db.session.remove()
+
+
+def worker_connection(app: Flask) -> Redis:
+    """A Redis client for the worker loop: no socket timeout, since dequeue blocks."""
+    return Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=5, health_check_interval=30)
+
+
+def run_worker(app: Flask, queues=QUEUES, burst: bool = False, name: str | None = None) -> bool:
+    """Work the given queues in priority order until stopped (or empty, with ``burst``)."""
+    connection = worker_connection(app)
+    worker = AppWorker(
+        list(queues),
+        connection=connection,
+        name=name,
+        app=app,
+        default_result_ttl=3600,
+    )
+    log.info("worker starting", extra={"queues": list(queues), "burst": burst})
+    return worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"])

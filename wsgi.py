@@ -1,0 +1,11 @@
+"""WSGI entry point: ``waitress-serve wsgi:app`` and ``flask --app wsgi …``."""
+
+import sys
+
+from app import create_app
+from app.config import ConfigError, config_from_env
+
+try:
+    app = create_app(config_from_env())
+except ConfigError as exc:
+    sys.exit(f"worklane: cannot start: {exc}")
