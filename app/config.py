@@ -116,8 +116,6 @@ class BaseConfig:
         config.SQLALCHEMY_DATABASE_URI = (
             normalize_database_url(database_url) if database_url else cls.default_database_url(config)
         )
-        replica_url = environ.get("DATABASE_REPLICA_URL")
-        config.DATABASE_REPLICA_URL = normalize_database_url(replica_url) if replica_url else None
         config.REDIS_URL = environ.get("REDIS_URL") or None
         config.LOG_LEVEL = (environ.get("LOG_LEVEL") or cls.LOG_LEVEL).upper()
         config.LOG_JSON = _bool(environ.get("LOG_JSON"), cls.LOG_JSON)

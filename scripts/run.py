@@ -140,8 +140,11 @@ def main() -> int:
             try:
                 return honcho.wait()
             except KeyboardInterrupt:
-                # honcho got the same Ctrl-C and is stopping its processes; wait for it.
-                continue
+                # A terminal's Ctrl-C reaches honcho too; a signal sent to this
+                # process alone does not. Either way honcho stops its processes
+                # once (it ignores a second signal) and we wait for it.
+                if honcho.poll() is None:
+                    honcho.send_signal(signal.SIGINT)
     except subprocess.CalledProcessError as exc:
         say(f"command failed: {' '.join(map(str, exc.cmd))}")
         return exc.returncode or 1

@@ -94,8 +94,13 @@ def _http(opener, url, data=None):
         return response.status, response.geturl(), response.read().decode()
 
 
-def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path):
-    """The `make run` launcher: private Redis, migrations, web+worker+scheduler; Ctrl-C stops all."""
+@pytest.mark.parametrize(
+    ("stop_signal", "whole_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c-in-terminal", "sigterm-to-launcher"],
+)
+def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, whole_group):
+    """The `make run` launcher: private Redis, migrations, web+worker+scheduler; stopping it stops all."""
     port = free_port()
     env = {
         key: value
@@ -143,13 +148,16 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path):
         result = wait_for(finished, 30, "the system check to finish in the worker", interval=0.3)
         assert result["result"]["database"] == "sqlite"
     finally:
-        os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        if whole_group:
+            os.killpg(launcher.pid, stop_signal)  # what Ctrl-C in a terminal does
+        else:
+            launcher.send_signal(stop_signal)  # a supervisor stopping the launcher alone
         try:
             output, _ = launcher.communicate(timeout=40)
         except subprocess.TimeoutExpired:
             os.killpg(launcher.pid, signal.SIGKILL)
             output, _ = launcher.communicate()
-            pytest.fail("make run did not stop within 40s of Ctrl-C:\n" + output[-3000:])
+            pytest.fail("make run did not stop within 40s:\n" + output[-3000:])
     assert f"open http://127.0.0.1:{port}/" in output
     assert "stopped the private Redis" in output
     assert_all_gone(processes)
