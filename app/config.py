@@ -10,6 +10,7 @@ Environment variables (see the README for the whole table):
 ``WORKLANE_ENV``   ``development`` (default), ``production`` or ``testing``
 ``SECRET_KEY``     required in production; development keeps its own under ``instance/``
 ``DATABASE_URL``   SQLAlchemy/Heroku-style URL; development defaults to SQLite in ``instance/``
+``DATABASE_MIGRATION_URL``  the table owner's URL for ``flask db upgrade`` (default: DATABASE_URL)
 ``REDIS_URL``      required in production; ``make run`` starts a private Redis when unset
 """
 
@@ -66,6 +67,8 @@ class BaseConfig:
     INSTANCE_PATH = str(PROJECT_ROOT / "instance")
 
     SQLALCHEMY_DATABASE_URI: str | None = None
+    #: Migrations run as the table owner; the app connects as a role that cannot bypass RLS.
+    DATABASE_MIGRATION_URL: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SQLALCHEMY_RECORD_QUERIES = False
 
@@ -116,6 +119,8 @@ class BaseConfig:
         config.SQLALCHEMY_DATABASE_URI = (
             normalize_database_url(database_url) if database_url else cls.default_database_url(config)
         )
+        migration_url = environ.get("DATABASE_MIGRATION_URL")
+        config.DATABASE_MIGRATION_URL = normalize_database_url(migration_url) if migration_url else None
         config.REDIS_URL = environ.get("REDIS_URL") or None
         config.LOG_LEVEL = (environ.get("LOG_LEVEL") or cls.LOG_LEVEL).upper()
         config.LOG_JSON = _bool(environ.get("LOG_JSON"), cls.LOG_JSON)

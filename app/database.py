@@ -37,3 +37,32 @@ def _configure_sqlite(dbapi_connection, connection_record):
 def _begin_sqlite(conn):
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN")
+
+
+# --- PostgreSQL row-level security for tenant tables (used by migrations) ---------------
+
+TENANT_POLICY = "tenant_isolation"
+_TENANT_PREDICATE = (
+    "current_setting('app.unscoped', true) = 'on' "
+    "OR tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+)
+
+
+def enable_tenant_rls(op, table: str) -> None:
+    """Turn on and force RLS for a tenant table, closed when no tenant is set."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY {TENANT_POLICY} ON {table} "
+        f"USING ({_TENANT_PREDICATE}) WITH CHECK ({_TENANT_PREDICATE})"
+    )
+
+
+def disable_tenant_rls(op, table: str) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"DROP POLICY IF EXISTS {TENANT_POLICY} ON {table}")
+    op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")

@@ -8,9 +8,12 @@ import logging
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 import app.models  # noqa: F401  (every model in the metadata)
 from app.models.base import UTCDateTime
+from app.tenancy import unscoped
 
 config = context.config
 logger = logging.getLogger("alembic.env")
@@ -19,6 +22,10 @@ target_db = current_app.extensions["migrate"].db
 
 
 def get_engine():
+    """The owner's engine when DATABASE_MIGRATION_URL is set, else the app's."""
+    url = current_app.config.get("DATABASE_MIGRATION_URL")
+    if url:
+        return create_engine(url, poolclass=NullPool)
     return target_db.engine
 
 
@@ -77,7 +84,9 @@ def _run(connection, conf_args):
         context.run_migrations()
 
 
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
+# Data migrations must see every tenant's rows (RLS is forced even for the owner).
+with unscoped("schema migrations"):
+    if context.is_offline_mode():
+        run_migrations_offline()
+    else:
+        run_migrations_online()

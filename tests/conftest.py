@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 from flask_migrate import upgrade
 from redis import Redis
-from sqlalchemy import create_engine, orm, text
+from sqlalchemy import create_engine, make_url, orm
 
 from app import create_app
 from app.config import PROJECT_ROOT, TestingConfig, normalize_database_url
 from app.extensions import db, redis_connections
+from app.tenancy import unscoped
 
 DATABASE_KIND = os.environ.get("WORKLANE_TEST_DATABASE", "postgres")
 
@@ -51,18 +52,50 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+APP_ROLE = "worklane_app"
+OWNER_ROLE = "worklane_owner"
+
+POSTGRES_SETUP = f"""
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{OWNER_ROLE}') THEN
+    CREATE ROLE {OWNER_ROLE} LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+    CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
+  END IF;
+END $$;
+DROP SCHEMA public CASCADE;
+CREATE SCHEMA public AUTHORIZATION {OWNER_ROLE};
+GRANT USAGE ON SCHEMA public TO {APP_ROLE};
+ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER_ROLE} IN SCHEMA public
+  GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE};
+"""
+
+
+def _with_user(url: str, user: str) -> str:
+    return make_url(url).set(username=user, password=None).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    """The URL of the session's test database, empty at the start."""
+def database_urls(tmp_path_factory) -> tuple[str, str | None]:
+    """(app URL, migration URL) of the session's empty test database.
+
+    On PostgreSQL the app connects as a role that owns nothing and cannot bypass
+    row-level security; the migrations run as the owner, as in production.
+    """
     if DATABASE_KIND == "sqlite":
-        return "sqlite:///" + str(tmp_path_factory.mktemp("sqlite") / "worklane_test.db")
-    url = normalize_database_url(os.environ["TEST_POSTGRES_URL"])
-    engine = create_engine(url)
+        return "sqlite:///" + str(tmp_path_factory.mktemp("sqlite") / "worklane_test.db"), None
+    admin_url = normalize_database_url(os.environ["TEST_POSTGRES_URL"])
+    engine = create_engine(admin_url)
     with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
+        connection.exec_driver_sql(POSTGRES_SETUP)
     engine.dispose()
-    return url
+    return _with_user(admin_url, APP_ROLE), _with_user(admin_url, OWNER_ROLE)
+
+
+@pytest.fixture(scope="session")
+def database_url(database_urls) -> str:
+    return database_urls[0]
 
 
 @pytest.fixture(scope="session")
@@ -71,22 +104,32 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def test_env(database_url, redis_url, tmp_path_factory) -> dict[str, str]:
+def test_env(database_urls, redis_url, tmp_path_factory) -> dict[str, str]:
     """The environment a process of the system under test gets (workers, honcho)."""
+    app_url, migration_url = database_urls
     return {
         "WORKLANE_ENV": "testing",
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": app_url,
+        "DATABASE_MIGRATION_URL": migration_url or "",
         "REDIS_URL": redis_url,
         "WORKLANE_INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
     }
 
 
 @pytest.fixture
-def make_app():
-    """Build extra apps (other URLs, broken dependencies); their engines are closed afterwards."""
+def make_app(test_env):
+    """Build extra apps (other URLs, broken dependencies); their engines are closed afterwards.
+
+    An app given another DATABASE_URL migrates that database, not the session's.
+    """
     made = []
 
     def _make(env: dict[str, str]):
+        env = dict(env)
+        if env.get("DATABASE_URL") != test_env["DATABASE_URL"] and env.get(
+            "DATABASE_MIGRATION_URL"
+        ) == test_env.get("DATABASE_MIGRATION_URL"):
+            env["DATABASE_MIGRATION_URL"] = ""
         made.append(create_app(make_config(env)))
         return made[-1]
 
@@ -162,7 +205,7 @@ def db_session(app):
 def committed_db(app):
     """Real commits, for work another process must see; tables are emptied afterwards."""
     yield
-    with app.app_context():
+    with app.app_context(), unscoped("test cleanup"):
         db.session.remove()
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):

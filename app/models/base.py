@@ -6,7 +6,11 @@ import uuid
 from datetime import UTC, datetime
 
 import uuid6
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import JSON, DateTime, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSONB
+
+#: JSON in a column: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 
 
 def new_id() -> uuid.UUID:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Index, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import CheckConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import UTCDateTime, new_id, utcnow
+from app.models.base import JSONDocument, UTCDateTime, new_id, utcnow
 
 
 class BackgroundJob(db.Model):
@@ -33,7 +32,7 @@ class BackgroundJob(db.Model):
     description: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     progress: Mapped[int] = mapped_column(default=0)
-    result: Mapped[dict | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    result: Mapped[dict | None] = mapped_column(JSONDocument)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,111 @@
+"""Organizations (the tenants), their members and invitations."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import JSONDocument, UTCDateTime, new_id, utcnow
+from app.tenancy import TenantMixin
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
+
+
+class Organization(db.Model):
+    """A tenant. Its id is the ``tenant_id`` of everything it owns."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    #: Loaded through the tenant scoping like any tenant query: only the current tenant's.
+    memberships = relationship("Membership", viewonly=True, lazy="select")
+
+    def __repr__(self) -> str:
+        return f"<Organization {self.slug}>"
+
+
+class Membership(TenantMixin, db.Model):
+    """A user's place in an organization, with one role."""
+
+    __tablename__ = "memberships"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user = relationship("User", lazy="joined", innerjoin=True)
+    organization = relationship(Organization, lazy="joined", innerjoin=True, viewonly=True)
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_id"),
+        Index("ix_memberships_user_id", "user_id"),
+    )
+
+
+class Invitation(TenantMixin, db.Model):
+    """An invitation to join with a role; the emailed link works once, until it expires."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    #: Part of the signed link; replaced on resend so older links stop working.
+    nonce: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    invited_by = relationship("User", foreign_keys=[invited_by_id], lazy="joined")
+    organization = relationship(Organization, lazy="joined", innerjoin=True, viewonly=True)
+
+    __table_args__ = (Index("ix_invitations_tenant_id_email", "tenant_id", "email"),)
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= utcnow():
+            return "expired"
+        return "pending"
+
+    @property
+    def usable(self) -> bool:
+        return self.status == "pending"
+
+
+class AuditEvent(TenantMixin, db.Model):
+    """Something an admin did to the organization; append-only (its screens come later)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    actor = relationship("User", lazy="joined")
+
+    __table_args__ = (Index("ix_audit_events_tenant_id_created_at", "tenant_id", "created_at"),)
