@@ -104,12 +104,15 @@ export TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:$PGPORT/worklane_test"
 export TEST_REDIS_URL="redis://127.0.0.1:$REDISPORT/0"
 
 # --- checks ---------------------------------------------------------------
-say "ruff"
-"$ROOT/$VENV/bin/ruff" check .
-"$ROOT/$VENV/bin/ruff" format --check .
+# While iterating: WORKLANE_SKIP_LINT=1 skips ruff, WORKLANE_TEST_DATABASES=sqlite (or
+# postgres) runs one pass. CI and a plain `make test` run everything.
+if [ -z "${WORKLANE_SKIP_LINT:-}" ]; then
+  say "ruff"
+  "$ROOT/$VENV/bin/ruff" check .
+  "$ROOT/$VENV/bin/ruff" format --check .
+fi
 
-say "pytest on PostgreSQL"
-WORKLANE_TEST_DATABASE=postgres "$PY" -m pytest "$@"
-
-say "pytest on SQLite"
-WORKLANE_TEST_DATABASE=sqlite "$PY" -m pytest "$@"
+for kind in ${WORKLANE_TEST_DATABASES:-postgres sqlite}; do
+  say "pytest on $kind"
+  WORKLANE_TEST_DATABASE=$kind "$PY" -m pytest "$@"
+done
