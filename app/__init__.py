@@ -26,6 +26,12 @@ def create_app(config: BaseConfig | None = None) -> Flask:
     app.config.from_object(config)
     app.config["WORKLANE_CONFIG"] = config
 
+    if config.PROXY_COUNT:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = config.PROXY_COUNT
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
@@ -42,8 +48,22 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app import database  # noqa: F401  (engine event hooks)
-    from app.extensions import cache, compress, csrf, db, migrate, redis_connections
+    from app import (
+        database,  # noqa: F401  (engine event hooks)
+        tenancy,  # noqa: F401  (ORM tenant scoping hooks)
+    )
+    from app.auth.login import register_login
+    from app.extensions import (
+        cache,
+        compress,
+        csrf,
+        db,
+        limiter,
+        migrate,
+        redis_connections,
+    )
+    from app.orgs.context import register_tenant_context
+    from app.sessions import register_sessions
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
@@ -51,23 +71,41 @@ def register_extensions(app: Flask) -> None:
     compress.init_app(app)
     csrf.init_app(app)
     redis_connections.init_app(app)
+    # Sessions live in Redis: the client object is created here, connected on first use.
+    register_sessions(app, redis_connections.client(app))
+    limiter.init_app(app)
+    register_login(app)
+    register_tenant_context(app)
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.auth import bp as auth_bp
     from app.core import bp as core_bp
     from app.jobs import bp as jobs_bp
     from app.ops import bp as ops_bp
+    from app.orgs import bp as orgs_bp
+    from app.orgs import org_bp
 
     app.register_blueprint(core_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(orgs_bp)
     app.register_blueprint(jobs_bp)
     app.register_blueprint(ops_bp)
+    if app.config["ENV_NAME"] == "development":
+        from app.devmail.routes import bp as devmail_bp
+
+        app.register_blueprint(devmail_bp)  # /dev/mail: the mail the local sink caught
+    # Last: /<org-slug>/… must never shadow the app's own top-level pages.
+    app.register_blueprint(org_bp)
 
 
 def register_web_basics(app: Flask) -> None:
     from app.errors import register_error_handlers
+    from app.security import register_security_headers
     from app.web import register_static_versioning, register_template_helpers
 
     register_error_handlers(app)
+    register_security_headers(app)
     register_static_versioning(app)
     register_template_helpers(app)
 

@@ -26,6 +26,43 @@ def register_cli(app: Flask) -> None:
             raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}", param_hint="--queues")
         run_worker(current_app._get_current_object(), queues=names, burst=burst, name=name)
 
+    @app.cli.command("grant-app-role")
+    @click.argument("role")
+    def grant_app_role_command(role):
+        """Grant the app's login ROLE use of the tables (run as the owner, after migrations)."""
+        from sqlalchemy import create_engine, text
+
+        from app.database import app_role_grants
+
+        url = (
+            current_app.config.get("DATABASE_MIGRATION_URL") or current_app.config["SQLALCHEMY_DATABASE_URI"]
+        )
+        engine = create_engine(url)
+        if engine.dialect.name != "postgresql":
+            raise click.ClickException("roles and grants exist on PostgreSQL only")
+        try:
+            statements = app_role_grants(role)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="ROLE") from exc
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+        engine.dispose()
+        click.echo(f"granted {role} the use of the schema's tables")
+
+    @app.cli.command("seed-demo")
+    def seed_demo_command():
+        """Create the demo organization and its login (development only; does nothing twice)."""
+        from app.demo import seed_demo
+
+        if current_app.config["ENV_NAME"] == "production":
+            raise click.ClickException("the demo data is for development only")
+        created, email, password = seed_demo()
+        if created:
+            click.echo(f"demo organization created; log in as {email} with password {password}")
+        else:
+            click.echo(f"demo organization present; log in as {email} with password {password}")
+
     @app.cli.command("scheduler")
     @click.option("--once", is_flag=True, help="Run one tick and exit.")
     def scheduler_command(once):

@@ -12,13 +12,19 @@ Environment variables (see the README for the whole table):
 ``DATABASE_URL``   SQLAlchemy/Heroku-style URL; development defaults to SQLite in ``instance/``
 ``DATABASE_MIGRATION_URL``  the table owner's URL for ``flask db upgrade`` (default: DATABASE_URL)
 ``REDIS_URL``      required in production; ``make run`` starts a private Redis when unset
+``SMTP_URL``       outgoing mail server; required in production; ``make run`` starts a local sink
+``MAIL_FROM``      the From of every mail (default ``Worklane <no-reply@worklane.localhost>``)
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "production", "testing")
@@ -56,6 +62,76 @@ def _int(environ, name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where outgoing mail goes, parsed from ``SMTP_URL``."""
+
+    host: str
+    port: int
+    implicit_tls: bool = False  # smtps://
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+_SMTP_URL_FORMS = "smtp://[user:password@]host:port[?starttls=true] or smtps://[user:password@]host:port"
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    """Parse ``SMTP_URL``; a malformed one is a ConfigError that never repeats the password.
+
+    ``smtp://`` is plain SMTP, upgraded with STARTTLS when ``?starttls=true``;
+    ``smtps://`` is TLS from the first byte. User and password are
+    percent-decoded (write ``@`` as ``%40``).
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ConfigError(f"SMTP_URL must look like {_SMTP_URL_FORMS}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError("SMTP_URL has an invalid port (a number from 1 to 65535)") from exc
+    if not parts.hostname:
+        raise ConfigError(f"SMTP_URL has no host; it must look like {_SMTP_URL_FORMS}")
+    if port is None or port == 0:
+        raise ConfigError("SMTP_URL needs a port, for example smtp://mail.example.com:587?starttls=true")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise ConfigError(f"SMTP_URL must not have a path; it must look like {_SMTP_URL_FORMS}")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - {"starttls"})
+    if unknown:
+        raise ConfigError(f"SMTP_URL has unknown option(s) {', '.join(unknown)}; the only one is starttls")
+    starttls_value = options.get("starttls", "false").strip().lower()
+    if starttls_value not in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
+        raise ConfigError("SMTP_URL option starttls must be true or false")
+    starttls = starttls_value in {"true", "1", "yes", "on"}
+    if starttls and parts.scheme == "smtps":
+        raise ConfigError("SMTP_URL: smtps:// is already TLS; use smtp://…?starttls=true for STARTTLS")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if username and not password:
+        raise ConfigError("SMTP_URL has a user name but no password (smtp://user:password@host:port)")
+    if password and not username:
+        raise ConfigError("SMTP_URL has a password but no user name (smtp://user:password@host:port)")
+    return SmtpSettings(
+        host=parts.hostname,
+        port=port,
+        implicit_tls=parts.scheme == "smtps",
+        starttls=starttls,
+        username=username,
+        password=password,
+    )
+
+
+def mail_from_domain(mail_from: str) -> str:
+    """The domain of ``MAIL_FROM`` (it names our Message-IDs); ConfigError when there is none."""
+    _name, address = parseaddr(mail_from)
+    local, _, domain = address.rpartition("@")
+    if not local or not domain or any(c in mail_from for c in "\r\n"):
+        raise ConfigError("MAIL_FROM must be an address such as 'Worklane <no-reply@example.com>'")
+    return domain
+
+
 class BaseConfig:
     """Settings shared by every environment; subclasses change what differs."""
 
@@ -73,6 +149,12 @@ class BaseConfig:
     SQLALCHEMY_RECORD_QUERIES = False
 
     REDIS_URL: str | None = None
+
+    # Outgoing mail: SMTP_URL is parsed by parse_smtp_url; None in development drops mail with a warning.
+    SMTP_URL: str | None = None
+    MAIL_FROM = "Worklane <no-reply@worklane.localhost>"
+    #: Where the development mail sink stores messages and /dev/mail reads them (default: <instance>/mail).
+    DEV_MAIL_DIR: str | None = None
 
     # Flask-Caching: one Redis-backed cache; keys are owned by app/cache.py.
     CACHE_TYPE = "RedisCache"
@@ -98,8 +180,35 @@ class BaseConfig:
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
+    # Server-side sessions in Redis (Flask-Session, see app/sessions.py): the cookie holds only an id.
+    SESSION_KEY_PREFIX = "worklane:session:"
+    SESSION_PERMANENT = True
+    SESSION_REFRESH_EACH_REQUEST = True
+    SESSION_COOKIE_NAME = "worklane_session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    #: Idle timeout: a session unused this long is gone (its Redis key expires).
+    SESSION_IDLE_MINUTES = 12 * 60
+    #: Absolute timeout: after this long since login, log in again.
+    SESSION_ABSOLUTE_HOURS = 14 * 24
+    REMEMBER_COOKIE_DURATION = 0  # no "remember me" cookie: the server-side session is the login
+
+    # Rate limits (Flask-Limiter) are counted in Redis, shared by every web process.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STRATEGY = "moving-window"
+    LOGIN_LIMIT_PER_IP = "20 per 10 minutes"
+    LOGIN_LIMIT_PER_ACCOUNT = "8 per 10 minutes"
+    RESET_LIMIT_PER_IP = "10 per hour"
+    RESET_LIMIT_PER_ACCOUNT = "3 per hour"
+    SIGNUP_LIMIT_PER_IP = "10 per hour"
+
+    #: How many proxies in front of the web process set X-Forwarded-For/-Proto (0: none).
+    PROXY_COUNT = 0
+    HSTS_SECONDS = 0
+
+    EMAIL_VERIFY_MAX_AGE = 7 * 24 * 3600
+    PASSWORD_RESET_MAX_AGE = 3600
+    INVITATION_DAYS = 7
 
     LOG_LEVEL = "INFO"
     LOG_JSON = True
@@ -122,9 +231,15 @@ class BaseConfig:
         migration_url = environ.get("DATABASE_MIGRATION_URL")
         config.DATABASE_MIGRATION_URL = normalize_database_url(migration_url) if migration_url else None
         config.REDIS_URL = environ.get("REDIS_URL") or None
+        config.SMTP_URL = environ.get("SMTP_URL") or None
+        config.MAIL_FROM = environ.get("MAIL_FROM") or cls.MAIL_FROM
+        config.DEV_MAIL_DIR = environ.get("DEV_MAIL_DIR") or str(Path(config.INSTANCE_PATH) / "mail")
         config.LOG_LEVEL = (environ.get("LOG_LEVEL") or cls.LOG_LEVEL).upper()
         config.LOG_JSON = _bool(environ.get("LOG_JSON"), cls.LOG_JSON)
         config.RQ_DEFAULT_JOB_TIMEOUT = _int(environ, "RQ_JOB_TIMEOUT", cls.RQ_DEFAULT_JOB_TIMEOUT)
+        config.PROXY_COUNT = _int(environ, "PROXY_COUNT", cls.PROXY_COUNT)
+        config.SESSION_IDLE_MINUTES = _int(environ, "SESSION_IDLE_MINUTES", cls.SESSION_IDLE_MINUTES)
+        config.SESSION_ABSOLUTE_HOURS = _int(environ, "SESSION_ABSOLUTE_HOURS", cls.SESSION_ABSOLUTE_HOURS)
         config.finish(environ)
         config.validate()
         return config
@@ -136,23 +251,28 @@ class BaseConfig:
     def finish(self, environ) -> None:
         """Fill in derived settings (hook for subclasses)."""
         self.CACHE_REDIS_URL = self.REDIS_URL
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=self.SESSION_IDLE_MINUTES)
 
     def validate(self) -> None:
         """Raise ConfigError when this config cannot run."""
-        missing = [
-            name
-            for name, value in (
-                ("SECRET_KEY", self.SECRET_KEY),
-                ("DATABASE_URL", self.SQLALCHEMY_DATABASE_URI),
-                ("REDIS_URL", self.REDIS_URL),
-            )
-            if not value
-        ]
+        missing = [name for name, value in self.required_settings() if not value]
         if missing:
             raise ConfigError(
                 f"{self.ENV_NAME} configuration is missing required environment "
                 f"variable(s): {', '.join(missing)}"
             )
+        if self.SMTP_URL:
+            parse_smtp_url(self.SMTP_URL)
+        mail_from_domain(self.MAIL_FROM)
+
+    def required_settings(self) -> list[tuple[str, object]]:
+        """(environment variable, value) pairs that must be set to run."""
+        return [
+            ("SECRET_KEY", self.SECRET_KEY),
+            ("DATABASE_URL", self.SQLALCHEMY_DATABASE_URI),
+            ("REDIS_URL", self.REDIS_URL),
+        ]
 
 
 class DevelopmentConfig(BaseConfig):
@@ -175,7 +295,7 @@ class DevelopmentConfig(BaseConfig):
         # `make run` always provides one.
         if not self.REDIS_URL:
             self.REDIS_URL = "redis://127.0.0.1:6379/0"
-            self.CACHE_REDIS_URL = self.REDIS_URL
+            self.CACHE_REDIS_URL = self.RATELIMIT_STORAGE_URI = self.REDIS_URL
         super().validate()
 
 
@@ -199,8 +319,14 @@ class ProductionConfig(BaseConfig):
 
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+    # __Host- cookies are Secure, host-only and Path=/: no subdomain can set or read them.
+    SESSION_COOKIE_NAME = "__Host-worklane_session"
     PREFERRED_URL_SCHEME = "https"
+    HSTS_SECONDS = 2 * 365 * 24 * 3600
     MIN_SECRET_KEY_LENGTH = 32
+
+    def required_settings(self) -> list[tuple[str, object]]:
+        return [*super().required_settings(), ("SMTP_URL", self.SMTP_URL)]
 
     def validate(self) -> None:
         super().validate()

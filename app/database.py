@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from sqlalchemy import event
@@ -66,3 +67,19 @@ def disable_tenant_rls(op, table: str) -> None:
     op.execute(f"DROP POLICY IF EXISTS {TENANT_POLICY} ON {table}")
     op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+
+
+def app_role_grants(role: str) -> list[str]:
+    """SQL, run by the table owner, that lets the app's login role use the schema.
+
+    The app role owns nothing and is created NOSUPERUSER NOBYPASSRLS, so row-level
+    security applies to it; ``flask db grant-app-role ROLE`` runs these statements.
+    """
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise ValueError(f"not a plain role name: {role!r}")
+    privileges = "SELECT, INSERT, UPDATE, DELETE"
+    return [
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT {privileges} ON ALL TABLES IN SCHEMA public TO {role}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {privileges} ON TABLES TO {role}",
+    ]

@@ -55,7 +55,7 @@ def register_error_handlers(app: Flask) -> None:
         # Werkzeug's own descriptions are technical; ours are for people, but a
         # view that raised abort(4xx, "reason") keeps its reason.
         default = type(exc).description
-        description = exc.description if exc.description != default else None
+        description = exc.description if exc.description != default and exc.code != 429 else None
         response = render_error(exc.code, description)
         if exc.code == 405 and exc.valid_methods:
             body, code = response

@@ -9,6 +9,9 @@ from __future__ import annotations
 from flask import current_app
 from flask_caching import Cache
 from flask_compress import Compress
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -30,6 +33,9 @@ migrate = Migrate(compare_type=True, render_as_batch=True)
 cache = Cache()
 compress = Compress()
 csrf = CSRFProtect()
+login_manager = LoginManager()
+# Limits are declared on the views that need them (login, reset); storage is Redis.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 
 class RedisConnections:

@@ -76,6 +76,8 @@ def register_request_logging(app: Flask) -> None:
 
     @app.after_request
     def _finish_request(response):
+        if not g.get("request_id"):  # stopped before before_request ran (e.g. a 404 on the URL)
+            g.request_id = incoming_request_id()
         request_id = g.get("request_id")
         if request_id:
             response.headers[REQUEST_ID_HEADER] = request_id

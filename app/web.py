@@ -58,6 +58,28 @@ def register_static_versioning(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from flask import g
+    from flask_login import current_user
+
+    from app.permissions import ROLE_LABELS, can
+
+    def my_organizations():
+        """The signed-in user's organizations, for the switcher (called by the layout)."""
+        from app.orgs.services import organizations_of
+
+        if not current_user.is_authenticated:
+            return []
+        if "my_organizations" not in g:
+            g.my_organizations = organizations_of(current_user.id)
+        return g.my_organizations
+
     @app.context_processor
     def _layout_values():
-        return {"app_name": "Worklane"}
+        return {
+            "app_name": "Worklane",
+            "can": can,
+            "my_organizations": my_organizations,
+            "role_label": ROLE_LABELS.get,
+            "current_org": g.get("org"),
+            "current_membership": g.get("membership"),
+        }

@@ -1,8 +1,10 @@
 """`make run`: the whole system on the embedded default.
 
 Applies the migrations to the SQLite file under instance/, starts a private
-Redis when REDIS_URL is unset, then runs the Procfile's web, worker and
-scheduler processes with honcho. Ctrl-C stops all of them, Redis included.
+Redis when REDIS_URL is unset and a local mail sink when SMTP_URL is unset
+(mail lands in instance/mail/, readable at /dev/mail), then runs the Procfile's
+web, worker and scheduler processes with honcho. Ctrl-C stops all of them,
+Redis and the mail sink included.
 """
 
 from __future__ import annotations
@@ -96,6 +98,38 @@ def start_redis(instance: Path) -> tuple[subprocess.Popen, str]:
     sys.exit("worklane: redis-server did not answer within 10 seconds")
 
 
+def start_mail_sink(mail_dir: Path) -> tuple[subprocess.Popen, str]:
+    """The development SMTP sink (app/devmail/sink.py): every message becomes a file in mail_dir."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.devmail.sink",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--maildir",
+            str(mail_dir),
+        ],
+        cwd=ROOT,
+        start_new_session=True,  # like Redis: stopped by us, after honcho
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit("worklane: the mail sink exited at start (see its message above)")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                if conn.recv(64).startswith(b"220"):
+                    return process, f"smtp://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    sys.exit("worklane: the mail sink did not answer within 10 seconds")
+
+
 def stop(process: subprocess.Popen | None, name: str, timeout: float = 10) -> None:
     if process is None or process.poll() is not None:
         return
@@ -120,17 +154,34 @@ def main() -> int:
         env["PORT"] = "5000" if port_is_free(5000) else str(free_port())
 
     redis_process = None
+    mail_process = None
     honcho = None
     try:
         if not env.get("REDIS_URL"):
             redis_process, env["REDIS_URL"] = start_redis(instance)
             say(f"started a private Redis at {env['REDIS_URL']} (data in {instance / 'redis'})")
 
+        mail_dir = Path(env.get("DEV_MAIL_DIR") or instance / "mail")
+        if not env.get("SMTP_URL"):
+            mail_process, env["SMTP_URL"] = start_mail_sink(mail_dir)
+            say(f"started a local mail sink at {env['SMTP_URL']} (messages in {mail_dir})")
+
         say("applying database migrations")
         subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True)
+        seeded = subprocess.run(
+            [str(BIN / "flask"), "--app", "wsgi", "seed-demo"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        say(seeded.stdout.strip())
 
         url = f"http://{env['HOST']}:{env['PORT']}/"
         say(f"starting web, worker and scheduler; open {url}  (Ctrl-C stops everything)")
+        if mail_process is not None:
+            say(f"mail sent by the app: {url}dev/mail")
         honcho = subprocess.Popen(
             [str(BIN / "honcho"), "start", "web", "worker", "scheduler"],
             cwd=ROOT,
@@ -151,6 +202,9 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop(honcho, "honcho", timeout=20)
+        if mail_process is not None:
+            stop(mail_process, "mail sink")
+            say("stopped the local mail sink")
         if redis_process is not None:
             stop(redis_process, "redis-server")
             say("stopped the private Redis")

@@ -14,6 +14,10 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
@@ -25,6 +29,8 @@ from app import create_app
 from app.config import PROJECT_ROOT, TestingConfig, normalize_database_url
 from app.extensions import db, redis_connections
 from app.tenancy import unscoped
+
+pytest_plugins = ["tests.accounts"]
 
 DATABASE_KIND = os.environ.get("WORKLANE_TEST_DATABASE", "postgres")
 
@@ -217,7 +223,7 @@ def client(app, db_session):
     return app.test_client()
 
 
-CSRF_TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF_TOKEN = re.compile(r'name="(?:[\w-]+-)?csrf_token" type="hidden" value="([^"]+)"')
 
 
 def csrf_token_from(html: str) -> str:
@@ -281,3 +287,69 @@ def chromium_path() -> str:
 def migrated_env(app, test_env) -> dict[str, str]:
     """``test_env`` once the session's database is at the migration head."""
     return test_env
+
+
+class SmtpSink:
+    """The development mail sink (``python -m app.devmail.sink``) as a process on a free port."""
+
+    def __init__(self, maildir: Path, log_path: Path):
+        self.maildir = maildir
+        self.log_path = log_path
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "app.devmail.sink", "--port", str(self.port)]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [*command, "--maildir", str(self.maildir)], cwd=PROJECT_ROOT, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail("the mail sink exited at start:\n" + self.output())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    if conn.recv(64).startswith(b"220"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        pytest.fail("the mail sink did not answer within 15s:\n" + self.output())
+
+    def messages(self) -> list[EmailMessage]:
+        """Every stored message, oldest first."""
+        parsed = []
+        for path in sorted(self.maildir.glob("*.eml")):
+            with open(path, "rb") as fh:
+                parsed.append(BytesParser(policy=policy.default).parse(fh))
+        return parsed
+
+    def output(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def stop(self) -> int | None:
+        """Send SIGTERM and return the exit status (killed after 10s)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def smtp_sink(tmp_path):
+    """A real SMTP sink on a free port; its messages are files under a temporary maildir."""
+    sink = SmtpSink(tmp_path / "mail", tmp_path / "smtp-sink.log")
+    sink.start()
+    yield sink
+    sink.stop()

@@ -182,3 +182,136 @@ def sample_string_column(model: type):
         if isinstance(column.type, String | Text) and column.name != "tenant_id":
             return column
     return None
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+#: Routes that take an object key but serve no tenant data, with the reason.
+GLOBAL_OBJECT_ROUTES = {
+    "jobs.show": "system checks (BackgroundJob) are not tenant data",
+    "jobs.status": "system checks (BackgroundJob) are not tenant data",
+}
+#: URL arguments that are signed tokens, checked by signature rather than by tenant.
+TOKEN_ARGUMENTS = {"token", "filename"}
+
+
+def model_for_argument(argument: str):
+    """``membership_id`` -> (Membership, "id"); ``project_key`` -> (Project, "key")."""
+    prefix, _, column = argument.rpartition("_")
+    wanted = prefix.replace("_", "").lower()
+    for mapper in all_mappers():
+        if mapper.class_.__name__.lower() == wanted:
+            return mapper.class_, column
+    return None, column
+
+
+def tenant_rules(app):
+    return [rule for rule in app.url_map.iter_rules() if "org_slug" in rule.arguments]
+
+
+def object_arguments(rule) -> list[str]:
+    return sorted(arg for arg in rule.arguments if arg != "org_slug")
+
+
+def untenanted_object_routes(app) -> list[str]:
+    """Routes outside /<org_slug>/ that take an object key: each must be justified."""
+    problems = []
+    for rule in app.url_map.iter_rules():
+        if "org_slug" in rule.arguments or rule.endpoint == "static":
+            continue
+        keys = [a for a in rule.arguments if a not in TOKEN_ARGUMENTS]
+        if keys and rule.endpoint not in GLOBAL_OBJECT_ROUTES:
+            problems.append(f"{rule.endpoint} ({rule.rule}) takes {keys} outside an organization")
+    return problems
+
+
+def route_problems(app, client, org_a, org_b, b_objects: dict, b_markers: set[str], snapshot) -> list[str]:
+    """Request every tenant route as a member of A with B's slug and with B's keys.
+
+    ``b_objects`` maps a model class to one of B's rows (as a dict of column values);
+    ``snapshot()`` returns B's data, compared before and after all requests.
+    """
+    from tests.conftest import csrf_token_from
+
+    problems = []
+    token = csrf_token_from(client.get(f"/{org_a.slug}/").get_data(as_text=True))
+    before = snapshot()
+    for rule in tenant_rules(app):
+        values = {}
+        for argument in object_arguments(rule):
+            model, column = model_for_argument(argument)
+            if model is None or model not in b_objects:
+                problems.append(f"{rule.rule}: no way to find B's object for <{argument}>")
+                break
+            values[argument] = b_objects[model][column]
+        else:
+            for method in sorted(rule.methods & {"GET", "POST", "PUT", "PATCH", "DELETE"}):
+                for slug, label in (
+                    (org_b.slug, "B's organization"),
+                    (org_a.slug, "A's organization, B's keys"),
+                ):
+                    if slug == org_a.slug and not values:
+                        continue  # A's own page with no foreign key: nothing to check here
+                    url = rule.build({"org_slug": slug, **values}, append_unknown=False)[1]
+                    response = client.open(url, method=method, data={"csrf_token": token})
+                    body = response.get_data(as_text=True)
+                    if response.status_code != 404:
+                        problems.append(f"{method} {url} ({label}) answered {response.status_code}, not 404")
+                    leaked = sorted(marker for marker in b_markers if marker in body)
+                    if leaked:
+                        problems.append(f"{method} {url} ({label}) shows B's data: {leaked}")
+    if snapshot() != before:
+        problems.append("B's data changed during requests made as a member of A")
+    return problems
+
+
+# --- cache ---------------------------------------------------------------------------------------
+
+CACHE_OPERATIONS = ("get", "set", "add", "inc", "dec", "delete", "get_many", "set_many", "get_dict", "has")
+
+
+def record_cache_use(monkeypatch, backend) -> list[tuple[str, str, object]]:
+    """Record (operation, key, current tenant) for every call on the cache backend."""
+    from app.tenancy import current_tenant_id
+
+    records = []
+    for name in CACHE_OPERATIONS:
+        original = getattr(backend, name, None)
+        if original is None:
+            continue
+
+        def recorder(*args, _name=name, _original=original, **kwargs):
+            keys = args[0] if _name in ("set_many",) else args[:1] if args else []
+            if _name in ("get_many", "get_dict", "delete_many"):
+                keys = args
+            if isinstance(keys, dict):
+                keys = list(keys)
+            for key in keys if isinstance(keys, list | tuple) else [keys]:
+                records.append((_name, str(key), current_tenant_id()))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(backend, name, recorder)
+    return records
+
+
+READ_OPERATIONS = {"get", "get_many", "get_dict", "has"}
+
+
+def cache_key_problems(records) -> list[str]:
+    """Every cache access made while a tenant is set uses that tenant's keys (or a user or
+    global key); a tenant's key is read only while that tenant is set. (Invalidations run
+    at commit time, when no tenant may be set: writing a tenant key then is fine.)"""
+    problems = []
+    for operation, key, tenant in records:
+        if key.startswith(("u:", "g:")):
+            continue
+        if not key.startswith("t:"):
+            if tenant is not None:
+                problems.append(f"{operation} {key!r} during tenant {tenant}: key names no tenant")
+            continue
+        key_tenant = key.split(":", 2)[1]
+        if tenant is not None and key_tenant != str(tenant):
+            problems.append(f"{operation} {key!r} while the tenant is {tenant}")
+        elif tenant is None and operation in READ_OPERATIONS:
+            problems.append(f"{operation} {key!r} with no tenant set")
+    return problems

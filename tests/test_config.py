@@ -86,13 +86,13 @@ def test_production_lists_every_missing_setting():
     with pytest.raises(ConfigError) as excinfo:
         ProductionConfig.from_env({})
     message = str(excinfo.value)
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL"):
         assert name in message
 
 
 def test_production_rejects_short_secret_and_sqlite():
     """A short SECRET_KEY or a SQLite database is refused in production."""
-    env = {"DATABASE_URL": "postgresql://a@b/c", "REDIS_URL": "redis://r:6379/0"}
+    env = {"DATABASE_URL": "postgresql://a@b/c", "REDIS_URL": "redis://r:6379/0", "SMTP_URL": "smtp://m:25"}
     with pytest.raises(ConfigError, match="at least 32"):
         ProductionConfig.from_env({**env, "SECRET_KEY": "short"})
     with pytest.raises(ConfigError, match="PostgreSQL"):
@@ -102,7 +102,12 @@ def test_production_rejects_short_secret_and_sqlite():
 def test_production_config_is_secure():
     """A complete production config has secure cookies and the psycopg driver."""
     config = ProductionConfig.from_env(
-        {"SECRET_KEY": GOOD_SECRET, "DATABASE_URL": "postgres://a@b/c", "REDIS_URL": "redis://r:6379/0"}
+        {
+            "SECRET_KEY": GOOD_SECRET,
+            "DATABASE_URL": "postgres://a@b/c",
+            "REDIS_URL": "redis://r:6379/0",
+            "SMTP_URL": "smtp://mail.example.com:587?starttls=true",
+        }
     )
     assert config.SESSION_COOKIE_SECURE is True
     assert config.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://a@b/c"

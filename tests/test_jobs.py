@@ -11,6 +11,7 @@ from rq import Queue
 from rq.job import Job
 
 from app.extensions import db
+from app.jobs.services import QueueUnavailable, start_system_check
 from app.models import BackgroundJob
 from app.models.base import utcnow
 from tests.conftest import csrf_token_from, free_port, run_flask
@@ -48,18 +49,30 @@ def test_starting_a_check_without_csrf_token_is_refused(client, db_session, redi
     assert Queue(HIGH, connection=redis_client).count == 0
 
 
-def test_queue_outage_is_a_clear_message_not_a_500(migrated_env, make_app, db_session):
-    """With Redis down, the user is told, and the recorded job says why it never ran."""
+def test_queue_outage_marks_the_job_failed(migrated_env, make_app, db_session):
+    """With Redis unreachable, starting a check records why it never ran and says so."""
     app = make_app({**migrated_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
-    client = app.test_client()
-    response = _start_check(client)
-    assert response.status_code == 303
-    assert response.headers["Location"] == "/"
-    page = client.get("/").get_data(as_text=True)
-    assert "Background work is unavailable right now" in page
+    with app.test_request_context("/"):
+        with pytest.raises(QueueUnavailable) as excinfo:
+            start_system_check()
+        failed_id = excinfo.value.job.id
     job = db_session.scalars(db.select(BackgroundJob)).one()
+    assert job.id == failed_id
     assert job.status == BackgroundJob.FAILED
     assert "queue is unavailable" in job.error
+
+
+def test_pages_render_while_redis_is_down(migrated_env, make_app, db_session):
+    """With Redis unreachable, pages still render (as a visitor) and forms fail with a clear 400."""
+    app = make_app({**migrated_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    client = app.test_client()
+    page = client.get("/")
+    assert page.status_code == 200
+    response = client.post(
+        "/jobs/system-check", data={"csrf_token": csrf_token_from(page.get_data(as_text=True))}
+    )
+    assert response.status_code == 400
+    assert "Reload the page" in response.get_data(as_text=True)
 
 
 def test_job_pages_show_status_and_404_for_unknown_ids(client, db_session):

@@ -100,7 +100,7 @@ def _http(opener, url, data=None):
     ids=["ctrl-c-in-terminal", "sigterm-to-launcher"],
 )
 def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, whole_group):
-    """The `make run` launcher: private Redis, migrations, web+worker+scheduler; stopping it stops all."""
+    """`make run`: private Redis and mail sink, migrations, web+worker+scheduler; stopping it stops all."""
     port = free_port()
     env = {
         key: value
@@ -132,6 +132,7 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
         processes = descendants(launcher.pid)
         names = " ".join(" ".join(p.cmdline()) for p in processes)
         assert "redis-server" in names and "waitress-serve" in names
+        assert "app.devmail.sink" in names
         assert "worker" in names and "scheduler" in names
         assert (tmp_path / "instance" / "worklane.db").exists()
         assert (tmp_path / "instance" / "secret_key").exists()
@@ -147,6 +148,7 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
 
         result = wait_for(finished, 30, "the system check to finish in the worker", interval=0.3)
         assert result["result"]["database"] == "sqlite"
+        assert _http(opener, base + "/dev/mail")[0] == 200
     finally:
         if whole_group:
             os.killpg(launcher.pid, stop_signal)  # what Ctrl-C in a terminal does
@@ -160,4 +162,6 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
             pytest.fail("make run did not stop within 40s:\n" + output[-3000:])
     assert f"open http://127.0.0.1:{port}/" in output
     assert "stopped the private Redis" in output
+    assert f"mail sent by the app: http://127.0.0.1:{port}/dev/mail" in output
+    assert "stopped the local mail sink" in output
     assert_all_gone(processes)

@@ -61,9 +61,14 @@ def enqueue(
     job_id: str | None = None,
     timeout: int | None = None,
     retry: Retry | None = None,
+    description: str | None = None,
     **kwargs,
 ) -> Job:
-    """Put ``func(*args, **kwargs)`` on a queue; records who asked in ``job.meta``."""
+    """Put ``func(*args, **kwargs)`` on a queue; records who asked in ``job.meta``.
+
+    ``description`` replaces RQ's default (the call with its arguments), which
+    the worker logs: give one when the arguments must stay out of the logs.
+    """
     _check_plain(list(args), "arguments")
     _check_plain(kwargs, "arguments")
     meta = {}
@@ -76,5 +81,6 @@ def enqueue(
         job_id=job_id,
         job_timeout=timeout,
         retry=retry,
+        description=description,
         meta=meta,
     )

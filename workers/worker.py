@@ -13,6 +13,21 @@ from workers.queues import QUEUES
 
 log = logging.getLogger(__name__)
 
+#: Jobs whose arguments never reach the logs (an email's body holds sign-in and reset links).
+PRIVATE_ARGUMENT_JOBS = frozenset({"workers.mail.deliver_email"})
+
+
+class HidePrivateArguments(logging.Filter):
+    """RQ logs a failing job's arguments; for the jobs above they are replaced by a placeholder."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "func", None) in PRIVATE_ARGUMENT_JOBS:
+            record.arguments = record.kwargs = "(hidden)"
+        return True
+
+
+_hide_private_arguments = HidePrivateArguments()
+
 
 class AppWorker(Worker):
     """Runs every job inside an app context of the app it was built for.
@@ -46,6 +61,9 @@ def worker_connection(app: Flask) -> Redis:
 
 def run_worker(app: Flask, queues=QUEUES, burst: bool = False, name: str | None = None) -> bool:
     """Work the given queues in priority order until stopped (or empty, with ``burst``)."""
+    rq_log = logging.getLogger("rq.worker")
+    if _hide_private_arguments not in rq_log.filters:
+        rq_log.addFilter(_hide_private_arguments)
     connection = worker_connection(app)
     worker = AppWorker(
         list(queues),

@@ -1,6 +1,7 @@
-"""The front page."""
+"""The front page: the product for visitors, your organization for members."""
 
-from flask import render_template
+from flask import redirect, render_template
+from flask_login import current_user
 
 from app.core import bp
 from app.jobs.forms import StartSystemCheckForm
@@ -8,4 +9,8 @@ from app.jobs.forms import StartSystemCheckForm
 
 @bp.get("/")
 def home():
+    if current_user.is_authenticated:
+        from app.auth.routes import home_for
+
+        return redirect(home_for(current_user))
     return render_template("core/home.html", check_form=StartSystemCheckForm())

@@ -7,8 +7,8 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.extensions import db
 from app.models.base import JSONDocument, UTCDateTime, new_id, utcnow
@@ -109,3 +109,10 @@ class AuditEvent(TenantMixin, db.Model):
     actor = relationship("User", lazy="joined")
 
     __table_args__ = (Index("ix_audit_events_tenant_id_created_at", "tenant_id", "created_at"),)
+
+
+@event.listens_for(Session, "before_flush")
+def _audit_log_is_append_only(session, flush_context, instances):
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, AuditEvent) and (obj in session.deleted or session.is_modified(obj)):
+            raise PermissionError("audit events are append-only")

@@ -1,0 +1,75 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from app.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+
+_password = [
+    DataRequired(message="Enter a password."),
+    Length(
+        min=PASSWORD_MIN_LENGTH,
+        max=PASSWORD_MAX_LENGTH,
+        message=f"Use at least {PASSWORD_MIN_LENGTH} characters (a passphrase is best).",
+    ),
+]
+_email = [
+    DataRequired(message="Enter your email address."),
+    Email(message="Enter an email address like name@example.com.", check_deliverability=False),
+    Length(max=254, message="That address is too long."),
+]
+_name = [DataRequired(message="Enter your name."), Length(max=100, message="Keep it under 100 characters.")]
+
+
+class SignUpForm(FlaskForm):
+    name = StringField("Your name", validators=_name)
+    email = EmailField("Work email", validators=_email)
+    password = PasswordField("Password", validators=_password)
+    organization = StringField(
+        "Organization name",
+        validators=[
+            DataRequired(message="Name your organization (you can change it later)."),
+            Length(max=100, message="Keep it under 100 characters."),
+        ],
+    )
+
+
+class InvitedSignUpForm(FlaskForm):
+    name = StringField("Your name", validators=_name)
+    password = PasswordField("Password", validators=_password)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=_email)
+    password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=_email)
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=_password)
+    confirm = PasswordField(
+        "Repeat the new password", validators=[EqualTo("password", message="The two passwords differ.")]
+    )
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired(message="Enter it.")])
+    password = PasswordField("New password", validators=_password)
+    confirm = PasswordField(
+        "Repeat the new password", validators=[EqualTo("password", message="The two passwords differ.")]
+    )
+
+
+class ProfileForm(FlaskForm):
+    name = StringField("Name", validators=_name)
+
+
+class ChangeEmailForm(FlaskForm):
+    email = EmailField("New email address", validators=_email)
+    password = PasswordField("Your password", validators=[DataRequired(message="Enter your password.")])
+
+
+class ResendVerificationForm(FlaskForm):
+    email = EmailField("Email", validators=_email)

@@ -1,0 +1,247 @@
+"""Sign-up, login and logout, email verification, password reset, and the account page."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required
+
+from app.auth import bp
+from app.auth import services as accounts
+from app.auth.forms import (
+    ChangeEmailForm,
+    ChangePasswordForm,
+    ForgotPasswordForm,
+    LoginForm,
+    ProfileForm,
+    ResendVerificationForm,
+    ResetPasswordForm,
+    SignUpForm,
+)
+from app.extensions import db, limiter
+from app.security import InvalidToken
+
+CHECK_EMAIL_KEY = "_check_email"
+
+
+def _account_key() -> str:
+    """Rate-limit key for per-account limits: the address typed in the form."""
+    return "account:" + accounts.normalize_email(request.form.get("email", ""))[:254]
+
+
+def _limit(name: str):
+    return lambda: current_app.config[name]
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths are followed after login."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def home_for(user) -> str:
+    org = accounts.first_organization(user)
+    return url_for("org.dashboard", org_slug=org.slug) if org else url_for("orgs.new")
+
+
+def _form_page(template: str, form, **context):
+    """Render a form page: 422 when a submitted form has errors, else 200."""
+    status = 422 if request.method == "POST" else 200
+    return render_template(template, form=form, **context), status
+
+
+# --- sign-up and verification --------------------------------------------------------------
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(_limit("SIGNUP_LIMIT_PER_IP"), methods=["POST"])
+def signup():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    form = SignUpForm()
+    if form.validate_on_submit():
+        accounts.sign_up(form.name.data, form.email.data, form.password.data, form.organization.data)
+        session[CHECK_EMAIL_KEY] = accounts.normalize_email(form.email.data)
+        return redirect(url_for("auth.check_email"), 303)
+    return _form_page("auth/signup.html", form)
+
+
+@bp.get("/signup/check-email")
+def check_email():
+    return render_template(
+        "auth/check_email.html", email=session.get(CHECK_EMAIL_KEY), form=ResendVerificationForm()
+    )
+
+
+@bp.post("/verify/resend")
+@limiter.limit(_limit("RESET_LIMIT_PER_IP"))
+@limiter.limit(_limit("RESET_LIMIT_PER_ACCOUNT"), key_func=_account_key)
+def resend_verification():
+    form = ResendVerificationForm()
+    if form.validate_on_submit():
+        user = accounts.find_user(form.email.data)
+        if user is not None and not user.email_verified:
+            accounts.send_verification(user)
+        session[CHECK_EMAIL_KEY] = accounts.normalize_email(form.email.data)
+        flash("If that address has an unconfirmed account, a new link is on its way.", "info")
+    return redirect(url_for("auth.check_email"), 303)
+
+
+@bp.get("/verify/<token>")
+def verify_email(token):
+    try:
+        user = accounts.verify_email(token)
+    except InvalidToken as exc:
+        return render_template("auth/link_invalid.html", expired=exc.expired, kind="confirmation"), 400
+    flash("Your email address is confirmed. Welcome to Worklane!", "success")
+    if current_user.is_authenticated and current_user.id == user.id:
+        return redirect(home_for(user))
+    return redirect(url_for("auth.login", email=user.email))
+
+
+# --- login and logout ----------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_limit("LOGIN_LIMIT_PER_IP"), methods=["POST"])
+@limiter.limit(_limit("LOGIN_LIMIT_PER_ACCOUNT"), key_func=_account_key, methods=["POST"])
+def login():
+    next_url = safe_next(request.args.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or home_for(current_user))
+    form = LoginForm()
+    if request.method == "GET" and request.args.get("email"):
+        form.email.data = request.args["email"]
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data, form.password.data)
+        if user is None:
+            db.session.commit()
+            form.password.errors.append("The email or password is not correct.")
+        elif not user.email_verified:
+            accounts.send_verification(user)
+            db.session.commit()
+            form.email.errors.append("Confirm your email address first: we have sent you a new link.")
+        else:
+            accounts.start_session(user)
+            return redirect(next_url or home_for(user), 303)
+    return _form_page("auth/login.html", form, next_url=next_url)
+
+
+@bp.post("/logout")
+def logout():
+    accounts.end_session()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+# --- forgotten passwords ------------------------------------------------------------------
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limiter.limit(_limit("RESET_LIMIT_PER_IP"), methods=["POST"])
+@limiter.limit(_limit("RESET_LIMIT_PER_ACCOUNT"), key_func=_account_key, methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(form.email.data)
+        return render_template("auth/reset_sent.html", email=accounts.normalize_email(form.email.data))
+    return _form_page("auth/forgot_password.html", form)
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@limiter.limit(_limit("RESET_LIMIT_PER_IP"), methods=["POST"])
+def reset_password(token):
+    try:
+        user = accounts.user_for_reset(token)
+    except InvalidToken as exc:
+        return render_template("auth/link_invalid.html", expired=exc.expired, kind="reset"), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        accounts.reset_password(token, form.password.data)
+        flash(
+            "Your password is changed and every session was logged out. Log in with the new one.", "success"
+        )
+        return redirect(url_for("auth.login", email=user.email), 303)
+    return _form_page("auth/reset_password.html", form, email=user.email)
+
+
+# --- the account page ----------------------------------------------------------------------
+
+
+def _account_page(**forms):
+    forms.setdefault("profile_form", ProfileForm(obj=current_user, prefix="profile"))
+    forms.setdefault("password_form", ChangePasswordForm(prefix="password"))
+    forms.setdefault("email_form", ChangeEmailForm(prefix="email"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/account.html", **forms), status
+
+
+@bp.get("/account")
+@login_required
+def account():
+    return _account_page()
+
+
+@bp.post("/account/profile")
+@login_required
+def update_profile():
+    form = ProfileForm(prefix="profile")
+    if form.validate_on_submit():
+        current_user.name = form.name.data.strip()
+        db.session.commit()
+        flash("Your name is saved.", "success")
+        return redirect(url_for("auth.account"), 303)
+    return _account_page(profile_form=form)
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    form = ChangePasswordForm(prefix="password")
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(current_user, form.current_password.data, form.password.data)
+        except accounts.AccountError as exc:
+            form.current_password.errors.append(str(exc))
+        else:
+            flash("Your password is changed. Your other sessions were logged out.", "success")
+            return redirect(url_for("auth.account"), 303)
+    return _account_page(password_form=form)
+
+
+@bp.post("/account/email")
+@login_required
+def change_email():
+    form = ChangeEmailForm(prefix="email")
+    if form.validate_on_submit():
+        try:
+            accounts.request_email_change(current_user, form.email.data, form.password.data)
+        except accounts.AccountError as exc:
+            field = form.password if "password" in str(exc) else form.email
+            field.errors.append(str(exc))
+        else:
+            flash(
+                f"We sent a confirmation link to {accounts.normalize_email(form.email.data)}. "
+                "Your address changes when you open it.",
+                "info",
+            )
+            return redirect(url_for("auth.account"), 303)
+    return _account_page(email_form=form)
+
+
+@bp.get("/account/email/confirm/<token>")
+def confirm_email_change(token):
+    try:
+        accounts.confirm_email_change(token)
+    except InvalidToken as exc:
+        return render_template("auth/link_invalid.html", expired=exc.expired, kind="email change"), 400
+    except accounts.AccountError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("auth.account") if current_user.is_authenticated else url_for("auth.login"))
+    flash("Your email address is changed.", "success")
+    return redirect(url_for("auth.account") if current_user.is_authenticated else url_for("auth.login"))

@@ -1,0 +1,248 @@
+"""Accounts: sign-up, verification, login, password reset, password and email changes."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from flask import current_app, session, url_for
+from flask_login import login_user, logout_user
+from sqlalchemy import select
+
+from app.extensions import db
+from app.mail import send_email
+from app.models import Organization, User
+from app.models.base import utcnow
+from app.orgs import services as orgs
+from app.security import (
+    InvalidToken,
+    credential_fingerprint,
+    hash_password,
+    make_token,
+    password_needs_rehash,
+    read_token,
+    verify_password,
+)
+
+log = logging.getLogger(__name__)
+
+VERIFY_TOKEN = "verify-email"
+RESET_TOKEN = "reset-password"
+EMAIL_CHANGE_TOKEN = "change-email"
+AUTH_TIME_KEY = "_auth_at"
+
+
+class AccountError(ValueError):
+    """A refusal shown to the user as it is."""
+
+
+class EmailNotVerified(AccountError):
+    def __init__(self, user: User):
+        super().__init__("Confirm your email address first. We have sent you a new link.")
+        self.user = user
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+# --- sign-up and verification --------------------------------------------------------------
+
+
+def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
+    """Create the account and its first organization, and mail a verification link.
+
+    For an address that already has an account nothing is created: its owner gets a
+    mail saying so. The caller answers the same in both cases.
+    """
+    email = normalize_email(email)
+    existing = find_user(email)
+    if existing is not None:
+        hash_password(password)  # as slow as a real sign-up
+        send_email(
+            existing.email,
+            "account_exists",
+            name=existing.name,
+            login_url=url_for("auth.login", _external=True),
+            reset_url=url_for("auth.forgot_password", _external=True),
+        )
+        return None
+    user = User(email=email, name=name.strip(), password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.flush()
+    orgs.create_organization(user, org_name)
+    db.session.commit()
+    send_verification(user)
+    return user
+
+
+def send_verification(user: User) -> None:
+    token = make_token(VERIFY_TOKEN, {"u": str(user.id), "e": user.email})
+    send_email(
+        user.email,
+        "verify_email",
+        name=user.name,
+        verify_url=url_for("auth.verify_email", token=token, _external=True),
+    )
+
+
+def verify_email(token: str) -> User:
+    payload = read_token(VERIFY_TOKEN, token, current_app.config["EMAIL_VERIFY_MAX_AGE"])
+    user = _user_from_payload(payload)
+    if user.email != payload.get("e"):
+        raise InvalidToken()
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+        db.session.commit()
+    return user
+
+
+def _user_from_payload(payload: dict) -> User:
+    try:
+        user = db.session.get(User, uuid.UUID(payload["u"]))
+    except (KeyError, ValueError) as exc:
+        raise InvalidToken() from exc
+    if user is None:
+        raise InvalidToken()
+    return user
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user for these credentials, or None (as slow for unknown addresses)."""
+    user = find_user(email)
+    if not verify_password(user.password_hash if user else None, password):
+        return None
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def start_session(user: User) -> None:
+    """Log in with a fresh session id (no fixation) and stamp the login time."""
+    user = user._get_current_object() if hasattr(user, "_get_current_object") else user  # current_user
+    current_app.session_interface.regenerate(session)
+    session.clear()
+    login_user(user)
+    session[AUTH_TIME_KEY] = int(time.time())
+    user.last_login_at = utcnow()
+    db.session.commit()
+
+
+def end_session() -> None:
+    """Log out: the stored session is deleted (what follows, like a flash, gets a new id)."""
+    logout_user()
+    current_app.session_interface.regenerate(session)
+    session.clear()
+
+
+def session_expired() -> bool:
+    started = session.get(AUTH_TIME_KEY)
+    limit = current_app.config["SESSION_ABSOLUTE_HOURS"] * 3600
+    return started is None or time.time() - started > limit
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+
+def _reset_fingerprint(user: User) -> str:
+    return credential_fingerprint(user.password_hash, user.session_epoch)
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link if the address has an account; silent otherwise."""
+    user = find_user(email)
+    if user is None:
+        return
+    token = make_token(RESET_TOKEN, {"u": str(user.id), "f": _reset_fingerprint(user)})
+    send_email(
+        user.email,
+        "reset_password",
+        name=user.name,
+        reset_url=url_for("auth.reset_password", token=token, _external=True),
+        expires_minutes=current_app.config["PASSWORD_RESET_MAX_AGE"] // 60,
+    )
+
+
+def user_for_reset(token: str) -> User:
+    """The user a reset link is for; the link dies once the password changes."""
+    payload = read_token(RESET_TOKEN, token, current_app.config["PASSWORD_RESET_MAX_AGE"])
+    user = _user_from_payload(payload)
+    if payload.get("f") != _reset_fingerprint(user):
+        raise InvalidToken()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Change the password and end every session of the user."""
+    user.password_hash = hash_password(password)
+    user.end_all_sessions()
+
+
+def reset_password(token: str, password: str) -> User:
+    user = user_for_reset(token)
+    set_password(user, password)
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()  # the link proved the inbox
+    db.session.commit()
+    send_email(user.email, "password_changed", name=user.name)
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    if not verify_password(user.password_hash, current):
+        raise AccountError("Your current password is not correct.")
+    set_password(user, new)
+    db.session.commit()
+    start_session(user)  # this session goes on under the new identity; the others end
+    send_email(user.email, "password_changed", name=user.name)
+
+
+# --- email change ----------------------------------------------------------------------------
+
+
+def request_email_change(user: User, new_email: str, password: str) -> None:
+    new_email = normalize_email(new_email)
+    if not verify_password(user.password_hash, password):
+        raise AccountError("Your password is not correct.")
+    if new_email == user.email:
+        raise AccountError("That is already your address.")
+    user.pending_email = new_email
+    db.session.commit()
+    if find_user(new_email) is not None:
+        return  # taken: say nothing more here, the confirmation would fail anyway
+    token = make_token(EMAIL_CHANGE_TOKEN, {"u": str(user.id), "e": new_email})
+    send_email(
+        new_email,
+        "email_change",
+        name=user.name,
+        new_email=new_email,
+        confirm_url=url_for("auth.confirm_email_change", token=token, _external=True),
+    )
+
+
+def confirm_email_change(token: str) -> User:
+    payload = read_token(EMAIL_CHANGE_TOKEN, token, current_app.config["EMAIL_VERIFY_MAX_AGE"])
+    user = _user_from_payload(payload)
+    new_email = payload.get("e")
+    if not new_email or user.pending_email != new_email:
+        raise InvalidToken()
+    if find_user(new_email) is not None:
+        raise AccountError("Another account already uses that address.")
+    user.email = new_email
+    user.pending_email = None
+    user.email_verified_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def first_organization(user: User) -> Organization | None:
+    summaries = orgs.organizations_of(user.id)
+    return db.session.get(Organization, summaries[0].org_id) if summaries else None

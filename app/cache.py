@@ -1,0 +1,90 @@
+"""The one place cache keys are made, and the named invalidators that write paths call.
+
+Keys always say whose data they hold:
+
+- ``t:<tenant>:…`` — tenant data; built from the *current* tenant, so a value cached for A
+  can only ever be looked up while A is the tenant;
+- ``u:<user>:…`` — one person's data across organizations (their switcher);
+- ``g:…`` — the same for everybody.
+
+Expiry is key-based: a tenant's cached values include a version number in their key, and
+an edit bumps the version (``changed(...)``) instead of hunting down keys to delete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.extensions import cache, db
+from app.tenancy import require_tenant
+
+DEFAULT_TIMEOUT = 300
+_PENDING = "worklane_cache_bumps"
+_VERSION_TIMEOUT = 7 * 24 * 3600
+
+
+def tenant_key(name: str, *parts: Any) -> str:
+    return ":".join(["t", str(require_tenant()), name, *map(str, parts)])
+
+
+def user_key(user_id, name: str, *parts: Any) -> str:
+    return ":".join(["u", str(user_id), name, *map(str, parts)])
+
+
+def global_key(name: str, *parts: Any) -> str:
+    return ":".join(["g", name, *map(str, parts)])
+
+
+def version(topic: str) -> int:
+    """The current version of one kind of the tenant's data (0 until it first changes)."""
+    return int(cache.get(tenant_key("version", topic)) or 0)
+
+
+def changed(topic: str) -> None:
+    """Named invalidation: what is cached about ``topic`` for this tenant goes stale.
+
+    The version moves when the transaction commits (not before: a reader between the
+    change and the commit would cache old data under the new version); a rollback
+    forgets it.
+    """
+    db.session.info.setdefault(_PENDING, set()).add(tenant_key("version", topic))
+
+
+def _bump(key: str) -> None:
+    if not cache.cache.inc(key):
+        cache.set(key, 1, timeout=_VERSION_TIMEOUT)
+
+
+@event.listens_for(Session, "after_commit")
+def _apply_pending_bumps(session) -> None:
+    for key in session.info.pop(_PENDING, ()):
+        _bump(key)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending_bumps(session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the outermost transaction
+        session.info.pop(_PENDING, None)
+
+
+def memoize_for_tenant(
+    topic: str, name: str, compute: Callable[[], Any], *parts: Any, timeout=DEFAULT_TIMEOUT
+):
+    """The tenant's cached value for ``name``, computed on a miss; expires when ``topic`` changes."""
+    key = tenant_key(name, f"v{version(topic)}", *parts)
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, timeout=timeout)
+    return value
+
+
+# --- named invalidators ---------------------------------------------------------------------
+
+
+def members_changed() -> None:
+    changed("members")

@@ -1,0 +1,289 @@
+"""Organizations, members and invitations: the rules, in one place."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app import audit, cache
+from app.extensions import db
+from app.models import Invitation, Membership, Organization, User
+from app.models.base import utcnow
+from app.models.orgs import SLUG_PATTERN
+from app.permissions import ADMIN, OWNER, ROLES, roles_grantable_by
+from app.security import InvalidToken, make_token, read_token
+from app.tenancy import tenant_context, unscoped
+
+#: Words that cannot be organization slugs: they are (or may become) top-level URLs.
+RESERVED_SLUGS = frozenset(
+    [
+        "about",
+        "account",
+        "accounts",
+        "admin",
+        "api",
+        "app",
+        "assets",
+        "auth",
+        "billing",
+        "blog",
+        "dev",
+        "docs",
+        "help",
+        "healthz",
+        "invitations",
+        "invite",
+        "jobs",
+        "login",
+        "logout",
+        "metrics",
+        "new",
+        "operator",
+        "orgs",
+        "organizations",
+        "password",
+        "pricing",
+        "readyz",
+        "reset",
+        "settings",
+        "signup",
+        "static",
+        "status",
+        "support",
+        "verify",
+        "www",
+    ]
+)
+
+
+class OrgError(ValueError):
+    """A request the rules refuse; the message is shown to the user."""
+
+
+def slugify(name: str) -> str:
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return text[:40].strip("-")
+
+
+def slug_problem(slug: str, top_level_paths: set[str] = frozenset()) -> str | None:
+    """Why a slug cannot be used, or None."""
+    if not SLUG_PATTERN.match(slug):
+        return "Use 3 to 40 lowercase letters, digits or hyphens, starting and ending with a letter or digit."
+    if slug in RESERVED_SLUGS or slug in top_level_paths:
+        return "That address is reserved. Choose another."
+    if db.session.scalar(select(func.count()).select_from(Organization).where(Organization.slug == slug)):
+        return "That address is taken. Choose another."
+    return None
+
+
+def available_slug(name: str, top_level_paths: set[str] = frozenset()) -> str:
+    base = slugify(name) or "team"
+    if len(base) < 3:
+        base = f"{base}-team"
+    candidate = base
+    while slug_problem(candidate, top_level_paths):
+        candidate = f"{base[:33]}-{secrets.token_hex(3)}"
+    return candidate
+
+
+def create_organization(owner: User, name: str, slug: str | None = None) -> Organization:
+    """A new organization with ``owner`` as its first owner (the caller commits)."""
+    org = Organization(name=name.strip(), slug=slug or available_slug(name))
+    db.session.add(org)
+    db.session.flush()
+    with tenant_context(org.id):
+        db.session.add(Membership(user_id=owner.id, role=OWNER))
+        cache.members_changed()
+        audit.record("organization.created", target=org, actor=owner, name=org.name, slug=org.slug)
+        db.session.flush()
+    return org
+
+
+@dataclass(frozen=True)
+class MembershipSummary:
+    """One of a user's organizations, for the switcher (read across tenants on purpose)."""
+
+    org_id: uuid.UUID
+    slug: str
+    name: str
+    role: str
+
+
+def organizations_of(user_id: uuid.UUID) -> list[MembershipSummary]:
+    """Every organization the user belongs to. A user may always list their own memberships."""
+    with unscoped("a user's own memberships, for the organization switcher"):
+        rows = db.session.execute(
+            select(Organization.id, Organization.slug, Organization.name, Membership.role)
+            .join(Membership, Membership.tenant_id == Organization.id)
+            .where(Membership.user_id == user_id)
+            .order_by(func.lower(Organization.name))
+        ).all()
+    return [MembershipSummary(*row) for row in rows]
+
+
+def membership_for(org: Organization, user_id: uuid.UUID) -> Membership | None:
+    """The user's membership of ``org``, looked up inside that tenant."""
+    with tenant_context(org.id):
+        membership = db.session.scalar(select(Membership).where(Membership.user_id == user_id))
+        if membership is not None:
+            membership.role  # noqa: B018 (load while the tenant is set)
+    return membership
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+def owner_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Membership).where(Membership.role == OWNER))
+
+
+def change_role(actor: Membership, target: Membership, new_role: str) -> None:
+    if new_role not in ROLES:
+        raise OrgError("Choose one of the listed roles.")
+    if new_role == target.role:
+        return
+    if OWNER in (new_role, target.role) and actor.role != OWNER:
+        raise OrgError("Only an owner can make or unmake owners.")
+    if new_role not in roles_grantable_by(actor.role):
+        raise OrgError("You cannot give that role.")
+    if target.role == OWNER and owner_count() <= 1:
+        raise OrgError("An organization needs at least one owner. Make someone else an owner first.")
+    old_role, target.role = target.role, new_role
+    cache.members_changed()
+    audit.record(
+        "member.role_changed", target=target, user_id=str(target.user_id), old=old_role, new=new_role
+    )
+
+
+def remove_member(actor: Membership, target: Membership) -> None:
+    """Remove someone (or leave, when actor is target)."""
+    leaving = actor.id == target.id
+    if not leaving:
+        if target.role == OWNER and actor.role != OWNER:
+            raise OrgError("Only an owner can remove an owner.")
+        if actor.role not in (OWNER, ADMIN):
+            raise OrgError("You cannot remove members.")
+    if target.role == OWNER and owner_count() <= 1:
+        raise OrgError(
+            "You are the last owner. Make someone else an owner before leaving."
+            if leaving
+            else "An organization needs at least one owner."
+        )
+    audit.record(
+        "member.left" if leaving else "member.removed",
+        target=target,
+        user_id=str(target.user_id),
+        role=target.role,
+    )
+    db.session.delete(target)
+    cache.members_changed()
+
+
+# --- invitations -----------------------------------------------------------------------------
+
+INVITATION_TOKEN = "invitation"
+
+
+def invitation_token(invitation: Invitation) -> str:
+    return make_token(
+        INVITATION_TOKEN, {"t": str(invitation.tenant_id), "i": str(invitation.id), "n": invitation.nonce}
+    )
+
+
+def invite(actor: Membership, email: str, role: str) -> Invitation:
+    email = email.strip().lower()
+    if role not in roles_grantable_by(actor.role):
+        raise OrgError("You cannot invite someone with that role.")
+    existing_member = db.session.scalar(
+        select(Membership).join(User, User.id == Membership.user_id).where(User.email == email)
+    )
+    if existing_member is not None:
+        raise OrgError(f"{email} is already a member.")
+    pending = db.session.scalars(
+        select(Invitation).where(
+            Invitation.email == email, Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)
+        )
+    ).all()
+    for old in pending:
+        if old.usable:
+            raise OrgError(f"{email} already has a pending invitation. Resend it instead.")
+    invitation = Invitation(
+        email=email,
+        role=role,
+        invited_by_id=actor.user_id,
+        expires_at=utcnow() + timedelta(days=current_app.config["INVITATION_DAYS"]),
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    audit.record("invitation.created", target=invitation, email=email, role=role)
+    return invitation
+
+
+def resend(invitation: Invitation) -> None:
+    if invitation.accepted_at or invitation.revoked_at:
+        raise OrgError("Only pending or expired invitations can be resent.")
+    invitation.nonce = secrets.token_hex(16)  # older links stop working
+    invitation.sent_at = utcnow()
+    invitation.expires_at = utcnow() + timedelta(days=current_app.config["INVITATION_DAYS"])
+    audit.record("invitation.resent", target=invitation, email=invitation.email)
+
+
+def revoke(invitation: Invitation) -> None:
+    if invitation.accepted_at:
+        raise OrgError("This invitation was already accepted.")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        audit.record("invitation.revoked", target=invitation, email=invitation.email)
+
+
+def invitation_from_token(token: str) -> tuple[Organization, Invitation]:
+    """The organization and invitation a link names; raises InvalidToken when unusable.
+
+    The token carries the tenant, so the lookup runs inside that tenant's scope.
+    """
+    max_age = current_app.config["INVITATION_DAYS"] * 24 * 3600 + 3600
+    payload = read_token(INVITATION_TOKEN, token, max_age)
+    try:
+        tenant_id, invitation_id = uuid.UUID(payload["t"]), uuid.UUID(payload["i"])
+    except (KeyError, ValueError) as exc:
+        raise InvalidToken() from exc
+    org = db.session.get(Organization, tenant_id)
+    if org is None:
+        raise InvalidToken()
+    with tenant_context(org.id):
+        invitation = Invitation.get_scoped(db.session, invitation_id)
+        if invitation is None or invitation.nonce != payload.get("n"):
+            raise InvalidToken()
+        if not invitation.usable:
+            raise InvalidToken(expired=invitation.status == "expired")
+    return org, invitation
+
+
+def accept(org: Organization, invitation: Invitation, user: User) -> Membership:
+    """Join the organization through the invitation (works once)."""
+    with tenant_context(org.id):
+        if not invitation.usable:
+            raise OrgError("This invitation can no longer be used.")
+        existing = db.session.scalar(select(Membership).where(Membership.user_id == user.id))
+        invitation.accepted_at = utcnow()
+        invitation.accepted_by_id = user.id
+        if existing is not None:
+            membership = existing
+        else:
+            membership = Membership(user_id=user.id, role=invitation.role)
+            db.session.add(membership)
+            cache.members_changed()
+        db.session.flush()
+        audit.record(
+            "invitation.accepted", target=invitation, actor=user, email=invitation.email, role=invitation.role
+        )
+        db.session.flush()
+    return membership

@@ -1,0 +1,203 @@
+"""An organization's own pages: its dashboard, members, invitations and settings."""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from app import audit, cache
+from app.extensions import db
+from app.mail import send_email
+from app.models import Invitation, Membership, User
+from app.orgs import org_bp as bp
+from app.orgs import services as orgs
+from app.orgs.forms import ConfirmForm, InviteForm, OrganizationSettingsForm, RoleForm, role_choices
+from app.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
+
+
+def _membership_or_404(membership_id) -> Membership:
+    membership = Membership.get_scoped(db.session, membership_id)
+    if membership is None:
+        abort(404)
+    return membership
+
+
+def _invitation_or_404(invitation_id) -> Invitation:
+    invitation = Invitation.get_scoped(db.session, invitation_id)
+    if invitation is None:
+        abort(404)
+    return invitation
+
+
+def _role_counts() -> dict[str, int]:
+    rows = db.session.execute(select(Membership.role, func.count()).group_by(Membership.role)).all()
+    found = dict(rows)
+    return {role: found.get(role, 0) for role in ROLES}
+
+
+@bp.get("/")
+@require("org.view")
+def dashboard():
+    counts = cache.memoize_for_tenant("members", "role-counts", _role_counts)
+    return render_template("orgs/dashboard.html", member_count=sum(counts.values()), role_counts=counts)
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+def _members_page(invite_form=None, status=200):
+    members = db.session.scalars(
+        select(Membership).join(User, User.id == Membership.user_id).order_by(User.name)
+    ).all()
+    invitations = db.session.scalars(
+        select(Invitation)
+        .where(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
+        .order_by(Invitation.created_at.desc())
+    ).all()
+    grantable = roles_grantable_by(g.membership.role)
+    if invite_form is None:
+        invite_form = InviteForm(role="member")
+    invite_form.role.choices = role_choices(grantable)
+    return render_template(
+        "orgs/members.html",
+        members=members,
+        invitations=invitations,
+        invite_form=invite_form,
+        role_form=RoleForm(),
+        confirm_form=ConfirmForm(),
+        grantable=grantable,
+        role_labels=ROLE_LABELS,
+        role_descriptions=ROLE_DESCRIPTIONS,
+    ), status
+
+
+@bp.get("/members")
+@require("members.view")
+def members():
+    return _members_page()
+
+
+def _apply(action, success: str, back: str = "org.members", after=None):
+    """Run a member or invitation change: commit and confirm, or roll back and say why not."""
+    try:
+        action()
+    except orgs.OrgError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("org.members"), 303)
+    db.session.commit()
+    if after is not None:
+        after()
+    flash(success, "success")
+    return redirect(back if back.startswith("/") else url_for(back), 303)
+
+
+def _confirmed() -> None:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+
+
+@bp.post("/members/<uuid:membership_id>/role")
+@require("members.change_role")
+def change_role(membership_id):
+    target = _membership_or_404(membership_id)
+    form = RoleForm()
+    form.role.choices = role_choices(ROLES)
+    if not form.validate_on_submit():
+        abort(400, "Choose one of the listed roles.")
+    message = f"{target.user.name} is now {ROLE_LABELS.get(form.role.data, '').lower()}."
+    return _apply(lambda: orgs.change_role(g.membership, target, form.role.data), message)
+
+
+@bp.post("/members/<uuid:membership_id>/remove")
+@require("members.remove")
+def remove_member(membership_id):
+    target = _membership_or_404(membership_id)
+    _confirmed()
+    message = f"{target.user.name} was removed from {g.org.name}."
+    return _apply(lambda: orgs.remove_member(g.membership, target), message)
+
+
+@bp.post("/leave")
+@require("org.view")
+def leave():
+    _confirmed()
+    others = [o for o in orgs.organizations_of(current_user.id) if o.org_id != g.org.id]
+    back = url_for("org.dashboard", org_slug=others[0].slug) if others else url_for("orgs.new")
+    return _apply(lambda: orgs.remove_member(g.membership, g.membership), f"You left {g.org.name}.", back)
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+
+def _send_invitation(invitation: Invitation) -> None:
+    send_email(
+        invitation.email,
+        "invitation",
+        inviter_name=current_user.name,
+        org_name=g.org.name,
+        role=ROLE_LABELS[invitation.role].lower(),
+        accept_url=url_for("orgs.invitation", token=orgs.invitation_token(invitation), _external=True),
+        expires_days=(invitation.expires_at - invitation.sent_at).days,
+    )
+
+
+@bp.post("/invitations")
+@require("members.invite")
+def invite():
+    form = InviteForm()
+    form.role.choices = role_choices(roles_grantable_by(g.membership.role))
+    if form.validate_on_submit():
+        try:
+            invitation = orgs.invite(g.membership, form.email.data, form.role.data)
+        except orgs.OrgError as exc:
+            db.session.rollback()
+            form.email.errors.append(str(exc))
+        else:
+            db.session.commit()
+            _send_invitation(invitation)
+            flash(f"Invitation sent to {invitation.email}.", "success")
+            return redirect(url_for("org.members"), 303)
+    return _members_page(invite_form=form, status=422)
+
+
+@bp.post("/invitations/<uuid:invitation_id>/resend")
+@require("members.invite")
+def resend_invitation(invitation_id):
+    invitation = _invitation_or_404(invitation_id)
+    _confirmed()
+    return _apply(
+        lambda: orgs.resend(invitation),
+        f"Invitation sent again to {invitation.email}.",
+        after=lambda: _send_invitation(invitation),
+    )
+
+
+@bp.post("/invitations/<uuid:invitation_id>/revoke")
+@require("members.invite")
+def revoke_invitation(invitation_id):
+    invitation = _invitation_or_404(invitation_id)
+    _confirmed()
+    return _apply(lambda: orgs.revoke(invitation), f"The invitation for {invitation.email} is revoked.")
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@require("org.view")
+def settings():
+    form = OrganizationSettingsForm(obj=g.org)
+    if request.method == "POST":
+        if not can("org.update"):
+            abort(403)
+        if form.validate_on_submit():
+            old = g.org.name
+            g.org.name = form.name.data.strip()
+            audit.record("organization.renamed", target=g.org, old=old, new=g.org.name)
+            db.session.commit()
+            flash("Organization settings saved.", "success")
+            return redirect(url_for("org.settings"), 303)
+        return render_template("orgs/settings.html", form=form), 422
+    return render_template("orgs/settings.html", form=form)

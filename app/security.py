@@ -1,0 +1,119 @@
+"""Passwords, signed tokens and the security headers of every response."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import Flask, current_app, g
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+# argon2id with the library's defaults (RFC 9106 low-memory profile: t=3, m=64 MiB, p=4).
+_hasher = PasswordHasher()
+# Verifying against this keeps "no such user" as slow as "wrong password".
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 1024
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant-effort check: a missing hash costs as much as a wrong password."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def credential_fingerprint(*parts: str) -> str:
+    """A short digest that changes when any credential part changes (makes tokens single-use)."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+# --- signed, expiring tokens for links in emails ---------------------------------------
+
+
+class InvalidToken(ValueError):
+    def __init__(self, expired: bool = False):
+        super().__init__("expired" if expired else "invalid")
+        self.expired = expired
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"worklane.{purpose}")
+
+
+def make_token(purpose: str, payload: dict) -> str:
+    return _serializer(purpose).dumps(payload)
+
+
+def read_token(purpose: str, token: str, max_age_seconds: int) -> dict:
+    try:
+        return _serializer(purpose).loads(token, max_age=max_age_seconds)
+    except SignatureExpired as exc:
+        raise InvalidToken(expired=True) from exc
+    except BadSignature as exc:
+        raise InvalidToken() from exc
+
+
+# --- response headers --------------------------------------------------------------------
+
+
+def csp_nonce() -> str:
+    """A fresh nonce per response, for the rare inline script or style."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def content_security_policy(nonce: str) -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' 'nonce-{nonce}'",
+            f"style-src 'self' 'nonce-{nonce}'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "form-action 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def register_security_headers(app: Flask) -> None:
+    hsts = app.config.get("HSTS_SECONDS", 0)
+
+    @app.context_processor
+    def _nonce():
+        return {"csp_nonce": csp_nonce}
+
+    @app.after_request
+    def _security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce()))
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        # Links carry tokens (reset, invitation): never send our URLs to another site.
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        if hsts:
+            headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
+        if response.mimetype == "text/html" and "Cache-Control" not in headers:
+            # Pages may show private data: never store them in shared caches.
+            headers["Cache-Control"] = "private, no-cache"
+        return response

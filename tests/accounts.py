@@ -1,0 +1,118 @@
+"""Fixtures and helpers for people, organizations and their mail (a pytest plugin)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from rq import Queue
+
+from app.extensions import db
+from app.models import Membership, Organization, User
+from app.models.base import utcnow
+from app.orgs.services import create_organization
+from app.security import hash_password
+from app.tenancy import tenant_context
+from tests.conftest import csrf_token_from
+from workers.queues import HIGH
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class SentMail:
+    to: str
+    subject: str
+    text: str
+    html: str
+
+    def link(self, pattern: str = r"https?://\S+") -> str:
+        """The first URL in the text body (matching ``pattern``), as a local path."""
+        url = re.search(pattern, self.text).group(0)
+        return re.sub(r"^https?://[^/]+", "", url)
+
+
+def sent_mails(redis_client, to: str | None = None) -> list[SentMail]:
+    """Mails queued for delivery (the deliver_email jobs on the high queue), oldest first."""
+    mails = []
+    for job in Queue(HIGH, connection=redis_client).get_jobs():
+        if job.func_name == "workers.mail.deliver_email":
+            mail = SentMail(*job.args)
+            if to is None or mail.to == to:
+                mails.append(mail)
+    return mails
+
+
+def make_user(email: str | None = None, name: str = "Ada Lovelace", password: str = PASSWORD, verified=True):
+    user = User(
+        email=email or f"user-{uuid.uuid4().hex[:8]}@example.com",
+        name=name,
+        password_hash=hash_password(password),
+        email_verified_at=utcnow() if verified else None,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def make_org(owner: User, name: str = "Acme", slug: str | None = None) -> Organization:
+    org = create_organization(owner, name, slug or f"org-{uuid.uuid4().hex[:8]}")
+    db.session.flush()
+    return org
+
+
+def add_member(org, user: User, role: str) -> uuid.UUID:
+    """Add ``user`` to ``org`` with ``role``; returns the membership's id."""
+    with tenant_context(org.id):
+        membership = Membership(user_id=user.id, role=role)
+        db.session.add(membership)
+        db.session.flush()
+        return membership.id
+
+
+def login(client, email: str, password: str = PASSWORD):
+    page = client.get("/login")
+    return client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token_from(page.get_data(as_text=True)),
+            "email": email,
+            "password": password,
+        },
+    )
+
+
+def post_form(client, page_url: str, action: str | None = None, **data):
+    """Open a page, take its CSRF token, post the form (to ``action`` or the page itself)."""
+    page = client.get(page_url)
+    assert page.status_code == 200, (page_url, page.status_code)
+    html = page.get_data(as_text=True)
+    token = csrf_token_from(html)
+    for name in set(re.findall(r'name="([\w-]*csrf_token)"', html)):
+        data.setdefault(name, token)
+    return client.post(action or page_url, data=data)
+
+
+@pytest.fixture
+def owner(db_session):
+    """A verified user who owns the organization ``org``."""
+    return make_user("owner@example.com", name="Olive Owner")
+
+
+@dataclass(frozen=True)
+class OrgRef:
+    """What tests need of an organization, safe to use after requests end their sessions."""
+
+    id: uuid.UUID
+    slug: str
+    name: str
+
+
+@pytest.fixture
+def org(owner, db_session) -> OrgRef:
+    """The organization "Acme" (/acme/), owned by ``owner``."""
+    org = make_org(owner, "Acme", "acme")
+    db_session.commit()
+    return OrgRef(org.id, org.slug, org.name)

@@ -1,0 +1,119 @@
+"""The isolation harness, route level: every tenant route, found in the URL map, refuses B's data."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from flask import abort
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Membership, Organization
+from app.orgs.context import tenant_blueprint
+from app.tenancy import tenant_context, unscoped
+from tests.accounts import OrgRef, login, make_org, make_user
+from tests.isolation import (
+    RowBuilder,
+    route_problems,
+    tenant_models,
+    tenant_rules,
+    untenanted_object_routes,
+)
+
+
+def _row_dict(obj) -> dict:
+    return {column.key: getattr(obj, column.key) for column in obj.__table__.columns}
+
+
+@pytest.fixture
+def two_orgs(db_session):
+    """A (where the test user is owner) and B (full of recognisable data the user must never see)."""
+    user_a = make_user("member-of-a@example.com", name="Alice of A")
+    user_b = make_user("secret-b-owner@example.com", name="Bertha Secret")
+    org_a = make_org(user_a, "Alpha Org", "alpha")
+    org_b = make_org(user_b, "Beta Secret Org", "beta-secret")
+    builder = RowBuilder(db_session)
+    b_objects, markers = {}, {"Beta Secret Org", "Bertha Secret", "secret-b-owner@example.com"}
+    with tenant_context(org_a.id):
+        for model in tenant_models():
+            builder.build(model, None)
+    with tenant_context(org_b.id):
+        for model in tenant_models():
+            row = builder.build(model, None)
+            b_objects[model] = _row_dict(row)
+            markers |= {v for v in b_objects[model].values() if isinstance(v, str) and len(v) >= 8}
+        b_objects[Membership] = _row_dict(db_session.scalars(select(Membership)).first())
+    db_session.commit()
+    return (
+        OrgRef(org_a.id, org_a.slug, org_a.name),
+        OrgRef(org_b.id, org_b.slug, org_b.name),
+        b_objects,
+        markers,
+    )
+
+
+def _snapshot_of(db_session, org_b):
+    def snapshot():
+        db_session.expire_all()
+        state = {"org": _row_dict(db_session.get(Organization, org_b.id))}
+        with unscoped("isolation harness snapshot"):
+            for model in tenant_models():
+                rows = db_session.scalars(select(model).where(model.tenant_id == org_b.id)).all()
+                state[model.__name__] = sorted(
+                    json.dumps(_row_dict(r), default=str, sort_keys=True) for r in rows
+                )
+        return state
+
+    return snapshot
+
+
+def test_every_object_route_is_a_tenant_route(app):
+    """Every route taking an object key lives under /<org_slug>/ (or is justified as global)."""
+    assert untenanted_object_routes(app) == []
+
+
+def test_harness_found_tenant_routes(app):
+    """The harness has tenant routes to check, with and without object keys."""
+    rules = tenant_rules(app)
+    assert len(rules) >= 8
+    assert any(len(rule.arguments) > 1 for rule in rules)
+
+
+def test_tenant_routes_refuse_other_tenants(app, client, db_session, two_orgs):
+    """As a member of A: B's slug and B's keys answer 404, show none of B's data, change nothing."""
+    org_a, org_b, b_objects, markers = two_orgs
+    login(client, "member-of-a@example.com")
+    assert client.get("/alpha/").status_code == 200
+    problems = route_problems(app, client, org_a, org_b, b_objects, markers, _snapshot_of(db_session, org_b))
+    assert problems == []
+
+
+def test_harness_catches_an_unscoped_route(migrated_env, make_app, db_session, two_orgs):
+    """A tenant route that reads another tenant's row through the escape hatch makes the harness fail."""
+    app = make_app(migrated_env)
+    leaky = tenant_blueprint("leaky", __name__, url_prefix="/leaky")
+
+    @leaky.get("/<uuid:membership_id>")
+    def peek(membership_id):
+        with unscoped("a deliberate bug"):
+            membership = db.session.scalar(select(Membership).where(Membership.id == membership_id))
+            if membership is None:
+                abort(404)
+            return f"{membership.user.name} {membership.user.email}"
+
+    app.register_blueprint(leaky)
+    org_a, org_b, b_objects, markers = two_orgs
+    client = app.test_client()
+    login(client, "member-of-a@example.com")
+    problems = route_problems(app, client, org_a, org_b, b_objects, markers, _snapshot_of(db_session, org_b))
+    assert any("/leaky/" in p and "not 404" in p for p in problems)
+    assert any("/leaky/" in p and "shows B's data" in p for p in problems)
+
+
+def test_harness_catches_an_unjustified_global_object_route(migrated_env, make_app):
+    """A route outside the organization prefix that takes an object id is reported."""
+    app = make_app(migrated_env)
+    app.add_url_rule("/notes/<uuid:note_id>", "notes.show", lambda note_id: str(uuid.uuid4()))
+    assert any("notes.show" in p for p in untenanted_object_routes(app))
