@@ -11,14 +11,14 @@ from app.orgs.services import create_organization
 from app.security import hash_password
 from app.tenancy import tenant_context
 
-DEMO_EMAIL = "demo@worklane.localhost"
+DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "worklane-demo"
 DEMO_SLUG = "acme"
 TEAM = [
-    ("Grace Hopper", "grace@worklane.localhost", "admin"),
-    ("Alan Turing", "alan@worklane.localhost", "member"),
-    ("Katherine Johnson", "katherine@worklane.localhost", "member"),
-    ("Edsger Dijkstra", "edsger@worklane.localhost", "viewer"),
+    ("Grace Hopper", "grace@example.com", "admin"),
+    ("Alan Turing", "alan@example.com", "member"),
+    ("Katherine Johnson", "katherine@example.com", "member"),
+    ("Edsger Dijkstra", "edsger@example.com", "viewer"),
 ]
 
 

@@ -165,3 +165,19 @@ def test_worker_refuses_unknown_queue(migrated_env):
     result = run_flask(migrated_env, "worker", "--burst", "--queues", "hihg")
     assert result.returncode == 2
     assert "unknown queue(s) hihg" in result.stderr
+
+
+@pytest.mark.processes
+def test_jobs_run_as_their_own_tenant_and_never_inherit_one(app, migrated_env, redis_client):
+    """Jobs carry the enqueuing tenant; a job enqueued with none runs with none, after a tenant's job."""
+    from app.tenancy import tenant_context
+
+    tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
+    with app.test_request_context("/"):
+        for tenant in (tenant_a, None, tenant_b, None):
+            with tenant_context(tenant):
+                enqueue("tests.support.jobs.record_tenant", "seen-tenants")
+    result = run_flask(migrated_env, "worker", "--burst")
+    assert result.returncode == 0, result.stderr
+    seen = [value.decode() for value in redis_client.lrange("seen-tenants", 0, -1)]
+    assert seen == [str(tenant_a), "none", str(tenant_b), "none"]

@@ -95,3 +95,35 @@ def test_every_migration_upgrades_downgrades_and_upgrades_again(migrated_env, ma
         upgrade(directory=MIGRATIONS)
         with db.engine.connect() as connection:
             assert schema_differences(connection, db.metadata) == []
+
+
+@pytest.mark.postgres_only
+def test_grant_app_role_lets_a_new_login_role_use_the_tables(migrated_env):
+    """`flask grant-app-role ROLE` (run as the owner) gives a fresh login role use of every table."""
+    from tests.conftest import run_flask
+
+    role = f"worklane_probe_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(
+        normalize_database_url(os.environ["TEST_POSTGRES_URL"]), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS"))
+    try:
+        refused = run_flask(migrated_env, "grant-app-role", "bad name; drop table users")
+        assert refused.returncode == 2 and "not a plain role name" in refused.stderr
+        result = run_flask(migrated_env, "grant-app-role", role)
+        assert result.returncode == 0, result.stderr
+        with admin.connect() as connection:
+            allowed = connection.execute(
+                text(
+                    "SELECT bool_and(has_table_privilege(:role, tablename, 'SELECT,INSERT,UPDATE,DELETE')) "
+                    "FROM pg_tables WHERE schemaname = 'public'"
+                ),
+                {"role": role},
+            ).scalar()
+        assert allowed is True
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP OWNED BY {role}"))
+            connection.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()

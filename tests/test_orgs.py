@@ -279,5 +279,5 @@ def test_seed_demo_creates_a_usable_organization_once(migrated_env, committed_db
     first = run_flask(migrated_env, "seed-demo")
     second = run_flask(migrated_env, "seed-demo")
     assert first.returncode == second.returncode == 0, first.stderr
-    assert "demo organization created; log in as demo@worklane.localhost" in first.stdout
+    assert "demo organization created; log in as demo@example.com" in first.stdout
     assert "demo organization present" in second.stdout

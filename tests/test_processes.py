@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -149,6 +150,15 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
         result = wait_for(finished, 30, "the system check to finish in the worker", interval=0.3)
         assert result["result"]["database"] == "sqlite"
         assert _http(opener, base + "/dev/mail")[0] == 200
+
+        # The seeded demo organization, with the login the launcher printed.
+        _, _, login_page = _http(opener, base + "/login")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
+        form = urllib.parse.urlencode(
+            {"csrf_token": token, "email": "demo@example.com", "password": "worklane-demo"}
+        ).encode()
+        _, landed, dashboard = _http(opener, base + "/login", data=form)
+        assert landed.endswith("/acme/") and "Acme Corporation" in dashboard
     finally:
         if whole_group:
             os.killpg(launcher.pid, stop_signal)  # what Ctrl-C in a terminal does
@@ -161,6 +171,7 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
             output, _ = launcher.communicate()
             pytest.fail("make run did not stop within 40s:\n" + output[-3000:])
     assert f"open http://127.0.0.1:{port}/" in output
+    assert "log in as demo@example.com with password worklane-demo" in output
     assert "stopped the private Redis" in output
     assert f"mail sent by the app: http://127.0.0.1:{port}/dev/mail" in output
     assert "stopped the local mail sink" in output

@@ -17,6 +17,7 @@ from rq import Queue, Retry
 from rq.job import Job
 
 from app.extensions import redis_connections
+from app.tenancy import current_tenant_id
 
 HIGH = "high"
 DEFAULT = "default"
@@ -66,12 +67,18 @@ def enqueue(
 ) -> Job:
     """Put ``func(*args, **kwargs)`` on a queue; records who asked in ``job.meta``.
 
+    The current tenant, if any, goes with the job: the worker runs it as that tenant and
+    as no tenant at all otherwise, whatever ran before it in the same process.
+
     ``description`` replaces RQ's default (the call with its arguments), which
     the worker logs: give one when the arguments must stay out of the logs.
     """
     _check_plain(list(args), "arguments")
     _check_plain(kwargs, "arguments")
     meta = {}
+    tenant_id = current_tenant_id()
+    if tenant_id is not None:
+        meta["tenant_id"] = str(tenant_id)  # the job runs as this tenant (workers/worker.py)
     if has_request_context() and g.get("request_id"):
         meta["request_id"] = g.request_id
     return get_queue(queue).enqueue(

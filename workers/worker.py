@@ -9,6 +9,7 @@ from redis import Redis
 from rq import Worker
 
 from app.extensions import db
+from app.tenancy import tenant_context
 from workers.queues import QUEUES
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ class AppWorker(Worker):
         self.app = app
 
     def perform_job(self, job, queue):
-        with self.app.app_context():
+        # The tenant comes from the job alone (None for system jobs) and is reset afterwards,
+        # so a job never inherits the tenant of the job before it.
+        with self.app.app_context(), tenant_context(job.meta.get("tenant_id")):
             if getattr(self, "_is_horse", False):
                 for engine in db.engines.values():
                     engine.dispose(close=False)
