@@ -281,3 +281,17 @@ def test_seed_demo_creates_a_usable_organization_once(migrated_env, committed_db
     assert first.returncode == second.returncode == 0, first.stderr
     assert "demo organization created; log in as demo@example.com" in first.stdout
     assert "demo organization present" in second.stdout
+
+
+def test_audit_events_are_append_only(db_session, org):
+    """Recorded audit events cannot be edited or deleted through the ORM."""
+    with tenant_context(org.id):
+        event = db_session.scalars(select(AuditEvent)).first()
+        event.action = "rewritten"
+        with pytest.raises(PermissionError):
+            db_session.flush()
+        db_session.rollback()
+        db_session.delete(db_session.scalars(select(AuditEvent)).first())
+        with pytest.raises(PermissionError):
+            db_session.flush()
+        db_session.rollback()
