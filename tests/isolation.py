@@ -165,6 +165,8 @@ class RowBuilder:
                 row[column.name] = fk_columns[column.name]
             elif column.primary_key and column.default is not None:
                 continue
+            elif column.info.get("choices"):
+                row[column.name] = column.info["choices"][0]
             elif not column.nullable and column.default is None and column.server_default is None:
                 row[column.name] = _value_for(column, self.serial)
         row.update(values)
@@ -175,13 +177,31 @@ class RowBuilder:
 
 
 def sample_string_column(model: type):
-    """A plain string column a bulk UPDATE can change (not a key, not a foreign key)."""
-    for column in model.__table__.columns:
-        if column.primary_key or column.foreign_keys:
+    """A plain string column a bulk UPDATE can change (not a key, not unique, no fixed choices)."""
+    table = model.__table__
+    unique_columns = {
+        column.name
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint)
+        for column in constraint.columns
+    }
+    for column in table.columns:
+        if (
+            column.primary_key
+            or column.foreign_keys
+            or column.info.get("choices")
+            or column.name in unique_columns
+        ):
             continue
-        if isinstance(column.type, String | Text) and column.name != "tenant_id":
+        if isinstance(column.type, String | Text):
             return column
     return None
+
+
+def changed_marker(column) -> str:
+    """The value the bulk-update check writes, cut to fit the column."""
+    length = getattr(column.type, "length", None) or 40
+    return "changed-by-a"[:length]
 
 
 # --- routes ------------------------------------------------------------------------------------

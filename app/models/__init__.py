@@ -3,5 +3,34 @@
 from app.models.accounts import User
 from app.models.jobs import BackgroundJob
 from app.models.orgs import AuditEvent, Invitation, Membership, Organization
+from app.models.work import (
+    Comment,
+    Issue,
+    IssueActivity,
+    IssueAssignee,
+    IssueLabel,
+    IssueWatcher,
+    Label,
+    Notification,
+    Project,
+    SavedView,
+)
 
-__all__ = ["AuditEvent", "BackgroundJob", "Invitation", "Membership", "Organization", "User"]
+__all__ = [
+    "AuditEvent",
+    "BackgroundJob",
+    "Comment",
+    "Invitation",
+    "Issue",
+    "IssueActivity",
+    "IssueAssignee",
+    "IssueLabel",
+    "IssueWatcher",
+    "Label",
+    "Membership",
+    "Notification",
+    "Organization",
+    "Project",
+    "SavedView",
+    "User",
+]

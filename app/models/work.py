@@ -1,0 +1,270 @@
+"""The work itself: projects, issues and what hangs off them. Every table is a tenant table."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import JSONDocument, UTCDateTime, new_id, utcnow
+from app.tenancy import TenantMixin
+
+# Workflow states, in board order. "Open" states are everything but done and cancelled.
+BACKLOG, TODO, IN_PROGRESS, IN_REVIEW, DONE, CANCELLED = (
+    "backlog",
+    "todo",
+    "in_progress",
+    "in_review",
+    "done",
+    "cancelled",
+)
+STATES = (BACKLOG, TODO, IN_PROGRESS, IN_REVIEW, DONE, CANCELLED)
+STATE_LABELS = {
+    BACKLOG: "Backlog",
+    TODO: "Todo",
+    IN_PROGRESS: "In progress",
+    IN_REVIEW: "In review",
+    DONE: "Done",
+    CANCELLED: "Cancelled",
+}
+CLOSED_STATES = (DONE, CANCELLED)
+
+# Priorities: 0 none … 4 urgent (sorting by priority puts urgent first).
+PRIORITY_LABELS = {0: "No priority", 1: "Low", 2: "Medium", 3: "High", 4: "Urgent"}
+
+
+def _tenant_fk(columns: list[str], table: str) -> ForeignKeyConstraint:
+    """A foreign key to another tenant table, tenant_id included at both ends."""
+    return ForeignKeyConstraint(
+        ["tenant_id", *columns], [f"{table}.tenant_id", f"{table}.id"], ondelete="CASCADE"
+    )
+
+
+class Project(TenantMixin, db.Model):
+    __tablename__ = "projects"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    key: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: The last issue number handed out; issues take the next one atomically.
+    issue_counter: Mapped[int] = mapped_column(default=0)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "key"),
+        CheckConstraint("issue_counter >= 0", name="issue_counter_positive"),
+    )
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class Label(TenantMixin, db.Model):
+    __tablename__ = "labels"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(50))
+    color: Mapped[str] = mapped_column(String(7), default="#6b7280")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+
+class Issue(TenantMixin, db.Model):
+    __tablename__ = "issues"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    project_id: Mapped[uuid.UUID]
+    number: Mapped[int]
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default=TODO, info={"choices": STATES})
+    priority: Mapped[int] = mapped_column(default=0)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    estimate: Mapped[int | None]
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Bumped on every change: part of cache keys and ETags.
+    version: Mapped[int] = mapped_column(default=1)
+    #: Position inside its board column (smaller first).
+    rank: Mapped[float] = mapped_column(default=0.0)
+
+    project = relationship(Project, lazy="joined", innerjoin=True)
+    created_by = relationship("User", lazy="select")
+    assignees = relationship(
+        "User",
+        secondary="issue_assignees",
+        primaryjoin="and_(Issue.tenant_id == IssueAssignee.tenant_id, Issue.id == IssueAssignee.issue_id)",
+        secondaryjoin="User.id == IssueAssignee.user_id",
+        lazy="selectin",
+        viewonly=True,
+        order_by="User.name",
+    )
+    labels = relationship(
+        Label,
+        secondary="issue_labels",
+        primaryjoin="and_(Issue.tenant_id == IssueLabel.tenant_id, Issue.id == IssueLabel.issue_id)",
+        secondaryjoin="and_(Label.tenant_id == IssueLabel.tenant_id, Label.id == IssueLabel.label_id)",
+        lazy="selectin",
+        viewonly=True,
+        order_by=Label.name,
+    )
+
+    __table_args__ = (
+        _tenant_fk(["project_id"], "projects"),
+        UniqueConstraint("tenant_id", "project_id", "number"),
+        CheckConstraint(
+            "state IN ('backlog', 'todo', 'in_progress', 'in_review', 'done', 'cancelled')",
+            name="state_known",
+        ),
+        CheckConstraint("priority BETWEEN 0 AND 4", name="priority_range"),
+        CheckConstraint("estimate IS NULL OR estimate >= 0", name="estimate_positive"),
+        Index("ix_issues_tenant_id_project_id_state_rank", "tenant_id", "project_id", "state", "rank"),
+        Index("ix_issues_tenant_id_updated_at", "tenant_id", "updated_at"),
+    )
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project.key}-{self.number}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state in CLOSED_STATES
+
+
+class IssueAssignee(TenantMixin, db.Model):
+    __tablename__ = "issue_assignees"
+
+    issue_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+    __table_args__ = (
+        _tenant_fk(["issue_id"], "issues"),
+        Index("ix_issue_assignees_user_id", "tenant_id", "user_id"),
+    )
+
+
+class IssueLabel(TenantMixin, db.Model):
+    __tablename__ = "issue_labels"
+
+    issue_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    label_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+
+    __table_args__ = (
+        _tenant_fk(["issue_id"], "issues"),
+        _tenant_fk(["label_id"], "labels"),
+        Index("ix_issue_labels_label_id", "tenant_id", "label_id"),
+    )
+
+
+class IssueWatcher(TenantMixin, db.Model):
+    __tablename__ = "issue_watchers"
+
+    issue_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+    __table_args__ = (_tenant_fk(["issue_id"], "issues"),)
+
+
+class Comment(TenantMixin, db.Model):
+    __tablename__ = "comments"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    issue_id: Mapped[uuid.UUID]
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author = relationship("User", lazy="joined")
+
+    __table_args__ = (
+        _tenant_fk(["issue_id"], "issues"),
+        Index("ix_comments_issue", "tenant_id", "issue_id", "created_at"),
+    )
+
+
+class IssueActivity(TenantMixin, db.Model):
+    """One change to an issue: which field, from what, to what, by whom."""
+
+    __tablename__ = "issue_activities"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    issue_id: Mapped[uuid.UUID]
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    actor = relationship("User", lazy="joined")
+
+    __table_args__ = (
+        _tenant_fk(["issue_id"], "issues"),
+        Index("ix_issue_activities_issue", "tenant_id", "issue_id", "created_at"),
+    )
+
+
+class Notification(TenantMixin, db.Model):
+    """Something a person should know about an issue; shown in the app, emailed by preference."""
+
+    __tablename__ = "notifications"
+
+    ASSIGNED, MENTIONED, COMMENTED = "assigned", "mentioned", "commented"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    issue_id: Mapped[uuid.UUID]
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16), info={"choices": (ASSIGNED, MENTIONED, COMMENTED)})
+    excerpt: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Set when the notification went out by email (immediately or in a digest).
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    actor = relationship("User", foreign_keys=[actor_id], lazy="joined")
+    issue = relationship(Issue, lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        _tenant_fk(["issue_id"], "issues"),
+        CheckConstraint("kind IN ('assigned', 'mentioned', 'commented')", name="kind_known"),
+        Index("ix_notifications_user_unread", "tenant_id", "user_id", "read_at", "created_at"),
+    )
+
+
+class SavedView(TenantMixin, db.Model):
+    """A person's named set of list filters."""
+
+    __tablename__ = "saved_views"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[uuid.UUID | None]
+    name: Mapped[str] = mapped_column(String(80))
+    filters: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        _tenant_fk(["project_id"], "projects"),
+        UniqueConstraint("tenant_id", "user_id", "name"),
+    )
