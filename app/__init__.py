@@ -81,10 +81,12 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
     from app.core import bp as core_bp
+    from app.issues import bp as issues_bp
     from app.jobs import bp as jobs_bp
     from app.ops import bp as ops_bp
     from app.orgs import bp as orgs_bp
     from app.orgs import org_bp
+    from app.projects import bp as projects_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(auth_bp)
@@ -97,6 +99,8 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(devmail_bp)  # /dev/mail: the mail the local sink caught
     # Last: /<org-slug>/… must never shadow the app's own top-level pages.
     app.register_blueprint(org_bp)
+    app.register_blueprint(projects_bp)
+    app.register_blueprint(issues_bp)
 
 
 def register_web_basics(app: Flask) -> None:

@@ -88,3 +88,11 @@ def memoize_for_tenant(
 
 def members_changed() -> None:
     changed("members")
+
+
+def projects_changed() -> None:
+    changed("projects")
+
+
+def issues_changed() -> None:
+    changed("issues")

@@ -37,6 +37,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "members.manage_owners": _OWNERS,
     "work.view": _EVERYONE,
     "work.edit": _WRITERS,
+    "projects.manage": _ADMINS,
     "audit.view": _ADMINS,
 }
 

@@ -61,7 +61,12 @@ def register_template_helpers(app: Flask) -> None:
     from flask import g
     from flask_login import current_user
 
+    from app.markdown import markdown_excerpt, render_markdown
     from app.permissions import ROLE_LABELS, can
+
+    # {{ issue.description|markdown }} is sanitized HTML; |markdown_excerpt is plain text.
+    app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(markdown_excerpt, "markdown_excerpt")
 
     def my_organizations():
         """The signed-in user's organizations, for the switcher (called by the layout)."""
@@ -73,12 +78,28 @@ def register_template_helpers(app: Flask) -> None:
             g.my_organizations = organizations_of(current_user.id)
         return g.my_organizations
 
+    def unread_notifications() -> int:
+        """The signed-in member's unread notifications in this organization (for the layout)."""
+        if not current_user.is_authenticated or g.get("org") is None:
+            return 0
+        from app.issues.routes import unread_count
+
+        return unread_count()
+
+    @app.template_filter("urlencode_multi")
+    def urlencode_multi(args: dict, **overrides) -> str:
+        from urllib.parse import urlencode
+
+        items = [(k, v) for k, values in args.items() if k not in overrides for v in values]
+        return urlencode(items + list(overrides.items()))
+
     @app.context_processor
     def _layout_values():
         return {
             "app_name": "Worklane",
             "can": can,
             "my_organizations": my_organizations,
+            "unread_notifications": unread_notifications,
             "role_label": ROLE_LABELS.get,
             "current_org": g.get("org"),
             "current_membership": g.get("membership"),

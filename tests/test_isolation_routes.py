@@ -24,7 +24,11 @@ from tests.isolation import (
 
 
 def _row_dict(obj) -> dict:
-    return {column.key: getattr(obj, column.key) for column in obj.__table__.columns}
+    """Column values, plus the attributes that name the object in URLs (``Issue.ref``)."""
+    values = {column.key: getattr(obj, column.key) for column in obj.__table__.columns}
+    for name in getattr(type(obj), "__url_keys__", ()):
+        values[name] = getattr(obj, name)
+    return values
 
 
 @pytest.fixture

@@ -142,6 +142,9 @@ class Issue(TenantMixin, db.Model):
         Index("ix_issues_tenant_id_updated_at", "tenant_id", "updated_at"),
     )
 
+    #: Attributes that name an issue in URLs (``/<org>/issues/WEB-42``).
+    __url_keys__ = ("ref",)
+
     @property
     def ref(self) -> str:
         return f"{self.project.key}-{self.number}"

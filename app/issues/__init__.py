@@ -1,0 +1,5 @@
+from app.orgs.context import tenant_blueprint
+
+bp = tenant_blueprint("issues", __name__)
+
+from app.issues import routes  # noqa: E402,F401

@@ -1,0 +1,43 @@
+from flask_wtf import FlaskForm
+from wtforms import DateField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from app.models.work import PRIORITY_LABELS, STATE_LABELS
+
+STATE_CHOICES = list(STATE_LABELS.items())
+PRIORITY_CHOICES = [(str(k), v) for k, v in sorted(PRIORITY_LABELS.items(), reverse=True)]
+
+
+class IssueForm(FlaskForm):
+    title = StringField(
+        "Title",
+        validators=[DataRequired(message="Give the issue a title."), Length(max=255, message="At most 255.")],
+    )
+    description = TextAreaField(
+        "Description",
+        description="Markdown. Mention people with @ and the first part of their email address.",
+        validators=[Length(max=50000, message="Keep it under 50,000 characters.")],
+    )
+    state = SelectField("State", choices=STATE_CHOICES, default="todo")
+    priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="0")
+    assignees = SelectMultipleField("Assignees", choices=[], validate_choice=False)
+    labels = SelectMultipleField("Labels", choices=[], validate_choice=False)
+    due_date = DateField("Due date", validators=[Optional()])
+    estimate = IntegerField(
+        "Estimate (points)",
+        validators=[Optional(), NumberRange(min=0, max=1000, message="Between 0 and 1000.")],
+    )
+
+
+class CommentForm(FlaskForm):
+    body = TextAreaField(
+        "Comment",
+        validators=[
+            DataRequired(message="Write something before sending."),
+            Length(max=20000, message="Too long."),
+        ],
+    )
+
+
+class MoveForm(FlaskForm):
+    state = SelectField("Move to", choices=STATE_CHOICES)

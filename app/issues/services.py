@@ -1,0 +1,293 @@
+"""Issues: creation, edits with their history, assignees, labels, watchers, comments, moves.
+
+Every function works inside the current tenant: ids that come from forms (assignees,
+labels) are looked up through the scoped session, so another tenant's ids are refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import delete, func, select
+
+from app.extensions import db
+from app.models import (
+    Comment,
+    Issue,
+    IssueActivity,
+    IssueAssignee,
+    IssueLabel,
+    IssueWatcher,
+    Label,
+    Membership,
+    Notification,
+    Project,
+    User,
+)
+from app.models.base import utcnow
+from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, STATES
+from app.projects.services import next_issue_number
+
+RANK_STEP = 1024.0
+
+
+class IssueError(ValueError):
+    """A refusal shown to the user as it is (answered with a 4xx)."""
+
+
+def _uuids(values) -> list[uuid.UUID]:
+    ids = []
+    for value in values or ():
+        try:
+            ids.append(uuid.UUID(str(value)))
+        except ValueError as exc:
+            raise IssueError("That choice is not valid.") from exc
+    return ids
+
+
+def member_users(user_ids) -> list[User]:
+    """Users among the ids who are members of this organization; any other id is refused."""
+    ids = set(_uuids(user_ids))
+    if not ids:
+        return []
+    found = db.session.scalars(
+        select(User).join(Membership, Membership.user_id == User.id).where(User.id.in_(ids))
+    ).all()
+    if len(found) != len(ids):
+        raise IssueError("Assignees must be members of this organization.")
+    return sorted(found, key=lambda u: u.name)
+
+
+def tenant_labels(label_ids) -> list[Label]:
+    ids = set(_uuids(label_ids))
+    if not ids:
+        return []
+    found = db.session.scalars(select(Label).where(Label.id.in_(ids))).all()
+    if len(found) != len(ids):
+        raise IssueError("Labels must belong to this organization.")
+    return sorted(found, key=lambda label: label.name)
+
+
+def _record(issue: Issue, actor, field: str, old, new) -> None:
+    db.session.add(
+        IssueActivity(
+            issue_id=issue.id,
+            actor_id=getattr(actor, "id", None),
+            field=field,
+            old_value=None if old is None else str(old),
+            new_value=None if new is None else str(new),
+        )
+    )
+
+
+def _touch(issue: Issue) -> None:
+    issue.version = (issue.version or 0) + 1
+    issue.updated_at = utcnow()
+
+
+def _watch(issue: Issue, user_id) -> None:
+    exists = db.session.get(IssueWatcher, (issue.tenant_id, issue.id, user_id))
+    if exists is None:
+        db.session.add(IssueWatcher(issue_id=issue.id, user_id=user_id))
+
+
+def notify(issue: Issue, actor, user_ids, kind: str, excerpt: str = "") -> None:
+    """In-app notifications (email delivery by preference comes with the job layer)."""
+    actor_id = getattr(actor, "id", None)
+    for user_id in {uid for uid in user_ids if uid != actor_id}:
+        db.session.add(
+            Notification(
+                user_id=user_id, issue_id=issue.id, actor_id=actor_id, kind=kind, excerpt=excerpt[:200]
+            )
+        )
+
+
+def mentioned_user_ids(text: str) -> set[uuid.UUID]:
+    """Members named with ``@handle`` (an email's local part) in ``text``."""
+    from app.markdown import extract_mentions
+
+    handles = extract_mentions(text or "")
+    if not handles:
+        return set()
+    members = db.session.execute(
+        select(User.id, User.email).join(Membership, Membership.user_id == User.id)
+    ).all()
+    return {user_id for user_id, email in members if email.split("@", 1)[0].lower() in handles}
+
+
+def _rank_at_bottom(project_id, state: str) -> float:
+    top = db.session.scalar(
+        select(func.max(Issue.rank)).where(Issue.project_id == project_id, Issue.state == state)
+    )
+    return (top or 0.0) + RANK_STEP
+
+
+def create_issue(
+    project: Project,
+    actor,
+    title: str,
+    description: str = "",
+    state: str = "todo",
+    priority: int = 0,
+    assignee_ids=(),
+    label_ids=(),
+    due_date: date | None = None,
+    estimate: int | None = None,
+) -> Issue:
+    if project.archived:
+        raise IssueError("This project is archived: unarchive it to add issues.")
+    if state not in STATES:
+        raise IssueError("Choose one of the listed states.")
+    assignees = member_users(assignee_ids)
+    labels = tenant_labels(label_ids)
+    issue = Issue(
+        project_id=project.id,
+        number=next_issue_number(project),
+        title=title.strip(),
+        description=(description or "").strip(),
+        state=state,
+        priority=priority,
+        due_date=due_date,
+        estimate=estimate,
+        created_by_id=actor.id,
+        rank=_rank_at_bottom(project.id, state),
+        closed_at=utcnow() if state in CLOSED_STATES else None,
+    )
+    db.session.add(issue)
+    db.session.flush()
+    for user in assignees:
+        db.session.add(IssueAssignee(issue_id=issue.id, user_id=user.id))
+    for label in labels:
+        db.session.add(IssueLabel(issue_id=issue.id, label_id=label.id))
+    _record(issue, actor, "created", None, issue.title)
+    for user_id in {actor.id, *(u.id for u in assignees)}:
+        _watch(issue, user_id)
+    notify(issue, actor, [u.id for u in assignees], Notification.ASSIGNED, issue.title)
+    notify(issue, actor, mentioned_user_ids(issue.description), Notification.MENTIONED, issue.title)
+    db.session.flush()
+    return issue
+
+
+_DISPLAY = {
+    "state": lambda v: STATE_LABELS.get(v, v),
+    "priority": lambda v: PRIORITY_LABELS.get(v, v),
+}
+
+
+def update_issue(issue: Issue, actor, **changes) -> list[str]:
+    """Apply field changes; each real change is recorded in the issue's history."""
+    changed = []
+    for field in ("title", "description", "state", "priority", "due_date", "estimate"):
+        if field not in changes:
+            continue
+        new = changes[field]
+        if field in ("title", "description") and new is not None:
+            new = new.strip()
+        old = getattr(issue, field)
+        if old == new:
+            continue
+        if field == "state":
+            if new not in STATES:
+                raise IssueError("Choose one of the listed states.")
+            issue.closed_at = utcnow() if new in CLOSED_STATES else None
+            issue.rank = _rank_at_bottom(issue.project_id, new)
+        setattr(issue, field, new)
+        show = _DISPLAY.get(field, lambda v: v)
+        _record(
+            issue,
+            actor,
+            field,
+            show(old) if field != "description" else None,
+            show(new) if field != "description" else None,
+        )
+        changed.append(field)
+    if "description" in changed:
+        notify(issue, actor, mentioned_user_ids(issue.description), Notification.MENTIONED, issue.title)
+    if changed:
+        _touch(issue)
+    return changed
+
+
+def set_assignees(issue: Issue, actor, user_ids) -> None:
+    users = member_users(user_ids)
+    current = {a.id for a in issue.assignees}
+    wanted = {u.id for u in users}
+    if current == wanted:
+        return
+    db.session.execute(delete(IssueAssignee).where(IssueAssignee.issue_id == issue.id))
+    for user in users:
+        db.session.add(IssueAssignee(issue_id=issue.id, user_id=user.id))
+        _watch(issue, user.id)
+    names = ", ".join(u.name for u in users) or None
+    _record(issue, actor, "assignees", ", ".join(a.name for a in issue.assignees) or None, names)
+    notify(issue, actor, wanted - current, Notification.ASSIGNED, issue.title)
+    _touch(issue)
+    db.session.flush()
+    db.session.expire(issue, ["assignees"])
+
+
+def set_labels(issue: Issue, actor, label_ids) -> None:
+    labels = tenant_labels(label_ids)
+    if {label.id for label in issue.labels} == {label.id for label in labels}:
+        return
+    old = ", ".join(label.name for label in issue.labels) or None
+    db.session.execute(delete(IssueLabel).where(IssueLabel.issue_id == issue.id))
+    for label in labels:
+        db.session.add(IssueLabel(issue_id=issue.id, label_id=label.id))
+    _record(issue, actor, "labels", old, ", ".join(label.name for label in labels) or None)
+    _touch(issue)
+    db.session.flush()
+    db.session.expire(issue, ["labels"])
+
+
+def set_watching(issue: Issue, user, watching: bool) -> None:
+    existing = db.session.get(IssueWatcher, (issue.tenant_id, issue.id, user.id))
+    if watching and existing is None:
+        db.session.add(IssueWatcher(issue_id=issue.id, user_id=user.id))
+    elif not watching and existing is not None:
+        db.session.delete(existing)
+
+
+def is_watching(issue: Issue, user) -> bool:
+    return db.session.get(IssueWatcher, (issue.tenant_id, issue.id, user.id)) is not None
+
+
+def add_comment(issue: Issue, actor, body: str) -> Comment:
+    body = (body or "").strip()
+    if not body:
+        raise IssueError("Write something before sending.")
+    comment = Comment(issue_id=issue.id, author_id=actor.id, body=body)
+    db.session.add(comment)
+    watchers = set(db.session.scalars(select(IssueWatcher.user_id).where(IssueWatcher.issue_id == issue.id)))
+    mentioned = mentioned_user_ids(body)
+    notify(issue, actor, mentioned, Notification.MENTIONED, body)
+    notify(issue, actor, watchers - mentioned, Notification.COMMENTED, body)
+    _watch(issue, actor.id)
+    _touch(issue)
+    db.session.flush()
+    return comment
+
+
+def move_issue(issue: Issue, actor, state: str, before_id=None) -> None:
+    """Move to ``state`` (a board column), above the issue ``before_id`` or at the bottom."""
+    if state not in STATES:
+        raise IssueError("Choose one of the listed states.")
+    old_state = issue.state
+    if before_id:
+        before = Issue.get_scoped(db.session, before_id)
+        if before is None or before.project_id != issue.project_id or before.state != state:
+            raise IssueError("That position is not in this column.")
+        above = db.session.scalar(
+            select(func.max(Issue.rank)).where(
+                Issue.project_id == issue.project_id, Issue.state == state, Issue.rank < before.rank
+            )
+        )
+        issue.rank = ((above if above is not None else before.rank - RANK_STEP) + before.rank) / 2
+    elif old_state != state:
+        issue.rank = _rank_at_bottom(issue.project_id, state)
+    if old_state != state:
+        issue.state = state
+        issue.closed_at = utcnow() if state in CLOSED_STATES else None
+        _record(issue, actor, "state", STATE_LABELS[old_state], STATE_LABELS[state])
+    _touch(issue)

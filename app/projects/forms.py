@@ -1,0 +1,31 @@
+from flask_wtf import FlaskForm
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+
+class ProjectForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[DataRequired(message="Name the project."), Length(max=100, message="Keep it under 100.")],
+    )
+    key = StringField(
+        "Key",
+        description="Prefixes issue numbers, like WEB-42. 2 to 10 capital letters or digits.",
+        validators=[
+            DataRequired(message="Choose a key, like WEB."),
+            Length(max=10, message="At most 10 characters."),
+        ],
+    )
+    description = TextAreaField(
+        "Description", validators=[Length(max=5000, message="Keep it under 5,000 characters.")]
+    )
+
+
+class ProjectSettingsForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[DataRequired(message="Name the project."), Length(max=100, message="Keep it under 100.")],
+    )
+    description = TextAreaField(
+        "Description", validators=[Length(max=5000, message="Keep it under 5,000 characters.")]
+    )

@@ -1,0 +1,108 @@
+"""Projects of an organization: list, create, settings, archive."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from app import audit
+from app.extensions import db
+from app.models import Issue, Project
+from app.models.work import CLOSED_STATES
+from app.orgs.forms import ConfirmForm
+from app.permissions import require
+from app.projects import bp
+from app.projects import services as projects
+from app.projects.forms import ProjectForm, ProjectSettingsForm
+
+
+def project_or_404(project_key: str) -> Project:
+    project = projects.project_by_key(project_key)
+    if project is None:
+        abort(404)
+    return project
+
+
+@bp.get("/")
+@require("work.view")
+def index():
+    all_projects = db.session.scalars(select(Project).order_by(Project.name)).all()
+    open_counts = dict(
+        db.session.execute(
+            select(Issue.project_id, func.count())
+            .where(Issue.state.not_in(CLOSED_STATES))
+            .group_by(Issue.project_id)
+        ).all()
+    )
+    return render_template(
+        "projects/index.html",
+        active=[p for p in all_projects if not p.archived],
+        archived=[p for p in all_projects if p.archived],
+        open_counts=open_counts,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require("projects.manage")
+def new():
+    form = ProjectForm()
+    if request.method == "GET" and request.args.get("name"):
+        form.name.data = request.args["name"]
+    if form.validate_on_submit():
+        try:
+            project = projects.create_project(
+                current_user, form.name.data, form.key.data, form.description.data or ""
+            )
+        except projects.ProjectError as exc:
+            db.session.rollback()
+            form.key.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(f"Project {project.name} ({project.key}) is ready.", "success")
+            return redirect(url_for("issues.project_list", project_key=project.key), 303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("projects/new.html", form=form), status
+
+
+@bp.get("/<project_key>/")
+@require("work.view")
+def show(project_key):
+    project = project_or_404(project_key)
+    return redirect(url_for("issues.project_list", project_key=project.key))
+
+
+@bp.route("/<project_key>/settings", methods=["GET", "POST"])
+@require("work.view")
+def settings(project_key):
+    project = project_or_404(project_key)
+    form = ProjectSettingsForm(obj=project)
+    if request.method == "POST":
+        from app.permissions import can
+
+        if not can("projects.manage"):
+            abort(403)
+        if form.validate_on_submit():
+            project.name = form.name.data.strip()
+            project.description = (form.description.data or "").strip()
+            audit.record("project.updated", target=project, key=project.key)
+            db.session.commit()
+            flash("Project settings saved.", "success")
+            return redirect(url_for("projects.settings", project_key=project.key), 303)
+        return render_template(
+            "projects/settings.html", project=project, form=form, confirm_form=ConfirmForm()
+        ), 422
+    return render_template("projects/settings.html", project=project, form=form, confirm_form=ConfirmForm())
+
+
+@bp.post("/<project_key>/archive")
+@require("projects.manage")
+def archive(project_key):
+    project = project_or_404(project_key)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    archived = request.form.get("archived", "1") == "1"
+    projects.set_archived(project, archived)
+    db.session.commit()
+    flash(f"{project.name} is {'archived' if archived else 'active again'}.", "success")
+    return redirect(url_for("projects.settings", project_key=project.key), 303)

@@ -1,0 +1,71 @@
+"""Projects: keys, creation, archiving, and the issue-number counter."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select, update
+
+from app import audit, cache
+from app.extensions import db
+from app.models import Project
+from app.models.base import utcnow
+
+KEY_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
+
+
+class ProjectError(ValueError):
+    """A refusal shown to the user as it is."""
+
+
+def key_problem(key: str) -> str | None:
+    if not KEY_PATTERN.match(key):
+        return "Use 2 to 10 capital letters or digits, starting with a letter (like WEB or API2)."
+    taken = db.session.scalar(select(func.count()).select_from(Project).where(Project.key == key))
+    if taken:
+        return f"The key {key} is already used by another project."
+    return None
+
+
+def suggest_key(name: str) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", name.upper())
+    key = "".join(w[0] for w in words) if len(words) > 1 else (words[0][:4] if words else "PRJ")
+    key = re.sub(r"^[0-9]+", "", key) or "PRJ"
+    return key[:10] if len(key) >= 2 else (key + "X")[:10]
+
+
+def create_project(actor, name: str, key: str, description: str = "") -> Project:
+    key = key.strip().upper()
+    if problem := key_problem(key):
+        raise ProjectError(problem)
+    project = Project(name=name.strip(), key=key, description=description.strip(), created_by_id=actor.id)
+    db.session.add(project)
+    db.session.flush()
+    audit.record("project.created", target=project, key=key, name=project.name)
+    cache.projects_changed()
+    return project
+
+
+def set_archived(project: Project, archived: bool) -> None:
+    project.archived_at = utcnow() if archived else None
+    audit.record("project.archived" if archived else "project.unarchived", target=project, key=project.key)
+    cache.projects_changed()
+
+
+def next_issue_number(project: Project) -> int:
+    """Take the project's next issue number.
+
+    One ``UPDATE … RETURNING`` on the project row: concurrent creators queue on the row
+    lock, so numbers never collide, and a rolled-back creation gives its number back, so
+    they never skip.
+    """
+    return db.session.execute(
+        update(Project)
+        .where(Project.id == project.id)
+        .values(issue_counter=Project.issue_counter + 1)
+        .returning(Project.issue_counter)
+    ).scalar_one()
+
+
+def project_by_key(key: str) -> Project | None:
+    return db.session.scalar(select(Project).where(Project.key == key.upper()))
