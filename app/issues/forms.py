@@ -1,11 +1,19 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.models.work import PRIORITY_LABELS, STATE_LABELS
 
-STATE_CHOICES = list(STATE_LABELS.items())
-PRIORITY_CHOICES = [(str(k), v) for k, v in sorted(PRIORITY_LABELS.items(), reverse=True)]
+STATE_CHOICES = [SelectChoice(value, label) for value, label in STATE_LABELS.items()]
+PRIORITY_CHOICES = [SelectChoice(str(k), v) for k, v in sorted(PRIORITY_LABELS.items(), reverse=True)]
 
 
 class IssueForm(FlaskForm):

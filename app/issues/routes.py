@@ -10,6 +10,7 @@ from flask import abort, flash, g, make_response, redirect, render_template, req
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select, update
+from wtforms import SelectChoice
 
 from app import cache
 from app.extensions import cache as app_cache
@@ -127,8 +128,8 @@ def project_list(project_key):
 
 
 def _fill_choices(form: IssueForm) -> None:
-    form.assignees.choices = [(str(u.id), u.name) for u in _members()]
-    form.labels.choices = [(str(label.id), label.name) for label in _labels()]
+    form.assignees.choices = [SelectChoice(str(u.id), u.name) for u in _members()]
+    form.labels.choices = [SelectChoice(str(label.id), label.name) for label in _labels()]
 
 
 @bp.route("/projects/<project_key>/issues/new", methods=["GET", "POST"])

@@ -1,12 +1,12 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField
+from wtforms import EmailField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.permissions import ROLE_LABELS
 
 
 def role_choices(roles):
-    return [(role, ROLE_LABELS[role]) for role in roles]
+    return [SelectChoice(role, ROLE_LABELS[role]) for role in roles]
 
 
 class OrganizationForm(FlaskForm):
