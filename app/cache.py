@@ -13,14 +13,18 @@ an edit bumps the version (``changed(...)``) instead of hunting down keys to del
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.extensions import cache, db
 from app.tenancy import require_tenant
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 300
 _PENDING = "worklane_cache_bumps"
@@ -55,8 +59,13 @@ def changed(topic: str) -> None:
 
 
 def _bump(key: str) -> None:
-    if not cache.cache.inc(key):
-        cache.set(key, 1, timeout=_VERSION_TIMEOUT)
+    try:
+        if not cache.cache.inc(key):
+            cache.set(key, 1, timeout=_VERSION_TIMEOUT)
+    except RedisError as exc:
+        # The data is committed; with Redis away nothing is served from the cache either.
+        # Values cached before the outage expire within DEFAULT_TIMEOUT.
+        log.warning("cache version not bumped", extra={"key": key, "error": str(exc)})
 
 
 @event.listens_for(Session, "after_commit")
