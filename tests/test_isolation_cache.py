@@ -66,3 +66,29 @@ def test_harness_catches_a_key_without_tenant(app, db_session, cache_records):
         cache.set("role-counts", {"owner": 1})
     problems = cache_key_problems(cache_records)
     assert problems and "names no tenant" in problems[0]
+
+
+def test_cached_issue_lists_never_cross_tenants(app, db_session, cache_records):
+    """Two tenants with a project of the same key each get their own cached list rows."""
+    from app.issues import services as issues
+    from app.models import Project
+
+    alice, bert = make_user("alice@example.com"), make_user("bert@example.com")
+    orgs = {"alpha": make_org(alice, "Alpha", "alpha"), "beta": make_org(bert, "Beta", "beta")}
+    for slug, owner in (("alpha", alice), ("beta", bert)):
+        with tenant_context(orgs[slug].id):
+            project = Project(key="WEB", name="Website")
+            db_session.add(project)
+            db_session.flush()
+            issues.create_issue(project, owner, f"Secret plan of {slug}")
+    db_session.commit()
+    client_a, client_b = app.test_client(), app.test_client()
+    login(client_a, "alice@example.com")
+    login(client_b, "bert@example.com")
+    for _ in range(2):  # a miss, then a hit
+        page_a = client_a.get("/alpha/projects/WEB/issues").get_data(as_text=True)
+        page_b = client_b.get("/beta/projects/WEB/issues").get_data(as_text=True)
+        assert "Secret plan of alpha" in page_a and "Secret plan of beta" not in page_a
+        assert "Secret plan of beta" in page_b and "Secret plan of alpha" not in page_b
+    assert any(op == "get" and ":issue-rows:" in key for op, key, _ in cache_records)
+    assert cache_key_problems(cache_records) == []
