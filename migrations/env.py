@@ -13,6 +13,7 @@ from sqlalchemy.pool import NullPool
 
 import app.models  # noqa: F401  (every model in the metadata)
 from app.models.base import UTCDateTime
+from app.search import include_in_schema_comparison
 from app.tenancy import unscoped
 
 config = context.config
@@ -64,6 +65,8 @@ def run_migrations_online():
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("render_item", render_item)
+    # Search objects the database maintains itself (migration 0004) are not in the models.
+    conf_args.setdefault("include_name", include_in_schema_comparison)
 
     connection = config.attributes.get("connection")
     if connection is not None:  # a caller (the tests) handed us its connection

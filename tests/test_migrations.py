@@ -14,6 +14,7 @@ from sqlalchemy import Column, Integer, MetaData, create_engine, inspect, text
 
 from app.config import PROJECT_ROOT, normalize_database_url
 from app.extensions import db
+from app.search import include_in_schema_comparison
 from tests.conftest import DATABASE_KIND
 
 MIGRATIONS = str(PROJECT_ROOT / "migrations")
@@ -21,7 +22,13 @@ MIGRATIONS = str(PROJECT_ROOT / "migrations")
 
 def schema_differences(connection, metadata) -> list:
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "render_as_batch": connection.dialect.name == "sqlite"}
+        connection,
+        opts={
+            "compare_type": True,
+            "render_as_batch": connection.dialect.name == "sqlite",
+            # as migrations/env.py does for `flask db migrate`
+            "include_name": include_in_schema_comparison,
+        },
     )
     return compare_metadata(context, metadata)
 
@@ -95,6 +102,36 @@ def test_every_migration_upgrades_downgrades_and_upgrades_again(migrated_env, ma
         upgrade(directory=MIGRATIONS)
         with db.engine.connect() as connection:
             assert schema_differences(connection, db.metadata) == []
+
+
+def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, scratch_database_url):
+    """Issues and comments written before 0004 are searchable right after the upgrade."""
+    from app.models import Organization
+    from app.models.work import Comment, Issue, Project
+    from app.search import search_issues
+    from app.tenancy import tenant_context
+
+    app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
+    with app.app_context():
+        upgrade(directory=MIGRATIONS, revision="0003")
+        org = Organization(slug="before-search", name="Before search")
+        db.session.add(org)
+        db.session.flush()
+        with tenant_context(org.id):
+            project = Project(key="OLD", name="Old")
+            db.session.add(project)
+            db.session.flush()
+            issue = Issue(project_id=project.id, number=1, title="Kestrel", description="Hovering")
+            db.session.add(issue)
+            db.session.flush()
+            db.session.add(Comment(issue_id=issue.id, body="Seen at dawn"))
+            db.session.commit()
+        upgrade(directory=MIGRATIONS)
+        with tenant_context(org.id):
+            assert [search_issues(word).issue_ids for word in ("kestrel", "hovering", "dawn")] == [
+                [issue.id]
+            ] * 3
+        db.session.remove()
 
 
 @pytest.mark.postgres_only

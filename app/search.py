@@ -1,0 +1,338 @@
+"""Full-text search over the current tenant's issues: one interface, two engines.
+
+``search_issues(query)`` finds issues by their title, description and comments, best match
+first (title matches outrank description matches, which outrank comment matches), then
+newest. The database keeps the index current (migration 0004):
+
+- PostgreSQL: ``issues.search_vector`` with the 'english' configuration, matched with
+  ``websearch_to_tsquery``, ranked with ``ts_rank_cd``, excerpted with ``ts_headline``.
+- SQLite: the FTS5 table ``issue_search`` (porter stemming), queried with a MATCH expression
+  built here from quoted terms, ranked with ``bm25()``, excerpted with ``snippet()``.
+
+Both understand the same query language, the one of web search boxes: words (all must
+match, in any form English stemming relates: "deploying" finds "deployed"), ``"a phrase"``,
+``this or that``, and ``-word`` to exclude. There is no prefix matching. Any input is safe:
+it can never be a syntax error, and a query with nothing to look for finds nothing.
+
+The statements are raw SQL, which the ORM's tenant scoping does not rewrite: each filters on
+the current tenant explicitly, and on PostgreSQL row-level security applies as well.
+Under row-level security PostgreSQL does not use the GIN index for ``@@`` (the operator is not
+marked leakproof), so a search reads the tenant's issues through the primary key, whose first
+column is ``tenant_id``: its cost grows with the tenant's issues, not with the table's.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+
+from markupsafe import Markup, escape
+from sqlalchemy import Float, Integer, String, Uuid, bindparam, text
+
+from app.extensions import db
+from app.tenancy import require_tenant
+
+#: Longest query looked at (characters); the rest is ignored.
+MAX_QUERY_LENGTH = 256
+#: At most this many terms of a query are used.
+MAX_TERMS = 24
+#: Largest page size a caller may ask for.
+MAX_LIMIT = 100
+#: Characters of a description and of an issue's comments that are indexed (see migration 0004)
+#: and excerpted.
+INDEXED_CHARACTERS = 100_000
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    issue_id: uuid.UUID
+    #: Higher is better; comparable only within one page of results.
+    rank: float
+    #: The matching excerpt: user text escaped, matched words in ``<mark>``.
+    snippet: Markup
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[SearchHit] = field(default_factory=list)
+    #: Matching issues in the tenant (all pages).
+    total: int = 0
+    offset: int = 0
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.hits) < self.total
+
+    @property
+    def issue_ids(self) -> list[uuid.UUID]:
+        return [hit.issue_id for hit in self.hits]
+
+
+def search_issues(query: str, *, project_id=None, limit: int = 20, offset: int = 0) -> SearchPage:
+    """The current tenant's issues matching ``query``, best first; raises ``TenantNotSet``.
+
+    ``project_id`` narrows the search to one project (an id that is not a UUID finds nothing).
+    """
+    tenant_id = require_tenant()
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    offset = max(0, int(offset))
+    query = clean_query(query)
+    terms = parse_query(query)
+    if not any(not term.excluded for term in terms):
+        return SearchPage(offset=offset)
+    if project_id is not None:
+        try:
+            project_id = uuid.UUID(str(project_id))
+        except ValueError:
+            return SearchPage(offset=offset)
+
+    marks = _Marks.new()
+    session = db.session
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        statement = _POSTGRES_SEARCH[project_id is not None]
+        params = {"query": query, "headline_options": marks.headline_options(), "edge": marks.edge}
+    else:
+        statement = _SQLITE_SEARCH[project_id is not None]
+        params = {"match": fts5_expression(terms), "start": marks.start, "stop": marks.stop}
+    params.update(tenant_id=tenant_id, limit=limit, offset=offset)
+    if project_id is not None:
+        params["project_id"] = project_id
+
+    rows = session.execute(statement, params).all()
+    if not rows and offset:
+        # Past the last page: count the matches with the first one.
+        first = session.execute(statement, {**params, "limit": 1, "offset": 0}).all()
+        return SearchPage(total=first[0].total if first else 0, offset=offset)
+    hits = [
+        SearchHit(row.issue_id, float(row.score), marks.to_markup(row.snippet or "", html_escaped=postgres))
+        for row in rows
+    ]
+    return SearchPage(hits=hits, total=rows[0].total if rows else 0, offset=offset)
+
+
+# --- the query language ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """A word or a quoted phrase of a query, as the words the tokenizers will see."""
+
+    words: tuple[str, ...]
+    excluded: bool = False
+    #: Joined to the term before it with OR.
+    alternative: bool = False
+
+
+#: PostgreSQL's english stop words (the Snowball list). The 'english' configuration drops them
+#: from queries; FTS5 indexes every word, so the query parser drops them for both engines alike.
+_STOP_WORDS_TEXT = """
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she
+her hers herself it its itself they them their theirs themselves what which who whom this that
+these those am is are was were be been being have has had having do does did doing a an the and
+but if or because as until while of at by for with about against between into through during
+before after above below to from up down in out on off over under again further then once here
+there when where why how all any both each few more most other some such no nor not only own
+same so than too very s t can will just don should now
+"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_WORD = re.compile(r"[^\W_]+")
+#: Control characters (NUL among them) and lone surrogates: no database driver takes them all.
+_UNSAFE_CHARACTER_CATEGORIES = {"Cc", "Cs"}
+
+
+def clean_query(query) -> str:
+    """The query as the engines see it: bounded in length, without control characters."""
+    query = str(query or "")[:MAX_QUERY_LENGTH]
+    return "".join(" " if unicodedata.category(ch) in _UNSAFE_CHARACTER_CATEGORIES else ch for ch in query)
+
+
+def parse_query(query: str) -> list[Term]:
+    """Read a web-search style query: words, "phrases", ``or`` and ``-excluded`` terms.
+
+    Punctuation separates words; a token of several words (``e-mail``) is a phrase.
+    """
+    terms: list[Term] = []
+    pending_or = False
+    for match in _TOKEN.finditer(query):
+        negation, phrase, word = match.groups()
+        if word is not None:
+            if word.lower() == "or":
+                pending_or = bool(terms) and not terms[-1].excluded
+                continue
+            negation = "-" if word.startswith("-") else ""
+            phrase = word.lstrip("-")
+        words = tuple(_WORD.findall(phrase))
+        if all(w.lower() in STOP_WORDS for w in words):
+            continue  # nothing to look for (a phrase keeps its stop words: FTS5 matches them)
+        excluded = bool(negation)
+        terms.append(Term(words, excluded=excluded, alternative=pending_or and not excluded))
+        pending_or = False
+        if len(terms) == MAX_TERMS:
+            break
+    return terms
+
+
+def fts5_expression(terms: list[Term]) -> str:
+    """An FTS5 MATCH expression for the terms: every term a quoted string, never an operator."""
+    groups: list[list[str]] = []
+    excluded = []
+    for term in terms:
+        quoted = '"' + " ".join(term.words).replace('"', '""') + '"'
+        if term.excluded:
+            excluded.append(quoted)
+        elif term.alternative and groups:
+            groups[-1].append(quoted)
+        else:
+            groups.append([quoted])
+    expression = " AND ".join("(" + " OR ".join(group) + ")" for group in groups)
+    return "(" + expression + ")" + "".join(f" NOT {term}" for term in excluded)
+
+
+# --- excerpts --------------------------------------------------------------------------------
+
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """Sentinels the engines put around matched words, random per search.
+
+    User text cannot contain them by chance, so after escaping everything, exactly the
+    sentinels become ``<mark>`` tags. ``edge`` is a word ts_headline finds at both ends of
+    the text, so that it keeps the punctuation there (``[API] …``, ``Vec<String>``).
+    """
+
+    start: str
+    stop: str
+    edge: str
+
+    @classmethod
+    def new(cls) -> _Marks:
+        nonce = secrets.token_hex(16)
+        return cls(f"S{nonce}", f"E{nonce}", f"X{nonce}")
+
+    def headline_options(self) -> str:
+        return (
+            f"StartSel={self.start}, StopSel={self.stop}, MaxWords=30, MinWords=12, "
+            'MaxFragments=2, FragmentDelimiter=" … "'
+        )
+
+    def to_markup(self, excerpt: str, *, html_escaped: bool = False) -> Markup:
+        if html_escaped:
+            excerpt = _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], excerpt)
+        escaped = str(escape(" ".join(excerpt.replace(self.edge, " ").split())))
+        escaped = escaped.replace(self.start, "<mark>").replace(self.stop, "</mark>")
+        return Markup(escaped)  # every character of user text was escaped above
+
+
+# --- statements --------------------------------------------------------------------------------
+
+
+def _typed(statement: str, by_project: bool):
+    uuids = [bindparam("tenant_id", type_=Uuid())]
+    if by_project:
+        uuids.append(bindparam("project_id", type_=Uuid()))
+    return (
+        text(statement)
+        .bindparams(*uuids)
+        .columns(issue_id=Uuid(), score=Float(), total=Integer(), snippet=String())
+    )
+
+
+def _postgres_search(by_project: bool):
+    # The page is chosen first; excerpts are made for its rows only. ts_headline reads the
+    # text HTML-escaped (its parser would drop anything that looks like a tag) and between
+    # two edge words (it drops punctuation before the first word and after the last).
+    return _typed(
+        f"""
+        SELECT page.id AS issue_id, page.score AS score, page.total AS total,
+               ts_headline('english',
+                   concat_ws(' ', CAST(:edge AS text), replace(replace(replace(concat_ws(E'\\n',
+                       page.title,
+                       left(page.description, {INDEXED_CHARACTERS}),
+                       (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
+                                    {INDEXED_CHARACTERS})
+                        FROM comments c
+                        WHERE c.tenant_id = page.tenant_id AND c.issue_id = page.id)
+                   ), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), CAST(:edge AS text)),
+                   websearch_to_tsquery('english', :query), :headline_options) AS snippet
+        FROM (
+            SELECT i.tenant_id, i.id, i.title, i.description, i.created_at,
+                   ts_rank_cd(i.search_vector, websearch_to_tsquery('english', :query)) AS score,
+                   count(*) OVER () AS total
+            FROM issues i
+            WHERE i.tenant_id = :tenant_id
+              AND i.search_vector @@ websearch_to_tsquery('english', :query)
+              {"AND i.project_id = :project_id" if by_project else ""}
+            ORDER BY score DESC, i.created_at DESC, i.id DESC
+            LIMIT :limit OFFSET :offset
+        ) AS page
+        ORDER BY page.score DESC, page.created_at DESC, page.id DESC
+    """,
+        by_project,
+    )
+
+
+def _sqlite_search(by_project: bool):
+    # bm25() and snippet() only work next to the MATCH they belong to: rank the matches,
+    # choose the page, then excerpt the page's rows. bm25 is lower for better matches;
+    # weights: tenant_id, issue_id (not indexed), title, description, comments.
+    return _typed(
+        f"""
+        WITH matches AS MATERIALIZED (
+            SELECT rowid AS search_row, tenant_id, issue_id,
+                   -bm25(issue_search, 0.0, 0.0, 10.0, 4.0, 1.0) AS score
+            FROM issue_search
+            WHERE issue_search MATCH :match AND tenant_id = :tenant_id
+        ), page AS MATERIALIZED (
+            SELECT m.search_row, m.issue_id, m.score, i.created_at, count(*) OVER () AS total
+            FROM matches m
+            JOIN issues i ON i.tenant_id = m.tenant_id AND i.id = m.issue_id
+            WHERE i.tenant_id = :tenant_id
+              {"AND i.project_id = :project_id" if by_project else ""}
+            ORDER BY m.score DESC, i.created_at DESC, i.id DESC
+            LIMIT :limit OFFSET :offset
+        )
+        SELECT page.issue_id AS issue_id, page.score AS score, page.total AS total,
+               snippet(issue_search, -1, :start, :stop, '…', 24) AS snippet
+        FROM page
+        JOIN issue_search ON issue_search.rowid = page.search_row
+        WHERE issue_search MATCH :match
+        ORDER BY page.score DESC, page.created_at DESC, page.issue_id DESC
+    """,
+        by_project,
+    )
+
+
+_POSTGRES_SEARCH = {by_project: _postgres_search(by_project) for by_project in (False, True)}
+_SQLITE_SEARCH = {by_project: _sqlite_search(by_project) for by_project in (False, True)}
+
+
+# --- the schema the models do not describe ------------------------------------------------------
+
+#: The FTS5 table and the shadow tables SQLite keeps for it.
+_SEARCH_TABLES = {
+    "issue_search",
+    *(f"issue_search_{s}" for s in ("data", "idx", "content", "docsize", "config")),
+}
+
+
+def include_in_schema_comparison(name, type_, parent_names) -> bool:
+    """Alembic ``include_name``: leave the search objects of migration 0004 out of autogenerate.
+
+    The database maintains them with triggers and only this module's SQL reads them, so the
+    models do not declare them (and the ORM never loads a tsvector).
+    """
+    if type_ == "table":
+        return name not in _SEARCH_TABLES
+    if type_ == "column":
+        return not (parent_names.get("table_name") == "issues" and name == "search_vector")
+    if type_ == "index":
+        return name != "ix_issues_search_vector"
+    return True

@@ -1,0 +1,78 @@
+"""The everyday flow in a real headless Chromium: project, issues, board, search, mention, notification."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.accounts import PASSWORD, add_member, make_org, make_user
+from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)
+
+pytestmark = pytest.mark.browser
+
+
+def _log_in(page, live_server, email):  # noqa: F811
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r".*/acme/$"))
+
+
+def test_project_issues_board_search_mention_notification(page, app, live_server):  # noqa: F811
+    """Create a project and issues, move one across the board, find it by a description word,
+    comment with a mention, and see the notification as the mentioned person."""
+    with app.app_context():
+        from app.extensions import db
+
+        owner = make_user("owner@example.com", name="Olive Owner")
+        org = make_org(owner, "Acme", "acme")
+        add_member(org, make_user("grace@example.com", name="Grace Hopper"), "member")
+        db.session.commit()
+
+    _log_in(page, live_server, "owner@example.com")
+    page.get_by_role("link", name="Projects").click()
+    page.get_by_role("link", name="New project").click()
+    page.get_by_label("Name").fill("Website")
+    page.get_by_label("Key").fill("WEB")
+    page.get_by_role("button", name="Create project").click()
+    page.get_by_role("heading", name="Website").wait_for()
+
+    for title, description in (("Fix the checkout", "Customers see a flamingo error"), ("Polish footer", "")):
+        page.get_by_role("link", name="New issue").click()
+        page.get_by_label("Title").fill(title)
+        page.get_by_label("Description").fill(description)
+        page.get_by_role("button", name="Create issue").click()
+        page.get_by_role("heading", name=re.compile(title)).wait_for()
+        page.get_by_role("link", name="Website").click()
+
+    page.get_by_role("link", name="Board").click()
+    card = page.locator(".board-card", has_text="Fix the checkout")
+    card.get_by_label(re.compile("Move WEB-1 to")).select_option("in_progress")
+    card.get_by_role("button", name="Move").click()
+    page.locator("#col-in_progress").wait_for()
+    in_progress = page.locator(".board-column", has=page.locator("#col-in_progress"))
+    in_progress.get_by_text("Fix the checkout").wait_for()
+
+    page.get_by_role("link", name="Search").click()
+    page.get_by_label("Search issues").fill("flamingo")
+    page.get_by_role("button", name="Search").click()
+    page.locator(".result", has_text="Fix the checkout").wait_for()
+    assert page.locator(".result mark").first.inner_text().lower().startswith("flamingo")
+    page.locator(".result__title").first.click()
+
+    page.get_by_label("Comment").fill("Could you check this, @grace?")
+    page.get_by_role("button", name="Comment").click()
+    page.locator(".timeline__comment", has_text="Could you check this").wait_for()
+    assert page.locator(".timeline__comment a.mention").inner_text() == "@grace"
+
+    grace = page.context.browser.new_context().new_page()
+    _log_in(grace, live_server, "grace@example.com")
+    assert grace.locator(".bell .count").inner_text() == "1"
+    grace.locator(".bell").click()
+    grace.get_by_text("mentioned you in").wait_for()
+    grace.get_by_role("button", name="Open").click()
+    grace.get_by_role("heading", name=re.compile("Fix the checkout")).wait_for()
+    assert grace.locator(".bell .count").count() == 0
+    assert page.problems == []

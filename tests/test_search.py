@@ -1,0 +1,479 @@
+"""Full-text search over issues: what finds an issue, in what order, with what excerpt, for whom."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+from markupsafe import Markup
+from sqlalchemy import create_engine, event, orm, select, text
+
+from app.config import normalize_database_url
+from app.models import Organization
+from app.models.base import utcnow
+from app.models.work import Comment, Issue, Project
+from app.search import MAX_LIMIT, SearchPage, search_issues
+from app.tenancy import TenantNotSet, tenant_context
+from tests.accounts import make_org, make_user
+from tests.conftest import APP_ROLE
+
+
+class Tracker:
+    """One organization's projects, issues and comments, written and searched as that tenant."""
+
+    def __init__(self, session, org_id: uuid.UUID):
+        self.session = session
+        self.org_id = org_id
+        self.numbers: dict[uuid.UUID, int] = {}
+        self.project = self.add_project("WEB", "Web")
+
+    def add_project(self, key: str, name: str) -> Project:
+        with tenant_context(self.org_id):
+            project = Project(key=key, name=name)
+            self.session.add(project)
+            self.session.flush()
+        return project
+
+    def add_issue(self, title: str, description: str = "", *, project=None, age_minutes: int = 0) -> Issue:
+        """A new issue; a larger ``age_minutes`` makes it older."""
+        project = project or self.project
+        number = self.numbers[project.id] = self.numbers.get(project.id, 0) + 1
+        with tenant_context(self.org_id):
+            issue = Issue(
+                project_id=project.id,
+                number=number,
+                title=title,
+                description=description,
+                created_at=utcnow() - timedelta(minutes=age_minutes),
+            )
+            self.session.add(issue)
+            self.session.flush()
+        return issue
+
+    def add_comment(self, issue: Issue, body: str) -> Comment:
+        with tenant_context(self.org_id):
+            comment = Comment(issue_id=issue.id, body=body)
+            self.session.add(comment)
+            self.session.flush()
+        return comment
+
+    def change(self, obj, **values) -> None:
+        with tenant_context(self.org_id):
+            for name, value in values.items():
+                setattr(obj, name, value)
+            self.session.flush()
+
+    def delete(self, obj) -> None:
+        with tenant_context(self.org_id):
+            self.session.delete(obj)
+            self.session.flush()
+
+    def search(self, query: str, **options) -> SearchPage:
+        with tenant_context(self.org_id):
+            return search_issues(query, **options)
+
+    def found(self, query: str, **options) -> list[uuid.UUID]:
+        return self.search(query, **options).issue_ids
+
+
+def tracker_for(session, name: str) -> Tracker:
+    org = make_org(make_user(), name)
+    return Tracker(session, org.id)
+
+
+@pytest.fixture
+def acme(db_session) -> Tracker:
+    return tracker_for(db_session, "Acme")
+
+
+@pytest.fixture
+def globex(db_session) -> Tracker:
+    return tracker_for(db_session, "Globex")
+
+
+# --- what finds an issue -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["title", "description", "comment"])
+def test_a_word_in_the_title_description_or_a_comment_finds_the_issue(acme, where):
+    """A word found only in the title, only in the description or only in a comment finds the issue."""
+    acme.add_issue("Unrelated neighbour", "Nothing to see")
+    issue = acme.add_issue(
+        "Checkout kestrel" if where == "title" else "Checkout page",
+        "The kestrel flies" if where == "description" else "Plain text",
+    )
+    if where == "comment":
+        acme.add_comment(issue, "Reminds me of a kestrel.")
+    page = acme.search("kestrel")
+    assert page.issue_ids == [issue.id]
+    assert page.total == 1 and not page.has_more
+
+
+def test_title_matches_rank_above_description_and_comment_matches(acme):
+    """Title beats description beats comment, even when the weaker matches are newer."""
+    in_title = acme.add_issue("Kestrel sighting", "Plain text", age_minutes=30)
+    in_description = acme.add_issue("Second issue", "A kestrel again", age_minutes=20)
+    in_comment = acme.add_issue("Third issue", "Plain text", age_minutes=10)
+    acme.add_comment(in_comment, "One more kestrel")
+    hits = acme.search("kestrel").hits
+    assert [hit.issue_id for hit in hits] == [in_title.id, in_description.id, in_comment.id]
+    assert hits[0].rank > hits[1].rank > hits[2].rank > 0
+
+
+def test_equal_matches_come_newest_first(acme):
+    """Issues that match equally well are ordered newest first."""
+    older = acme.add_issue("Kestrel", age_minutes=5)
+    newer = acme.add_issue("Kestrel", age_minutes=1)
+    assert acme.found("kestrel") == [newer.id, older.id]
+
+
+@pytest.mark.parametrize("query", ["deploying", "deployed", "deploys", "DEPLOY", "pipeline"])
+def test_english_stemming_relates_forms_of_a_word(acme, query):
+    """Queries are stemmed like the text: any form of "deploy" finds "Deployed the pipelines"."""
+    issue = acme.add_issue("Deployed the pipelines")
+    assert acme.found(query) == [issue.id]
+
+
+@pytest.mark.parametrize("query", ["depl", "deplo*", "pipe"])
+def test_there_is_no_prefix_matching(acme, query):
+    """A word's beginning is not the word: "depl" or "deplo*" does not find "Deployment pipeline"."""
+    acme.add_issue("Deployment pipeline")
+    assert acme.found(query) == []
+
+
+def test_stop_words_are_ignored_by_both_engines(acme):
+    """Stop words in a query neither find nor exclude anything ("how to deploy the app")."""
+    issue = acme.add_issue("Deploy app")
+    assert acme.found("how to deploy the app") == [issue.id]
+    assert acme.search("the and of").total == 0
+
+
+def test_phrases_alternatives_and_exclusions(acme):
+    """Web-search syntax: "a phrase" keeps word order, `or` widens, `-word` excludes."""
+    red_apple = acme.add_issue("Red apple pie", age_minutes=3)
+    green_apple = acme.add_issue("Green apple tart", age_minutes=2)
+    apple_red = acme.add_issue("Apple crumble with red currants", age_minutes=1)
+    assert acme.found('"red apple"') == [red_apple.id]
+    assert set(acme.found("red apple")) == {red_apple.id, apple_red.id}
+    assert set(acme.found("apple -green")) == {red_apple.id, apple_red.id}
+    assert set(acme.found("pie or tart")) == {red_apple.id, green_apple.id}
+    assert acme.search("-apple").total == 0  # nothing to look for
+
+
+def test_empty_and_blank_queries_find_nothing(acme):
+    """An empty, blank or punctuation-only query is an empty page, not every issue."""
+    acme.add_issue("Anything")
+    for query in ("", "   ", "\t\n", "!!! ???", '""', None):
+        page = acme.search(query)
+        assert page == SearchPage() and page.hits == [] and page.total == 0
+
+
+# --- the index follows every change ------------------------------------------------------------
+
+
+def test_edits_to_an_issue_are_found_by_the_next_search(acme):
+    """A changed title or description is searched as it is now: new words found, old ones gone."""
+    issue = acme.add_issue("Falcon", "Old osprey notes")
+    acme.change(issue, title="Merlin")
+    assert acme.found("falcon") == []
+    assert acme.found("merlin") == [issue.id]
+    acme.change(issue, description="New harrier notes")
+    assert acme.found("osprey") == []
+    assert acme.found("harrier") == [issue.id]
+    acme.change(issue, state="done", priority=3)  # other columns leave the index as it was
+    assert acme.found("merlin harrier") == [issue.id]
+
+
+def test_comments_added_edited_and_deleted_are_found_by_the_next_search(acme):
+    """A new comment is searchable at once; an edited or deleted one no longer finds the issue."""
+    issue = acme.add_issue("Bird survey")
+    first = acme.add_comment(issue, "Spotted a goshawk")
+    second = acme.add_comment(issue, "And a buzzard")
+    assert acme.found("goshawk buzzard") == [issue.id]
+    acme.change(first, body="Spotted a sparrowhawk")
+    assert acme.found("goshawk") == []
+    assert acme.found("sparrowhawk") == [issue.id]
+    acme.delete(second)
+    assert acme.found("buzzard") == []
+    assert acme.found("sparrowhawk") == [issue.id]
+
+
+def test_deleted_issues_are_not_found(db_session, acme):
+    """Deleting an issue (with its comments) takes it out of the search."""
+    issue = acme.add_issue("Peregrine")
+    acme.add_comment(issue, "Fast peregrine")
+    acme.delete(issue)
+    assert acme.found("peregrine") == []
+    if db_session.get_bind().dialect.name == "sqlite":  # its row in the FTS table is gone too
+        rows = db_session.execute(
+            text("SELECT count(*) FROM issue_search WHERE issue_id = :id"), {"id": issue.id.hex}
+        ).scalar()
+        assert rows == 0
+
+
+# --- excerpts ---------------------------------------------------------------------------------------
+
+
+def test_snippet_marks_matches_and_escapes_user_text(acme):
+    """Matched words are wrapped in <mark>; everything else, markup included, is escaped text."""
+    issue = acme.add_issue("<script>alert(1)</script> deploy", 'Tom & Jerry said "<b>hi</b>"')
+    hit = acme.search("deploy").hits[0]
+    assert hit.issue_id == issue.id
+    assert isinstance(hit.snippet, Markup)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; <mark>deploy</mark>" in hit.snippet
+    assert "<script" not in hit.snippet and "</script" not in hit.snippet
+    without_marks = str(hit.snippet).replace("<mark>", "").replace("</mark>", "")
+    assert "<" not in without_marks and ">" not in without_marks
+    jerry = acme.search("jerry").hits[0].snippet
+    assert "Tom &amp; <mark>Jerry</mark> said &#34;&lt;b&gt;hi&lt;/b&gt;&#34;" in jerry
+
+
+def test_snippet_escapes_text_that_looks_like_markup_or_entities(acme):
+    """Entities and tags typed by a user come back as the same visible text, never as markup."""
+    acme.add_issue("Kestrel &lt;b&gt; <i>x</i> &amp; Vec<String>")
+    snippet = acme.search("kestrel").hits[0].snippet
+    assert "&amp;lt;b&amp;gt;" in snippet
+    assert "&lt;i&gt;x&lt;/i&gt;" in snippet
+    assert "&amp;amp;" in snippet
+    assert "Vec&lt;String&gt;" in snippet
+
+
+def test_snippet_shows_the_comment_that_matched(acme):
+    """When only a comment matches, the excerpt comes from that comment."""
+    issue = acme.add_issue("Bird survey", "Counting birds in spring")
+    acme.add_comment(issue, "The <kestrel> was hovering over the field")
+    snippet = acme.search("hovering").hits[0].snippet
+    assert "<mark>hovering</mark>" in snippet
+    assert "&lt;kestrel&gt;" in snippet
+
+
+def test_user_text_containing_other_sentinels_stays_text(acme):
+    """Characters an engine could use as highlight markers are user text like any other."""
+    acme.add_issue("Kestrel \x02start\x03 \ue000x\ue001 S0E0")
+    snippet = acme.search("kestrel").hits[0].snippet
+    assert snippet.count("<mark>") == 1 and snippet.count("</mark>") == 1
+
+
+# --- hostile input ------------------------------------------------------------------------------------
+
+HOSTILE_QUERIES = [
+    '"',
+    "'",
+    "(",
+    ")",
+    "NEAR(",
+    "NEAR(a b, 2)",
+    "a AND",
+    "AND OR NOT",
+    "-",
+    "--",
+    "*",
+    "^",
+    ":",
+    "title:",
+    "title:kestrel",
+    "{title description}: kestrel",
+    "\\",
+    "\\\\'",
+    '"unterminated phrase',
+    "a & b | !c <-> d",
+    "'; DROP TABLE issues; --",
+    "%_%",
+    "x" * 10_000,
+    "kestrel " * 2_000,
+    "kestrel-" * 200,
+    "ünïcödé 日本語 🦅 مرحبا",
+    "\x00",
+    "kestrel\x00",
+    "\ud800 kestrel",
+    "\x02\x03",
+    "S0 E0",
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE_QUERIES, ids=range(len(HOSTILE_QUERIES)))
+def test_hostile_queries_never_raise(acme, query):
+    """Quotes, operators, column filters, NUL, lone surrogates and huge input are never an error."""
+    issue = acme.add_issue('Kestrel (bird) "quoted" NEAR: -dash- O\'Brien', "日本語 🦅 ünïcödé")
+    page = acme.search(query)
+    assert isinstance(page, SearchPage)
+    assert set(page.issue_ids) <= {issue.id}
+
+
+@pytest.mark.parametrize(
+    "query", ["kestrel)", "(kestrel", 'kestrel"', "*kestrel*", "kestrel AND", "kestrel:", "-- kestrel"]
+)
+def test_operators_around_a_word_are_just_punctuation(acme, query):
+    """Syntax characters around a real word are ignored: the word still finds its issue."""
+    issue = acme.add_issue("Kestrel nest")
+    assert acme.found(query) == [issue.id]
+
+
+def test_unicode_words_are_found(acme):
+    """Words outside ASCII are words too."""
+    issue = acme.add_issue("Überweisung fehlgeschlagen", "Zahlung 日本語")
+    assert acme.found("überweisung") == [issue.id]
+    assert acme.found("日本語") == [issue.id]
+
+
+# --- tenants, projects, pages ---------------------------------------------------------------------------
+
+
+def test_a_tenant_never_sees_another_tenants_issues(acme, globex):
+    """A's search never returns B's issues, even when B's match better and are newer."""
+    mine = acme.add_issue("Plain title", "a kestrel", age_minutes=10)
+    theirs = globex.add_issue("Kestrel kestrel kestrel", "kestrel kestrel", age_minutes=1)
+    globex.add_comment(theirs, "kestrel")
+    page = acme.search("kestrel")
+    assert page.issue_ids == [mine.id] and page.total == 1
+    assert globex.found("kestrel") == [theirs.id]
+    assert acme.found("kestrel", project_id=globex.project.id) == []
+
+
+def test_search_without_a_tenant_raises(acme):
+    """With no current tenant, search refuses instead of searching everyone's issues."""
+    acme.add_issue("Kestrel")
+    with pytest.raises(TenantNotSet):
+        search_issues("kestrel")
+    with pytest.raises(TenantNotSet):
+        search_issues("")
+
+
+def test_the_project_filter_narrows_the_search(acme):
+    """With project_id, only that project's issues are found (an invalid id finds nothing)."""
+    web = acme.add_issue("Kestrel on web")
+    mobile_project = acme.add_project("MOB", "Mobile")
+    mobile = acme.add_issue("Kestrel on mobile", project=mobile_project)
+    assert set(acme.found("kestrel")) == {web.id, mobile.id}
+    assert acme.found("kestrel", project_id=mobile_project.id) == [mobile.id]
+    assert acme.found("kestrel", project_id=str(acme.project.id)) == [web.id]
+    assert acme.found("kestrel", project_id=uuid.uuid4()) == []
+    assert acme.found("kestrel", project_id="not-a-uuid") == []
+
+
+def test_limit_and_offset_page_through_the_results(acme):
+    """Pages are consecutive slices of one ordering; total counts every match."""
+    issues = [acme.add_issue(f"Kestrel {n}", age_minutes=n) for n in range(7)]  # newest first
+    first = acme.search("kestrel", limit=3)
+    second = acme.search("kestrel", limit=3, offset=3)
+    last = acme.search("kestrel", limit=3, offset=6)
+    beyond = acme.search("kestrel", limit=3, offset=30)
+    assert first.issue_ids + second.issue_ids + last.issue_ids == [issue.id for issue in issues]
+    assert [page.total for page in (first, second, last, beyond)] == [7, 7, 7, 7]
+    assert first.has_more and second.has_more and not last.has_more and not beyond.has_more
+    assert beyond.hits == []
+
+
+def test_limit_and_offset_are_bounded(acme):
+    """A silly limit or offset is clamped instead of failing or returning everything."""
+    acme.add_issue("Kestrel")
+    assert len(acme.search("kestrel", limit=0).hits) == 1
+    assert len(acme.search("kestrel", limit=-5, offset=-5).hits) == 1
+    page = acme.search("kestrel", limit=10**9)
+    assert page.total == 1 and MAX_LIMIT == 100
+
+
+# --- PostgreSQL: the plan ------------------------------------------------------------------------------
+
+
+def _capture_search_sql(session, tracker: Tracker, query: str) -> tuple[str, dict]:
+    """The statement and parameters ``search_issues`` sends to the database."""
+    connection = session.connection()
+    sent = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "ts_rank_cd" in statement:
+            sent.append((statement, dict(parameters)))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        tracker.search(query)
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    assert len(sent) == 1
+    return sent[0]
+
+
+def _plan(connection, statement: str, parameters: dict) -> str:
+    rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+    return "\n".join(row[0] for row in rows)
+
+
+def _add_many_issues(tracker: Tracker, count: int) -> None:
+    with tenant_context(tracker.org_id):
+        tracker.session.add_all(
+            Issue(
+                project_id=tracker.project.id,
+                number=1000 + n,
+                title=f"Issue {n}" + (" kestrel" if n % 50 == 0 else ""),
+                description=f"Routine work item number {n}",
+            )
+            for n in range(count)
+        )
+        tracker.session.flush()
+
+
+@pytest.mark.postgres_only
+def test_the_app_roles_search_reads_only_the_tenants_rows(db_session, acme, globex):
+    """As the app's role, the plan reaches issues through an index on tenant_id, never a full scan.
+
+    Row-level security keeps the GIN index out of reach (``@@`` is not leakproof), so the
+    explicit tenant filter is what bounds the work to one tenant's issues.
+    """
+    _add_many_issues(acme, 300)
+    _add_many_issues(globex, 300)
+    statement, parameters = _capture_search_sql(db_session, acme, "kestrel")
+    connection = db_session.connection()
+    with tenant_context(acme.org_id):
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = _plan(connection, statement, parameters)
+        leakproof = connection.exec_driver_sql(
+            "SELECT proleakproof FROM pg_proc WHERE oid = 'ts_match_vq'::regproc"
+        ).scalar()
+    assert "Seq Scan on issues" not in plan, plan
+    if leakproof:
+        assert "ix_issues_search_vector" in plan, plan
+    else:
+        assert "Index Cond: (tenant_id = " in plan, plan
+
+
+@pytest.mark.postgres_only
+def test_the_search_can_use_the_gin_index(db_session, acme):
+    """Where row-level security lets it, the planner answers the search from ix_issues_search_vector.
+
+    Shown as the database's superuser (no RLS), then as the app's role once ``@@`` is marked
+    leakproof; both inside one transaction that is rolled back.
+    """
+    statement, parameters = _capture_search_sql(db_session, acme, "kestrel")
+    admin = create_engine(normalize_database_url(os.environ["TEST_POSTGRES_URL"]))
+    try:
+        with admin.connect() as connection:
+            transaction = connection.begin()
+            session = orm.Session(bind=connection, join_transaction_mode="create_savepoint")
+            org = Organization(slug=f"gin-{uuid.uuid4().hex[:8]}", name="Gin")
+            session.add(org)
+            session.flush()
+            tracker = Tracker(session, org.id)
+            _add_many_issues(tracker, 300)
+            with tenant_context(org.id):
+                assert session.scalar(select(Issue.id).where(Issue.title == "Issue 50 kestrel"))
+            # What autovacuum does in the background: statistics, and the GIN index's pending
+            # list (where new entries wait) merged into the index proper.
+            connection.exec_driver_sql("ANALYZE issues")
+            connection.exec_driver_sql("SELECT gin_clean_pending_list('ix_issues_search_vector')")
+            parameters = {**parameters, "tenant_id": org.id}
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            with tenant_context(org.id):
+                plan = _plan(connection, statement, parameters)
+                assert "ix_issues_search_vector" in plan, plan
+                connection.exec_driver_sql(
+                    "ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF"
+                )
+                connection.exec_driver_sql(f"SET LOCAL ROLE {APP_ROLE}")
+                assert "ix_issues_search_vector" in _plan(connection, statement, parameters)
+            session.close()
+            transaction.rollback()
+    finally:
+        admin.dispose()
