@@ -451,3 +451,20 @@ def test_saved_views_belong_to_their_owner(app, client, db_session, acme):
     other = app.test_client()
     login(other, "grace@example.com")
     assert "My todo" not in other.get("/acme/projects/WEB/issues").get_data(as_text=True)
+
+
+def test_cached_board_carries_each_viewers_own_csrf_token(app, client, db_session, acme):
+    """The board's cached columns get the viewer's own CSRF token, so moves work from a cache hit."""
+    _issue(db_session, acme)
+    login(client, "owner@example.com")
+    client.get("/acme/projects/WEB/board")  # fills the cache
+    grace = app.test_client()
+    login(grace, "grace@example.com")
+    board = grace.get("/acme/projects/WEB/board").get_data(as_text=True)
+    card_form = board.split('class="board-card__move"')[1]
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', card_form).group(1)
+    assert "__worklane_csrf_token__" not in board
+    moved = grace.post(
+        "/acme/issues/WEB-1/move", data={"csrf_token": token, "state": "done", "next": "board"}
+    )
+    assert moved.status_code == 303

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import func, select, update
 from wtforms import SelectChoice
@@ -323,18 +324,38 @@ def _column_counts(project: Project) -> dict[str, int]:
     return {state: found.get(state, 0) for state in STATES}
 
 
+#: Stands in for the viewer's CSRF token in cached board HTML; replaced on every response.
+CSRF_PLACEHOLDER = "__worklane_csrf_token__"
+
+
+def _board_columns_html(project: Project, can_edit: bool) -> str:
+    """The board's columns, cached per tenant, project, data version and edit rights."""
+    versions = f"v{cache.version('issues')}.{cache.version('members')}"
+    key = cache.tenant_key("board", versions, project.id, "edit" if can_edit else "read")
+    html = app_cache.get(key)
+    if html is None:
+        html = str(
+            render_template(
+                "issues/_board_columns.html",
+                project=project,
+                columns={state: _column(project, state) for state in STATES},
+                counts=_column_counts(project),
+                state_labels=STATE_LABELS,
+                priority_labels=PRIORITY_LABELS,
+                csrf_value=CSRF_PLACEHOLDER,
+                can_edit=can_edit,
+            )
+        )
+        app_cache.set(key, html, timeout=cache.DEFAULT_TIMEOUT)
+    return html.replace(CSRF_PLACEHOLDER, generate_csrf())
+
+
 def _board_response(project: Project, partial: bool = False):
-    columns = {state: _column(project, state) for state in STATES}
-    template = "issues/_board_columns.html" if partial else "issues/board.html"
+    columns_html = Markup(_board_columns_html(project, can("work.edit")))
+    if partial:
+        return columns_html
     return render_template(
-        template,
-        project=project,
-        columns=columns,
-        counts=_column_counts(project),
-        state_labels=STATE_LABELS,
-        priority_labels=PRIORITY_LABELS,
-        move_form=MoveForm(),
-        can_edit=can("work.edit"),
+        "issues/board.html", project=project, columns_html=columns_html, can_edit=can("work.edit")
     )
 
 
@@ -362,7 +383,7 @@ def board_column(project_key, state):
         state=state,
         cards=cards,
         has_more=has_more,
-        move_form=MoveForm(),
+        csrf_value=generate_csrf(),
         can_edit=can("work.edit"),
         state_labels=STATE_LABELS,
         priority_labels=PRIORITY_LABELS,
