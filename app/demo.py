@@ -149,4 +149,26 @@ def _seed_work(people) -> None:
                 issues.add_comment(issue, rng.choice(writers), rng.choice(COMMENTS))
             if rng.random() < 0.3:
                 issues.update_issue(issue, rng.choice(writers), priority=rng.randint(0, 4))
+            # Spread the history over the last two months, as a living project has it.
+            age = timedelta(days=rng.uniform(1, 60))
+            issue.created_at = utcnow() - age
+            issue.updated_at = issue.created_at + age * rng.uniform(0, 0.95)
         db.session.flush()
+    _leave_a_few_unread()
+
+
+def _leave_a_few_unread(keep: int = 6) -> None:
+    """Everyone starts with their latest few notifications unread, the rest read."""
+    from sqlalchemy import update
+
+    from app.models import Notification
+
+    for user_id in set(db.session.scalars(select(Notification.user_id))):
+        latest = select(Notification.id).where(Notification.user_id == user_id)
+        latest = latest.order_by(Notification.created_at.desc()).limit(keep).scalar_subquery()
+        db.session.execute(
+            update(Notification)
+            .where(Notification.user_id == user_id, Notification.id.not_in(latest))
+            .values(read_at=utcnow()),
+            execution_options={"synchronize_session": False},
+        )
