@@ -55,7 +55,29 @@ def changed(topic: str) -> None:
     change and the commit would cache old data under the new version); a rollback
     forgets it.
     """
-    db.session.info.setdefault(_PENDING, set()).add(tenant_key("version", topic))
+    _bump_at_commit(tenant_key("version", topic))
+
+
+def _bump_at_commit(key: str) -> None:
+    db.session.info.setdefault(_PENDING, set()).add(key)
+
+
+def user_version(user_id, topic: str) -> int:
+    return int(cache.get(user_key(user_id, "version", topic)) or 0)
+
+
+def user_changed(user_id, topic: str) -> None:
+    """Like ``changed`` for one person's data that spans organizations (their switcher)."""
+    _bump_at_commit(user_key(user_id, "version", topic))
+
+
+def memoize_for_user(user_id, topic: str, name: str, compute: Callable[[], Any], timeout=DEFAULT_TIMEOUT):
+    key = user_key(user_id, name, f"v{user_version(user_id, topic)}")
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, timeout=timeout)
+    return value
 
 
 def _bump(key: str) -> None:
@@ -95,8 +117,11 @@ def memoize_for_tenant(
 # --- named invalidators ---------------------------------------------------------------------
 
 
-def members_changed() -> None:
+def members_changed(*user_ids) -> None:
+    """Membership changed; the named people's organization lists change too."""
     changed("members")
+    for user_id in user_ids:
+        user_changed(user_id, "organizations")
 
 
 def projects_changed() -> None:
@@ -105,3 +130,7 @@ def projects_changed() -> None:
 
 def issues_changed() -> None:
     changed("issues")
+
+
+def labels_changed() -> None:
+    changed("labels")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
@@ -63,6 +64,25 @@ def _members():
     ).all()
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A person or label as a filter choice (plain values, so it can be cached)."""
+
+    id: str
+    name: str
+
+
+def _filter_choices() -> tuple[list[Choice], list[Choice]]:
+    """Members and labels for the filter menus, cached per tenant until either changes."""
+
+    def compute():
+        members = [Choice(str(u.id), u.name) for u in _members()]
+        labels = [Choice(str(label.id), label.name) for label in _labels()]
+        return members, labels
+
+    return cache.memoize_for_tenant("members", "filter-choices", compute, f"l{cache.version('labels')}")
+
+
 def _labels():
     return db.session.scalars(select(Label).order_by(Label.name)).all()
 
@@ -96,8 +116,8 @@ def _list_context(filters: IssueFilters, project=None):
         "next_cursor": cached["next"],
         "filters": filters,
         "project": project,
-        "members": _members(),
-        "labels": _labels(),
+        "members": _filter_choices()[0],
+        "labels": _filter_choices()[1],
         "sorts": SORTS,
         "state_labels": STATE_LABELS,
         "priority_labels": PRIORITY_LABELS,

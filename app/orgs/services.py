@@ -101,7 +101,7 @@ def create_organization(owner: User, name: str, slug: str | None = None) -> Orga
     db.session.flush()
     with tenant_context(org.id):
         db.session.add(Membership(user_id=owner.id, role=OWNER))
-        cache.members_changed()
+        cache.members_changed(owner.id)
         audit.record("organization.created", target=org, actor=owner, name=org.name, slug=org.slug)
         db.session.flush()
     return org
@@ -118,7 +118,14 @@ class MembershipSummary:
 
 
 def organizations_of(user_id: uuid.UUID) -> list[MembershipSummary]:
-    """Every organization the user belongs to. A user may always list their own memberships."""
+    """Every organization the user belongs to, cached until their memberships change."""
+    return cache.memoize_for_user(
+        user_id, "organizations", "organizations", lambda: _organizations_of(user_id)
+    )
+
+
+def _organizations_of(user_id: uuid.UUID) -> list[MembershipSummary]:
+    """A user may always list their own memberships, across organizations."""
     with unscoped("a user's own memberships, for the organization switcher"):
         rows = db.session.execute(
             select(Organization.id, Organization.slug, Organization.name, Membership.role)
@@ -157,7 +164,7 @@ def change_role(actor: Membership, target: Membership, new_role: str) -> None:
     if target.role == OWNER and owner_count() <= 1:
         raise OrgError("An organization needs at least one owner. Make someone else an owner first.")
     old_role, target.role = target.role, new_role
-    cache.members_changed()
+    cache.members_changed(target.user_id)
     audit.record(
         "member.role_changed", target=target, user_id=str(target.user_id), old=old_role, new=new_role
     )
@@ -184,7 +191,7 @@ def remove_member(actor: Membership, target: Membership) -> None:
         role=target.role,
     )
     db.session.delete(target)
-    cache.members_changed()
+    cache.members_changed(target.user_id)
 
 
 # --- invitations -----------------------------------------------------------------------------
@@ -280,7 +287,7 @@ def accept(org: Organization, invitation: Invitation, user: User) -> Membership:
         else:
             membership = Membership(user_id=user.id, role=invitation.role)
             db.session.add(membership)
-            cache.members_changed()
+            cache.members_changed(user.id)
         db.session.flush()
         audit.record(
             "invitation.accepted", target=invitation, actor=user, email=invitation.email, role=invitation.role
