@@ -4,11 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format install clean help
+.PHONY: run test bench lint format install clean help
 
 help:
 	@echo "make run     web + worker + scheduler on SQLite and a private Redis"
 	@echo "make test    ruff, then pytest on PostgreSQL and on SQLite (starts its own servers)"
+	@echo "make bench   the performance harness (not part of make test); see docs/performance.md"
 	@echo "make lint    ruff only"
 	@echo "make clean   remove the virtual environment and caches (keeps instance/)"
 
@@ -24,6 +25,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/test.sh $(ARGS)
+
+bench: $(STAMP)
+	bench/run $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
