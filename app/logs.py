@@ -66,13 +66,30 @@ def incoming_request_id() -> str:
     return uuid.uuid4().hex
 
 
+STARTED_KEY = "worklane.request_started"
+
+
 def register_request_logging(app: Flask) -> None:
     """Request ids on the way in and out, and one access-log line per request."""
+    inner = app.wsgi_app
+
+    def timed_wsgi_app(environ, start_response):
+        # Timed from the very start, so the access log counts the session load and the
+        # organization lookup, which run before any before_request function.
+        environ[STARTED_KEY] = time.perf_counter()
+        return inner(environ, start_response)
+
+    app.wsgi_app = timed_wsgi_app
+
+    @app.url_value_preprocessor
+    def _assign_request_id(endpoint, values):
+        # App-level URL preprocessors run first: the organization lookup already logs with it.
+        g.request_id = incoming_request_id()
 
     @app.before_request
     def _start_request():
-        g.request_id = incoming_request_id()
-        g.request_started = time.perf_counter()
+        if not g.get("request_id"):
+            g.request_id = incoming_request_id()
 
     @app.after_request
     def _finish_request(response):
@@ -81,7 +98,7 @@ def register_request_logging(app: Flask) -> None:
         request_id = g.get("request_id")
         if request_id:
             response.headers[REQUEST_ID_HEADER] = request_id
-        started = g.get("request_started")
+        started = request.environ.get(STARTED_KEY)
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
         access_logger.info(
             "%s %s %s",
