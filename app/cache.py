@@ -72,12 +72,7 @@ def user_changed(user_id, topic: str) -> None:
 
 
 def memoize_for_user(user_id, topic: str, name: str, compute: Callable[[], Any], timeout=DEFAULT_TIMEOUT):
-    key = user_key(user_id, name, f"v{user_version(user_id, topic)}")
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, timeout=timeout)
-    return value
+    return _memoized(user_key(user_id, name, f"v{user_version(user_id, topic)}"), compute, timeout)
 
 
 def _bump(key: str) -> None:
@@ -106,7 +101,10 @@ def memoize_for_tenant(
     topic: str, name: str, compute: Callable[[], Any], *parts: Any, timeout=DEFAULT_TIMEOUT
 ):
     """The tenant's cached value for ``name``, computed on a miss; expires when ``topic`` changes."""
-    key = tenant_key(name, f"v{version(topic)}", *parts)
+    return _memoized(tenant_key(name, f"v{version(topic)}", *parts), compute, timeout)
+
+
+def _memoized(key: str, compute: Callable[[], Any], timeout) -> Any:
     value = cache.get(key)
     if value is None:
         value = compute()

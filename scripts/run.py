@@ -54,6 +54,32 @@ def redis_server_binary() -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
+def wait_until_answering(
+    process: subprocess.Popen,
+    port: int,
+    send: bytes | None,
+    expect: bytes,
+    name: str,
+    log: Path | None = None,
+) -> None:
+    """Wait up to 10 s for a server we started to greet us (``expect``), else stop with a message."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            where = f"see {log}" if log else "see its message above"
+            sys.exit(f"worklane: {name} exited at start; {where}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                if send:
+                    conn.sendall(send)
+                if conn.recv(64).startswith(expect):
+                    return
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    sys.exit(f"worklane: {name} did not answer within 10 seconds")
+
+
 def start_redis(instance: Path) -> tuple[subprocess.Popen, str]:
     binary = redis_server_binary()
     if binary is None:
@@ -83,19 +109,10 @@ def start_redis(instance: Path) -> tuple[subprocess.Popen, str]:
         ],
         start_new_session=True,  # Ctrl-C reaches us, and we stop Redis last
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"worklane: redis-server exited at start; see {data_dir / 'redis.log'}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    return process, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    sys.exit("worklane: redis-server did not answer within 10 seconds")
+    wait_until_answering(
+        process, port, send=b"PING\r\n", expect=b"+PONG", name="redis-server", log=data_dir / "redis.log"
+    )
+    return process, f"redis://127.0.0.1:{port}/0"
 
 
 def start_mail_sink(mail_dir: Path) -> tuple[subprocess.Popen, str]:
@@ -116,18 +133,8 @@ def start_mail_sink(mail_dir: Path) -> tuple[subprocess.Popen, str]:
         cwd=ROOT,
         start_new_session=True,  # like Redis: stopped by us, after honcho
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit("worklane: the mail sink exited at start (see its message above)")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                if conn.recv(64).startswith(b"220"):
-                    return process, f"smtp://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    sys.exit("worklane: the mail sink did not answer within 10 seconds")
+    wait_until_answering(process, port, send=None, expect=b"220", name="the mail sink")
+    return process, f"smtp://127.0.0.1:{port}"
 
 
 def stop(process: subprocess.Popen | None, name: str, timeout: float = 10) -> None:

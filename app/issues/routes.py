@@ -148,8 +148,9 @@ def project_list(project_key):
     return render_template("issues/list.html", **_list_context(IssueFilters.from_args(request.args), project))
 
 
-def _fill_choices(form: IssueForm) -> None:
-    form.assignees.choices = [SelectChoice(str(u.id), u.name) for u in _members()]
+def _fill_choices(form: IssueForm, members=None) -> None:
+    members = _members() if members is None else members
+    form.assignees.choices = [SelectChoice(str(u.id), u.name) for u in members]
     form.labels.choices = [SelectChoice(str(label.id), label.name) for label in _labels()]
 
 
@@ -194,7 +195,8 @@ def _issue_page(issue: Issue, form=None, comment_form=None, status=200):
             labels=[str(label.id) for label in issue.labels],
             priority=str(issue.priority),
         )
-    _fill_choices(form)
+    members = _members()
+    _fill_choices(form, members)
     comments = db.session.scalars(
         select(Comment).where(Comment.issue_id == issue.id).order_by(Comment.created_at)
     ).all()
@@ -214,13 +216,13 @@ def _issue_page(issue: Issue, form=None, comment_form=None, status=200):
         confirm_form=ConfirmForm(),
         state_labels=STATE_LABELS,
         priority_labels=PRIORITY_LABELS,
-        mention_url=_mention_url(),
+        mention_url=_mention_url(members),
     )
     return response, status
 
 
-def _mention_url():
-    handles = {u.email.split("@", 1)[0].lower(): u for u in _members()}
+def _mention_url(members):
+    handles = {u.email.split("@", 1)[0].lower(): u for u in members}
 
     def url(handle: str):
         user = handles.get(handle.lower())
@@ -469,11 +471,14 @@ def search():
 
 
 def unread_count() -> int:
-    return db.session.scalar(
-        select(func.count())
-        .select_from(Notification)
-        .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
-    )
+    """The member's unread notifications here (once per request: the ETag and the layout use it)."""
+    if "unread_count" not in g:
+        g.unread_count = db.session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
+        )
+    return g.unread_count
 
 
 @bp.get("/notifications")
