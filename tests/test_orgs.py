@@ -25,10 +25,6 @@ def _audit_actions(db_session, org):
         return [e.action for e in db_session.scalars(select(AuditEvent).order_by(AuditEvent.created_at))]
 
 
-def _post(client, page, action, **data):
-    return post_form(client, page, action, **data)
-
-
 # --- tenant pages ------------------------------------------------------------------------
 
 
@@ -71,11 +67,11 @@ def test_create_organization_validates_the_address(client, db_session, owner, or
         ("login", "That address is reserved."),
         ("Bad Slug!", "Use 3 to 40 lowercase letters"),
     ]:
-        response = _post(client, "/orgs/new", None, name="Globex", slug=slug)
+        response = post_form(client, "/orgs/new", None, name="Globex", slug=slug)
         assert response.status_code == 422, slug
         html = response.get_data(as_text=True)
         assert message in html and 'value="Globex"' in html
-    created = _post(client, "/orgs/new", None, name="Globex Corporation", slug="")
+    created = post_form(client, "/orgs/new", None, name="Globex Corporation", slug="")
     assert created.status_code == 303 and created.headers["Location"] == "/globex-corporation/"
     assert client.get("/globex-corporation/").status_code == 200
 
@@ -146,13 +142,13 @@ def test_last_owner_cannot_leave_or_be_demoted(client, db_session, org, owner):
     login(client, "owner@example.com")
     with tenant_context(org.id):
         mine_id = db_session.scalars(select(Membership)).one().id
-    left = _post(client, "/acme/members", "/acme/leave")
+    left = post_form(client, "/acme/members", "/acme/leave")
     assert left.status_code == 303
     assert "You are the last owner" in client.get("/acme/members").get_data(as_text=True)
     admin = make_user("admin@example.com")
     add_member(org, admin, "admin")
     db_session.commit()
-    demoted = _post(client, "/acme/members", f"/acme/members/{mine_id}/role", role="admin")
+    demoted = post_form(client, "/acme/members", f"/acme/members/{mine_id}/role", role="admin")
     assert demoted.status_code == 303
     assert _members(db_session, org)["owner@example.com"] == "owner"
 
@@ -167,11 +163,11 @@ def test_admins_cannot_touch_owners(client, db_session, org):
     with tenant_context(org.id):
         owner_ms_id = db_session.scalar(select(Membership.id).where(Membership.role == "owner"))
     login(client, "admin@example.com")
-    _post(client, "/acme/members", f"/acme/members/{member_ms_id}/role", role="owner")
-    _post(client, "/acme/members", f"/acme/members/{owner_ms_id}/remove")
+    post_form(client, "/acme/members", f"/acme/members/{member_ms_id}/role", role="owner")
+    post_form(client, "/acme/members", f"/acme/members/{owner_ms_id}/remove")
     roles = _members(db_session, org)
     assert roles["member@example.com"] == "member" and roles["owner@example.com"] == "owner"
-    _post(client, "/acme/members", f"/acme/members/{member_ms_id}/role", role="viewer")
+    post_form(client, "/acme/members", f"/acme/members/{member_ms_id}/role", role="viewer")
     assert _members(db_session, org)["member@example.com"] == "viewer"
     assert "member.role_changed" in _audit_actions(db_session, org)
 
@@ -182,7 +178,7 @@ def test_remove_member_records_an_audit_event(client, db_session, org):
     ms_id = add_member(org, member, "member")
     db_session.commit()
     login(client, "owner@example.com")
-    response = _post(client, "/acme/members", f"/acme/members/{ms_id}/remove")
+    response = post_form(client, "/acme/members", f"/acme/members/{ms_id}/remove")
     assert response.status_code == 303
     assert "member@example.com" not in _members(db_session, org)
     assert "member.removed" in _audit_actions(db_session, org)
@@ -192,7 +188,7 @@ def test_remove_member_records_an_audit_event(client, db_session, org):
 
 
 def _invite(client, email="new@example.com", role="member"):
-    return _post(client, "/acme/members", "/acme/invitations", email=email, role=role)
+    return post_form(client, "/acme/members", "/acme/invitations", email=email, role=role)
 
 
 def test_invitation_for_a_new_account(app, client, db_session, redis_client, org):
@@ -238,8 +234,8 @@ def test_revoked_and_resent_invitations(app, client, db_session, redis_client, o
         ids = {i.email: i.id for i in db_session.scalars(select(Invitation))}
     first_a = sent_mails(redis_client, "a@example.com")[-1].link()
     first_b = sent_mails(redis_client, "b@example.com")[-1].link()
-    _post(client, "/acme/members", f"/acme/invitations/{ids['a@example.com']}/revoke")
-    _post(client, "/acme/members", f"/acme/invitations/{ids['b@example.com']}/resend")
+    post_form(client, "/acme/members", f"/acme/invitations/{ids['a@example.com']}/revoke")
+    post_form(client, "/acme/members", f"/acme/invitations/{ids['b@example.com']}/resend")
     guest = app.test_client()
     assert guest.get(first_a).status_code == 400
     assert guest.get(first_b).status_code == 400

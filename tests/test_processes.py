@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from app.config import PROJECT_ROOT
-from tests.conftest import free_port
+from tests.conftest import csrf_token_from, free_port
 from workers.queues import DEFAULT
 
 BIN = Path(sys.executable).parent
@@ -139,7 +138,7 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
         assert (tmp_path / "instance" / "secret_key").exists()
 
         _status, _, home = _http(opener, base + "/")
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', home).group(1)
+        token = csrf_token_from(home)
         _, job_url, _ = _http(opener, base + "/jobs/system-check", data=f"csrf_token={token}".encode())
         assert "/jobs/" in job_url
 
@@ -153,7 +152,7 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
 
         # The seeded demo organization, with the login the launcher printed.
         _, _, login_page = _http(opener, base + "/login")
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
+        token = csrf_token_from(login_page)
         form = urllib.parse.urlencode(
             {"csrf_token": token, "email": "demo@example.com", "password": "worklane-demo"}
         ).encode()

@@ -110,14 +110,15 @@ def _list_context(filters: IssueFilters, project=None):
     views = db.session.scalars(
         select(SavedView).where(SavedView.user_id == current_user.id).order_by(SavedView.name)
     ).all()
+    members, labels = _filter_choices()
     return {
         "rows_html": Markup(cached["rows"]),
         "row_count": cached["count"],
         "next_cursor": cached["next"],
         "filters": filters,
         "project": project,
-        "members": _filter_choices()[0],
-        "labels": _filter_choices()[1],
+        "members": members,
+        "labels": labels,
         "sorts": SORTS,
         "state_labels": STATE_LABELS,
         "priority_labels": PRIORITY_LABELS,
