@@ -53,8 +53,8 @@ def role_can(role: str | None, permission: str) -> bool:
 
 def can(permission: str) -> bool:
     """Whether the current member may do this (False outside an organization)."""
-    membership = g.get("membership")
-    return membership is not None and role_can(membership.role, permission)
+    access = g.get("access")  # set by app.orgs.context for organization pages
+    return access is not None and role_can(access.role, permission)
 
 
 def require(permission: str):

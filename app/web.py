@@ -59,7 +59,6 @@ def register_static_versioning(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from flask import g
-    from flask_login import current_user
 
     from app.markdown import markdown_excerpt, render_markdown
     from app.permissions import ROLE_LABELS, can
@@ -70,17 +69,14 @@ def register_template_helpers(app: Flask) -> None:
 
     def my_organizations():
         """The signed-in user's organizations, for the switcher (called by the layout)."""
-        from app.orgs.services import organizations_of
+        from app.auth.identity import signed_in
 
-        if not current_user.is_authenticated:
-            return []
-        if "my_organizations" not in g:
-            g.my_organizations = organizations_of(current_user.id)
-        return g.my_organizations
+        account = signed_in()
+        return account.organizations if account is not None else ()
 
     def unread_notifications() -> int:
         """The signed-in member's unread notifications in this organization (for the layout)."""
-        if not current_user.is_authenticated or g.get("org") is None:
+        if g.get("access") is None:
             return 0
         from app.issues.routes import unread_count
 
@@ -101,6 +97,6 @@ def register_template_helpers(app: Flask) -> None:
             "my_organizations": my_organizations,
             "unread_notifications": unread_notifications,
             "role_label": ROLE_LABELS.get,
-            "current_org": g.get("org"),
-            "current_membership": g.get("membership"),
+            "current_org": g.get("access"),
+            "current_membership": g.get("access"),
         }

@@ -6,7 +6,6 @@ import hmac
 import uuid
 
 from flask import Flask, flash, redirect, request, url_for
-from flask_login import current_user
 
 from app.extensions import db, login_manager
 from app.models import User
@@ -20,9 +19,10 @@ def register_login(app: Flask) -> None:
 
     @app.before_request
     def _enforce_absolute_timeout():
+        from app.auth.identity import signed_in
         from app.auth.services import end_session, session_expired
 
-        if request.endpoint == "static" or not current_user.is_authenticated:
+        if request.endpoint == "static" or signed_in() is None:
             return None
         if session_expired():
             end_session()

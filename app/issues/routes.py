@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from wtforms import SelectChoice
 
 from app import cache
+from app.auth.identity import signed_in
 from app.extensions import cache as app_cache
 from app.extensions import db
 from app.issues import bp
@@ -36,6 +37,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, STATES
+from app.orgs.context import current_access
 from app.orgs.forms import ConfirmForm
 from app.permissions import can, require
 from app.projects.routes import project_or_404
@@ -108,7 +110,7 @@ def _list_context(filters: IssueFilters, project=None):
         cached = {"rows": str(rows_html), "next": page.next_cursor, "count": len(page.issues)}
         app_cache.set(key, cached, timeout=cache.DEFAULT_TIMEOUT)
     views = db.session.scalars(
-        select(SavedView).where(SavedView.user_id == current_user.id).order_by(SavedView.name)
+        select(SavedView).where(SavedView.user_id == signed_in().user_id).order_by(SavedView.name)
     ).all()
     members, labels = _filter_choices()
     return {
@@ -136,17 +138,30 @@ def _list_cache_key(filters: IssueFilters, project) -> str:
     return cache.tenant_key("issue-rows", versions, project.id if project else "all", token)
 
 
+#: What the list pages show besides the member's own things: issues with their people and
+#: labels, the filter menus, the project.
+LIST_TOPICS = ("issues", "members", "labels", "projects")
+
+
 @bp.get("/issues")
 @require("work.view")
 def all_issues():
-    return render_template("issues/list.html", **_list_context(IssueFilters.from_args(request.args)))
+    return cache.cached_page(
+        "issues",
+        lambda: render_template("issues/list.html", **_list_context(IssueFilters.from_args(request.args))),
+        *LIST_TOPICS,
+    )
 
 
 @bp.get("/projects/<project_key>/issues")
 @require("work.view")
 def project_list(project_key):
-    project = project_or_404(project_key)
-    return render_template("issues/list.html", **_list_context(IssueFilters.from_args(request.args), project))
+    def render():
+        project = project_or_404(project_key)
+        filters = IssueFilters.from_args(request.args)
+        return render_template("issues/list.html", **_list_context(filters, project))
+
+    return cache.cached_page("project-issues", render, *LIST_TOPICS)
 
 
 def _fill_choices(form: IssueForm, members=None) -> None:
@@ -238,7 +253,7 @@ def show(issue_ref):
     issue = issue_or_404(issue_ref)
     unread = unread_count()
     etag = hashlib.sha256(
-        f"{issue.id}:{issue.version}:{current_user.id}:{unread}:{g.membership.role}".encode()
+        f"{issue.id}:{issue.version}:{current_user.id}:{unread}:{current_access().role}".encode()
     ).hexdigest()[:32]
     if request.if_none_match.contains(etag):
         response = make_response("", 304)
@@ -347,10 +362,6 @@ def _column_counts(project: Project) -> dict[str, int]:
     return {state: found.get(state, 0) for state in STATES}
 
 
-#: Stands in for the viewer's CSRF token in cached board HTML; replaced on every response.
-CSRF_PLACEHOLDER = "__worklane_csrf_token__"
-
-
 def _board_columns_html(project: Project, can_edit: bool) -> str:
     """The board's columns, cached per tenant, project, data version and edit rights."""
     versions = f"v{cache.version('issues')}.{cache.version('members')}"
@@ -365,12 +376,12 @@ def _board_columns_html(project: Project, can_edit: bool) -> str:
                 counts=_column_counts(project),
                 state_labels=STATE_LABELS,
                 priority_labels=PRIORITY_LABELS,
-                csrf_value=CSRF_PLACEHOLDER,
+                csrf_value=cache.CSRF_PLACEHOLDER,
                 can_edit=can_edit,
             )
         )
         app_cache.set(key, html, timeout=cache.DEFAULT_TIMEOUT)
-    return html.replace(CSRF_PLACEHOLDER, generate_csrf())
+    return html.replace(cache.CSRF_PLACEHOLDER, generate_csrf())
 
 
 def _board_response(project: Project, partial: bool = False):
@@ -385,7 +396,7 @@ def _board_response(project: Project, partial: bool = False):
 @bp.get("/projects/<project_key>/board")
 @require("work.view")
 def board(project_key):
-    return _board_response(project_or_404(project_key))
+    return cache.cached_page("board", lambda: _board_response(project_or_404(project_key)), *LIST_TOPICS)
 
 
 @bp.get("/projects/<project_key>/board/<state>")
@@ -474,11 +485,16 @@ def search():
 def unread_count() -> int:
     """The member's unread notifications here (once per request: the ETag and the layout use it)."""
     if "unread_count" not in g:
-        g.unread_count = db.session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
-        )
+        user_id = signed_in().user_id
+
+        def compute():
+            return db.session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+            )
+
+        g.unread_count = cache.memoize_for_tenant(("notifications", user_id), "unread", compute, user_id)
     return g.unread_count
 
 
@@ -508,6 +524,7 @@ def read_all():
         .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
+    cache.notifications_changed(current_user.id)
     db.session.commit()
     return redirect(url_for("issues.notifications"), 303)
 
@@ -522,6 +539,7 @@ def read_one(notification_id):
         abort(400)
     ref = item.issue.ref
     item.read_at = item.read_at or utcnow()
+    cache.notifications_changed(current_user.id)
     db.session.commit()
     return redirect(url_for("issues.show", issue_ref=ref), 303)
 
@@ -544,6 +562,7 @@ def save_view():
     view.project_id = project.id if project else None
     if existing is None:
         db.session.add(view)
+    cache.views_changed(current_user.id)
     db.session.commit()
     flash(f"Saved the view “{name}”.", "success")
     return redirect(_view_url(view, project), 303)
@@ -567,6 +586,7 @@ def delete_view(saved_view_id):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     db.session.delete(view)
+    cache.views_changed(current_user.id)
     db.session.commit()
     flash("View deleted.", "success")
     return redirect(url_for("issues.all_issues"), 303)

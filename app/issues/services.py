@@ -11,6 +11,7 @@ from datetime import date
 
 from sqlalchemy import delete, func, select
 
+from app import cache
 from app.extensions import db
 from app.models import (
     Comment,
@@ -95,7 +96,9 @@ def _watch(issue: Issue, user_id) -> None:
 def notify(issue: Issue, actor, user_ids, kind: str, excerpt: str = "") -> None:
     """In-app notifications (email delivery by preference comes with the job layer)."""
     actor_id = getattr(actor, "id", None)
-    for user_id in {uid for uid in user_ids if uid != actor_id}:
+    recipients = {uid for uid in user_ids if uid != actor_id}
+    cache.notifications_changed(*recipients)
+    for user_id in recipients:
         db.session.add(
             Notification(
                 user_id=user_id, issue_id=issue.id, actor_id=actor_id, kind=kind, excerpt=excerpt[:200]

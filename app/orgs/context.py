@@ -8,12 +8,11 @@ member of answers 404, exactly like a slug that does not exist.
 from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, g
-from flask_login import current_user
-from sqlalchemy import select
 
+from app.auth.identity import signed_in
 from app.extensions import db, login_manager
-from app.models import Organization
-from app.orgs.services import membership_for
+from app.models import Membership, Organization
+from app.orgs.services import MembershipSummary, membership_for
 from app.tenancy import reset_request_tenant, set_request_tenant
 
 ORG_SLUG = "org_slug"
@@ -29,25 +28,54 @@ def tenant_blueprint(name: str, import_name: str, url_prefix: str = "") -> Bluep
 
     @bp.url_defaults
     def _add_org_slug(endpoint, values):
-        if ORG_SLUG not in values and g.get("org") is not None:
-            values[ORG_SLUG] = g.org.slug
+        if ORG_SLUG not in values and g.get("access") is not None:
+            values[ORG_SLUG] = g.access.slug
 
     return bp
 
 
 def enter_organization(slug: str) -> None:
-    """Resolve the organization for this request, or stop it (login redirect or 404)."""
-    if not current_user.is_authenticated:
+    """Resolve the organization for this request, or stop it (login redirect or 404).
+
+    Membership comes from the signed-in person's cached account (app/auth/identity.py),
+    which any membership change expires at commit: no query on the way in.
+    """
+    account = signed_in()
+    if account is None:
         abort(login_manager.unauthorized())
-    org = db.session.scalar(select(Organization).where(Organization.slug == slug.lower()))
-    if org is None:
+    access = account.access_to(slug.lower())
+    if access is None:
         abort(404)
-    membership = membership_for(org, current_user.id)
-    if membership is None:
-        abort(404)
-    set_request_tenant(org.id)
-    g.org = org
-    g.membership = membership
+    set_request_tenant(access.org_id)
+    g.access = access
+
+
+def current_access() -> MembershipSummary | None:
+    """This request's organization and the member's role in it (None outside one)."""
+    return g.get("access")
+
+
+def current_organization() -> Organization:
+    """This request's organization as a row (loaded on first use, for pages that change it)."""
+    if "org" not in g:
+        g.org = db.session.get(Organization, require_access().org_id)
+    return g.org
+
+
+def current_membership() -> Membership:
+    """The member's membership row in this request's organization (loaded on first use)."""
+    if "membership" not in g:
+        g.membership = membership_for(current_organization(), signed_in().user_id)
+        if g.membership is None:  # removed since the account was read
+            abort(404)
+    return g.membership
+
+
+def require_access() -> MembershipSummary:
+    access = g.get("access")
+    if access is None:
+        raise RuntimeError("not inside an organization's page")
+    return access
 
 
 def register_tenant_context(app: Flask) -> None:

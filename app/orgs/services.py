@@ -117,15 +117,17 @@ class MembershipSummary:
     role: str
 
 
-def organizations_of(user_id: uuid.UUID) -> list[MembershipSummary]:
-    """Every organization the user belongs to, cached until their memberships change."""
-    return cache.memoize_for_user(
-        user_id, "organizations", "organizations", lambda: _organizations_of(user_id)
-    )
+def organizations_of(user_id: uuid.UUID) -> tuple[MembershipSummary, ...]:
+    """Every organization the user belongs to (cached with their account)."""
+    from app.auth.identity import account_of
+
+    account = account_of(user_id)
+    return account.organizations if account is not None else ()
 
 
-def _organizations_of(user_id: uuid.UUID) -> list[MembershipSummary]:
-    """A user may always list their own memberships, across organizations."""
+def memberships_of(user_id: uuid.UUID) -> list[MembershipSummary]:
+    """Every organization the user belongs to, from the database (a user may always list
+    their own memberships, across organizations)."""
     with unscoped("a user's own memberships, for the organization switcher"):
         rows = db.session.execute(
             select(Organization.id, Organization.slug, Organization.name, Membership.role)

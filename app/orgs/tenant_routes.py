@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -12,6 +12,7 @@ from app.mail import send_email
 from app.models import Invitation, Membership, User
 from app.orgs import org_bp as bp
 from app.orgs import services as orgs
+from app.orgs.context import current_access, current_membership, current_organization
 from app.orgs.forms import ConfirmForm, InviteForm, OrganizationSettingsForm, RoleForm, role_choices
 from app.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
 
@@ -55,7 +56,7 @@ def _members_page(invite_form=None, status=200):
         .where(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
         .order_by(Invitation.created_at.desc())
     ).all()
-    grantable = roles_grantable_by(g.membership.role)
+    grantable = roles_grantable_by(current_access().role)
     if invite_form is None:
         invite_form = InviteForm(role="member")
     invite_form.role.choices = role_choices(grantable)
@@ -107,7 +108,7 @@ def change_role(membership_id):
     if not form.validate_on_submit():
         abort(400, "Choose one of the listed roles.")
     message = f"{target.user.name} is now {ROLE_LABELS.get(form.role.data, '').lower()}."
-    return _apply(lambda: orgs.change_role(g.membership, target, form.role.data), message)
+    return _apply(lambda: orgs.change_role(current_membership(), target, form.role.data), message)
 
 
 @bp.post("/members/<uuid:membership_id>/remove")
@@ -115,17 +116,18 @@ def change_role(membership_id):
 def remove_member(membership_id):
     target = _membership_or_404(membership_id)
     _confirmed()
-    message = f"{target.user.name} was removed from {g.org.name}."
-    return _apply(lambda: orgs.remove_member(g.membership, target), message)
+    message = f"{target.user.name} was removed from {current_access().name}."
+    return _apply(lambda: orgs.remove_member(current_membership(), target), message)
 
 
 @bp.post("/leave")
 @require("org.view")
 def leave():
     _confirmed()
-    others = [o for o in orgs.organizations_of(current_user.id) if o.org_id != g.org.id]
+    others = [o for o in orgs.organizations_of(current_user.id) if o.org_id != current_access().org_id]
     back = url_for("org.dashboard", org_slug=others[0].slug) if others else url_for("orgs.new")
-    return _apply(lambda: orgs.remove_member(g.membership, g.membership), f"You left {g.org.name}.", back)
+    me = current_membership()
+    return _apply(lambda: orgs.remove_member(me, me), f"You left {current_access().name}.", back)
 
 
 # --- invitations ---------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def _send_invitation(invitation: Invitation) -> None:
         invitation.email,
         "invitation",
         inviter_name=current_user.name,
-        org_name=g.org.name,
+        org_name=current_access().name,
         role=ROLE_LABELS[invitation.role].lower(),
         accept_url=url_for("orgs.invitation", token=orgs.invitation_token(invitation), _external=True),
         expires_days=(invitation.expires_at - invitation.sent_at).days,
@@ -147,10 +149,10 @@ def _send_invitation(invitation: Invitation) -> None:
 @require("members.invite")
 def invite():
     form = InviteForm()
-    form.role.choices = role_choices(roles_grantable_by(g.membership.role))
+    form.role.choices = role_choices(roles_grantable_by(current_access().role))
     if form.validate_on_submit():
         try:
-            invitation = orgs.invite(g.membership, form.email.data, form.role.data)
+            invitation = orgs.invite(current_membership(), form.email.data, form.role.data)
         except orgs.OrgError as exc:
             db.session.rollback()
             form.email.errors.append(str(exc))
@@ -188,14 +190,15 @@ def revoke_invitation(invitation_id):
 @bp.route("/settings", methods=["GET", "POST"])
 @require("org.view")
 def settings():
-    form = OrganizationSettingsForm(obj=g.org)
+    org = current_organization()
+    form = OrganizationSettingsForm(obj=org)
     if request.method == "POST":
         if not can("org.update"):
             abort(403)
         if form.validate_on_submit():
-            old = g.org.name
-            g.org.name = form.name.data.strip()
-            audit.record("organization.renamed", target=g.org, old=old, new=g.org.name)
+            old = org.name
+            org.name = form.name.data.strip()
+            audit.record("organization.renamed", target=org, old=old, new=org.name)
             db.session.commit()
             flash("Organization settings saved.", "success")
             return redirect(url_for("org.settings"), 303)

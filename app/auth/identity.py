@@ -1,0 +1,120 @@
+"""Who is asking: the signed-in person and their organizations, without a query per request.
+
+Every page needs the same few facts about the person in the session: that the login is
+still valid (the session epoch matches), their name, and their organizations with their
+role in each. They are cached together per person (``account_of``), keyed by a per-person
+version that moves when any of them changes:
+
+- a change to the ``User`` row (name, email, password, session epoch), caught at flush;
+- a membership added, removed or given another role (``cache.members_changed``);
+- an organization renamed (``cache.organization_changed``).
+
+The cached value also expires after ``ACCOUNT_TIMEOUT`` seconds, which bounds how long a
+lost version bump (Redis unreachable at commit) could keep a stale answer.
+
+Views that need the ORM user still use Flask-Login's ``current_user``, loaded on first use.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from dataclasses import dataclass
+
+from flask import g, session
+from flask_login import user_logged_in, user_logged_out
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
+
+from app import cache
+from app.extensions import db
+from app.models import Membership, Organization, User
+from app.orgs.services import MembershipSummary, memberships_of
+from app.tenancy import tenant_context
+
+#: Seconds a cached account is trusted at most, even if no change was signalled.
+ACCOUNT_TIMEOUT = 60
+_TOPIC = "account"
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: uuid.UUID
+    name: str
+    session_epoch: str
+    organizations: tuple[MembershipSummary, ...]
+
+    def access_to(self, slug: str) -> MembershipSummary | None:
+        return next((o for o in self.organizations if o.slug == slug), None)
+
+
+def account_of(user_id: uuid.UUID) -> Account | None:
+    """The person's cached account (None if there is no such user)."""
+    return cache.memoize_for_user(user_id, _TOPIC, "account", lambda: _load_account(user_id), ACCOUNT_TIMEOUT)
+
+
+def _load_account(user_id: uuid.UUID) -> Account | None:
+    user = db.session.get(User, user_id)
+    if user is None:
+        return None
+    return Account(user.id, user.name, user.session_epoch, tuple(memberships_of(user.id)))
+
+
+def signed_in() -> Account | None:
+    """The account of this request's session, if its login is still valid (once per request)."""
+    if "account" not in g:
+        g.account = _session_account()
+    return g.account
+
+
+def _session_account() -> Account | None:
+    identity = session.get("_user_id")
+    if not identity:
+        return None
+    user_id, _, epoch = identity.partition(":")
+    try:
+        user_id = uuid.UUID(user_id)
+    except ValueError:
+        return None
+    account = account_of(user_id)
+    if account is None or not hmac.compare_digest(account.session_epoch, epoch):
+        return None
+    return account
+
+
+def _forget_request_account(*_args, **_kwargs) -> None:
+    g.pop("account", None)
+
+
+# Logging in or out in this request changes who is asking.
+user_logged_in.connect(_forget_request_account)
+user_logged_out.connect(_forget_request_account)
+
+
+@event.listens_for(Session, "before_flush")
+def _account_rows_changed(session: Session, _context, _instances) -> None:
+    """A changed user or organization row expires the cached accounts that show it, at commit."""
+    for obj in (*session.dirty, *session.deleted):
+        if not (obj in session.deleted or session.is_modified(obj)):
+            continue
+        if isinstance(obj, User):
+            cache.user_changed(obj.id, _TOPIC, session)
+            if inspect(obj).attrs.name.history.has_changes():
+                _name_changed(session, obj)
+        elif isinstance(obj, Organization):
+            _organization_changed(session, obj)
+
+
+def _organization_changed(session: Session, org: Organization) -> None:
+    """Every member's switcher shows the organization's name and address."""
+    with session.no_autoflush, tenant_context(org.id):
+        member_ids = session.scalars(select(Membership.user_id)).all()
+    for user_id in member_ids:
+        cache.user_changed(user_id, _TOPIC, session)
+
+
+def _name_changed(session: Session, user: User) -> None:
+    """Each of the person's organizations shows their name in cached lists: expire those."""
+    with session.no_autoflush:
+        for access in memberships_of(user.id):
+            cache.changed_in(access.org_id, "members", session=session)
