@@ -164,10 +164,6 @@ class BaseConfig:
     # Flask-Compress: brotli first, gzip for everyone else.
     COMPRESS_ALGORITHM = ["br", "gzip"]
     COMPRESS_MIN_SIZE = 500
-    # Pages are compressed per response: brotli 3 and gzip 5 keep most of the saving of the
-    # higher levels at a fraction of the CPU (docs/performance.md).
-    COMPRESS_BR_LEVEL = 3
-    COMPRESS_LEVEL = 5
     COMPRESS_MIMETYPES = [
         "text/html",
         "text/css",
