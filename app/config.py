@@ -213,9 +213,15 @@ class BaseConfig:
     LOG_LEVEL = "INFO"
     LOG_JSON = True
 
-    # Background work: queue names live in workers/queues.py.
+    # Background work: queue names, job kinds, timeouts and retries live in workers/queues.py.
     RQ_DEFAULT_JOB_TIMEOUT = 180
     SCHEDULER_TICK_SECONDS = 5
+    #: A worker confirms its running job this often; the job counts as abandoned (its worker
+    #: was killed) this long after the last confirmation; abandoned jobs are recovered by a
+    #: maintenance pass run this often (workers/maintenance.py).
+    JOB_HEARTBEAT_SECONDS = 5
+    JOB_LOST_AFTER_SECONDS = 15
+    JOB_MAINTENANCE_SECONDS = 5
 
     @classmethod
     def from_env(cls, environ=None) -> BaseConfig:
@@ -237,6 +243,8 @@ class BaseConfig:
         config.LOG_LEVEL = (environ.get("LOG_LEVEL") or cls.LOG_LEVEL).upper()
         config.LOG_JSON = _bool(environ.get("LOG_JSON"), cls.LOG_JSON)
         config.RQ_DEFAULT_JOB_TIMEOUT = _int(environ, "RQ_JOB_TIMEOUT", cls.RQ_DEFAULT_JOB_TIMEOUT)
+        for name in ("JOB_HEARTBEAT_SECONDS", "JOB_LOST_AFTER_SECONDS", "JOB_MAINTENANCE_SECONDS"):
+            setattr(config, name, _int(environ, name, getattr(cls, name)))
         config.PROXY_COUNT = _int(environ, "PROXY_COUNT", cls.PROXY_COUNT)
         config.SESSION_IDLE_MINUTES = _int(environ, "SESSION_IDLE_MINUTES", cls.SESSION_IDLE_MINUTES)
         config.SESSION_ABSOLUTE_HOURS = _int(environ, "SESSION_ABSOLUTE_HOURS", cls.SESSION_ABSOLUTE_HOURS)
@@ -264,6 +272,10 @@ class BaseConfig:
             )
         if self.SMTP_URL:
             parse_smtp_url(self.SMTP_URL)
+        if min(self.JOB_HEARTBEAT_SECONDS, self.JOB_MAINTENANCE_SECONDS) < 1:
+            raise ConfigError("JOB_HEARTBEAT_SECONDS and JOB_MAINTENANCE_SECONDS must be at least 1")
+        if self.JOB_LOST_AFTER_SECONDS < 2 * self.JOB_HEARTBEAT_SECONDS:
+            raise ConfigError("JOB_LOST_AFTER_SECONDS must be at least twice JOB_HEARTBEAT_SECONDS")
         mail_from_domain(self.MAIL_FROM)
 
     def required_settings(self) -> list[tuple[str, object]]:
@@ -308,6 +320,10 @@ class TestingConfig(BaseConfig):
     WTF_CSRF_ENABLED = True
     LOG_LEVEL = "WARNING"
     SCHEDULER_TICK_SECONDS = 1
+    # Short periods so the tests that kill workers see recovery in seconds.
+    JOB_HEARTBEAT_SECONDS = 1
+    JOB_LOST_AFTER_SECONDS = 4
+    JOB_MAINTENANCE_SECONDS = 1
 
     def finish(self, environ) -> None:
         self.SECRET_KEY = environ.get("SECRET_KEY") or TestingConfig.SECRET_KEY

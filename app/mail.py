@@ -3,8 +3,9 @@
 ``send_email("ada@example.com", "reset_password", name=…, reset_url=…, expires_minutes=60)``
 renders ``templates/email/reset_password.txt`` (its ``{% block subject %}`` is
 the subject) and ``reset_password.html`` in the current app context, and
-enqueues :func:`workers.mail.deliver_email` on the high queue with plain
-strings only. The worker talks SMTP and RQ retries it when the server fails.
+enqueues :func:`workers.mail.deliver_email` with plain strings only. Its kind in
+``workers.queues.JOB_KINDS`` puts it on the high queue and retries it with backoff when
+the server is unreachable or answers with a temporary error.
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
 
 from flask import current_app, render_template
-from rq import Retry
 from rq.job import Job
 
-from workers.queues import HIGH, enqueue
-
-#: Retries after 10 s, 30 s, 1 min, 5 min and 15 min: about 22 minutes of trying in all.
-DELIVERY_RETRY = Retry(max=5, interval=[10, 30, 60, 300, 900])
+from workers.queues import enqueue
 
 
 @dataclass(frozen=True)
@@ -72,7 +69,5 @@ def send_email(to: str, template: str, **context) -> Job:
         rendered.subject,
         rendered.text,
         rendered.html,
-        queue=HIGH,
-        retry=DELIVERY_RETRY,
         description=f"email {template} to {to}",
     )

@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from rq import Queue
 
 from app.extensions import db
 from app.models import Membership, Organization, User
@@ -16,7 +15,7 @@ from app.orgs.services import create_organization
 from app.security import hash_password
 from app.tenancy import tenant_context
 from tests.conftest import csrf_token_from
-from workers.queues import HIGH
+from workers.queues import HIGH, queued_jobs
 
 PASSWORD = "correct horse battery"
 
@@ -35,9 +34,9 @@ class SentMail:
 
 
 def sent_mails(redis_client, to: str | None = None) -> list[SentMail]:
-    """Mails queued for delivery (the deliver_email jobs on the high queue), oldest first."""
+    """Mails queued for delivery (the deliver_email jobs on the high queue, every tenant's lane)."""
     mails = []
-    for job in Queue(HIGH, connection=redis_client).get_jobs():
+    for job in queued_jobs(HIGH, redis_client):
         if job.func_name == "workers.mail.deliver_email":
             mail = SentMail(*job.args)
             if to is None or mail.to == to:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from datetime import timedelta
@@ -169,15 +170,23 @@ def test_worker_refuses_unknown_queue(migrated_env):
 
 @pytest.mark.processes
 def test_jobs_run_as_their_own_tenant_and_never_inherit_one(app, migrated_env, redis_client):
-    """Jobs carry the enqueuing tenant; a job enqueued with none runs with none, after a tenant's job."""
+    """One worker process runs jobs of tenant A, no tenant, tenant B in turn; each sees only its own."""
     from app.tenancy import tenant_context
 
     tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
+    expected = {"a1": tenant_a, "none1": None, "b1": tenant_b, "a2": tenant_a, "none2": None}
     with app.test_request_context("/"):
-        for tenant in (tenant_a, None, tenant_b, None):
+        for label, tenant in expected.items():
             with tenant_context(tenant):
-                enqueue("tests.support.jobs.record_tenant", "seen-tenants")
+                enqueue("tests.support.jobs.record_tenant", "seen-tenants", label)
     result = run_flask(migrated_env, "worker", "--burst")
     assert result.returncode == 0, result.stderr
-    seen = [value.decode() for value in redis_client.lrange("seen-tenants", 0, -1)]
-    assert seen == [str(tenant_a), "none", str(tenant_b), "none"]
+    seen = [value.decode().split("=") for value in redis_client.lrange("seen-tenants", 0, -1)]
+    assert {label: tenant for label, tenant, _pid in seen} == {
+        label: str(tenant or "none") for label, tenant in expected.items()
+    }
+    assert len({pid for _label, _tenant, pid in seen}) == 1  # one worker process ran them all
+    tenants_in_run_order = [tenant for _label, tenant, _pid in seen]
+    # Consecutive jobs of different tenants (or none after a tenant) did run back to back.
+    assert any(before != after for before, after in itertools.pairwise(tenants_in_run_order))
+    assert "none" in tenants_in_run_order[1:]

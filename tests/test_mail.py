@@ -111,7 +111,7 @@ def test_send_email_enqueues_plain_strings_on_the_high_queue(app, redis_client):
     assert (to, subject) == ("Ada <ada@example.com>", "Reset your Worklane password")
     assert "https://worklane.test/reset/r3s3t" in text and "https://worklane.test/reset/r3s3t" in html
     assert stored.retries_left == 5
-    assert stored.retry_intervals == [10, 30, 60, 300, 900]
+    assert stored.retry_intervals == [10, 30, 90, 270, 810]
     assert "r3s3t" not in stored.description  # the worker logs the description
 
 

@@ -1,7 +1,10 @@
 """Background work on RQ.
 
-- ``workers.queues``: queue names (by priority) and the one enqueue helper;
-- ``workers.worker``: the worker class that runs every job in an app context;
+- ``workers.queues``: queue names (by priority), the kinds of job (timeouts, retries), the one
+  enqueue helper, and what operators read (depths, failed jobs);
+- ``workers.lanes``: one lane per tenant in each priority, served round-robin;
+- ``workers.worker``: the worker class that takes jobs fairly and runs each in an app context;
+- ``workers.maintenance``: retries due, jobs of killed workers recovered;
 - ``workers.scheduler``: periodic jobs, declared in one list;
-- ``workers.system`` and later modules: the jobs, plain functions taking ids.
+- ``workers.system``, ``workers.mail`` and later modules: the jobs, plain functions taking ids.
 """

@@ -12,6 +12,7 @@ from flask import current_app
 from rq import get_current_job
 
 from app.config import mail_from_domain, parse_smtp_url
+from app.extensions import redis_connections
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,21 @@ def build_message(to: str, subject: str, text: str, html: str, mail_from: str, m
     return message
 
 
+def delivered_key(job_id: str) -> str:
+    return f"worklane:mail:delivered:{job_id}"
+
+
+#: How long a delivery is remembered, so a re-run job does not send its mail again.
+DELIVERED_KEPT_SECONDS = 7 * 24 * 3600
+
+
 def deliver_email(to: str, subject: str, text: str, html: str) -> str | None:
     """Send one email through ``SMTP_URL``; returns its Message-ID.
 
-    SMTP and network errors propagate, so RQ retries the job. A retried job
-    keeps its Message-ID (it is made from the job id). Without ``SMTP_URL``
-    (development with no sink) the message is dropped with a warning.
+    SMTP and network errors propagate, so the job is retried (``workers.queues.JOB_KINDS``).
+    A retried job keeps its Message-ID (it is made from the job id), and a job that already
+    delivered its mail (a re-run after its worker died) sends nothing again. Without
+    ``SMTP_URL`` (development with no sink) the message is dropped with a warning.
     """
     config = current_app.config
     if not config.get("SMTP_URL"):
@@ -46,6 +56,10 @@ def deliver_email(to: str, subject: str, text: str, html: str) -> str | None:
     domain = mail_from_domain(mail_from)
     job = get_current_job()
     message_id = f"<{job.id}@{domain}>" if job is not None else make_msgid(domain=domain)
+    redis = redis_connections.client()
+    if job is not None and redis.exists(delivered_key(job.id)):
+        log.info("email already delivered", extra={"to": to, "message_id": message_id})
+        return message_id
     message = build_message(to, subject, text, html, mail_from, message_id)
 
     tls = ssl.create_default_context()
@@ -59,5 +73,7 @@ def deliver_email(to: str, subject: str, text: str, html: str) -> str | None:
         if settings.username:
             smtp.login(settings.username, settings.password)
         smtp.send_message(message)
+    if job is not None:
+        redis.set(delivered_key(job.id), message_id, ex=DELIVERED_KEPT_SECONDS)
     log.info("email delivered", extra={"to": to, "message_id": message_id})
     return message_id

@@ -3,6 +3,9 @@
 Time is cut into slots of each job's period; the first scheduler tick in a slot
 claims it in Redis (``SET NX``) and enqueues the job with a job id derived from
 the slot. However many scheduler processes run, each slot is enqueued once.
+
+Each tick also tries the job maintenance pass (``workers.maintenance``), so retries and
+jobs of killed workers are recovered even while every worker is busy with long jobs.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from app.extensions import redis_connections
+from workers.maintenance import run_maintenance
 from workers.queues import LOW, enqueue
 
 log = logging.getLogger(__name__)
@@ -80,6 +84,8 @@ def run_scheduler(app: Flask, jobs=PERIODIC_JOBS, once: bool = False) -> None:
         with app.app_context():
             try:
                 enqueue_due(app, jobs)
+                # Retries due, jobs of killed workers: recovered even while every worker is busy.
+                run_maintenance(redis_connections.client(app), app.config["JOB_MAINTENANCE_SECONDS"])
             except Exception:  # Redis briefly away: log, keep ticking
                 log.exception("scheduler tick failed")
         if once:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, text
 from app.extensions import db
 from app.models import BackgroundJob
 from app.models.base import utcnow
-from workers.tracking import tracked
+from workers.tracking import finished_result, tracked
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,13 @@ FINISHED_JOBS_KEPT_FOR = timedelta(days=7)
 
 
 def run_system_check(background_job_id: str) -> dict:
-    """Prove the whole path: a worker process reaches the database and reports back."""
+    """Prove the whole path: a worker process reaches the database and reports back.
+
+    Run twice, the second run returns the first one's result and changes nothing.
+    """
+    done, result = finished_result(background_job_id)
+    if done:
+        return result
     with tracked(background_job_id) as job:
         started = time.perf_counter()
         job.mark_progress(30)

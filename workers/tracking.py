@@ -16,6 +16,18 @@ class BackgroundJobGone(LookupError):
     """The row a job was meant to update no longer exists."""
 
 
+def finished_result(background_job_id: str | uuid.UUID) -> tuple[bool, dict | None]:
+    """``(True, result)`` when the job's record says it already finished.
+
+    Jobs call this before acting: a job run again (its worker died after the work was
+    done, and the job was retried) returns the recorded result and changes nothing.
+    """
+    job = db.session.get(BackgroundJob, uuid.UUID(str(background_job_id)))
+    if job is not None and job.status == BackgroundJob.FINISHED:
+        return True, job.result
+    return False, None
+
+
 @contextmanager
 def tracked(background_job_id: str | uuid.UUID):
     """Mark the job started, yield it, and mark it failed if the body raises.

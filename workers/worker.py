@@ -1,21 +1,54 @@
-"""The worker process: an RQ worker whose jobs each run in a fresh app context."""
+"""The worker process: an RQ worker that takes jobs fairly and runs each in a fresh app context.
+
+What it changes in RQ's worker, and why:
+
+- **Dequeue** (``workers.lanes``): priority first, then round-robin over the tenants'
+  lanes; the job is claimed in the started registry in the same atomic step, so a job is
+  never only in the worker's memory (RQ's own multi-queue dequeue pops it with nothing
+  to recover it from if the worker dies before starting it).
+- **Heartbeats**: every ``JOB_HEARTBEAT_SECONDS`` while a job runs; the job counts as
+  abandoned ``JOB_LOST_AFTER_SECONDS`` after the last one (RQ waits a fixed extra minute).
+- **Maintenance** (``workers.maintenance``) every ``JOB_MAINTENANCE_SECONDS`` instead of
+  every ten minutes; it also puts due retries back on their queue, so the worker does not
+  run RQ's separate scheduler process.
+- **Retries** only for the errors the job's kind calls transient (``JobKind.transient``).
+- The work horse dies with its worker (``PR_SET_PDEATHSIG`` on Linux): a job whose worker
+  was killed is recovered and run again, never left running unsupervised as well.
+- The tenant comes from the job alone (None for system jobs) and is reset afterwards.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
+import sys
+import time
+from uuid import uuid4
 
+import redis.exceptions
 from flask import Flask
 from redis import Redis
 from rq import Worker
+from rq.exceptions import NoSuchJobError
+from rq.executions import Execution, ExecutionRegistry
+from rq.job import JobStatus
+from rq.utils import now
+from rq.worker.base import WorkerStatus
 
 from app.extensions import db
 from app.tenancy import tenant_context
-from workers.queues import QUEUES
+from workers import lanes
+from workers.maintenance import run_maintenance
+from workers.queues import JOB_KINDS, QUEUES, RESULT_TTL_SECONDS, kind_of
 
 log = logging.getLogger(__name__)
 
 #: Jobs whose arguments never reach the logs (an email's body holds sign-in and reset links).
-PRIVATE_ARGUMENT_JOBS = frozenset({"workers.mail.deliver_email"})
+PRIVATE_ARGUMENT_JOBS = frozenset(path for path, kind in JOB_KINDS.items() if kind.private_arguments)
+
+PR_SET_PDEATHSIG = 1
 
 
 class HidePrivateArguments(logging.Filter):
@@ -30,6 +63,23 @@ class HidePrivateArguments(logging.Filter):
 _hide_private_arguments = HidePrivateArguments()
 
 
+def stop_retrying_final_errors(job, exc_type, exc_value, traceback) -> bool:
+    """RQ exception handler: an error the job's kind does not call transient is not retried."""
+    if job.retries_left and not kind_of(job.func_name).transient(exc_value):
+        log.info("final error: not retried", extra={"job_id": job.id, "error": exc_type.__name__})
+        job.retries_left = 0
+    return True
+
+
+def _die_with_parent(parent_pid: int | None) -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent_pid is not None and os.getppid() != parent_pid:  # the worker died before prctl
+        os._exit(1)
+
+
 class AppWorker(Worker):
     """Runs every job inside an app context of the app it was built for.
 
@@ -41,8 +91,110 @@ class AppWorker(Worker):
     app: Flask
 
     def __init__(self, *args, app: Flask, **kwargs):
+        kwargs.setdefault("job_monitoring_interval", app.config["JOB_HEARTBEAT_SECONDS"])
+        kwargs.setdefault("maintenance_interval", app.config["JOB_MAINTENANCE_SECONDS"])
+        kwargs.setdefault("default_result_ttl", RESULT_TTL_SECONDS)
         super().__init__(*args, **kwargs)
         self.app = app
+        self.lost_after = app.config["JOB_LOST_AFTER_SECONDS"]
+        self._execution_id: str | None = None
+        self.push_exc_handler(stop_retrying_final_errors)
+
+    # --- taking a job ------------------------------------------------------------------
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """Take the next job fairly (``workers.lanes``); wait for one unless ``timeout`` is None (burst)."""
+        self.set_state(WorkerStatus.IDLE)
+        self.procline("Listening on " + ",".join(self.queue_names()))
+        connection_wait = 1.0
+        while True:
+            try:
+                self.heartbeat()
+                if self.should_run_maintenance_tasks:
+                    self.run_maintenance_tasks()
+                execution_id = uuid4().hex
+                claimed = lanes.dequeue(self.connection, self.queue_names(), execution_id, self.lost_after)
+                if claimed is not None:
+                    priority, job_id, _lane = claimed
+                    try:
+                        job = self.job_class.fetch(
+                            job_id, connection=self.connection, serializer=self.serializer
+                        )
+                    except NoSuchJobError:
+                        lanes.release_claim(self.connection, priority, job_id, execution_id)
+                        continue
+                    if job.get_status(refresh=False) == JobStatus.CANCELED:
+                        lanes.release_claim(self.connection, priority, job_id, execution_id)
+                        continue
+                    job.redis_server_version = self.get_redis_server_version()
+                    queue = self.queue_class(
+                        priority,
+                        connection=self.connection,
+                        job_class=self.job_class,
+                        serializer=self.serializer,
+                        death_penalty_class=self.death_penalty_class,
+                    )
+                    self._execution_id = execution_id
+                    self.log.info("Worker %s: %s: %s (%s)", self.name, priority, job.description, job.id)
+                    self.heartbeat()
+                    return job, queue
+                if timeout is None:  # burst: the queues are empty, done
+                    return None
+                # Wake on the next enqueue, or in time for the next maintenance pass.
+                lanes.wait_for_work(self.connection, self.maintenance_interval)
+            except redis.exceptions.ConnectionError as error:
+                self.log.error(
+                    "Worker %s: Redis unreachable (%s); retrying in %ds", self.name, error, connection_wait
+                )
+                time.sleep(connection_wait)
+                connection_wait = min(connection_wait * 2, self.max_connection_wait_time)
+
+    def execute_job(self, job, queue):
+        claimed = lanes.confirm_claim(
+            self.connection, queue.name, job.id, self._execution_id, self.lost_after
+        )
+        if not claimed:
+            # Too slow between dequeue and start: maintenance already handed the job back.
+            self.log.warning("Worker %s: claim on job %s ran out; not running it", self.name, job.id)
+            self.set_state(WorkerStatus.IDLE)
+            return
+        super().execute_job(job, queue)
+
+    def prepare_execution(self, job) -> Execution:
+        """RQ's execution record, under the id the dequeue claimed the job with."""
+        ttl = self.get_heartbeat_ttl(job)
+        execution = Execution(
+            id=self._execution_id or uuid4().hex,
+            job_id=job.id,
+            connection=self.connection,
+            worker_name=self.name,
+        )
+        with self.connection.pipeline() as pipeline:
+            execution.save(ttl=ttl, pipeline=pipeline)
+            ExecutionRegistry(job_id=job.id, connection=pipeline).add(
+                execution=execution, ttl=ttl, pipeline=pipeline
+            )
+            job.started_job_registry.add_execution(execution, pipeline=pipeline, ttl=ttl, xx=False)
+            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+            pipeline.execute()
+        self.execution = execution
+        return execution
+
+    # --- staying accountable -----------------------------------------------------------
+
+    def get_heartbeat_ttl(self, job) -> int:
+        """Seconds after the last heartbeat before the job counts as abandoned."""
+        return self.lost_after
+
+    def clean_registries(self):
+        run_maintenance(self.connection, self.maintenance_interval)
+        self.last_cleaned_at = now()
+
+    def setup_work_horse_signals(self):
+        super().setup_work_horse_signals()
+        _die_with_parent(self.pid)
+
+    # --- running it --------------------------------------------------------------------
 
     def perform_job(self, job, queue):
         # The tenant comes from the job alone (None for system jobs) and is reset afterwards,
@@ -62,18 +214,34 @@ def worker_connection(app: Flask) -> Redis:
     return Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=5, health_check_interval=30)
 
 
-def run_worker(app: Flask, queues=QUEUES, burst: bool = False, name: str | None = None) -> bool:
+def warn_unless_noeviction(connection: Redis) -> str | None:
+    """The queue Redis must never evict a key (an evicted job is a lost job); returns the policy if not."""
+    try:
+        policy = connection.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.exceptions.ResponseError:  # CONFIG disabled (some managed Redis): nothing to check
+        return None
+    if policy and policy != "noeviction":
+        log.warning(
+            "the queue Redis evicts keys: set maxmemory-policy noeviction or jobs can be lost",
+            extra={"maxmemory_policy": policy},
+        )
+        return policy
+    return None
+
+
+def run_worker(
+    app: Flask,
+    queues=QUEUES,
+    burst: bool = False,
+    name: str | None = None,
+    worker_class: type[AppWorker] = AppWorker,
+) -> bool:
     """Work the given queues in priority order until stopped (or empty, with ``burst``)."""
     rq_log = logging.getLogger("rq.worker")
     if _hide_private_arguments not in rq_log.filters:
         rq_log.addFilter(_hide_private_arguments)
     connection = worker_connection(app)
-    worker = AppWorker(
-        list(queues),
-        connection=connection,
-        name=name,
-        app=app,
-        default_result_ttl=3600,
-    )
+    warn_unless_noeviction(connection)
+    worker = worker_class(list(queues), connection=connection, name=name, app=app)
     log.info("worker starting", extra={"queues": list(queues), "burst": burst})
-    return worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+    return worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"])

@@ -1,11 +1,37 @@
 """Jobs the tests enqueue into real workers (importable by a worker started from the project root)."""
 
+import os
+import time
+
+from rq import get_current_job
+
 from app.extensions import redis_connections
 from app.tenancy import current_tenant_id
 
 
-def record_tenant(key: str) -> str:
-    """Append the tenant this job runs as ("none" when none) to a Redis list."""
+def record_tenant(key: str, label: str = "") -> str:
+    """Append ``<label>=<tenant this job runs as>`` ("none" when none) and the worker's pid."""
     seen = str(current_tenant_id() or "none")
-    redis_connections.client().rpush(key, seen)
+    redis_connections.client().rpush(key, f"{label}={seen}={os.getppid()}")
     return seen
+
+
+def record_start(key: str, label: str) -> None:
+    """Append ``label`` to a Redis list as the job starts (the order jobs were started in)."""
+    redis_connections.client().rpush(key, label)
+
+
+def count_run(key: str) -> int:
+    """Count one run of this job in a Redis counter."""
+    return redis_connections.client().incr(key)
+
+
+def block_until_released(name: str, seconds: float = 120) -> str:
+    """Record ``<job id> <pid> <time>`` under ``started:<name>``; wait for a token on ``release:<name>``."""
+    redis = redis_connections.client()
+    redis.rpush(f"started:{name}", f"{get_current_job().id} {os.getpid()} {time.time()}")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:  # short waits: the app's Redis client has a socket timeout
+        if redis.blpop([f"release:{name}"], timeout=1) is not None:
+            return name
+    raise TimeoutError(f"{name} was never released")

@@ -1,0 +1,75 @@
+"""Real worker processes for the job tests: started like the Procfile does, killed like a crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from app.config import PROJECT_ROOT
+
+
+def wait_for(condition, timeout: float, message: str, interval: float = 0.05):
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s: {message}")
+
+
+class WorkerProcess:
+    """``flask --app wsgi worker`` (or another worker module) as a child process."""
+
+    def __init__(self, env: dict[str, str], log_path, module: str | None = None):
+        if module:
+            command = [sys.executable, "-m", module]
+        else:
+            command = [sys.executable, "-m", "flask", "--app", "wsgi", "worker"]
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=log
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill(self) -> None:
+        """SIGKILL the worker process itself, as the kernel's OOM killer or a lost machine would."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM (a warm shutdown), then SIGKILL if it is still there after 20 s."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

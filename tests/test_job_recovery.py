@@ -1,0 +1,192 @@
+"""No job is lost: workers killed mid-job or between dequeue and start, retries, failed jobs."""
+
+from __future__ import annotations
+
+import smtplib
+import time
+import uuid
+
+import pytest
+from rq import Retry
+from rq.job import Job, JobStatus
+
+from app.tenancy import tenant_context
+from tests.conftest import run_flask
+from tests.support.workers import WorkerProcess, gone, wait_for
+from workers.queues import enqueue, failed_jobs, queue_depths, transient_mail_error
+from workers.worker import warn_unless_noeviction
+
+#: The promise (docs/architecture.md): with the production settings a killed worker's job is
+#: back on its queue or in the failed registry within 25 s. The tests run with shorter
+#: periods (TestingConfig) and hold them to this generous bound.
+RECOVERED_WITHIN_SECONDS = 30
+
+
+def _started(redis_client, name: str) -> list[tuple[str, int, float]]:
+    entries = [value.decode().split() for value in redis_client.lrange(f"started:{name}", 0, -1)]
+    return [(job_id, int(pid), float(at)) for job_id, pid, at in entries]
+
+
+@pytest.mark.processes
+def test_a_job_whose_worker_is_killed_mid_job_runs_again(app, migrated_env, redis_client, tmp_path):
+    """A worker SIGKILLed mid-job takes its work horse with it; another worker re-runs the job in time."""
+    with app.app_context(), tenant_context(uuid.uuid4()):
+        job = enqueue("tests.support.jobs.block_until_released", "mid-job", retry=Retry(max=2, interval=1))
+    first = WorkerProcess(migrated_env, tmp_path / "first.log")
+    leftovers = []
+    try:
+        wait_for(lambda: _started(redis_client, "mid-job"), 30, "the job to start")
+        [(_job_id, horse_pid, _at)] = _started(redis_client, "mid-job")
+        leftovers = first.descendants()
+        first.kill()
+        killed_at = time.time()
+        wait_for(lambda: gone(horse_pid), 10, "the work horse to die with its worker")
+    finally:
+        first.stop()
+        for process in leftovers:
+            if process.is_running():
+                process.kill()
+    redis_client.rpush("release:mid-job", "go")
+    second = WorkerProcess(migrated_env, tmp_path / "second.log")
+    try:
+        wait_for(
+            lambda: job.get_status(refresh=True) == JobStatus.FINISHED,
+            RECOVERED_WITHIN_SECONDS + 10,
+            "the job to be re-run and finish\n" + second.output()[-2000:],
+        )
+    finally:
+        second.stop()
+    runs = _started(redis_client, "mid-job")
+    assert len(runs) == 2
+    assert runs[1][2] - killed_at < RECOVERED_WITHIN_SECONDS
+    assert Job.fetch(job.id, connection=redis_client).retries_left == 1  # the crash used one retry
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize(
+    ("retry", "outcome"), [(None, "failed"), (Retry(max=1), "run once")], ids=["no-retries", "retried"]
+)
+def test_a_job_taken_by_a_worker_killed_before_starting_it_is_not_lost(
+    app, migrated_env, redis_client, tmp_path, retry, outcome
+):
+    """Killed between dequeue and start: the job is run by another worker, or failed with its error."""
+    with app.app_context():
+        job = enqueue("tests.support.jobs.count_run", "runs", retry=retry)
+    paused = WorkerProcess(migrated_env, tmp_path / "paused.log", module="tests.support.paused_worker")
+    try:
+        wait_for(
+            lambda: redis_client.lindex("paused-after-dequeue", 0) == job.id.encode(),
+            30,
+            "the worker to take the job\n" + paused.output()[-2000:],
+        )
+        assert queue_depths(redis_client)["default"]["jobs"] == 0  # only the claim holds it now
+        paused.kill()
+        killed_at = time.time()
+    finally:
+        paused.stop()
+    second = WorkerProcess(migrated_env, tmp_path / "second.log")
+    try:
+        if outcome == "failed":
+            [entry] = wait_for(
+                lambda: [e for e in failed_jobs(redis_client) if e["id"] == job.id],
+                RECOVERED_WITHIN_SECONDS,
+                "the job to land in the failed registry",
+            )
+            assert "AbandonedJobError" in entry["error"]
+            assert entry["func"] == "tests.support.jobs.count_run"
+            assert redis_client.get("runs") is None
+        else:
+            wait_for(lambda: redis_client.get("runs") == b"1", RECOVERED_WITHIN_SECONDS, "the job to run")
+            wait_for(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 10, "the job to finish")
+        recovered_at = time.time()
+    finally:
+        second.stop()
+    assert recovered_at - killed_at < RECOVERED_WITHIN_SECONDS
+    assert int(redis_client.get("runs") or 0) == (0 if outcome == "failed" else 1)
+
+
+@pytest.mark.processes
+def test_a_long_job_keeps_its_claim_while_its_worker_lives(app, migrated_env, redis_client, tmp_path):
+    """A job running far longer than the abandonment limit is not taken for lost: it runs exactly once."""
+    lost_after = app.config["JOB_LOST_AFTER_SECONDS"]
+    with app.app_context():
+        job = enqueue("tests.support.jobs.block_until_released", "long", retry=Retry(max=2))
+    workers = [WorkerProcess(migrated_env, tmp_path / f"w{n}.log") for n in range(2)]
+    try:
+        wait_for(lambda: _started(redis_client, "long"), 30, "the job to start")
+        time.sleep(2.5 * lost_after + 2 * app.config["JOB_MAINTENANCE_SECONDS"])
+        redis_client.rpush("release:long", "go")
+        wait_for(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 30, "the job to finish")
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert len(_started(redis_client, "long")) == 1
+    assert Job.fetch(job.id, connection=redis_client).retries_left == 2
+
+
+@pytest.mark.processes
+def test_failed_jobs_are_listed_with_their_error(app, migrated_env, redis_client):
+    """A job that raises is listed by failed_jobs() with its tenant, function and traceback."""
+    tenant = uuid.uuid4()
+    with app.app_context(), tenant_context(tenant):
+        job = enqueue("workers.system.run_system_check", str(uuid.uuid4()))
+    result = run_flask(migrated_env, "worker", "--burst")
+    assert result.returncode == 0, result.stderr
+    [entry] = failed_jobs(redis_client)
+    assert entry["id"] == job.id and entry["queue"] == "high"
+    assert entry["tenant_id"] == str(tenant)
+    assert entry["func"] == "workers.system.run_system_check"
+    assert "BackgroundJobGone" in entry["error"] and "Traceback" in entry["error"]
+
+
+def test_mail_errors_worth_retrying_are_told_apart_from_final_ones():
+    """Connection trouble and 4xx answers are retried; a 5xx answer or refused recipients are final."""
+    assert transient_mail_error(ConnectionRefusedError(111, "refused"))
+    assert transient_mail_error(TimeoutError("timed out"))
+    assert transient_mail_error(smtplib.SMTPServerDisconnected("gone"))
+    assert transient_mail_error(smtplib.SMTPResponseException(451, b"try again later"))
+    assert not transient_mail_error(smtplib.SMTPResponseException(550, b"no such user"))
+    assert not transient_mail_error(smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no")}))
+    assert not transient_mail_error(ValueError("bad address"))
+
+
+@pytest.mark.processes
+def test_a_final_error_is_not_retried(app, migrated_env, redis_client, smtp_sink):
+    """A job failing with an error its kind calls final goes to the failed registry, retries unused."""
+    with app.app_context():
+        # A header that would inject a Bcc: building the message refuses it (a ValueError).
+        to = "ada@example.com\r\nBcc: eve@example.com"
+        job = enqueue("workers.mail.deliver_email", to, "Subject", "text", "<p>html</p>", description="mail")
+    env = {**migrated_env, "SMTP_URL": smtp_sink.url}
+    result = run_flask(env, "worker", "--burst", "--queues", "high")
+    assert result.returncode == 0, result.stderr
+    job = Job.fetch(job.id, connection=redis_client)
+    assert job.get_status() == JobStatus.FAILED
+    assert job.retries_left == 0
+    [entry] = failed_jobs(redis_client)
+    assert entry["id"] == job.id and "ValueError" in entry["error"]
+    assert smtp_sink.messages() == []
+
+
+@pytest.mark.processes
+def test_a_mail_job_run_again_sends_nothing_again(app, migrated_env, redis_client, smtp_sink):
+    """A delivery job that runs a second time (its worker died after sending) sends no second mail."""
+    from app.mail import send_email
+
+    with app.test_request_context("/"):
+        job = send_email("ada@example.com", "password_changed", name="Ada")
+    env = {**migrated_env, "SMTP_URL": smtp_sink.url}
+    assert run_flask(env, "worker", "--burst", "--queues", "high").returncode == 0
+    redis_client.rpush("rq:queue:high", job.id)  # the same job handed out again
+    assert run_flask(env, "worker", "--burst", "--queues", "high").returncode == 0
+    assert len(smtp_sink.messages()) == 1
+
+
+def test_queue_redis_must_not_evict(redis_client):
+    """The worker warns when the queue Redis may evict keys; the test Redis is set up with noeviction."""
+    assert warn_unless_noeviction(redis_client) is None
+    redis_client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        assert warn_unless_noeviction(redis_client) == "allkeys-lru"
+    finally:
+        redis_client.config_set("maxmemory-policy", "noeviction")

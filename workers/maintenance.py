@@ -1,0 +1,74 @@
+"""The maintenance step that keeps the no-job-lost promise, run by workers and the scheduler.
+
+Every worker (between jobs) and every scheduler tick try to run it; a Redis lock that
+expires after ``JOB_MAINTENANCE_SECONDS`` lets one process run it per period however many
+try, and a process killed while holding it blocks nobody for longer than that. One run:
+
+1. moves due scheduled jobs (retries waiting out their backoff) back onto their queue;
+2. cleans each priority's registries: a job whose entry in the started registry ran out —
+   its worker was killed, before or while running it, and stopped sending heartbeats — is
+   retried if it has retries left and otherwise lands in the failed registry
+   (``AbandonedJobError``);
+3. forgets workers that died without saying so.
+
+The bound: a worker confirms each running job every ``JOB_HEARTBEAT_SECONDS``; an entry
+runs out ``JOB_LOST_AFTER_SECONDS`` after the last one; a run follows within two
+maintenance periods. With the defaults (5 s, 15 s, 5 s) a killed worker's job is back on
+its queue, scheduled for its retry or in the failed registry within 25 seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis import Redis
+from rq import Queue, worker_registration
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry, clean_registries
+from rq.utils import current_timestamp
+
+from workers import lanes
+from workers.queues import QUEUES
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = "worklane:jobs:maintenance"
+
+
+def enqueue_due_retries(connection: Redis) -> int:
+    """Put scheduled jobs whose time has come back on their queue; returns how many."""
+    moved = 0
+    for priority in QUEUES:
+        registry = ScheduledJobRegistry(priority, connection=connection)
+        job_ids = registry.get_jobs_to_schedule(current_timestamp())
+        if not job_ids:
+            continue
+        queue = Queue(priority, connection=connection)
+        with connection.pipeline() as pipeline:
+            for job in Job.fetch_many(job_ids, connection=connection):
+                if job is not None:
+                    # RQ's own list; the next dequeue moves a tenant's job into its lane.
+                    queue._enqueue_job(job, pipeline=pipeline, at_front=job.should_enqueue_at_front())
+                    moved += 1
+            for job_id in job_ids:
+                registry.remove(job_id, pipeline=pipeline)
+            pipeline.execute()
+    return moved
+
+
+def run_maintenance(connection: Redis, period_seconds: int) -> bool:
+    """Run one maintenance pass unless another process ran one this period; True if it ran."""
+    if not connection.set(LOCK_KEY, "1", nx=True, ex=max(1, int(period_seconds))):
+        return False
+    moved = enqueue_due_retries(connection)
+    recovered = 0
+    for priority in QUEUES:
+        queue = Queue(priority, connection=connection)
+        started = queue.started_job_registry
+        recovered += len(started.get_expired_job_ids())
+        clean_registries(queue)
+        worker_registration.clean_worker_registry(queue)
+    if moved or recovered:
+        lanes.wake_workers(connection, tokens=moved + recovered)
+        log.info("job maintenance", extra={"retries_due": moved, "abandoned_jobs": recovered})
+    return True
