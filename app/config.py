@@ -155,6 +155,8 @@ class BaseConfig:
     MAIL_FROM = "Worklane <no-reply@worklane.localhost>"
     #: Where the development mail sink stores messages and /dev/mail reads them (default: <instance>/mail).
     DEV_MAIL_DIR: str | None = None
+    #: Uploaded imports and exports (app/storage.py); shared by every web and worker machine.
+    FILE_STORAGE_PATH: str | None = None
 
     # Flask-Caching: one Redis-backed cache; keys are owned by app/cache.py.
     CACHE_TYPE = "RedisCache"
@@ -240,6 +242,8 @@ class BaseConfig:
         config.SMTP_URL = environ.get("SMTP_URL") or None
         config.MAIL_FROM = environ.get("MAIL_FROM") or cls.MAIL_FROM
         config.DEV_MAIL_DIR = environ.get("DEV_MAIL_DIR") or str(Path(config.INSTANCE_PATH) / "mail")
+        files = environ.get("FILE_STORAGE_PATH")
+        config.FILE_STORAGE_PATH = files or str(Path(config.INSTANCE_PATH) / "files")
         config.LOG_LEVEL = (environ.get("LOG_LEVEL") or cls.LOG_LEVEL).upper()
         config.LOG_JSON = _bool(environ.get("LOG_JSON"), cls.LOG_JSON)
         config.RQ_DEFAULT_JOB_TIMEOUT = _int(environ, "RQ_JOB_TIMEOUT", cls.RQ_DEFAULT_JOB_TIMEOUT)

@@ -7,7 +7,7 @@ import uuid
 from contextlib import contextmanager
 
 from app.extensions import db
-from app.models import BackgroundJob
+from app.models import BackgroundJob, Task
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +50,59 @@ def tracked(background_job_id: str | uuid.UUID):
             job.mark_failed(f"{type(exc).__name__}: {exc}")
             db.session.commit()
         raise
+
+
+# --- an organization's tasks ----------------------------------------------------------------
+
+
+class TaskProgress:
+    """Reports a running task's progress, committing at most every ``every`` units of work."""
+
+    def __init__(self, task: Task, total: int, every: int = 1, noun: str = "items"):
+        self.task, self.total, self.every, self.noun = task, max(0, total), max(1, every), noun
+        self._reported = -1
+
+    def __call__(self, done: int, message: str | None = None) -> None:
+        if done != self.total and done - self._reported < self.every:
+            return
+        self._reported = done
+        self.task.mark_progress(done, self.total, message or f"{done:,} of {self.total:,} {self.noun}")
+        db.session.commit()
+
+
+def finished_task_result(task_id: str | uuid.UUID) -> tuple[bool, dict | None]:
+    """``(True, result)`` when the task already finished (a retried job then changes nothing)."""
+    task = Task.get_scoped(db.session, task_id)
+    if task is not None and task.status == Task.FINISHED:
+        return True, task.result
+    return False, None
+
+
+@contextmanager
+def tracked_task(task_id: str | uuid.UUID):
+    """Mark the organization's task started, yield it, and mark it failed if the body raises.
+
+    Runs inside the job's tenant (the worker sets it from the job). The body reports
+    progress (``TaskProgress``) and ends with ``task.mark_finished(result)`` + commit. An
+    error people can act on is raised as ``TaskError``: its message is shown as it is;
+    other errors show their type and message.
+    """
+    task = Task.get_scoped(db.session, task_id)
+    if task is None:
+        raise BackgroundJobGone(f"task {task_id} does not exist in this organization")
+    task.mark_started()
+    db.session.commit()
+    try:
+        yield task
+    except Exception as exc:
+        db.session.rollback()
+        task = Task.get_scoped(db.session, task_id)
+        if task is not None:
+            message = str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}"
+            task.mark_failed(message)
+            db.session.commit()
+        raise
+
+
+class TaskError(Exception):
+    """A failure to show to people as it is ("the file is not UTF-8 text")."""

@@ -1,7 +1,7 @@
 """All models, imported here so Alembic and the tests see the whole metadata."""
 
 from app.models.accounts import User
-from app.models.jobs import BackgroundJob
+from app.models.jobs import BackgroundJob, Task
 from app.models.orgs import AuditEvent, Invitation, Membership, Organization
 from app.models.work import (
     Comment,
@@ -32,5 +32,6 @@ __all__ = [
     "Organization",
     "Project",
     "SavedView",
+    "Task",
     "User",
 ]

@@ -35,3 +35,20 @@ def block_until_released(name: str, seconds: float = 120) -> str:
         if redis.blpop([f"release:{name}"], timeout=1) is not None:
             return name
     raise TimeoutError(f"{name} was never released")
+
+
+def count_to(task_id: str, total: int, fail_at: int | None = None) -> dict:
+    """A task that counts to ``total`` reporting progress; fails with a readable error at ``fail_at``."""
+    from app.extensions import db
+    from workers.tracking import TaskError, TaskProgress, tracked_task
+
+    with tracked_task(task_id) as task:
+        progress = TaskProgress(task, total, noun="steps")
+        for step in range(1, total + 1):
+            if step == fail_at:
+                raise TaskError(f"Step {step} could not be done.")
+            progress(step)
+        result = {"counted": total}
+        task.mark_finished(result, message=f"Counted to {total}.")
+        db.session.commit()
+        return result

@@ -1,0 +1,73 @@
+"""Starting an organization's background work, and who may follow it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from app.auth.identity import signed_in
+from app.extensions import db
+from app.models import Task
+from app.permissions import can
+from workers.queues import enqueue
+
+log = logging.getLogger(__name__)
+
+
+class QueueUnavailable(RuntimeError):
+    """The task was recorded but could not be queued (Redis unreachable); it is marked failed."""
+
+    def __init__(self, task: Task):
+        super().__init__("the job queue is unavailable")
+        self.task = task
+
+
+def start_task(kind: str, func: str, *args, description: str, **kwargs) -> Task:
+    """Record a task of the current organization and queue ``func(task_id, *args, **kwargs)``.
+
+    The task's id is the job's id, so the same task is never queued twice; the job runs as
+    this organization and records the member who started it.
+    """
+    account = signed_in()
+    task = Task(kind=kind, description=description, created_by_id=account.user_id if account else None)
+    db.session.add(task)
+    db.session.commit()
+    try:
+        enqueue(func, str(task.id), *args, job_id=str(task.id), **kwargs)
+    except RedisError as exc:
+        log.warning("could not enqueue a task", extra={"kind": kind, "error": str(exc)})
+        task.mark_failed("Background work is unavailable right now; nothing was done. Try again.")
+        db.session.commit()
+        raise QueueUnavailable(task) from exc
+    return task
+
+
+def visible_task_or_none(task_id) -> Task | None:
+    """The task, if the member may follow it: their own, or any when they manage the organization."""
+    task = Task.get_scoped(db.session, task_id)
+    if task is None:
+        return None
+    account = signed_in()
+    if can("org.update") or (account is not None and task.created_by_id == account.user_id):
+        return task
+    return None
+
+
+def recent_tasks(kind: str | None = None, limit: int = 20) -> list[Task]:
+    """The member's recent tasks (every member's for those who manage the organization)."""
+    query = select(Task).order_by(Task.created_at.desc()).limit(limit)
+    if kind is not None:
+        query = query.where(Task.kind == kind)
+    if not can("org.update"):
+        query = query.where(Task.created_by_id == signed_in().user_id)
+    return list(db.session.scalars(query))
+
+
+def task_id_or_none(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
