@@ -70,3 +70,29 @@ def register_cli(app: Flask) -> None:
         from workers.scheduler import run_scheduler
 
         run_scheduler(current_app._get_current_object(), once=once)
+
+    @app.cli.group("org")
+    def org_group():
+        """Organizations: import an export into a new one."""
+
+    @org_group.command("import-export")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--name", required=True, help="Name of the new organization.")
+    @click.option("--owner", "owner_email", required=True, help="Email of an existing account: the owner.")
+    @click.option("--slug", default=None, help="Address of the new organization (default: from the name).")
+    def import_export_command(file, name, owner_email, slug):
+        """Create a NEW organization from an export zip; people are matched by email."""
+        from app.exports.importer import ImportProblem, import_export
+
+        try:
+            report = import_export(file, name, owner_email, slug=slug)
+        except ImportProblem as exc:
+            raise click.ClickException(f"nothing imported: {exc}") from exc
+        click.echo(f"imported into /{report.slug}/ ({report.organization_id})")
+        for table, count in report.rows.items():
+            click.echo(f"  {table}: {count:,}")
+        if report.members_added:
+            click.echo(f"members added: {', '.join(report.members_added)}")
+        for email, skipped in sorted(report.unknown_people.items()):
+            what = ", ".join(f"{count:,} {use}" for use, count in sorted(skipped.items()))
+            click.echo(f"no account for {email}: {what}")

@@ -212,6 +212,11 @@ class BaseConfig:
     PASSWORD_RESET_MAX_AGE = 3600
     INVITATION_DAYS = 7
 
+    #: Export files (manual and nightly) are deleted this many days after they were made.
+    EXPORT_RETENTION_DAYS = 7
+    #: A download link to an export works this long after the page that showed it.
+    EXPORT_LINK_HOURS = 24
+
     LOG_LEVEL = "INFO"
     LOG_JSON = True
 
@@ -250,6 +255,7 @@ class BaseConfig:
         for name in ("JOB_HEARTBEAT_SECONDS", "JOB_LOST_AFTER_SECONDS", "JOB_MAINTENANCE_SECONDS"):
             setattr(config, name, _int(environ, name, getattr(cls, name)))
         config.PROXY_COUNT = _int(environ, "PROXY_COUNT", cls.PROXY_COUNT)
+        config.EXPORT_RETENTION_DAYS = _int(environ, "EXPORT_RETENTION_DAYS", cls.EXPORT_RETENTION_DAYS)
         config.SESSION_IDLE_MINUTES = _int(environ, "SESSION_IDLE_MINUTES", cls.SESSION_IDLE_MINUTES)
         config.SESSION_ABSOLUTE_HOURS = _int(environ, "SESSION_ABSOLUTE_HOURS", cls.SESSION_ABSOLUTE_HOURS)
         config.finish(environ)

@@ -39,6 +39,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "work.edit": _WRITERS,
     "projects.manage": _ADMINS,
     "audit.view": _ADMINS,
+    "org.export": _ADMINS,
 }
 
 #: Permissions that change nothing; everything else is a write.

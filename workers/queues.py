@@ -98,6 +98,15 @@ JOB_KINDS: dict[str, JobKind] = {
     "workers.system.purge_finished_jobs": JobKind(
         queue=LOW, timeout=600, retry=exponential_backoff(3, first_seconds=60)
     ),
+    # Tenant export (and the nightly backup): long, low priority; retried after a lost worker.
+    "workers.exports.export_organization": JobKind(
+        queue=LOW, timeout=3 * 3600, retry=exponential_backoff(2, first_seconds=300)
+    ),
+    "workers.exports.enqueue_nightly_exports": JobKind(
+        queue=LOW, timeout=900, retry=exponential_backoff(3, first_seconds=60)
+    ),
+    "workers.housekeeping.delete_expired_exports": JobKind(queue=LOW, timeout=900),
+    "workers.housekeeping.delete_expired_invitations": JobKind(queue=LOW, timeout=300),
 }
 DEFAULT_KIND = JobKind()
 

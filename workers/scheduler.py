@@ -48,6 +48,12 @@ class PeriodicJob:
 #: Every periodic job of the system. Add new ones here.
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("purge-finished-jobs", "workers.system.purge_finished_jobs", every_seconds=3600),
+    # Each organization's backup, once a day (the slot starts at midnight UTC).
+    PeriodicJob("nightly-exports", "workers.exports.enqueue_nightly_exports", every_seconds=86400),
+    PeriodicJob("delete-expired-exports", "workers.housekeeping.delete_expired_exports", every_seconds=3600),
+    PeriodicJob(
+        "delete-expired-invitations", "workers.housekeeping.delete_expired_invitations", every_seconds=86400
+    ),
 )
 
 

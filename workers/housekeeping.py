@@ -1,0 +1,62 @@
+"""Periodic clean-ups (``workers.scheduler.PERIODIC_JOBS``): each deletes only what has expired,
+so running one twice, or late, deletes nothing more.
+
+Nothing else needs cleaning: sessions are Redis keys written with an expiry (Flask-Session
+keeps no index of them), rate-limit counters expire the same way, sign-up, reset and
+download links are signed tokens stored nowhere, and finished RQ jobs are purged by
+``purge-finished-jobs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete
+
+from app.extensions import db
+from app.models import Invitation
+from app.models.base import utcnow
+from app.storage import file_store
+from app.tenancy import unscoped
+
+log = logging.getLogger(__name__)
+
+#: An expired invitation stays listed this long (admins can still resend it), then goes.
+EXPIRED_INVITATIONS_KEPT_FOR = timedelta(days=30)
+#: A half-written file (its writer was killed) older than this is abandoned.
+PARTIAL_FILES_KEPT_FOR = timedelta(days=1)
+
+
+def delete_expired_exports() -> int:
+    """Delete every organization's export files older than ``EXPORT_RETENTION_DAYS``; how many."""
+    store = file_store()
+    retention = current_app.config["EXPORT_RETENTION_DAYS"] * 86400
+    tenants = store.root / "t"
+    deleted = 0
+    if tenants.is_dir():
+        for tenant in sorted(tenants.iterdir()):
+            directory = tenant / "exports"
+            if not directory.is_dir():
+                continue
+            deleted += store.delete_older_than(f"t/{tenant.name}/exports", retention)
+            limit = time.time() - PARTIAL_FILES_KEPT_FOR.total_seconds()
+            for partial in directory.glob(".partial-*"):
+                if partial.stat().st_mtime < limit:
+                    partial.unlink(missing_ok=True)
+    log.info("expired exports deleted", extra={"deleted": deleted})
+    return deleted
+
+
+def delete_expired_invitations() -> int:
+    """Delete invitations never accepted whose link expired over 30 days ago; how many."""
+    cutoff = utcnow() - EXPIRED_INVITATIONS_KEPT_FOR
+    with unscoped("housekeeping: expired invitations of every organization"):
+        result = db.session.execute(
+            delete(Invitation).where(Invitation.accepted_at.is_(None), Invitation.expires_at < cutoff)
+        )
+        db.session.commit()
+    log.info("expired invitations deleted", extra={"deleted": result.rowcount})
+    return result.rowcount
