@@ -36,8 +36,17 @@ def _configure_sqlite(dbapi_connection, connection_record):
 
 @event.listens_for(Engine, "begin")
 def _begin_sqlite(conn):
+    """SQLite transactions take the write lock when they begin (``BEGIN IMMEDIATE``).
+
+    A deferred transaction that reads and then writes fails at once (SQLITE_BUSY, which
+    ``busy_timeout`` does not wait out) if another connection — a worker — committed in
+    between; one that starts as a writer waits its turn instead. Long read-only work (an
+    export's snapshot) asks for a deferred one with the ``sqlite_read_only`` execution
+    option, so it never holds the write lock.
+    """
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN")
+        read_only = conn.get_execution_options().get("sqlite_read_only", False)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 # --- PostgreSQL row-level security for tenant tables (used by migrations) ---------------

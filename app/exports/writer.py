@@ -41,6 +41,8 @@ def snapshot_session() -> Iterator[Session]:
     engine = db.engine
     if engine.dialect.name == "postgresql":
         engine = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    else:  # a deferred transaction: the snapshot never holds SQLite's write lock
+        engine = engine.execution_options(sqlite_read_only=True)
     session = Session(bind=engine)
     try:
         yield session

@@ -36,7 +36,8 @@ def _timed(check):
 
 def check_database() -> dict:
     def _check():
-        with db.engine.connect() as connection:
+        # A read: on SQLite it must not wait for (or take) the write lock.
+        with db.engine.execution_options(sqlite_read_only=True).connect() as connection:
             connection.execute(text("SELECT 1"))
             current = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
         head = migration_heads()
