@@ -48,6 +48,7 @@ class PeriodicJob:
 #: Every periodic job of the system. Add new ones here.
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("purge-finished-jobs", "workers.system.purge_finished_jobs", every_seconds=3600),
+    PeriodicJob("purge-stale-imports", "workers.imports.purge_stale_uploads", every_seconds=24 * 3600),
 )
 
 
