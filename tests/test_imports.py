@@ -53,10 +53,14 @@ def _upload(client, content: bytes | str, filename="issues.csv"):
     # The body is built here: the test client spools large bodies to a file it never closes.
     boundary = "worklane-test-boundary"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: text/csv\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return client.post(IMPORT_URL, data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
@@ -219,7 +223,7 @@ def test_a_job_run_again_after_dying_midway_does_not_duplicate(app, acme, migrat
     """A job stopped mid-way keeps its committed batches; run again, it finishes the rest once."""
     from workers.imports import import_issues
 
-    rows = 6000
+    rows = 8000
     content = "Title,Estimate\n" + "".join(f"Issue number {n},{n % 10}\n" for n in range(rows))
     client = _client(app)
     page = _upload(client, content).get_data(as_text=True)
@@ -234,8 +238,8 @@ def test_a_job_run_again_after_dying_midway_does_not_duplicate(app, acme, migrat
         db.session.commit()
         task_id = str(task.id)
         args = (task_id, project_id, token, ["title", "estimate"], rows)
-        # A one-second timeout stops the job in the middle, as a dying worker would.
-        enqueue("workers.imports.import_issues", *args, job_id=task_id, timeout=1)
+        # A three-second timeout stops the job in the middle, as a dying worker would.
+        enqueue("workers.imports.import_issues", *args, job_id=task_id, timeout=3)
     run_flask(migrated_env, "worker", "--burst")
     partial = len(_issues(app, acme))
     assert 0 < partial < rows, "the job was meant to be stopped mid-way"
