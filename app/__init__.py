@@ -82,6 +82,7 @@ def register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
     from app.core import bp as core_bp
     from app.exports import bp as exports_bp
+    from app.imports import bp as imports_bp
     from app.issues import bp as issues_bp
     from app.jobs import bp as jobs_bp
     from app.ops import bp as ops_bp
@@ -105,6 +106,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(issues_bp)
     app.register_blueprint(tasks_bp)
     app.register_blueprint(exports_bp)
+    app.register_blueprint(imports_bp)
 
 
 def register_web_basics(app: Flask) -> None:

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import Column, Integer, MetaData, create_engine, inspect, text
+from sqlalchemy import Column, Integer, MetaData, create_engine, insert, inspect, text
 
 from app.config import PROJECT_ROOT, normalize_database_url
 from app.extensions import db
@@ -107,6 +107,7 @@ def test_every_migration_upgrades_downgrades_and_upgrades_again(migrated_env, ma
 def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, scratch_database_url):
     """Issues and comments written before 0004 are searchable right after the upgrade."""
     from app.models import Organization
+    from app.models.base import utcnow
     from app.models.work import Comment, Issue, Project
     from app.search import search_issues
     from app.tenancy import tenant_context
@@ -121,15 +122,30 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
             project = Project(key="OLD", name="Old")
             db.session.add(project)
             db.session.flush()
-            issue = Issue(project_id=project.id, number=1, title="Kestrel", description="Hovering")
-            db.session.add(issue)
-            db.session.flush()
-            db.session.add(Comment(issue_id=issue.id, body="Seen at dawn"))
+            # Only the columns issues had at 0003 (the model may have more by now).
+            issue_id = uuid.uuid4()
+            db.session.execute(
+                insert(Issue.__table__).values(
+                    tenant_id=org.id,
+                    id=issue_id,
+                    project_id=project.id,
+                    number=1,
+                    title="Kestrel",
+                    description="Hovering",
+                    state="todo",
+                    priority=0,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                    version=1,
+                    rank=0.0,
+                )
+            )
+            db.session.add(Comment(issue_id=issue_id, body="Seen at dawn"))
             db.session.commit()
         upgrade(directory=MIGRATIONS)
         with tenant_context(org.id):
             assert [search_issues(word).issue_ids for word in ("kestrel", "hovering", "dawn")] == [
-                [issue.id]
+                [issue_id]
             ] * 3
         db.session.remove()
 

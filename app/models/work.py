@@ -107,6 +107,9 @@ class Issue(TenantMixin, db.Model):
     version: Mapped[int] = mapped_column(default=1)
     #: Position inside its board column (smaller first).
     rank: Mapped[float] = mapped_column(default=0.0)
+    #: Set on issues a CSV import created: a hash of the row (or of its ID column), so the same
+    #: file imported again creates nothing twice (``app/imports``).
+    import_key: Mapped[str | None] = mapped_column(String(64))
 
     project = relationship(Project, lazy="joined", innerjoin=True)
     created_by = relationship("User", lazy="select")
@@ -140,6 +143,7 @@ class Issue(TenantMixin, db.Model):
         CheckConstraint("estimate IS NULL OR estimate >= 0", name="estimate_positive"),
         Index("ix_issues_tenant_id_project_id_state_rank", "tenant_id", "project_id", "state", "rank"),
         Index("ix_issues_tenant_id_updated_at", "tenant_id", "updated_at"),
+        Index("ix_issues_import_key", "tenant_id", "project_id", "import_key", unique=True),
     )
 
     #: Attributes that name an issue in URLs (``/<org>/issues/WEB-42``).

@@ -1,0 +1,306 @@
+"""CSV import of issues: upload, preview and mapping, then a real worker imports the rows."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Issue, IssueActivity, Label, Project, Task, User
+from app.storage import file_store
+from app.tenancy import tenant_context
+from tests.accounts import add_member, login, make_org, make_user
+from tests.conftest import csrf_token_from, run_flask
+from tests.support.workers import WorkerProcess, wait_for
+
+pytestmark = pytest.mark.processes
+
+IMPORT_URL = "/acme/projects/WEB/import"
+GOOD_CSV = (
+    "Summary,Status,Priority,Assignee,Labels,Due date,Estimate,Notes\n"
+    "Fix the login page,In progress,High,grace@example.com,bug,2026-12-31,3,Users see a blank page\n"
+    'Write the release notes,done,urgent,"Grace Hopper; owner@example.com","bug, Frontend",,,\n'
+    "Plan the roadmap,,,,,,,Quarterly zebracorn planning\n"
+)
+
+
+@pytest.fixture
+def acme(app, committed_db):
+    """Acme (owner Olive, member Grace, viewer Vic) with project WEB and labels bug and frontend."""
+    with app.app_context():
+        olive = make_user("owner@example.com", name="Olive Owner")
+        org = make_org(olive, "Acme", "acme")
+        add_member(org, make_user("grace@example.com", name="Grace Hopper"), "member")
+        add_member(org, make_user("vic@example.com", name="Vic Viewer"), "viewer")
+        with tenant_context(org.id):
+            db.session.add(Project(key="WEB", name="Website", created_by_id=olive.id))
+            db.session.add_all([Label(name="bug"), Label(name="frontend")])
+            db.session.commit()
+        return org.id
+
+
+def _client(app, email="owner@example.com"):
+    client = app.test_client()
+    login(client, email)
+    return client
+
+
+def _upload(client, content: bytes | str, filename="issues.csv"):
+    token = csrf_token_from(client.get(IMPORT_URL).get_data(as_text=True))
+    data = content.encode() if isinstance(content, str) else content
+    # The body is built here: the test client spools large bodies to a file it never closes.
+    boundary = "worklane-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return client.post(IMPORT_URL, data=body, content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def _upload_token(page: str) -> str:
+    return re.search(r'name="upload" type="hidden" value="([0-9a-f]{32})"', page).group(1)
+
+
+def _selected(page: str) -> list[str]:
+    """The field chosen for each column of the preview, in column order."""
+    selects = re.findall(r'<select[^>]*name="column-(\d+)"[^>]*>(.*?)</select>', page, re.S)
+    return [re.search(r'value="(\w+)" selected', options).group(1) for _, options in selects]
+
+
+def _start(client, page: str, mapping: list[str] | None = None):
+    """Confirm the preview (with its guessed mapping, or ``mapping``); the response of the POST."""
+    mapping = mapping or _selected(page)
+    data = {"csrf_token": csrf_token_from(page), "upload": _upload_token(page)}
+    data.update({f"column-{i}": value for i, value in enumerate(mapping)})
+    return client.post(f"{IMPORT_URL}/start", data=data)
+
+
+def _import(app, migrated_env, client, content: str) -> dict:
+    """Upload, confirm, let a worker run it; the finished task's status as JSON."""
+    page = _upload(client, content).get_data(as_text=True)
+    response = _start(client, page)
+    assert response.status_code == 303
+    task_url = response.headers["Location"]
+    assert run_flask(migrated_env, "worker", "--burst").returncode == 0
+    status = client.get(f"{task_url}/status?format=json").json
+    assert status["status"] == "finished", status
+    return status
+
+
+def _issues(app, org_id) -> list[Issue]:
+    with app.app_context(), tenant_context(org_id):
+        return db.session.scalars(select(Issue).order_by(Issue.number)).unique().all()
+
+
+def _stored_files(app, org_id) -> list:
+    """The organization's stored import files (uploads and what their previews know)."""
+    with app.app_context():
+        return file_store().list(f"t/{org_id}/imports")
+
+
+def test_the_preview_shows_the_file_and_guesses_the_mapping(app, acme):
+    """Uploading shows the header, the first rows and each column's field guessed from its name."""
+    client = _client(app)
+    issues_page = client.get("/acme/projects/WEB/issues").get_data(as_text=True)
+    assert 'href="/acme/projects/WEB/import"' in issues_page
+    response = _upload(client, GOOD_CSV)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "3 rows" in page and "Fix the login page" in page and "Users see a blank page" in page
+    assert _selected(page) == [
+        "title",
+        "state",
+        "priority",
+        "assignees",
+        "labels",
+        "due_date",
+        "estimate",
+        "description",
+    ]
+    assert len(_stored_files(app, acme)) == 2  # the file and what the preview knows of it
+
+
+def test_a_mapping_without_a_title_is_refused(app, acme):
+    """Confirming a mapping with no title column, or a field chosen twice, shows why (422)."""
+    client = _client(app)
+    page = _upload(client, GOOD_CSV).get_data(as_text=True)
+    response = _start(client, page, ["ignore"] * 8)
+    assert response.status_code == 422
+    assert "Choose the column that holds the issues" in response.get_data(as_text=True)
+    twice = _start(client, page, ["title", "state", "state", *["ignore"] * 5])
+    assert twice.status_code == 422 and "State is chosen twice" in twice.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Task)) == 0
+
+
+def test_good_rows_are_imported_with_their_fields(app, acme, migrated_env):
+    """Rows become numbered issues with state, priority, assignees, labels, dates, history and search."""
+    client = _client(app)
+    assert "Plan the roadmap" not in client.get("/acme/projects/WEB/issues").get_data(as_text=True)
+    status = _import(app, migrated_env, client, GOOD_CSV)
+    assert status["result"]["imported"] == 3 and status["result"]["bad_total"] == 0
+    issues = _issues(app, acme)
+    assert [(i.number, i.title) for i in issues] == [
+        (1, "Fix the login page"),
+        (2, "Write the release notes"),
+        (3, "Plan the roadmap"),
+    ]
+    first, second, third = issues
+    assert (first.state, first.priority, first.estimate) == ("in_progress", 3, 3)
+    assert str(first.due_date) == "2026-12-31"
+    assert first.description == "Users see a blank page"
+    assert [u.email for u in first.assignees] == ["grace@example.com"]
+    assert [label.name for label in first.labels] == ["bug"]
+    assert (second.state, second.priority, second.closed_at is not None) == ("done", 4, True)
+    assert sorted(u.name for u in second.assignees) == ["Grace Hopper", "Olive Owner"]
+    assert [label.name for label in second.labels] == ["bug", "frontend"]
+    assert (third.state, third.priority, third.assignees) == ("todo", 0, [])
+    with app.app_context(), tenant_context(acme):
+        created = db.session.scalars(select(IssueActivity).where(IssueActivity.field == "created")).all()
+        olive = db.session.scalar(select(User).where(User.email == "owner@example.com"))
+        assert len(created) == 3 and {a.actor_id for a in created} == {olive.id}
+        assert db.session.scalar(select(Project.issue_counter)) == 3
+    assert "Plan the roadmap" in client.get("/acme/projects/WEB/issues").get_data(as_text=True)
+    assert "WEB-3" in client.get("/acme/search?q=zebracorn").get_data(as_text=True)
+    page = client.get(f"/acme/tasks/{status['id']}").get_data(as_text=True)
+    assert "Imported" in page and 'href="/acme/projects/WEB/issues"' in page
+    assert _stored_files(app, acme) == []  # the upload is deleted once imported
+
+
+def test_bad_rows_are_reported_by_line_while_good_rows_import(app, acme, migrated_env):
+    """Each bad row is listed with its line in the file and every reason; the others are imported."""
+    content = (
+        "Title,State,Assignees,Labels,Due,Estimate,Description\n"
+        "Good one,Todo,,,,,\n"
+        'Multi-line,Todo,,,,,"first\nsecond\nthird"\n'
+        "Doing it,Doing,,,,,\n"
+        "Stranger,,x@y.example,,,,\n"
+        ",,,,,,no title\n"
+        "Odd values,,,nolabel,31/12/2026,lots,\n"
+        "Good two,backlog,Grace Hopper,,,,\n"
+    )
+    status = _import(app, migrated_env, _client(app), content)
+    result = status["result"]
+    assert (result["rows"], result["imported"], result["bad_total"]) == (7, 3, 4)
+    assert result["bad_rows"] == [
+        [6, "state 'Doing' is not one of Backlog, Todo, In progress, In review, Done, Cancelled"],
+        [7, "assignee 'x@y.example' is not a member of this organization"],
+        [8, "the title is empty"],
+        [
+            9,
+            "label 'nolabel' does not exist (create it first); due date '31/12/2026' is not a date like "
+            "2026-12-31; estimate 'lots' is not a whole number from 0 to 1000",
+        ],
+    ]
+    assert [i.title for i in _issues(app, acme)] == ["Good one", "Multi-line", "Good two"]
+    page = _client(app).get(f"/acme/tasks/{status['id']}").get_data(as_text=True)
+    assert "line 7: assignee &#39;x@y.example&#39; is not a member" in page
+
+
+def test_importing_the_same_file_again_creates_nothing(app, acme, migrated_env):
+    """A second import of the same rows counts them as already imported and creates no issue."""
+    client = _client(app)
+    assert _import(app, migrated_env, client, GOOD_CSV)["result"]["imported"] == 3
+    again = _import(app, migrated_env, client, GOOD_CSV)["result"]
+    assert (again["imported"], again["duplicates"]) == (0, 3)
+    assert len(_issues(app, acme)) == 3
+    with_id = "ID,Title\nA-1,First\nA-2,Second\n"
+    assert _import(app, migrated_env, client, with_id)["result"]["imported"] == 2
+    edited_file = "ID,Title\nA-1,First (edited elsewhere)\nA-3,Third\n"
+    edited = _import(app, migrated_env, client, edited_file)["result"]
+    assert (edited["imported"], edited["duplicates"]) == (1, 1)
+    assert [i.number for i in _issues(app, acme)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_job_run_again_after_dying_midway_does_not_duplicate(app, acme, migrated_env, tmp_path):
+    """A job whose worker is killed mid-way keeps its committed batches; run again, it finishes the rest."""
+    from workers.imports import import_issues
+
+    rows = 8000
+    content = "Title,Estimate\n" + "".join(f"Issue number {n},{n % 10}\n" for n in range(rows))
+    client = _client(app)
+    page = _upload(client, content).get_data(as_text=True)
+    token = _upload_token(page)
+    with app.app_context(), tenant_context(acme):
+        from workers.queues import enqueue
+
+        olive = db.session.scalar(select(User.id).where(User.email == "owner@example.com"))
+        project_id = str(db.session.scalar(select(Project.id)))
+        task = Task(kind="import", description="Import", created_by_id=olive)
+        db.session.add(task)
+        db.session.commit()
+        task_id = str(task.id)
+        args = (task_id, project_id, token, ["title", "estimate"], rows)
+        enqueue("workers.imports.import_issues", *args, job_id=task_id)
+    worker = WorkerProcess(migrated_env, tmp_path / "worker.log")
+    try:
+        # Killed as soon as the first batch is committed, as a lost machine would be.
+        wait_for(lambda: len(_issues(app, acme)) >= 500, 120, "the first batch was never committed")
+    finally:
+        worker.kill()
+    partial = len(_issues(app, acme))
+    assert 0 < partial < rows, "the job was meant to be stopped mid-way"
+    assert partial % 500 == 0  # whole batches were committed, nothing of the one cut short
+    with app.app_context(), tenant_context(acme):
+        assert Task.get_scoped(db.session, uuid.UUID(task_id)).status == Task.STARTED
+        result = import_issues(*args)  # what the retry runs
+        assert import_issues(*args) == result  # a finished task is not run again
+    assert (result["rows"], result["imported"], result["duplicates"]) == (rows, rows, 0)
+    issues = _issues(app, acme)
+    assert len(issues) == rows and [i.number for i in issues] == list(range(1, rows + 1))
+
+
+@pytest.mark.parametrize(
+    ("content", "filename", "message"),
+    [
+        (b"", "empty.csv", "The file is empty."),
+        (b"Title,State\n", "header.csv", "no rows to import"),
+        ("Title\nCaf\u00e9\n".encode("latin-1"), "latin.csv", "not UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "picture.csv", "not a CSV file"),
+        (b"Title\n" + b"x" * (10 * 1024 * 1024), "huge.csv", "larger than 10 MB"),
+    ],
+)
+def test_unusable_uploads_get_a_form_error_and_store_nothing(app, acme, content, filename, message):
+    """Empty, header-only, non-UTF-8, binary and oversized files are refused with a reason (422)."""
+    response = _upload(_client(app), content, filename)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert _stored_files(app, acme) == []
+
+
+def test_viewers_cannot_import(app, acme):
+    """A viewer gets 403 on the import pages and sees no Import link."""
+    viewer = _client(app, "vic@example.com")
+    assert viewer.get(IMPORT_URL).status_code == 403
+    token = csrf_token_from(viewer.get("/acme/").get_data(as_text=True))
+    assert viewer.post(f"{IMPORT_URL}/start", data={"csrf_token": token}).status_code == 403
+    assert "/import" not in viewer.get("/acme/projects/WEB/issues").get_data(as_text=True)
+
+
+def test_another_organization_cannot_use_the_upload_or_see_the_task(app, acme, migrated_env):
+    """Another organization's member gets 404 for Acme's task; Acme's upload token means nothing to them."""
+    client = _client(app)
+    page = _upload(client, GOOD_CSV).get_data(as_text=True)
+    with app.app_context():
+        beta = make_org(make_user("bert@example.com", name="Bert"), "Beta", "beta")
+        with tenant_context(beta.id):
+            db.session.add(Project(key="WEB", name="Beta web"))
+            db.session.commit()
+    bert = _client(app, "bert@example.com")
+    beta_page = bert.get("/beta/projects/WEB/import").get_data(as_text=True)
+    response = bert.post(
+        "/beta/projects/WEB/import/start",
+        data={"csrf_token": csrf_token_from(beta_page), "upload": _upload_token(page), "column-0": "title"},
+    )
+    assert response.status_code == 422 and "no longer available" in response.get_data(as_text=True)
+    task_url = _start(client, page).headers["Location"]
+    assert bert.get(task_url.replace("/acme/", "/beta/")).status_code == 404
+    assert bert.get(task_url).status_code == 404
