@@ -98,6 +98,8 @@ JOB_KINDS: dict[str, JobKind] = {
     "workers.system.purge_finished_jobs": JobKind(
         queue=LOW, timeout=600, retry=exponential_backoff(3, first_seconds=60)
     ),
+    # Someone is waiting on the page (it shows the last snapshot meanwhile): default, not low.
+    "workers.reports.compute_reports": JobKind(queue=DEFAULT, timeout=300),
 }
 DEFAULT_KIND = JobKind()
 
