@@ -21,7 +21,7 @@ from app.reports import queries
 from app.reports.services import current_data_version, safe_cell, store_snapshot
 from app.tenancy import tenant_context
 from tests.accounts import OrgRef, add_member, login, make_org, make_user
-from tests.conftest import run_flask
+from tests.conftest import csrf_token_from, run_flask
 from workers.queues import DEFAULT, queued_jobs
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
@@ -338,3 +338,36 @@ def test_a_worker_computes_and_a_change_recomputes(app, committed_db, migrated_e
         assert [t.status for t in tasks] == ["finished", "finished"]
         assert db.session.scalar(select(ReportSnapshot.scope)) == f"project:{project_id}"
         assert db.session.scalar(select(Issue.id).where(Issue.title == "Third")) is not None
+
+
+def test_organization_page_and_csv(client, acme):
+    """The organization's reports page draws every project's numbers and offers them as CSV."""
+    _history(acme.id)
+    _fresh_snapshot(acme.id, project_key=None)
+    login(client, "grace@example.com")
+    html = client.get("/acme/reports").get_data(as_text=True)
+    assert len(SVG.findall(html)) == 5 and 'aria-current="page">Reports' in html
+    rows = _csv_rows(client, "/acme/reports/throughput.csv")
+    assert [int(r[2]) for r in rows[1:]] == [1, 1, 1, 1, 0, 2, 0, 0, 0, 1, 0, 1]
+    disposition = client.get("/acme/reports/burn-up.csv").headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="acme-burn-up-')
+
+
+def test_a_failed_computation_can_be_tried_again(client, redis_client, acme):
+    """When the computation failed the page says why and offers to try again, which queues a new attempt."""
+    login(client, "grace@example.com")
+    client.get("/acme/projects/WEB/reports")
+    with tenant_context(acme.id):
+        task = db.session.scalars(select(Task)).one()
+        task.mark_failed("The database was unreachable.")
+        db.session.commit()
+    page = client.get("/acme/projects/WEB/reports").get_data(as_text=True)
+    assert "The database was unreachable." in page and "Try again" in page and "hx-trigger" not in page
+    response = client.post("/acme/projects/WEB/reports/retry", data={"csrf_token": csrf_token_from(page)})
+    assert response.status_code == 303
+    with tenant_context(acme.id):
+        statuses = sorted(t.status for t in db.session.scalars(select(Task)))
+    assert statuses == ["failed", "queued"]
+    jobs = [j for j in queued_jobs(DEFAULT, redis_client) if j.func_name == "workers.reports.compute_reports"]
+    assert len(jobs) == 2  # the first attempt's job (left to its fate) and the new one
+    assert "<progress" in client.get("/acme/projects/WEB/reports").get_data(as_text=True)

@@ -111,17 +111,22 @@ def _percentile(durations, count: int, share: float) -> float | None:
 def cycle_times(project_id, week_start: date) -> dict:
     """Histogram of cycle times (days) of the issues done within the window, with median and p85."""
     mondays = window(week_start)
+    # Per done issue, its first start: an index range read of that issue's history
+    # (ix_issue_activities_issue), so the cost follows the issues done in the window.
     started = (
-        select(IssueActivity.issue_id, func.min(IssueActivity.created_at).label("at"))
-        .where(IssueActivity.field == "state", IssueActivity.new_value == STATE_LABELS[IN_PROGRESS])
-        .group_by(IssueActivity.issue_id)
-        .subquery()
+        select(func.min(IssueActivity.created_at))
+        .where(
+            IssueActivity.issue_id == Issue.id,
+            IssueActivity.field == "state",
+            IssueActivity.new_value == STATE_LABELS[IN_PROGRESS],
+        )
+        .correlate(Issue)
+        .scalar_subquery()
     )
-    start = func.coalesce(started.c.at, Issue.created_at)
+    start = func.coalesce(started, Issue.created_at)
     durations = _scoped(
         select(_days_between(start, Issue.closed_at).label("days"))
         .select_from(Issue)
-        .outerjoin(started, started.c.issue_id == Issue.id)
         .where(
             Issue.state == DONE,
             Issue.closed_at >= _at(mondays[0]),
