@@ -336,8 +336,11 @@ def test_a_worker_computes_and_a_change_recomputes(app, committed_db, migrated_e
     with app.app_context(), tenant_context(org_id):
         tasks = db.session.scalars(select(Task).where(Task.kind == "report")).all()
         assert [t.status for t in tasks] == ["finished", "finished"]
+        task_id = tasks[0].id
         assert db.session.scalar(select(ReportSnapshot.scope)) == f"project:{project_id}"
         assert db.session.scalar(select(Issue.id).where(Issue.title == "Third")) is not None
+    task_page = client.get(f"/acme/tasks/{task_id}").get_data(as_text=True)
+    assert "Reports for Website (WEB)" in task_page and "See the reports" in task_page
 
 
 def test_organization_page_and_csv(client, acme):
@@ -371,3 +374,15 @@ def test_a_failed_computation_can_be_tried_again(client, redis_client, acme):
     jobs = [j for j in queued_jobs(DEFAULT, redis_client) if j.func_name == "workers.reports.compute_reports"]
     assert len(jobs) == 2  # the first attempt's job (left to its fate) and the new one
     assert "<progress" in client.get("/acme/projects/WEB/reports").get_data(as_text=True)
+
+
+def test_a_computation_that_left_no_current_snapshot_is_followed_by_another(client, acme):
+    """If a finished computation's snapshot was overtaken, the next page load starts a new attempt."""
+    login(client, "grace@example.com")
+    client.get("/acme/projects/WEB/reports")
+    with tenant_context(acme.id):
+        db.session.scalars(select(Task)).one().mark_finished({})
+        db.session.commit()
+    assert "<progress" in client.get("/acme/projects/WEB/reports").get_data(as_text=True)
+    with tenant_context(acme.id):
+        assert sorted(t.status for t in db.session.scalars(select(Task))) == ["finished", "queued"]

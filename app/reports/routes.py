@@ -54,7 +54,7 @@ def _status(project_key):
     """Polled while the snapshot is out of date: the status line, then (once fresh) the whole panel."""
     project = _project(project_key)
     state = reports.report_state(project)
-    if state.fresh or state.failed:
+    if state.fresh or (state.task is not None and state.task.done):
         response = Response(render_template("reports/_panel.html", **_panel_context(project, state)))
         response.headers["HX-Retarget"] = "#report-panel"
         response.headers["HX-Reswap"] = "outerHTML"

@@ -105,7 +105,11 @@ def report_state(project: Project | None, retry: bool = False) -> ReportState:
         return ReportState(snapshot, True, None)
     scope = ReportSnapshot.scope_for(project.id if project else None)
     attempt, task = _latest_attempt(scope, version)
-    if task is None or (retry and task.status == Task.FAILED and attempt + 1 < MAX_ATTEMPTS):
+    # A task that finished without leaving a current snapshot (a slower computation of older
+    # data stored its snapshot after it) is followed by the next attempt, as is a failed
+    # one when the member asks to try again.
+    again = task is not None and (task.status == Task.FINISHED or (retry and task.status == Task.FAILED))
+    if task is None or (again and attempt + 1 < MAX_ATTEMPTS):
         attempt += 1
         task = _start(project, scope, version, week_start, attempt)
     return ReportState(snapshot, False, task, attempts_left=attempt + 1 < MAX_ATTEMPTS)
