@@ -20,8 +20,9 @@ from app.models.work import DONE, IN_PROGRESS, IN_REVIEW, TODO
 from app.reports import queries
 from app.reports.services import current_data_version, safe_cell, store_snapshot
 from app.tenancy import tenant_context
-from tests.accounts import OrgRef, add_member, login, make_org, make_user
+from tests.accounts import PASSWORD, OrgRef, add_member, login, make_org, make_user
 from tests.conftest import csrf_token_from, run_flask
+from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)
 from workers.queues import DEFAULT, queued_jobs
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
@@ -319,8 +320,8 @@ def test_a_worker_computes_and_a_change_recomputes(app, committed_db, migrated_e
     assert worker.returncode == 0, worker.stderr
     status = client.get("/acme/projects/WEB/reports/status")
     assert status.headers["HX-Retarget"] == "#report-panel"
-    page = client.get("/acme/projects/WEB/reports").get_data(as_text=True)
-    assert "Todo 1" in page and "hx-trigger" not in page
+    html = client.get("/acme/projects/WEB/reports").get_data(as_text=True)
+    assert "Todo 1" in html and "hx-trigger" not in html
     with app.app_context(), tenant_context(org_id):
         project = db.session.scalars(select(Project)).one()
         project_id = project.id
@@ -331,8 +332,8 @@ def test_a_worker_computes_and_a_change_recomputes(app, committed_db, migrated_e
     assert "Updating…" in updating and "Todo 1" in updating and 'hx-trigger="every 1s"' in updating
     worker = run_flask(migrated_env, "worker", "--burst")
     assert worker.returncode == 0, worker.stderr
-    page = client.get("/acme/projects/WEB/reports").get_data(as_text=True)
-    assert "Todo 2" in page and "Updating…" not in page
+    html = client.get("/acme/projects/WEB/reports").get_data(as_text=True)
+    assert "Todo 2" in html and "Updating…" not in html
     with app.app_context(), tenant_context(org_id):
         tasks = db.session.scalars(select(Task).where(Task.kind == "report")).all()
         assert [t.status for t in tasks] == ["finished", "finished"]
@@ -364,9 +365,9 @@ def test_a_failed_computation_can_be_tried_again(client, redis_client, acme):
         task = db.session.scalars(select(Task)).one()
         task.mark_failed("The database was unreachable.")
         db.session.commit()
-    page = client.get("/acme/projects/WEB/reports").get_data(as_text=True)
-    assert "The database was unreachable." in page and "Try again" in page and "hx-trigger" not in page
-    response = client.post("/acme/projects/WEB/reports/retry", data={"csrf_token": csrf_token_from(page)})
+    html = client.get("/acme/projects/WEB/reports").get_data(as_text=True)
+    assert "The database was unreachable." in html and "Try again" in html and "hx-trigger" not in html
+    response = client.post("/acme/projects/WEB/reports/retry", data={"csrf_token": csrf_token_from(html)})
     assert response.status_code == 303
     with tenant_context(acme.id):
         statuses = sorted(t.status for t in db.session.scalars(select(Task)))
@@ -386,3 +387,31 @@ def test_a_computation_that_left_no_current_snapshot_is_followed_by_another(clie
     assert "<progress" in client.get("/acme/projects/WEB/reports").get_data(as_text=True)
     with tenant_context(acme.id):
         assert sorted(t.status for t in db.session.scalars(select(Task))) == ["finished", "queued"]
+
+
+@pytest.mark.browser
+@pytest.mark.processes
+def test_the_page_fills_in_when_the_worker_is_done(page, app, live_server, migrated_env):  # noqa: F811
+    """In a browser: Reports shows a progress bar, and the charts appear by themselves once computed."""
+    with app.app_context():
+        owner = make_user("owner@example.com", name="Olive Owner")
+        org = make_org(owner, "Acme", "acme")
+        with tenant_context(org.id):
+            project = Project(key="WEB", name="Website")
+            db.session.add(project)
+            db.session.flush()
+            issues.create_issue(project, owner, "First", state=DONE)
+        db.session.commit()
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Email").fill("owner@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r".*/acme/$"))
+    page.get_by_role("link", name="Reports", exact=True).click()
+    page.locator("progress#report-progress").wait_for()
+    worker = run_flask(migrated_env, "worker", "--burst")
+    assert worker.returncode == 0, worker.stderr
+    page.get_by_role("img", name="Throughput per week").wait_for(timeout=15_000)
+    assert page.locator("svg[role=img]").count() == 5
+    assert page.locator("progress").count() == 0
+    assert page.problems == []
