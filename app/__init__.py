@@ -89,6 +89,7 @@ def register_blueprints(app: Flask) -> None:
     from app.orgs import bp as orgs_bp
     from app.orgs import org_bp
     from app.projects import bp as projects_bp
+    from app.reports import bp as reports_bp
     from app.tasks import bp as tasks_bp
 
     app.register_blueprint(core_bp)
@@ -107,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(tasks_bp)
     app.register_blueprint(exports_bp)
     app.register_blueprint(imports_bp)
+    app.register_blueprint(reports_bp)
 
 
 def register_web_basics(app: Flask) -> None:

@@ -122,6 +122,8 @@ JOB_KINDS: dict[str, JobKind] = {
         transient=not_a_task_error,
     ),
     "workers.imports.purge_stale_uploads": JobKind(queue=LOW, timeout=600),
+    # Someone is waiting on the page (it shows the last snapshot meanwhile): default, not low.
+    "workers.reports.compute_reports": JobKind(queue=DEFAULT, timeout=300),
 }
 DEFAULT_KIND = JobKind()
 

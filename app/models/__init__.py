@@ -3,6 +3,7 @@
 from app.models.accounts import User
 from app.models.jobs import BackgroundJob, Task
 from app.models.orgs import AuditEvent, Invitation, Membership, Organization
+from app.models.reports import ReportSnapshot
 from app.models.work import (
     Comment,
     Issue,
@@ -31,6 +32,7 @@ __all__ = [
     "Notification",
     "Organization",
     "Project",
+    "ReportSnapshot",
     "SavedView",
     "Task",
     "User",

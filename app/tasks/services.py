@@ -25,14 +25,20 @@ class QueueUnavailable(RuntimeError):
         self.task = task
 
 
-def start_task(kind: str, func: str, *args, description: str, **kwargs) -> Task:
+def start_task(
+    kind: str, func: str, *args, description: str, task_id: uuid.UUID | None = None, **kwargs
+) -> Task:
     """Record a task of the current organization and queue ``func(task_id, *args, **kwargs)``.
 
     The task's id is the job's id, so the same task is never queued twice; the job runs as
-    this organization and records the member who started it.
+    this organization and records the member who started it. A ``task_id`` derived from
+    what the task does makes starting it idempotent: a second start with the same id fails
+    at commit (``IntegrityError``), and the caller reads the existing task.
     """
     account = signed_in()
     task = Task(kind=kind, description=description, created_by_id=account.user_id if account else None)
+    if task_id is not None:
+        task.id = task_id
     db.session.add(task)
     db.session.commit()
     try:
