@@ -48,6 +48,10 @@ class PeriodicJob:
 #: Every periodic job of the system. Add new ones here.
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("purge-finished-jobs", "workers.system.purge_finished_jobs", every_seconds=3600),
+    # Slots start at midnight UTC: the digests go out at the first tick of each day.
+    PeriodicJob(
+        "daily-digest", "workers.notifications.send_daily_digests", every_seconds=86400, timeout=1800
+    ),
 )
 
 
