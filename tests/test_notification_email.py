@@ -299,3 +299,30 @@ def test_assignment_mention_and_comment_mail_by_each_members_choice(
     assert run_flask(env, "worker", "--burst").returncode == 0
     assert len(_messages_to(smtp_sink, "dora@example.com")) == 1
     assert len(smtp_sink.messages()) == 3
+
+
+@pytest.mark.parametrize("value", ["worklane.example.com", "ftp://worklane.example.com", "https://"])
+def test_a_public_url_that_is_not_a_web_address_is_a_config_error(tmp_path, value):
+    """PUBLIC_URL must be an http(s) address: anything else stops the process at start with a reason."""
+    from app.config import ConfigError, TestingConfig
+
+    with pytest.raises(ConfigError, match="PUBLIC_URL must be an http"):
+        TestingConfig.from_env(
+            {
+                "WORKLANE_INSTANCE_PATH": str(tmp_path),
+                "DATABASE_URL": "sqlite:///unused.db",
+                "REDIS_URL": "redis://127.0.0.1:1/0",
+                "PUBLIC_URL": value,
+            }
+        )
+
+
+def test_public_url_links_follow_the_configured_address(app, monkeypatch):
+    """Links in job-written mail use PUBLIC_URL, including a path prefix."""
+    from app.mail import public_url
+
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://work.example.com/lane")
+    with app.app_context():
+        assert public_url("issues.show", org_slug="acme", issue_ref="WEB-1") == (
+            "https://work.example.com/lane/acme/issues/WEB-1"
+        )

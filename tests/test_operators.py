@@ -149,3 +149,23 @@ def test_metrics_need_the_token_and_give_the_series(app, client, redis_client, m
     enqueue_due(app, jobs=())
     body = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).get_data(as_text=True)
     assert "worklane_scheduler_heartbeat_age_seconds " in body
+
+
+def test_operator_emails_and_metrics_token_come_from_the_environment(tmp_path):
+    """OPERATOR_EMAILS is a comma-separated list compared without case; no token or operator by default."""
+    from app.config import TestingConfig
+
+    base = {
+        "WORKLANE_INSTANCE_PATH": str(tmp_path),
+        "DATABASE_URL": "sqlite:///unused.db",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+    }
+    config = TestingConfig.from_env(
+        {**base, "OPERATOR_EMAILS": " Ops@Example.com, ,sre@example.com ", "METRICS_TOKEN": "t"}
+    )
+    operators = config.OPERATOR_EMAILS
+    assert operators == frozenset({"ops@example.com", "sre@example.com"})
+    assert config.METRICS_TOKEN == "t"
+    empty = TestingConfig.from_env(base)
+    nobody = empty.OPERATOR_EMAILS
+    assert nobody == frozenset() and empty.METRICS_TOKEN is None

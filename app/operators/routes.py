@@ -6,6 +6,7 @@ from functools import wraps
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from redis import RedisError
 
 from app.extensions import redis_connections
 from app.operators import bp
@@ -28,7 +29,10 @@ def operator_required(view):
 @bp.get("/operators/")
 @operator_required
 def console():
-    overview = ops.overview(redis_connections.client())
+    try:
+        overview = ops.overview(redis_connections.client())
+    except RedisError:
+        abort(503, "Redis is not answering, so queue health cannot be read. Check /readyz.")
     return render_template("operators/console.html", confirm_form=ConfirmForm(), **overview)
 
 
@@ -66,6 +70,10 @@ def metrics():
         response = Response("a bearer token is required\n", status=401, mimetype="text/plain")
         response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    response = Response(ops.metrics_text(redis_connections.client()), content_type=ops.METRICS_CONTENT_TYPE)
+    try:
+        text = ops.metrics_text(redis_connections.client())
+    except RedisError:
+        return Response("redis is not answering\n", status=503, mimetype="text/plain")
+    response = Response(text, content_type=ops.METRICS_CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"
     return response
