@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from rq.job import Job
 
@@ -80,7 +82,8 @@ def test_console_shows_queues_workers_scheduler_and_failed_jobs(
         html = wait_for(console_with_a_worker, 30, "the worker appears on the console")
     finally:
         worker.stop()
-    assert "pid " in html and ("idle" in html or "busy" in html)
+    assert re.search(r"· pid \d+</span>", html), "the worker's process"
+    assert re.search(r'<span class="badge[^"]*">(started|idle|busy)</span>', html), "the worker's state"
 
 
 def test_retry_puts_a_failed_job_back_in_its_tenant_lane_and_a_worker_runs_it(

@@ -24,8 +24,9 @@ from app.tenancy import require_tenant, tenant_context, unscoped
 
 log = logging.getLogger(__name__)
 
-#: How far back a digest looks: one day, the digest's period.
-DIGEST_WINDOW = timedelta(days=1)
+#: How far back a digest looks: the last day, with an hour's grace for a run that starts late
+#: (what an earlier digest mailed is marked emailed, so the overlap repeats nothing).
+DIGEST_WINDOW = timedelta(hours=25)
 
 _SENTENCES = {
     Notification.ASSIGNED: "{actor} assigned you to {ref}",
@@ -42,7 +43,8 @@ def _item(notification: Notification, org: Organization) -> dict:
         "ref": issue.ref,
         "title": issue.title,
         "sentence": _SENTENCES[notification.kind].format(actor=actor, ref=issue.ref),
-        "excerpt": notification.excerpt if notification.kind != Notification.ASSIGNED else "",
+        # Assignments and mentions in a description carry the title; comments carry their text.
+        "excerpt": notification.excerpt if notification.excerpt != issue.title else "",
         "url": public_url("issues.show", org_slug=org.slug, issue_ref=issue.ref),
     }
 
