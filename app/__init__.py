@@ -85,6 +85,7 @@ def register_blueprints(app: Flask) -> None:
     from app.imports import bp as imports_bp
     from app.issues import bp as issues_bp
     from app.jobs import bp as jobs_bp
+    from app.operators import bp as operators_bp
     from app.ops import bp as ops_bp
     from app.orgs import bp as orgs_bp
     from app.orgs import org_bp
@@ -97,6 +98,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(orgs_bp)
     app.register_blueprint(jobs_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(operators_bp)
     if app.config["ENV_NAME"] == "development":
         from app.devmail.routes import bp as devmail_bp
 

@@ -14,6 +14,9 @@ Environment variables (see the README for the whole table):
 ``REDIS_URL``      required in production; ``make run`` starts a private Redis when unset
 ``SMTP_URL``       outgoing mail server; required in production; ``make run`` starts a local sink
 ``MAIL_FROM``      the From of every mail (default ``Worklane <no-reply@worklane.localhost>``)
+``PUBLIC_URL``     the site's address, for links in mail that jobs write (default ``http://127.0.0.1:5000``)
+``OPERATOR_EMAILS``  comma-separated accounts that see the operator console
+``METRICS_TOKEN``  bearer token for ``/metrics`` (unset: ``/metrics`` answers 404)
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ def _bool(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _email_list(value: str | None) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in (value or "").split(",") if part.strip())
 
 
 def _int(environ, name: str, default: int) -> int:
@@ -153,6 +160,12 @@ class BaseConfig:
     # Outgoing mail: SMTP_URL is parsed by parse_smtp_url; None in development drops mail with a warning.
     SMTP_URL: str | None = None
     MAIL_FROM = "Worklane <no-reply@worklane.localhost>"
+    #: The site's address, for links in mail written by jobs (no request to take it from).
+    PUBLIC_URL = "http://127.0.0.1:5000"
+    #: Accounts (lower-case emails) that may open the operator console; nobody by default.
+    OPERATOR_EMAILS: frozenset[str] = frozenset()
+    #: Bearer token of /metrics; without one the endpoint answers 404.
+    METRICS_TOKEN: str | None = None
     #: Where the development mail sink stores messages and /dev/mail reads them (default: <instance>/mail).
     DEV_MAIL_DIR: str | None = None
     #: Uploaded imports and exports (app/storage.py); shared by every web and worker machine.
@@ -246,6 +259,9 @@ class BaseConfig:
         config.REDIS_URL = environ.get("REDIS_URL") or None
         config.SMTP_URL = environ.get("SMTP_URL") or None
         config.MAIL_FROM = environ.get("MAIL_FROM") or cls.MAIL_FROM
+        config.PUBLIC_URL = (environ.get("PUBLIC_URL") or cls.PUBLIC_URL).rstrip("/")
+        config.OPERATOR_EMAILS = _email_list(environ.get("OPERATOR_EMAILS"))
+        config.METRICS_TOKEN = environ.get("METRICS_TOKEN") or None
         config.DEV_MAIL_DIR = environ.get("DEV_MAIL_DIR") or str(Path(config.INSTANCE_PATH) / "mail")
         files = environ.get("FILE_STORAGE_PATH")
         config.FILE_STORAGE_PATH = files or str(Path(config.INSTANCE_PATH) / "files")
@@ -287,6 +303,12 @@ class BaseConfig:
         if self.JOB_LOST_AFTER_SECONDS < 2 * self.JOB_HEARTBEAT_SECONDS:
             raise ConfigError("JOB_LOST_AFTER_SECONDS must be at least twice JOB_HEARTBEAT_SECONDS")
         mail_from_domain(self.MAIL_FROM)
+        public = urlsplit(self.PUBLIC_URL)
+        if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
+            raise ConfigError(
+                "PUBLIC_URL must be an http(s) address like https://worklane.example.com, "
+                f"got {self.PUBLIC_URL!r}"
+            )
 
     def required_settings(self) -> list[tuple[str, object]]:
         """(environment variable, value) pairs that must be set to run."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
+from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from rq.job import Job
@@ -59,8 +60,12 @@ def check_recipient(to: str) -> str:
     return to.strip()
 
 
-def send_email(to: str, template: str, **context) -> Job:
-    """Render ``template`` for ``to`` now and queue its delivery (high queue, retried on failure)."""
+def send_email(to: str, template: str, job_id: str | None = None, **context) -> Job:
+    """Render ``template`` for ``to`` now and queue its delivery (high queue, retried on failure).
+
+    With a ``job_id`` the mail is queued once: a second call with the same id (a job that
+    runs again after its worker died) returns the first delivery job and queues nothing.
+    """
     to = check_recipient(to)
     rendered = render_email(template, **context)
     return enqueue(
@@ -69,5 +74,15 @@ def send_email(to: str, template: str, **context) -> Job:
         rendered.subject,
         rendered.text,
         rendered.html,
+        job_id=job_id,
         description=f"email {template} to {to}",
     )
+
+
+def public_url(endpoint: str, **values) -> str:
+    """An absolute link to ``endpoint`` on ``PUBLIC_URL``, for mail written where there is no request."""
+    base = urlsplit(current_app.config["PUBLIC_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path.rstrip("/") or "/", url_scheme=base.scheme
+    )
+    return adapter.build(endpoint, values, force_external=True)

@@ -210,6 +210,8 @@ def changed_marker(column) -> str:
 GLOBAL_OBJECT_ROUTES = {
     "jobs.show": "system checks (BackgroundJob) are not tenant data",
     "jobs.status": "system checks (BackgroundJob) are not tenant data",
+    "operators.retry_job": "RQ job ids, for operators (OPERATOR_EMAILS), who act across organizations",
+    "operators.delete_job": "RQ job ids, for operators (OPERATOR_EMAILS), who act across organizations",
 }
 #: URL arguments that are signed tokens, checked by signature rather than by tenant.
 TOKEN_ARGUMENTS = {"token", "filename"}

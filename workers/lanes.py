@@ -225,3 +225,25 @@ def lanes(connection: Redis, priority: str) -> list[str]:
     members = sorted(value.decode() for value in connection.smembers(ring_set_key(priority)))
     base = base_lane(priority)
     return [base, *(lane for lane in members if lane != base)]
+
+
+_REQUEUE = """
+-- KEYS: lane, ring, ring set, wake list; ARGV: job id, tokens kept
+redis.call('RPUSH', KEYS[1], ARGV[1])
+if redis.call('SADD', KEYS[3], KEYS[1]) == 1 then
+  redis.call('LPUSH', KEYS[2], KEYS[1])
+end
+redis.call('LPUSH', KEYS[4], '1')
+redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[2]) - 1)
+return 1
+"""
+
+
+def requeue(connection: Redis, job_id: str, lane: str, priority: str) -> None:
+    """Append an existing job (its hash already saved) to ``lane`` and wake a worker."""
+    _run(
+        connection,
+        _REQUEUE,
+        keys=[lane, ring_key(priority), ring_set_key(priority), WAKE_KEY],
+        args=[job_id, WAKE_TOKENS_KEPT],
+    )

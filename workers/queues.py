@@ -102,6 +102,12 @@ JOB_KINDS: dict[str, JobKind] = {
         private_arguments=True,
     ),
     "workers.system.run_system_check": JobKind(queue=HIGH, timeout=60),
+    "workers.notifications.mail_notifications": JobKind(
+        queue=DEFAULT, timeout=120, retry=exponential_backoff(3, first_seconds=10)
+    ),
+    "workers.notifications.send_daily_digests": JobKind(
+        queue=LOW, timeout=1800, retry=exponential_backoff(3, first_seconds=60)
+    ),
     "workers.system.purge_finished_jobs": JobKind(
         queue=LOW, timeout=600, retry=exponential_backoff(3, first_seconds=60)
     ),

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from app.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
@@ -73,3 +73,30 @@ class ChangeEmailForm(FlaskForm):
 
 class ResendVerificationForm(FlaskForm):
     email = EmailField("Email", validators=_email)
+
+
+class EmailChoiceField(SelectField):
+    """One organization's notification email choice; anything else is a clear form error."""
+
+    def pre_validate(self, form):
+        if self.data not in {choice.value for choice in self.choices}:
+            raise ValidationError("Choose immediately, daily digest or off.")
+
+
+def notification_email_form(preferences, choices):
+    """A form with one choice per organization (``org_<id hex>``), filled with the saved choices."""
+
+    class NotificationEmailForm(FlaskForm):
+        pass
+
+    for pref in preferences:
+        setattr(
+            NotificationEmailForm,
+            f"org_{pref.org_id.hex}",
+            EmailChoiceField(
+                pref.name,
+                choices=[SelectChoice(value, label) for value, label in choices],
+                default=pref.email_notifications,
+            ),
+        )
+    return NotificationEmailForm(prefix="notifications")

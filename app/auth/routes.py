@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
+from app import notifications
 from app.auth import bp
 from app.auth import services as accounts
 from app.auth.forms import (
@@ -18,6 +20,7 @@ from app.auth.forms import (
     ResendVerificationForm,
     ResetPasswordForm,
     SignUpForm,
+    notification_email_form,
 )
 from app.extensions import db, limiter
 from app.security import InvalidToken
@@ -177,6 +180,8 @@ def _account_page(**forms):
     forms.setdefault("profile_form", ProfileForm(obj=current_user, prefix="profile"))
     forms.setdefault("password_form", ChangePasswordForm(prefix="password"))
     forms.setdefault("email_form", ChangeEmailForm(prefix="email"))
+    if "notifications_form" not in forms:
+        forms["notifications_form"] = _notifications_form()
     status = 422 if request.method == "POST" else 200
     return render_template("auth/account.html", **forms), status
 
@@ -232,6 +237,32 @@ def change_email():
             )
             return redirect(url_for("auth.account"), 303)
     return _account_page(email_form=form)
+
+
+def _notifications_form():
+    choices = list(notifications.EMAIL_CHOICE_LABELS.items())
+    return notification_email_form(notifications.email_preferences(current_user.id), choices)
+
+
+@bp.post("/account/notifications")
+@login_required
+def update_notification_email():
+    form = _notifications_form()
+    if form.validate_on_submit():
+        choices = {
+            uuid.UUID(name.removeprefix("org_")): field.data
+            for name, field in form._fields.items()
+            if name.startswith("org_")
+        }
+        try:
+            notifications.set_email_preferences(current_user.id, choices)
+        except notifications.PreferenceError as exc:
+            form.form_errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash("Your notification email choices are saved.", "success")
+            return redirect(url_for("auth.account"), 303)
+    return _account_page(notifications_form=form)
 
 
 @bp.get("/account/email/confirm/<token>")

@@ -26,8 +26,9 @@ from app.models import (
     Project,
     User,
 )
-from app.models.base import utcnow
+from app.models.base import new_id, utcnow
 from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, STATES
+from app.notifications import mail_after_commit
 from app.projects.services import next_issue_number
 
 RANK_STEP = 1024.0
@@ -94,16 +95,23 @@ def _watch(issue: Issue, user_id) -> None:
 
 
 def notify(issue: Issue, actor, user_ids, kind: str, excerpt: str = "") -> None:
-    """In-app notifications (email delivery by preference comes with the job layer)."""
+    """In-app notifications, mailed by each recipient's choice once the transaction commits."""
     actor_id = getattr(actor, "id", None)
     recipients = {uid for uid in user_ids if uid != actor_id}
     cache.notifications_changed(*recipients)
+    created = []
     for user_id in recipients:
-        db.session.add(
-            Notification(
-                user_id=user_id, issue_id=issue.id, actor_id=actor_id, kind=kind, excerpt=excerpt[:200]
-            )
+        notification = Notification(
+            id=new_id(),
+            user_id=user_id,
+            issue_id=issue.id,
+            actor_id=actor_id,
+            kind=kind,
+            excerpt=excerpt[:200],
         )
+        db.session.add(notification)
+        created.append(notification.id)
+    mail_after_commit(created)
 
 
 def mentioned_user_ids(text: str) -> set[uuid.UUID]:

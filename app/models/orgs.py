@@ -7,7 +7,7 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, event
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.extensions import db
@@ -35,14 +35,21 @@ class Organization(db.Model):
 
 
 class Membership(TenantMixin, db.Model):
-    """A user's place in an organization, with one role."""
+    """A user's place in an organization, with one role and how they want its notifications mailed."""
 
     __tablename__ = "memberships"
+
+    #: ``email_notifications``: each notification mailed as it happens, a daily digest, or none.
+    EMAIL_IMMEDIATELY, EMAIL_DAILY, EMAIL_OFF = "immediately", "daily", "off"
+    EMAIL_CHOICES = (EMAIL_IMMEDIATELY, EMAIL_DAILY, EMAIL_OFF)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    email_notifications: Mapped[str] = mapped_column(
+        String(16), default=EMAIL_IMMEDIATELY, server_default=EMAIL_IMMEDIATELY
+    )
 
     user = relationship("User", lazy="joined", innerjoin=True)
     organization = relationship(Organization, lazy="joined", innerjoin=True, viewonly=True)
@@ -50,6 +57,9 @@ class Membership(TenantMixin, db.Model):
     __table_args__ = (
         UniqueConstraint("tenant_id", "user_id"),
         Index("ix_memberships_user_id", "user_id"),
+        CheckConstraint(
+            "email_notifications IN ('immediately', 'daily', 'off')", name="email_notifications_known"
+        ),
     )
 
 

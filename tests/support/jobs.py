@@ -52,3 +52,13 @@ def count_to(task_id: str, total: int, fail_at: int | None = None) -> dict:
         task.mark_finished(result, message=f"Counted to {total}.")
         db.session.commit()
         return result
+
+
+def fail_until_allowed(key: str) -> str:
+    """Fail with a readable error until the Redis key ``key`` exists; then record the tenant under it."""
+    redis = redis_connections.client()
+    if not redis.exists(key):
+        raise RuntimeError(f"not allowed yet: {key}")
+    seen = str(current_tenant_id() or "none")
+    redis.rpush(f"{key}:ran", seen)
+    return seen

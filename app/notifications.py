@@ -1,0 +1,119 @@
+"""Notification email: each member's choice per organization, and queuing the mail at commit.
+
+A member chooses, per organization (``Membership.email_notifications``), to get each
+notification mailed as it happens (``immediately``, the default), one digest a day
+(``daily``) or nothing (``off``); they change it on their account page.
+
+:func:`app.issues.services.notify` records the new notifications' ids in the session
+(:func:`mail_after_commit`). When that transaction commits, one job per organization
+(``workers.notifications.mail_notifications``) is queued with the ids; when it rolls back
+the ids are forgotten, so nothing is ever mailed about a change that did not happen.
+The daily digest is a periodic job (``workers.notifications.send_daily_digests``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from flask import has_app_context
+from redis import RedisError
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.models import Membership, Organization
+from app.tenancy import require_tenant, tenant_context, unscoped
+
+log = logging.getLogger(__name__)
+
+#: The choices as people read them, in the order the account page offers them.
+EMAIL_CHOICE_LABELS = {
+    Membership.EMAIL_IMMEDIATELY: "Immediately",
+    Membership.EMAIL_DAILY: "Daily digest",
+    Membership.EMAIL_OFF: "Off",
+}
+
+_PENDING = "_notifications_to_mail"
+MAIL_JOB = "workers.notifications.mail_notifications"
+
+
+class PreferenceError(ValueError):
+    """A refusal shown to the person as it is."""
+
+
+@dataclass(frozen=True)
+class EmailPreference:
+    org_id: uuid.UUID
+    slug: str
+    name: str
+    email_notifications: str
+
+
+def email_preferences(user_id: uuid.UUID) -> list[EmailPreference]:
+    """The person's choice in each of their organizations (their own memberships, across tenants)."""
+    with unscoped("a person's own notification email choices, for their account page"):
+        rows = db.session.execute(
+            select(Organization.id, Organization.slug, Organization.name, Membership.email_notifications)
+            .join(Membership, Membership.tenant_id == Organization.id)
+            .where(Membership.user_id == user_id)
+            .order_by(func.lower(Organization.name))
+        ).all()
+    return [EmailPreference(*row) for row in rows]
+
+
+def set_email_preferences(user_id: uuid.UUID, choices: dict[uuid.UUID, str]) -> int:
+    """Save ``{organization id: choice}`` for the person's own memberships; returns how many changed.
+
+    Every choice is checked before anything is written; an organization the person does
+    not belong to is refused. The caller commits.
+    """
+    for value in choices.values():
+        if value not in Membership.EMAIL_CHOICES:
+            raise PreferenceError("Choose immediately, daily digest or off.")
+    mine = {pref.org_id for pref in email_preferences(user_id)}
+    if not set(choices) <= mine:
+        raise PreferenceError("You are not a member of that organization.")
+    changed = 0
+    for org_id, value in choices.items():
+        with tenant_context(org_id):
+            membership = db.session.scalar(select(Membership).where(Membership.user_id == user_id))
+            if membership.email_notifications != value:
+                membership.email_notifications = value
+                changed += 1
+            db.session.flush()  # written as this tenant
+    return changed
+
+
+def mail_after_commit(notification_ids) -> None:
+    """Queue mail about these new notifications (of the current tenant) once the transaction commits."""
+    if not notification_ids:
+        return
+    pending = db.session.info.setdefault(_PENDING, {})
+    pending.setdefault(str(require_tenant()), []).extend(str(i) for i in notification_ids)
+
+
+@event.listens_for(Session, "after_commit")
+def _queue_notification_mail(session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    if not has_app_context():
+        log.warning("notification mail not queued: no app context", extra={"notifications": pending})
+        return
+    from workers.queues import enqueue
+
+    for tenant_id, ids in pending.items():
+        try:
+            with tenant_context(tenant_id):
+                enqueue(MAIL_JOB, ids, description=f"notification mail ({len(ids)})")
+        except RedisError as exc:
+            # The change is committed; its notifications stay in the app, unmailed.
+            log.warning("notification mail not queued", extra={"notifications": ids, "error": str(exc)})
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_notification_mail(session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the outermost transaction
+        session.info.pop(_PENDING, None)

@@ -1,0 +1,79 @@
+"""Operator pages: the console with queue health and failed jobs, and the metrics endpoint."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from redis import RedisError
+
+from app.extensions import redis_connections
+from app.operators import bp
+from app.operators import services as ops
+from app.orgs.forms import ConfirmForm
+
+
+def operator_required(view):
+    """Operators only; anyone else (tenant owners included) is told nothing is here: 404."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not ops.is_operator(current_user):
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.get("/operators/")
+@operator_required
+def console():
+    try:
+        overview = ops.overview(redis_connections.client())
+    except RedisError:
+        abort(503, "Redis is not answering, so queue health cannot be read. Check /readyz.")
+    return render_template("operators/console.html", confirm_form=ConfirmForm(), **overview)
+
+
+def _job_action(action, done: str, job_id: str):
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        action(redis_connections.client(), job_id)
+    except ops.OperatorError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(done, "success")
+    return redirect(url_for("operators.console") + "#failed", 303)
+
+
+@bp.post("/operators/jobs/<job_id>/retry")
+@operator_required
+def retry_job(job_id):
+    return _job_action(ops.retry_failed_job, f"Job {job_id} is queued again.", job_id)
+
+
+@bp.post("/operators/jobs/<job_id>/delete")
+@operator_required
+def delete_job(job_id):
+    return _job_action(ops.delete_failed_job, f"Job {job_id} is deleted.", job_id)
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus gauges for a scraper holding ``METRICS_TOKEN``; 404 when no token is configured."""
+    if not current_app.config.get("METRICS_TOKEN"):
+        abort(404)
+    if not ops.metrics_token_matches(request.headers.get("Authorization")):
+        response = Response("a bearer token is required\n", status=401, mimetype="text/plain")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    try:
+        text = ops.metrics_text(redis_connections.client())
+    except RedisError:
+        return Response("redis is not answering\n", status=503, mimetype="text/plain")
+    response = Response(text, content_type=ops.METRICS_CONTENT_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    return response

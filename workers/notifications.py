@@ -1,0 +1,175 @@
+"""Notification email: each notification as it happens, or a daily digest, by the member's choice.
+
+Both jobs are idempotent. A notification is mailed only while it is unread and not yet
+emailed, and it is marked emailed (``Notification.emailed_at``) in the same commit that
+follows the queuing of its mail. The delivery job's id is made from what it mails, so a
+job that runs again after its worker died before that commit queues no second mail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import and_, select
+
+from app.extensions import db
+from app.mail import public_url, send_email
+from app.models import Membership, Notification, Organization, User
+from app.models.base import utcnow
+from app.notifications import EMAIL_CHOICE_LABELS
+from app.tenancy import require_tenant, tenant_context, unscoped
+
+log = logging.getLogger(__name__)
+
+#: How far back a digest looks: the last day, with an hour's grace for a run that starts late
+#: (what an earlier digest mailed is marked emailed, so the overlap repeats nothing).
+DIGEST_WINDOW = timedelta(hours=25)
+
+_SENTENCES = {
+    Notification.ASSIGNED: "{actor} assigned you to {ref}",
+    Notification.MENTIONED: "{actor} mentioned you in {ref}",
+    Notification.COMMENTED: "{actor} commented on {ref}",
+}
+
+
+def _item(notification: Notification, org: Organization) -> dict:
+    """What a mail shows of one notification, as plain values."""
+    issue = notification.issue
+    actor = notification.actor.name if notification.actor is not None else "Someone"
+    return {
+        "ref": issue.ref,
+        "title": issue.title,
+        "sentence": _SENTENCES[notification.kind].format(actor=actor, ref=issue.ref),
+        # Assignments and mentions in a description carry the title; comments carry their text.
+        "excerpt": notification.excerpt if notification.excerpt != issue.title else "",
+        "url": public_url("issues.show", org_slug=org.slug, issue_ref=issue.ref),
+    }
+
+
+def _common(org: Organization, choice: str) -> dict:
+    return {
+        "org_name": org.name,
+        "choice": EMAIL_CHOICE_LABELS[choice].lower(),
+        "notifications_url": public_url("issues.notifications", org_slug=org.slug),
+        "account_url": public_url("auth.account"),
+    }
+
+
+def _pending_for(ids=None, user_id=None, since=None):
+    """This tenant's unread, not yet emailed notifications with their recipient and choice."""
+    query = (
+        select(Notification, User, Membership.email_notifications)
+        .join(User, User.id == Notification.user_id)
+        .join(Membership, Membership.user_id == Notification.user_id)
+        .where(
+            Notification.emailed_at.is_(None),
+            Notification.read_at.is_(None),
+            User.email_verified_at.is_not(None),
+        )
+        .order_by(Notification.created_at, Notification.id)
+    )
+    if ids is not None:
+        query = query.where(Notification.id.in_(ids))
+    if user_id is not None:
+        query = query.where(Notification.user_id == user_id)
+    if since is not None:
+        query = query.where(Notification.created_at >= since)
+    return db.session.execute(query).all()
+
+
+def mail_notifications(notification_ids: list[str]) -> int:
+    """Mail each of these notifications whose recipient chose "immediately"; returns how many.
+
+    Runs as the notifications' organization. Read, already emailed, or a recipient who
+    chose the digest or nothing: not mailed (the digest picks up its own later).
+    """
+    org = db.session.get(Organization, require_tenant())
+    ids = [_uuid(value) for value in notification_ids]
+    sent = 0
+    for notification, user, choice in _pending_for(ids=[i for i in ids if i is not None]):
+        if choice != Membership.EMAIL_IMMEDIATELY:
+            continue
+        item = _item(notification, org)
+        send_email(
+            user.email,
+            "notification",
+            job_id=f"mail-notification-{notification.id}",
+            name=user.name,
+            item=item,
+            **_common(org, choice),
+        )
+        notification.emailed_at = utcnow()
+        sent += 1
+    db.session.commit()
+    if sent:
+        log.info("notification mail queued", extra={"mails": sent})
+    return sent
+
+
+def send_daily_digests() -> int:
+    """One mail per person and organization with "daily digest": the last day's unread notifications.
+
+    Marks what it mailed as emailed, so a second run the same day sends nothing more.
+    Returns how many digests were queued.
+    """
+    since = utcnow() - DIGEST_WINDOW
+    with unscoped("daily digest: who has notifications waiting, in every organization"):
+        waiting = db.session.execute(
+            select(Notification.tenant_id, Notification.user_id)
+            .join(
+                Membership,
+                and_(
+                    Membership.tenant_id == Notification.tenant_id, Membership.user_id == Notification.user_id
+                ),
+            )
+            .where(
+                Membership.email_notifications == Membership.EMAIL_DAILY,
+                Notification.emailed_at.is_(None),
+                Notification.read_at.is_(None),
+                Notification.created_at >= since,
+            )
+            .distinct()
+        ).all()
+    digests = 0
+    for tenant_id, user_id in waiting:
+        with tenant_context(tenant_id):
+            digests += _send_digest(user_id, since)
+            db.session.commit()
+    log.info("daily digests queued", extra={"digests": digests})
+    return digests
+
+
+def _send_digest(user_id, since) -> int:
+    rows = [
+        (notification, user)
+        for notification, user, choice in _pending_for(user_id=user_id, since=since)
+        if choice == Membership.EMAIL_DAILY
+    ]
+    if not rows:
+        return 0
+    org = db.session.get(Organization, require_tenant())
+    user = rows[0][1]
+    notifications = [notification for notification, _user in rows]
+    digest_id = hashlib.sha256(",".join(str(n.id) for n in notifications).encode()).hexdigest()[:32]
+    send_email(
+        user.email,
+        "notification_digest",
+        job_id=f"mail-digest-{digest_id}",
+        name=user.name,
+        items=[_item(notification, org) for notification in notifications],
+        **_common(org, Membership.EMAIL_DAILY),
+    )
+    now = utcnow()
+    for notification in notifications:
+        notification.emailed_at = now
+    return 1
+
+
+def _uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
