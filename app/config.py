@@ -259,7 +259,7 @@ class BaseConfig:
         config.REDIS_URL = environ.get("REDIS_URL") or None
         config.SMTP_URL = environ.get("SMTP_URL") or None
         config.MAIL_FROM = environ.get("MAIL_FROM") or cls.MAIL_FROM
-        config.PUBLIC_URL = (environ.get("PUBLIC_URL") or cls.PUBLIC_URL).rstrip("/")
+        config.PUBLIC_URL = (environ.get("PUBLIC_URL") or cls.PUBLIC_URL or "").rstrip("/") or None
         config.OPERATOR_EMAILS = _email_list(environ.get("OPERATOR_EMAILS"))
         config.METRICS_TOKEN = environ.get("METRICS_TOKEN") or None
         config.DEV_MAIL_DIR = environ.get("DEV_MAIL_DIR") or str(Path(config.INSTANCE_PATH) / "mail")
@@ -303,7 +303,7 @@ class BaseConfig:
         if self.JOB_LOST_AFTER_SECONDS < 2 * self.JOB_HEARTBEAT_SECONDS:
             raise ConfigError("JOB_LOST_AFTER_SECONDS must be at least twice JOB_HEARTBEAT_SECONDS")
         mail_from_domain(self.MAIL_FROM)
-        public = urlsplit(self.PUBLIC_URL)
+        public = urlsplit(self.PUBLIC_URL or "")
         if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
             raise ConfigError(
                 "PUBLIC_URL must be an http(s) address like https://worklane.example.com, "
@@ -372,9 +372,11 @@ class ProductionConfig(BaseConfig):
     PREFERRED_URL_SCHEME = "https"
     HSTS_SECONDS = 2 * 365 * 24 * 3600
     MIN_SECRET_KEY_LENGTH = 32
+    #: No default: links in mail that jobs write must point at the real site.
+    PUBLIC_URL = None
 
     def required_settings(self) -> list[tuple[str, object]]:
-        return [*super().required_settings(), ("SMTP_URL", self.SMTP_URL)]
+        return [*super().required_settings(), ("SMTP_URL", self.SMTP_URL), ("PUBLIC_URL", self.PUBLIC_URL)]
 
     def validate(self) -> None:
         super().validate()

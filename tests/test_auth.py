@@ -341,6 +341,7 @@ def test_production_cookies_and_hsts(migrated_env, db_session):
         "WORKLANE_ENV": "production",
         "SECRET_KEY": "s" * 48,
         "SMTP_URL": "smtp://127.0.0.1:2525",
+        "PUBLIC_URL": "https://worklane.example",
         "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused",  # this page needs no database
     }
     app = create_app(config_from_env(env, dotenv_path=None))

@@ -86,13 +86,18 @@ def test_production_lists_every_missing_setting():
     with pytest.raises(ConfigError) as excinfo:
         ProductionConfig.from_env({})
     message = str(excinfo.value)
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL"):
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "PUBLIC_URL"):
         assert name in message
 
 
 def test_production_rejects_short_secret_and_sqlite():
     """A short SECRET_KEY or a SQLite database is refused in production."""
-    env = {"DATABASE_URL": "postgresql://a@b/c", "REDIS_URL": "redis://r:6379/0", "SMTP_URL": "smtp://m:25"}
+    env = {
+        "DATABASE_URL": "postgresql://a@b/c",
+        "REDIS_URL": "redis://r:6379/0",
+        "SMTP_URL": "smtp://m:25",
+        "PUBLIC_URL": "https://worklane.example.com",
+    }
     with pytest.raises(ConfigError, match="at least 32"):
         ProductionConfig.from_env({**env, "SECRET_KEY": "short"})
     with pytest.raises(ConfigError, match="PostgreSQL"):
@@ -107,6 +112,7 @@ def test_production_config_is_secure():
             "DATABASE_URL": "postgres://a@b/c",
             "REDIS_URL": "redis://r:6379/0",
             "SMTP_URL": "smtp://mail.example.com:587?starttls=true",
+            "PUBLIC_URL": "https://worklane.example.com",
         }
     )
     assert config.SESSION_COOKIE_SECURE is True

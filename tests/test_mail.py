@@ -349,7 +349,12 @@ def test_malformed_mail_from_is_a_config_error(tmp_path):
 
 def test_production_requires_smtp_url(tmp_path):
     """Production names SMTP_URL among the missing settings, and `import wsgi` exits with that message."""
-    env = {"SECRET_KEY": GOOD_SECRET, "DATABASE_URL": "postgres://a@b/c", "REDIS_URL": "redis://r:6379/0"}
+    env = {
+        "SECRET_KEY": GOOD_SECRET,
+        "DATABASE_URL": "postgres://a@b/c",
+        "REDIS_URL": "redis://r:6379/0",
+        "PUBLIC_URL": "https://worklane.example.com",
+    }
     with pytest.raises(ConfigError, match="missing required environment variable\\(s\\): SMTP_URL"):
         ProductionConfig.from_env(env)
     config = ProductionConfig.from_env({**env, "SMTP_URL": "smtps://u:p@mail.example.com:465"})
