@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -20,20 +19,11 @@ from rq.job import Job
 
 from app.config import PROJECT_ROOT
 from tests.conftest import csrf_token_from, free_port
+from tests.support.workers import wait_for
 from workers.queues import DEFAULT
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.processes
-
-
-def wait_for(condition, timeout: float, message: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s: {message}")
 
 
 def descendants(pid: int) -> list[psutil.Process]:

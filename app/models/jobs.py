@@ -13,14 +13,12 @@ from app.models.base import JSONDocument, UTCDateTime, new_id, utcnow
 from app.tenancy import TenantMixin
 
 
-class BackgroundJob(db.Model):
-    """One piece of background work started by someone, as its page shows it.
+class TrackedWork:
+    """Status, progress and outcome of a piece of background work, as its page shows them.
 
-    RQ keeps the queue; this row keeps what people see: the job's id is also its
-    RQ job id, and the worker updates the row as it goes.
+    RQ keeps the queue; a row with these columns keeps what people see: its id is also the
+    RQ job's id, and the worker updates the row as it goes.
     """
-
-    __tablename__ = "background_jobs"
 
     QUEUED = "queued"
     STARTED = "started"
@@ -28,9 +26,6 @@ class BackgroundJob(db.Model):
     FAILED = "failed"
     STATUSES = (QUEUED, STARTED, FINISHED, FAILED)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    kind: Mapped[str] = mapped_column(String(64))
-    description: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     progress: Mapped[int] = mapped_column(default=0)
     result: Mapped[dict | None] = mapped_column(JSONDocument)
@@ -39,23 +34,22 @@ class BackgroundJob(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (
-        CheckConstraint("progress >= 0 AND progress <= 100", name="progress_percent"),
-        CheckConstraint("status IN ('queued', 'started', 'finished', 'failed')", name="status_known"),
-        Index("ix_background_jobs_status_created_at", "status", "created_at"),
-    )
+    @staticmethod
+    def checks() -> tuple[CheckConstraint, ...]:
+        return (
+            CheckConstraint("progress >= 0 AND progress <= 100", name="progress_percent"),
+            CheckConstraint("status IN ('queued', 'started', 'finished', 'failed')", name="status_known"),
+        )
 
     @property
     def done(self) -> bool:
         return self.status in (self.FINISHED, self.FAILED)
 
     def mark_started(self) -> None:
+        """Started (again, when a retry runs it: the first start is kept)."""
         self.status = self.STARTED
-        self.started_at = utcnow()
+        self.started_at = self.started_at or utcnow()
         self.error = None
-
-    def mark_progress(self, percent: int) -> None:
-        self.progress = max(0, min(100, int(percent)))
 
     def mark_finished(self, result: dict | None = None) -> None:
         self.status = self.FINISHED
@@ -69,51 +63,44 @@ class BackgroundJob(db.Model):
         self.finished_at = utcnow()
 
 
-class Task(TenantMixin, db.Model):
+class BackgroundJob(TrackedWork, db.Model):
+    """One piece of the system's background work started by someone (a system check)."""
+
+    __tablename__ = "background_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (
+        *TrackedWork.checks(),
+        Index("ix_background_jobs_status_created_at", "status", "created_at"),
+    )
+
+    def mark_progress(self, percent: int) -> None:
+        self.progress = max(0, min(100, int(percent)))
+
+
+class Task(TenantMixin, TrackedWork, db.Model):
     """Background work started by a member of an organization (import, export, report).
 
-    The organization's counterpart of ``BackgroundJob``: the row is the tenant's own, its id
-    is also the RQ job id, and the worker updates it as it goes so the page that started it
-    can show a live progress bar, then the result or the error.
+    The organization's counterpart of ``BackgroundJob``: the row is the tenant's own, so the
+    page that started it can show a live progress bar, then the result or the error.
     """
 
     __tablename__ = "tasks"
 
-    QUEUED = "queued"
-    STARTED = "started"
-    FINISHED = "finished"
-    FAILED = "failed"
-    STATUSES = (QUEUED, STARTED, FINISHED, FAILED)
-
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
-    progress: Mapped[int] = mapped_column(default=0)
     #: A line for people: "Imported 3,400 of 10,000 rows".
     message: Mapped[str] = mapped_column(String(255), default="")
-    #: Plain values the result page shows (counts, a file name, report ids…).
-    result: Mapped[dict | None] = mapped_column(JSONDocument)
-    error: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        CheckConstraint("progress >= 0 AND progress <= 100", name="progress_percent"),
-        CheckConstraint("status IN ('queued', 'started', 'finished', 'failed')", name="status_known"),
+        *TrackedWork.checks(),
         Index("ix_tasks_kind_created_at", "tenant_id", "kind", "created_at"),
     )
-
-    @property
-    def done(self) -> bool:
-        return self.status in (self.FINISHED, self.FAILED)
-
-    def mark_started(self) -> None:
-        self.status = self.STARTED
-        self.started_at = self.started_at or utcnow()
-        self.error = None
 
     def mark_progress(self, done: int, total: int, message: str = "") -> None:
         """``done`` of ``total`` units; the bar shows the share, the page the message."""
@@ -121,13 +108,5 @@ class Task(TenantMixin, db.Model):
         self.message = message[:255]
 
     def mark_finished(self, result: dict | None = None, message: str = "") -> None:
-        self.status = self.FINISHED
-        self.progress = 100
-        self.result = result
+        super().mark_finished(result)
         self.message = message[:255] or self.message
-        self.finished_at = utcnow()
-
-    def mark_failed(self, error: str) -> None:
-        self.status = self.FAILED
-        self.error = error[:4000]
-        self.finished_at = utcnow()
