@@ -13,7 +13,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Invitation
+from app.models import Invitation, Task
 from app.models.base import utcnow
 from app.storage import file_store
 from app.tenancy import tenant_context, unscoped
@@ -89,6 +89,30 @@ def test_only_long_expired_invitations_are_deleted(app, committed_db, migrated_e
     with app.app_context(), unscoped("test: every organization's invitations"):
         left = sorted(db.session.scalars(select(Invitation.email)).all())
     assert left == ["accepted@example.com", "pending@example.com", "recent@example.com"]
+
+
+def test_only_tasks_that_ended_long_ago_are_deleted(app, committed_db, migrated_env):
+    """Ended tasks go after 30 days (report computations after a day); running and recent ones stay."""
+    now = utcnow()
+    with app.app_context():
+        org = make_org(make_user("owner@example.com"), "Acme", "acme")
+        with tenant_context(org.id):
+            for description, kind, status, ended in (
+                ("old import", "import", Task.FINISHED, now - timedelta(days=31)),
+                ("old failed export", "export", Task.FAILED, now - timedelta(days=40)),
+                ("recent import", "import", Task.FINISHED, now - timedelta(days=29)),
+                ("yesterday's report", "report", Task.FINISHED, now - timedelta(days=2)),
+                ("today's report", "report", Task.FINISHED, now - timedelta(hours=3)),
+                ("long running export", "export", Task.STARTED, None),
+            ):
+                db.session.add(Task(kind=kind, description=description, status=status, finished_at=ended))
+            db.session.flush()
+        db.session.commit()
+        enqueue("workers.housekeeping.delete_old_tasks")
+    assert run_flask(migrated_env, "worker", "--burst").returncode == 0
+    with app.app_context(), unscoped("test: every organization's tasks"):
+        left = sorted(db.session.scalars(select(Task.description)).all())
+    assert left == ["long running export", "recent import", "today's report"]
 
 
 def test_sessions_expire_in_redis_by_themselves(app, owner, org, client, redis_client):

@@ -96,3 +96,17 @@ def make_org_for(app, email):
     client = app.test_client()
     login(client, email)
     return client
+
+
+def test_the_tasks_page_lists_what_people_asked_for(app, acme):
+    """Imports and other asked-for tasks are listed; report computations started by viewing are not."""
+    from app.extensions import db
+
+    _start(app, acme, "owner@example.com", 3)
+    with app.app_context(), tenant_context(acme):
+        db.session.add(Task(kind="report", description="Reports of Acme"))
+        db.session.commit()
+    client = app.test_client()
+    login(client, "owner@example.com")
+    page = client.get("/acme/tasks").get_data(as_text=True)
+    assert "Counting" in page and "Reports of Acme" not in page

@@ -14,10 +14,10 @@ import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete
+from sqlalchemy import case, delete
 
 from app.extensions import db
-from app.models import Invitation
+from app.models import Invitation, Task
 from app.models.base import utcnow
 from app.storage import file_store
 from app.tenancy import unscoped
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 EXPIRED_INVITATIONS_KEPT_FOR = timedelta(days=30)
 #: A half-written file (its writer was killed) older than this is abandoned.
 PARTIAL_FILES_KEPT_FOR = timedelta(days=1)
+#: Finished and failed tasks stay on their pages this long (imports, exports)…
+TASKS_KEPT_FOR = timedelta(days=30)
+#: …except report computations, started by viewing the reports, which nobody revisits.
+REPORT_TASKS_KEPT_FOR = timedelta(days=1)
 
 
 def delete_expired_exports() -> int:
@@ -59,4 +63,21 @@ def delete_expired_invitations() -> int:
         )
         db.session.commit()
     log.info("expired invitations deleted", extra={"deleted": result.rowcount})
+    return result.rowcount
+
+
+def delete_old_tasks() -> int:
+    """Delete every organization's tasks that ended long ago (reports sooner); how many."""
+    now = utcnow()
+    ended = Task.status.in_((Task.FINISHED, Task.FAILED))
+    with unscoped("housekeeping: old tasks of every organization"):
+        result = db.session.execute(
+            delete(Task).where(
+                ended,
+                Task.finished_at
+                < case((Task.kind == "report", now - REPORT_TASKS_KEPT_FOR), else_=now - TASKS_KEPT_FOR),
+            )
+        )
+        db.session.commit()
+    log.info("old tasks deleted", extra={"deleted": result.rowcount})
     return result.rowcount

@@ -120,6 +120,7 @@ JOB_KINDS: dict[str, JobKind] = {
     ),
     "workers.housekeeping.delete_expired_exports": JobKind(queue=LOW, timeout=900),
     "workers.housekeeping.delete_expired_invitations": JobKind(queue=LOW, timeout=300),
+    "workers.housekeeping.delete_old_tasks": JobKind(queue=LOW, timeout=300),
     # 10,000 rows took 43 s on 2 busy cores (docs/performance.md); a retry resumes from the last batch.
     "workers.imports.import_issues": JobKind(
         queue=DEFAULT,

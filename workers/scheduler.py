@@ -54,6 +54,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "delete-expired-invitations", "workers.housekeeping.delete_expired_invitations", every_seconds=86400
     ),
+    PeriodicJob("delete-old-tasks", "workers.housekeeping.delete_old_tasks", every_seconds=86400),
     PeriodicJob("purge-stale-imports", "workers.imports.purge_stale_uploads", every_seconds=24 * 3600),
     # Slots start at midnight UTC: the digests go out at the first tick of each day.
     PeriodicJob(

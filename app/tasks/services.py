@@ -62,11 +62,17 @@ def visible_task_or_none(task_id) -> Task | None:
     return None
 
 
+#: Tasks started by viewing a page (reports) rather than asked for: not listed.
+UNLISTED_KINDS = ("report",)
+
+
 def recent_tasks(kind: str | None = None, limit: int = 20) -> list[Task]:
     """The member's recent tasks (every member's for those who manage the organization)."""
     query = select(Task).order_by(Task.created_at.desc()).limit(limit)
     if kind is not None:
         query = query.where(Task.kind == kind)
+    else:
+        query = query.where(Task.kind.not_in(UNLISTED_KINDS))
     if not can("org.update"):
         query = query.where(Task.created_by_id == signed_in().user_id)
     return list(db.session.scalars(query))
