@@ -117,3 +117,15 @@ def register_security_headers(app: Flask) -> None:
             # Pages may show private data: never store them in shared caches.
             headers["Cache-Control"] = "private, no-cache"
         return response
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value) -> str:
+    """A CSV cell a spreadsheet will not run as a formula: text starting ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return gets a leading quote (``=1+2`` becomes ``'=1+2``)."""
+    text = "" if value is None else str(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text

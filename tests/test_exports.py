@@ -53,7 +53,10 @@ def _populate(org, owner, others) -> None:
                 estimate=n,
             )
             if n % 3 == 0:
-                issues.add_comment(issue, others[0], f"A comment on {n} for @{owner.email.split('@')[0]}")
+                formula = "=1+2 " if n == 0 else ""  # a spreadsheet would run it as a formula
+                issues.add_comment(
+                    issue, others[0], f"{formula}A comment on {n} for @{owner.email.split('@')[0]}"
+                )
             if n % 5 == 0:
                 issues.move_issue(issue, owner, "done")
         db.session.add(
@@ -125,6 +128,10 @@ def test_an_export_holds_every_table_with_its_rows(app, acme, migrated_env):
             if lines:
                 assert list(json.loads(lines[0])) == list(rows[0]), table.name
         issue = json.loads(archive.read("issues.jsonl").decode().splitlines()[0])
+        comments_csv = archive.read("comments.csv").decode()
+        comments_jsonl = archive.read("comments.jsonl").decode()
+    # The CSV quotes what a spreadsheet would run; the JSON Lines keep the exact text.
+    assert "'=1+2 A comment on 0" in comments_csv and '"=1+2 A comment on 0' in comments_jsonl
     assert manifest["format_version"] == 1 and manifest["organization"]["slug"] == "acme"
     assert manifest["tables"] == counts
     assert [(m["email"], m["role"]) for m in manifest["members"]] == [

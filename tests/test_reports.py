@@ -18,7 +18,8 @@ from app.models import Issue, IssueActivity, Project, ReportSnapshot, Task, User
 from app.models.base import utcnow
 from app.models.work import DONE, IN_PROGRESS, IN_REVIEW, TODO
 from app.reports import queries
-from app.reports.services import current_data_version, safe_cell, store_snapshot
+from app.reports.services import current_data_version, store_snapshot
+from app.security import spreadsheet_safe
 from app.tenancy import tenant_context
 from tests.accounts import PASSWORD, OrgRef, add_member, login, make_org, make_user
 from tests.conftest import csrf_token_from, run_flask
@@ -263,7 +264,7 @@ def test_csv_downloads_match_the_charts(client, acme):
 
 def test_csv_cells_cannot_run_as_formulas():
     """Text cells starting with = + - @ are written with a leading quote; numbers are not."""
-    assert [safe_cell(v) for v in ("=1+2", "+1", "-1", "@SUM(A1)", "Ann", 3)] == [
+    assert [spreadsheet_safe(v) for v in ("=1+2", "+1", "-1", "@SUM(A1)", "Ann", 3)] == [
         "'=1+2",
         "'+1",
         "'-1",

@@ -31,6 +31,7 @@ from app.models import (
     SavedView,
     User,
 )
+from app.security import spreadsheet_safe
 
 FORMAT = "worklane-export"
 #: Bumped when a table or column changes meaning; the import refuses versions it does not know.
@@ -238,10 +239,11 @@ def plain(value):
 
 
 def csv_cell(value) -> str:
-    """A column value in a CSV cell: empty for none, JSON for documents."""
+    """A column value in a CSV cell: empty for none, JSON for documents, and text a spreadsheet
+    would run as a formula quoted (the JSON Lines file keeps the exact value)."""
     value = plain(value)
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
+    return spreadsheet_safe(value)

@@ -23,6 +23,7 @@ from app.extensions import db
 from app.models import Project, ReportSnapshot, Task
 from app.models.base import utcnow
 from app.reports.queries import week_monday
+from app.security import spreadsheet_safe
 from app.tasks.services import QueueUnavailable, start_task
 from app.tenancy import require_tenant
 
@@ -185,21 +186,11 @@ TABLES = {
     "open-by-assignee": _by_assignee,
 }
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (``=1+2`` becomes ``'=1+2``)."""
-    text = "" if value is None else str(value)
-    if isinstance(value, str) and text.startswith(_FORMULA_STARTS):
-        return "'" + text
-    return text
-
 
 def table_csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([safe_cell(c) for c in table.columns])
+    writer.writerow([spreadsheet_safe(c) for c in table.columns])
     for row in table.rows:
-        writer.writerow([safe_cell(value) for value in row])
+        writer.writerow([spreadsheet_safe(value) for value in row])
     return out.getvalue()
