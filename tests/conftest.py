@@ -263,7 +263,12 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc):
+        # Closing the listening socket alone leaves the browser's keep-alive connections in
+        # waitress's loop, which then runs on: close them too, so the thread ends at once.
         self.server.close()
+        for channel in list(self.server._map.values()):
+            channel.close()
+        self.server.task_dispatcher.shutdown(timeout=5)
         self.thread.join(5)
 
 
