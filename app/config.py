@@ -189,6 +189,10 @@ class BaseConfig:
         "image/svg+xml",
     ]
 
+    # The largest body any page takes: the CSV import's 10 MB file, with room to tell people
+    # it is over its own limit (a form error) rather than refuse it here (413).
+    MAX_CONTENT_LENGTH = 20 * 1024 * 1024
+
     # Static files carry a content hash in their URL, so they can be cached "forever".
     SEND_FILE_MAX_AGE_DEFAULT = 3600
     STATIC_IMMUTABLE_MAX_AGE = 31536000

@@ -19,6 +19,7 @@ TITLES = {
     403: ("Not allowed", "You do not have permission to do that."),
     404: ("Page not found", "There is nothing at this address. It may have moved or never existed."),
     405: ("Method not allowed", "This address does not accept that kind of request."),
+    413: ("Too large", "What was sent is too large for this address. Send less at a time."),
     429: ("Too many requests", "You are going a little fast. Wait a moment, then try again."),
     500: ("Something went wrong", "We hit an error on our side and have logged it. Try again in a moment."),
     503: ("Temporarily unavailable", "Worklane is not available right now. Try again in a moment."),

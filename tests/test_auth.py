@@ -324,6 +324,13 @@ def test_forms_without_csrf_token_are_refused(client, db_session):
     assert response.status_code == 400
 
 
+def test_oversized_requests_get_a_clear_413(client, db_session):
+    """A request body over the limit is refused with 413 and a reason, never a 500."""
+    response = client.post("/login", data={"email": "a" * (21 * 1024 * 1024), "password": "x"})
+    assert response.status_code == 413
+    assert "too large" in response.get_data(as_text=True).lower()
+
+
 def test_session_lookups_happen_in_the_session(client, db_session):
     """The login identity carries the session epoch (a password change invalidates it)."""
     user = make_user("ada@example.com")

@@ -40,8 +40,6 @@ def upload(project_key):
     project = _writable_project(project_key)
     if project.archived:
         return redirect(url_for("issues.project_list", project_key=project.key), 303)
-    # A hard stop well above the limit; files up to it get a form error instead of a 413.
-    request.max_content_length = 2 * imports.MAX_UPLOAD_BYTES
     form = UploadForm()
     if form.validate_on_submit():
         try:
