@@ -36,17 +36,24 @@ def _configure_sqlite(dbapi_connection, connection_record):
 
 @event.listens_for(Engine, "begin")
 def _begin_sqlite(conn):
-    """SQLite transactions take the write lock when they begin (``BEGIN IMMEDIATE``).
+    """SQLite: writers' transactions take the write lock when they begin (``BEGIN IMMEDIATE``).
 
     A deferred transaction that reads and then writes fails at once (SQLITE_BUSY, which
     ``busy_timeout`` does not wait out) if another connection — a worker — committed in
-    between; one that starts as a writer waits its turn instead. Long read-only work (an
-    export's snapshot) asks for a deferred one with the ``sqlite_read_only`` execution
-    option, so it never holds the write lock.
+    between; one that starts as a writer waits its turn instead. Readers stay deferred: in
+    WAL mode they never wait, so a page view is not held up by a long import writing batch
+    after batch. A reader is a GET (or HEAD, OPTIONS) request, or work that asks for it with
+    the ``sqlite_read_only`` execution option (an export's snapshot, the readiness check).
     """
     if conn.dialect.name == "sqlite":
-        read_only = conn.get_execution_options().get("sqlite_read_only", False)
+        read_only = conn.get_execution_options().get("sqlite_read_only", False) or _reading_request()
         conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def _reading_request() -> bool:
+    from flask import has_request_context, request
+
+    return has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
 
 
 # --- PostgreSQL row-level security for tenant tables (used by migrations) ---------------

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import BackgroundJob
+from tests.accounts import login, make_org, make_user
 from tests.conftest import DATABASE_KIND
 
 
@@ -52,3 +53,23 @@ def test_read_only_work_does_not_hold_the_write_lock(app, committed_db):
         with Session(db.engine) as writer:
             writer.add(BackgroundJob(kind="k", description="written during the export"))
             writer.commit()
+
+
+@pytest.mark.skipif(DATABASE_KIND != "sqlite", reason="SQLite's locking")
+def test_page_views_do_not_wait_for_a_writer(app, committed_db):
+    """On SQLite a page view reads while a worker holds the write lock (an import between batches)."""
+    with app.app_context():
+        make_org(make_user("owner@example.com"), "Acme", "acme")
+        db.session.commit()
+        engine = db.engine
+    client = app.test_client()
+    login(client, "owner@example.com")
+    with Session(engine) as worker:
+        worker.add(BackgroundJob(kind="k", description="a batch not yet committed"))
+        worker.flush()  # the worker's transaction holds the write lock
+        started = time.monotonic()
+        response = client.get("/acme/members")
+        waited = time.monotonic() - started
+        worker.rollback()
+    assert response.status_code == 200
+    assert waited < 4  # not the 5 s busy timeout
