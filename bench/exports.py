@@ -30,9 +30,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from bench import dataset
-from bench.services import ROOT, VENV_BIN, Services, flask, say
-
-RESULTS = ROOT / "bench" / "results"
+from bench.services import ROOT, VENV_BIN, Services, say, write_results
 
 
 def build_organization(services: Services, database: str, issues: int, password_hash: str) -> str:
@@ -150,7 +148,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(exist_ok=True)
     services = Services()
     results = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -160,15 +157,9 @@ def main(argv=None) -> int:
     try:
         services.start()
         results["machine"].update(services.versions)
-        services.create_database("exports")
-        env = {**services.app_env("exports", 0), "LOG_LEVEL": "WARNING"}
-        flask(env, "db", "upgrade")
-        os.environ.update(env)
-        from app import create_app
-        from app.config import config_from_env
+        app, env = services.migrated_app("exports")
         from app.security import hash_password
 
-        app = create_app(config_from_env())
         password_hash = hash_password(dataset.BENCH_PASSWORD)
         with open(services.work / "worker.log", "ab") as log:
             results["baseline"] = baseline(app, env, log)
@@ -183,8 +174,7 @@ def main(argv=None) -> int:
                 say(json.dumps({k: v for k, v in run.items() if k != "tables"}))
     finally:
         services.stop()
-    path = RESULTS / f"exports-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path = write_results(f"exports-{stamp}", results)
     print(f"results: {path.relative_to(ROOT)}")
     return 0
 

@@ -11,7 +11,6 @@ else the machine is doing meanwhile weighs on both alike.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -29,9 +28,7 @@ import redis
 from app.security import hash_password
 from bench import dataset, load, profiling, report
 from bench.cpu import Interference
-from bench.services import APP_ROLE, ROOT, Services, WebProcess, flask, say
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.services import APP_ROLE, RESULTS, ROOT, Services, WebProcess, flask, say, write_results
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -130,8 +127,7 @@ def main(argv=None) -> int:
         services.stop()
     results["total_seconds"] = round(time.time() - started, 1)
     results["targets"] = report.targets(results)
-    path = RESULTS / f"{stamp}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path = write_results(stamp, results)
     print()
     print(report.markdown(results))
     print(f"\nresults: {path.relative_to(ROOT)}")

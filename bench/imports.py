@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import signal
 import sys
 import time
 from datetime import UTC, datetime
 
 from bench.jobs import _stop, _wait, _workers
-from bench.services import ROOT, Services, flask, say
+from bench.services import ROOT, Services, say, write_results
 
-RESULTS = ROOT / "bench" / "results"
 STATES = ["Backlog", "Todo", "In progress", "in_review", "Done"]
 PRIORITIES = ["Urgent", "High", "Medium", "Low", "0"]
 
@@ -121,19 +119,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(exist_ok=True)
     services = Services()
     results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "settings": vars(args)}
     try:
         services.start()
-        services.create_database("imports")
-        env = {**services.app_env("imports", 0), "LOG_LEVEL": "WARNING"}
-        flask(env, "db", "upgrade")
-        os.environ.update(env)
-        from app import create_app
-        from app.config import config_from_env
+        app, env = services.migrated_app("imports")
 
-        app = create_app(config_from_env())
         org_id, user_id, project_id = _setup(app)
         content = generate_csv(args.rows)
         results["file_bytes"] = len(content)
@@ -145,8 +136,7 @@ def main(argv=None) -> int:
         say(json.dumps(results["again"]))
     finally:
         services.stop()
-    path = RESULTS / f"imports-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path = write_results(f"imports-{stamp}", results)
     print(f"results: {path.relative_to(ROOT)}")
     return 0
 

@@ -28,9 +28,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from bench.services import ROOT, VENV_BIN, Services, flask, say
-
-RESULTS = ROOT / "bench" / "results"
+from bench.services import ROOT, VENV_BIN, Services, say, write_results
 
 
 def stamp_time(key: str, label: str = "") -> None:
@@ -140,20 +138,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(exist_ok=True)
     services = Services()
     results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "settings": vars(args)}
     try:
         services.start()
-        services.create_database("jobs")
-        env = {**services.app_env("jobs", 0), "LOG_LEVEL": "WARNING"}
-        flask(env, "db", "upgrade")
-        os.environ.update(env)
-        from app import create_app
-        from app.config import config_from_env
+        app, env = services.migrated_app("jobs")
         from app.extensions import redis_connections
 
-        app = create_app(config_from_env())
         redis = redis_connections.client(app)
         log_dir = services.work
         results["throughput"] = []
@@ -166,8 +157,7 @@ def main(argv=None) -> int:
         say(json.dumps(results["flood"]))
     finally:
         services.stop()
-    path = RESULTS / f"jobs-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path = write_results(f"jobs-{stamp}", results)
     print(f"results: {path.relative_to(ROOT)}")
     return 0
 

@@ -28,9 +28,7 @@ import tracemalloc
 from datetime import UTC, datetime
 
 from bench.harness import build
-from bench.services import ROOT, Services, say
-
-RESULTS = ROOT / "bench" / "results"
+from bench.services import ROOT, Services, say, write_results
 
 
 def _time_scope(app, tenant_id, project_key: str | None, rounds: int) -> dict:
@@ -80,7 +78,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(exist_ok=True)
     services = Services()
     results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "settings": vars(args)}
     try:
@@ -123,8 +120,7 @@ def main(argv=None) -> int:
             say(json.dumps(entry))
     finally:
         services.stop()
-    path = RESULTS / f"reports-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path = write_results(f"reports-{stamp}", results)
     print(f"results: {path.relative_to(ROOT)}")
     return 0
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+RESULTS = ROOT / "bench" / "results"
 
 OWNER_ROLE = "worklane_owner"
 APP_ROLE = "worklane_app"
@@ -130,6 +131,21 @@ class Services:
         pg_ctl = [str(self.pg_bin / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.work / "pglog/pg.log")]
         _run([*self._run_as, *pg_ctl, "-w", "-t", "60", "-o", options, "start"], self.work / "pg_ctl.log")
         self.psql(POSTGRES_ROLES, database="postgres")
+
+    def migrated_app(self, database: str):
+        """A new database at the migration head, and the app built for it in this process.
+
+        Returns ``(app, env)``; ``env`` (also put in ``os.environ``) is what worker processes
+        started by a benchmark need to reach the same database and Redis.
+        """
+        self.create_database(database)
+        env = {**self.app_env(database, 0), "LOG_LEVEL": "WARNING"}
+        flask(env, "db", "upgrade")
+        os.environ.update(env)
+        from app import create_app
+        from app.config import config_from_env
+
+        return create_app(config_from_env()), env
 
     def create_database(self, name: str) -> None:
         """An empty database whose public schema the owner role owns (as in the tests)."""
@@ -283,3 +299,13 @@ class WebProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def write_results(name: str, results: dict) -> Path:
+    """Write a benchmark's results as ``bench/results/<name>.json``; the path."""
+    import json
+
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return path
