@@ -36,18 +36,32 @@ def tracked(background_job_id: str | uuid.UUID):
     ``job.mark_finished(result)`` + commit.
     """
     job_id = uuid.UUID(str(background_job_id))
-    job = db.session.get(BackgroundJob, job_id)
-    if job is None:
-        raise BackgroundJobGone(f"background job {job_id} does not exist")
-    job.mark_started()
+    with _tracking(
+        lambda: db.session.get(BackgroundJob, job_id), f"background job {job_id} does not exist", _error_text
+    ) as job:
+        yield job
+
+
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextmanager
+def _tracking(load, missing: str, describe):
+    """The one lifecycle of a tracked row: started, then failed with ``describe(error)`` if the
+    body raises (the row is loaded afresh after the rollback)."""
+    row = load()
+    if row is None:
+        raise BackgroundJobGone(missing)
+    row.mark_started()
     db.session.commit()
     try:
-        yield job
+        yield row
     except Exception as exc:
         db.session.rollback()
-        job = db.session.get(BackgroundJob, job_id)
-        if job is not None:
-            job.mark_failed(f"{type(exc).__name__}: {exc}")
+        row = load()
+        if row is not None:
+            row.mark_failed(describe(exc))
             db.session.commit()
         raise
 
@@ -87,21 +101,12 @@ def tracked_task(task_id: str | uuid.UUID):
     error people can act on is raised as ``TaskError``: its message is shown as it is;
     other errors show their type and message.
     """
-    task = Task.get_scoped(db.session, task_id)
-    if task is None:
-        raise BackgroundJobGone(f"task {task_id} does not exist in this organization")
-    task.mark_started()
-    db.session.commit()
-    try:
+    with _tracking(
+        lambda: Task.get_scoped(db.session, task_id),
+        f"task {task_id} does not exist in this organization",
+        lambda exc: str(exc) if isinstance(exc, TaskError) else _error_text(exc),
+    ) as task:
         yield task
-    except Exception as exc:
-        db.session.rollback()
-        task = Task.get_scoped(db.session, task_id)
-        if task is not None:
-            message = str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}"
-            task.mark_failed(message)
-            db.session.commit()
-        raise
 
 
 class TaskError(Exception):
