@@ -154,9 +154,38 @@ def owner_count() -> int:
     return db.session.scalar(select(func.count()).select_from(Membership).where(Membership.role == OWNER))
 
 
+def lock_members(actor: Membership, target: Membership) -> tuple[Membership, Membership]:
+    """Take the organization's member lock and reload both memberships under it.
+
+    Every change that can take away an owner (a role change, a removal, leaving) runs its
+    checks after this, so two of them at the same moment are decided one after the other
+    and the last-owner rule holds: the organization's row is locked (``SELECT … FOR
+    UPDATE`` on PostgreSQL; on SQLite a writer's transaction already holds the database's
+    write lock from ``BEGIN IMMEDIATE``), then the rows read before the lock are read again.
+    Raises OrgError when either person is no longer a member.
+    """
+    db.session.execute(
+        select(Organization.id).where(Organization.id == target.tenant_id).with_for_update()
+    ).one()
+    reloaded = {
+        m.id: m
+        for m in db.session.scalars(
+            select(Membership)
+            .where(Membership.id.in_({actor.id, target.id}))
+            .execution_options(populate_existing=True)
+        )
+    }
+    if actor.id not in reloaded:
+        raise OrgError("You are no longer a member of this organization.")
+    if target.id not in reloaded:
+        raise OrgError(f"{target.user.name} is no longer a member of this organization.")
+    return reloaded[actor.id], reloaded[target.id]
+
+
 def change_role(actor: Membership, target: Membership, new_role: str) -> None:
     if new_role not in ROLES:
         raise OrgError("Choose one of the listed roles.")
+    actor, target = lock_members(actor, target)
     if new_role == target.role:
         return
     if OWNER in (new_role, target.role) and actor.role != OWNER:
@@ -175,6 +204,7 @@ def change_role(actor: Membership, target: Membership, new_role: str) -> None:
 def remove_member(actor: Membership, target: Membership) -> None:
     """Remove someone (or leave, when actor is target)."""
     leaving = actor.id == target.id
+    actor, target = lock_members(actor, target)
     if not leaving:
         if target.role == OWNER and actor.role != OWNER:
             raise OrgError("Only an owner can remove an owner.")
