@@ -2,8 +2,10 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
+from app.auth.passwords import AcceptablePassword
 from app.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
+#: Every field that sets a new password (sign-up, invitation, reset, change).
 _password = [
     DataRequired(message="Enter a password."),
     Length(
@@ -11,6 +13,7 @@ _password = [
         max=PASSWORD_MAX_LENGTH,
         message=f"Use at least {PASSWORD_MIN_LENGTH} characters (a passphrase is best).",
     ),
+    AcceptablePassword(),
 ]
 _email = [
     DataRequired(message="Enter your email address."),

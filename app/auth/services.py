@@ -10,6 +10,7 @@ from flask import current_app, session, url_for
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
+from app.auth.passwords import hash_new_password
 from app.extensions import db
 from app.mail import send_email
 from app.models import Organization, User
@@ -61,9 +62,9 @@ def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
     mail saying so. The caller answers the same in both cases.
     """
     email = normalize_email(email)
+    password_hash = hash_new_password(password)  # refuses a common password before anything else
     existing = find_user(email)
     if existing is not None:
-        hash_password(password)  # as slow as a real sign-up
         send_email(
             existing.email,
             "account_exists",
@@ -72,7 +73,7 @@ def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
             reset_url=url_for("auth.forgot_password", _external=True),
         )
         return None
-    user = User(email=email, name=name.strip(), password_hash=hash_password(password))
+    user = User(email=email, name=name.strip(), password_hash=password_hash)
     db.session.add(user)
     db.session.flush()
     orgs.create_organization(user, org_name)
@@ -181,8 +182,9 @@ def user_for_reset(token: str) -> User:
 
 
 def set_password(user: User, password: str) -> None:
-    """Change the password and end every session of the user."""
-    user.password_hash = hash_password(password)
+    """Change the password and end every session of the user (a refused password raises
+    UnacceptablePassword and changes nothing)."""
+    user.password_hash = hash_new_password(password)
     user.end_all_sessions()
 
 

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from app.auth import services as accounts
 from app.auth.forms import InvitedSignUpForm
+from app.auth.passwords import hash_new_password
 from app.extensions import db
 from app.models import User
 from app.models.base import utcnow
@@ -14,7 +15,7 @@ from app.orgs import bp
 from app.orgs import services as orgs
 from app.orgs.forms import ConfirmForm, OrganizationForm
 from app.permissions import ROLE_LABELS
-from app.security import InvalidToken, hash_password
+from app.security import InvalidToken
 
 
 def top_level_paths() -> set[str]:
@@ -91,7 +92,7 @@ def invitation_signup(token):
         user = User(
             email=invitation.email,
             name=form.name.data.strip(),
-            password_hash=hash_password(form.password.data),
+            password_hash=hash_new_password(form.password.data),
             email_verified_at=utcnow(),
         )
         db.session.add(user)
