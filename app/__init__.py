@@ -63,6 +63,7 @@ def register_extensions(app: Flask) -> None:
         redis_connections,
     )
     from app.orgs.context import register_tenant_context
+    from app.ratelimits import register_rate_limits
     from app.sessions import register_sessions
 
     db.init_app(app)
@@ -74,6 +75,7 @@ def register_extensions(app: Flask) -> None:
     # Sessions live in Redis: the client object is created here, connected on first use.
     register_sessions(app, redis_connections.client(app))
     limiter.init_app(app)
+    register_rate_limits(app)
     register_login(app)
     register_tenant_context(app)
 

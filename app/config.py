@@ -213,13 +213,26 @@ class BaseConfig:
     REMEMBER_COOKIE_DURATION = 0  # no "remember me" cookie: the server-side session is the login
 
     # Rate limits (Flask-Limiter) are counted in Redis, shared by every web process.
+    # While that Redis is unreachable, each process counts in memory (app/ratelimits.py).
     RATELIMIT_ENABLED = True
     RATELIMIT_STRATEGY = "moving-window"
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
     LOGIN_LIMIT_PER_IP = "20 per 10 minutes"
-    LOGIN_LIMIT_PER_ACCOUNT = "8 per 10 minutes"
+    #: Tight, per account from one address: a guesser is blocked, the owner elsewhere is not.
+    LOGIN_LIMIT_PER_ACCOUNT_AND_IP = "8 per 10 minutes"
+    #: Looser, per account from anywhere: guesses spread over many addresses.
+    LOGIN_LIMIT_PER_ACCOUNT = "40 per hour"
     RESET_LIMIT_PER_IP = "10 per hour"
     RESET_LIMIT_PER_ACCOUNT = "3 per hour"
     SIGNUP_LIMIT_PER_IP = "10 per hour"
+    #: Sign-ups naming one email address (for a taken address, each mails its owner).
+    SIGNUP_LIMIT_PER_ACCOUNT = "3 per hour"
+    #: Forms that check the signed-in person's current password (password and email change).
+    CURRENT_PASSWORD_LIMIT = "5 per 15 minutes"
+    #: Invitation mails (new and resent) one person makes go out, and resends of one invitation.
+    INVITATION_LIMIT_PER_USER = "20 per hour"
+    INVITATION_RESEND_LIMIT = "3 per hour"
 
     #: How many proxies in front of the web process set X-Forwarded-For/-Proto (0: none).
     PROXY_COUNT = 0

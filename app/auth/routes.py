@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from app import notifications
@@ -23,18 +23,17 @@ from app.auth.forms import (
     notification_email_form,
 )
 from app.extensions import db, limiter
+from app.ratelimits import (
+    config_limit,
+    current_password_limit,
+    login_limits,
+    signup_limits,
+    source,
+    typed_account,
+)
 from app.security import InvalidToken
 
 CHECK_EMAIL_KEY = "_check_email"
-
-
-def _account_key() -> str:
-    """Rate-limit key for per-account limits: the address typed in the form."""
-    return "account:" + accounts.normalize_email(request.form.get("email", ""))[:254]
-
-
-def _limit(name: str):
-    return lambda: current_app.config[name]
 
 
 def safe_next(target: str | None) -> str | None:
@@ -62,7 +61,7 @@ def _form_page(template: str, form, **context):
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(_limit("SIGNUP_LIMIT_PER_IP"), methods=["POST"])
+@signup_limits
 def signup():
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
@@ -82,8 +81,8 @@ def check_email():
 
 
 @bp.post("/verify/resend")
-@limiter.limit(_limit("RESET_LIMIT_PER_IP"))
-@limiter.limit(_limit("RESET_LIMIT_PER_ACCOUNT"), key_func=_account_key)
+@limiter.limit(config_limit("RESET_LIMIT_PER_IP"), key_func=source)
+@limiter.limit(config_limit("RESET_LIMIT_PER_ACCOUNT"), key_func=typed_account)
 def resend_verification():
     form = ResendVerificationForm()
     if form.validate_on_submit():
@@ -111,8 +110,7 @@ def verify_email(token):
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_limit("LOGIN_LIMIT_PER_IP"), methods=["POST"])
-@limiter.limit(_limit("LOGIN_LIMIT_PER_ACCOUNT"), key_func=_account_key, methods=["POST"])
+@login_limits
 def login():
     next_url = safe_next(request.args.get("next"))
     if current_user.is_authenticated:
@@ -146,8 +144,8 @@ def logout():
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
-@limiter.limit(_limit("RESET_LIMIT_PER_IP"), methods=["POST"])
-@limiter.limit(_limit("RESET_LIMIT_PER_ACCOUNT"), key_func=_account_key, methods=["POST"])
+@limiter.limit(config_limit("RESET_LIMIT_PER_IP"), key_func=source, methods=["POST"])
+@limiter.limit(config_limit("RESET_LIMIT_PER_ACCOUNT"), key_func=typed_account, methods=["POST"])
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
@@ -157,7 +155,7 @@ def forgot_password():
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
-@limiter.limit(_limit("RESET_LIMIT_PER_IP"), methods=["POST"])
+@limiter.limit(config_limit("RESET_LIMIT_PER_IP"), key_func=source, methods=["POST"])
 def reset_password(token):
     try:
         user = accounts.user_for_reset(token)
@@ -206,6 +204,7 @@ def update_profile():
 
 @bp.post("/account/password")
 @login_required
+@current_password_limit
 def change_password():
     form = ChangePasswordForm(prefix="password")
     if form.validate_on_submit():
@@ -221,6 +220,7 @@ def change_password():
 
 @bp.post("/account/email")
 @login_required
+@current_password_limit
 def change_email():
     form = ChangeEmailForm(prefix="email")
     if form.validate_on_submit():

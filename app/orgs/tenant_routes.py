@@ -15,6 +15,7 @@ from app.orgs import services as orgs
 from app.orgs.context import current_access, current_membership, current_organization
 from app.orgs.forms import ConfirmForm, InviteForm, OrganizationSettingsForm, RoleForm, role_choices
 from app.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
+from app.ratelimits import invitation_limit, resend_limit
 
 
 def _membership_or_404(membership_id) -> Membership:
@@ -147,6 +148,7 @@ def _send_invitation(invitation: Invitation) -> None:
 
 @bp.post("/invitations")
 @require("members.invite")
+@invitation_limit
 def invite():
     form = InviteForm()
     form.role.choices = role_choices(roles_grantable_by(current_access().role))
@@ -166,6 +168,8 @@ def invite():
 
 @bp.post("/invitations/<uuid:invitation_id>/resend")
 @require("members.invite")
+@invitation_limit
+@resend_limit
 def resend_invitation(invitation_id):
     invitation = _invitation_or_404(invitation_id)
     _confirmed()

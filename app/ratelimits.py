@@ -1,0 +1,119 @@
+"""Rate limits: who a limit counts (its key), the limits' decorators, and the 429 page.
+
+Limits are declared on the views where abuse is cheap (login, sign-up, password reset, the
+account page's current-password checks, invitations) with the numbers in the config
+(``*_LIMIT*``). They are counted in Redis, shared by every web process; while that Redis is
+unreachable each process counts in its own memory (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``)
+and goes back to Redis once it answers again.
+
+The source address is ``request.remote_addr``: with ``PROXY_COUNT`` set, ProxyFix has put
+the client's address there from the ``X-Forwarded-For`` the trusted proxies wrote; without
+it, a forwarded header is ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, current_app, request
+from flask_limiter import RateLimitExceeded
+from flask_login import current_user
+
+from app.extensions import limiter
+
+
+def config_limit(name: str):
+    """The limit named ``name`` in the config, read per request (tests and deploys change it)."""
+    return lambda: current_app.config[name]
+
+
+def source() -> str:
+    """The client's address (as the trusted proxies report it)."""
+    return "ip:" + (request.remote_addr or "unknown")
+
+
+def typed_account() -> str:
+    """The account a form names: the address typed in its ``email`` field."""
+    return "account:" + request.form.get("email", "").strip().lower()[:254]
+
+
+def typed_account_from_source() -> str:
+    """The account a form names, from this address: a guesser here is blocked, the owner elsewhere is not."""
+    return f"{typed_account()}|{source()}"
+
+
+def signed_in_user() -> str:
+    """The signed-in person (their limits follow them across organizations and addresses)."""
+    return f"user:{current_user.get_id() or 'anonymous'}"
+
+
+def invitation_in_path() -> str:
+    """The invitation a resend names."""
+    return f"invitation:{request.view_args.get('invitation_id')}"
+
+
+def login_limits(view):
+    """Login: per address, per account from one address (tight), per account (looser)."""
+    view = limiter.limit(config_limit("LOGIN_LIMIT_PER_IP"), key_func=source, methods=["POST"])(view)
+    view = limiter.limit(
+        config_limit("LOGIN_LIMIT_PER_ACCOUNT_AND_IP"), key_func=typed_account_from_source, methods=["POST"]
+    )(view)
+    return limiter.limit(config_limit("LOGIN_LIMIT_PER_ACCOUNT"), key_func=typed_account, methods=["POST"])(
+        view
+    )
+
+
+def signup_limits(view):
+    """Sign-up: per address, and per email address (a sign-up for a taken address mails its owner)."""
+    view = limiter.limit(config_limit("SIGNUP_LIMIT_PER_IP"), key_func=source, methods=["POST"])(view)
+    return limiter.limit(config_limit("SIGNUP_LIMIT_PER_ACCOUNT"), key_func=typed_account, methods=["POST"])(
+        view
+    )
+
+
+#: One count for every form that checks the signed-in person's current password.
+current_password_limit = limiter.shared_limit(
+    config_limit("CURRENT_PASSWORD_LIMIT"), scope="current-password", key_func=signed_in_user
+)
+
+#: One count per person for every invitation mail they make go out (new or resent).
+invitation_limit = limiter.shared_limit(
+    config_limit("INVITATION_LIMIT_PER_USER"), scope="invitations", key_func=signed_in_user
+)
+
+#: Resends of one invitation.
+resend_limit = limiter.limit(config_limit("INVITATION_RESEND_LIMIT"), key_func=invitation_in_path)
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    if seconds < 90 * 60:
+        minutes = math.ceil(seconds / 60)
+        return f"{minutes} minutes"
+    hours = math.ceil(seconds / 3600)
+    return f"about {hours} hour{'s' if hours != 1 else ''}"
+
+
+def retry_after_seconds() -> int:
+    """Seconds until every limit this request broke lets it through again (at least 1)."""
+    now = time.time()
+    breached = [limit for limit in limiter.current_limits if limit.breached] or [
+        limit for limit in [limiter.current_limit] if limit is not None
+    ]
+    try:
+        waits = [limit.reset_at - now for limit in breached]
+    except Exception:  # the store went away between the check and this page
+        waits = []
+    return max(1, math.ceil(max(waits, default=60)))
+
+
+def register_rate_limits(app: Flask) -> None:
+    from app.errors import render_error
+
+    @app.errorhandler(RateLimitExceeded)
+    def _too_many(exc: RateLimitExceeded):
+        seconds = retry_after_seconds()
+        body, code = render_error(429, f"Too many attempts. Try again in {_wait_text(seconds)}.")
+        return body, code, {"Retry-After": str(seconds)}
