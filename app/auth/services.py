@@ -6,12 +6,12 @@ import logging
 import time
 import uuid
 
-from flask import current_app, session, url_for
+from flask import current_app, session
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
 from app.extensions import db
-from app.mail import send_email
+from app.mail import public_url, send_email
 from app.models import Organization, User
 from app.models.base import utcnow
 from app.orgs import services as orgs
@@ -68,8 +68,8 @@ def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
             existing.email,
             "account_exists",
             name=existing.name,
-            login_url=url_for("auth.login", _external=True),
-            reset_url=url_for("auth.forgot_password", _external=True),
+            login_url=public_url("auth.login"),
+            reset_url=public_url("auth.forgot_password"),
         )
         return None
     user = User(email=email, name=name.strip(), password_hash=hash_password(password))
@@ -87,7 +87,7 @@ def send_verification(user: User) -> None:
         user.email,
         "verify_email",
         name=user.name,
-        verify_url=url_for("auth.verify_email", token=token, _external=True),
+        verify_url=public_url("auth.verify_email", token=token),
     )
 
 
@@ -166,7 +166,7 @@ def request_password_reset(email: str) -> None:
         user.email,
         "reset_password",
         name=user.name,
-        reset_url=url_for("auth.reset_password", token=token, _external=True),
+        reset_url=public_url("auth.reset_password", token=token),
         expires_minutes=current_app.config["PASSWORD_RESET_MAX_AGE"] // 60,
     )
 
@@ -224,7 +224,7 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         "email_change",
         name=user.name,
         new_email=new_email,
-        confirm_url=url_for("auth.confirm_email_change", token=token, _external=True),
+        confirm_url=public_url("auth.confirm_email_change", token=token),
     )
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app import audit, cache
 from app.extensions import db
-from app.mail import send_email
+from app.mail import public_url, send_email
 from app.models import Invitation, Membership, User
 from app.orgs import org_bp as bp
 from app.orgs import services as orgs
@@ -140,7 +140,7 @@ def _send_invitation(invitation: Invitation) -> None:
         inviter_name=current_user.name,
         org_name=current_access().name,
         role=ROLE_LABELS[invitation.role].lower(),
-        accept_url=url_for("orgs.invitation", token=orgs.invitation_token(invitation), _external=True),
+        accept_url=public_url("orgs.invitation", token=orgs.invitation_token(invitation)),
         expires_days=(invitation.expires_at - invitation.sent_at).days,
     )
 
