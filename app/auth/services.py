@@ -181,8 +181,9 @@ def user_for_reset(token: str) -> User:
 
 
 def set_password(user: User, password: str) -> None:
-    """Change the password and end every session of the user."""
+    """Change the password, end every session of the user and cancel a pending email change."""
     user.password_hash = hash_password(password)
+    user.pending_email = None  # its confirmation link stops working (see confirm_email_change)
     user.end_all_sessions()
 
 
@@ -216,6 +217,14 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         raise AccountError("That is already your address.")
     user.pending_email = new_email
     db.session.commit()
+    send_email(
+        user.email,
+        "email_change_requested",
+        name=user.name,
+        old_email=user.email,
+        new_email=new_email,
+        reset_url=public_url("auth.forgot_password"),
+    )
     if find_user(new_email) is not None:
         return  # taken: say nothing more here, the confirmation would fail anyway
     token = make_token(EMAIL_CHANGE_TOKEN, {"u": str(user.id), "e": new_email})
@@ -236,10 +245,12 @@ def confirm_email_change(token: str) -> User:
         raise InvalidToken()
     if find_user(new_email) is not None:
         raise AccountError("Another account already uses that address.")
+    old_email = user.email
     user.email = new_email
     user.pending_email = None
     user.email_verified_at = utcnow()
     db.session.commit()
+    send_email(old_email, "email_changed", name=user.name, old_email=old_email, new_email=new_email)
     return user
 
 
