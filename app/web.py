@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+from datetime import timedelta
 
 from flask import Flask, request
 
@@ -30,6 +32,23 @@ class StaticVersions:
             digest = hashlib.sha256(fh.read()).hexdigest()[:12]
         self._hashes[filename] = (mtime, digest)
         return digest
+
+
+def duration_text(lifetime: timedelta) -> str:
+    """How long something lasts, for "expires in …": ``7 days``, ``24 hours``, ``60 minutes``.
+
+    The one rounding of every such text: to the nearest minute, then to the nearest hour from
+    90 minutes and to the nearest day from 36 hours. A link made a moment before the message
+    that states its lifetime still reads "7 days", not "6".
+    """
+    minutes = max(1, math.floor(lifetime.total_seconds() / 60 + 0.5))
+    if minutes < 90:
+        amount, unit = minutes, "minute"
+    elif minutes < 36 * 60:
+        amount, unit = math.floor(minutes / 60 + 0.5), "hour"
+    else:
+        amount, unit = math.floor(minutes / (24 * 60) + 0.5), "day"
+    return f"{amount} {unit}{'' if amount == 1 else 's'}"
 
 
 def register_static_versioning(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import timedelta
 
 from flask import current_app, session
 from flask_login import login_user, logout_user
@@ -24,6 +25,7 @@ from app.security import (
     read_token,
     verify_password,
 )
+from app.web import duration_text
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +169,7 @@ def request_password_reset(email: str) -> None:
         "reset_password",
         name=user.name,
         reset_url=public_url("auth.reset_password", token=token),
-        expires_minutes=current_app.config["PASSWORD_RESET_MAX_AGE"] // 60,
+        expires_in=duration_text(timedelta(seconds=current_app.config["PASSWORD_RESET_MAX_AGE"])),
     )
 
 

@@ -10,11 +10,13 @@ from app import audit, cache
 from app.extensions import db
 from app.mail import public_url, send_email
 from app.models import Invitation, Membership, User
+from app.models.base import utcnow
 from app.orgs import org_bp as bp
 from app.orgs import services as orgs
 from app.orgs.context import current_access, current_membership, current_organization
 from app.orgs.forms import ConfirmForm, InviteForm, OrganizationSettingsForm, RoleForm, role_choices
 from app.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
+from app.web import duration_text
 
 
 def _membership_or_404(membership_id) -> Membership:
@@ -141,7 +143,7 @@ def _send_invitation(invitation: Invitation) -> None:
         org_name=current_access().name,
         role=ROLE_LABELS[invitation.role].lower(),
         accept_url=public_url("orgs.invitation", token=orgs.invitation_token(invitation)),
-        expires_days=(invitation.expires_at - invitation.sent_at).days,
+        expires_in=duration_text(invitation.expires_at - utcnow()),
     )
 
 
