@@ -118,11 +118,12 @@ def register_blueprints(app: Flask) -> None:
 def register_web_basics(app: Flask) -> None:
     from app.errors import register_error_handlers
     from app.security import register_host_check, register_security_headers
-    from app.web import register_static_versioning, register_template_helpers
+    from app.web import register_input_checks, register_static_versioning, register_template_helpers
 
     register_error_handlers(app)
     register_security_headers(app)
     register_host_check(app)
+    register_input_checks(app)
     register_static_versioning(app)
     register_template_helpers(app)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from datetime import timedelta
 
-from flask import Flask, request
+from flask import Flask, abort, request
 
 STATIC_VERSION_ARG = "v"
 
@@ -74,6 +75,34 @@ def register_static_versioning(app: Flask) -> None:
             response.cache_control.max_age = immutable_age
             response.cache_control.immutable = True
         return response
+
+
+#: C0 control characters and DEL; tab, line feed and carriage return are ordinary text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def has_control_characters(*texts: str) -> bool:
+    return any(CONTROL_CHARACTERS.search(text) for text in texts)
+
+
+def register_input_checks(app: Flask) -> None:
+    """Every request's text (path, query and form fields, names and values) is refused with a
+    400 when it holds a control character such as NUL: PostgreSQL cannot store or compare
+    NUL, and no field of the app means any of them. Uploaded files are not text fields."""
+
+    @app.before_request
+    def _refuse_control_characters():
+        texts = [request.path]
+        for fields in (request.args, request.form):
+            for name, values in fields.lists():
+                texts.append(name)
+                texts.extend(values)
+        if has_control_characters(*texts):
+            abort(
+                400,
+                "What was sent contains a control character (such as a NUL byte), which no "
+                "address or field accepts. Remove it and try again.",
+            )
 
 
 def register_template_helpers(app: Flask) -> None:
