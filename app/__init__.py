@@ -29,8 +29,10 @@ def create_app(config: BaseConfig | None = None) -> Flask:
     if config.PROXY_COUNT:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
+        # The client's address and scheme come from the proxies; the host never does: links
+        # are built from PUBLIC_URL and production serves only the hosts it names.
         n = config.PROXY_COUNT
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_port=0, x_prefix=0)
 
     register_logging(app)
     register_extensions(app)
@@ -117,11 +119,13 @@ def register_blueprints(app: Flask) -> None:
 
 def register_web_basics(app: Flask) -> None:
     from app.errors import register_error_handlers
-    from app.security import register_security_headers
-    from app.web import register_static_versioning, register_template_helpers
+    from app.security import register_host_check, register_security_headers
+    from app.web import register_input_checks, register_static_versioning, register_template_helpers
 
     register_error_handlers(app)
     register_security_headers(app)
+    register_host_check(app)
+    register_input_checks(app)
     register_static_versioning(app)
     register_template_helpers(app)
 

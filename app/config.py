@@ -14,7 +14,8 @@ Environment variables (see the README for the whole table):
 ``REDIS_URL``      required in production; ``make run`` starts a private Redis when unset
 ``SMTP_URL``       outgoing mail server; required in production; ``make run`` starts a local sink
 ``MAIL_FROM``      the From of every mail (default ``Worklane <no-reply@worklane.localhost>``)
-``PUBLIC_URL``     the site's address, for links in mail that jobs write (default ``http://127.0.0.1:5000``)
+``PUBLIC_URL``     the site's address; every link in mail is built from it (default ``http://127.0.0.1:5000``)
+``ALLOWED_HOSTS``  production: comma-separated extra Host names served besides PUBLIC_URL's
 ``OPERATOR_EMAILS``  comma-separated accounts that see the operator console
 ``METRICS_TOKEN``  bearer token for ``/metrics`` (unset: ``/metrics`` answers 404)
 """
@@ -57,6 +58,10 @@ def _bool(value: str | None, default: bool = False) -> bool:
 
 def _email_list(value: str | None) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in (value or "").split(",") if part.strip())
+
+
+def _host_list(value: str | None) -> frozenset[str]:
+    return frozenset(part.strip().lower().rstrip("/") for part in (value or "").split(",") if part.strip())
 
 
 def _int(environ, name: str, default: int) -> int:
@@ -160,8 +165,14 @@ class BaseConfig:
     # Outgoing mail: SMTP_URL is parsed by parse_smtp_url; None in development drops mail with a warning.
     SMTP_URL: str | None = None
     MAIL_FROM = "Worklane <no-reply@worklane.localhost>"
-    #: The site's address, for links in mail written by jobs (no request to take it from).
+    #: The site's address: every link in mail is built from it (app.mail.public_url), never
+    #: from the request's Host, which the client chooses.
     PUBLIC_URL = "http://127.0.0.1:5000"
+    #: Whether requests must name a served host (PUBLIC_URL's or one of ALLOWED_HOSTS); a
+    #: foreign Host gets 400. The health checks answer any Host (load balancers probe by IP).
+    ENFORCE_HOSTS = False
+    #: Extra ``host`` or ``host:port`` names served besides PUBLIC_URL's (lower-case).
+    ALLOWED_HOSTS: frozenset[str] = frozenset()
     #: Accounts (lower-case emails) that may open the operator console; nobody by default.
     OPERATOR_EMAILS: frozenset[str] = frozenset()
     #: Bearer token of /metrics; without one the endpoint answers 404.
@@ -277,6 +288,7 @@ class BaseConfig:
         config.SMTP_URL = environ.get("SMTP_URL") or None
         config.MAIL_FROM = environ.get("MAIL_FROM") or cls.MAIL_FROM
         config.PUBLIC_URL = (environ.get("PUBLIC_URL") or cls.PUBLIC_URL or "").rstrip("/") or None
+        config.ALLOWED_HOSTS = _host_list(environ.get("ALLOWED_HOSTS"))
         config.OPERATOR_EMAILS = _email_list(environ.get("OPERATOR_EMAILS"))
         config.METRICS_TOKEN = environ.get("METRICS_TOKEN") or None
         config.DEV_MAIL_DIR = environ.get("DEV_MAIL_DIR") or str(Path(config.INSTANCE_PATH) / "mail")
@@ -389,8 +401,9 @@ class ProductionConfig(BaseConfig):
     PREFERRED_URL_SCHEME = "https"
     HSTS_SECONDS = 2 * 365 * 24 * 3600
     MIN_SECRET_KEY_LENGTH = 32
-    #: No default: links in mail that jobs write must point at the real site.
+    #: No default: links in mail must point at the real site.
     PUBLIC_URL = None
+    ENFORCE_HOSTS = True
 
     def required_settings(self) -> list[tuple[str, object]]:
         return [*super().required_settings(), ("SMTP_URL", self.SMTP_URL), ("PUBLIC_URL", self.PUBLIC_URL)]

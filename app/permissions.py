@@ -37,6 +37,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "members.manage_owners": _OWNERS,
     "work.view": _EVERYONE,
     "work.edit": _WRITERS,
+    # Starting a report computation again (after a failure) costs a worker: not for viewers.
+    "reports.recompute": _WRITERS,
     "projects.manage": _ADMINS,
     "audit.view": _ADMINS,
     "org.export": _ADMINS,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from flask import Flask, current_app, g
+from flask import Flask, abort, current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 # argon2id with the library's defaults (RFC 9106 low-memory profile: t=3, m=64 MiB, p=4).
@@ -64,6 +65,53 @@ def read_token(purpose: str, token: str, max_age_seconds: int) -> dict:
         raise InvalidToken(expired=True) from exc
     except BadSignature as exc:
         raise InvalidToken() from exc
+
+
+# --- the hosts this site answers to --------------------------------------------------------
+
+#: Endpoints that answer whatever the Host: load balancers probe them by address.
+ANY_HOST_ENDPOINTS = frozenset({"ops.healthz", "ops.readyz"})
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _normalized_host(host: str, scheme: str) -> str:
+    """``Example.COM:443`` -> ``example.com`` for https (the scheme's own port is left out)."""
+    host = host.strip().lower()
+    name, colon, port = host.rpartition(":")
+    if colon and "]" not in port and port == _DEFAULT_PORTS.get(scheme):
+        return name
+    return host
+
+
+def served_hosts(config) -> frozenset[str]:
+    """PUBLIC_URL's host and ALLOWED_HOSTS, normalized."""
+    public = urlsplit(config["PUBLIC_URL"] or "")
+    hosts = {_normalized_host(public.netloc, public.scheme)}
+    for extra in config.get("ALLOWED_HOSTS") or ():
+        hosts |= {_normalized_host(extra, scheme) for scheme in _DEFAULT_PORTS}
+    return frozenset(hosts)
+
+
+def register_host_check(app: Flask) -> None:
+    """With ENFORCE_HOSTS (production), a request whose Host the site does not serve gets 400.
+
+    Links in mail never come from the Host (``app.mail.public_url``); this refuses what
+    would otherwise answer under any name pointed at the server (cache poisoning, links
+    built by a future view). Runs before every other hook.
+    """
+    if not app.config.get("ENFORCE_HOSTS"):
+        return
+    allowed = served_hosts(app.config)
+
+    def _check_host():
+        if request.endpoint in ANY_HOST_ENDPOINTS:
+            return None
+        host = _normalized_host(request.environ.get("HTTP_HOST") or "", request.scheme)
+        if host not in allowed:
+            abort(400, "This site is not served under that host name.")
+        return None
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _check_host)
 
 
 # --- response headers --------------------------------------------------------------------

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
+from datetime import timedelta
 
-from flask import Flask, request
+from flask import Flask, abort, request
 
 STATIC_VERSION_ARG = "v"
 
@@ -32,6 +35,23 @@ class StaticVersions:
         return digest
 
 
+def duration_text(lifetime: timedelta) -> str:
+    """How long something lasts, for "expires in …": ``7 days``, ``24 hours``, ``60 minutes``.
+
+    The one rounding of every such text: to the nearest minute, then to the nearest hour from
+    90 minutes and to the nearest day from 36 hours. A link made a moment before the message
+    that states its lifetime still reads "7 days", not "6".
+    """
+    minutes = max(1, math.floor(lifetime.total_seconds() / 60 + 0.5))
+    if minutes < 90:
+        amount, unit = minutes, "minute"
+    elif minutes < 36 * 60:
+        amount, unit = math.floor(minutes / 60 + 0.5), "hour"
+    else:
+        amount, unit = math.floor(minutes / (24 * 60) + 0.5), "day"
+    return f"{amount} {unit}{'' if amount == 1 else 's'}"
+
+
 def register_static_versioning(app: Flask) -> None:
     """``url_for('static', …)`` adds ``?v=<hash>``; such URLs are cached for a year."""
     versions = StaticVersions(app.static_folder)
@@ -55,6 +75,34 @@ def register_static_versioning(app: Flask) -> None:
             response.cache_control.max_age = immutable_age
             response.cache_control.immutable = True
         return response
+
+
+#: C0 control characters and DEL; tab, line feed and carriage return are ordinary text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def has_control_characters(*texts: str) -> bool:
+    return any(CONTROL_CHARACTERS.search(text) for text in texts)
+
+
+def register_input_checks(app: Flask) -> None:
+    """Every request's text (path, query and form fields, names and values) is refused with a
+    400 when it holds a control character such as NUL: PostgreSQL cannot store or compare
+    NUL, and no field of the app means any of them. Uploaded files are not text fields."""
+
+    @app.before_request
+    def _refuse_control_characters():
+        texts = [request.path]
+        for fields in (request.args, request.form):
+            for name, values in fields.lists():
+                texts.append(name)
+                texts.extend(values)
+        if has_control_characters(*texts):
+            abort(
+                400,
+                "What was sent contains a control character (such as a NUL byte), which no "
+                "address or field accepts. Remove it and try again.",
+            )
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -149,16 +149,31 @@ def stop(process: subprocess.Popen | None, name: str, timeout: float = 10) -> No
         process.wait()
 
 
+def web_address(env: dict[str, str], port_free=port_is_free) -> dict[str, str]:
+    """HOST, PORT and PUBLIC_URL of the web process, filled in where ``env`` leaves them out.
+
+    The web listens on 127.0.0.1 unless HOST says otherwise (``/dev/mail`` and the demo
+    login are for this machine), on port 5000 or a free one, and PUBLIC_URL names that
+    very port, so the links in mail open the app that sent them. Honcho gives each process
+    its own PORT, so PUBLIC_URL is what the worker (which writes most mail) goes by.
+    """
+    env = dict(env)
+    env.setdefault("HOST", "127.0.0.1")
+    if not env.get("PORT"):
+        env["PORT"] = "5000" if port_free(5000) else str(free_port())
+    if not env.get("PUBLIC_URL"):
+        host = env["HOST"] if env["HOST"] not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        env["PUBLIC_URL"] = f"http://{host}:{env['PORT']}"
+    return env
+
+
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("WORKLANE_ENV", "development")
-    env.setdefault("HOST", "127.0.0.1")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     instance = Path(env.get("WORKLANE_INSTANCE_PATH") or ROOT / "instance")
     instance.mkdir(parents=True, exist_ok=True)
-
-    if "PORT" not in env:
-        env["PORT"] = "5000" if port_is_free(5000) else str(free_port())
+    env = web_address(env)
 
     redis_process = None
     mail_process = None
@@ -185,7 +200,7 @@ def main() -> int:
         )
         say(seeded.stdout.strip())
 
-        url = f"http://{env['HOST']}:{env['PORT']}/"
+        url = env["PUBLIC_URL"].rstrip("/") + "/"
         say(f"starting web, worker and scheduler; open {url}  (Ctrl-C stops everything)")
         if mail_process is not None:
             say(f"mail sent by the app: {url}dev/mail")

@@ -39,14 +39,14 @@ EMAIL_CONTEXTS = {
     "reset_password": {
         "name": "Ada",
         "reset_url": "https://worklane.test/reset/r3s3t",
-        "expires_minutes": 45,
+        "expires_in": "45 minutes",
     },
     "invitation": {
         "inviter_name": "Grace Hopper",
         "org_name": "Analytical Engines",
         "role": "admin",
         "accept_url": "https://worklane.test/invitations/1nv1te",
-        "expires_days": 7,
+        "expires_in": "7 days",
     },
     "email_change": {
         "name": "Ada",
@@ -54,6 +54,13 @@ EMAIL_CONTEXTS = {
         "new_email": "ada@new.example",
     },
     "password_changed": {"name": "Ada"},
+    "email_change_requested": {
+        "name": "Ada",
+        "old_email": "ada@old.example",
+        "new_email": "ada@new.example",
+        "reset_url": "https://worklane.test/forgot-password",
+    },
+    "email_changed": {"name": "Ada", "old_email": "ada@old.example", "new_email": "ada@new.example"},
 }
 GOOD_SECRET = "x" * 48
 

@@ -85,7 +85,8 @@ def test_permission_map_matrix():
         assert role_can("owner", permission), permission
         assert role_can("viewer", permission) == (permission in READ_PERMISSIONS), permission
         assert role_can("admin", permission) == (permission not in {"org.delete", "members.manage_owners"})
-        assert role_can("member", permission) == (permission in READ_PERMISSIONS | {"work.edit"})
+        writes = {"work.edit", "reports.recompute"}
+        assert role_can("member", permission) == (permission in READ_PERMISSIONS | writes), permission
     with pytest.raises(KeyError):
         role_can("owner", "no.such.permission")
 

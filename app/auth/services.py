@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import timedelta
 
-from flask import current_app, session, url_for
+from flask import current_app, session
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
 from app.auth.passwords import hash_new_password
 from app.extensions import db
-from app.mail import send_email
+from app.mail import public_url, send_email
 from app.models import Organization, User
 from app.models.base import utcnow
 from app.orgs import services as orgs
@@ -25,6 +26,7 @@ from app.security import (
     read_token,
     verify_password,
 )
+from app.web import duration_text
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,8 @@ def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
             existing.email,
             "account_exists",
             name=existing.name,
-            login_url=url_for("auth.login", _external=True),
-            reset_url=url_for("auth.forgot_password", _external=True),
+            login_url=public_url("auth.login"),
+            reset_url=public_url("auth.forgot_password"),
         )
         return None
     user = User(email=email, name=name.strip(), password_hash=password_hash)
@@ -88,7 +90,7 @@ def send_verification(user: User) -> None:
         user.email,
         "verify_email",
         name=user.name,
-        verify_url=url_for("auth.verify_email", token=token, _external=True),
+        verify_url=public_url("auth.verify_email", token=token),
     )
 
 
@@ -167,8 +169,8 @@ def request_password_reset(email: str) -> None:
         user.email,
         "reset_password",
         name=user.name,
-        reset_url=url_for("auth.reset_password", token=token, _external=True),
-        expires_minutes=current_app.config["PASSWORD_RESET_MAX_AGE"] // 60,
+        reset_url=public_url("auth.reset_password", token=token),
+        expires_in=duration_text(timedelta(seconds=current_app.config["PASSWORD_RESET_MAX_AGE"])),
     )
 
 
@@ -182,9 +184,10 @@ def user_for_reset(token: str) -> User:
 
 
 def set_password(user: User, password: str) -> None:
-    """Change the password and end every session of the user (a refused password raises
-    UnacceptablePassword and changes nothing)."""
+    """Change the password, end every session of the user and cancel a pending email change (a
+    refused password raises UnacceptablePassword and changes nothing)."""
     user.password_hash = hash_new_password(password)
+    user.pending_email = None  # its confirmation link stops working (see confirm_email_change)
     user.end_all_sessions()
 
 
@@ -218,6 +221,14 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         raise AccountError("That is already your address.")
     user.pending_email = new_email
     db.session.commit()
+    send_email(
+        user.email,
+        "email_change_requested",
+        name=user.name,
+        old_email=user.email,
+        new_email=new_email,
+        reset_url=public_url("auth.forgot_password"),
+    )
     if find_user(new_email) is not None:
         return  # taken: say nothing more here, the confirmation would fail anyway
     token = make_token(EMAIL_CHANGE_TOKEN, {"u": str(user.id), "e": new_email})
@@ -226,7 +237,7 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         "email_change",
         name=user.name,
         new_email=new_email,
-        confirm_url=url_for("auth.confirm_email_change", token=token, _external=True),
+        confirm_url=public_url("auth.confirm_email_change", token=token),
     )
 
 
@@ -238,10 +249,12 @@ def confirm_email_change(token: str) -> User:
         raise InvalidToken()
     if find_user(new_email) is not None:
         raise AccountError("Another account already uses that address.")
+    old_email = user.email
     user.email = new_email
     user.pending_email = None
     user.email_verified_at = utcnow()
     db.session.commit()
+    send_email(old_email, "email_changed", name=user.name, old_email=old_email, new_email=new_email)
     return user
 
 

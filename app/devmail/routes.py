@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import UTC, datetime
 from email import policy
@@ -9,7 +10,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template, request
 from markupsafe import Markup, escape
 
 from app.devmail import is_message_name
@@ -27,6 +28,17 @@ HTML_PART_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "SAMEORIGIN",  # the message page previews it in a sandboxed iframe
 }
+
+
+@bp.before_request
+def _this_machine_only():
+    """Caught mail holds sign-in links: only a browser on this machine may read it."""
+    try:
+        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        abort(403, "The development mailbox is only served to this machine (127.0.0.1).")
 
 
 def mail_dir() -> Path:

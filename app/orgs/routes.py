@@ -71,7 +71,7 @@ def invitation(token):
         "orgs/invitation.html",
         org=org,
         invitation=invitation,
-        role_label=ROLE_LABELS[invitation.role],
+        invited_role=ROLE_LABELS[invitation.role],
         inviter=invitation.invited_by.name if invitation.invited_by else None,
         form=form,
         token=token,

@@ -8,14 +8,16 @@ from sqlalchemy import func, select
 
 from app import audit, cache
 from app.extensions import db
-from app.mail import send_email
+from app.mail import public_url, send_email
 from app.models import Invitation, Membership, User
+from app.models.base import utcnow
 from app.orgs import org_bp as bp
 from app.orgs import services as orgs
 from app.orgs.context import current_access, current_membership, current_organization
 from app.orgs.forms import ConfirmForm, InviteForm, OrganizationSettingsForm, RoleForm, role_choices
 from app.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
 from app.ratelimits import invitation_limit, resend_limit
+from app.web import duration_text
 
 
 def _membership_or_404(membership_id) -> Membership:
@@ -141,8 +143,8 @@ def _send_invitation(invitation: Invitation) -> None:
         inviter_name=current_user.name,
         org_name=current_access().name,
         role=ROLE_LABELS[invitation.role].lower(),
-        accept_url=url_for("orgs.invitation", token=orgs.invitation_token(invitation), _external=True),
-        expires_days=(invitation.expires_at - invitation.sent_at).days,
+        accept_url=public_url("orgs.invitation", token=orgs.invitation_token(invitation)),
+        expires_in=duration_text(invitation.expires_at - utcnow()),
     )
 
 

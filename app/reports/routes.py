@@ -102,7 +102,7 @@ def org_status():
 
 
 @bp.post("/reports/retry")
-@require("work.view")
+@require("reports.recompute")
 def org_retry():
     return _retry(None)
 
@@ -129,7 +129,7 @@ def project_status(project_key):
 
 
 @bp.post("/projects/<project_key>/reports/retry")
-@require("work.view")
+@require("reports.recompute")
 def project_retry(project_key):
     return _retry(project_key)
 
