@@ -49,7 +49,9 @@ CSRF_KEY = "csrf_token"
 _FLASHES = "_flashes"
 _FLASH_FIELD = "_flash:"
 #: Flask-Login's bookkeeping, meaningless without a login: a visitor's cookie does not carry it.
-_LOGIN_ONLY_KEYS = frozenset({"_fresh", "_id", "_remember", "_remember_seconds"})
+_LOGIN_ONLY_KEYS = frozenset({"_fresh", "_id", "_remember", "_remember_seconds", _STORED_AT})
+#: A cookie holds about 4 KB: a visitor's cookie keeps only the latest flash messages.
+_VISITOR_FLASHES = 5
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 
 _codec_encode = msgspec.msgpack.Encoder().encode
@@ -348,6 +350,8 @@ class WorklaneSessionInterface(SessionInterface):
     def _save_visitor(self, app: Flask, session: Session, response) -> None:
         name = self.get_cookie_name(app)
         data = {key: value for key, value in dict.items(session) if key not in _LOGIN_ONLY_KEYS}
+        if data.get(_FLASHES):
+            data[_FLASHES] = data[_FLASHES][-_VISITOR_FLASHES:]
         if not data:
             if session.had_cookie:
                 response.delete_cookie(name, **self._cookie_options(app))

@@ -74,6 +74,7 @@ def test_pages_render_while_redis_is_down(migrated_env, make_app, db_session):
     )
     assert response.status_code == 303  # a visitor's CSRF token needs no session store
     assert "Background work is unavailable" in client.get("/").get_data(as_text=True)
+    make_app(migrated_env)  # Flask-Limiter has one storage for all apps: back to the working Redis
 
 
 def test_job_pages_show_status_and_404_for_unknown_ids(client, db_session):
