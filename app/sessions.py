@@ -219,9 +219,13 @@ class WorklaneSessionInterface(SessionInterface):
 
     def _load_stored(self, session: Session, sid: str) -> None:
         try:
-            fields = self.client.hgetall(self._store_key(sid))
-        except ResponseError:
-            fields = {}  # not a session hash (an older format): start again
+            try:
+                fields = self.client.hgetall(self._store_key(sid))
+            except ResponseError as exc:
+                if "WRONGTYPE" not in str(exc):
+                    raise
+                self._carry_over_whole_value(session, sid)
+                return
         except RedisError as exc:
             log.warning("session store unavailable; serving without a session", extra={"error": str(exc)})
             session.unavailable = True
@@ -241,6 +245,25 @@ class WorklaneSessionInterface(SessionInterface):
         if flashes:
             dict.__setitem__(session, _FLASHES, [tuple(_codec_decode(raw)) for _, raw in flashes])
         session.sid, session.loaded = sid, True
+
+    def _carry_over_whole_value(self, session: Session, sid: str) -> None:
+        """A login stored whole (one msgpack value, before sessions were hashes) goes on under a
+        new id, saved as a hash at the end of this request; anything else is dropped."""
+        pipe = self.client.pipeline()
+        pipe.get(self._store_key(sid))
+        pipe.delete(self._store_key(sid))
+        raw, _ = pipe.execute()
+        try:
+            data = _codec_decode(raw) if raw else None
+        except msgspec.DecodeError:
+            data = None
+        if not isinstance(data, dict) or USER_KEY not in data:
+            return
+        data = {key: value for key, value in data.items() if key not in (CSRF_KEY, "_permanent")}
+        if data.get(_FLASHES):
+            data[_FLASHES] = [tuple(message) for message in data[_FLASHES]]
+        dict.update(session, data)
+        session.sid = self._new_sid()
 
     def _load_visitor(self, app: Flask, session: Session, value: str) -> None:
         max_age = int(app.permanent_session_lifetime.total_seconds())

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import http.cookiejar
+import secrets
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import msgspec
 import pytest
 from flask import flash, session
 from sqlalchemy import select
@@ -256,4 +259,22 @@ def test_a_login_outlives_a_redis_outage(app, make_app, migrated_env, db_session
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert outage.get_cookie(name).value == sid  # the login is kept for when Redis is back
     make_app(migrated_env)  # Flask-Limiter has one storage for all apps: back to the working Redis
+    assert client.get("/account").status_code == 200
+
+
+def test_a_login_stored_whole_by_the_previous_version_goes_on(app, db_session, redis_client):
+    """A session stored as one value (before sessions were hashes) stays logged in, under a new id."""
+    user = make_user("ada@example.com")
+    db_session.commit()
+    old = secrets.token_urlsafe(32)
+    whole = {"_permanent": True, "_user_id": f"{user.id}:{user.session_epoch}", "_fresh": True}
+    whole.update({"_auth_at": int(time.time()), "csrf_token": "a stored token"})
+    redis_client.set(f"worklane:session:{old}", msgspec.msgpack.encode(whole), ex=3600)
+    client = app.test_client()
+    name = app.config["SESSION_COOKIE_NAME"]
+    client.set_cookie(name, old)
+    assert client.get("/account").status_code == 200
+    new = client.get_cookie(name).value
+    assert new != old and not redis_client.exists(f"worklane:session:{old}")
+    assert redis_client.type(f"worklane:session:{new}") == b"hash"
     assert client.get("/account").status_code == 200
