@@ -20,7 +20,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Issue, Project
 from app.tenancy import tenant_context, unscoped
-from tests.accounts import PASSWORD, login, make_org, make_user
+from tests.accounts import PASSWORD, login, make_org, make_user, post_form, sent_mails
 from tests.conftest import LiveServer, csrf_token_from, free_port
 
 SESSION_KEYS = "worklane:session:*"
@@ -185,11 +185,14 @@ PUBLIC_PAGES = ("/", "/login", "/signup", "/forgot-password")
 def test_anonymous_visits_store_nothing_in_redis(app, db_session, redis_client):
     """Anonymous page views, from new and returning visitors alike, create no session in Redis."""
     returning = app.test_client()
-    for _ in range(25):
+    for visit in range(25):
         for url in PUBLIC_PAGES:
             assert returning.get(url).status_code == 200
             assert app.test_client().get(url).status_code == 200
+        if visit == 0:
+            after_first = redis_client.dbsize()
     assert redis_client.keys(SESSION_KEYS) == []
+    assert redis_client.dbsize() == after_first  # more visitors, nothing more in Redis
     assert returning.get_cookie(app.config["SESSION_COOKIE_NAME"]) is None
 
 
@@ -278,3 +281,21 @@ def test_a_login_stored_whole_by_the_previous_version_goes_on(app, db_session, r
     assert new != old and not redis_client.exists(f"worklane:session:{old}")
     assert redis_client.type(f"worklane:session:{new}") == b"hash"
     assert client.get("/account").status_code == 200
+
+
+def test_a_password_reset_by_a_visitor_needs_its_token_and_no_stored_session(app, db_session, redis_client):
+    """The reset-password form (a visitor's) refuses a post without its token and stores no session."""
+    make_user("ada@example.com")
+    db_session.commit()
+    visitor = app.test_client()
+    assert post_form(visitor, "/forgot-password", email="ada@example.com").status_code == 200
+    [mail] = sent_mails(redis_client, "ada@example.com")
+    link = mail.link()
+    page = visitor.get(link)
+    assert page.status_code == 200
+    data = {"password": "a brand new passphrase", "confirm": "a brand new passphrase"}
+    assert visitor.post(link, data=data).status_code == 400
+    done = post_form(visitor, link, **data)
+    assert done.status_code == 303
+    assert "Your password is changed" in visitor.get(done.headers["Location"]).get_data(as_text=True)
+    assert redis_client.keys(SESSION_KEYS) == []
