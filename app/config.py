@@ -204,7 +204,6 @@ class BaseConfig:
     # Sessions (app/sessions.py): a login is stored in Redis and the cookie holds only its id;
     # a visitor's few values (a flash message) travel in the cookie itself, signed.
     SESSION_KEY_PREFIX = "worklane:session:"
-    SESSION_PERMANENT = True
     SESSION_REFRESH_EACH_REQUEST = True
     SESSION_COOKIE_NAME = "worklane_session"
     SESSION_COOKIE_HTTPONLY = True
