@@ -208,11 +208,13 @@ class BaseConfig:
     SEND_FILE_MAX_AGE_DEFAULT = 3600
     STATIC_IMMUTABLE_MAX_AGE = 31536000
 
-    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session (a visitor's: its cookie)
+    #: A visitor's CSRF secret (signed double submit, see app/sessions.py); never stored server-side.
+    CSRF_COOKIE_NAME = "worklane_csrf"
 
-    # Server-side sessions in Redis (Flask-Session, see app/sessions.py): the cookie holds only an id.
+    # Sessions (app/sessions.py): a login is stored in Redis and the cookie holds only its id;
+    # a visitor's few values (a flash message) travel in the cookie itself, signed.
     SESSION_KEY_PREFIX = "worklane:session:"
-    SESSION_PERMANENT = True
     SESSION_REFRESH_EACH_REQUEST = True
     SESSION_COOKIE_NAME = "worklane_session"
     SESSION_COOKIE_HTTPONLY = True
@@ -398,6 +400,7 @@ class ProductionConfig(BaseConfig):
     SESSION_COOKIE_SECURE = True
     # __Host- cookies are Secure, host-only and Path=/: no subdomain can set or read them.
     SESSION_COOKIE_NAME = "__Host-worklane_session"
+    CSRF_COOKIE_NAME = "__Host-worklane_csrf"
     PREFERRED_URL_SCHEME = "https"
     HSTS_SECONDS = 2 * 365 * 24 * 3600
     MIN_SECRET_KEY_LENGTH = 32

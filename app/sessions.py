@@ -1,65 +1,391 @@
-"""Server-side sessions in Redis (Flask-Session) that degrade instead of failing.
+"""Sessions: stored in Redis for people who log in, carried in the cookie for visitors.
 
-The cookie holds only a random id; the data lives in Redis, so any web process can serve
-any request. If Redis is briefly unreachable a request runs as a visitor with an empty
-session (and is told so by the pages that need one) instead of answering 500.
+A **logged-in** session is a Redis hash ``worklane:session:<id>`` whose fields are the session's
+keys; the cookie holds only the random id. A request writes back only the keys it changed
+(``HSET``/``HDEL`` in one script), so the parallel requests of one person (many tabs) never undo
+each other's writes. The script does nothing when the session has ended meanwhile (logged out in
+another tab, expired), so a request still in flight cannot bring an ended session back. Each
+flash message is a field of its own: two requests can both add one, and showing them removes
+only those shown. Any web process can serve any request.
+
+A **visitor** (no login) has nothing in Redis: what a visitor's session holds between two
+requests (a flash message across a redirect, the address on the check-your-mail page) travels
+in the same cookie, signed with the secret key. Anonymous traffic thus never grows Redis.
+
+The **CSRF secret** that Flask-WTF reads as ``session["csrf_token"]`` is never stored: for a
+logged-in session it is an HMAC of the session id (the same for every parallel request, new at
+each login); a visitor gets a random one in a cookie of its own (signed double submit: the form
+carries the token signed by Flask-WTF, the cookie the value it must match).
+
+If Redis is briefly unreachable, a request runs as a visitor (and is told so by the pages that
+need a login) instead of answering 500, and its session cookie is left as it is.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import re
+import secrets
 import time
 
+import msgspec
 from flask import Flask
-from flask_session.redis import RedisSessionInterface
-from redis.exceptions import RedisError
+from flask.sessions import SessionInterface, SessionMixin
+from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
+from redis.exceptions import RedisError, ResponseError
+from werkzeug.datastructures import CallbackDict
 
 log = logging.getLogger(__name__)
-
 
 #: Seconds between two writes of an unchanged session (each renews its idle expiry).
 REFRESH_INTERVAL = 60
 _STORED_AT = "_stored_at"
+#: The key that makes a session worth storing: Flask-Login's identity of the logged-in person.
+USER_KEY = "_user_id"
+#: Flask-WTF's session key for the CSRF secret (``WTF_CSRF_FIELD_NAME``); computed, never stored.
+CSRF_KEY = "csrf_token"
+_FLASHES = "_flashes"
+_FLASH_FIELD = "_flash:"
+#: Flask-Login's bookkeeping, meaningless without a login: a visitor's cookie does not carry it.
+_LOGIN_ONLY_KEYS = frozenset({"_fresh", "_id", "_remember", "_remember_seconds", _STORED_AT})
+#: A cookie holds about 4 KB: a visitor's cookie keeps only the latest flash messages.
+_VISITOR_FLASHES = 5
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+_codec_encode = msgspec.msgpack.Encoder().encode
+_codec_decode = msgspec.msgpack.Decoder().decode
+
+# Write the changed fields of a stored session: KEYS[1] the hash; ARGV: idle seconds, "1" when the
+# session must still exist, the number of fields to set, those field/value pairs, fields to delete.
+_SAVE_SCRIPT = """
+local key = KEYS[1]
+if ARGV[2] == '1' and redis.call('EXISTS', key) == 0 then
+  return 0
+end
+local n = tonumber(ARGV[3])
+local first_deleted = 4 + 2 * n
+if n > 0 then
+  redis.call('HSET', key, unpack(ARGV, 4, first_deleted - 1))
+end
+if #ARGV >= first_deleted then
+  redis.call('HDEL', key, unpack(ARGV, first_deleted, #ARGV))
+end
+if redis.call('EXISTS', key) == 1 then
+  redis.call('EXPIRE', key, tonumber(ARGV[1]))
+end
+return 1
+"""
 
 
-class ResilientRedisSessionInterface(RedisSessionInterface):
-    def should_set_storage(self, app, session) -> bool:
-        """Write a changed session; an unchanged one only to renew its idle expiry, once a minute.
+class Session(CallbackDict, SessionMixin):
+    """The session of one request (``flask.session``)."""
 
-        The idle timeout is thereby exact to within ``REFRESH_INTERVAL`` seconds, and a page
-        view does not cost a write.
-        """
-        if session.modified:
-            return True
-        if not app.config["SESSION_REFRESH_EACH_REQUEST"]:
-            return False
-        return time.time() - session.get(_STORED_AT, 0) >= REFRESH_INTERVAL
+    def __init__(self, secret_key: str, csrf_cookie: str | None = None):
+        def on_update(self) -> None:
+            self.modified = True
+            self.accessed = True
 
-    def _upsert_session(self, session_lifetime, session, store_id) -> None:
-        session[_STORED_AT] = int(time.time())
-        super()._upsert_session(session_lifetime, session, store_id)
+        super().__init__(None, on_update)
+        self.modified = self.accessed = False
+        self._secret_key = secret_key
+        #: Id of the stored session (None: a visitor, or a session not stored yet).
+        self.sid: str | None = None
+        #: The stored fields as loaded (raw values), and the loaded flash messages' fields.
+        self.stored: dict[str, bytes] = {}
+        self.flash_fields: list[tuple[str, bytes]] = []
+        #: The stored session existed when the request began (saves must not recreate it).
+        self.loaded = False
+        #: The request came with a session cookie / Redis could not be read.
+        self.had_cookie = False
+        self.unavailable = False
+        #: The visitor data the cookie carried, to write the cookie only when it changes.
+        self.visitor_data: dict | None = None
+        self.csrf_cookie = csrf_cookie
+        self.csrf_cookie_changed = False
 
-    def open_session(self, app, request):
+    @property
+    def permanent(self) -> bool:
+        return True
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        """Every session lasts its idle timeout; the flag is not stored."""
+
+    @property
+    def logged_in(self) -> bool:
+        return dict.__contains__(self, USER_KEY)
+
+    # The CSRF secret is read through the mapping (Flask-WTF), but is computed, not kept.
+
+    def _csrf_secret(self) -> str | None:
+        if self.logged_in and self.sid:
+            message = f"worklane.csrf:{self.sid}".encode()
+            return hmac.new(self._secret_key.encode(), message, hashlib.sha256).hexdigest()
+        return self.csrf_cookie
+
+    def __contains__(self, key) -> bool:
+        if key == CSRF_KEY:
+            return self._csrf_secret() is not None
+        self.accessed = True
+        return super().__contains__(key)
+
+    def __getitem__(self, key):
+        if key == CSRF_KEY:
+            secret = self._csrf_secret()
+            if secret is None:
+                raise KeyError(key)
+            return secret
+        self.accessed = True
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key == CSRF_KEY:
+            secret = self._csrf_secret()
+            return default if secret is None else secret
+        self.accessed = True
+        return super().get(key, default)
+
+    def setdefault(self, key, default=None):
+        self.accessed = True
+        return super().setdefault(key, default)
+
+    def __setitem__(self, key, value) -> None:
+        if key == CSRF_KEY:
+            # Flask-WTF draws a secret for a visitor who has none yet: it goes in the cookie.
+            if not (self.logged_in and self.sid):
+                self.csrf_cookie, self.csrf_cookie_changed = str(value), True
+            return
+        super().__setitem__(key, value)
+
+
+class WorklaneSessionInterface(SessionInterface):
+    """Opens and saves :class:`Session`: Redis for a login, a signed cookie for a visitor."""
+
+    def __init__(self, client, key_prefix: str):
+        self.client = client
+        self.key_prefix = key_prefix
+        self._save_script = client.register_script(_SAVE_SCRIPT)
+
+    # --- names and signing ------------------------------------------------------------------
+
+    def _store_key(self, sid: str) -> str:
+        return self.key_prefix + sid
+
+    @staticmethod
+    def _new_sid() -> str:
+        return secrets.token_urlsafe(32)
+
+    @staticmethod
+    def _visitor_serializer(app: Flask) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(app.secret_key, salt="worklane.visitor-session")
+
+    @staticmethod
+    def _csrf_signer(app: Flask) -> Signer:
+        return Signer(app.secret_key, salt="worklane.csrf-cookie")
+
+    def _cookie_options(self, app: Flask) -> dict:
+        return {
+            "domain": self.get_cookie_domain(app),
+            "path": self.get_cookie_path(app),
+            "secure": self.get_cookie_secure(app),
+            "httponly": True,
+            "samesite": self.get_cookie_samesite(app),
+        }
+
+    # --- opening ------------------------------------------------------------------------------
+
+    def open_session(self, app: Flask, request) -> Session:
+        session = Session(app.secret_key, self._read_csrf_cookie(app, request))
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return session
+        session.had_cookie = True
+        if _SESSION_ID.fullmatch(value):
+            self._load_stored(session, value)
+        else:
+            self._load_visitor(app, session, value)
+        return session
+
+    def _read_csrf_cookie(self, app: Flask, request) -> str | None:
+        value = request.cookies.get(app.config["CSRF_COOKIE_NAME"])
+        if not value:
+            return None
         try:
-            return super().open_session(app, request)
+            return self._csrf_signer(app).unsign(value).decode()
+        except (BadSignature, UnicodeDecodeError):
+            return None
+
+    def _load_stored(self, session: Session, sid: str) -> None:
+        try:
+            try:
+                fields = self.client.hgetall(self._store_key(sid))
+            except ResponseError as exc:
+                if "WRONGTYPE" not in str(exc):
+                    raise
+                self._carry_over_whole_value(session, sid)
+                return
         except RedisError as exc:
             log.warning("session store unavailable; serving without a session", extra={"error": str(exc)})
-            return self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
+            session.unavailable = True
+            return
+        if not fields:
+            return  # ended or expired
+        flashes = []
+        for raw_name, raw in fields.items():
+            name = raw_name.decode()
+            if name.startswith(_FLASH_FIELD):
+                flashes.append((name, raw))
+            else:
+                session.stored[name] = raw
+                dict.__setitem__(session, name, _codec_decode(raw))
+        flashes.sort()
+        session.flash_fields = flashes
+        if flashes:
+            dict.__setitem__(session, _FLASHES, [tuple(_codec_decode(raw)) for _, raw in flashes])
+        session.sid, session.loaded = sid, True
 
-    def save_session(self, app, session, response):
+    def _carry_over_whole_value(self, session: Session, sid: str) -> None:
+        """A login stored whole (one msgpack value, before sessions were hashes) goes on under a
+        new id, saved as a hash at the end of this request; anything else is dropped."""
+        pipe = self.client.pipeline()
+        pipe.get(self._store_key(sid))
+        pipe.delete(self._store_key(sid))
+        raw, _ = pipe.execute()
         try:
-            super().save_session(app, session, response)
+            data = _codec_decode(raw) if raw else None
+        except msgspec.DecodeError:
+            data = None
+        if not isinstance(data, dict) or USER_KEY not in data:
+            return
+        data = {key: value for key, value in data.items() if key not in (CSRF_KEY, "_permanent")}
+        if data.get(_FLASHES):
+            data[_FLASHES] = [tuple(message) for message in data[_FLASHES]]
+        dict.update(session, data)
+        session.sid = self._new_sid()
+
+    def _load_visitor(self, app: Flask, session: Session, value: str) -> None:
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data = self._visitor_serializer(app).loads(value, max_age=max_age)
+        except BadSignature:
+            return
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if key != USER_KEY}
+            session.visitor_data = dict(data)
+            if data.get(_FLASHES):
+                data[_FLASHES] = [tuple(message) for message in data[_FLASHES]]
+            dict.update(session, data)
+
+    # --- regenerating (login, logout) -----------------------------------------------------------
+
+    def regenerate(self, session: Session) -> None:
+        """A new id for this session (login, logout): the stored one is deleted, nothing is kept.
+
+        The visitor's CSRF cookie is dropped too, so a token from before the change is refused.
+        """
+        if session.loaded:
+            try:
+                self.client.delete(self._store_key(session.sid))
+            except RedisError as exc:
+                log.warning("session store unavailable; old session not deleted", extra={"error": str(exc)})
+        session.sid = self._new_sid()
+        session.stored, session.flash_fields, session.loaded = {}, [], False
+        session.csrf_cookie, session.csrf_cookie_changed = None, True
+        session.modified = True
+
+    # --- saving -------------------------------------------------------------------------------
+
+    def save_session(self, app: Flask, session: Session, response) -> None:
+        if session.accessed:
+            response.vary.add("Cookie")
+        self._save_csrf_cookie(app, session, response)
+        if session.unavailable:
+            return  # the stored session may be fine: keep its cookie for when Redis is back
+        try:
+            if session.logged_in:
+                self._save_stored(app, session, response)
+                return
+            if session.loaded:  # the login ended without a new id: forget the stored session
+                self.client.delete(self._store_key(session.sid))
         except RedisError as exc:
             log.warning("session store unavailable; session not saved", extra={"error": str(exc)})
+            return
+        self._save_visitor(app, session, response)
+
+    def _save_csrf_cookie(self, app: Flask, session: Session, response) -> None:
+        if not session.csrf_cookie_changed:
+            return
+        name = app.config["CSRF_COOKIE_NAME"]
+        options = self._cookie_options(app)
+        if session.csrf_cookie:
+            value = self._csrf_signer(app).sign(session.csrf_cookie).decode()
+            response.set_cookie(name, value, **options)
+        else:
+            response.delete_cookie(name, **options)
+
+    def _save_stored(self, app: Flask, session: Session, response) -> None:
+        if session.sid is None:  # a login without regenerate(): never reuse a visitor's state
+            session.sid = self._new_sid()
+        now = int(time.time())
+        changed, deleted = self._changes(session)
+        if not (changed or deleted):
+            stale = now - session.get(_STORED_AT, 0) >= REFRESH_INTERVAL
+            if not (stale and app.config["SESSION_REFRESH_EACH_REQUEST"]):
+                return
+        changed[_STORED_AT] = _codec_encode(now)
+        lifetime = int(app.permanent_session_lifetime.total_seconds())
+        pairs = [part for item in changed.items() for part in item]
+        args = [lifetime, "1" if session.loaded else "0", len(changed), *pairs, *deleted]
+        if not self._save_script(keys=[self._store_key(session.sid)], args=args):
+            return  # ended meanwhile (logout elsewhere, expiry): do not bring it back
+        response.set_cookie(
+            self.get_cookie_name(app),
+            session.sid,
+            expires=self.get_expiration_time(app, session),
+            **self._cookie_options(app),
+        )
+
+    @staticmethod
+    def _changes(session: Session) -> tuple[dict[str, bytes], list[str]]:
+        """The fields this request set (new raw values) and deleted, compared with what it loaded."""
+        changed: dict[str, bytes] = {}
+        for key, value in dict.items(session):
+            if key in (_FLASHES, CSRF_KEY):
+                continue
+            raw = _codec_encode(value)
+            if session.stored.get(key) != raw:
+                changed[key] = raw
+        deleted = [key for key in session.stored if not dict.__contains__(session, key)]
+        # Flash messages: the loaded ones stay unless this request showed them; new ones are added.
+        loaded = [raw for _, raw in session.flash_fields]
+        current = [_codec_encode(list(message)) for message in dict.get(session, _FLASHES) or []]
+        if current[: len(loaded)] == loaded:
+            added = current[len(loaded) :]
+        else:
+            deleted += [name for name, _ in session.flash_fields]
+            added = current
+        for raw in added:
+            changed[f"{_FLASH_FIELD}{time.time_ns():020d}:{secrets.token_hex(4)}"] = raw
+        return changed, deleted
+
+    def _save_visitor(self, app: Flask, session: Session, response) -> None:
+        name = self.get_cookie_name(app)
+        data = {key: value for key, value in dict.items(session) if key not in _LOGIN_ONLY_KEYS}
+        if data.get(_FLASHES):
+            data[_FLASHES] = data[_FLASHES][-_VISITOR_FLASHES:]
+        if not data:
+            if session.had_cookie:
+                response.delete_cookie(name, **self._cookie_options(app))
+            return
+        if msgspec.json.encode(data) == msgspec.json.encode(session.visitor_data):
+            return  # unchanged: the cookie the browser has is still right
+        value = self._visitor_serializer(app).dumps(data)
+        response.set_cookie(
+            name, value, expires=self.get_expiration_time(app, session), **self._cookie_options(app)
+        )
 
 
 def register_sessions(app: Flask, client) -> None:
-    app.session_interface = ResilientRedisSessionInterface(
-        app,
-        client=client,
-        key_prefix=app.config["SESSION_KEY_PREFIX"],
-        use_signer=False,
-        permanent=app.config["SESSION_PERMANENT"],
-        sid_length=32,
-        serialization_format="msgpack",
-    )
+    app.session_interface = WorklaneSessionInterface(client, app.config["SESSION_KEY_PREFIX"])

@@ -265,10 +265,17 @@ class LiveServer:
     def __exit__(self, *exc):
         # Closing the listening socket alone leaves the browser's keep-alive connections in
         # waitress's loop, which then runs on: close them too, so the thread ends at once.
-        self.server.close()
-        for channel in list(self.server._map.values()):
-            channel.close()
+        # Requests still being answered finish first; the sockets are closed by the loop's own
+        # thread (closing them from here races its select() into "Bad file descriptor").
         self.server.task_dispatcher.shutdown(timeout=5)
+
+        def close_all():
+            for channel in list(self.server._map.values()):
+                if channel is not self.server.trigger:
+                    channel.close()
+            self.server.trigger.close()
+
+        self.server.trigger.pull_trigger(close_all)
         self.thread.join(5)
 
 

@@ -124,12 +124,16 @@ def test_wrong_password_and_unknown_address_look_the_same(client, db_session):
 
 
 def test_session_lives_in_redis_and_rotates_at_login(client, db_session, redis_client):
-    """The cookie holds only an id whose data is in Redis; logging in issues a new id."""
+    """The cookie holds only an id whose data is in Redis; each login issues a new id."""
     make_user("ada@example.com")
     db_session.commit()
     client.get("/login")
+    assert _session_id(client) is None  # a visitor stores nothing
+    login(client, "ada@example.com")
     before = _session_id(client)
     assert before and redis_client.exists(f"worklane:session:{before}")
+    page = client.get("/account")
+    client.post("/logout", data={"csrf_token": csrf_token_from(page.get_data(as_text=True))})
     login(client, "ada@example.com")
     after = _session_id(client)
     assert after and after != before
@@ -342,7 +346,7 @@ def test_session_lookups_happen_in_the_session(client, db_session):
 
 
 def test_production_cookies_and_hsts(migrated_env, db_session):
-    """In production the session cookie is __Host-, Secure, HttpOnly, SameSite=Lax, and HSTS is on."""
+    """In production the session and CSRF cookies are __Host-, Secure, HttpOnly, SameSite=Lax; HSTS is on."""
     env = {
         **migrated_env,
         "WORKLANE_ENV": "production",
@@ -354,11 +358,16 @@ def test_production_cookies_and_hsts(migrated_env, db_session):
     app = create_app(config_from_env(env, dotenv_path=None))
     client = app.test_client()
     response = client.get("/login", base_url="https://worklane.example")
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("__Host-worklane_session=")
-    for attribute in ("Secure", "HttpOnly", "Path=/", "SameSite=Lax"):
-        assert attribute in cookie
-    assert "Domain" not in cookie
+    (csrf_cookie,) = response.headers.getlist("Set-Cookie")
+    # A visitor's session (here a flash message across a redirect) travels in the session cookie.
+    redirected = client.get("/account", base_url="https://worklane.example")
+    (session_cookie,) = redirected.headers.getlist("Set-Cookie")
+    assert csrf_cookie.startswith("__Host-worklane_csrf=")
+    assert session_cookie.startswith("__Host-worklane_session=")
+    for cookie in (csrf_cookie, session_cookie):
+        for attribute in ("Secure", "HttpOnly", "Path=/", "SameSite=Lax"):
+            assert attribute in cookie
+        assert "Domain" not in cookie
     assert response.headers["Strict-Transport-Security"].startswith("max-age=63072000")
 
 

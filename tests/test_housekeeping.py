@@ -122,4 +122,4 @@ def test_sessions_expire_in_redis_by_themselves(app, owner, org, client, redis_c
     assert keys, "logging in stores a session"
     idle = app.config["SESSION_IDLE_MINUTES"] * 60
     assert all(0 < redis_client.ttl(key) <= idle for key in keys)
-    assert all(redis_client.type(key) == b"string" for key in keys)
+    assert all(redis_client.type(key) == b"hash" for key in keys)

@@ -1,8 +1,8 @@
 """Periodic clean-ups (``workers.scheduler.PERIODIC_JOBS``): each deletes only what has expired,
 so running one twice, or late, deletes nothing more.
 
-Nothing else needs cleaning: sessions are Redis keys written with an expiry (Flask-Session
-keeps no index of them), rate-limit counters expire the same way, sign-up, reset and
+Nothing else needs cleaning: sessions are Redis keys written with an expiry (nothing indexes
+them; visitors have none), rate-limit counters expire the same way, sign-up, reset and
 download links are signed tokens stored nowhere, and finished RQ jobs are purged by
 ``purge-finished-jobs``.
 """
