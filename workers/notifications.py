@@ -1,14 +1,12 @@
 """Notification email: each notification as it happens, or a daily digest, by the member's choice.
 
-Both jobs are idempotent. A notification is mailed only while it is unread and not yet
-emailed, and it is marked emailed (``Notification.emailed_at``) in the same commit that
-follows the queuing of its mail. The delivery job's id is made from what it mails, so a
-job that runs again after its worker died before that commit queues no second mail.
+A notification is mailed only while it is unread and not yet emailed; its mail is written
+to the outbox and the notification marked emailed (``Notification.emailed_at``) in the
+same transaction, so a digest run again after its worker died mails nothing twice.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from datetime import timedelta
@@ -80,11 +78,13 @@ def _pending_for(ids=None, user_id=None, since=None):
     return db.session.execute(query).all()
 
 
-def mail_notifications(notification_ids: list[str]) -> int:
-    """Mail each of these notifications whose recipient chose "immediately"; returns how many.
+def mail_notifications(notification_ids) -> int:
+    """Write the mail of each of these notifications whose recipient chose "immediately"; how many.
 
-    Runs as the notifications' organization. Read, already emailed, or a recipient who
-    chose the digest or nothing: not mailed (the digest picks up its own later).
+    Runs as the notifications' organization, as the transaction that created them commits
+    (``app.notifications.mail_after_commit``): the mail is stored in the outbox in that
+    commit. A recipient who chose the digest or nothing,
+    or has no confirmed address, gets no mail now. The caller commits.
     """
     org = db.session.get(Organization, require_tenant())
     ids = [_uuid(value) for value in notification_ids]
@@ -93,19 +93,9 @@ def mail_notifications(notification_ids: list[str]) -> int:
         if choice != Membership.EMAIL_IMMEDIATELY:
             continue
         item = _item(notification, org)
-        send_email(
-            user.email,
-            "notification",
-            job_id=f"mail-notification-{notification.id}",
-            name=user.name,
-            item=item,
-            **_common(org, choice),
-        )
+        send_email(user.email, "notification", name=user.name, item=item, **_common(org, choice))
         notification.emailed_at = utcnow()
         sent += 1
-    db.session.commit()
-    if sent:
-        log.info("notification mail queued", extra={"mails": sent})
     return sent
 
 
@@ -153,11 +143,9 @@ def _send_digest(user_id, since) -> int:
     org = db.session.get(Organization, require_tenant())
     user = rows[0][1]
     notifications = [notification for notification, _user in rows]
-    digest_id = hashlib.sha256(",".join(str(n.id) for n in notifications).encode()).hexdigest()[:32]
     send_email(
         user.email,
         "notification_digest",
-        job_id=f"mail-digest-{digest_id}",
         name=user.name,
         items=[_item(notification, org) for notification in notifications],
         **_common(org, Membership.EMAIL_DAILY),

@@ -71,17 +71,19 @@ def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
             login_url=url_for("auth.login", _external=True),
             reset_url=url_for("auth.forgot_password", _external=True),
         )
+        db.session.commit()
         return None
     user = User(email=email, name=name.strip(), password_hash=hash_password(password))
     db.session.add(user)
     db.session.flush()
     orgs.create_organization(user, org_name)
-    db.session.commit()
     send_verification(user)
+    db.session.commit()
     return user
 
 
 def send_verification(user: User) -> None:
+    """Write a new confirmation link to the outbox (the caller commits)."""
     token = make_token(VERIFY_TOKEN, {"u": str(user.id), "e": user.email})
     send_email(
         user.email,
@@ -169,6 +171,7 @@ def request_password_reset(email: str) -> None:
         reset_url=url_for("auth.reset_password", token=token, _external=True),
         expires_minutes=current_app.config["PASSWORD_RESET_MAX_AGE"] // 60,
     )
+    db.session.commit()
 
 
 def user_for_reset(token: str) -> User:
@@ -191,8 +194,8 @@ def reset_password(token: str, password: str) -> User:
     set_password(user, password)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()  # the link proved the inbox
-    db.session.commit()
     send_email(user.email, "password_changed", name=user.name)
+    db.session.commit()
     return user
 
 
@@ -200,9 +203,9 @@ def change_password(user: User, current: str, new: str) -> None:
     if not verify_password(user.password_hash, current):
         raise AccountError("Your current password is not correct.")
     set_password(user, new)
+    send_email(user.email, "password_changed", name=user.name)
     db.session.commit()
     start_session(user)  # this session goes on under the new identity; the others end
-    send_email(user.email, "password_changed", name=user.name)
 
 
 # --- email change ----------------------------------------------------------------------------
@@ -215,8 +218,8 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
     if new_email == user.email:
         raise AccountError("That is already your address.")
     user.pending_email = new_email
-    db.session.commit()
     if find_user(new_email) is not None:
+        db.session.commit()
         return  # taken: say nothing more here, the confirmation would fail anyway
     token = make_token(EMAIL_CHANGE_TOKEN, {"u": str(user.id), "e": new_email})
     send_email(
@@ -226,6 +229,7 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         new_email=new_email,
         confirm_url=url_for("auth.confirm_email_change", token=token, _external=True),
     )
+    db.session.commit()
 
 
 def confirm_email_change(token: str) -> User:
