@@ -314,3 +314,29 @@ def test_the_sweep_and_the_purge_are_periodic_jobs():
     periods = {job.func: (job.every_seconds, job.queue) for job in PERIODIC_JOBS}
     assert periods["workers.mail.sweep_outbox"] == (60, "high")
     assert periods["workers.housekeeping.purge_sent_mail"] == (3600, "low")
+
+
+def test_a_notification_committed_without_an_app_gets_its_mail_from_the_sweep(
+    app, db_session, smtp_sink, monkeypatch
+):
+    """A notification committed where no app could render its mail is mailed by the next sweep."""
+    from workers.mail import sweep_outbox
+
+    olive = make_user("owner@example.com", name="Olive Owner")
+    org = make_org(olive, "Acme", "acme")
+    grace = make_user("grace@example.com", name="Grace Hopper")
+    add_member(org, grace, "member")
+    with tenant_context(org.id):
+        project = Project(key="WEB", name="Website", created_by_id=olive.id)
+        db_session.add(project)
+        db_session.flush()
+        issues.create_issue(project, olive, "Broken login", assignee_ids=[grace.id])
+    db_session.commit()  # no app context: nothing to render the mail with
+    assert _outbox_rows() == []
+    monkeypatch.setitem(app.config, "SMTP_URL", smtp_sink.url)
+    monkeypatch.setitem(app.config, "OUTBOX_SWEEP_AFTER_SECONDS", 0)
+    with app.app_context():
+        assert sweep_outbox() == 1
+        assert sweep_outbox() == 0
+    [message] = smtp_sink.messages()
+    assert message["Subject"] == "[Acme] Olive Owner assigned you to WEB-1: Broken login"

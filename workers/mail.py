@@ -246,12 +246,17 @@ def deliver_outbox_mail(mail_id: str) -> str | None:
 def sweep_outbox() -> int:
     """Deliver every due row, of every organization: mail its job never took, retries, lapsed claims.
 
+    First writes the mail of recent notifications committed without it (no app context).
+
     Runs once a minute (``PERIODIC_JOBS``); claims in small batches for at most
     ``SWEEP_BUDGET_SECONDS``, then leaves the rest to the next run. Returns how many it sent.
     """
     connection = _smtp_connection()
     if connection is None:
         return 0
+    from workers.notifications import mail_unmailed_notifications
+
+    mail_unmailed_notifications(timedelta(seconds=current_app.config["OUTBOX_SWEEP_AFTER_SECONDS"]))
     deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
     sent = 0
     with connection, unscoped("outbox sweep: mail of every organization waiting to be sent"):
