@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Flask
 
 from app.config import PROJECT_ROOT, BaseConfig, config_from_env
+from app.logs import remember_secret_routes
 
 
 def create_app(config: BaseConfig | None = None) -> Flask:
@@ -39,6 +40,7 @@ def create_app(config: BaseConfig | None = None) -> Flask:
     register_blueprints(app)
     register_web_basics(app)
     register_commands(app)
+    remember_secret_routes(app)
     return app
 
 

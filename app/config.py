@@ -272,6 +272,11 @@ class BaseConfig:
     JOB_HEARTBEAT_SECONDS = 5
     JOB_LOST_AFTER_SECONDS = 15
     JOB_MAINTENANCE_SECONDS = 5
+    #: Outgoing mail (workers/mail.py): the sweep sends a mail its delivery job has not claimed
+    #: this long after it was written (Redis was away at commit, the job was lost)…
+    OUTBOX_SWEEP_AFTER_SECONDS = 60
+    #: …and retries a mail whose worker claimed it this long ago and died (above any SMTP timeout).
+    OUTBOX_LEASE_SECONDS = 300
 
     @classmethod
     def from_env(cls, environ=None) -> BaseConfig:
@@ -299,7 +304,13 @@ class BaseConfig:
         config.LOG_LEVEL = (environ.get("LOG_LEVEL") or cls.LOG_LEVEL).upper()
         config.LOG_JSON = _bool(environ.get("LOG_JSON"), cls.LOG_JSON)
         config.RQ_DEFAULT_JOB_TIMEOUT = _int(environ, "RQ_JOB_TIMEOUT", cls.RQ_DEFAULT_JOB_TIMEOUT)
-        for name in ("JOB_HEARTBEAT_SECONDS", "JOB_LOST_AFTER_SECONDS", "JOB_MAINTENANCE_SECONDS"):
+        for name in (
+            "JOB_HEARTBEAT_SECONDS",
+            "JOB_LOST_AFTER_SECONDS",
+            "JOB_MAINTENANCE_SECONDS",
+            "OUTBOX_SWEEP_AFTER_SECONDS",
+            "OUTBOX_LEASE_SECONDS",
+        ):
             setattr(config, name, _int(environ, name, getattr(cls, name)))
         config.PROXY_COUNT = _int(environ, "PROXY_COUNT", cls.PROXY_COUNT)
         config.EXPORT_RETENTION_DAYS = _int(environ, "EXPORT_RETENTION_DAYS", cls.EXPORT_RETENTION_DAYS)

@@ -21,6 +21,75 @@ _HANDLER_NAME = "worklane"
 
 access_logger = logging.getLogger("worklane.access")
 
+# --- secrets: links that carry tokens are redacted in every log line ------------------------
+
+#: URL variables and query parameters whose values are secrets (sign-in, reset, download links).
+SECRET_NAMES = frozenset({"token", "signature", "secret", "password"})
+REDACTED = "[redacted]"
+_NOT_IN_SEGMENT = r"[^/?#&\s\"'<>]+"
+_RULE_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+_SECRET_PARAMETER = re.compile(
+    r"([?&;](?:" + "|".join(sorted(SECRET_NAMES)) + r")=)[^&#;\s\"'<>]*", re.IGNORECASE
+)
+#: One pattern per URL rule with a secret variable, its parts as groups; the secret ones are redacted.
+_secret_rules: dict[str, tuple[re.Pattern, tuple[bool, ...]]] = {}
+
+
+def remember_secret_routes(app: Flask) -> None:
+    """Learn which URL rules carry secrets (a variable in ``SECRET_NAMES``), so ``redact`` hides them.
+
+    Derived from the URL map: a route added later with a ``<token>`` is covered as it is.
+    """
+    for rule in app.url_map.iter_rules():
+        if rule.rule in _secret_rules or not set(rule.arguments) & SECRET_NAMES:
+            continue
+        parts, secret, position = [], [], 0
+        for match in _RULE_VARIABLE.finditer(rule.rule):
+            parts.append("(" + re.escape(rule.rule[position : match.start()]) + ")")
+            secret.append(False)
+            parts.append("(" + _NOT_IN_SEGMENT + ")")
+            secret.append(match.group(1) in SECRET_NAMES)
+            position = match.end()
+        parts.append("(" + re.escape(rule.rule[position:]) + ")")
+        secret.append(False)
+        _secret_rules[rule.rule] = (re.compile("".join(parts)), tuple(secret))
+
+
+def redact(text: str) -> str:
+    """``text`` with the secret parts of token-carrying paths and query parameters replaced.
+
+    ``/reset-password/<token>`` becomes ``/reset-password/[redacted]`` wherever it appears
+    (an access-log line, a full URL in an error), and so does ``?token=…``.
+    """
+    if not isinstance(text, str) or ("/" not in text and "=" not in text):
+        return text
+    for pattern, secret in _secret_rules.values():
+        text = pattern.sub(
+            lambda m, secret=secret: "".join(
+                REDACTED if is_secret else m.group(i + 1) for i, is_secret in enumerate(secret)
+            ),
+            text,
+        )
+    return _SECRET_PARAMETER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+#: Attributes every LogRecord has; anything else on a record is an ``extra`` field.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Redacts token links in the message, its arguments and the extra fields of every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        for name, value in list(vars(record).items()):
+            if name not in _RECORD_FIELDS and isinstance(value, str):
+                setattr(record, name, redact(value))
+        return True
+
 
 class RequestContextFilter(logging.Filter):
     """Adds ``request_id`` to every record logged during a request."""
@@ -52,6 +121,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
             logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
         )
     handler.addFilter(RequestContextFilter())
+    handler.addFilter(RedactSecretsFilter())
     root.addHandler(handler)
     root.setLevel(level)
     # Keep libraries' chatter out of the logs unless asked for.
@@ -103,11 +173,11 @@ def register_request_logging(app: Flask) -> None:
         access_logger.info(
             "%s %s %s",
             request.method,
-            request.full_path.rstrip("?"),
+            redact(request.full_path.rstrip("?")),
             response.status_code,
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": redact(request.path),
                 "status": response.status_code,
                 "duration_ms": duration_ms,
                 "remote_addr": request.remote_addr,

@@ -1,23 +1,36 @@
-"""Outgoing email: render a template pair, then hand delivery to a worker.
+"""Outgoing email: render a template pair into the outbox; workers deliver it.
 
 ``send_email("ada@example.com", "reset_password", name=…, reset_url=…, expires_minutes=60)``
 renders ``templates/email/reset_password.txt`` (its ``{% block subject %}`` is
-the subject) and ``reset_password.html`` in the current app context, and
-enqueues :func:`workers.mail.deliver_email` with plain strings only. Its kind in
-``workers.queues.JOB_KINDS`` puts it on the high queue and retries it with backoff when
-the server is unreachable or answers with a temporary error.
+the subject) and ``reset_password.html`` in the current app context and stores the mail
+as an outbox row in the current transaction (``app/models/outbox.py``). When the
+transaction commits, :func:`workers.mail.deliver_outbox_mail` is queued with the row's id;
+the periodic sweep (``workers.mail.sweep_outbox``) sends whatever that job did not, so a
+Redis outage or a killed worker delays mail but never drops it.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
 from urllib.parse import urlsplit
 
-from flask import current_app, render_template
-from rq.job import Job
+from flask import current_app, has_app_context, render_template
+from redis import RedisError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
+from app.extensions import db
+from app.models import OutboxMail, TenantOutboxMail
+from app.models.base import new_id
+from app.tenancy import current_tenant_id, tenant_context
 from workers.queues import enqueue
+
+log = logging.getLogger(__name__)
+
+DELIVERY_JOB = "workers.mail.deliver_outbox_mail"
+_PENDING = "_outbox_mail_to_queue"
 
 
 @dataclass(frozen=True)
@@ -60,23 +73,61 @@ def check_recipient(to: str) -> str:
     return to.strip()
 
 
-def send_email(to: str, template: str, job_id: str | None = None, **context) -> Job:
-    """Render ``template`` for ``to`` now and queue its delivery (high queue, retried on failure).
+def send_email(to: str, template: str, **context) -> OutboxMail | TenantOutboxMail:
+    """Render ``template`` for ``to`` now and store it in the outbox, in the current transaction.
 
-    With a ``job_id`` the mail is queued once: a second call with the same id (a job that
-    runs again after its worker died) returns the first delivery job and queues nothing.
+    The caller commits: the mail is sent only if what caused it is committed (a rollback
+    leaves no mail), and once committed it is sent even if Redis or every worker is down
+    at that moment (the sweep picks it up). After the commit a delivery job is queued with
+    the row's id only, so neither links nor bodies travel through Redis.
+    Written as an organization (a tenant is set), the mail is that tenant's.
     """
     to = check_recipient(to)
     rendered = render_email(template, **context)
-    return enqueue(
-        "workers.mail.deliver_email",
-        to,
-        rendered.subject,
-        rendered.text,
-        rendered.html,
-        job_id=job_id,
-        description=f"email {template} to {to}",
+    model = TenantOutboxMail if current_tenant_id() is not None else OutboxMail
+    mail = model(
+        id=new_id(),
+        recipient=to,
+        template=template,
+        subject=rendered.subject,
+        text_body=rendered.text,
+        html_body=rendered.html,
     )
+    db.session.add(mail)
+    db.session.flush()
+    pending = db.session.info.setdefault(_PENDING, [])
+    pending.append((str(mail.tenant_id) if model is TenantOutboxMail else None, str(mail.id), template, to))
+    return mail
+
+
+@event.listens_for(Session, "after_commit")
+def _queue_delivery(session) -> None:
+    """Queue one delivery job per committed mail, by id; if Redis is away the sweep sends it later."""
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    if not has_app_context():
+        log.warning(
+            "mail not queued: no app context; the outbox sweep will send it", extra={"mails": len(pending)}
+        )
+        return
+    for tenant_id, mail_id, template, to in pending:
+        try:
+            with tenant_context(tenant_id):
+                enqueue(
+                    DELIVERY_JOB, mail_id, job_id=f"mail-{mail_id}", description=f"email {template} to {to}"
+                )
+        except RedisError as exc:
+            log.warning(
+                "mail not queued; the outbox sweep will send it",
+                extra={"mail_id": mail_id, "error": str(exc)},
+            )
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_delivery(session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the outermost transaction: its mail is gone
+        session.info.pop(_PENDING, None)
 
 
 def public_url(endpoint: str, **values) -> str:

@@ -5,9 +5,9 @@ notification mailed as it happens (``immediately``, the default), one digest a d
 (``daily``) or nothing (``off``); they change it on their account page.
 
 :func:`app.issues.services.notify` records the new notifications' ids in the session
-(:func:`mail_after_commit`). When that transaction commits, one job per organization
-(``workers.notifications.mail_notifications``) is queued with the ids; when it rolls back
-the ids are forgotten, so nothing is ever mailed about a change that did not happen.
+(:func:`mail_after_commit`); when that transaction commits, their mail is written to the
+organization's outbox in the same commit, and a change that did not happen (rolled back)
+is never mailed.
 The daily digest is a periodic job (``workers.notifications.send_daily_digests``).
 """
 
@@ -18,7 +18,6 @@ import uuid
 from dataclasses import dataclass
 
 from flask import has_app_context
-from redis import RedisError
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
@@ -28,15 +27,14 @@ from app.tenancy import require_tenant, tenant_context, unscoped
 
 log = logging.getLogger(__name__)
 
+_PENDING = "_notifications_to_mail"
+
 #: The choices as people read them, in the order the account page offers them.
 EMAIL_CHOICE_LABELS = {
     Membership.EMAIL_IMMEDIATELY: "Immediately",
     Membership.EMAIL_DAILY: "Daily digest",
     Membership.EMAIL_OFF: "Off",
 }
-
-_PENDING = "_notifications_to_mail"
-MAIL_JOB = "workers.notifications.mail_notifications"
 
 
 class PreferenceError(ValueError):
@@ -87,30 +85,32 @@ def set_email_preferences(user_id: uuid.UUID, choices: dict[uuid.UUID, str]) -> 
 
 
 def mail_after_commit(notification_ids) -> None:
-    """Queue mail about these new notifications (of the current tenant) once the transaction commits."""
+    """Mail about these new notifications (of the current tenant) goes out with this transaction.
+
+    The ids are kept in the session; when the transaction commits, their mail is written to
+    the organization's outbox in that same commit (so it is sent however Redis and the
+    workers fare), and when it rolls back they are forgotten.
+    """
     if not notification_ids:
         return
     pending = db.session.info.setdefault(_PENDING, {})
     pending.setdefault(str(require_tenant()), []).extend(str(i) for i in notification_ids)
 
 
-@event.listens_for(Session, "after_commit")
-def _queue_notification_mail(session) -> None:
+@event.listens_for(Session, "before_commit")
+def _write_notification_mail(session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    if not has_app_context():
-        log.warning("notification mail not queued: no app context", extra={"notifications": pending})
+    if not has_app_context():  # nothing to render with: the outbox sweep writes their mail
+        log.warning("notification mail left to the outbox sweep: no app context at commit")
         return
-    from workers.queues import enqueue
+    from workers.notifications import mail_notifications
 
     for tenant_id, ids in pending.items():
-        try:
-            with tenant_context(tenant_id):
-                enqueue(MAIL_JOB, ids, description=f"notification mail ({len(ids)})")
-        except RedisError as exc:
-            # The change is committed; its notifications stay in the app, unmailed.
-            log.warning("notification mail not queued", extra={"notifications": ids, "error": str(exc)})
+        with tenant_context(tenant_id):
+            mail_notifications(ids)
+            session.flush()  # written as this tenant
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -7,15 +7,15 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Membership, Organization, User
 from app.models.base import utcnow
 from app.orgs.services import create_organization
 from app.security import hash_password
-from app.tenancy import tenant_context
+from app.tenancy import tenant_context, unscoped
 from tests.conftest import csrf_token_from
-from workers.queues import HIGH, queued_jobs
 
 PASSWORD = "correct horse battery"
 
@@ -34,14 +34,23 @@ class SentMail:
 
 
 def sent_mails(redis_client, to: str | None = None) -> list[SentMail]:
-    """Mails queued for delivery (the deliver_email jobs on the high queue, every tenant's lane)."""
-    mails = []
-    for job in queued_jobs(HIGH, redis_client):
-        if job.func_name == "workers.mail.deliver_email":
-            mail = SentMail(*job.args)
-            if to is None or mail.to == to:
-                mails.append(mail)
-    return mails
+    """Mails the app wrote to the outbox (account mail and every organization's), oldest first.
+
+    ``redis_client`` is unused since mail goes through the database; it stays so the tests
+    read the same.
+    """
+    from app.models import OutboxMail, TenantOutboxMail
+
+    rows = []
+    with unscoped("test: every outbox row"):
+        for model in (OutboxMail, TenantOutboxMail):
+            rows += db.session.scalars(select(model)).all()
+    rows.sort(key=lambda row: (row.created_at, row.id))
+    return [
+        SentMail(row.recipient, row.subject, row.text_body, row.html_body)
+        for row in rows
+        if to is None or row.recipient == to
+    ]
 
 
 def make_user(email: str | None = None, name: str = "Ada Lovelace", password: str = PASSWORD, verified=True):

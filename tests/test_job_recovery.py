@@ -151,33 +151,45 @@ def test_mail_errors_worth_retrying_are_told_apart_from_final_ones():
 
 
 @pytest.mark.processes
-def test_a_final_error_is_not_retried(app, migrated_env, redis_client, smtp_sink):
-    """A job failing with an error its kind calls final goes to the failed registry, retries unused."""
+def test_a_final_mail_error_is_not_retried(app, committed_db, migrated_env, redis_client, smtp_sink):
+    """A mail failing with an error that will not pass (a refused header) is given up at once, error kept."""
+    from app.extensions import db
+    from app.models import OutboxMail
+
     with app.app_context():
         # A header that would inject a Bcc: building the message refuses it (a ValueError).
-        to = "ada@example.com\r\nBcc: eve@example.com"
-        job = enqueue("workers.mail.deliver_email", to, "Subject", "text", "<p>html</p>", description="mail")
+        mail = OutboxMail(
+            recipient="ada@example.com\r\nBcc: eve@example.com",
+            template="password_changed",
+            subject="Subject",
+            text_body="text",
+            html_body="<p>html</p>",
+        )
+        db.session.add(mail)
+        db.session.commit()
+        job = enqueue("workers.mail.deliver_outbox_mail", str(mail.id), description="mail")
     env = {**migrated_env, "SMTP_URL": smtp_sink.url}
     result = run_flask(env, "worker", "--burst", "--queues", "high")
     assert result.returncode == 0, result.stderr
-    job = Job.fetch(job.id, connection=redis_client)
-    assert job.get_status() == JobStatus.FAILED
-    assert job.retries_left == 0
-    [entry] = failed_jobs(redis_client)
-    assert entry["id"] == job.id and "ValueError" in entry["error"]
+    assert Job.fetch(job.id, connection=redis_client).get_status() == JobStatus.FINISHED
+    with app.app_context():
+        row = db.session.get(OutboxMail, mail.id)
+        assert (row.status, row.attempts) == ("failed", 1) and "ValueError" in row.last_error
     assert smtp_sink.messages() == []
 
 
 @pytest.mark.processes
-def test_a_mail_job_run_again_sends_nothing_again(app, migrated_env, redis_client, smtp_sink):
+def test_a_mail_job_run_again_sends_nothing_again(app, committed_db, migrated_env, redis_client, smtp_sink):
     """A delivery job that runs a second time (its worker died after sending) sends no second mail."""
+    from app.extensions import db
     from app.mail import send_email
 
     with app.test_request_context("/"):
-        job = send_email("ada@example.com", "password_changed", name="Ada")
+        mail_id = send_email("ada@example.com", "password_changed", name="Ada").id
+        db.session.commit()
     env = {**migrated_env, "SMTP_URL": smtp_sink.url}
     assert run_flask(env, "worker", "--burst", "--queues", "high").returncode == 0
-    redis_client.rpush("rq:queue:high", job.id)  # the same job handed out again
+    redis_client.rpush("rq:queue:high", f"mail-{mail_id}")  # the same job handed out again
     assert run_flask(env, "worker", "--burst", "--queues", "high").returncode == 0
     assert len(smtp_sink.messages()) == 1
 

@@ -16,7 +16,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from rq import Queue
-from rq.job import Job, JobStatus
+from rq.job import Job
+from sqlalchemy import select
 
 from app import create_app
 from app.config import (
@@ -106,19 +107,25 @@ def test_html_part_is_escaped_and_text_part_is_not(app):
     assert "&lt;b&gt;R&amp;D&lt;/b&gt;" in email.html and "<b>R&D</b>" not in email.html
 
 
-def test_send_email_enqueues_plain_strings_on_the_high_queue(app, redis_client):
-    """send_email renders now and queues deliver_email on the high queue, with strings only and retries."""
+def test_send_email_stores_the_mail_and_queues_only_its_id_at_commit(app, db_session, redis_client):
+    """send_email renders into the outbox now; the commit queues its delivery (high queue) by id only."""
+    from app.models import OutboxMail
+
     with app.test_request_context("/"):
-        job = send_email("Ada <ada@example.com>", "reset_password", **EMAIL_CONTEXTS["reset_password"])
-    assert Queue(HIGH, connection=redis_client).job_ids == [job.id]
-    stored = Job.fetch(job.id, connection=redis_client)
-    assert stored.func_name == "workers.mail.deliver_email"
-    assert all(type(arg) is str for arg in stored.args) and stored.kwargs == {}
-    to, subject, text, html = stored.args
-    assert (to, subject) == ("Ada <ada@example.com>", "Reset your Worklane password")
-    assert "https://worklane.test/reset/r3s3t" in text and "https://worklane.test/reset/r3s3t" in html
-    assert stored.retries_left == 5
-    assert stored.retry_intervals == [10, 30, 90, 270, 810]
+        mail_id = send_email("Ada <ada@example.com>", "reset_password", **EMAIL_CONTEXTS["reset_password"]).id
+        assert Queue(HIGH, connection=redis_client).count == 0
+        db_session.commit()
+    [job_id] = Queue(HIGH, connection=redis_client).job_ids
+    stored = Job.fetch(job_id, connection=redis_client)
+    assert stored.func_name == "workers.mail.deliver_outbox_mail"
+    assert stored.args == (str(mail_id),) and stored.kwargs == {}
+    row = db_session.get(OutboxMail, mail_id)
+    assert (row.recipient, row.subject) == ("Ada <ada@example.com>", "Reset your Worklane password")
+    assert (
+        "https://worklane.test/reset/r3s3t" in row.text_body
+        and "https://worklane.test/reset/r3s3t" in row.html_body
+    )
+    assert (row.status, row.attempts) == ("pending", 0)
     assert "r3s3t" not in stored.description  # the worker logs the description
 
 
@@ -136,11 +143,14 @@ def test_send_email_enqueues_plain_strings_on_the_high_queue(app, redis_client):
         "ada@example",
     ],
 )
-def test_send_email_refuses_implausible_recipients(app, redis_client, to):
-    """A recipient that is not one plausible address on one line is a ValueError and queues nothing."""
+def test_send_email_refuses_implausible_recipients(app, db_session, redis_client, to):
+    """A recipient that is not one plausible address on one line is a ValueError and stores nothing."""
+    from app.models import OutboxMail
+
     with app.test_request_context("/"), pytest.raises(ValueError):
         send_email(to, "password_changed", name="Ada")
     assert Queue(HIGH, connection=redis_client).count == 0
+    assert db_session.scalars(select(OutboxMail)).all() == []
 
 
 def _json_lines(stderr: str) -> list[dict]:
@@ -152,12 +162,18 @@ def _json_lines(stderr: str) -> list[dict]:
 
 
 @pytest.mark.processes
-def test_worker_process_delivers_mail_to_the_smtp_server(app, migrated_env, smtp_sink, redis_client):
-    """A real worker delivers a queued email to the SMTP sink with From, To, Subject and both parts."""
+def test_worker_process_delivers_mail_to_the_smtp_server(
+    app, committed_db, migrated_env, smtp_sink, redis_client
+):
+    """A real worker delivers a committed email to the SMTP sink with From, To, Subject and both parts."""
+    from app.models import OutboxMail
+
     with app.test_request_context("/"):
-        job = send_email(
+        mail = send_email(
             "Ada Lovelace <ada@example.com>", "reset_password", **EMAIL_CONTEXTS["reset_password"]
         )
+        mail_id = mail.id
+        db.session.commit()
     env = {
         **migrated_env,
         "SMTP_URL": smtp_sink.url,
@@ -171,12 +187,14 @@ def test_worker_process_delivers_mail_to_the_smtp_server(app, migrated_env, smtp
     assert message["From"] == "Worklane <robot@mail.worklane.test>"
     assert message["To"] == "Ada Lovelace <ada@example.com>"
     assert message["Subject"] == "Reset your Worklane password"
-    assert message["Message-ID"] == f"<{job.id}@mail.worklane.test>"
+    assert message["Message-ID"] == f"<{mail_id}@mail.worklane.test>"
     assert abs(message["Date"].datetime - datetime.now(UTC)) < timedelta(minutes=5)
     assert message.get_content_type() == "multipart/alternative"
     assert "https://worklane.test/reset/r3s3t" in message.get_body(("plain",)).get_content()
     assert 'href="https://worklane.test/reset/r3s3t"' in message.get_body(("html",)).get_content()
-    assert Job.fetch(job.id, connection=redis_client).get_status() == JobStatus.FINISHED
+    with app.app_context():
+        row = db.session.get(OutboxMail, mail_id)
+        assert (row.status, row.attempts) == ("sent", 1) and row.sent_at is not None
 
     delivered = [line for line in _json_lines(result.stderr) if line.get("message") == "email delivered"]
     assert len(delivered) == 1
@@ -186,20 +204,22 @@ def test_worker_process_delivers_mail_to_the_smtp_server(app, migrated_env, smtp
 
 
 @pytest.mark.processes
-def test_refused_smtp_connection_fails_the_job_and_schedules_a_retry(app, migrated_env, redis_client):
-    """An SMTP server refusing connections fails the job and schedules a retry; the body stays out of logs."""
+def test_refused_smtp_connection_keeps_the_mail_for_a_retry(app, committed_db, migrated_env, redis_client):
+    """Refused SMTP connections leave the mail pending for a retry, error kept; no body in the logs."""
+    from app.models import OutboxMail
+
     with app.test_request_context("/"):
-        job = send_email("ada@example.com", "reset_password", **EMAIL_CONTEXTS["reset_password"])
+        mail_id = send_email("ada@example.com", "reset_password", **EMAIL_CONTEXTS["reset_password"]).id
+        db.session.commit()
     env = {**migrated_env, "SMTP_URL": f"smtp://127.0.0.1:{free_port()}"}
     result = run_flask(env, "worker", "--burst", "--queues", "high")
     assert result.returncode == 0, result.stderr
 
-    job = Job.fetch(job.id, connection=redis_client)
-    assert job.get_status() == JobStatus.SCHEDULED
-    assert job.retries_left == 4
-    queue = Queue(HIGH, connection=redis_client)
-    assert job.id in queue.scheduled_job_registry.get_job_ids()
-    assert job.id not in queue.failed_job_registry.get_job_ids()
+    with app.app_context():
+        row = db.session.get(OutboxMail, mail_id)
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert "ConnectionRefusedError" in row.last_error
+        assert row.due_at > datetime.now(UTC) + timedelta(seconds=5)
     assert "ConnectionRefusedError" in result.stderr
     assert "r3s3t" not in result.stderr and "Hi Ada" not in result.stderr
 

@@ -9,19 +9,19 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.issues import services as issues
-from app.models import Issue, Membership, Notification, Project, User
+from app.models import Issue, Membership, Notification, Project, TenantOutboxMail, User
 from app.notifications import email_preferences
 from app.tenancy import tenant_context, unscoped
 from tests.accounts import add_member, login, make_org, make_user, post_form, sent_mails
 from tests.conftest import run_flask
-from workers.queues import DEFAULT, queued_jobs
+from workers.queues import HIGH, queued_jobs
 from workers.scheduler import PERIODIC_JOBS
 
-MAIL_JOB = "workers.notifications.mail_notifications"
 
-
-def _notification_jobs(redis_client):
-    return [job for job in queued_jobs(DEFAULT, redis_client) if job.func_name == MAIL_JOB]
+def _mail_jobs(redis_client):
+    return [
+        job for job in queued_jobs(HIGH, redis_client) if job.func_name == "workers.mail.deliver_outbox_mail"
+    ]
 
 
 def _set_choice(org_id, email, choice):
@@ -142,31 +142,36 @@ def _assign(org_id, email, title="Broken login"):
         return issues.create_issue(project, _user("owner@example.com"), title, assignee_ids=[_user(email).id])
 
 
-def test_a_notification_is_queued_for_mail_when_its_change_commits(app, acme, redis_client):
-    """Assigning someone queues one mail job with the new notification's id, after the commit only."""
+def test_a_notification_is_mailed_through_the_outbox_when_its_change_commits(app, acme, redis_client):
+    """Assigning someone writes their mail into the organization's outbox at commit, queued by id."""
     with app.test_request_context():
         _assign(acme, "grace@example.com")
-        assert _notification_jobs(redis_client) == [], "nothing is queued before the commit"
+        assert sent_mails(redis_client) == [], "nothing is written before the commit"
+        assert _mail_jobs(redis_client) == []
         db.session.commit()
         with tenant_context(acme):
-            [notification_id] = db.session.scalars(select(Notification.id))
-    [job] = _notification_jobs(redis_client)
-    assert job.args == ([str(notification_id)],)
+            [notification] = db.session.scalars(select(Notification))
+            assert notification.emailed_at is not None
+            [row] = db.session.scalars(select(TenantOutboxMail))
+    [mail] = sent_mails(redis_client)
+    assert mail.to == "grace@example.com"
+    [job] = _mail_jobs(redis_client)
+    assert job.args == (str(row.id),)
     assert job.meta["tenant_id"] == str(acme)
 
 
 def test_a_rolled_back_change_queues_no_mail(app, acme, redis_client):
-    """When the transaction that notified rolls back, no mail job is queued, then or at a later commit."""
+    """A rolled-back notification writes and queues no mail, then or at a later commit."""
     with app.test_request_context():
         _assign(acme, "grace@example.com")
         db.session.rollback()
         db.session.commit()
-    assert _notification_jobs(redis_client) == []
+    assert _mail_jobs(redis_client) == []
     assert sent_mails(redis_client) == []
 
 
-def test_the_mail_job_mails_once_and_respects_read_and_off(app, acme, redis_client):
-    """Run twice, the job mails a notification once; a read notification and an "off" member get none."""
+def test_only_immediately_members_with_unread_notifications_are_mailed_once(app, acme, redis_client):
+    """A notification is mailed once; an "off" member and a notification read before the commit get none."""
     from workers.notifications import mail_notifications
 
     with app.test_request_context():
@@ -180,11 +185,10 @@ def test_the_mail_job_mails_once_and_respects_read_and_off(app, acme, redis_clie
             ).one().read_at = first.created_at
             db.session.flush()
         db.session.commit()
-        ids = [str(i) for job in _notification_jobs(redis_client) for i in job.args[0]]
-        assert len(ids) == 3
         with tenant_context(acme):
-            assert mail_notifications(ids) == 1
-            assert mail_notifications(ids) == 0
+            ids = [str(i) for i in db.session.scalars(select(Notification.id))]
+            assert len(ids) == 3
+            assert mail_notifications(ids) == 0, "already mailed at the commit"
             emailed = db.session.scalars(
                 select(Notification).where(Notification.emailed_at.is_not(None))
             ).all()

@@ -6,7 +6,7 @@ import pytest
 from rq import Queue
 
 from tests.conftest import run_flask
-from workers.queues import LOW
+from workers.queues import LOW, QUEUES
 from workers.scheduler import HEARTBEAT_KEY, PERIODIC_JOBS, PeriodicJob, enqueue_due
 
 EVERY_MINUTE = PeriodicJob("test-job", "workers.system.purge_finished_jobs", every_seconds=60)
@@ -50,7 +50,7 @@ def test_scheduler_process_enqueues_due_jobs(migrated_env, redis_client):
     """`flask scheduler --once` enqueues the declared periodic jobs and leaves a heartbeat."""
     result = run_flask(migrated_env, "scheduler", "--once")
     assert result.returncode == 0, result.stderr
-    ids = Queue(LOW, connection=redis_client).job_ids
+    ids = [job_id for name in QUEUES for job_id in Queue(name, connection=redis_client).job_ids]
     assert len(ids) == len(PERIODIC_JOBS)
     assert all(job_id.startswith("periodic-") for job_id in ids)
     assert redis_client.get(HEARTBEAT_KEY) is not None

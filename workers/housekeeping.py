@@ -3,8 +3,8 @@ so running one twice, or late, deletes nothing more.
 
 Nothing else needs cleaning: sessions are Redis keys written with an expiry (nothing indexes
 them; visitors have none), rate-limit counters expire the same way, sign-up, reset and
-download links are signed tokens stored nowhere, and finished RQ jobs are purged by
-``purge-finished-jobs``.
+download links are signed tokens stored nowhere but in the outbox's mail (purged a day
+after it was sent), and finished RQ jobs are purged by ``purge-finished-jobs``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import case, delete
 
 from app.extensions import db
-from app.models import Invitation, Task
+from app.models import Invitation, OutboxMail, Task, TenantOutboxMail
 from app.models.base import utcnow
 from app.storage import file_store
 from app.tenancy import unscoped
@@ -32,6 +32,10 @@ PARTIAL_FILES_KEPT_FOR = timedelta(days=1)
 TASKS_KEPT_FOR = timedelta(days=30)
 #: …except report computations, started by viewing the reports, which nobody revisits.
 REPORT_TASKS_KEPT_FOR = timedelta(days=1)
+#: Sent mail is kept a day (its links, reset links included, should not linger in the database)…
+SENT_MAIL_KEPT_FOR = timedelta(days=1)
+#: …mail given up a week, for an operator to see why.
+FAILED_MAIL_KEPT_FOR = timedelta(days=7)
 
 
 def delete_expired_exports() -> int:
@@ -81,3 +85,17 @@ def delete_old_tasks() -> int:
         db.session.commit()
     log.info("old tasks deleted", extra={"deleted": result.rowcount})
     return result.rowcount
+
+
+def purge_sent_mail() -> int:
+    """Delete outbox mail sent over a day ago and mail given up over a week ago; how many."""
+    now = utcnow()
+    deleted = 0
+    with unscoped("housekeeping: sent mail of every organization"):
+        for model in (OutboxMail, TenantOutboxMail):
+            sent = (model.status == model.SENT) & (model.sent_at < now - SENT_MAIL_KEPT_FOR)
+            failed = (model.status == model.FAILED) & (model.due_at < now - FAILED_MAIL_KEPT_FOR)
+            deleted += db.session.execute(delete(model).where(sent | failed)).rowcount
+        db.session.commit()
+    log.info("sent mail purged", extra={"deleted": deleted})
+    return deleted

@@ -1,14 +1,12 @@
 """Notification email: each notification as it happens, or a daily digest, by the member's choice.
 
-Both jobs are idempotent. A notification is mailed only while it is unread and not yet
-emailed, and it is marked emailed (``Notification.emailed_at``) in the same commit that
-follows the queuing of its mail. The delivery job's id is made from what it mails, so a
-job that runs again after its worker died before that commit queues no second mail.
+A notification is mailed only while it is unread and not yet emailed; its mail is written
+to the outbox and the notification marked emailed (``Notification.emailed_at``) in the
+same transaction, so a digest run again after its worker died mails nothing twice.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from datetime import timedelta
@@ -80,11 +78,13 @@ def _pending_for(ids=None, user_id=None, since=None):
     return db.session.execute(query).all()
 
 
-def mail_notifications(notification_ids: list[str]) -> int:
-    """Mail each of these notifications whose recipient chose "immediately"; returns how many.
+def mail_notifications(notification_ids) -> int:
+    """Write the mail of each of these notifications whose recipient chose "immediately"; how many.
 
-    Runs as the notifications' organization. Read, already emailed, or a recipient who
-    chose the digest or nothing: not mailed (the digest picks up its own later).
+    Runs as the notifications' organization, as the transaction that created them commits
+    (``app.notifications.mail_after_commit``): the mail is stored in the outbox in that
+    commit. A recipient who chose the digest or nothing,
+    or has no confirmed address, gets no mail now. The caller commits.
     """
     org = db.session.get(Organization, require_tenant())
     ids = [_uuid(value) for value in notification_ids]
@@ -93,20 +93,50 @@ def mail_notifications(notification_ids: list[str]) -> int:
         if choice != Membership.EMAIL_IMMEDIATELY:
             continue
         item = _item(notification, org)
-        send_email(
-            user.email,
-            "notification",
-            job_id=f"mail-notification-{notification.id}",
-            name=user.name,
-            item=item,
-            **_common(org, choice),
-        )
+        send_email(user.email, "notification", name=user.name, item=item, **_common(org, choice))
         notification.emailed_at = utcnow()
         sent += 1
-    db.session.commit()
-    if sent:
-        log.info("notification mail queued", extra={"mails": sent})
     return sent
+
+
+#: How far back the outbox sweep looks for notifications whose mail was never written.
+UNMAILED_WINDOW = timedelta(hours=1)
+
+
+def mail_unmailed_notifications(older_than: timedelta) -> int:
+    """Write the mail of recent "immediately" notifications committed without it; how many.
+
+    Their mail is normally written by the commit that created them; one committed where no
+    app could render it is picked up here (by the outbox sweep), so none is silently skipped.
+    """
+    now = utcnow()
+    with unscoped("outbox sweep: notifications of every organization whose mail was not written"):
+        rows = db.session.execute(
+            select(Notification.tenant_id, Notification.id)
+            .join(
+                Membership,
+                and_(
+                    Membership.tenant_id == Notification.tenant_id, Membership.user_id == Notification.user_id
+                ),
+            )
+            .where(
+                Membership.email_notifications == Membership.EMAIL_IMMEDIATELY,
+                Notification.emailed_at.is_(None),
+                Notification.read_at.is_(None),
+                Notification.created_at >= now - UNMAILED_WINDOW,
+                Notification.created_at <= now - older_than,
+            )
+            .limit(1000)
+        ).all()
+    by_tenant: dict = {}
+    for tenant_id, notification_id in rows:
+        by_tenant.setdefault(tenant_id, []).append(notification_id)
+    written = 0
+    for tenant_id, ids in by_tenant.items():
+        with tenant_context(tenant_id):
+            written += mail_notifications(ids)
+            db.session.commit()
+    return written
 
 
 def send_daily_digests() -> int:
@@ -153,11 +183,9 @@ def _send_digest(user_id, since) -> int:
     org = db.session.get(Organization, require_tenant())
     user = rows[0][1]
     notifications = [notification for notification, _user in rows]
-    digest_id = hashlib.sha256(",".join(str(n.id) for n in notifications).encode()).hexdigest()[:32]
     send_email(
         user.email,
         "notification_digest",
-        job_id=f"mail-digest-{digest_id}",
         name=user.name,
         items=[_item(notification, org) for notification in notifications],
         **_common(org, Membership.EMAIL_DAILY),

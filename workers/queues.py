@@ -93,18 +93,10 @@ class JobKind:
 
 #: Every kind of job, by function path. Jobs not listed run as ``DEFAULT_KIND``.
 JOB_KINDS: dict[str, JobKind] = {
-    # 10 s, 30 s, 1.5 min, 4.5 min, 13.5 min: about 20 minutes of trying in all.
-    "workers.mail.deliver_email": JobKind(
-        queue=HIGH,
-        timeout=120,
-        retry=exponential_backoff(5, first_seconds=10),
-        transient=transient_mail_error,
-        private_arguments=True,
-    ),
+    # Mail: the outbox row is the retry state (workers/mail.py); a job holds only its id.
+    "workers.mail.deliver_outbox_mail": JobKind(queue=HIGH, timeout=120),
+    "workers.mail.sweep_outbox": JobKind(queue=HIGH, timeout=300),
     "workers.system.run_system_check": JobKind(queue=HIGH, timeout=60),
-    "workers.notifications.mail_notifications": JobKind(
-        queue=DEFAULT, timeout=120, retry=exponential_backoff(3, first_seconds=10)
-    ),
     "workers.notifications.send_daily_digests": JobKind(
         queue=LOW, timeout=1800, retry=exponential_backoff(3, first_seconds=60)
     ),
@@ -121,6 +113,7 @@ JOB_KINDS: dict[str, JobKind] = {
     "workers.housekeeping.delete_expired_exports": JobKind(queue=LOW, timeout=900),
     "workers.housekeeping.delete_expired_invitations": JobKind(queue=LOW, timeout=300),
     "workers.housekeeping.delete_old_tasks": JobKind(queue=LOW, timeout=300),
+    "workers.housekeeping.purge_sent_mail": JobKind(queue=LOW, timeout=300),
     # 10,000 rows took 43 s on 2 busy cores (docs/performance.md); a retry resumes from the last batch.
     "workers.imports.import_issues": JobKind(
         queue=DEFAULT,

@@ -20,7 +20,7 @@ from flask import Flask
 
 from app.extensions import redis_connections
 from workers.maintenance import run_maintenance
-from workers.queues import LOW, enqueue
+from workers.queues import HIGH, LOW, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         "delete-expired-invitations", "workers.housekeeping.delete_expired_invitations", every_seconds=86400
     ),
     PeriodicJob("delete-old-tasks", "workers.housekeeping.delete_old_tasks", every_seconds=86400),
+    # Mail its delivery job did not send (Redis away at commit, a killed worker), and retries.
+    PeriodicJob("sweep-outbox", "workers.mail.sweep_outbox", every_seconds=60, queue=HIGH),
+    PeriodicJob("purge-sent-mail", "workers.housekeeping.purge_sent_mail", every_seconds=3600),
     PeriodicJob("purge-stale-imports", "workers.imports.purge_stale_uploads", every_seconds=24 * 3600),
     # Slots start at midnight UTC: the digests go out at the first tick of each day.
     PeriodicJob(

@@ -89,6 +89,7 @@ def resend_verification():
         user = accounts.find_user(form.email.data)
         if user is not None and not user.email_verified:
             accounts.send_verification(user)
+            db.session.commit()
         session[CHECK_EMAIL_KEY] = accounts.normalize_email(form.email.data)
         flash("If that address has an unconfirmed account, a new link is on its way.", "info")
     return redirect(url_for("auth.check_email"), 303)

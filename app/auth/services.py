@@ -74,17 +74,19 @@ def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
             login_url=public_url("auth.login"),
             reset_url=public_url("auth.forgot_password"),
         )
+        db.session.commit()
         return None
     user = User(email=email, name=name.strip(), password_hash=password_hash)
     db.session.add(user)
     db.session.flush()
     orgs.create_organization(user, org_name)
-    db.session.commit()
     send_verification(user)
+    db.session.commit()
     return user
 
 
 def send_verification(user: User) -> None:
+    """Write a new confirmation link to the outbox (the caller commits)."""
     token = make_token(VERIFY_TOKEN, {"u": str(user.id), "e": user.email})
     send_email(
         user.email,
@@ -172,6 +174,7 @@ def request_password_reset(email: str) -> None:
         reset_url=public_url("auth.reset_password", token=token),
         expires_in=duration_text(timedelta(seconds=current_app.config["PASSWORD_RESET_MAX_AGE"])),
     )
+    db.session.commit()
 
 
 def user_for_reset(token: str) -> User:
@@ -196,8 +199,8 @@ def reset_password(token: str, password: str) -> User:
     set_password(user, password)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()  # the link proved the inbox
-    db.session.commit()
     send_email(user.email, "password_changed", name=user.name)
+    db.session.commit()
     return user
 
 
@@ -205,9 +208,9 @@ def change_password(user: User, current: str, new: str) -> None:
     if not verify_password(user.password_hash, current):
         raise AccountError("Your current password is not correct.")
     set_password(user, new)
+    send_email(user.email, "password_changed", name=user.name)
     db.session.commit()
     start_session(user)  # this session goes on under the new identity; the others end
-    send_email(user.email, "password_changed", name=user.name)
 
 
 # --- email change ----------------------------------------------------------------------------
@@ -220,7 +223,6 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
     if new_email == user.email:
         raise AccountError("That is already your address.")
     user.pending_email = new_email
-    db.session.commit()
     send_email(
         user.email,
         "email_change_requested",
@@ -230,6 +232,7 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         reset_url=public_url("auth.forgot_password"),
     )
     if find_user(new_email) is not None:
+        db.session.commit()
         return  # taken: say nothing more here, the confirmation would fail anyway
     token = make_token(EMAIL_CHANGE_TOKEN, {"u": str(user.id), "e": new_email})
     send_email(
@@ -239,6 +242,7 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         new_email=new_email,
         confirm_url=public_url("auth.confirm_email_change", token=token),
     )
+    db.session.commit()
 
 
 def confirm_email_change(token: str) -> User:

@@ -3,6 +3,7 @@
 from app.models.accounts import User
 from app.models.jobs import BackgroundJob, Task
 from app.models.orgs import AuditEvent, Invitation, Membership, Organization
+from app.models.outbox import OutboxMail, TenantOutboxMail
 from app.models.reports import ReportSnapshot
 from app.models.work import (
     Comment,
@@ -31,9 +32,11 @@ __all__ = [
     "Membership",
     "Notification",
     "Organization",
+    "OutboxMail",
     "Project",
     "ReportSnapshot",
     "SavedView",
     "Task",
+    "TenantOutboxMail",
     "User",
 ]

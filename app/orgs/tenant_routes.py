@@ -82,7 +82,7 @@ def members():
     return _members_page()
 
 
-def _apply(action, success: str, back: str = "org.members", after=None):
+def _apply(action, success: str, back: str = "org.members"):
     """Run a member or invitation change: commit and confirm, or roll back and say why not."""
     try:
         action()
@@ -91,8 +91,6 @@ def _apply(action, success: str, back: str = "org.members", after=None):
         flash(str(exc), "error")
         return redirect(url_for("org.members"), 303)
     db.session.commit()
-    if after is not None:
-        after()
     flash(success, "success")
     return redirect(back if back.startswith("/") else url_for(back), 303)
 
@@ -161,8 +159,8 @@ def invite():
             db.session.rollback()
             form.email.errors.append(str(exc))
         else:
-            db.session.commit()
             _send_invitation(invitation)
+            db.session.commit()
             flash(f"Invitation sent to {invitation.email}.", "success")
             return redirect(url_for("org.members"), 303)
     return _members_page(invite_form=form, status=422)
@@ -176,9 +174,8 @@ def resend_invitation(invitation_id):
     invitation = _invitation_or_404(invitation_id)
     _confirmed()
     return _apply(
-        lambda: orgs.resend(invitation),
+        lambda: (orgs.resend(invitation), _send_invitation(invitation)),
         f"Invitation sent again to {invitation.email}.",
-        after=lambda: _send_invitation(invitation),
     )
 
 
