@@ -13,7 +13,9 @@ from rq.job import Job, JobStatus
 from app.tenancy import tenant_context
 from tests.conftest import run_flask
 from tests.support.workers import WorkerProcess, gone, wait_for
-from workers.queues import enqueue, failed_jobs, queue_depths, transient_mail_error
+from workers import lanes
+from workers.maintenance import run_maintenance
+from workers.queues import DEFAULT, enqueue, failed_jobs, get_queue, queue_depths, transient_mail_error
 from workers.worker import warn_unless_noeviction
 
 #: The promise (docs/architecture.md): with the production settings a killed worker's job is
@@ -60,6 +62,74 @@ def test_a_job_whose_worker_is_killed_mid_job_runs_again(app, migrated_env, redi
     assert len(runs) == 2
     assert runs[1][2] - killed_at < RECOVERED_WITHIN_SECONDS
     assert Job.fetch(job.id, connection=redis_client).retries_left == 1  # the crash used one retry
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("retry", [Retry(max=1), Retry(max=1, interval=1)], ids=["at-once", "after-backoff"])
+def test_a_job_recovered_from_a_killed_worker_goes_first_in_its_lane(
+    app, migrated_env, redis_client, tmp_path, retry
+):
+    """A killed worker's job runs again before the jobs its organization queued behind it."""
+    tenant = uuid.uuid4()
+    with app.app_context(), tenant_context(tenant):
+        victim = enqueue("tests.support.jobs.block_until_released", "victim", retry=retry)
+    first = WorkerProcess(migrated_env, tmp_path / "first.log")
+    leftovers = []
+    try:
+        wait_for(lambda: _started(redis_client, "victim"), 30, "the job to start")
+        [(_job_id, horse_pid, _at)] = _started(redis_client, "victim")
+        with app.app_context(), tenant_context(tenant):
+            backlog = [enqueue("tests.support.jobs.record_start", "backlog", str(n)) for n in range(5)]
+        leftovers = first.descendants()
+        first.kill()
+        wait_for(lambda: gone(horse_pid), 10, "the work horse to die with its worker")
+    finally:
+        first.stop()
+        for process in leftovers:
+            if process.is_running():
+                process.kill()
+    redis_client.rpush("release:victim", "go")
+
+    def recovered():
+        run_maintenance(redis_client, 1)  # what every scheduler tick and idle worker does
+        return victim.get_status(refresh=True) == JobStatus.QUEUED
+
+    wait_for(recovered, RECOVERED_WITHIN_SECONDS, "the killed worker's job to be queued again")
+    second = WorkerProcess(migrated_env, tmp_path / "second.log")
+    try:
+        wait_for(
+            lambda: (
+                redis_client.llen("backlog") == len(backlog)
+                and victim.get_status(refresh=True) == JobStatus.FINISHED
+            ),
+            60,
+            "every job to run",
+        )
+    finally:
+        second.stop()
+    victim_started = Job.fetch(victim.id, connection=redis_client).started_at
+    backlog_started = [Job.fetch(job.id, connection=redis_client).started_at for job in backlog]
+    assert all(victim_started < started for started in backlog_started), (victim_started, backlog_started)
+
+
+@pytest.mark.parametrize("how", ["rq-list", "worker-retry"])
+def test_a_job_put_back_goes_first_in_its_lane(app, redis_client, how):
+    """A tenant's job put back by RQ (its own list, or a worker's retry) is served before its backlog."""
+    tenant = uuid.uuid4()
+    with app.app_context(), tenant_context(tenant):
+        waiting = [enqueue("tests.support.jobs.record_start", "x", str(n)).id for n in range(3)]
+        put_back = enqueue("tests.support.jobs.record_start", "x", "again", retry=Retry(max=1))
+        redis_client.lrem(lanes.tenant_lane(DEFAULT, tenant), 1, put_back.id)
+        if how == "rq-list":
+            get_queue(DEFAULT).push_job_id(put_back.id)  # as RQ's own requeue does
+        else:
+            with redis_client.pipeline() as pipeline:  # as a worker retries a failed job
+                put_back.retry(lanes.LaneQueue(DEFAULT, connection=redis_client), pipeline)
+                pipeline.execute()
+    taken = []
+    while (claimed := lanes.dequeue(redis_client, [DEFAULT], uuid.uuid4().hex, 60)) is not None:
+        taken.append(claimed[1])
+    assert taken == [put_back.id, *waiting]
 
 
 @pytest.mark.processes

@@ -15,9 +15,14 @@ of its priority: with ``L`` lanes holding work, a new job waits for at most ``L 
 dequeues of other lanes, however many jobs those lanes hold. Priorities stay strict:
 a worker takes any ``high`` job before any ``default`` one, whatever the tenant.
 
-Each job hash records its lane (``worklane_lane``). When a dequeue finds a tenant's job
-at the head of RQ's own list (a retry, a recovered job), it moves it back into the
-tenant's lane instead of serving it there, so retries are fair too.
+Each job hash records its lane (``worklane_lane``). A job put back — a retry, or a job
+recovered from a killed worker — has already waited its turn once, so it goes to the
+*front* of its own lane (the end a dequeue pops from), ahead of the jobs queued behind
+it: RQ puts jobs back through :class:`LaneQueue`, whose push does exactly that. A retry
+with a backoff waits out its backoff in RQ's scheduled registry first and then goes to
+the front as well. When a dequeue still finds a tenant's job at the head of RQ's own list
+(put back by plain RQ code), it moves it to the front of the tenant's lane instead of
+serving it there, so retries are fair too.
 
 A dequeue is atomic (one Lua script) and claims the job in the priority's
 ``StartedJobRegistry`` (``rq:wip:p``) under ``<job id>:<execution id>`` before
@@ -33,6 +38,8 @@ from __future__ import annotations
 import time
 
 from redis import Redis
+from rq import Queue
+from rq.registry import StartedJobRegistry
 
 #: Field of the job hash naming the lane the job belongs to.
 LANE_FIELD = "worklane_lane"
@@ -105,14 +112,20 @@ for i = 6, #ARGV do
   if redis.call('SADD', members, base) == 1 then
     redis.call('LPUSH', ring, base)
   end
-  -- Tenant jobs that RQ put back on its own list go back to their lanes.
+  -- Tenant jobs that RQ put back on its own list go back to the front of their lanes
+  -- (pushed last one first, so several put back into one lane keep their order).
+  local routed = {}
   for _ = 1, max_routes do
     local head = redis.call('LINDEX', base, 0)
     if not head then break end
     local lane = redis.call('HGET', 'rq:job:' .. head, lane_field)
     if (not lane) or lane == base then break end
     redis.call('LPOP', base)
-    redis.call('RPUSH', lane, head)
+    routed[#routed + 1] = {lane, head}
+  end
+  for r = #routed, 1, -1 do
+    local lane = routed[r][1]
+    redis.call('LPUSH', lane, routed[r][2])
     if redis.call('SADD', members, lane) == 1 then
       redis.call('LPUSH', ring, lane)
     end
@@ -247,3 +260,54 @@ def requeue(connection: Redis, job_id: str, lane: str, priority: str) -> None:
         keys=[lane, ring_key(priority), ring_set_key(priority), WAKE_KEY],
         args=[job_id, WAKE_TOKENS_KEPT],
     )
+
+
+_PUT_BACK = """
+-- KEYS: job hash, the priority's own list, ring, ring set, wake list
+-- ARGV: job id, lane field, tokens kept
+local lane = redis.call('HGET', KEYS[1], ARGV[2]) or KEYS[2]
+redis.call('LPUSH', lane, ARGV[1])
+if redis.call('SADD', KEYS[4], lane) == 1 then
+  redis.call('LPUSH', KEYS[3], lane)
+end
+redis.call('LPUSH', KEYS[5], '1')
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[3]) - 1)
+return 1
+"""
+
+
+def put_back(connection, job_id: str, priority: str) -> None:
+    """Push a job that ran (or was taken) before to the front of its own lane; wake a worker.
+
+    ``connection`` may be a pipeline: the job hash saved earlier in it names the lane.
+    """
+    _run(
+        connection,
+        _PUT_BACK,
+        keys=[
+            f"rq:job:{job_id}",
+            base_lane(priority),
+            ring_key(priority),
+            ring_set_key(priority),
+            WAKE_KEY,
+        ],
+        args=[job_id, LANE_FIELD, WAKE_TOKENS_KEPT],
+    )
+
+
+class LaneQueue(Queue):
+    """The queue RQ puts jobs back through (retries, jobs of a killed worker).
+
+    New jobs are pushed by :func:`push` only; every job RQ pushes here was taken before,
+    so it goes to the front of its own lane rather than the back of RQ's list.
+    """
+
+    def push_job_id(self, job_id: str, pipeline=None, at_front: bool = False):
+        put_back(pipeline if pipeline is not None else self.connection, job_id, self.name)
+
+
+class LaneStartedJobRegistry(StartedJobRegistry):
+    """RQ's started registry, retrying the jobs of killed workers through :class:`LaneQueue`."""
+
+    def get_queue(self):
+        return LaneQueue(self.name, connection=self.connection, serializer=self.serializer)

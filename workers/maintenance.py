@@ -4,11 +4,12 @@ Every worker (between jobs) and every scheduler tick try to run it; a Redis lock
 expires after ``JOB_MAINTENANCE_SECONDS`` lets one process run it per period however many
 try, and a process killed while holding it blocks nobody for longer than that. One run:
 
-1. moves due scheduled jobs (retries waiting out their backoff) back onto their queue;
+1. moves due scheduled jobs (retries that waited out their backoff) back to the front of
+   their lane (``workers.lanes.LaneQueue``): they already waited their turn once;
 2. cleans each priority's registries: a job whose entry in the started registry ran out —
    its worker was killed, before or while running it, and stopped sending heartbeats — is
-   retried if it has retries left and otherwise lands in the failed registry
-   (``AbandonedJobError``);
+   retried if it has retries left (after its backoff, then at the front of its lane) and
+   otherwise lands in the failed registry (``AbandonedJobError``);
 3. forgets workers that died without saying so.
 
 The bound: a worker confirms each running job every ``JOB_HEARTBEAT_SECONDS``; an entry
@@ -22,9 +23,14 @@ from __future__ import annotations
 import logging
 
 from redis import Redis
-from rq import Queue, worker_registration
+from rq import worker_registration
 from rq.job import Job
-from rq.registry import ScheduledJobRegistry, clean_registries
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+)
 from rq.utils import current_timestamp
 
 from workers import lanes
@@ -43,12 +49,12 @@ def enqueue_due_retries(connection: Redis) -> int:
         job_ids = registry.get_jobs_to_schedule(current_timestamp())
         if not job_ids:
             continue
-        queue = Queue(priority, connection=connection)
+        queue = lanes.LaneQueue(priority, connection=connection)
         with connection.pipeline() as pipeline:
-            for job in Job.fetch_many(job_ids, connection=connection):
+            # Each goes to the front of its lane: the last due first, so the first due leads.
+            for job in reversed(Job.fetch_many(job_ids, connection=connection)):
                 if job is not None:
-                    # RQ's own list; the next dequeue moves a tenant's job into its lane.
-                    queue._enqueue_job(job, pipeline=pipeline, at_front=job.should_enqueue_at_front())
+                    queue._enqueue_job(job, pipeline=pipeline, at_front=True)
                     moved += 1
             for job_id in job_ids:
                 registry.remove(job_id, pipeline=pipeline)
@@ -63,10 +69,14 @@ def run_maintenance(connection: Redis, period_seconds: int) -> bool:
     moved = enqueue_due_retries(connection)
     recovered = 0
     for priority in QUEUES:
-        queue = Queue(priority, connection=connection)
-        started = queue.started_job_registry
+        queue = lanes.LaneQueue(priority, connection=connection)
+        started = lanes.LaneStartedJobRegistry(priority, connection=connection)
         recovered += len(started.get_expired_job_ids())
-        clean_registries(queue)
+        # RQ's clean_registries, with the started registry retrying through LaneQueue.
+        FinishedJobRegistry(priority, connection=connection).cleanup()
+        started.cleanup()
+        FailedJobRegistry(priority, connection=connection).cleanup()
+        DeferredJobRegistry(priority, connection=connection).cleanup()
         worker_registration.clean_worker_registry(queue)
     if moved or recovered:
         lanes.wake_workers(connection, tokens=moved + recovered)

@@ -89,6 +89,8 @@ class AppWorker(Worker):
     """
 
     app: Flask
+    #: A job the worker puts back (a retry without backoff) goes to the front of its lane.
+    queue_class = lanes.LaneQueue
 
     def __init__(self, *args, app: Flask, **kwargs):
         kwargs.setdefault("job_monitoring_interval", app.config["JOB_HEARTBEAT_SECONDS"])
