@@ -349,7 +349,7 @@ def _collect_bulk_writes(state: ORMExecuteState) -> None:
     topics = topics_of(model)
     tenant = None if is_unscoped() else current_tenant_id()
     simple = all(t.per is None and not t.of_user for t in topics) and model not in _EXPANDERS
-    if simple and tenant is not None:
+    if simple and tenant is not None and is_tenant_model(model):
         _add_pending(session, {topic_key_in(tenant, t.name) for t in topics})
         return
     where = state.statement.whereclause
