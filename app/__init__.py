@@ -52,10 +52,12 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from app import cache as _cache_hooks  # noqa: F401  (writes move cache versions)
     from app import (
         database,  # noqa: F401  (engine event hooks)
         tenancy,  # noqa: F401  (ORM tenant scoping hooks)
     )
+    from app.auth import identity  # noqa: F401  (what a person's or organization's change expires)
     from app.auth.login import register_login
     from app.extensions import (
         cache,

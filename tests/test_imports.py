@@ -187,6 +187,21 @@ def test_good_rows_are_imported_with_their_fields(app, acme, migrated_env):
     assert _stored_files(app, acme) == []  # the upload is deleted once imported
 
 
+def test_a_workers_writes_expire_the_warm_board_and_list(app, acme, migrated_env, redis_client):
+    """Issues a worker imports show at once on warm cached pages: its rows move the versions too."""
+    grace = _client(app, "grace@example.com")
+    for url in ("/acme/projects/WEB/issues", "/acme/projects/WEB/board"):
+        grace.get(url)
+        assert "Plan the roadmap" not in grace.get(url).get_data(as_text=True)  # warm
+    projects_version = f"{app.config['CACHE_KEY_PREFIX']}t:{acme}:version:projects"
+    before = int(redis_client.get(projects_version) or 0)
+    _import(app, migrated_env, _client(app), GOOD_CSV)
+    for url in ("/acme/projects/WEB/issues", "/acme/projects/WEB/board"):
+        assert "Plan the roadmap" in grace.get(url).get_data(as_text=True), url
+    # Only the ORM's session events move this one (the project's issue counter was written).
+    assert int(redis_client.get(projects_version) or 0) > before
+
+
 def test_bad_rows_are_reported_by_line_while_good_rows_import(app, acme, migrated_env):
     """Each bad row is listed with its line in the file and every reason; the others are imported."""
     content = (

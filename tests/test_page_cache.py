@@ -198,3 +198,18 @@ def test_an_unchanged_session_is_written_once_a_minute(app, client, db_session, 
     redis_client.hset(key, "_stored_at", msgspec.msgpack.encode(stored_at - REFRESH_INTERVAL))
     client.get(LIST)
     assert redis_client.ttl(key) > app.permanent_session_lifetime.total_seconds() - 10
+
+
+def test_a_project_rename_shows_at_once_on_the_board_and_lists(app, client, db_session, acme):
+    """Renaming a project in its settings changes the warm board and issue lists on the next request."""
+    grace = app.test_client()
+    login(grace, "grace@example.com")
+    for url in (LIST, BOARD):
+        assert "Website" in grace.get(url).get_data(as_text=True)
+        assert "Website" in grace.get(url).get_data(as_text=True)  # served from the cache
+    login(client, "owner@example.com")
+    saved = post_form(client, "/acme/projects/WEB/settings", name="Storefront", description="")
+    assert saved.status_code == 303
+    for url in (LIST, BOARD):
+        html = grace.get(url).get_data(as_text=True)
+        assert "Storefront" in html and "Website" not in html, url

@@ -5,9 +5,12 @@ still valid (the session epoch matches), their name, and their organizations wit
 role in each. They are cached together per person (``account_of``), keyed by a per-person
 version that moves when any of them changes:
 
-- a change to the ``User`` row (name, email, password, session epoch), caught at flush;
-- a membership added, removed or given another role (``cache.members_changed``);
-- an organization renamed (``cache.organization_changed``).
+- a change to the ``User`` row (name, email, password, session epoch);
+- a membership added, removed or given another role;
+- an organization renamed.
+
+Each is caught from the data change itself (``app/cache.py``): ``User`` and ``Membership``
+declare the account as a topic, and the organization's members are found here.
 
 The cached value also expires after ``ACCOUNT_TIMEOUT`` seconds, which bounds how long a
 lost version bump (Redis unreachable at commit) could keep a stale answer.
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 
 from flask import g, session
 from flask_login import user_logged_in, user_logged_out
-from sqlalchemy import event, inspect, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import cache
@@ -91,30 +94,17 @@ user_logged_in.connect(_forget_request_account)
 user_logged_out.connect(_forget_request_account)
 
 
-@event.listens_for(Session, "before_flush")
-def _account_rows_changed(session: Session, _context, _instances) -> None:
-    """A changed user or organization row expires the cached accounts that show it, at commit."""
-    for obj in (*session.dirty, *session.deleted):
-        if not (obj in session.deleted or session.is_modified(obj)):
-            continue
-        if isinstance(obj, User):
-            cache.user_changed(obj.id, _TOPIC, session)
-            if inspect(obj).attrs.name.history.has_changes():
-                _name_changed(session, obj)
-        elif isinstance(obj, Organization):
-            _organization_changed(session, obj)
-
-
-def _organization_changed(session: Session, org: Organization) -> None:
-    """Every member's switcher shows the organization's name and address."""
-    with session.no_autoflush, tenant_context(org.id):
-        member_ids = session.scalars(select(Membership.user_id)).all()
-    for user_id in member_ids:
-        cache.user_changed(user_id, _TOPIC, session)
-
-
-def _name_changed(session: Session, user: User) -> None:
+@cache.also_expires(User)
+def _name_in_organizations(session: Session, user: User, changed) -> list[str]:
     """Each of the person's organizations shows their name in cached lists: expire those."""
-    with session.no_autoflush:
-        for access in memberships_of(user.id):
-            cache.changed_in(access.org_id, "members", session=session)
+    if changed is not None and "name" not in changed:
+        return []
+    return [cache.topic_key_in(access.org_id, "members") for access in memberships_of(user.id)]
+
+
+@cache.also_expires(Organization)
+def _members_accounts(session: Session, org: Organization, changed) -> list[str]:
+    """Every member's switcher shows the organization's name and address."""
+    with tenant_context(org.id):
+        member_ids = session.scalars(select(Membership.user_id)).all()
+    return [cache.user_topic_key(user_id, _TOPIC) for user_id in member_ids]

@@ -11,7 +11,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import UTCDateTime, new_id, utcnow
+from app.models.base import CacheTopic, UTCDateTime, new_id, utcnow
 
 
 def new_session_epoch() -> str:
@@ -20,6 +20,9 @@ def new_session_epoch() -> str:
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    #: Their cached account (name, login epoch); their name in each of their organizations'
+    #: member lists is expired by ``app/auth/identity.py``.
+    __cache_topics__ = (CacheTopic("account", per="id", of_user=True),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     email: Mapped[str] = mapped_column(String(254), unique=True)

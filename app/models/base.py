@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import uuid6
 from sqlalchemy import JSON, DateTime, TypeDecorator
@@ -49,3 +50,21 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class CacheTopic(NamedTuple):
+    """A kind of cached data that a model's rows are shown in (a model's ``__cache_topics__``).
+
+    A model lists its topics in ``__cache_topics__``; a plain string ``"issues"`` stands for
+    ``CacheTopic("issues")``. When a row is inserted, updated or deleted, each of its topics
+    moves at commit, in the row's own organization (``app/cache.py``).
+
+    - ``per``: a row attribute whose value is part of the topic: one person's own data
+      (``CacheTopic("notifications", per="user_id")``).
+    - ``of_user``: the topic is the person's (named by ``per``) across organizations, not
+      an organization's (their account: name, organizations, roles).
+    """
+
+    name: str
+    per: str | None = None
+    of_user: bool = False

@@ -11,7 +11,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import JSONDocument, UTCDateTime, new_id, utcnow
+from app.models.base import CacheTopic, JSONDocument, UTCDateTime, new_id, utcnow
 from app.tenancy import TenantMixin
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
@@ -38,6 +38,9 @@ class Membership(TenantMixin, db.Model):
     """A user's place in an organization, with one role and how they want its notifications mailed."""
 
     __tablename__ = "memberships"
+    #: Member lists and counts (filter menus, the dashboard, reports); the person's account
+    #: holds their organizations and roles.
+    __cache_topics__ = ("members", CacheTopic("account", per="user_id", of_user=True))
 
     #: ``email_notifications``: each notification mailed as it happens, a daily digest, or none.
     EMAIL_IMMEDIATELY, EMAIL_DAILY, EMAIL_OFF = "immediately", "daily", "off"

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import JSONDocument, UTCDateTime, new_id, utcnow
+from app.models.base import CacheTopic, JSONDocument, UTCDateTime, new_id, utcnow
 from app.tenancy import TenantMixin
 
 # Workflow states, in board order. "Open" states are everything but done and cancelled.
@@ -54,6 +54,8 @@ def _tenant_fk(columns: list[str], table: str) -> ForeignKeyConstraint:
 
 class Project(TenantMixin, db.Model):
     __tablename__ = "projects"
+    #: Its name heads the list and board pages; issue rows and cards show its key.
+    __cache_topics__ = ("projects", "issues")
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     key: Mapped[str] = mapped_column(String(10))
@@ -78,6 +80,8 @@ class Project(TenantMixin, db.Model):
 
 class Label(TenantMixin, db.Model):
     __tablename__ = "labels"
+    #: The filter menus list labels; issue rows and board cards show their names.
+    __cache_topics__ = ("labels", "issues")
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(50))
@@ -89,6 +93,7 @@ class Label(TenantMixin, db.Model):
 
 class Issue(TenantMixin, db.Model):
     __tablename__ = "issues"
+    __cache_topics__ = ("issues",)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     project_id: Mapped[uuid.UUID]
@@ -160,6 +165,8 @@ class Issue(TenantMixin, db.Model):
 
 class IssueAssignee(TenantMixin, db.Model):
     __tablename__ = "issue_assignees"
+    #: Issue rows and board cards show the assignees.
+    __cache_topics__ = ("issues",)
 
     issue_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
@@ -172,6 +179,8 @@ class IssueAssignee(TenantMixin, db.Model):
 
 class IssueLabel(TenantMixin, db.Model):
     __tablename__ = "issue_labels"
+    #: Issue rows and board cards show the labels.
+    __cache_topics__ = ("issues",)
 
     issue_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     label_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -235,6 +244,8 @@ class Notification(TenantMixin, db.Model):
     """Something a person should know about an issue; shown in the app, emailed by preference."""
 
     __tablename__ = "notifications"
+    #: The recipient's unread count, in the layout of every page.
+    __cache_topics__ = (CacheTopic("notifications", per="user_id"),)
 
     ASSIGNED, MENTIONED, COMMENTED = "assigned", "mentioned", "commented"
 
@@ -263,6 +274,8 @@ class SavedView(TenantMixin, db.Model):
     """A person's named set of list filters."""
 
     __tablename__ = "saved_views"
+    #: The owner's saved views, listed on their issue lists.
+    __cache_topics__ = (CacheTopic("views", per="user_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
