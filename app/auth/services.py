@@ -10,6 +10,7 @@ from flask import current_app, session, url_for
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
+from app import edits
 from app.extensions import db
 from app.mail import send_email
 from app.models import Organization, User
@@ -194,6 +195,16 @@ def reset_password(token: str, password: str) -> User:
     db.session.commit()
     send_email(user.email, "password_changed", name=user.name)
     return user
+
+
+def update_profile(user: User, loaded: dict, submitted: dict) -> list[str]:
+    """Apply the profile fields the person changed since ``loaded`` (EditConflict if another
+    tab or session changed the same field meanwhile)."""
+    user = edits.locked(user)
+    to_write = edits.merge({"name": user.name}, loaded, submitted, {"name": "Name"})
+    for name, value in to_write.items():
+        setattr(user, name, value)
+    return sorted(to_write)
 
 
 def change_password(user: User, current: str, new: str) -> None:
