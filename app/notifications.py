@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import has_app_context
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from app import edits
 from app.extensions import db
 from app.models import Membership, Organization
 from app.tenancy import require_tenant, tenant_context, unscoped
@@ -61,27 +62,46 @@ def email_preferences(user_id: uuid.UUID) -> list[EmailPreference]:
     return [EmailPreference(*row) for row in rows]
 
 
-def set_email_preferences(user_id: uuid.UUID, choices: dict[uuid.UUID, str]) -> int:
+def set_email_preferences(
+    user_id: uuid.UUID, choices: dict[uuid.UUID, str], loaded: dict[uuid.UUID, str] | None = None
+) -> int:
     """Save ``{organization id: choice}`` for the person's own memberships; returns how many changed.
 
     Every choice is checked before anything is written; an organization the person does
-    not belong to is refused. The caller commits.
+    not belong to is refused. With ``loaded`` (the choices the form showed), only the choices
+    the person changed are written, and one changed elsewhere meanwhile is a conflict
+    (``app.edits.EditConflict``). The caller commits.
     """
     for value in choices.values():
         if value not in Membership.EMAIL_CHOICES:
             raise PreferenceError("Choose immediately, daily digest or off.")
-    mine = {pref.org_id for pref in email_preferences(user_id)}
-    if not set(choices) <= mine:
+    preferences = {pref.org_id: pref for pref in email_preferences(user_id)}
+    if not set(choices) <= set(preferences):
         raise PreferenceError("You are not a member of that organization.")
-    changed = 0
-    for org_id, value in choices.items():
+    memberships = {}
+    for org_id in choices:
         with tenant_context(org_id):
-            membership = db.session.scalar(select(Membership).where(Membership.user_id == user_id))
-            if membership.email_notifications != value:
-                membership.email_notifications = value
-                changed += 1
+            memberships[org_id] = db.session.scalar(
+                select(Membership)
+                .where(Membership.user_id == user_id)
+                .with_for_update(of=Membership)
+                .execution_options(populate_existing=True)
+            )
+    current = {org_id: m.email_notifications for org_id, m in memberships.items()}
+    labels = {org_id: preferences[org_id].name for org_id in choices}
+    try:
+        to_write = edits.merge(current, current if loaded is None else loaded, choices, labels)
+    except edits.EditConflict as conflict:
+        shown = [
+            replace(c, theirs=EMAIL_CHOICE_LABELS.get(c.theirs), yours=EMAIL_CHOICE_LABELS.get(c.yours))
+            for c in conflict.conflicts
+        ]
+        raise edits.EditConflict(shown, conflict.current) from None
+    for org_id, value in to_write.items():
+        with tenant_context(org_id):
+            memberships[org_id].email_notifications = value
             db.session.flush()  # written as this tenant
-    return changed
+    return len(to_write)
 
 
 def mail_after_commit(notification_ids) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from app.orgs.services import create_organization
 from app.security import hash_password
 from app.tenancy import tenant_context, unscoped
 from tests.conftest import csrf_token_from
+from tests.support.forms import post_forms
 
 PASSWORD = "correct horse battery"
 
@@ -96,14 +98,25 @@ def login(client, email: str, password: str = PASSWORD):
 
 
 def post_form(client, page_url: str, action: str | None = None, **data):
-    """Open a page, take its CSRF token, post the form (to ``action`` or the page itself)."""
+    """Open a page, post its form (to ``action`` or the page itself) with ``data``.
+
+    The form's hidden fields (its CSRF token, the values an edit form was loaded with) are
+    sent as rendered, as a browser does, unless ``data`` names them.
+    """
     page = client.get(page_url)
     assert page.status_code == 200, (page_url, page.status_code)
     html = page.get_data(as_text=True)
     token = csrf_token_from(html)
     for name in set(re.findall(r'name="([\w-]*csrf_token)"', html)):
         data.setdefault(name, token)
-    return client.post(action or page_url, data=data)
+    target = action or page_url
+    for form in post_forms(html, page_url):
+        if urlsplit(form.action).path == urlsplit(target).path:
+            for control in form.controls:
+                if control.type == "hidden" and control.name:
+                    data.setdefault(control.name, control.attrs.get("value") or "")
+            break
+    return client.post(target, data=data)
 
 
 @pytest.fixture

@@ -383,18 +383,23 @@ def test_board_moves_with_a_plain_form_and_with_htmx(client, db_session, acme):
     board = client.get("/acme/projects/WEB/board").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', board).group(1)
     plain = client.post(
-        "/acme/issues/WEB-1/move", data={"csrf_token": token, "state": "in_review", "next": "board"}
+        "/acme/issues/WEB-1/move",
+        data={"csrf_token": token, "state": "in_review", "next": "board", "from_state": "todo"},
     )
     assert plain.status_code == 303 and plain.headers["Location"] == "/acme/projects/WEB/board"
     htmx = client.post(
-        "/acme/issues/WEB-1/move", data={"csrf_token": token, "state": "done"}, headers={"HX-Request": "true"}
+        "/acme/issues/WEB-1/move",
+        data={"csrf_token": token, "state": "done", "from_state": "in_review"},
+        headers={"HX-Request": "true"},
     )
     assert htmx.status_code == 200
     html = htmx.get_data(as_text=True)
     assert 'id="board-columns"' in html and "<html" not in html
     done_column = html.split('id="col-done"')[1].split("</section>")[0]
     assert "WEB-1" in done_column
-    bad = client.post("/acme/issues/WEB-1/move", data={"csrf_token": token, "state": "nowhere"})
+    bad = client.post(
+        "/acme/issues/WEB-1/move", data={"csrf_token": token, "state": "nowhere", "from_state": "done"}
+    )
     assert bad.status_code == 400
 
 
@@ -465,6 +470,7 @@ def test_cached_board_carries_each_viewers_own_csrf_token(app, client, db_sessio
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', card_form).group(1)
     assert "__worklane_csrf_token__" not in board
     moved = grace.post(
-        "/acme/issues/WEB-1/move", data={"csrf_token": token, "state": "done", "next": "board"}
+        "/acme/issues/WEB-1/move",
+        data={"csrf_token": token, "state": "done", "next": "board", "from_state": "todo"},
     )
     assert moved.status_code == 303

@@ -149,7 +149,9 @@ def test_last_owner_cannot_leave_or_be_demoted(client, db_session, org, owner):
     admin = make_user("admin@example.com")
     add_member(org, admin, "admin")
     db_session.commit()
-    demoted = post_form(client, "/acme/members", f"/acme/members/{mine_id}/role", role="admin")
+    demoted = post_form(
+        client, "/acme/members", f"/acme/members/{mine_id}/role", role="admin", loaded='{"role": "owner"}'
+    )
     assert demoted.status_code == 303
     assert _members(db_session, org)["owner@example.com"] == "owner"
 

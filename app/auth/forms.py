@@ -1,8 +1,9 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms import EmailField, HiddenField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from app.auth.passwords import AcceptablePassword
+from app.edits import encode
 from app.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 #: Every field that sets a new password (sign-up, invitation, reset, change).
@@ -67,6 +68,8 @@ class ChangePasswordForm(FlaskForm):
 
 class ProfileForm(FlaskForm):
     name = StringField("Name", validators=_name)
+    #: The values the page showed (``app.edits``).
+    loaded = HiddenField()
 
 
 class ChangeEmailForm(FlaskForm):
@@ -86,11 +89,15 @@ class EmailChoiceField(SelectField):
             raise ValidationError("Choose immediately, daily digest or off.")
 
 
-def notification_email_form(preferences, choices):
-    """A form with one choice per organization (``org_<id hex>``), filled with the saved choices."""
+def notification_email_form(preferences, choices, submitted: bool = True):
+    """A form with one choice per organization (``org_<id hex>``), filled with the saved choices.
+
+    ``submitted``: read the request's form data; else a fresh form carrying the saved choices
+    as its ``loaded`` values (``app.edits``).
+    """
 
     class NotificationEmailForm(FlaskForm):
-        pass
+        loaded = HiddenField()
 
     for pref in preferences:
         setattr(
@@ -102,4 +109,8 @@ def notification_email_form(preferences, choices):
                 default=pref.email_notifications,
             ),
         )
-    return NotificationEmailForm(prefix="notifications")
+    if submitted:
+        return NotificationEmailForm(prefix="notifications")
+    form = NotificationEmailForm(prefix="notifications", formdata=None)
+    form.loaded.data = encode({f"org_{pref.org_id.hex}": pref.email_notifications for pref in preferences})
+    return form

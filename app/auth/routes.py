@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from app import notifications
+from app import edits, notifications
 from app.auth import bp
 from app.auth import services as accounts
 from app.auth.forms import (
@@ -175,14 +175,21 @@ def reset_password(token):
 # --- the account page ----------------------------------------------------------------------
 
 
-def _account_page(**forms):
-    forms.setdefault("profile_form", ProfileForm(obj=current_user, prefix="profile"))
+def _profile_form(values: dict, loaded: dict) -> ProfileForm:
+    form = ProfileForm(formdata=None, data=values, prefix="profile")
+    form.loaded.data = edits.encode(loaded)
+    return form
+
+
+def _account_page(conflict=None, **forms):
+    if "profile_form" not in forms:
+        forms["profile_form"] = _profile_form({"name": current_user.name}, {"name": current_user.name})
     forms.setdefault("password_form", ChangePasswordForm(prefix="password"))
     forms.setdefault("email_form", ChangeEmailForm(prefix="email"))
     if "notifications_form" not in forms:
-        forms["notifications_form"] = _notifications_form()
-    status = 422 if request.method == "POST" else 200
-    return render_template("auth/account.html", **forms), status
+        forms["notifications_form"] = _notifications_form(submitted=False)
+    status = 409 if conflict else 422 if request.method == "POST" else 200
+    return render_template("auth/account.html", conflict=conflict, **forms), status
 
 
 @bp.get("/account")
@@ -195,12 +202,20 @@ def account():
 @login_required
 def update_profile():
     form = ProfileForm(prefix="profile")
-    if form.validate_on_submit():
-        current_user.name = form.name.data.strip()
-        db.session.commit()
-        flash("Your name is saved.", "success")
-        return redirect(url_for("auth.account"), 303)
-    return _account_page(profile_form=form)
+    if not form.validate_on_submit():
+        return _account_page(profile_form=form)
+    loaded = edits.decode(form.loaded.data, ["name"])
+    submitted = {"name": form.name.data.strip()}
+    try:
+        accounts.update_profile(current_user, loaded, submitted)
+    except edits.EditConflict as conflict:
+        db.session.rollback()
+        current = {"name": current_user.name}
+        form = _profile_form(edits.after_conflict(current, loaded, submitted), current)
+        return _account_page(conflict=conflict, profile_form=form)
+    db.session.commit()
+    flash("Your name is saved.", "success")
+    return redirect(url_for("auth.account"), 303)
 
 
 @bp.post("/account/password")
@@ -240,9 +255,9 @@ def change_email():
     return _account_page(email_form=form)
 
 
-def _notifications_form():
+def _notifications_form(submitted: bool = True):
     choices = list(notifications.EMAIL_CHOICE_LABELS.items())
-    return notification_email_form(notifications.email_preferences(current_user.id), choices)
+    return notification_email_form(notifications.email_preferences(current_user.id), choices, submitted)
 
 
 @bp.post("/account/notifications")
@@ -250,15 +265,19 @@ def _notifications_form():
 def update_notification_email():
     form = _notifications_form()
     if form.validate_on_submit():
-        choices = {
-            uuid.UUID(name.removeprefix("org_")): field.data
-            for name, field in form._fields.items()
-            if name.startswith("org_")
+        fields = [name for name in form._fields if name.startswith("org_")]
+        loaded = edits.decode(form.loaded.data, [])
+        choices = {uuid.UUID(name.removeprefix("org_")): form[name].data for name in fields}
+        loaded_choices = {
+            uuid.UUID(name.removeprefix("org_")): loaded.get(name) for name in fields if name in loaded
         }
         try:
-            notifications.set_email_preferences(current_user.id, choices)
+            notifications.set_email_preferences(current_user.id, choices, loaded_choices)
         except notifications.PreferenceError as exc:
             form.form_errors.append(str(exc))
+        except edits.EditConflict as conflict:
+            db.session.rollback()
+            return _account_page(conflict=conflict)
         else:
             db.session.commit()
             flash("Your notification email choices are saved.", "success")

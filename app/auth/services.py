@@ -11,6 +11,7 @@ from flask import current_app, session
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
+from app import edits
 from app.auth.passwords import hash_new_password
 from app.extensions import db
 from app.mail import public_url, send_email
@@ -202,6 +203,16 @@ def reset_password(token: str, password: str) -> User:
     send_email(user.email, "password_changed", name=user.name)
     db.session.commit()
     return user
+
+
+def update_profile(user: User, loaded: dict, submitted: dict) -> list[str]:
+    """Apply the profile fields the person changed since ``loaded`` (EditConflict if another
+    tab or session changed the same field meanwhile)."""
+    user = edits.locked(user)
+    to_write = edits.merge({"name": user.name}, loaded, submitted, {"name": "Name"})
+    for name, value in to_write.items():
+        setattr(user, name, value)
+    return sorted(to_write)
 
 
 def change_password(user: User, current: str, new: str) -> None:

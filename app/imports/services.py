@@ -45,7 +45,7 @@ from app.models import (
     User,
 )
 from app.models.base import new_id, utcnow
-from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, TODO
+from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, TODO, due_date_problem
 from app.storage import file_store, tenant_key
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -390,6 +390,9 @@ class RowChecker:
                 row.due_date = date.fromisoformat(due)
             except ValueError:
                 problems.append(f"due date '{_short(due)}' is not a date like 2026-12-31")
+            else:
+                if problem := due_date_problem(row.due_date):
+                    problems.append(f"due date '{_short(due)}': {problem[0].lower()}{problem[1:]}")
         if estimate := self._value(cells, "estimate"):
             try:
                 row.estimate = int(estimate)

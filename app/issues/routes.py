@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -14,13 +14,13 @@ from markupsafe import Markup
 from sqlalchemy import func, select, update
 from wtforms import SelectChoice
 
-from app import cache
+from app import cache, edits
 from app.auth.identity import signed_in
 from app.extensions import cache as app_cache
 from app.extensions import db
 from app.issues import bp
 from app.issues import services as issues
-from app.issues.forms import CommentForm, IssueForm, MoveForm
+from app.issues.forms import CommentForm, IssueEditForm, IssueForm, MoveForm
 from app.issues.queries import SORTS, IssueFilters, list_issues
 from app.models import (
     Comment,
@@ -47,14 +47,19 @@ BOARD_PAGE = 25
 
 
 def issue_or_404(issue_ref: str) -> Issue:
+    """The issue a reference names. A POST reads it under a row lock (held until the commit),
+    so the request's checks and writes see no other change in between."""
     match = REF_PATTERN.match(issue_ref)
     if not match:
         abort(404)
-    issue = db.session.scalar(
+    statement = (
         select(Issue)
         .join(Project)
         .where(Project.key == match.group(1).upper(), Issue.number == int(match.group(2)))
     )
+    if request.method == "POST":
+        statement = statement.with_for_update(of=Issue).execution_options(populate_existing=True)
+    issue = db.session.scalar(statement)
     if issue is None:
         abort(404)
     return issue
@@ -203,14 +208,34 @@ def new_issue(project_key):
     return render_template("issues/new.html", form=form, project=project), status
 
 
-def _issue_page(issue: Issue, form=None, comment_form=None, status=200):
+def _edit_form(values: dict, loaded: dict) -> IssueEditForm:
+    """The edit form showing ``values``, carrying ``loaded`` (both as ``services.edit_values``)."""
+    data = dict(values)
+    data["priority"] = str(data["priority"])
+    data["due_date"] = date.fromisoformat(data["due_date"]) if data["due_date"] else None
+    form = IssueEditForm(formdata=None, data=data)
+    form.loaded.data = edits.encode(loaded)
+    return form
+
+
+def _submitted(form: IssueEditForm) -> dict:
+    """The form's values in the shape of ``services.edit_values``."""
+    return {
+        "title": (form.title.data or "").strip(),
+        "description": (form.description.data or "").strip(),
+        "state": form.state.data,
+        "priority": int(form.priority.data),
+        "assignees": sorted(set(form.assignees.data or [])),
+        "labels": sorted(set(form.labels.data or [])),
+        "due_date": form.due_date.data.isoformat() if form.due_date.data else None,
+        "estimate": form.estimate.data,
+    }
+
+
+def _issue_page(issue: Issue, form=None, comment_form=None, status=200, conflict=None, notice=None):
     if form is None:
-        form = IssueForm(
-            obj=issue,
-            assignees=[str(u.id) for u in issue.assignees],
-            labels=[str(label.id) for label in issue.labels],
-            priority=str(issue.priority),
-        )
+        values = issues.edit_values(issue)
+        form = _edit_form(values, values)
     members = _members()
     _fill_choices(form, members)
     comments = db.session.scalars(
@@ -228,11 +253,13 @@ def _issue_page(issue: Issue, form=None, comment_form=None, status=200):
         comments=comments,
         activity=activity,
         watching=watching,
-        move_form=MoveForm(state=issue.state),
+        move_form=MoveForm(state=issue.state, from_state=issue.state),
         confirm_form=ConfirmForm(),
         state_labels=STATE_LABELS,
         priority_labels=PRIORITY_LABELS,
         mention_url=_mention_url(members),
+        conflict=conflict,
+        notice=notice,
     )
     return response, status
 
@@ -267,33 +294,31 @@ def show(issue_ref):
 @bp.post("/issues/<issue_ref>/edit")
 @require("work.edit")
 def edit(issue_ref):
+    """Save the fields the person changed; 409 with their input kept if another change collides."""
     issue = issue_or_404(issue_ref)
-    form = IssueForm()
+    form = IssueEditForm()
     _fill_choices(form)
-    if form.validate_on_submit():
-        try:
-            issues.update_issue(
-                issue,
-                current_user,
-                title=form.title.data,
-                description=form.description.data or "",
-                state=form.state.data,
-                priority=int(form.priority.data),
-                due_date=form.due_date.data,
-                estimate=form.estimate.data,
-            )
-            issues.set_assignees(issue, current_user, form.assignees.data)
-            issues.set_labels(issue, current_user, form.labels.data)
-        except issues.IssueError as exc:
-            db.session.rollback()
-            issue = issue_or_404(issue_ref)
-            form.assignees.errors.append(str(exc))
-            return _issue_page(issue, form=form, status=422)
-        cache.issues_changed()
-        db.session.commit()
-        flash("Saved.", "success")
-        return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
-    return _issue_page(issue, form=form, status=422)
+    if not form.validate_on_submit():
+        return _issue_page(issue, form=form, status=422)
+    loaded = edits.decode(form.loaded.data, issues.EDIT_FIELDS)
+    submitted = _submitted(form)
+    try:
+        issues.save_edit(issue, current_user, loaded, submitted)
+    except edits.EditConflict as conflict:
+        db.session.rollback()
+        issue = issue_or_404(issue_ref)
+        current = issues.edit_values(issue)
+        form = _edit_form(edits.after_conflict(current, loaded, submitted), current)
+        return _issue_page(issue, form=form, status=409, conflict=conflict)
+    except issues.IssueError as exc:
+        db.session.rollback()
+        issue = issue_or_404(issue_ref)
+        form.assignees.errors.append(str(exc))
+        return _issue_page(issue, form=form, status=422)
+    cache.issues_changed()
+    db.session.commit()
+    flash("Saved.", "success")
+    return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
 
 
 @bp.post("/issues/<issue_ref>/comments")
@@ -323,16 +348,32 @@ def watch(issue_ref):
 @bp.post("/issues/<issue_ref>/move")
 @require("work.edit")
 def move(issue_ref):
-    """Move an issue to another board column: a plain form, or htmx swapping the board."""
+    """Move an issue to another board column: a plain form, or htmx swapping the board.
+
+    The form says which column the card was in when the page was loaded; a card someone
+    else moved since is not moved again (409, with the board as it is now).
+    """
     issue = issue_or_404(issue_ref)
     form = MoveForm()
     if not form.validate_on_submit():
         abort(400, "Choose one of the listed states.")
+    if form.from_state.data not in STATES:
+        abort(400, edits.STALE_FORM)
+    project_key = issue.project.key
     try:
-        issues.move_issue(issue, current_user, form.state.data, request.form.get("before") or None)
+        issues.move_issue(
+            issue, current_user, form.state.data, request.form.get("before") or None, form.from_state.data
+        )
+    except edits.EditConflict as conflict:
+        db.session.rollback()
+        (moved,) = conflict.conflicts
+        notice = (
+            f"{issue_ref} was not moved: {moved.by or 'someone else'} moved it to {moved.theirs} "
+            "since you loaded this page."
+        )
+        return _after_move_conflict(issue_ref, project_key, notice)
     except issues.IssueError as exc:
         abort(422, str(exc))
-    project_key = issue.project.key
     cache.issues_changed()
     db.session.commit()
     if request.headers.get("HX-Request"):
@@ -341,6 +382,15 @@ def move(issue_ref):
     if target == "board":
         return redirect(url_for("issues.board", project_key=project_key), 303)
     return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
+
+
+def _after_move_conflict(issue_ref: str, project_key: str, notice: str):
+    """The board (or the issue) as it is now, saying why the move did not happen: a 409."""
+    if request.headers.get("HX-Request") or request.form.get("next") == "board":
+        project = project_or_404(project_key)
+        partial = bool(request.headers.get("HX-Request"))
+        return _board_response(project, partial=partial, notice=notice), 409
+    return _issue_page(issue_or_404(issue_ref), status=409, notice=notice)
 
 
 # --- the board ----------------------------------------------------------------------------
@@ -384,8 +434,13 @@ def _board_columns_html(project: Project, can_edit: bool) -> str:
     return html.replace(cache.CSRF_PLACEHOLDER, generate_csrf())
 
 
-def _board_response(project: Project, partial: bool = False):
-    columns_html = Markup(_board_columns_html(project, can("work.edit")))
+def _board_response(project: Project, partial: bool = False, notice: str | None = None):
+    columns_html = _board_columns_html(project, can("work.edit"))
+    if notice:  # inside the swapped element, so htmx shows it too
+        opening = 'id="board-columns">'
+        alert = str(Markup('<p class="flash flash--error" role="alert">{}</p>').format(notice))
+        columns_html = columns_html.replace(opening, opening + alert, 1)
+    columns_html = Markup(columns_html)
     if partial:
         return columns_html
     return render_template(
@@ -547,6 +602,8 @@ def read_one(notification_id):
 @bp.post("/views")
 @require("work.view")
 def save_view():
+    """Save the filters on screen under a name. A view of that name with other filters is
+    replaced only once the person confirmed it, as it was when they confirmed (else 409)."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
     name = request.form.get("name", "").strip()[:80]
@@ -554,14 +611,23 @@ def save_view():
         abort(400, "Name the view.")
     filters = IssueFilters.from_args(request.form)
     project = project_or_404(request.form["project_key"]) if request.form.get("project_key") else None
-    existing = db.session.scalar(
-        select(SavedView).where(SavedView.user_id == current_user.id, SavedView.name == name)
-    )
-    view = existing or SavedView(user_id=current_user.id, name=name)
-    view.filters = filters.as_dict()
-    view.project_id = project.id if project else None
-    if existing is None:
-        db.session.add(view)
+    confirmed = None
+    if request.form.get("replace"):
+        confirmed = edits.decode(request.form.get(edits.LOADED_FIELD), issues.VIEW_FIELDS)
+    try:
+        view = issues.save_view(current_user.id, name, filters.as_dict(), project, confirmed)
+    except edits.EditConflict as conflict:
+        db.session.rollback()
+        existing = issues.view_named(current_user.id, name)
+        return render_template(
+            "issues/replace_view.html",
+            name=name,
+            fields=[(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token", "loaded")],
+            loaded=edits.encode(issues.view_values(existing)),
+            existing_url=_view_url(existing),
+            changed_meanwhile=confirmed is not None,
+            conflict=conflict,
+        ), 409
     cache.views_changed(current_user.id)
     db.session.commit()
     flash(f"Saved the view “{name}”.", "success")

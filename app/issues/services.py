@@ -7,11 +7,12 @@ labels) are looked up through the scoped session, so another tenant's ids are re
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date
 
 from sqlalchemy import delete, func, select
 
-from app import cache
+from app import cache, edits
 from app.extensions import db
 from app.models import (
     Comment,
@@ -24,10 +25,11 @@ from app.models import (
     Membership,
     Notification,
     Project,
+    SavedView,
     User,
 )
 from app.models.base import new_id, utcnow
-from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, STATES
+from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, STATES, due_date_problem
 from app.notifications import mail_after_commit
 from app.projects.services import next_issue_number
 
@@ -150,6 +152,8 @@ def create_issue(
         raise IssueError("This project is archived: unarchive it to add issues.")
     if state not in STATES:
         raise IssueError("Choose one of the listed states.")
+    if problem := due_date_problem(due_date):
+        raise IssueError(problem)
     assignees = member_users(assignee_ids)
     labels = tenant_labels(label_ids)
     issue = Issue(
@@ -195,6 +199,8 @@ def update_issue(issue: Issue, actor, **changes) -> list[str]:
         new = changes[field]
         if field in ("title", "description") and new is not None:
             new = new.strip()
+        if field == "due_date" and (problem := due_date_problem(new)):
+            raise IssueError(problem)
         old = getattr(issue, field)
         if old == new:
             continue
@@ -280,11 +286,21 @@ def add_comment(issue: Issue, actor, body: str) -> Comment:
     return comment
 
 
-def move_issue(issue: Issue, actor, state: str, before_id=None) -> None:
-    """Move to ``state`` (a board column), above the issue ``before_id`` or at the bottom."""
+def move_issue(issue: Issue, actor, state: str, before_id=None, from_state: str | None = None) -> None:
+    """Move to ``state`` (a board column), above the issue ``before_id`` or at the bottom.
+
+    ``from_state`` is the column the card was in when the board was loaded: if someone else
+    moved it since (to a column other than ``state``), the move is refused (EditConflict).
+    """
     if state not in STATES:
         raise IssueError("Choose one of the listed states.")
+    if from_state is not None and from_state != issue.state and state != issue.state:
+        _refuse(
+            [edits.Conflict("state", "State", from_state, issue.state, state)], issue, {"state": issue.state}
+        )
     old_state = issue.state
+    if old_state == state and not before_id:
+        return
     if before_id:
         before = Issue.get_scoped(db.session, before_id)
         if before is None or before.project_id != issue.project_id or before.state != state:
@@ -302,3 +318,132 @@ def move_issue(issue: Issue, actor, state: str, before_id=None) -> None:
         issue.closed_at = utcnow() if state in CLOSED_STATES else None
         _record(issue, actor, "state", STATE_LABELS[old_state], STATE_LABELS[state])
     _touch(issue)
+
+
+# --- editing an issue from its page --------------------------------------------------------
+
+#: The fields of the issue form, in the form's order, with their names for people.
+EDIT_FIELDS = {
+    "title": "Title",
+    "description": "Description",
+    "state": "State",
+    "priority": "Priority",
+    "assignees": "Assignees",
+    "labels": "Labels",
+    "due_date": "Due date",
+    "estimate": "Estimate",
+}
+
+
+def edit_values(issue: Issue) -> dict:
+    """The issue's editable values as plain JSON values (what an edit form carries as loaded)."""
+    return {
+        "title": issue.title,
+        "description": issue.description or "",
+        "state": issue.state,
+        "priority": issue.priority,
+        "assignees": sorted(str(u.id) for u in issue.assignees),
+        "labels": sorted(str(label.id) for label in issue.labels),
+        "due_date": issue.due_date.isoformat() if issue.due_date else None,
+        "estimate": issue.estimate,
+    }
+
+
+def _shown(issue: Issue, name: str, value):
+    """A value of ``edit_values`` as people read it (names, not ids)."""
+    if name == "state":
+        return STATE_LABELS.get(value, value)
+    if name == "priority":
+        return PRIORITY_LABELS.get(value, value)
+    if name == "assignees":
+        users = db.session.scalars(select(User).where(User.id.in_(_uuids(value)))).all()
+        return ", ".join(sorted(u.name for u in users)) or "nobody"
+    if name == "labels":
+        labels = db.session.scalars(select(Label).where(Label.id.in_(_uuids(value)))).all()
+        return ", ".join(sorted(label.name for label in labels)) or "none"
+    return value if value not in (None, "") else "nothing"
+
+
+def _refuse(conflicts, issue: Issue, current: dict):
+    """Raise the conflict, naming who made each other change (from the issue's history)."""
+    described = []
+    for conflict in conflicts:
+        last = db.session.scalar(
+            select(IssueActivity)
+            .where(IssueActivity.issue_id == issue.id, IssueActivity.field == conflict.field)
+            .order_by(IssueActivity.created_at.desc())
+            .limit(1)
+        )
+        by = last.actor.name if last is not None and last.actor is not None else None
+        described.append(
+            replace(
+                conflict,
+                by=by,
+                theirs=_shown(issue, conflict.field, conflict.theirs),
+                yours=_shown(issue, conflict.field, conflict.yours),
+            )
+        )
+    raise edits.EditConflict(described, current)
+
+
+def save_edit(issue: Issue, actor, loaded: dict, submitted: dict) -> list[str]:
+    """Apply the fields the person changed since ``loaded``; refuse (EditConflict) if another
+    change since collides with one of them. ``issue`` must be read under a row lock."""
+    current = edit_values(issue)
+    try:
+        to_write = edits.merge(current, loaded, submitted, EDIT_FIELDS)
+    except edits.EditConflict as conflict:
+        _refuse(conflict.conflicts, issue, current)
+    scalars = {name: value for name, value in to_write.items() if name not in ("assignees", "labels")}
+    if scalars.get("due_date"):
+        scalars["due_date"] = date.fromisoformat(scalars["due_date"])
+    changed = update_issue(issue, actor, **scalars)
+    if "assignees" in to_write:
+        set_assignees(issue, actor, to_write["assignees"])
+        changed.append("assignees")
+    if "labels" in to_write:
+        set_labels(issue, actor, to_write["labels"])
+        changed.append("labels")
+    return changed
+
+
+# --- saved views -----------------------------------------------------------------------------
+
+#: What a saved view holds, as ``view_values`` gives it.
+VIEW_FIELDS = {"filters": "Filters", "project_id": "Project"}
+
+
+def view_named(user_id, name: str) -> SavedView | None:
+    return db.session.scalar(
+        select(SavedView)
+        .where(SavedView.user_id == user_id, SavedView.name == name)
+        .with_for_update(of=SavedView)
+        .execution_options(populate_existing=True)
+    )
+
+
+def view_values(view: SavedView) -> dict:
+    return {"filters": view.filters, "project_id": str(view.project_id) if view.project_id else None}
+
+
+def save_view(user_id, name: str, filters: dict, project, confirmed: dict | None = None) -> SavedView:
+    """Save ``filters`` as the person's view ``name``.
+
+    A view of that name that holds other filters is replaced only when ``confirmed`` is what
+    it held when the person agreed to replace it; otherwise EditConflict (nothing is written).
+    """
+    wanted = {"filters": filters, "project_id": str(project.id) if project else None}
+    view = view_named(user_id, name)
+    if view is None:
+        view = SavedView(user_id=user_id, name=name)
+        db.session.add(view)
+    else:
+        current = view_values(view)
+        if current != wanted and current != confirmed:
+            raise edits.EditConflict(
+                [edits.Conflict("filters", f"The view “{name}”", confirmed, current, wanted)], current
+            )
+    view.filters = filters
+    view.project_id = project.id if project else None
+    db.session.flush()
+    return view

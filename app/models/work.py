@@ -44,6 +44,16 @@ CLOSED_STATES = (DONE, CANCELLED)
 # Priorities: 0 none … 4 urgent (sorting by priority puts urgent first).
 PRIORITY_LABELS = {0: "No priority", 1: "Low", 2: "Medium", 3: "High", 4: "Urgent"}
 
+#: Due dates people can set: a typo like 0001-01-01 or 9999-12-31 is refused, not stored.
+DUE_DATE_MIN, DUE_DATE_MAX = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def due_date_problem(value: date | None) -> str | None:
+    """Why a due date cannot be used, or None (no date is fine)."""
+    if value is not None and not DUE_DATE_MIN <= value <= DUE_DATE_MAX:
+        return f"Choose a due date between {DUE_DATE_MIN.year} and {DUE_DATE_MAX.year}."
+    return None
+
 
 def _tenant_fk(columns: list[str], table: str) -> ForeignKeyConstraint:
     """A foreign key to another tenant table, tenant_id included at both ends."""
@@ -108,7 +118,8 @@ class Issue(TenantMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: Bumped on every change: part of cache keys and ETags.
+    #: Bumped on every change: part of cache keys and ETags. Every UPDATE of the row checks
+    #: it (``version_id_col``): a write based on an older read fails instead of overwriting.
     version: Mapped[int] = mapped_column(default=1)
     #: Position inside its board column (smaller first).
     rank: Mapped[float] = mapped_column(default=0.0)
@@ -150,6 +161,11 @@ class Issue(TenantMixin, db.Model):
         Index("ix_issues_tenant_id_updated_at", "tenant_id", "updated_at"),
         Index("ix_issues_import_key", "tenant_id", "project_id", "import_key", unique=True),
     )
+
+    #: Services bump ``version`` themselves (``app.issues.services``); the mapper adds
+    #: ``WHERE version = <the version read>`` to every UPDATE and raises StaleDataError when
+    #: another transaction got there first.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
     #: Attributes that name an issue in URLs (``/<org>/issues/WEB-42``).
     __url_keys__ = ("ref",)

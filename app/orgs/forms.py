@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectChoice, SelectField, StringField
+from wtforms import EmailField, HiddenField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.permissions import ROLE_LABELS
@@ -32,6 +32,8 @@ class OrganizationSettingsForm(FlaskForm):
             Length(max=100, message="Keep it under 100."),
         ],
     )
+    #: The values the page showed (``app.edits``).
+    loaded = HiddenField()
 
 
 class InviteForm(FlaskForm):

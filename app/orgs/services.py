@@ -6,18 +6,18 @@ import re
 import secrets
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
 
-from app import audit, cache
+from app import audit, cache, edits
 from app.extensions import db
 from app.models import Invitation, Membership, Organization, User
 from app.models.base import utcnow
 from app.models.orgs import SLUG_PATTERN
-from app.permissions import ADMIN, OWNER, ROLES, roles_grantable_by
+from app.permissions import ADMIN, OWNER, ROLE_LABELS, ROLES, roles_grantable_by
 from app.security import InvalidToken, make_token, read_token
 from app.tenancy import tenant_context, unscoped
 
@@ -326,3 +326,42 @@ def accept(org: Organization, invitation: Invitation, user: User) -> Membership:
         )
         db.session.flush()
     return membership
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+#: The fields of the settings form, with their names for people.
+SETTINGS_FIELDS = {"name": "Organization name"}
+
+
+def settings_values(org: Organization) -> dict:
+    return {"name": org.name}
+
+
+def update_settings(org: Organization, loaded: dict, submitted: dict) -> list[str]:
+    """Apply the settings the person changed since ``loaded`` (EditConflict if another change
+    collides); audited when something was written."""
+    org = edits.locked(org)
+    old = org.name
+    to_write = edits.merge(settings_values(org), loaded, submitted, SETTINGS_FIELDS)
+    if "name" in to_write:
+        org.name = to_write["name"]
+        audit.record("organization.renamed", target=org, old=old, new=org.name)
+    return sorted(to_write)
+
+
+def role_edit(target: Membership, loaded: dict, role: str) -> tuple[Membership, dict]:
+    """``target`` read again under a row lock, and the role to write (``{}``: nothing changed).
+
+    Raises EditConflict when someone else changed the role since the page showed ``loaded``.
+    """
+    target = edits.locked(target)
+    label = f"Role of {target.user.name}"
+    try:
+        return target, edits.merge({"role": target.role}, loaded, {"role": role}, {"role": label})
+    except edits.EditConflict as conflict:
+        shown = [
+            replace(c, theirs=ROLE_LABELS.get(c.theirs, c.theirs), yours=ROLE_LABELS.get(c.yours, c.yours))
+            for c in conflict.conflicts
+        ]
+        raise edits.EditConflict(shown, conflict.current) from None

@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from app import audit, cache
+from app import cache, edits
 from app.extensions import db
 from app.mail import public_url, send_email
 from app.models import Invitation, Membership, User
@@ -50,7 +50,7 @@ def dashboard():
 # --- members -------------------------------------------------------------------------------
 
 
-def _members_page(invite_form=None, status=200):
+def _members_page(invite_form=None, status=200, conflict=None):
     members = db.session.scalars(
         select(Membership).join(User, User.id == Membership.user_id).order_by(User.name)
     ).all()
@@ -73,6 +73,7 @@ def _members_page(invite_form=None, status=200):
         grantable=grantable,
         role_labels=ROLE_LABELS,
         role_descriptions=ROLE_DESCRIPTIONS,
+        conflict=conflict,
     ), status
 
 
@@ -103,11 +104,20 @@ def _confirmed() -> None:
 @bp.post("/members/<uuid:membership_id>/role")
 @require("members.change_role")
 def change_role(membership_id):
+    """Change a member's role, unless someone else changed it since the page was loaded (409)."""
     target = _membership_or_404(membership_id)
     form = RoleForm()
     form.role.choices = role_choices(ROLES)
     if not form.validate_on_submit():
         abort(400, "Choose one of the listed roles.")
+    loaded = edits.decode(request.form.get(edits.LOADED_FIELD), ["role"])
+    try:
+        target, to_write = orgs.role_edit(target, loaded, form.role.data)
+    except edits.EditConflict as conflict:
+        db.session.rollback()
+        return _members_page(status=409, conflict=conflict)
+    if not to_write:
+        return redirect(url_for("org.members"), 303)
     message = f"{target.user.name} is now {ROLE_LABELS.get(form.role.data, '').lower()}."
     return _apply(lambda: orgs.change_role(current_membership(), target, form.role.data), message)
 
@@ -190,20 +200,33 @@ def revoke_invitation(invitation_id):
 # --- settings -------------------------------------------------------------------------------
 
 
+def _settings_form(values: dict, loaded: dict) -> OrganizationSettingsForm:
+    form = OrganizationSettingsForm(formdata=None, data=values)
+    form.loaded.data = edits.encode(loaded)
+    return form
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 @require("org.view")
 def settings():
     org = current_organization()
-    form = OrganizationSettingsForm(obj=org)
-    if request.method == "POST":
-        if not can("org.update"):
-            abort(403)
-        if form.validate_on_submit():
-            old = org.name
-            org.name = form.name.data.strip()
-            audit.record("organization.renamed", target=org, old=old, new=org.name)
-            db.session.commit()
-            flash("Organization settings saved.", "success")
-            return redirect(url_for("org.settings"), 303)
+    if request.method == "GET":
+        values = orgs.settings_values(org)
+        return render_template("orgs/settings.html", form=_settings_form(values, values))
+    if not can("org.update"):
+        abort(403)
+    form = OrganizationSettingsForm()
+    if not form.validate_on_submit():
         return render_template("orgs/settings.html", form=form), 422
-    return render_template("orgs/settings.html", form=form)
+    loaded = edits.decode(form.loaded.data, orgs.SETTINGS_FIELDS)
+    submitted = {"name": form.name.data.strip()}
+    try:
+        orgs.update_settings(org, loaded, submitted)
+    except edits.EditConflict as conflict:
+        db.session.rollback()
+        current = orgs.settings_values(current_organization())
+        form = _settings_form(edits.after_conflict(current, loaded, submitted), current)
+        return render_template("orgs/settings.html", form=form, conflict=conflict), 409
+    db.session.commit()
+    flash("Organization settings saved.", "success")
+    return redirect(url_for("org.settings"), 303)

@@ -1,6 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
+from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
+
+from app.edits import lf_newlines
 
 
 class ProjectForm(FlaskForm):
@@ -17,7 +19,9 @@ class ProjectForm(FlaskForm):
         ],
     )
     description = TextAreaField(
-        "Description", validators=[Length(max=5000, message="Keep it under 5,000 characters.")]
+        "Description",
+        validators=[Length(max=5000, message="Keep it under 5,000 characters.")],
+        filters=[lf_newlines],
     )
 
 
@@ -27,5 +31,9 @@ class ProjectSettingsForm(FlaskForm):
         validators=[DataRequired(message="Name the project."), Length(max=100, message="Keep it under 100.")],
     )
     description = TextAreaField(
-        "Description", validators=[Length(max=5000, message="Keep it under 5,000 characters.")]
+        "Description",
+        validators=[Length(max=5000, message="Keep it under 5,000 characters.")],
+        filters=[lf_newlines],
     )
+    #: The values the page showed (``app.edits``).
+    loaded = HiddenField()

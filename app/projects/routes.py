@@ -6,12 +6,12 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from app import audit
+from app import edits
 from app.extensions import db
 from app.models import Issue, Project
 from app.models.work import CLOSED_STATES
 from app.orgs.forms import ConfirmForm
-from app.permissions import require
+from app.permissions import can, require
 from app.projects import bp
 from app.projects import services as projects
 from app.projects.forms import ProjectForm, ProjectSettingsForm
@@ -72,27 +72,44 @@ def show(project_key):
     return redirect(url_for("issues.project_list", project_key=project.key))
 
 
+def _settings_form(values: dict, loaded: dict) -> ProjectSettingsForm:
+    form = ProjectSettingsForm(formdata=None, data=values)
+    form.loaded.data = edits.encode(loaded)
+    return form
+
+
+def _settings_page(project, form, status=200, conflict=None):
+    page = render_template(
+        "projects/settings.html", project=project, form=form, confirm_form=ConfirmForm(), conflict=conflict
+    )
+    return page, status
+
+
 @bp.route("/<project_key>/settings", methods=["GET", "POST"])
 @require("work.view")
 def settings(project_key):
     project = project_or_404(project_key)
-    form = ProjectSettingsForm(obj=project)
-    if request.method == "POST":
-        from app.permissions import can
-
-        if not can("projects.manage"):
-            abort(403)
-        if form.validate_on_submit():
-            project.name = form.name.data.strip()
-            project.description = (form.description.data or "").strip()
-            audit.record("project.updated", target=project, key=project.key)
-            db.session.commit()
-            flash("Project settings saved.", "success")
-            return redirect(url_for("projects.settings", project_key=project.key), 303)
-        return render_template(
-            "projects/settings.html", project=project, form=form, confirm_form=ConfirmForm()
-        ), 422
-    return render_template("projects/settings.html", project=project, form=form, confirm_form=ConfirmForm())
+    if request.method == "GET":
+        values = projects.settings_values(project)
+        return _settings_page(project, _settings_form(values, values))
+    if not can("projects.manage"):
+        abort(403)
+    form = ProjectSettingsForm()
+    if not form.validate_on_submit():
+        return _settings_page(project, form, 422)
+    loaded = edits.decode(form.loaded.data, projects.SETTINGS_FIELDS)
+    submitted = {"name": form.name.data.strip(), "description": (form.description.data or "").strip()}
+    try:
+        projects.update_settings(project, loaded, submitted)
+    except edits.EditConflict as conflict:
+        db.session.rollback()
+        project = project_or_404(project_key)
+        current = projects.settings_values(project)
+        form = _settings_form(edits.after_conflict(current, loaded, submitted), current)
+        return _settings_page(project, form, 409, conflict)
+    db.session.commit()
+    flash("Project settings saved.", "success")
+    return redirect(url_for("projects.settings", project_key=project.key), 303)
 
 
 @bp.post("/<project_key>/archive")

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import func, select, update
 
-from app import audit, cache
+from app import audit, cache, edits
 from app.extensions import db
 from app.models import Project
 from app.models.base import utcnow
@@ -44,6 +44,26 @@ def create_project(actor, name: str, key: str, description: str = "") -> Project
     audit.record("project.created", target=project, key=key, name=project.name)
     cache.projects_changed()
     return project
+
+
+#: The fields of the settings form, with their names for people.
+SETTINGS_FIELDS = {"name": "Name", "description": "Description"}
+
+
+def settings_values(project: Project) -> dict:
+    return {"name": project.name, "description": project.description or ""}
+
+
+def update_settings(project: Project, loaded: dict, submitted: dict) -> list[str]:
+    """Apply the settings the person changed since ``loaded`` (EditConflict if another change
+    collides); returns the names of the fields written, audited when there are any."""
+    project = edits.locked(project)
+    to_write = edits.merge(settings_values(project), loaded, submitted, SETTINGS_FIELDS)
+    for name, value in to_write.items():
+        setattr(project, name, value)
+    if to_write:
+        audit.record("project.updated", target=project, key=project.key, fields=sorted(to_write))
+    return sorted(to_write)
 
 
 def set_archived(project: Project, archived: bool) -> None:

@@ -1,0 +1,196 @@
+"""The form-round-trip harness's machinery: it finds the app's edit forms by itself.
+
+Every GET rule of the URL map is loaded (its URL arguments built from ``URL_ARGUMENTS``)
+unless ``PAGES_NOT_LOADED`` says why not; every ``<form method="post">`` on the pages is
+parsed as a browser sees it, and each one whose action is not a justified entry of
+``ACTION_ENDPOINTS`` is an edit form: it is submitted exactly as rendered, and nothing stored
+may change (no row of any table, no history or audit entry). An edit page added later is
+covered without editing the harness; a GET rule it cannot build URL arguments for is a
+problem, not a silent gap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+from app.tenancy import unscoped
+from tests.support.forms import ParsedForm, post_forms
+
+#: GET rules the harness does not load, with the reason.
+PAGES_NOT_LOADED = {
+    "static": "files, not pages",
+    "reports.org_csv": "a CSV download, no form",
+    "reports.project_csv": "a CSV download, no form",
+    "exports.download": "a file download behind a signed link, no form",
+    "auth.verify_email": "a mailed link that acts when opened (a signed token), no form",
+    "auth.confirm_email_change": "a mailed link that acts when opened (a signed token), no form",
+    "auth.reset_password": "sets a new password from a mailed link: nothing existing is shown to keep",
+    "orgs.invitation": "answers an invitation (a signed token): its form is an action (join)",
+    "orgs.invitation_signup": "creates an account from an invitation: nothing existing to keep",
+    "operators.console": "operators' retry and delete of queued jobs: actions, shown only to operators",
+    "operators.metrics": "Prometheus text for operators, no form",
+    "ops.healthz": "a probe, no form",
+    "ops.readyz": "a probe, no form",
+    "devmail.index": "development only: a list of stored mails, no form",
+    "devmail.show": "development only: one stored mail, no form",
+}
+
+#: POST endpoints whose forms are actions, not edits of an existing thing, with the reason.
+ACTION_ENDPOINTS = {
+    "auth.logout": "ends the session",
+    "auth.login": "signs in",
+    "auth.signup": "creates an account",
+    "auth.forgot_password": "mails a reset link",
+    "auth.resend_verification": "mails a confirmation link",
+    "auth.change_password": "asks for the current and a new password; renders empty by design",
+    "auth.change_email": "asks for a new address and the password; renders empty by design",
+    "orgs.new": "creates an organization",
+    "org.leave": "leaves the organization",
+    "org.remove_member": "removes a member",
+    "org.invite": "creates an invitation (its fields start empty)",
+    "org.resend_invitation": "mails the invitation again",
+    "org.revoke_invitation": "revokes an invitation",
+    "projects.new": "creates a project",
+    "projects.archive": "archives or unarchives (a button)",
+    "issues.new_issue": "creates an issue",
+    "issues.comment": "adds a comment (starts empty)",
+    "issues.watch": "starts or stops watching (a button)",
+    "issues.read_all": "marks notifications read (a button)",
+    "issues.read_one": "marks a notification read and opens its issue (a button)",
+    "issues.save_view": "saves the filters on screen under a name typed fresh (renders empty, required)",
+    "issues.delete_view": "deletes a saved view",
+    "imports.upload": "uploads a file to import",
+    "imports.start": "starts an import",
+    "exports.start": "starts an export",
+    "reports.org_retry": "recomputes a report",
+    "reports.project_retry": "recomputes a report",
+    "jobs.start_check": "starts a system check",
+    "operators.retry_job": "retries a queued job",
+    "operators.delete_job": "deletes a queued job",
+}
+
+
+@dataclass
+class Seed:
+    """What URL arguments are built from: one of each kind of thing, with every field filled."""
+
+    org_slug: str
+    issue_ref: str
+    project_key: str
+    state: str
+    task_id: str
+    job_id: str
+
+
+#: URL argument -> how to build it from the seed.
+URL_ARGUMENTS: dict[str, Callable[[Seed], str]] = {
+    "org_slug": lambda seed: seed.org_slug,
+    "issue_ref": lambda seed: seed.issue_ref,
+    "project_key": lambda seed: seed.project_key,
+    "state": lambda seed: seed.state,
+    "task_id": lambda seed: seed.task_id,
+    "job_id": lambda seed: seed.job_id,
+}
+
+
+def snapshot() -> dict[str, list[str]]:
+    """Every row of every table, of every organization, as sorted JSON lines."""
+    db.session.expire_all()
+    state = {}
+    with unscoped("form round-trip harness: nothing stored may change"):
+        for table in db.metadata.sorted_tables:
+            rows = db.session.execute(select(table)).mappings().all()
+            state[table.name] = sorted(json.dumps(dict(row), default=str, sort_keys=True) for row in rows)
+    db.session.rollback()
+    return state
+
+
+def differences(before: dict, after: dict) -> list[str]:
+    found = []
+    for table in sorted(set(before) | set(after)):
+        old, new = set(before.get(table, [])), set(after.get(table, []))
+        if old != new:
+            gone = sorted(old - new)[:2]
+            came = sorted(new - old)[:2]
+            found.append(f"{table}: {len(old - new)} rows changed or removed {gone}, new or changed {came}")
+    return found
+
+
+def page_rules(app):
+    return [rule for rule in app.url_map.iter_rules() if "GET" in rule.methods]
+
+
+def endpoint_of(app, url: str, method: str = "POST") -> str | None:
+    parts = urlsplit(url)
+    adapter = app.url_map.bind("localhost")
+    try:
+        endpoint, _ = adapter.match(parts.path, method=method)
+    except HTTPException:
+        return None
+    return endpoint
+
+
+def page_urls(app, seed: Seed) -> tuple[list[str], list[str]]:
+    """(URLs of every GET page to load, problems: rules the harness cannot build)."""
+    urls, problems = [], []
+    for rule in page_rules(app):
+        if rule.endpoint in PAGES_NOT_LOADED:
+            continue
+        values = {}
+        for argument in sorted(rule.arguments):
+            if argument not in URL_ARGUMENTS:
+                problems.append(
+                    f"{rule.endpoint} ({rule.rule}): no way to build <{argument}>; "
+                    "add it to URL_ARGUMENTS (or justify the page in PAGES_NOT_LOADED)"
+                )
+                break
+            values[argument] = URL_ARGUMENTS[argument](seed)
+        else:
+            urls.append(rule.build(values, append_unknown=False)[1])
+    return urls, problems
+
+
+def _pairs(form: ParsedForm):
+    from werkzeug.datastructures import MultiDict
+
+    return MultiDict(form.submission())
+
+
+def roundtrip_problems(app, client, seed: Seed) -> tuple[list[str], list[str]]:
+    """Load every page, submit every edit form as rendered; (problems, edit forms submitted)."""
+    urls, problems = page_urls(app, seed)
+    submitted = []
+    for url in urls:
+        page = client.get(url)
+        if 300 <= page.status_code < 400:
+            continue  # the page it leads to is a rule of its own
+        if page.status_code != 200:
+            problems.append(f"GET {url} answered {page.status_code} for a member with edit rights")
+            continue
+        for index, form in enumerate(post_forms(page.get_data(as_text=True), url)):
+            method, action = form.target(form.submit_buttons()[0] if form.submit_buttons() else None)
+            endpoint = endpoint_of(app, action, method)
+            if endpoint is None:
+                problems.append(f"{url} form #{index}: posts to {action}, which no rule serves")
+                continue
+            if endpoint in ACTION_ENDPOINTS:
+                continue
+            label = f"{url} form #{index} ({endpoint})"
+            submitted.append(label)
+            if not form.novalidate and (empty := form.unfilled_required()):
+                problems.append(f"{label}: a browser would not submit it as rendered: {empty} empty")
+                continue
+            before = snapshot()
+            response = client.open(action, method=method, data=_pairs(form))
+            after = snapshot()
+            if response.status_code >= 400:
+                problems.append(f"{label}: submitted as rendered, answered {response.status_code}")
+            problems.extend(f"{label} changed stored data: {diff}" for diff in differences(before, after))
+    return problems, submitted
