@@ -268,8 +268,8 @@ def confirm_email_change(token: str) -> User:
     user.email = new_email
     user.pending_email = None
     user.email_verified_at = utcnow()
-    db.session.commit()
     send_email(old_email, "email_changed", name=user.name, old_email=old_email, new_email=new_email)
+    db.session.commit()
     return user
 
 
