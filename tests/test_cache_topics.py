@@ -418,3 +418,17 @@ def test_a_project_renamed_in_its_settings_shows_at_once(app, client, db_session
     for url in PAGES[:2]:
         assert "Storefront" in served[url][1] and "Website" not in served[url][1], url
     _assert_served_as_fresh(grace, redis_client, served, "project renamed")
+
+
+def test_the_page_check_catches_a_model_that_declares_nothing(
+    app, client, db_session, redis_client, acme, monkeypatch
+):
+    """With Project's topics taken away, editing a project leaves stale pages, and the check says so."""
+    monkeypatch.setattr(Project, "__cache_topics__", ())
+    login(client, "grace@example.com")
+    _pages(client)
+    _pages(client)
+    _edit_every_column(db_session, Project, acme)
+    served = _pages(client)
+    with pytest.raises(AssertionError, match="cached pages not re-rendered"):
+        _assert_served_as_fresh(client, redis_client, served, "Project edited")
