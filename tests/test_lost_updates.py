@@ -148,6 +148,18 @@ def test_a_board_move_of_a_card_moved_meanwhile_is_a_409(app, db_session, acme, 
     assert _issue(acme).state == "done"
 
 
+def test_the_cached_board_carries_each_cards_current_column(app, db_session, acme):
+    """After a move, the (cached) board every member loads carries the card's new column: moves work."""
+    olive, grace = _client(app, "owner@example.com"), _client(app, "grace@example.com")
+    Tab(grace, "/acme/projects/WEB/board")  # fills the board's caches
+    assert Tab(olive, "/acme/projects/WEB/board").submit("/WEB-1/move", state="in_review").status_code == 303
+    b = Tab(grace, "/acme/projects/WEB/board")
+    form = next(f for f in b.forms if f.action.endswith("/WEB-1/move"))
+    assert form.values()["from_state"] == ["in_review"]
+    assert b.submit("/WEB-1/move", state="done").status_code == 303
+    assert _issue(acme).state == "done"
+
+
 def test_a_move_to_where_someone_already_moved_it_is_fine(app, db_session, acme):
     """Both move the card to the same column: the second move is no change, not a conflict."""
     olive, grace = _client(app, "owner@example.com"), _client(app, "grace@example.com")
@@ -285,6 +297,29 @@ def _wait_for(condition, timeout=20):
     raise AssertionError("condition not reached in time")
 
 
+def _race(app, holder, saves, results):
+    """Start the saves while ``holder`` holds the row lock; release it once all of them wait."""
+
+    def save(name, tab, action, typed):
+        results[name] = tab.submit(action, **typed).status_code
+
+    threads = [threading.Thread(target=save, args=args) for args in saves]
+    for thread in threads:
+        thread.start()
+
+    def waiting() -> int:
+        with app.app_context(), db.engine.connect() as probe:
+            return probe.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            ).scalar()
+
+    _wait_for(lambda: waiting() >= len(saves))
+    holder.rollback()  # release: the saves now race for the row
+    holder.close()
+    for thread in threads:
+        thread.join(30)
+
+
 @pytest.mark.postgres_only
 @pytest.mark.parametrize("same_field", [True, False])
 def test_two_concurrent_saves_never_both_pass_the_check(app, committed_db, same_field):
@@ -302,28 +337,7 @@ def test_two_concurrent_saves_never_both_pass_the_check(app, committed_db, same_
         holder = db.engine.connect()
         holder.execute(text("SELECT id FROM issues FOR UPDATE"))  # both saves queue behind this lock
     results = {}
-
-    def save(name, tab, typed):
-        results[name] = tab.submit("/edit", **typed).status_code
-
-    threads = [
-        threading.Thread(target=save, args=("olive", a, changes[0])),
-        threading.Thread(target=save, args=("grace", b, changes[1])),
-    ]
-    for thread in threads:
-        thread.start()
-
-    def waiting() -> int:
-        with app.app_context(), db.engine.connect() as probe:
-            return probe.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-            ).scalar()
-
-    _wait_for(lambda: waiting() >= 2)
-    holder.rollback()  # release: the two saves now race for the row
-    holder.close()
-    for thread in threads:
-        thread.join(30)
+    _race(app, holder, [("olive", a, "/edit", changes[0]), ("grace", b, "/edit", changes[1])], results)
     with app.app_context():
         issue = _issue(org_id)
         titles = _history(org_id, "title")
@@ -379,3 +393,31 @@ def test_a_view_changed_after_the_replace_question_is_not_overwritten(app, db_se
     again = olive.post(confirm_first.action, data=confirm_first.values())
     assert again.status_code == 409 and "was changed" in again.get_data(as_text=True)
     assert _view_filters(acme) == ["in_review"]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(
+    ("url", "action", "table", "field"),
+    [
+        ("/acme/projects/WEB/settings", "/settings", "projects", "name"),
+        ("/acme/settings", "/acme/settings", "organizations", "name"),
+        ("/account", "/account/profile", "users", "profile-name"),
+    ],
+)
+def test_concurrent_settings_saves_never_both_pass(app, committed_db, url, action, table, field):
+    """Two saves of the same setting released at the same instant: one is saved, the other is a 409."""
+    with app.app_context():
+        _people()
+    olive = _client(app, "owner@example.com")
+    other = _client(app, "owner@example.com" if table == "users" else "ada@example.com")
+    a, b = Tab(olive, url), Tab(other, url)
+    with app.app_context(), unscoped("the test holds the row lock"):
+        holder = db.engine.connect()
+        holder.execute(text(f"SELECT 1 FROM {table} FOR UPDATE"))
+    results = {}
+    _race(app, holder, [("a", a, action, {field: "Name A"}), ("b", b, action, {field: "Name B"})], results)
+    assert sorted(results.values()) == [303, 409]
+    winner = "Name A" if results["a"] == 303 else "Name B"
+    with app.app_context(), unscoped("test check"):
+        names = set(db.session.scalars(text(f"SELECT name FROM {table}")))
+    assert winner in names and ({"Name A", "Name B"} - {winner}).isdisjoint(names)
