@@ -49,7 +49,7 @@ def register_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from app import (
-        database,  # noqa: F401  (engine event hooks)
+        database,  # engine event hooks; SQLite GET views that write
         tenancy,  # noqa: F401  (ORM tenant scoping hooks)
     )
     from app.auth.login import register_login
@@ -66,6 +66,7 @@ def register_extensions(app: Flask) -> None:
     from app.sessions import register_sessions
 
     db.init_app(app)
+    database.register_sqlite_writer_restarts(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     cache.init_app(app)
     compress.init_app(app)
