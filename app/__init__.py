@@ -54,7 +54,7 @@ def register_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from app import cache as _cache_hooks  # noqa: F401  (writes move cache versions)
     from app import (
-        database,  # noqa: F401  (engine event hooks)
+        database,  # engine event hooks; SQLite GET views that write
         tenancy,  # noqa: F401  (ORM tenant scoping hooks)
     )
     from app.auth import identity  # noqa: F401  (what a person's or organization's change expires)
@@ -73,6 +73,7 @@ def register_extensions(app: Flask) -> None:
     from app.sessions import register_sessions
 
     db.init_app(app)
+    database.register_sqlite_writer_restarts(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     cache.init_app(app)
     compress.init_app(app)

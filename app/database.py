@@ -34,26 +34,86 @@ def _configure_sqlite(dbapi_connection, connection_record):
     cursor.close()
 
 
+#: The key in a pooled SQLite connection's ``info``: its transaction is a page view's reader.
+_READING_REQUEST = "worklane_reading_request"
+_WRITE_STATEMENT = re.compile(
+    r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b|\s*WITH\b.*\b(INSERT|UPDATE|DELETE|REPLACE)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+class ReadingRequestWrites(Exception):
+    """A page view (GET) was about to write in its deferred SQLite transaction: run it again as a writer."""
+
+
 @event.listens_for(Engine, "begin")
 def _begin_sqlite(conn):
     """SQLite: writers' transactions take the write lock when they begin (``BEGIN IMMEDIATE``).
 
     A deferred transaction that reads and then writes fails at once (SQLITE_BUSY, which
-    ``busy_timeout`` does not wait out) if another connection — a worker — committed in
-    between; one that starts as a writer waits its turn instead. Readers stay deferred: in
-    WAL mode they never wait, so a page view is not held up by a long import writing batch
-    after batch. A reader is a GET (or HEAD, OPTIONS) request, or work that asks for it with
-    the ``sqlite_read_only`` execution option (an export's snapshot, the readiness check).
+    ``busy_timeout`` does not wait out) if another connection — a worker — holds the write
+    lock or committed in between; one that starts as a writer waits its turn instead.
+    Readers stay deferred: in WAL mode they never wait, so a page view is not held up by a
+    long import writing batch after batch. A reader is a GET (or HEAD, OPTIONS) request, or
+    work that asks for it with the ``sqlite_read_only`` execution option (an export's
+    snapshot, the readiness check). A GET that does write (a report computation it starts,
+    the audit record of a download) is caught before its first write and run again as a
+    writer (``register_sqlite_writer_restarts``).
     """
     if conn.dialect.name == "sqlite":
-        read_only = conn.get_execution_options().get("sqlite_read_only", False) or _reading_request()
-        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+        explicit = conn.get_execution_options().get("sqlite_read_only", False)
+        reading_request = not explicit and _reading_request()
+        conn.info[_READING_REQUEST] = reading_request
+        conn.exec_driver_sql("BEGIN DEFERRED" if explicit or reading_request else "BEGIN IMMEDIATE")
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _transaction_ended(conn):
+    conn.info.pop(_READING_REQUEST, None)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _no_write_in_a_reading_request(conn, cursor, statement, parameters, context, executemany):
+    if conn.info.get(_READING_REQUEST) and _WRITE_STATEMENT.match(statement) and _reading_request():
+        raise ReadingRequestWrites(statement.split(None, 3)[:3])
 
 
 def _reading_request() -> bool:
-    from flask import has_request_context, request
+    from flask import g, has_request_context, request
 
-    return has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+    return (
+        has_request_context()
+        and request.method in ("GET", "HEAD", "OPTIONS")
+        and not g.get("sqlite_writer", False)
+    )
+
+
+def register_sqlite_writer_restarts(app) -> None:
+    """A GET view that writes on SQLite is rolled back at its first write and run again as a writer.
+
+    The second run begins ``BEGIN IMMEDIATE``, so it waits for the write lock (up to the busy
+    timeout) instead of failing with "database is locked" while a worker writes. The first
+    run wrote nothing (its transaction is rolled back before the first write reached the
+    database); what it did besides the database before that write is done again, so such
+    views write first (a task row before its job is queued, an audit record before the file
+    is sent). On PostgreSQL nothing is ever restarted.
+    """
+    dispatch = app.dispatch_request
+
+    def dispatch_request():
+        try:
+            return dispatch()
+        except ReadingRequestWrites:
+            from flask import g
+
+            from app.extensions import db
+
+            db.session.rollback()
+            g.sqlite_writer = True
+            return dispatch()
+
+    app.dispatch_request = dispatch_request
 
 
 # --- PostgreSQL row-level security for tenant tables (used by migrations) ---------------

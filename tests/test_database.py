@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import uuid
 
 import pytest
+from flask import request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models import BackgroundJob
+from app.models import BackgroundJob, User
 from tests.accounts import login, make_org, make_user
 from tests.conftest import DATABASE_KIND
+from tests.support.workers import WorkerProcess, wait_for
+from workers.queues import enqueue
 
 
 @pytest.mark.skipif(DATABASE_KIND != "sqlite", reason="SQLite's locking")
@@ -73,3 +78,144 @@ def test_page_views_do_not_wait_for_a_writer(app, committed_db):
         worker.rollback()
     assert response.status_code == 200
     assert waited < 4  # not the 5 s busy timeout
+
+
+@pytest.mark.skipif(DATABASE_KIND != "sqlite", reason="SQLite's locking")
+def test_a_page_view_that_writes_waits_for_a_worker_instead_of_failing(make_app, migrated_env, committed_db):
+    """A GET that reads, then writes while a worker holds the write lock, waits and writes once."""
+    app = make_app(migrated_env)
+    runs = []
+
+    def writes_on_get():
+        runs.append(request.method)
+        db.session.execute(select(BackgroundJob.id)).all()
+        db.session.add(BackgroundJob(kind="k", description="written by a page view"))
+        db.session.commit()
+        return "written"
+
+    app.add_url_rule("/writes-on-get", "writes_on_get", writes_on_get)
+    with app.app_context():
+        engine = db.engine
+    with Session(engine) as worker:
+        worker.add(BackgroundJob(kind="k", description="a batch of the worker"))
+        worker.flush()  # the worker's transaction holds the write lock
+        committer = threading.Timer(1.0, worker.commit)
+        committer.start()
+        response = app.test_client().get("/writes-on-get")
+        committer.join(10)
+    assert response.status_code == 200
+    assert runs == ["GET", "GET"]  # stopped at its first write, then run again as a writer
+    with Session(engine) as check:
+        written = list(check.scalars(select(BackgroundJob.description)))
+    assert sorted(written) == ["a batch of the worker", "written by a page view"]
+
+
+def _crawl_values(session) -> dict[str, str]:
+    """A real value for every URL argument of the demo organization's pages."""
+    from app.models import Issue, Project, Task
+    from app.tenancy import unscoped
+
+    with unscoped("test: URL values of the demo organization"):
+        project = session.scalars(select(Project).order_by(Project.key)).first()
+        issue = session.scalars(select(Issue).where(Issue.project_id == project.id)).first()
+        task = session.scalars(select(Task)).first()
+        return {
+            "org_slug": "acme",
+            "project_key": project.key,
+            "issue_ref": f"{project.key}-{issue.number}",
+            "state": "todo",
+            "chart": "throughput",
+            "task_id": str(task.id) if task else str(uuid.uuid4()),
+        }
+
+
+def _mail_link_urls(app) -> list[str]:
+    """The links of a sign-up's confirmation mail and of an email change's mail: GETs that write."""
+    from app.auth.services import EMAIL_CHANGE_TOKEN, VERIFY_TOKEN
+    from app.security import make_token
+
+    with app.app_context():
+        new = make_user("newcomer@example.com", name="Nina Newcomer", verified=False)
+        mover = make_user("mover@example.com", name="Max Mover")
+        mover.pending_email = "moved@example.com"
+        db.session.commit()
+        verify = make_token(VERIFY_TOKEN, {"u": str(new.id), "e": new.email})
+        change = make_token(EMAIL_CHANGE_TOKEN, {"u": str(mover.id), "e": "moved@example.com"})
+    return [f"/verify/{verify}", f"/account/email/confirm/{change}"]
+
+
+def _export_download_url(app, client) -> str:
+    """The signed link to a real export file of the demo organization (its page shows one)."""
+    from app.exports.services import export_key
+    from app.models import Organization
+    from app.storage import file_store
+    from app.tenancy import tenant_context
+
+    with app.app_context():
+        org = db.session.scalar(select(Organization).where(Organization.slug == "acme"))
+        with tenant_context(org.id):
+            path = file_store().path(export_key("acme-2026-11-25-101530.zip"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip archive
+    page = client.get("/acme/settings/export").get_data(as_text=True)
+    return (
+        re.search(r'href="(/acme/settings/export/download\?token=[^"]+)"', page)
+        .group(1)
+        .replace("&amp;", "&")
+    )
+
+
+@pytest.mark.processes
+def test_no_page_view_fails_while_a_worker_writes(app, committed_db, migrated_env, redis_client, tmp_path):
+    """Every page of a member, writing ones too (reports, export downloads), answers while a worker writes."""
+    from app.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
+    from app.models import AuditEvent
+    from app.tenancy import unscoped
+
+    with app.app_context():
+        seed_demo()
+        db.session.commit()
+    client = app.test_client()
+    login(client, DEMO_EMAIL, DEMO_PASSWORD)
+    download_url = _export_download_url(app, client)
+    mail_links = _mail_link_urls(app)
+    with app.app_context():
+        writer = enqueue("tests.support.jobs.write_in_batches", "import", 1.0, 0.2, timeout=900)
+    worker = WorkerProcess(migrated_env, tmp_path / "worker.log")
+    problems, answered = [], {}
+    try:
+        wait_for(lambda: redis_client.exists("import:writing"), 60, "the worker to start writing")
+        with app.app_context():
+            values = _crawl_values(db.session)
+        urls = [download_url, *mail_links]
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+            if "GET" not in rule.methods or rule.endpoint in ("static", "auth.logout"):
+                continue
+            args = {name: values.get(name, "x") for name in rule.arguments}
+            urls.append(rule.build(args, append_unknown=False)[1])
+        for url in urls:
+            try:
+                response = client.get(url)
+            except Exception as exc:  # the test app lets a view's error through instead of a 500
+                problems.append(f"GET {url} failed: {str(exc).splitlines()[0]}")
+                continue
+            response.close()
+            answered[url] = response.status_code
+            if response.status_code >= 500:
+                problems.append(f"GET {url} answered {response.status_code}")
+        still_writing = writer.get_status(refresh=True) == "started"
+    finally:
+        redis_client.set("import:stop", "1")
+        worker.stop()
+    assert problems == [], "\n".join(problems)
+    assert (
+        answered["/acme/reports"] == 200
+        and answered["/acme/projects/" + values["project_key"] + "/reports"] == 200
+    )
+    assert answered[download_url] == 200
+    assert still_writing  # the worker wrote, batch after batch, from before the first page to the last
+    with app.app_context(), unscoped("test: the download's audit record"):
+        assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "export.downloaded"))
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.email == "newcomer@example.com")).email_verified_at
+        assert db.session.scalar(select(User).where(User.email == "moved@example.com")) is not None

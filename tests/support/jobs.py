@@ -62,3 +62,25 @@ def fail_until_allowed(key: str) -> str:
     seen = str(current_tenant_id() or "none")
     redis.rpush(f"{key}:ran", seen)
     return seen
+
+
+def write_in_batches(name: str, hold_seconds: float, pause_seconds: float) -> int:
+    """Write as an import does, batch after batch: each transaction holds the write lock ``hold_seconds``.
+
+    Runs until the Redis key ``<name>:stop`` exists; sets ``<name>:batches`` to the batches committed.
+    """
+    from app.extensions import db
+    from app.models import BackgroundJob
+
+    redis = redis_connections.client()
+    batches = 0
+    while not redis.exists(f"{name}:stop"):
+        db.session.add(BackgroundJob(kind="batch", description=f"{name} batch {batches}"))
+        db.session.flush()  # on SQLite the transaction began with BEGIN IMMEDIATE: the lock is held
+        redis.set(f"{name}:writing", "1")
+        time.sleep(hold_seconds)
+        db.session.commit()
+        batches += 1
+        redis.set(f"{name}:batches", batches)
+        time.sleep(pause_seconds)
+    return batches
