@@ -245,6 +245,7 @@ class BaseConfig:
     CURRENT_PASSWORD_LIMIT = "5 per 15 minutes"
     #: Invitation mails (new and resent) one person makes go out, and resends of one invitation.
     INVITATION_LIMIT_PER_USER = "20 per hour"
+    INVITATION_LIMIT_PER_ORGANIZATION = "50 per hour"
     INVITATION_RESEND_LIMIT = "3 per hour"
 
     #: How many proxies in front of the web process set X-Forwarded-For/-Proto (0: none).

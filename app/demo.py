@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.auth.passwords import hash_new_password
 from app.extensions import db
 from app.models import Organization, User
 from app.models.base import utcnow
 from app.orgs.services import create_organization
-from app.security import hash_password
 from app.tenancy import tenant_context
 
 DEMO_EMAIL = "demo@example.com"
@@ -26,7 +26,7 @@ def _user(name: str, email: str) -> User:
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None:
         user = User(
-            email=email, name=name, password_hash=hash_password(DEMO_PASSWORD), email_verified_at=utcnow()
+            email=email, name=name, password_hash=hash_new_password(DEMO_PASSWORD), email_verified_at=utcnow()
         )
         db.session.add(user)
         db.session.flush()

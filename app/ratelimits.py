@@ -48,6 +48,14 @@ def signed_in_user() -> str:
     return f"user:{current_user.get_id() or 'anonymous'}"
 
 
+def current_organization() -> str:
+    """The organization of a tenant page (all its members' invitations together)."""
+    from app.orgs.context import current_access
+
+    access = current_access()
+    return f"org:{access.org_id if access else 'none'}"
+
+
 def invitation_in_path() -> str:
     """The invitation a resend names."""
     return f"invitation:{request.view_args.get('invitation_id')}"
@@ -77,10 +85,18 @@ current_password_limit = limiter.shared_limit(
     config_limit("CURRENT_PASSWORD_LIMIT"), scope="current-password", key_func=signed_in_user
 )
 
-#: One count per person for every invitation mail they make go out (new or resent).
-invitation_limit = limiter.shared_limit(
+#: One count per person, and one per organization, for every invitation mail (new or resent).
+_per_person = limiter.shared_limit(
     config_limit("INVITATION_LIMIT_PER_USER"), scope="invitations", key_func=signed_in_user
 )
+_per_organization = limiter.shared_limit(
+    config_limit("INVITATION_LIMIT_PER_ORGANIZATION"), scope="org-invitations", key_func=current_organization
+)
+
+
+def invitation_limit(view):
+    return _per_organization(_per_person(view))
+
 
 #: Resends of one invitation.
 resend_limit = limiter.limit(config_limit("INVITATION_RESEND_LIMIT"), key_func=invitation_in_path)

@@ -279,7 +279,7 @@ def test_change_email_needs_confirmation_from_the_new_address(client, db_session
 
 
 def test_login_is_rate_limited_per_account(client, db_session):
-    """Repeated failed logins for one account get a friendly 429 page."""
+    """Repeated failed logins for one account from one address get a friendly 429 page."""
     make_user("ada@example.com")
     db_session.commit()
     statuses = [login(client, "ada@example.com", f"wrong {i}").status_code for i in range(9)]

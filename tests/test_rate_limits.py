@@ -14,7 +14,7 @@ from app.config import PROJECT_ROOT
 from app.extensions import db
 from app.models import Invitation, User
 from app.tenancy import tenant_context
-from tests.accounts import PASSWORD, login, make_user, post_form, sent_mails
+from tests.accounts import PASSWORD, add_member, login, make_user, post_form, sent_mails
 from tests.conftest import free_port
 
 ATTACKER = "203.0.113.66"
@@ -187,6 +187,21 @@ def test_invitations_are_limited_per_member(app, client, db_session, redis_clien
     _assert_friendly_429(_invite(client, "spam@example.com"))
     with tenant_context(org.id):
         assert _count(db_session, Invitation) == limit
+    assert sent_mails(redis_client, "spam@example.com") == []
+
+
+def test_invitations_are_limited_per_organization(app, client, db_session, redis_client, org, monkeypatch):
+    """An organization's members together cannot send more invitations than its limit."""
+    monkeypatch.setitem(app.config, "INVITATION_LIMIT_PER_ORGANIZATION", "4 per hour")
+    admin = make_user("admin@example.com")
+    add_member(org, admin, "admin")
+    db_session.commit()
+    login(client, "owner@example.com")
+    assert [_invite(client, f"o{i}@example.com").status_code for i in range(2)] == [303, 303]
+    other = app.test_client()
+    login(other, "admin@example.com")
+    assert [_invite(other, f"a{i}@example.com").status_code for i in range(2)] == [303, 303]
+    _assert_friendly_429(_invite(other, "spam@example.com"))
     assert sent_mails(redis_client, "spam@example.com") == []
 
 
