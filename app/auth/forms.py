@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
+from app.names import VisibleText
 from app.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 _password = [
@@ -17,7 +18,11 @@ _email = [
     Email(message="Enter an email address like name@example.com.", check_deliverability=False),
     Length(max=254, message="That address is too long."),
 ]
-_name = [DataRequired(message="Enter your name."), Length(max=100, message="Keep it under 100 characters.")]
+_name = [
+    DataRequired(message="Enter your name."),
+    Length(max=100, message="Keep it under 100 characters."),
+    VisibleText(),
+]
 
 
 class SignUpForm(FlaskForm):
@@ -29,6 +34,7 @@ class SignUpForm(FlaskForm):
         validators=[
             DataRequired(message="Name your organization (you can change it later)."),
             Length(max=100, message="Keep it under 100 characters."),
+            VisibleText(),
         ],
     )
 

@@ -11,6 +11,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.models.work import PRIORITY_LABELS, STATE_LABELS
+from app.names import VisibleText
 
 STATE_CHOICES = [SelectChoice(value, label) for value, label in STATE_LABELS.items()]
 PRIORITY_CHOICES = [SelectChoice(str(k), v) for k, v in sorted(PRIORITY_LABELS.items(), reverse=True)]
@@ -19,7 +20,11 @@ PRIORITY_CHOICES = [SelectChoice(str(k), v) for k, v in sorted(PRIORITY_LABELS.i
 class IssueForm(FlaskForm):
     title = StringField(
         "Title",
-        validators=[DataRequired(message="Give the issue a title."), Length(max=255, message="At most 255.")],
+        validators=[
+            DataRequired(message="Give the issue a title."),
+            Length(max=255, message="At most 255."),
+            VisibleText(),
+        ],
     )
     description = TextAreaField(
         "Description",

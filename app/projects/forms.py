@@ -2,11 +2,17 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from app.names import VisibleText
+
 
 class ProjectForm(FlaskForm):
     name = StringField(
         "Name",
-        validators=[DataRequired(message="Name the project."), Length(max=100, message="Keep it under 100.")],
+        validators=[
+            DataRequired(message="Name the project."),
+            Length(max=100, message="Keep it under 100."),
+            VisibleText(),
+        ],
     )
     key = StringField(
         "Key",
@@ -14,6 +20,7 @@ class ProjectForm(FlaskForm):
         validators=[
             DataRequired(message="Choose a key, like WEB."),
             Length(max=10, message="At most 10 characters."),
+            VisibleText(),
         ],
     )
     description = TextAreaField(
@@ -24,7 +31,11 @@ class ProjectForm(FlaskForm):
 class ProjectSettingsForm(FlaskForm):
     name = StringField(
         "Name",
-        validators=[DataRequired(message="Name the project."), Length(max=100, message="Keep it under 100.")],
+        validators=[
+            DataRequired(message="Name the project."),
+            Length(max=100, message="Keep it under 100."),
+            VisibleText(),
+        ],
     )
     description = TextAreaField(
         "Description", validators=[Length(max=5000, message="Keep it under 5,000 characters.")]
