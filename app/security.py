@@ -97,21 +97,21 @@ def register_host_check(app: Flask) -> None:
 
     Links in mail never come from the Host (``app.mail.public_url``); this refuses what
     would otherwise answer under any name pointed at the server (cache poisoning, links
-    built by a future view). Runs before every other hook.
+    built by a future view).
     """
     if not app.config.get("ENFORCE_HOSTS"):
         return
     allowed = served_hosts(app.config)
 
-    def _check_host():
-        if request.endpoint in ANY_HOST_ENDPOINTS:
-            return None
+    # An app-level URL value preprocessor: it runs before the blueprints' (the organization
+    # lookup of /<org_slug>/) and before every before_request function.
+    @app.url_value_preprocessor
+    def _check_host(endpoint, values):
+        if endpoint in ANY_HOST_ENDPOINTS:
+            return
         host = _normalized_host(request.environ.get("HTTP_HOST") or "", request.scheme)
         if host not in allowed:
             abort(400, "This site is not served under that host name.")
-        return None
-
-    app.before_request_funcs.setdefault(None, []).insert(0, _check_host)
 
 
 # --- response headers --------------------------------------------------------------------

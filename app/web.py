@@ -90,8 +90,10 @@ def register_input_checks(app: Flask) -> None:
     400 when it holds a control character such as NUL: PostgreSQL cannot store or compare
     NUL, and no field of the app means any of them. Uploaded files are not text fields."""
 
-    @app.before_request
-    def _refuse_control_characters():
+    # A URL value preprocessor of the app runs before those of the blueprints (the organization
+    # lookup of /<org_slug>/) and before every before_request function.
+    @app.url_value_preprocessor
+    def _refuse_control_characters(endpoint, values):
         texts = [request.path]
         for fields in (request.args, request.form):
             for name, values in fields.lists():

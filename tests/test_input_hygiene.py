@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.config import PROJECT_ROOT
 from app.models import Membership
 from app.tenancy import tenant_context
-from tests.accounts import login, make_org, make_user
+from tests.accounts import login, make_org, make_user, post_form
 from tests.conftest import CSRF_TOKEN, csrf_token_from
 from tests.isolation import (
     GLOBAL_OBJECT_ROUTES,
@@ -210,3 +210,157 @@ def test_tabs_and_line_breaks_are_still_text(client, db_session, full_org):
     """Tabs and line breaks are ordinary text (descriptions, comments): they pass the check."""
     login(client, "owner-of-a@example.com")
     assert client.get("/alpha/search?q=a%09b%0D%0Ac").status_code == 200
+
+
+# --- names: no invisible formatting characters ---------------------------------------------
+
+RLO = "\u202e"
+#: (form page, where it posts, field, other fields it needs): every form with a name-like field.
+NAME_FORMS = {
+    "sign-up name": ("/signup", None, "name", {"email": "n@example.com", "organization": "Org"}),
+    "sign-up organization": ("/signup", None, "organization", {"name": "Nina", "email": "n@example.com"}),
+    "invited sign-up name": ("{invitation}/signup", None, "name", {}),
+    "account name": ("/account", "/account/profile", "profile-name", {}),
+    "new organization name": ("/orgs/new", None, "name", {}),
+    "new organization address": ("/orgs/new", None, "slug", {"name": "Fine Name"}),
+    "organization settings name": ("/beta/settings", None, "name", {}),
+    "new project name": ("/beta/projects/new", None, "name", {"key": "NEW"}),
+    "new project key": ("/beta/projects/new", None, "key", {"name": "Fine"}),
+    "project settings name": ("/beta/projects/WEB/settings", None, "name", {}),
+    "new issue title": ("/beta/projects/WEB/issues/new", None, "title", {"state": "todo", "priority": "0"}),
+    "issue title": (
+        "/beta/issues/WEB-1",
+        "/beta/issues/WEB-1/edit",
+        "title",
+        {"state": "todo", "priority": "0"},
+    ),
+}
+
+
+@pytest.fixture
+def beta(app, db_session):
+    """Beta (owner Bea, project WEB with issue WEB-1) and a pending invitation to it, as a link."""
+    from app.issues.services import create_issue
+    from app.models import Project
+    from app.orgs.services import invitation_token, invite
+
+    owner = make_user("bea@example.com", name="Bea Owner")
+    org = make_org(owner, "Beta", "beta")
+    with app.app_context(), tenant_context(org.id):
+        project = Project(key="WEB", name="Website")
+        db_session.add(project)
+        db_session.flush()
+        create_issue(project, owner, "First issue")
+        membership = db_session.scalars(select(Membership)).one()
+        invitation = invite(membership, "guest@example.com", "member")
+        db_session.flush()
+        token = invitation_token(invitation)
+        db_session.commit()  # before the app context ends (its teardown removes the session)
+    return f"/invitations/{token}"
+
+
+def _stored_names(db_session) -> list:
+    from app.models import Issue, Organization, Project, SavedView, User
+    from app.tenancy import unscoped
+
+    db_session.expire_all()
+    with unscoped("test check"):
+        return sorted(
+            str(value)
+            for model, column in (
+                (User, User.name),
+                (Organization, Organization.name),
+                (Organization, Organization.slug),
+                (Project, Project.name),
+                (Project, Project.key),
+                (Issue, Issue.title),
+                (SavedView, SavedView.name),
+            )
+            for value in db_session.scalars(select(column))
+        )
+
+
+@pytest.mark.parametrize("form", sorted(NAME_FORMS))
+def test_every_name_field_refuses_a_right_to_left_override(app, db_session, beta, form):
+    """Each name-like form field answers 422 with a message about invisible characters; nothing is stored."""
+    from app.names import MESSAGE
+
+    page, action, field, others = NAME_FORMS[form]
+    page = page.format(invitation=beta)
+    client = app.test_client()
+    if not page.startswith(("/signup", "/invitations")):
+        answer = login(client, "bea@example.com")
+        assert answer.status_code == 303, re.findall(
+            r"flash[^>]*>([^<]*)|error[^>]*>([^<]*)", answer.get_data(as_text=True)
+        )
+    before = _stored_names(db_session)
+    data = {"password": "correct horse battery", **others, field: f"Eve{RLO}exe.fdp"}
+    response = post_form(client, page, action, **data)
+    assert response.status_code == 422, form
+    assert MESSAGE in response.get_data(as_text=True), form
+    assert _stored_names(db_session) == before
+
+
+def test_a_saved_view_name_refuses_invisible_characters(client, db_session, beta):
+    """Saving a view under a name with a zero-width space is a 400 that says why; no view is saved."""
+    from app.names import MESSAGE
+
+    login(client, "bea@example.com")
+    before = _stored_names(db_session)
+    response = post_form(client, "/beta/issues", "/beta/views", name="Mine\u200b", state="todo")
+    assert response.status_code == 400
+    assert MESSAGE in response.get_data(as_text=True)
+    assert _stored_names(db_session) == before
+
+
+@pytest.mark.parametrize(
+    "char",
+    [
+        "\u202a",
+        "\u202b",
+        "\u202c",
+        "\u202d",
+        "\u202e",
+        "\u2066",
+        "\u2067",
+        "\u2068",
+        "\u2069",
+        "\u200e",
+        "\u200f",
+        "\u200b",
+        "\u200c",
+        "\u200d",
+        "\u2060",
+        "\ufeff",
+        "\u061c",
+    ],
+)
+def test_each_invisible_character_is_refused(char):
+    """Every bidirectional control, direction mark and zero-width character is caught."""
+    from app.names import invisible_text_problem
+
+    assert invisible_text_problem(f"Ada{char}Lovelace")
+    assert invisible_text_problem("Ada Lovelace") is None
+    assert invisible_text_problem("Zoë Ðrăgulescu, 王小明, محمد") is None
+
+
+@pytest.mark.parametrize(
+    ("cells", "complaint"),
+    [
+        ([f"Invoice{RLO}fdp.exe", ""], "invisible formatting characters"),
+        (["Zero\u200bwidth", ""], "invisible formatting characters"),
+        (["Fine title", "a\x00b"], "control character"),
+        (["Nul\x00title", ""], "control character"),
+    ],
+)
+def test_imported_titles_follow_the_same_rules(app, db_session, beta, cells, complaint):
+    """A CSV row whose title holds invisible characters, or any cell a control character, is a bad row."""
+    from app.imports.services import RowChecker, RowProblem
+    from app.models import Organization
+
+    org_id = db_session.scalars(select(Organization.id).where(Organization.slug == "beta")).one()
+    with app.app_context(), tenant_context(org_id):
+        checker = RowChecker(["title", "description"])
+        assert checker.check(2, ["A plain title", "Some text\twith a tab"]).title == "A plain title"
+        with pytest.raises(RowProblem, match=complaint):
+            checker.check(3, cells)

@@ -128,7 +128,7 @@ def test_production_answers_400_to_a_host_public_url_does_not_name(migrated_env)
     client = _production_app(migrated_env).test_client()
     assert client.get("/login", base_url="https://worklane.example").status_code == 200
     assert client.get("/login", base_url="https://WORKLANE.example:443").status_code == 200
-    for path in ("/login", "/forgot-password", "/no-such-page"):
+    for path in ("/login", "/forgot-password", "/no-such-page", "/acme/", "/acme/issues"):
         refused = client.get(path, base_url=f"https://{EVIL}")
         assert refused.status_code == 400, path
         assert "not served" in refused.get_data(as_text=True)

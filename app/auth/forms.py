@@ -4,6 +4,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationE
 
 from app.auth.passwords import AcceptablePassword
 from app.edits import encode
+from app.names import VisibleText
 from app.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 #: Every field that sets a new password (sign-up, invitation, reset, change).
@@ -21,7 +22,11 @@ _email = [
     Email(message="Enter an email address like name@example.com.", check_deliverability=False),
     Length(max=254, message="That address is too long."),
 ]
-_name = [DataRequired(message="Enter your name."), Length(max=100, message="Keep it under 100 characters.")]
+_name = [
+    DataRequired(message="Enter your name."),
+    Length(max=100, message="Keep it under 100 characters."),
+    VisibleText(),
+]
 
 
 class SignUpForm(FlaskForm):
@@ -33,6 +38,7 @@ class SignUpForm(FlaskForm):
         validators=[
             DataRequired(message="Name your organization (you can change it later)."),
             Length(max=100, message="Keep it under 100 characters."),
+            VisibleText(),
         ],
     )
 

@@ -46,7 +46,9 @@ from app.models import (
 )
 from app.models.base import new_id, utcnow
 from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, TODO, due_date_problem
+from app.names import invisible_text_problem
 from app.storage import file_store, tenant_key
+from app.web import has_control_characters
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 PREVIEW_ROWS = 5
@@ -362,9 +364,15 @@ class RowChecker:
             problems.append("the title is empty")
         elif len(row.title) > MAX_TITLE:
             problems.append(f"the title is longer than {MAX_TITLE} characters")
+        elif invisible_text_problem(row.title):
+            problems.append(
+                "the title holds invisible formatting characters (such as a right-to-left override)"
+            )
         row.description = self._value(cells, "description")
         if len(row.description) > MAX_DESCRIPTION:
             problems.append(f"the description is longer than {MAX_DESCRIPTION:,} characters")
+        if has_control_characters(*cells):
+            problems.append("a value holds a control character (such as a NUL byte)")
         if state := self._value(cells, "state"):
             row.state = _STATES.get(_choice_key(state))
             if row.state is None:

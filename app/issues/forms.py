@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 
 from app.edits import lf_newlines
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, due_date_problem
+from app.names import VisibleText
 
 STATE_CHOICES = [SelectChoice(value, label) for value, label in STATE_LABELS.items()]
 PRIORITY_CHOICES = [SelectChoice(str(k), v) for k, v in sorted(PRIORITY_LABELS.items(), reverse=True)]
@@ -26,7 +27,11 @@ def due_date_in_range(form, field):
 class IssueForm(FlaskForm):
     title = StringField(
         "Title",
-        validators=[DataRequired(message="Give the issue a title."), Length(max=255, message="At most 255.")],
+        validators=[
+            DataRequired(message="Give the issue a title."),
+            Length(max=255, message="At most 255."),
+            VisibleText(),
+        ],
     )
     description = TextAreaField(
         "Description",

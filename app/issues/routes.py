@@ -37,6 +37,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, STATES
+from app.names import invisible_text_problem
 from app.orgs.context import current_access
 from app.orgs.forms import ConfirmForm
 from app.permissions import can, require
@@ -609,6 +610,8 @@ def save_view():
     name = request.form.get("name", "").strip()[:80]
     if not name:
         abort(400, "Name the view.")
+    if problem := invisible_text_problem(name):
+        abort(400, problem)
     filters = IssueFilters.from_args(request.form)
     project = project_or_404(request.form["project_key"]) if request.form.get("project_key") else None
     confirmed = None

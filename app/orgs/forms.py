@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from app.names import VisibleText
 from app.permissions import ROLE_LABELS
 
 
@@ -15,12 +16,13 @@ class OrganizationForm(FlaskForm):
         validators=[
             DataRequired(message="Name your organization."),
             Length(max=100, message="Keep it under 100."),
+            VisibleText(),
         ],
     )
     slug = StringField(
         "Address",
         description="Your organization's pages live at /<address>/. Leave empty to make one from the name.",
-        validators=[Optional(), Length(max=40, message="Keep it under 40 characters.")],
+        validators=[Optional(), Length(max=40, message="Keep it under 40 characters."), VisibleText()],
     )
 
 
@@ -30,6 +32,7 @@ class OrganizationSettingsForm(FlaskForm):
         validators=[
             DataRequired(message="Name your organization."),
             Length(max=100, message="Keep it under 100."),
+            VisibleText(),
         ],
     )
     #: The values the page showed (``app.edits``).

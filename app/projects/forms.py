@@ -3,12 +3,17 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from app.edits import lf_newlines
+from app.names import VisibleText
 
 
 class ProjectForm(FlaskForm):
     name = StringField(
         "Name",
-        validators=[DataRequired(message="Name the project."), Length(max=100, message="Keep it under 100.")],
+        validators=[
+            DataRequired(message="Name the project."),
+            Length(max=100, message="Keep it under 100."),
+            VisibleText(),
+        ],
     )
     key = StringField(
         "Key",
@@ -16,6 +21,7 @@ class ProjectForm(FlaskForm):
         validators=[
             DataRequired(message="Choose a key, like WEB."),
             Length(max=10, message="At most 10 characters."),
+            VisibleText(),
         ],
     )
     description = TextAreaField(
@@ -28,7 +34,11 @@ class ProjectForm(FlaskForm):
 class ProjectSettingsForm(FlaskForm):
     name = StringField(
         "Name",
-        validators=[DataRequired(message="Name the project."), Length(max=100, message="Keep it under 100.")],
+        validators=[
+            DataRequired(message="Name the project."),
+            Length(max=100, message="Keep it under 100."),
+            VisibleText(),
+        ],
     )
     description = TextAreaField(
         "Description",
