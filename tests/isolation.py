@@ -208,8 +208,8 @@ def changed_marker(column) -> str:
 
 #: Routes that take an object key but serve no tenant data, with the reason.
 GLOBAL_OBJECT_ROUTES = {
-    "jobs.show": "system checks (BackgroundJob) are not tenant data",
-    "jobs.status": "system checks (BackgroundJob) are not tenant data",
+    "jobs.show": "system checks (BackgroundJob): not tenant data, for operators (OPERATOR_EMAILS) only",
+    "jobs.status": "system checks (BackgroundJob): not tenant data, for operators (OPERATOR_EMAILS) only",
     "operators.retry_job": "RQ job ids, for operators (OPERATOR_EMAILS), who act across organizations",
     "operators.delete_job": "RQ job ids, for operators (OPERATOR_EMAILS), who act across organizations",
 }
@@ -289,6 +289,89 @@ def route_problems(app, client, org_a, org_b, b_objects: dict, b_markers: set[st
                         problems.append(f"{method} {url} ({label}) shows B's data: {leaked}")
     if snapshot() != before:
         problems.append("B's data changed during requests made as a member of A")
+    return problems
+
+
+# --- work an anonymous request may queue ---------------------------------------------------------
+
+#: The only jobs a request without a login may queue, with the reason.
+ANONYMOUS_JOBS = {
+    "workers.mail.deliver_email": "mail to the address the visitor typed (sign-up, password reset)",
+}
+#: What the harness fills every form with (a form ignores the fields it does not have).
+ANONYMOUS_FORM = {
+    "email": "visitor@example.com",
+    "name": "Visitor",
+    "password": "a visitor's passphrase 42",
+    "confirm": "a visitor's passphrase 42",
+    "organization_name": "Visitor Org",
+}
+
+
+def queued_job_ids(connection) -> set[str]:
+    """Every job id waiting in any lane of any priority, or scheduled to be."""
+    from rq.registry import ScheduledJobRegistry
+
+    from workers import lanes
+    from workers.queues import QUEUES
+
+    ids = set()
+    for priority in QUEUES:
+        for lane in lanes.lanes(connection, priority):
+            ids |= {value.decode() for value in connection.lrange(lane, 0, -1)}
+        ids |= set(ScheduledJobRegistry(priority, connection=connection).get_job_ids())
+    return ids
+
+
+def _anonymous_url(rule, org_slug: str) -> str:
+    values = {}
+    for argument in rule.arguments:
+        converter = type(rule._converters.get(argument)).__name__
+        if argument == "org_slug":
+            values[argument] = org_slug
+        elif argument in PLAIN_ARGUMENTS:
+            values[argument] = PLAIN_ARGUMENTS[argument]
+        elif converter == "UUIDConverter":
+            values[argument] = uuid.uuid4()
+        elif converter in ("IntegerConverter", "FloatConverter"):
+            values[argument] = 1
+        else:
+            values[argument] = "x"
+    return rule.build(values, append_unknown=False)[1]
+
+
+def anonymous_enqueue_problems(app, connection, org_slug: str) -> list[str]:
+    """Request every route of the URL map without a login; report any job queued beyond ``ANONYMOUS_JOBS``.
+
+    Each request comes from a new visitor (a fresh client with its own CSRF token, so a sign-up
+    or a log-in along the way leaves the others anonymous). Each unsafe method is sent twice:
+    with the CSRF token alone and with ``ANONYMOUS_FORM``.
+    """
+    from rq.job import Job
+
+    from tests.conftest import csrf_token_from
+
+    problems = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint == "static":
+            continue
+        url = _anonymous_url(rule, org_slug)
+        for method in sorted(rule.methods & {"GET", "POST", "PUT", "PATCH", "DELETE"}):
+            for form in [None] if method == "GET" else [{}, ANONYMOUS_FORM]:
+                client = app.test_client()
+                data = None
+                if form is not None:
+                    data = {
+                        "csrf_token": csrf_token_from(client.get("/login").get_data(as_text=True)),
+                        **form,
+                    }
+                before = queued_job_ids(connection)
+                response = client.open(url, method=method, data=data)
+                if response.status_code >= 500:
+                    problems.append(f"{method} {url} answered {response.status_code}")
+                for job in Job.fetch_many(sorted(queued_job_ids(connection) - before), connection=connection):
+                    if job is not None and job.func_name not in ANONYMOUS_JOBS:
+                        problems.append(f"{method} {url} without a login queued {job.func_name}")
     return problems
 
 

@@ -16,6 +16,7 @@ from app.tenancy import tenant_context, unscoped
 from tests.accounts import OrgRef, login, make_org, make_user
 from tests.isolation import (
     RowBuilder,
+    anonymous_enqueue_problems,
     route_problems,
     tenant_models,
     tenant_rules,
@@ -121,3 +122,25 @@ def test_harness_catches_an_unjustified_global_object_route(migrated_env, make_a
     app = make_app(migrated_env)
     app.add_url_rule("/notes/<uuid:note_id>", "notes.show", lambda note_id: str(uuid.uuid4()))
     assert any("notes.show" in p for p in untenanted_object_routes(app))
+
+
+def test_no_anonymous_request_queues_work(app, db_session, redis_client):
+    """Every route, requested and posted without a login, queues no job (mail to a typed address aside)."""
+    make_org(make_user("owner@example.com"), "Acme", "acme")
+    db_session.commit()
+    assert anonymous_enqueue_problems(app, redis_client, "acme") == []
+
+
+def test_harness_catches_an_anonymous_route_that_queues_work(migrated_env, make_app, redis_client):
+    """A route that queues a job for anyone makes the anonymous-work check fail."""
+    from workers.queues import enqueue
+
+    app = make_app(migrated_env)
+
+    def open_door():
+        enqueue("tests.support.jobs.count_run", "anyone")
+        return "queued"
+
+    app.add_url_rule("/open-door", "open_door", open_door, methods=["POST"])
+    problems = anonymous_enqueue_problems(app, redis_client, "acme")
+    assert any("/open-door" in p and "count_run" in p for p in problems), problems

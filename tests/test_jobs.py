@@ -11,27 +11,42 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
-from app.extensions import db
+from app.extensions import db, limiter
 from app.jobs.services import QueueUnavailable, start_system_check
 from app.models import BackgroundJob
 from app.models.base import utcnow
+from tests.accounts import login, make_user
 from tests.conftest import csrf_token_from, free_port, run_flask
 from workers.queues import HIGH, enqueue
 from workers.system import purge_finished_jobs
 from workers.tracking import BackgroundJobGone, tracked
 
+OPERATOR = "ops@example.com"
+
+
+@pytest.fixture
+def operator(app, db_session, monkeypatch):
+    """ops@example.com is an operator (OPERATOR_EMAILS); visitor@example.com is a signed-up user."""
+    monkeypatch.setitem(app.config, "OPERATOR_EMAILS", frozenset({OPERATOR}))
+    make_user(OPERATOR, name="Otto Operator")
+    make_user("visitor@example.com", name="Vera Visitor")
+    db_session.commit()
+    return OPERATOR
+
 
 def _start_check(client):
-    token = csrf_token_from(client.get("/").get_data(as_text=True))
-    return client.post("/jobs/system-check", data={"csrf_token": token})
+    """The operator console's "Run a system check" button."""
+    token = csrf_token_from(client.get("/operators/").get_data(as_text=True))
+    return client.post("/operators/system-check", data={"csrf_token": token})
 
 
-def test_starting_a_check_records_and_queues_it(client, db_session, redis_client):
-    """Posting the form records a queued job and puts it on the high queue under the same id."""
+def test_starting_a_check_records_and_queues_it(client, operator, db_session, redis_client):
+    """An operator's check records a queued job and puts it on the high queue under the same id."""
+    login(client, operator)
     response = _start_check(client)
     assert response.status_code == 303
     job = db_session.scalars(db.select(BackgroundJob)).one()
-    assert response.headers["Location"].endswith(f"/jobs/{job.id}")
+    assert response.headers["Location"].endswith(f"/operators/system-check/{job.id}")
     assert job.status == BackgroundJob.QUEUED
     queue = Queue(HIGH, connection=redis_client)
     assert queue.job_ids == [str(job.id)]
@@ -41,18 +56,46 @@ def test_starting_a_check_records_and_queues_it(client, db_session, redis_client
     assert rq_job.meta["request_id"]
 
 
-def test_starting_a_check_without_csrf_token_is_refused(client, db_session, redis_client):
+def test_only_operators_can_run_or_see_a_system_check(app, operator, db_session, redis_client):
+    """Visitors and signed-in non-operators get 404 for the check and its result; nothing is queued."""
+    job = BackgroundJob(kind="system_check", description="System check")
+    db_session.add(job)
+    db_session.commit()
+    job_id = job.id
+    anonymous, member = app.test_client(), app.test_client()
+    login(member, "visitor@example.com")
+    for client, page in ((anonymous, "/login"), (member, "/account")):
+        token = csrf_token_from(client.get(page).get_data(as_text=True))
+        for _ in range(3):
+            assert client.post("/operators/system-check", data={"csrf_token": token}).status_code == 404
+        assert client.get(f"/operators/system-check/{job_id}").status_code == 404
+        assert client.get(f"/operators/system-check/{job_id}/status?format=json").status_code == 404
+    assert "system-check" not in anonymous.get("/").get_data(as_text=True)
+    assert db_session.scalars(db.select(BackgroundJob.id)).all() == [job_id]
+    assert Queue(HIGH, connection=redis_client).count == 0
+
+
+def test_starting_a_check_without_csrf_token_is_refused(client, operator, db_session, redis_client):
     """A post without its CSRF token is a 400 with a clear message and queues nothing."""
-    response = client.post("/jobs/system-check")
+    login(client, operator)
+    response = client.post("/operators/system-check")
     assert response.status_code == 400
     assert "Reload the page" in response.get_data(as_text=True)
     assert db_session.scalars(db.select(BackgroundJob)).all() == []
     assert Queue(HIGH, connection=redis_client).count == 0
 
 
-def test_queue_outage_marks_the_job_failed(migrated_env, make_app, db_session):
+@pytest.fixture
+def redis_down_app(migrated_env, make_app):
+    """An app whose Redis is unreachable; the rate limiter (one per process) gets its storage back after."""
+    saved = limiter._storage, limiter._limiter
+    yield make_app({**migrated_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    limiter._storage, limiter._limiter = saved
+
+
+def test_queue_outage_marks_the_job_failed(redis_down_app, db_session):
     """With Redis unreachable, starting a check records why it never ran and says so."""
-    app = make_app({**migrated_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    app = redis_down_app
     with app.test_request_context("/"):
         with pytest.raises(QueueUnavailable) as excinfo:
             start_system_check()
@@ -63,31 +106,37 @@ def test_queue_outage_marks_the_job_failed(migrated_env, make_app, db_session):
     assert "queue is unavailable" in job.error
 
 
-def test_pages_render_while_redis_is_down(migrated_env, make_app, db_session):
-    """With Redis unreachable, pages render (as a visitor) and a visitor's form is told why it failed."""
-    app = make_app({**migrated_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+def test_pages_render_while_redis_is_down(redis_down_app, db_session):
+    """With Redis unreachable, pages render (as a visitor) and a sign-in is refused with a clear reason."""
+    app = redis_down_app
     client = app.test_client()
-    page = client.get("/")
+    page = client.get("/login")
     assert page.status_code == 200
     response = client.post(
-        "/jobs/system-check", data={"csrf_token": csrf_token_from(page.get_data(as_text=True))}
+        "/login",
+        data={
+            "csrf_token": csrf_token_from(page.get_data(as_text=True)),
+            "email": "nobody@example.com",
+            "password": "not the password",
+        },
     )
-    assert response.status_code == 303  # a visitor's CSRF token needs no session store
-    assert "Background work is unavailable" in client.get("/").get_data(as_text=True)
-    make_app(migrated_env)  # Flask-Limiter has one storage for all apps: back to the working Redis
+    assert response.status_code == 422
+    assert "The email or password is not correct." in response.get_data(as_text=True)
 
 
-def test_job_pages_show_status_and_404_for_unknown_ids(client, db_session):
+def test_job_pages_show_status_and_404_for_unknown_ids(client, operator, db_session):
     """The job page and its status fragment show progress; unknown or malformed ids are 404."""
     job = BackgroundJob(kind="system_check", description="System check")
     db_session.add(job)
     db_session.commit()
-    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    job_id = job.id
+    login(client, operator)
+    page = client.get(f"/operators/system-check/{job_id}").get_data(as_text=True)
     assert "<progress" in page and 'hx-trigger="every 1s"' in page
-    status = client.get(f"/jobs/{job.id}/status?format=json")
+    status = client.get(f"/operators/system-check/{job_id}/status?format=json")
     assert status.json["status"] == "queued" and status.json["progress"] == 0
-    assert client.get(f"/jobs/{uuid.uuid4()}").status_code == 404
-    assert client.get("/jobs/not-a-uuid").status_code == 404
+    assert client.get(f"/operators/system-check/{uuid.uuid4()}").status_code == 404
+    assert client.get("/operators/system-check/not-a-uuid").status_code == 404
 
 
 def test_enqueue_refuses_orm_objects(app, db_session):
@@ -128,9 +177,16 @@ def test_purge_keeps_recent_and_running_jobs(app, db_session):
 
 
 @pytest.mark.processes
-def test_worker_process_runs_a_job_started_from_the_web(app, committed_db, migrated_env, redis_client):
-    """A check started over HTTP is run by a separate worker process and its result shows on the page."""
+def test_worker_process_runs_a_job_started_from_the_web(
+    app, committed_db, migrated_env, redis_client, monkeypatch
+):
+    """A check an operator starts over HTTP is run by a separate worker process; its result shows."""
+    monkeypatch.setitem(app.config, "OPERATOR_EMAILS", frozenset({OPERATOR}))
+    with app.app_context():
+        make_user(OPERATOR, name="Otto Operator")
+        db.session.commit()
     client = app.test_client()
+    login(client, OPERATOR)
     response = _start_check(client)
     job_url = response.headers["Location"]
 

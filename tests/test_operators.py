@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from rq import Worker
 from rq.job import Job
 
 from app.tenancy import tenant_context
@@ -76,14 +77,24 @@ def test_console_shows_queues_workers_scheduler_and_failed_jobs(
     try:
 
         def console_with_a_worker():
+            # A worker registers a moment before it records its state ("starting" until then).
             page = client.get("/operators/").get_data(as_text=True)
-            return page if "(1 alive)" in page else None
+            state = re.search(r'<span class="badge[^"]*">(started|idle|busy)</span>', page)
+            return page if "(1 alive)" in page and state else None
 
-        html = wait_for(console_with_a_worker, 30, "the worker appears on the console")
+        html = wait_for(console_with_a_worker, 30, "the worker appears on the console with its state")
     finally:
         worker.stop()
     assert re.search(r"· pid \d+</span>", html), "the worker's process"
-    assert re.search(r'<span class="badge[^"]*">(started|idle|busy)</span>', html), "the worker's state"
+
+
+def test_a_worker_registered_but_not_yet_started_shows_as_starting(app, operators, redis_client):
+    """A worker caught between registering and recording its first state is listed as starting."""
+    Worker(["default"], connection=redis_client, name="just-born").register_birth()
+    client = app.test_client()
+    login(client, "ops@example.com")
+    html = client.get("/operators/").get_data(as_text=True)
+    assert "(1 alive)" in html and re.search(r'<span class="badge[^"]*">starting</span>', html)
 
 
 def test_retry_puts_a_failed_job_back_in_its_tenant_lane_and_a_worker_runs_it(

@@ -98,6 +98,7 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
         if key not in {"REDIS_URL", "DATABASE_URL", "SECRET_KEY", "WORKLANE_ENV"}
     }
     env.update({"PORT": str(port), "WORKLANE_INSTANCE_PATH": str(tmp_path / "instance")})
+    env["OPERATOR_EMAILS"] = "demo@example.com"  # the demo login runs the system check
     launcher = subprocess.Popen(
         [sys.executable, "scripts/run.py"],
         cwd=PROJECT_ROOT,
@@ -127,19 +128,6 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
         assert (tmp_path / "instance" / "worklane.db").exists()
         assert (tmp_path / "instance" / "secret_key").exists()
 
-        _status, _, home = _http(opener, base + "/")
-        token = csrf_token_from(home)
-        _, job_url, _ = _http(opener, base + "/jobs/system-check", data=f"csrf_token={token}".encode())
-        assert "/jobs/" in job_url
-
-        def finished():
-            body = json.loads(_http(opener, job_url + "/status?format=json")[2])
-            return body if body["status"] == "finished" else None
-
-        result = wait_for(finished, 30, "the system check to finish in the worker", interval=0.3)
-        assert result["result"]["database"] == "sqlite"
-        assert _http(opener, base + "/dev/mail")[0] == 200
-
         # The seeded demo organization, with the login the launcher printed.
         _, _, login_page = _http(opener, base + "/login")
         token = csrf_token_from(login_page)
@@ -148,6 +136,20 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
         ).encode()
         _, landed, dashboard = _http(opener, base + "/login", data=form)
         assert landed.endswith("/acme/") and "Acme Corporation" in dashboard
+
+        # The demo login is an operator here: the console's system check runs in the worker.
+        _status, _, console = _http(opener, base + "/operators/")
+        token = csrf_token_from(console)
+        _, job_url, _ = _http(opener, base + "/operators/system-check", data=f"csrf_token={token}".encode())
+        assert "/operators/system-check/" in job_url
+
+        def finished():
+            body = json.loads(_http(opener, job_url + "/status?format=json")[2])
+            return body if body["status"] == "finished" else None
+
+        result = wait_for(finished, 30, "the system check to finish in the worker", interval=0.3)
+        assert result["result"]["database"] == "sqlite"
+        assert _http(opener, base + "/dev/mail")[0] == 200
     finally:
         if whole_group:
             os.killpg(launcher.pid, stop_signal)  # what Ctrl-C in a terminal does

@@ -16,14 +16,13 @@ from tests.conftest import free_port
 
 
 def test_home_page_renders(client):
-    """The home page renders in the layout with a system-check form."""
+    """The home page renders in the layout, with no form that starts background work."""
     response = client.get("/")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "<title>" in html and "Worklane" in html
     assert 'name="viewport"' in html
-    assert 'action="/jobs/system-check"' in html
-    assert 'name="csrf_token"' in html
+    assert "system-check" not in html and 'method="post"' not in html
 
 
 def test_request_id_is_honoured_or_generated(client):

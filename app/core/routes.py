@@ -4,7 +4,6 @@ from flask import redirect, render_template
 from flask_login import current_user
 
 from app.core import bp
-from app.jobs.forms import StartSystemCheckForm
 
 
 @bp.get("/")
@@ -13,4 +12,4 @@ def home():
         from app.auth.routes import home_for
 
         return redirect(home_for(current_user))
-    return render_template("core/home.html", check_form=StartSystemCheckForm())
+    return render_template("core/home.html")

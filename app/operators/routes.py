@@ -9,6 +9,7 @@ from flask_login import current_user
 from redis import RedisError
 
 from app.extensions import redis_connections
+from app.jobs.forms import StartSystemCheckForm
 from app.operators import bp
 from app.operators import services as ops
 from app.orgs.forms import ConfirmForm
@@ -33,7 +34,9 @@ def console():
         overview = ops.overview(redis_connections.client())
     except RedisError:
         abort(503, "Redis is not answering, so queue health cannot be read. Check /readyz.")
-    return render_template("operators/console.html", confirm_form=ConfirmForm(), **overview)
+    return render_template(
+        "operators/console.html", confirm_form=ConfirmForm(), check_form=StartSystemCheckForm(), **overview
+    )
 
 
 def _job_action(action, done: str, job_id: str):

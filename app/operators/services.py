@@ -59,12 +59,14 @@ def workers_alive(connection: Redis) -> list[WorkerInfo]:
     found = []
     for worker in Worker.all(connection=connection):
         beat = worker.last_heartbeat
+        # A worker is registered a moment before it records its first state (RQ reads "?").
+        state = str(getattr(worker.get_state(), "value", worker.get_state()))
         found.append(
             WorkerInfo(
                 name=worker.name,
                 hostname=worker.hostname,
                 pid=worker.pid,
-                state=str(getattr(worker.get_state(), "value", worker.get_state())),
+                state="starting" if state in ("", "?") else state,
                 queues=worker.queue_names(),
                 current_job_id=worker.get_current_job_id(),
                 last_heartbeat=beat,
