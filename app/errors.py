@@ -10,7 +10,10 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +22,7 @@ TITLES = {
     403: ("Not allowed", "You do not have permission to do that."),
     404: ("Page not found", "There is nothing at this address. It may have moved or never existed."),
     405: ("Method not allowed", "This address does not accept that kind of request."),
+    409: ("Changed meanwhile", "Someone changed this while you were editing it. Reload and try again."),
     413: ("Too large", "What was sent is too large for this address. Send less at a time."),
     429: ("Too many requests", "You are going a little fast. Wait a moment, then try again."),
     500: ("Something went wrong", "We hit an error on our side and have logged it. Try again in a moment."),
@@ -68,6 +72,13 @@ def register_error_handlers(app: Flask) -> None:
         return render_error(
             400, "This form has expired or did not come from Worklane. Reload the page and try again."
         )
+
+    @app.errorhandler(StaleDataError)
+    def _stale_write(exc: StaleDataError):
+        # A versioned row changed between being read and written: nothing was saved.
+        db.session.rollback()
+        log.info("write refused: the row changed meanwhile", extra={"error": str(exc)})
+        return render_error(409)
 
     @app.errorhandler(InternalServerError)
     def _server_error(exc: InternalServerError):

@@ -421,3 +421,16 @@ def test_concurrent_settings_saves_never_both_pass(app, committed_db, url, actio
     with app.app_context(), unscoped("test check"):
         names = set(db.session.scalars(text(f"SELECT name FROM {table}")))
     assert winner in names and ({"Name A", "Name B"} - {winner}).isdisjoint(names)
+
+
+def test_a_write_on_a_changed_row_answers_409_not_500(make_app, test_env):
+    """A versioned write that loses a race (StaleDataError) answers a 409 that says why, never a 500."""
+    app = make_app(test_env)
+
+    @app.get("/stale-write")
+    def stale_write():
+        raise StaleDataError("UPDATE statement on table 'issues' expected to update 1 row(s); 0 were matched.")
+
+    response = app.test_client().get("/stale-write", headers={"Accept": "text/html"})
+    assert response.status_code == 409
+    assert "Someone changed this while you were editing it" in response.get_data(as_text=True)
