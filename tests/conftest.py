@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, make_url, orm
 
 from app import create_app
 from app.config import PROJECT_ROOT, TestingConfig, normalize_database_url
-from app.extensions import db, redis_connections
+from app.extensions import db, limiter, redis_connections
 from app.tenancy import unscoped
 
 pytest_plugins = ["tests.accounts"]
@@ -129,6 +129,9 @@ def make_app(test_env):
     An app given another DATABASE_URL migrates that database, not the session's.
     """
     made = []
+    # Flask-Limiter keeps one storage per process: an extra app (say with an unreachable Redis)
+    # would otherwise leave every later test counting against it.
+    limiter_storage = limiter._storage, limiter._limiter
 
     def _make(env: dict[str, str]):
         env = dict(env)
@@ -140,6 +143,7 @@ def make_app(test_env):
         return made[-1]
 
     yield _make
+    limiter._storage, limiter._limiter = limiter_storage
     for extra in made:
         with extra.app_context():
             for engine in db.engines.values():

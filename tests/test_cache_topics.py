@@ -49,6 +49,8 @@ NOT_ON_CACHED_PAGES = {
     "IssueWatcher": "used by My work and mail, neither cached",
     "ReportSnapshot": "read on each report page view, which compares its data version",
     "Task": "read live by the task pages, which poll it",
+    "OutboxMail": "mail waiting to be sent, shown on no page",
+    "TenantOutboxMail": "an organization's mail waiting to be sent, shown on no page",
 }
 
 #: Columns a generic edit leaves alone, with the reason.

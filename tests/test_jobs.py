@@ -11,7 +11,7 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
-from app.extensions import db, limiter
+from app.extensions import db
 from app.jobs.services import QueueUnavailable, start_system_check
 from app.models import BackgroundJob
 from app.models.base import utcnow
@@ -87,10 +87,8 @@ def test_starting_a_check_without_csrf_token_is_refused(client, operator, db_ses
 
 @pytest.fixture
 def redis_down_app(migrated_env, make_app):
-    """An app whose Redis is unreachable; the rate limiter (one per process) gets its storage back after."""
-    saved = limiter._storage, limiter._limiter
-    yield make_app({**migrated_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
-    limiter._storage, limiter._limiter = saved
+    """An app whose Redis is unreachable (make_app gives the rate limiter its storage back after)."""
+    return make_app({**migrated_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
 
 
 def test_queue_outage_marks_the_job_failed(redis_down_app, db_session):

@@ -429,7 +429,7 @@ def test_a_write_on_a_changed_row_answers_409_not_500(make_app, test_env):
 
     @app.get("/stale-write")
     def stale_write():
-        raise StaleDataError("UPDATE statement on table 'issues' expected to update 1 row(s); 0 were matched.")
+        raise StaleDataError("UPDATE on table 'issues' expected to update 1 row(s); 0 were matched.")
 
     response = app.test_client().get("/stale-write", headers={"Accept": "text/html"})
     assert response.status_code == 409

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from sqlalchemy import delete, select
 
-from app import cache
+from app import cache, edits
 from app.extensions import db
 from app.models import Membership, User
 from app.tenancy import tenant_context
@@ -121,13 +121,16 @@ def _post(session: HttpSession, path: str, token: str, **data):
     return lambda: session.request(path, {"csrf_token": token, **data})
 
 
+#: What the role form on the members page carries: the role it showed (``app.edits``).
+AS_OWNER = edits.encode({"role": "owner"})
+
 COMBINATIONS = {
     # Both owners leave.
     "leave/leave": lambda ids: [("ann", "/acme/leave", {}), ("bob", "/acme/leave", {})],
     # Each owner makes the other an admin.
     "demote/demote": lambda ids: [
-        ("ann", f"/acme/members/{ids['bob@example.com']}/role", {"role": "admin"}),
-        ("bob", f"/acme/members/{ids['ann@example.com']}/role", {"role": "admin"}),
+        ("ann", f"/acme/members/{ids['bob@example.com']}/role", {"role": "admin", "loaded": AS_OWNER}),
+        ("bob", f"/acme/members/{ids['ann@example.com']}/role", {"role": "admin", "loaded": AS_OWNER}),
     ],
     # Ann removes Bob while she leaves (two tabs).
     "remove/leave (one owner, two tabs)": lambda ids: [
