@@ -111,17 +111,19 @@ def _queue_delivery(session) -> None:
             "mail not queued: no app context; the outbox sweep will send it", extra={"mails": len(pending)}
         )
         return
-    for tenant_id, mail_id, template, to in pending:
+    for index, (tenant_id, mail_id, template, to) in enumerate(pending):
         try:
             with tenant_context(tenant_id):
                 enqueue(
                     DELIVERY_JOB, mail_id, job_id=f"mail-{mail_id}", description=f"email {template} to {to}"
                 )
         except RedisError as exc:
+            # Stop trying (each try could wait for a timeout): the sweep sends these.
             log.warning(
                 "mail not queued; the outbox sweep will send it",
-                extra={"mail_id": mail_id, "error": str(exc)},
+                extra={"mails": len(pending) - index, "error": str(exc)},
             )
+            return
 
 
 @event.listens_for(Session, "after_soft_rollback")

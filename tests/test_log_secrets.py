@@ -92,3 +92,19 @@ def test_the_log_handler_redacts_lines_of_any_logger(app):
     assert handler.filter(record)
     line = handler.format(record)
     assert "abc.def" not in line and "/reset-password/[redacted]" in line and "/verify/[redacted]" in line
+
+
+def test_no_job_in_redis_carries_a_token_after_a_reset_request(client, db_session, redis_client):
+    """After a reset request, no job hash in Redis holds the reset token (arguments, description or meta)."""
+    from rq.job import Job
+
+    make_user("ada@example.com")
+    db_session.commit()
+    assert post_form(client, "/forgot-password", email="ada@example.com").status_code == 200
+    token = sent_mails(redis_client, "ada@example.com")[0].link().rsplit("/", 1)[1]
+    hashes = [key for key in redis_client.scan_iter("rq:job:*") if redis_client.type(key) == b"hash"]
+    assert hashes, "the delivery job is queued"
+    for key in hashes:
+        job = Job.fetch(key.decode().removeprefix("rq:job:"), connection=redis_client)
+        assert token not in repr((job.args, job.kwargs, job.description, job.meta))
+        assert not any(token.encode() in value for value in redis_client.hgetall(key).values())

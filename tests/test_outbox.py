@@ -210,6 +210,8 @@ def test_a_worker_killed_mid_delivery_costs_at_most_one_duplicate(
     with app.app_context():
         [row] = _outbox_rows()
         assert row.status == "sending" and row.attempts == 1
+        claimed_until = row.due_at
+    wait_for(lambda: utcnow() > claimed_until, 10, "the dead worker's claim to lapse")
 
     second = WorkerProcess({**migrated_env, **FAST_SWEEP, "SMTP_URL": smtp_sink.url}, tmp_path / "w2.log")
     try:
