@@ -75,7 +75,7 @@ def _transaction_ended(conn):
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _no_write_in_a_reading_request(conn, cursor, statement, parameters, context, executemany):
-    if conn.info.get(_READING_REQUEST) and _WRITE_STATEMENT.match(statement) and _reading_request():
+    if conn.info.get(_READING_REQUEST) and _WRITE_STATEMENT.match(statement) and _restartable_view():
         raise ReadingRequestWrites(statement.split(None, 3)[:3])
 
 
@@ -87,6 +87,13 @@ def _reading_request() -> bool:
         and request.method in ("GET", "HEAD", "OPTIONS")
         and not g.get("sqlite_writer", False)
     )
+
+
+def _restartable_view() -> bool:
+    """A GET view being dispatched, which ``register_sqlite_writer_restarts`` can run again."""
+    from flask import g, has_request_context
+
+    return _reading_request() and has_request_context() and g.get("sqlite_restartable", False)
 
 
 def register_sqlite_writer_restarts(app) -> None:
@@ -102,11 +109,12 @@ def register_sqlite_writer_restarts(app) -> None:
     dispatch = app.dispatch_request
 
     def dispatch_request():
+        from flask import g
+
+        g.sqlite_restartable = True
         try:
             return dispatch()
         except ReadingRequestWrites:
-            from flask import g
-
             from app.extensions import db
 
             db.session.rollback()

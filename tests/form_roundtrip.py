@@ -36,6 +36,8 @@ PAGES_NOT_LOADED = {
     "orgs.invitation_signup": "creates an account from an invitation: nothing existing to keep",
     "operators.console": "operators' retry and delete of queued jobs: actions, shown only to operators",
     "operators.metrics": "Prometheus text for operators, no form",
+    "jobs.show": "an operator's system check result (operators only), read live, no form",
+    "jobs.status": "the system check's status fragment (operators only), polled, no form",
     "ops.healthz": "a probe, no form",
     "ops.readyz": "a probe, no form",
     "devmail.index": "development only: a list of stored mails, no form",
