@@ -61,15 +61,32 @@ def invitation_in_path() -> str:
     return f"invitation:{request.view_args.get('invitation_id')}"
 
 
+def failed_login(response) -> bool:
+    """A login that did not sign anyone in (a successful one redirects): only these are counted."""
+    return response.status_code != 303
+
+
 def login_limits(view):
-    """Login: per address, per account from one address (tight), per account (looser)."""
-    view = limiter.limit(config_limit("LOGIN_LIMIT_PER_IP"), key_func=source, methods=["POST"])(view)
+    """Login: per address, per account from one address (tight), per account (looser).
+
+    Only failed attempts count, so people signing in many times from one office address are
+    never blocked, while guesses are.
+    """
     view = limiter.limit(
-        config_limit("LOGIN_LIMIT_PER_ACCOUNT_AND_IP"), key_func=typed_account_from_source, methods=["POST"]
+        config_limit("LOGIN_LIMIT_PER_IP"), key_func=source, methods=["POST"], deduct_when=failed_login
     )(view)
-    return limiter.limit(config_limit("LOGIN_LIMIT_PER_ACCOUNT"), key_func=typed_account, methods=["POST"])(
-        view
-    )
+    view = limiter.limit(
+        config_limit("LOGIN_LIMIT_PER_ACCOUNT_AND_IP"),
+        key_func=typed_account_from_source,
+        methods=["POST"],
+        deduct_when=failed_login,
+    )(view)
+    return limiter.limit(
+        config_limit("LOGIN_LIMIT_PER_ACCOUNT"),
+        key_func=typed_account,
+        methods=["POST"],
+        deduct_when=failed_login,
+    )(view)
 
 
 def signup_limits(view):

@@ -62,6 +62,18 @@ def test_wrong_passwords_block_the_attackers_address_not_the_owner(app, db_sessi
     assert login(owner, "ada@example.com", PASSWORD).status_code == 303
 
 
+def test_successful_logins_do_not_count_against_the_limits(app, db_session):
+    """Only failed logins count: people signing in many times from one office address are never blocked."""
+    make_user("ada@example.com")
+    db_session.commit()
+    for _ in range(25):  # above the per-address (20) and per-account-from-one-address (8) limits
+        assert login(_client_at(app, ATTACKER), "ada@example.com", PASSWORD).status_code == 303
+    office = _client_at(app, ATTACKER)
+    statuses = [login(office, "ada@example.com", f"guess {i}").status_code for i in range(8)]
+    assert statuses == [422] * 8
+    _assert_friendly_429(login(office, "ada@example.com", "guess 8"))
+
+
 def test_behind_a_proxy_the_forwarded_address_is_the_source(migrated_env, make_app, committed_db):
     """With PROXY_COUNT=1 the limit follows X-Forwarded-For: the attacker is blocked, the owner is not."""
     app = make_app({**migrated_env, "PROXY_COUNT": "1"})
