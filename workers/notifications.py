@@ -99,6 +99,22 @@ def mail_notifications(notification_ids) -> int:
     return sent
 
 
+def _unmailed(*columns, choice: str):
+    """Unread notifications not yet mailed, of members whose email choice is ``choice``."""
+    return (
+        select(*columns)
+        .join(
+            Membership,
+            and_(Membership.tenant_id == Notification.tenant_id, Membership.user_id == Notification.user_id),
+        )
+        .where(
+            Membership.email_notifications == choice,
+            Notification.emailed_at.is_(None),
+            Notification.read_at.is_(None),
+        )
+    )
+
+
 #: How far back the outbox sweep looks for notifications whose mail was never written.
 UNMAILED_WINDOW = timedelta(hours=1)
 
@@ -112,17 +128,8 @@ def mail_unmailed_notifications(older_than: timedelta) -> int:
     now = utcnow()
     with unscoped("outbox sweep: notifications of every organization whose mail was not written"):
         rows = db.session.execute(
-            select(Notification.tenant_id, Notification.id)
-            .join(
-                Membership,
-                and_(
-                    Membership.tenant_id == Notification.tenant_id, Membership.user_id == Notification.user_id
-                ),
-            )
+            _unmailed(Notification.tenant_id, Notification.id, choice=Membership.EMAIL_IMMEDIATELY)
             .where(
-                Membership.email_notifications == Membership.EMAIL_IMMEDIATELY,
-                Notification.emailed_at.is_(None),
-                Notification.read_at.is_(None),
                 Notification.created_at >= now - UNMAILED_WINDOW,
                 Notification.created_at <= now - older_than,
             )
@@ -148,19 +155,8 @@ def send_daily_digests() -> int:
     since = utcnow() - DIGEST_WINDOW
     with unscoped("daily digest: who has notifications waiting, in every organization"):
         waiting = db.session.execute(
-            select(Notification.tenant_id, Notification.user_id)
-            .join(
-                Membership,
-                and_(
-                    Membership.tenant_id == Notification.tenant_id, Membership.user_id == Notification.user_id
-                ),
-            )
-            .where(
-                Membership.email_notifications == Membership.EMAIL_DAILY,
-                Notification.emailed_at.is_(None),
-                Notification.read_at.is_(None),
-                Notification.created_at >= since,
-            )
+            _unmailed(Notification.tenant_id, Notification.user_id, choice=Membership.EMAIL_DAILY)
+            .where(Notification.created_at >= since)
             .distinct()
         ).all()
     digests = 0
