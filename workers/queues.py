@@ -87,8 +87,6 @@ class JobKind:
     retry: Retry | None = None
     #: Which errors are retried; any other error fails the job at once.
     transient: Callable[[BaseException], bool] = field(default=any_error)
-    #: The arguments stay out of the logs (an email's body holds sign-in links).
-    private_arguments: bool = False
 
 
 #: Every kind of job, by function path. Jobs not listed run as ``DEFAULT_KIND``.

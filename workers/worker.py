@@ -41,26 +41,11 @@ from app.extensions import db
 from app.tenancy import tenant_context
 from workers import lanes
 from workers.maintenance import run_maintenance
-from workers.queues import JOB_KINDS, QUEUES, RESULT_TTL_SECONDS, kind_of
+from workers.queues import QUEUES, RESULT_TTL_SECONDS, kind_of
 
 log = logging.getLogger(__name__)
 
-#: Jobs whose arguments never reach the logs (an email's body holds sign-in and reset links).
-PRIVATE_ARGUMENT_JOBS = frozenset(path for path, kind in JOB_KINDS.items() if kind.private_arguments)
-
 PR_SET_PDEATHSIG = 1
-
-
-class HidePrivateArguments(logging.Filter):
-    """RQ logs a failing job's arguments; for the jobs above they are replaced by a placeholder."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "func", None) in PRIVATE_ARGUMENT_JOBS:
-            record.arguments = record.kwargs = "(hidden)"
-        return True
-
-
-_hide_private_arguments = HidePrivateArguments()
 
 
 def stop_retrying_final_errors(job, exc_type, exc_value, traceback) -> bool:
@@ -239,9 +224,6 @@ def run_worker(
     worker_class: type[AppWorker] = AppWorker,
 ) -> bool:
     """Work the given queues in priority order until stopped (or empty, with ``burst``)."""
-    rq_log = logging.getLogger("rq.worker")
-    if _hide_private_arguments not in rq_log.filters:
-        rq_log.addFilter(_hide_private_arguments)
     connection = worker_connection(app)
     warn_unless_noeviction(connection)
     worker = worker_class(list(queues), connection=connection, name=name, app=app)
