@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask
 
 from app.config import PROJECT_ROOT, BaseConfig, config_from_env
-from app.logs import remember_secret_routes
+from app.core.logs import remember_secret_routes
 
 
 def create_app(config: BaseConfig | None = None) -> Flask:
@@ -45,20 +45,22 @@ def create_app(config: BaseConfig | None = None) -> Flask:
 
 
 def register_logging(app: Flask) -> None:
-    from app.logs import configure_logging, register_request_logging
+    from app.core.logs import configure_logging, register_request_logging
 
     configure_logging(app.config["LOG_LEVEL"], json=app.config["LOG_JSON"])
     register_request_logging(app)
 
 
 def register_extensions(app: Flask) -> None:
-    from app import cache as _cache_hooks  # noqa: F401  (writes move cache versions)
-    from app import (
+    from app.auth import identity  # noqa: F401  (what a person's or organization's change expires)
+    from app.auth.login import register_login
+    from app.core import cache as _cache_hooks  # noqa: F401  (writes move cache versions)
+    from app.core import (
         database,  # engine event hooks; SQLite GET views that write
         tenancy,  # noqa: F401  (ORM tenant scoping hooks)
     )
-    from app.auth import identity  # noqa: F401  (what a person's or organization's change expires)
-    from app.auth.login import register_login
+    from app.core.ratelimits import register_rate_limits
+    from app.core.sessions import register_sessions
     from app.extensions import (
         cache,
         compress,
@@ -69,8 +71,6 @@ def register_extensions(app: Flask) -> None:
         redis_connections,
     )
     from app.orgs.context import register_tenant_context
-    from app.ratelimits import register_rate_limits
-    from app.sessions import register_sessions
 
     db.init_app(app)
     database.register_sqlite_writer_restarts(app)
@@ -89,24 +89,24 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
-    from app.core import bp as core_bp
     from app.exports import bp as exports_bp
+    from app.health import bp as health_bp
+    from app.home import bp as home_bp
     from app.imports import bp as imports_bp
     from app.issues import bp as issues_bp
     from app.jobs import bp as jobs_bp
     from app.operators import bp as operators_bp
-    from app.ops import bp as ops_bp
     from app.orgs import bp as orgs_bp
     from app.orgs import org_bp
     from app.projects import bp as projects_bp
     from app.reports import bp as reports_bp
     from app.tasks import bp as tasks_bp
 
-    app.register_blueprint(core_bp)
+    app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(orgs_bp)
     app.register_blueprint(jobs_bp)
-    app.register_blueprint(ops_bp)
+    app.register_blueprint(health_bp)
     app.register_blueprint(operators_bp)
     if app.config["ENV_NAME"] == "development":
         from app.devmail.routes import bp as devmail_bp
@@ -123,9 +123,9 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_web_basics(app: Flask) -> None:
-    from app.errors import register_error_handlers
-    from app.security import register_host_check, register_security_headers
-    from app.web import register_input_checks, register_static_versioning, register_template_helpers
+    from app.core.errors import register_error_handlers
+    from app.core.security import register_host_check, register_security_headers
+    from app.core.web import register_input_checks, register_static_versioning, register_template_helpers
 
     register_error_handlers(app)
     register_security_headers(app)

@@ -17,7 +17,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--name", default=None, help="Worker name (default: generated).")
     def worker_command(queues, burst, name):
         """Run an RQ worker; every job runs in an app context."""
-        from workers.queues import QUEUES
+        from app.core.queue.queues import QUEUES
         from workers.worker import run_worker
 
         names = tuple(q.strip() for q in queues.split(",") if q.strip()) if queues else QUEUES
@@ -32,7 +32,7 @@ def register_cli(app: Flask) -> None:
         """Grant the app's login ROLE use of the tables (run as the owner, after migrations)."""
         from sqlalchemy import create_engine, text
 
-        from app.database import app_role_grants
+        from app.core.database import app_role_grants
 
         url = (
             current_app.config.get("DATABASE_MIGRATION_URL") or current_app.config["SQLALCHEMY_DATABASE_URI"]
@@ -82,7 +82,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--slug", default=None, help="Address of the new organization (default: from the name).")
     def import_export_command(file, name, owner_email, slug):
         """Create a NEW organization from an export zip; people are matched by email."""
-        from app.exports.importer import ImportProblem, import_export
+        from app.exports.restore import ImportProblem, import_export
 
         try:
             report = import_export(file, name, owner_email, slug=slug)

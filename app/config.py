@@ -165,7 +165,7 @@ class BaseConfig:
     # Outgoing mail: SMTP_URL is parsed by parse_smtp_url; None in development drops mail with a warning.
     SMTP_URL: str | None = None
     MAIL_FROM = "Worklane <no-reply@worklane.localhost>"
-    #: The site's address: every link in mail is built from it (app.mail.public_url), never
+    #: The site's address: every link in mail is built from it (app.core.mail.public_url), never
     #: from the request's Host, which the client chooses.
     PUBLIC_URL = "http://127.0.0.1:5000"
     #: Whether requests must name a served host (PUBLIC_URL's or one of ALLOWED_HOSTS); a
@@ -179,10 +179,10 @@ class BaseConfig:
     METRICS_TOKEN: str | None = None
     #: Where the development mail sink stores messages and /dev/mail reads them (default: <instance>/mail).
     DEV_MAIL_DIR: str | None = None
-    #: Uploaded imports and exports (app/storage.py); shared by every web and worker machine.
+    #: Uploaded imports and exports (app/core/storage.py); shared by every web and worker machine.
     FILE_STORAGE_PATH: str | None = None
 
-    # Flask-Caching: one Redis-backed cache; keys are owned by app/cache.py.
+    # Flask-Caching: one Redis-backed cache; keys are owned by app/core/cache.py.
     CACHE_TYPE = "RedisCache"
     CACHE_DEFAULT_TIMEOUT = 300
     CACHE_KEY_PREFIX = "worklane:cache:"
@@ -209,10 +209,10 @@ class BaseConfig:
     STATIC_IMMUTABLE_MAX_AGE = 31536000
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session (a visitor's: its cookie)
-    #: A visitor's CSRF secret (signed double submit, see app/sessions.py); never stored server-side.
+    #: A visitor's CSRF secret (signed double submit, see app/core/sessions.py); never stored server-side.
     CSRF_COOKIE_NAME = "worklane_csrf"
 
-    # Sessions (app/sessions.py): a login is stored in Redis and the cookie holds only its id;
+    # Sessions (app/core/sessions.py): a login is stored in Redis and the cookie holds only its id;
     # a visitor's few values (a flash message) travel in the cookie itself, signed.
     SESSION_KEY_PREFIX = "worklane:session:"
     SESSION_REFRESH_EACH_REQUEST = True
@@ -226,7 +226,7 @@ class BaseConfig:
     REMEMBER_COOKIE_DURATION = 0  # no "remember me" cookie: the server-side session is the login
 
     # Rate limits (Flask-Limiter) are counted in Redis, shared by every web process.
-    # While that Redis is unreachable, each process counts in memory (app/ratelimits.py).
+    # While that Redis is unreachable, each process counts in memory (app/core/ratelimits.py).
     RATELIMIT_ENABLED = True
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
@@ -264,7 +264,7 @@ class BaseConfig:
     LOG_LEVEL = "INFO"
     LOG_JSON = True
 
-    # Background work: queue names, job kinds, timeouts and retries live in workers/queues.py.
+    # Background work: queue names, job kinds, timeouts and retries live in app/core/queue/queues.py.
     RQ_DEFAULT_JOB_TIMEOUT = 180
     SCHEDULER_TICK_SECONDS = 5
     #: A worker confirms its running job this often; the job counts as abandoned (its worker

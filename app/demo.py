@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.auth.passwords import hash_new_password
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Organization, User
 from app.models.base import utcnow
 from app.orgs.services import create_organization
-from app.tenancy import tenant_context
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "worklane-demo"
@@ -121,7 +121,7 @@ def _seed_work(people) -> None:
     labels = [Label(name=name) for name in LABELS]
     db.session.add_all(labels)
     db.session.flush()
-    from app import cache
+    from app.core import cache
 
     cache.labels_changed()
     writers = people[:4]

@@ -99,10 +99,10 @@ def run_worker(env: dict[str, str], log) -> tuple[float, float, float]:
 
 
 def export_once(app, env, org_id: str, log) -> dict:
+    from app.core.queue.queues import enqueue
+    from app.core.tenancy import tenant_context
     from app.extensions import db
     from app.models import Task
-    from app.tenancy import tenant_context
-    from workers.queues import enqueue
 
     with app.app_context(), tenant_context(org_id):
         task = Task(kind="export", description="Benchmark export")
@@ -130,7 +130,7 @@ def export_once(app, env, org_id: str, log) -> dict:
 
 def baseline(app, env, log) -> dict:
     """A burst worker that runs one trivial job: what a worker costs before any export."""
-    from workers.queues import enqueue
+    from app.core.queue.queues import enqueue
 
     with app.app_context():
         enqueue("workers.system.purge_finished_jobs")
@@ -158,7 +158,7 @@ def main(argv=None) -> int:
         services.start()
         results["machine"].update(services.versions)
         app, env = services.migrated_app("exports")
-        from app.security import hash_password
+        from app.core.security import hash_password
 
         password_hash = hash_password(dataset.BENCH_PASSWORD)
         with open(services.work / "worker.log", "ab") as log:

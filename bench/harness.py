@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from app.security import hash_password
+from app.core.security import hash_password
 from bench import dataset, load, profiling, report
 from bench.cpu import Interference
 from bench.services import APP_ROLE, RESULTS, ROOT, Services, WebProcess, flask, say, write_results
@@ -151,7 +151,7 @@ class System:
 
     @property
     def version_key(self) -> str:
-        """The Redis key of the measured organization's issue-cache version (app/cache.py)."""
+        """The Redis key of the measured organization's issue-cache version (app/core/cache.py)."""
         return f"worklane:cache:t:{self.measured_org_id}:version:issues"
 
     def start(self, threads: int) -> None:

@@ -45,9 +45,9 @@ def generate_csv(rows: int) -> bytes:
 
 
 def _setup(app) -> tuple:
+    from app.core.tenancy import tenant_context
     from app.extensions import db
     from app.models import Label, Membership, Organization, Project, User
-    from app.tenancy import tenant_context
 
     with app.app_context():
         org = Organization(slug="bench-import", name="Bench import")
@@ -67,11 +67,11 @@ def _setup(app) -> tuple:
 
 
 def _import(app, env, org_id, user_id, project_id, content: bytes, log_dir) -> dict:
+    from app.core.queue.queues import enqueue
+    from app.core.tenancy import tenant_context
     from app.extensions import db
     from app.imports import services as imports
     from app.models import Task
-    from app.tenancy import tenant_context
-    from workers.queues import enqueue
 
     with app.app_context(), tenant_context(org_id):
         upload = imports.store_upload(io.BytesIO(content), "bench.csv")

@@ -76,8 +76,8 @@ def _wait(condition, timeout: float, what: str):
 
 
 def _enqueue(app, tenant, count: int, key: str, label: str) -> float:
-    from app.tenancy import tenant_context
-    from workers.queues import enqueue
+    from app.core.queue.queues import enqueue
+    from app.core.tenancy import tenant_context
 
     started = time.perf_counter()
     with app.app_context(), tenant_context(tenant):

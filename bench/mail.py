@@ -6,7 +6,7 @@
 Not part of the tests. It starts its own PostgreSQL and Redis (bench/services.py), an SMTP
 server in this process that records every Message-ID it accepts, and the Procfile's
 ``flask --app wsgi worker`` processes. The mails are written to the outbox the way the app
-writes them (``app.mail.send_email``, committed in batches of 100, each commit queuing the
+writes them (``app.core.mail.send_email``, committed in batches of 100, each commit queuing the
 delivery jobs). While they are delivered, one worker at a time is SIGKILLed (its work horse
 dies with it) at random intervals around ``--kill-every``, once it has run ``--min-life``
 seconds (time to start and take jobs), and replaced; the sweep is queued
@@ -60,8 +60,8 @@ def _worker(env: dict[str, str], log_dir, n: int) -> subprocess.Popen:
 
 
 def _write_mails(app, count: int) -> None:
+    from app.core.mail import send_email
     from app.extensions import db
-    from app.mail import send_email
 
     with app.test_request_context("/"):
         for start in range(0, count, 100):
@@ -87,7 +87,7 @@ def run(
 ) -> dict:
     from aiosmtpd.controller import Controller
 
-    from workers.queues import enqueue
+    from app.core.queue.queues import enqueue
 
     handler = CountingHandler()
     port = free_port()

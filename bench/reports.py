@@ -34,11 +34,11 @@ from bench.services import ROOT, Services, say, write_results
 def _time_scope(app, tenant_id, project_key: str | None, rounds: int) -> dict:
     from sqlalchemy import func, select
 
+    from app.core.tenancy import tenant_context
     from app.extensions import db
     from app.models import Issue, Project
     from app.models.base import utcnow
     from app.reports import queries
-    from app.tenancy import tenant_context
 
     with app.app_context(), tenant_context(tenant_id):
         project_id = None
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     services = Services()
     results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "settings": vars(args)}
     try:
-        from app.security import hash_password
+        from app.core.security import hash_password
         from bench import dataset
 
         services.start()
@@ -93,9 +93,9 @@ def main(argv=None) -> int:
 
         from app import create_app
         from app.config import config_from_env
+        from app.core.tenancy import unscoped
         from app.extensions import db
         from app.models import Issue
-        from app.tenancy import unscoped
 
         app = create_app(config_from_env())
         with app.app_context(), unscoped("benchmark: the largest filler organization"):

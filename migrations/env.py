@@ -12,9 +12,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 import app.models  # noqa: F401  (every model in the metadata)
+from app.core.tenancy import unscoped
+from app.issues.search import include_in_schema_comparison
 from app.models.base import UTCDateTime
-from app.search import include_in_schema_comparison
-from app.tenancy import unscoped
 
 config = context.config
 logger = logging.getLogger("alembic.env")
@@ -78,7 +78,7 @@ def run_migrations_online():
 
 def _run(connection, conf_args):
     if connection.dialect.name == "sqlite":
-        # app/database.py makes SQLite transactional (explicit BEGIN), so DDL
+        # app/core/database.py makes SQLite transactional (explicit BEGIN), so DDL
         # is committed or rolled back with the migration.
         conf_args["render_as_batch"] = True
         conf_args["transactional_ddl"] = True

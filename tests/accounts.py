@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
+from app.core.security import hash_password
+from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Membership, Organization, User
 from app.models.base import utcnow
 from app.orgs.services import create_organization
-from app.security import hash_password
-from app.tenancy import tenant_context, unscoped
 from tests.conftest import csrf_token_from
 from tests.support.forms import post_forms
 
@@ -75,7 +75,7 @@ def make_org(owner: User, name: str = "Acme", slug: str | None = None) -> Organi
 
 def add_member(org, user: User, role: str) -> uuid.UUID:
     """Add ``user`` to ``org`` with ``role``; returns the membership's id."""
-    from app import cache
+    from app.core import cache
 
     with tenant_context(org.id):
         membership = Membership(user_id=user.id, role=role)

@@ -27,8 +27,8 @@ from sqlalchemy import create_engine, make_url, orm
 
 from app import create_app
 from app.config import PROJECT_ROOT, TestingConfig, normalize_database_url
+from app.core.tenancy import unscoped
 from app.extensions import db, limiter, redis_connections
-from app.tenancy import unscoped
 
 pytest_plugins = ["tests.accounts"]
 

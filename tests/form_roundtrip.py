@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from app.core.tenancy import unscoped
 from app.extensions import db
-from app.tenancy import unscoped
 from tests.support.forms import ParsedForm, post_forms
 
 #: GET rules the harness does not load, with the reason.
@@ -38,8 +38,8 @@ PAGES_NOT_LOADED = {
     "operators.metrics": "Prometheus text for operators, no form",
     "jobs.show": "an operator's system check result (operators only), read live, no form",
     "jobs.status": "the system check's status fragment (operators only), polled, no form",
-    "ops.healthz": "a probe, no form",
-    "ops.readyz": "a probe, no form",
+    "health.healthz": "a probe, no form",
+    "health.readyz": "a probe, no form",
     "devmail.index": "development only: a list of stored mails, no form",
     "devmail.show": "development only: one stored mail, no form",
 }

@@ -27,9 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapper
 
+from app.core.tenancy import is_tenant_model
 from app.extensions import db
 from app.models.base import utcnow
-from app.tenancy import is_tenant_model
 
 #: Tables that name an organization without being owned by one.
 GLOBAL_TABLES_REFERRING_TO_ORGANIZATIONS: set[str] = set()
@@ -312,8 +312,8 @@ def queued_job_ids(connection) -> set[str]:
     """Every job id waiting in any lane of any priority, or scheduled to be."""
     from rq.registry import ScheduledJobRegistry
 
-    from workers import lanes
-    from workers.queues import QUEUES
+    from app.core.queue import lanes
+    from app.core.queue.queues import QUEUES
 
     ids = set()
     for priority in QUEUES:
@@ -382,7 +382,7 @@ CACHE_OPERATIONS = ("get", "set", "add", "inc", "dec", "delete", "get_many", "se
 
 def record_cache_use(monkeypatch, backend) -> list[tuple[str, str, object]]:
     """Record (operation, key, current tenant) for every call on the cache backend."""
-    from app.tenancy import current_tenant_id
+    from app.core.tenancy import current_tenant_id
 
     records = []
     for name in CACHE_OPERATIONS:

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from app import create_app
 from app.auth.services import AUTH_TIME_KEY
 from app.config import config_from_env
+from app.core.tenancy import unscoped
 from app.extensions import db
 from app.models import Membership, Organization, User
-from app.tenancy import unscoped
 from tests.accounts import PASSWORD, login, make_user, post_form, sent_mails
 from tests.conftest import csrf_token_from
 

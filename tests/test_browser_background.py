@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from app.core.tenancy import tenant_context
 from app.models import Project
-from app.tenancy import tenant_context
 from tests.accounts import PASSWORD, add_member, make_org, make_user
 from tests.support.workers import WorkerProcess
 from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)

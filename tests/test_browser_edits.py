@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.models import Issue, IssueActivity, Label, Project
-from app.tenancy import tenant_context
 from tests.accounts import add_member, make_org, make_user
 from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)
 from tests.test_browser_work import _log_in

@@ -29,11 +29,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app import cache
+from app.core import cache
+from app.core.tenancy import TenantMixin, is_tenant_model, tenant_context
 from app.issues import services as issues
 from app.models import Label, Project, SavedView, User
 from app.models.base import utcnow
-from app.tenancy import TenantMixin, is_tenant_model, tenant_context
 from tests.accounts import add_member, login, make_org, make_user, post_form
 from tests.conftest import CSRF_TOKEN
 from tests.isolation import RowBuilder, all_mappers

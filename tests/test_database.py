@@ -12,12 +12,12 @@ from flask import request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.queue.queues import enqueue
 from app.extensions import db
 from app.models import BackgroundJob, User
 from tests.accounts import login, make_org, make_user
 from tests.conftest import DATABASE_KIND
 from tests.support.workers import WorkerProcess, wait_for
-from workers.queues import enqueue
 
 
 @pytest.mark.skipif(DATABASE_KIND != "sqlite", reason="SQLite's locking")
@@ -112,8 +112,8 @@ def test_a_page_view_that_writes_waits_for_a_worker_instead_of_failing(make_app,
 
 def _crawl_values(session) -> dict[str, str]:
     """A real value for every URL argument of the demo organization's pages."""
+    from app.core.tenancy import unscoped
     from app.models import Issue, Project, Task
-    from app.tenancy import unscoped
 
     with unscoped("test: URL values of the demo organization"):
         project = session.scalars(select(Project).order_by(Project.key)).first()
@@ -132,7 +132,7 @@ def _crawl_values(session) -> dict[str, str]:
 def _mail_link_urls(app) -> list[str]:
     """The links of a sign-up's confirmation mail and of an email change's mail: GETs that write."""
     from app.auth.services import EMAIL_CHANGE_TOKEN, VERIFY_TOKEN
-    from app.security import make_token
+    from app.core.security import make_token
 
     with app.app_context():
         new = make_user("newcomer@example.com", name="Nina Newcomer", verified=False)
@@ -146,10 +146,10 @@ def _mail_link_urls(app) -> list[str]:
 
 def _export_download_url(app, client) -> str:
     """The signed link to a real export file of the demo organization (its page shows one)."""
+    from app.core.storage import file_store
+    from app.core.tenancy import tenant_context
     from app.exports.services import export_key
     from app.models import Organization
-    from app.storage import file_store
-    from app.tenancy import tenant_context
 
     with app.app_context():
         org = db.session.scalar(select(Organization).where(Organization.slug == "acme"))
@@ -168,9 +168,9 @@ def _export_download_url(app, client) -> str:
 @pytest.mark.processes
 def test_no_page_view_fails_while_a_worker_writes(app, committed_db, migrated_env, redis_client, tmp_path):
     """Every page of a member, writing ones too (reports, export downloads), answers while a worker writes."""
+    from app.core.tenancy import unscoped
     from app.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
     from app.models import AuditEvent
-    from app.tenancy import unscoped
 
     with app.app_context():
         seed_demo()

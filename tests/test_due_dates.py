@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.imports.services import RowChecker, RowProblem
 from app.issues import services as issues
 from app.models import Issue, Project, User
-from app.tenancy import tenant_context
 from tests.accounts import login, make_org, make_user, post_form
 
 OUT_OF_RANGE = ["0001-01-01", "1899-12-31", "3000-01-01", "9999-12-31"]

@@ -13,14 +13,14 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from app.core.queue.queues import enqueue
+from app.core.storage import file_store
+from app.core.tenancy import tenant_context, unscoped
 from app.exports.tables import TABLES
 from app.extensions import db
 from app.models import AuditEvent, Label, Organization, SavedView, Task, User
-from app.storage import file_store
-from app.tenancy import tenant_context, unscoped
 from tests.accounts import add_member, login, make_org, make_user, post_form
 from tests.conftest import run_flask
-from workers.queues import enqueue
 from workers.scheduler import PERIODIC_JOBS, enqueue_due
 
 pytestmark = pytest.mark.processes

@@ -8,13 +8,13 @@ import pytest
 from flask import redirect, render_template_string, request
 from sqlalchemy import select
 
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.issues.forms import IssueForm
 from app.issues.routes import issue_or_404
 from app.models import BackgroundJob, Label, Membership, Notification, Project, SavedView, Task
 from app.orgs.context import tenant_blueprint
-from app.tenancy import tenant_context
 from tests.accounts import add_member, login, make_org, make_user
 from tests.form_roundtrip import ACTION_ENDPOINTS, PAGES_NOT_LOADED, Seed, page_urls, roundtrip_problems
 from tests.support.forms import parse_forms

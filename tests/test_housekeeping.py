@@ -12,14 +12,14 @@ import pytest
 from rq import Queue
 from sqlalchemy import select
 
+from app.core.queue.queues import QUEUES, enqueue
+from app.core.storage import file_store
+from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Invitation, Task
 from app.models.base import utcnow
-from app.storage import file_store
-from app.tenancy import tenant_context, unscoped
 from tests.accounts import login, make_org, make_user
 from tests.conftest import run_flask
-from workers.queues import QUEUES, enqueue
 from workers.scheduler import PERIODIC_JOBS, enqueue_due
 
 

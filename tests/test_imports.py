@@ -8,10 +8,10 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from app.core.storage import file_store
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Issue, IssueActivity, Label, Project, Task, User
-from app.storage import file_store
-from app.tenancy import tenant_context
 from tests.accounts import add_member, login, make_org, make_user
 from tests.conftest import csrf_token_from, run_flask
 from tests.support.workers import WorkerProcess, wait_for
@@ -257,7 +257,7 @@ def test_a_job_run_again_after_dying_midway_does_not_duplicate(app, acme, migrat
     page = _upload(client, content).get_data(as_text=True)
     token = _upload_token(page)
     with app.app_context(), tenant_context(acme):
-        from workers.queues import enqueue
+        from app.core.queue.queues import enqueue
 
         olive = db.session.scalar(select(User.id).where(User.email == "owner@example.com"))
         project_id = str(db.session.scalar(select(Project.id)))

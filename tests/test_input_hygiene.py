@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from app.config import PROJECT_ROOT
+from app.core.tenancy import tenant_context
 from app.models import Membership
-from app.tenancy import tenant_context
 from tests.accounts import login, make_org, make_user, post_form
 from tests.conftest import CSRF_TOKEN, csrf_token_from
 from tests.isolation import (
@@ -260,8 +260,8 @@ def beta(app, db_session):
 
 
 def _stored_names(db_session) -> list:
+    from app.core.tenancy import unscoped
     from app.models import Issue, Organization, Project, SavedView, User
-    from app.tenancy import unscoped
 
     db_session.expire_all()
     with unscoped("test check"):
@@ -283,7 +283,7 @@ def _stored_names(db_session) -> list:
 @pytest.mark.parametrize("form", sorted(NAME_FORMS))
 def test_every_name_field_refuses_a_right_to_left_override(app, db_session, beta, form):
     """Each name-like form field answers 422 with a message about invisible characters; nothing is stored."""
-    from app.names import MESSAGE
+    from app.core.names import MESSAGE
 
     page, action, field, others = NAME_FORMS[form]
     page = page.format(invitation=beta)
@@ -303,7 +303,7 @@ def test_every_name_field_refuses_a_right_to_left_override(app, db_session, beta
 
 def test_a_saved_view_name_refuses_invisible_characters(client, db_session, beta):
     """Saving a view under a name with a zero-width space is a 400 that says why; no view is saved."""
-    from app.names import MESSAGE
+    from app.core.names import MESSAGE
 
     login(client, "bea@example.com")
     before = _stored_names(db_session)
@@ -337,7 +337,7 @@ def test_a_saved_view_name_refuses_invisible_characters(client, db_session, beta
 )
 def test_each_invisible_character_is_refused(char):
     """Every bidirectional control, direction mark and zero-width character is caught."""
-    from app.names import invisible_text_problem
+    from app.core.names import invisible_text_problem
 
     assert invisible_text_problem(f"Ada{char}Lovelace")
     assert invisible_text_problem("Ada Lovelace") is None

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from app.config import PROJECT_ROOT
+from app.core.tenancy import tenant_context
 from app.models import Invitation
-from app.tenancy import tenant_context
 from tests.accounts import add_member, login, make_org, make_user, post_form, sent_mails
 
 
@@ -121,6 +121,6 @@ def test_reset_mail_says_how_long_its_link_works(client, db_session, redis_clien
 )
 def test_durations_round_to_the_nearest_unit(lifetime, text):
     """Lifetimes are rounded to the nearest minute, hour or day, never cut down."""
-    from app.web import duration_text
+    from app.core.web import duration_text
 
     assert duration_text(lifetime) == text

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from app.core.tenancy import tenant_context
 from app.extensions import cache
-from app.tenancy import tenant_context
 from tests.accounts import OrgRef, add_member, login, make_org, make_user
 from tests.isolation import READ_OPERATIONS, cache_key_problems, record_cache_use
 
@@ -49,7 +49,7 @@ def test_an_edit_shows_up_at_once(app, client, db_session):
     org_ref = OrgRef(org_a.id, org_a.slug, org_a.name)
     login(client, "alice@example.com")
     assert _member_count(client.get("/alpha/").get_data(as_text=True)) == 1
-    from app import cache as app_cache
+    from app.core import cache as app_cache
 
     with tenant_context(org_ref.id):
         add_member(org_ref, make_user("new@example.com"), "viewer")

@@ -21,8 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, aliased
 
-from app.models import Organization
-from app.tenancy import (
+from app.core.tenancy import (
     TenantMixin,
     TenantNotSet,
     TenantViolation,
@@ -31,6 +30,7 @@ from app.tenancy import (
     tenant_context,
     unscoped,
 )
+from app.models import Organization
 from tests.isolation import (
     RowBuilder,
     all_mappers,

@@ -9,10 +9,10 @@ import pytest
 from flask import abort
 from sqlalchemy import select
 
+from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Membership, Organization
 from app.orgs.context import tenant_blueprint
-from app.tenancy import tenant_context, unscoped
 from tests.accounts import OrgRef, login, make_org, make_user
 from tests.isolation import (
     RowBuilder,
@@ -133,7 +133,7 @@ def test_no_anonymous_request_queues_work(app, db_session, redis_client):
 
 def test_harness_catches_an_anonymous_route_that_queues_work(migrated_env, make_app, redis_client):
     """A route that queues a job for anyone makes the anonymous-work check fail."""
-    from workers.queues import enqueue
+    from app.core.queue.queues import enqueue
 
     app = make_app(migrated_env)
 

@@ -9,10 +9,10 @@ import uuid
 import pytest
 from sqlalchemy import event, select
 
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.models import Issue, IssueActivity, Label, Notification, Project
-from app.tenancy import tenant_context
 from tests.accounts import OrgRef, add_member, login, make_org, make_user, post_form
 
 

@@ -8,14 +8,14 @@ import pytest
 from flask_login import login_user
 from rq.job import Job, JobStatus
 
+from app.core.queue import lanes
+from app.core.queue.queues import DEFAULT, HIGH, LOW, QUEUES, enqueue, queue_depths, queued_jobs
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import BackgroundJob
-from app.tenancy import tenant_context
 from tests.accounts import make_user
 from tests.conftest import run_flask
 from tests.support.workers import WorkerProcess, wait_for
-from workers import lanes
-from workers.queues import DEFAULT, HIGH, LOW, QUEUES, enqueue, queue_depths, queued_jobs
 from workers.system import run_system_check
 
 SYSTEM = "system"

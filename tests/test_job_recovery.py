@@ -10,12 +10,12 @@ import pytest
 from rq import Retry
 from rq.job import Job, JobStatus
 
-from app.tenancy import tenant_context
+from app.core.queue import lanes
+from app.core.queue.queues import DEFAULT, enqueue, failed_jobs, get_queue, queue_depths, transient_mail_error
+from app.core.tenancy import tenant_context
 from tests.conftest import run_flask
 from tests.support.workers import WorkerProcess, gone, wait_for
-from workers import lanes
 from workers.maintenance import run_maintenance
-from workers.queues import DEFAULT, enqueue, failed_jobs, get_queue, queue_depths, transient_mail_error
 from workers.worker import warn_unless_noeviction
 
 #: The promise (docs/architecture.md): with the production settings a killed worker's job is
@@ -251,8 +251,8 @@ def test_a_final_mail_error_is_not_retried(app, committed_db, migrated_env, redi
 @pytest.mark.processes
 def test_a_mail_job_run_again_sends_nothing_again(app, committed_db, migrated_env, redis_client, smtp_sink):
     """A delivery job that runs a second time (its worker died after sending) sends no second mail."""
+    from app.core.mail import send_email
     from app.extensions import db
-    from app.mail import send_email
 
     with app.test_request_context("/"):
         mail_id = send_email("ada@example.com", "password_changed", name="Ada").id

@@ -11,15 +11,15 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
+from app.core.queue.queues import HIGH, enqueue
+from app.core.queue.tracking import BackgroundJobGone, tracked
 from app.extensions import db
 from app.jobs.services import QueueUnavailable, start_system_check
 from app.models import BackgroundJob
 from app.models.base import utcnow
 from tests.accounts import login, make_user
 from tests.conftest import csrf_token_from, free_port, run_flask
-from workers.queues import HIGH, enqueue
 from workers.system import purge_finished_jobs
-from workers.tracking import BackgroundJobGone, tracked
 
 OPERATOR = "ops@example.com"
 
@@ -226,7 +226,7 @@ def test_worker_refuses_unknown_queue(migrated_env):
 @pytest.mark.processes
 def test_jobs_run_as_their_own_tenant_and_never_inherit_one(app, migrated_env, redis_client):
     """One worker process runs jobs of tenant A, no tenant, tenant B in turn; each sees only its own."""
-    from app.tenancy import tenant_context
+    from app.core.tenancy import tenant_context
 
     tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
     expected = {"a1": tenant_a, "none1": None, "b1": tenant_b, "a2": tenant_a, "none2": None}

@@ -16,7 +16,7 @@ def _logged_text(caplog) -> str:
 
 
 def _token_rules(app):
-    from app.logs import SECRET_NAMES
+    from app.core.logs import SECRET_NAMES
 
     return [rule for rule in app.url_map.iter_rules() if set(rule.arguments) & SECRET_NAMES]
 
@@ -77,7 +77,7 @@ def test_every_route_with_a_token_in_its_path_is_redacted(app, client, caplog):
 )
 def test_redact_hides_token_segments_and_token_parameters_in_any_text(app, line, expected):
     """One function redacts token path segments and token query parameters in free text."""
-    from app.logs import redact
+    from app.core.logs import redact
 
     assert redact(line) == expected
 

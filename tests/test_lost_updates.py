@@ -11,10 +11,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.issues import services as issues
 from app.models import Issue, IssueActivity, Label, Membership, Organization, Project, SavedView, User
-from app.tenancy import tenant_context, unscoped
 from tests.accounts import add_member, login, make_org, make_user
 from tests.support.forms import post_forms
 

@@ -28,12 +28,12 @@ from app.config import (
     SmtpSettings,
     parse_smtp_url,
 )
+from app.core.mail import render_email, send_email
+from app.core.queue.queues import HIGH
 from app.devmail import is_message_name
 from app.extensions import db, redis_connections
-from app.mail import render_email, send_email
 from tests.conftest import free_port, run_flask
 from workers.mail import deliver_email
-from workers.queues import HIGH
 
 EMAIL_CONTEXTS = {
     "verify_email": {"name": "Ada", "verify_url": "https://worklane.test/verify/v3r1fy"},

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 from markupsafe import Markup
 
-from app.markdown import extract_mentions, markdown_excerpt, render_markdown, sanitize_html
+from app.core.markdown import extract_mentions, markdown_excerpt, render_markdown, sanitize_html
 
 REL = 'rel="nofollow noopener noreferrer"'
 

@@ -14,7 +14,7 @@ from sqlalchemy import Column, Integer, MetaData, create_engine, insert, inspect
 
 from app.config import PROJECT_ROOT, normalize_database_url
 from app.extensions import db
-from app.search import include_in_schema_comparison
+from app.issues.search import include_in_schema_comparison
 from tests.conftest import DATABASE_KIND
 
 MIGRATIONS = str(PROJECT_ROOT / "migrations")
@@ -106,11 +106,11 @@ def test_every_migration_upgrades_downgrades_and_upgrades_again(migrated_env, ma
 
 def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, scratch_database_url):
     """Issues and comments written before 0004 are searchable right after the upgrade."""
+    from app.core.tenancy import tenant_context
+    from app.issues.search import search_issues
     from app.models import Organization
     from app.models.base import utcnow
     from app.models.work import Comment, Issue, Project
-    from app.search import search_issues
-    from app.tenancy import tenant_context
 
     app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
     with app.app_context():

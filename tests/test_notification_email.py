@@ -7,14 +7,14 @@ import re
 import pytest
 from sqlalchemy import select
 
+from app.core.queue.queues import HIGH, queued_jobs
+from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.issues import services as issues
 from app.models import Issue, Membership, Notification, Project, TenantOutboxMail, User
-from app.notifications import email_preferences
-from app.tenancy import tenant_context, unscoped
+from app.notifications.services import email_preferences
 from tests.accounts import add_member, login, make_org, make_user, post_form, sent_mails
 from tests.conftest import run_flask
-from workers.queues import HIGH, queued_jobs
 from workers.scheduler import PERIODIC_JOBS
 
 
@@ -289,7 +289,7 @@ def test_assignment_mention_and_comment_mail_by_each_members_choice(
 
     # The digest: one mail to Dora with both items; a second run sends nothing more.
     with app.app_context():
-        from workers.queues import enqueue
+        from app.core.queue.queues import enqueue
 
         enqueue("workers.notifications.send_daily_digests")
     assert run_flask(env, "worker", "--burst").returncode == 0
@@ -323,7 +323,7 @@ def test_a_public_url_that_is_not_a_web_address_is_a_config_error(tmp_path, valu
 
 def test_public_url_links_follow_the_configured_address(app, monkeypatch):
     """Links in job-written mail use PUBLIC_URL, including a path prefix."""
-    from app.mail import public_url
+    from app.core.mail import public_url
 
     monkeypatch.setitem(app.config, "PUBLIC_URL", "https://work.example.com/lane")
     with app.app_context():

@@ -8,12 +8,12 @@ import pytest
 from rq import Worker
 from rq.job import Job
 
-from app.tenancy import tenant_context
+from app.core.queue import lanes
+from app.core.queue.queues import DEFAULT, enqueue, failed_jobs, queue_depths
+from app.core.tenancy import tenant_context
 from tests.accounts import login, make_org, make_user, post_form
 from tests.conftest import csrf_token_from, run_flask
 from tests.support.workers import WorkerProcess, wait_for
-from workers import lanes
-from workers.queues import DEFAULT, enqueue, failed_jobs, queue_depths
 from workers.scheduler import enqueue_due
 
 JOB = "tests.support.jobs.fail_until_allowed"

@@ -12,10 +12,10 @@ import urllib.request
 import pytest
 from sqlalchemy import delete, select
 
-from app import cache, edits
+from app.core import cache, edits
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Membership, User
-from app.tenancy import tenant_context
 from tests.accounts import PASSWORD, add_member, make_org, make_user
 from tests.conftest import csrf_token_from
 
@@ -121,7 +121,7 @@ def _post(session: HttpSession, path: str, token: str, **data):
     return lambda: session.request(path, {"csrf_token": token, **data})
 
 
-#: What the role form on the members page carries: the role it showed (``app.edits``).
+#: What the role form on the members page carries: the role it showed (``app.core.edits``).
 AS_OWNER = edits.encode({"role": "owner"})
 
 COMBINATIONS = {

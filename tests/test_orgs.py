@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from app.core.permissions import PERMISSIONS, READ_PERMISSIONS, ROLES, role_can
+from app.core.tenancy import tenant_context
 from app.models import AuditEvent, Invitation, Membership, Organization
 from app.models.base import utcnow
-from app.permissions import PERMISSIONS, READ_PERMISSIONS, ROLES, role_can
-from app.tenancy import tenant_context
 from tests.accounts import PASSWORD, add_member, login, make_org, make_user, post_form, sent_mails
 from tests.conftest import csrf_token_from
 

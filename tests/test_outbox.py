@@ -11,15 +11,15 @@ from aiosmtpd.controller import Controller
 from redis import Redis
 from sqlalchemy import select
 
+from app.core.queue.queues import enqueue
+from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db, redis_connections
 from app.issues import services as issues
 from app.models import Project, User
 from app.models.base import utcnow
-from app.tenancy import tenant_context, unscoped
 from tests.accounts import add_member, make_org, make_user, post_form, sent_mails
 from tests.conftest import free_port, run_flask
 from tests.support.workers import WorkerProcess, wait_for
-from workers.queues import enqueue
 
 #: Worker settings for these tests: the sweep takes rows at once, a dead worker's claim lapses in 2 s.
 FAST_SWEEP = {"OUTBOX_SWEEP_AFTER_SECONDS": "0", "OUTBOX_LEASE_SECONDS": "2"}
@@ -69,7 +69,7 @@ def test_a_reset_mail_is_stored_with_the_request_and_its_job_takes_only_the_id(
 
 def test_nothing_is_queued_before_the_commit_and_a_rollback_sends_nothing(app, db_session, redis_client):
     """Mail written in a transaction is queued at its commit; rolled back, nothing is stored or queued."""
-    from app.mail import send_email
+    from app.core.mail import send_email
 
     olive = make_user("owner@example.com", name="Olive Owner")
     org = make_org(olive, "Acme", "acme")

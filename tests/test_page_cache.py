@@ -6,11 +6,11 @@ import msgspec
 import pytest
 from sqlalchemy import event, select
 
+from app.core.sessions import REFRESH_INTERVAL
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.models import Membership, Project, User
-from app.sessions import REFRESH_INTERVAL
-from app.tenancy import tenant_context
 from tests.accounts import add_member, csrf_token_from, login, make_org, make_user, post_form
 
 LIST = "/acme/projects/WEB/issues"

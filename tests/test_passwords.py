@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Invitation, User
-from app.tenancy import tenant_context
 from tests.accounts import PASSWORD, login, make_user, post_form, sent_mails
 
 COMMON = ["password", "12345678", "qwertyuiop", "PassWord", "QWERTYUIOP"]

@@ -18,9 +18,9 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from app.config import PROJECT_ROOT
+from app.core.queue.queues import DEFAULT
 from tests.conftest import csrf_token_from, free_port
 from tests.support.workers import wait_for
-from workers.queues import DEFAULT
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.processes

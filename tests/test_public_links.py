@@ -159,7 +159,7 @@ _FORBIDDEN = {
 
 
 def test_no_link_is_built_from_the_request_host():
-    """No source file or template builds an absolute URL from the request (only app.mail.public_url)."""
+    """No source file or template builds an absolute URL from the request (only app.core.mail.public_url)."""
     found = []
     for folder in _SOURCE_DIRS:
         for path in sorted((PROJECT_ROOT / folder).rglob("*")):

@@ -11,9 +11,9 @@ import sys
 from sqlalchemy import func, select
 
 from app.config import PROJECT_ROOT
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Invitation, User
-from app.tenancy import tenant_context
 from tests.accounts import PASSWORD, add_member, login, make_user, post_form, sent_mails
 from tests.conftest import free_port
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.core.permissions import PERMISSIONS, VIEWER
+from app.core.queue.queues import DEFAULT, queued_jobs
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Task
-from app.permissions import PERMISSIONS, VIEWER
-from app.tenancy import tenant_context
 from tests.accounts import login
 from tests.conftest import csrf_token_from
 from tests.test_reports import acme  # noqa: F401  (the organization with a viewer)
-from workers.queues import DEFAULT, queued_jobs
 
 
 def _report_jobs(redis_client):

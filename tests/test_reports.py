@@ -11,7 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import event, select
 
-from app import cache
+from app.core import cache
+from app.core.queue.queues import DEFAULT, queued_jobs
+from app.core.security import spreadsheet_safe
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.models import Issue, IssueActivity, Project, ReportSnapshot, Task, User
@@ -19,12 +22,9 @@ from app.models.base import utcnow
 from app.models.work import DONE, IN_PROGRESS, IN_REVIEW, TODO
 from app.reports import queries
 from app.reports.services import current_data_version, store_snapshot
-from app.security import spreadsheet_safe
-from app.tenancy import tenant_context
 from tests.accounts import PASSWORD, OrgRef, add_member, login, make_org, make_user
 from tests.conftest import csrf_token_from, run_flask
 from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)
-from workers.queues import DEFAULT, queued_jobs
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
 NS = "{http://www.w3.org/2000/svg}"

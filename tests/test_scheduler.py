@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rq import Queue
 
+from app.core.queue.queues import LOW, QUEUES
 from tests.conftest import run_flask
-from workers.queues import LOW, QUEUES
 from workers.scheduler import HEARTBEAT_KEY, PERIODIC_JOBS, PeriodicJob, enqueue_due
 
 EVERY_MINUTE = PeriodicJob("test-job", "workers.system.purge_finished_jobs", every_seconds=60)
@@ -36,7 +36,7 @@ def test_periodic_jobs_point_at_real_functions():
     """Every declared periodic job names an importable function and a known queue."""
     import importlib
 
-    from workers.queues import QUEUES
+    from app.core.queue.queues import QUEUES
 
     for job in PERIODIC_JOBS:
         module, _, name = job.func.rpartition(".")

@@ -11,11 +11,11 @@ from markupsafe import Markup
 from sqlalchemy import create_engine, event, orm, select, text
 
 from app.config import normalize_database_url
+from app.core.tenancy import TenantNotSet, tenant_context
+from app.issues.search import MAX_LIMIT, SearchPage, search_issues
 from app.models import Organization
 from app.models.base import utcnow
 from app.models.work import Comment, Issue, Project
-from app.search import MAX_LIMIT, SearchPage, search_issues
-from app.tenancy import TenantNotSet, tenant_context
 from tests.accounts import make_org, make_user
 from tests.conftest import APP_ROLE
 

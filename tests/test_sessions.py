@@ -17,9 +17,9 @@ import pytest
 from flask import flash, session
 from sqlalchemy import select
 
+from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Issue, Project
-from app.tenancy import tenant_context, unscoped
 from tests.accounts import PASSWORD, login, make_org, make_user, post_form, sent_mails
 from tests.conftest import LiveServer, csrf_token_from, free_port
 

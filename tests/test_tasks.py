@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from app.core.queue.queues import enqueue
+from app.core.tenancy import tenant_context
 from app.models import Task, User
-from app.tenancy import tenant_context
 from tests.accounts import add_member, login, make_org, make_user
 from tests.conftest import run_flask
-from workers.queues import enqueue
 
 pytestmark = pytest.mark.processes
 

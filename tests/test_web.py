@@ -11,7 +11,7 @@ import pytest
 from flask import abort
 from sqlalchemy.exc import OperationalError
 
-from app.logs import configure_logging
+from app.core.logs import configure_logging
 from tests.conftest import free_port
 
 

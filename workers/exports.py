@@ -7,15 +7,15 @@ import logging
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from app.core.queue.queues import enqueue
+from app.core.queue.tracking import TaskProgress, finished_task_result, tracked_task
+from app.core.storage import file_store
+from app.core.tenancy import require_tenant, tenant_context
 from app.exports import services as exports
 from app.exports.writer import count_rows, snapshot_session, write_export
 from app.extensions import db
 from app.models import Organization, Task
 from app.models.base import utcnow
-from app.storage import file_store
-from app.tenancy import require_tenant, tenant_context
-from workers.queues import enqueue
-from workers.tracking import TaskProgress, finished_task_result, tracked_task
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import case, delete
 
+from app.core.storage import file_store
+from app.core.tenancy import unscoped
 from app.extensions import db
 from app.models import Invitation, OutboxMail, Task, TenantOutboxMail
 from app.models.base import utcnow
-from app.storage import file_store
-from app.tenancy import unscoped
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import uuid
 
+from app.core.queue.tracking import TaskError, TaskProgress, finished_task_result, tracked_task
+from app.core.storage import file_store
 from app.extensions import db
 from app.imports import services as imports
 from app.models import Project
-from app.storage import file_store
-from workers.tracking import TaskError, TaskProgress, finished_task_result, tracked_task
 
 #: Rows per transaction: one counter update, one key lookup and one flush each.
 BATCH_ROWS = 500

@@ -34,12 +34,12 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from app.config import mail_from_domain, parse_smtp_url
+from app.core.queue.queues import transient_mail_error
+from app.core.tenancy import current_tenant_id, unscoped
 from app.extensions import db
 from app.models import OutboxMail, TenantOutboxMail
 from app.models.base import utcnow
 from app.models.outbox import FAILED, PENDING, SENDING, SENT
-from app.tenancy import current_tenant_id, unscoped
-from workers.queues import transient_mail_error
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ expires after ``JOB_MAINTENANCE_SECONDS`` lets one process run it per period how
 try, and a process killed while holding it blocks nobody for longer than that. One run:
 
 1. moves due scheduled jobs (retries that waited out their backoff) back to the front of
-   their lane (``workers.lanes.LaneQueue``): they already waited their turn once;
+   their lane (``app.core.queue.lanes.LaneQueue``): they already waited their turn once;
 2. cleans each priority's registries: a job whose entry in the started registry ran out —
    its worker was killed, before or while running it, and stopped sending heartbeats — is
    retried if it has retries left (after its backoff, then at the front of its lane) and
@@ -33,8 +33,8 @@ from rq.registry import (
 )
 from rq.utils import current_timestamp
 
-from workers import lanes
-from workers.queues import QUEUES
+from app.core.queue import lanes
+from app.core.queue.queues import QUEUES
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from datetime import timedelta
 
 from sqlalchemy import and_, select
 
+from app.core.mail import public_url, send_email
+from app.core.tenancy import require_tenant, tenant_context, unscoped
 from app.extensions import db
-from app.mail import public_url, send_email
 from app.models import Membership, Notification, Organization, User
 from app.models.base import utcnow
-from app.notifications import EMAIL_CHOICE_LABELS
-from app.tenancy import require_tenant, tenant_context, unscoped
+from app.notifications.services import EMAIL_CHOICE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def mail_notifications(notification_ids) -> int:
     """Write the mail of each of these notifications whose recipient chose "immediately"; how many.
 
     Runs as the notifications' organization, as the transaction that created them commits
-    (``app.notifications.mail_after_commit``): the mail is stored in the outbox in that
+    (``app.notifications.services.mail_after_commit``): the mail is stored in the outbox in that
     commit. A recipient who chose the digest or nothing,
     or has no confirmed address, gets no mail now. The caller commits.
     """

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+from app.core.queue.tracking import TaskError, TaskProgress, finished_task_result, tracked_task
 from app.extensions import db
 from app.models import Project
 from app.models.base import utcnow
 from app.reports import queries
 from app.reports.services import store_snapshot
-from workers.tracking import TaskError, TaskProgress, finished_task_result, tracked_task
 
 
 def compute_reports(task_id: str, project_id: str | None, week_start: str, data_version: str) -> dict:

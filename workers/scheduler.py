@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from flask import Flask
 
+from app.core.queue.queues import HIGH, LOW, enqueue
 from app.extensions import redis_connections
 from workers.maintenance import run_maintenance
-from workers.queues import HIGH, LOW, enqueue
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select, text
 
+from app.core.queue.tracking import finished_result, tracked
 from app.extensions import db
 from app.models import BackgroundJob
 from app.models.base import utcnow
-from workers.tracking import finished_result, tracked
 
 log = logging.getLogger(__name__)
 

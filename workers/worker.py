@@ -2,7 +2,7 @@
 
 What it changes in RQ's worker, and why:
 
-- **Dequeue** (``workers.lanes``): priority first, then round-robin over the tenants'
+- **Dequeue** (``app.core.queue.lanes``): priority first, then round-robin over the tenants'
   lanes; the job is claimed in the started registry in the same atomic step, so a job is
   never only in the worker's memory (RQ's own multi-queue dequeue pops it with nothing
   to recover it from if the worker dies before starting it).
@@ -37,11 +37,11 @@ from rq.job import JobStatus
 from rq.utils import now
 from rq.worker.base import WorkerStatus
 
+from app.core.queue import lanes
+from app.core.queue.queues import QUEUES, RESULT_TTL_SECONDS, kind_of
+from app.core.tenancy import tenant_context
 from app.extensions import db
-from app.tenancy import tenant_context
-from workers import lanes
 from workers.maintenance import run_maintenance
-from workers.queues import QUEUES, RESULT_TTL_SECONDS, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class AppWorker(Worker):
     # --- taking a job ------------------------------------------------------------------
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
-        """Take the next job fairly (``workers.lanes``); wait for one unless ``timeout`` is None (burst)."""
+        """Take the next job fairly (``queue.lanes``); wait for one unless ``timeout`` is None (burst)."""
         self.set_state(WorkerStatus.IDLE)
         self.procline("Listening on " + ",".join(self.queue_names()))
         connection_wait = 1.0

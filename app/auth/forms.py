@@ -3,9 +3,9 @@ from wtforms import EmailField, HiddenField, PasswordField, SelectChoice, Select
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from app.auth.passwords import AcceptablePassword
-from app.edits import encode
-from app.names import VisibleText
-from app.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+from app.core.edits import encode
+from app.core.names import VisibleText
+from app.core.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 #: Every field that sets a new password (sign-up, invitation, reset, change).
 _password = [
@@ -74,7 +74,7 @@ class ChangePasswordForm(FlaskForm):
 
 class ProfileForm(FlaskForm):
     name = StringField("Name", validators=_name)
-    #: The values the page showed (``app.edits``).
+    #: The values the page showed (``app.core.edits``).
     loaded = HiddenField()
 
 
@@ -99,7 +99,7 @@ def notification_email_form(preferences, choices, submitted: bool = True):
     """A form with one choice per organization (``org_<id hex>``), filled with the saved choices.
 
     ``submitted``: read the request's form data; else a fresh form carrying the saved choices
-    as its ``loaded`` values (``app.edits``).
+    as its ``loaded`` values (``app.core.edits``).
     """
 
     class NotificationEmailForm(FlaskForm):

@@ -9,7 +9,7 @@ version that moves when any of them changes:
 - a membership added, removed or given another role;
 - an organization renamed.
 
-Each is caught from the data change itself (``app/cache.py``): ``User`` and ``Membership``
+Each is caught from the data change itself (``app/core/cache.py``): ``User`` and ``Membership``
 declare the account as a topic, and the organization's members are found here.
 
 The cached value also expires after ``ACCOUNT_TIMEOUT`` seconds, which bounds how long a
@@ -29,11 +29,11 @@ from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import cache
+from app.core import cache
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Membership, Organization, User
 from app.orgs.services import MembershipSummary, memberships_of
-from app.tenancy import tenant_context
 
 #: Seconds a cached account is trusted at most, even if no change was signalled.
 ACCOUNT_TIMEOUT = 60

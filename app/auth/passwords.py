@@ -17,7 +17,7 @@ from pathlib import Path
 
 from wtforms.validators import ValidationError
 
-from app.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, hash_password
+from app.core.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, hash_password
 
 COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt.xz"
 

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from app import edits, notifications
 from app.auth import bp
 from app.auth import services as accounts
 from app.auth.forms import (
@@ -22,8 +21,8 @@ from app.auth.forms import (
     SignUpForm,
     notification_email_form,
 )
-from app.extensions import db, limiter
-from app.ratelimits import (
+from app.core import edits
+from app.core.ratelimits import (
     config_limit,
     current_password_limit,
     login_limits,
@@ -31,7 +30,9 @@ from app.ratelimits import (
     source,
     typed_account,
 )
-from app.security import InvalidToken
+from app.core.security import InvalidToken
+from app.extensions import db, limiter
+from app.notifications import services as notifications
 
 CHECK_EMAIL_KEY = "_check_email"
 

@@ -11,14 +11,10 @@ from flask import current_app, session
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
-from app import edits
 from app.auth.passwords import hash_new_password
-from app.extensions import db
-from app.mail import public_url, send_email
-from app.models import Organization, User
-from app.models.base import utcnow
-from app.orgs import services as orgs
-from app.security import (
+from app.core import edits
+from app.core.mail import public_url, send_email
+from app.core.security import (
     InvalidToken,
     credential_fingerprint,
     hash_password,
@@ -27,7 +23,11 @@ from app.security import (
     read_token,
     verify_password,
 )
-from app.web import duration_text
+from app.core.web import duration_text
+from app.extensions import db
+from app.models import Organization, User
+from app.models.base import utcnow
+from app.orgs import services as orgs
 
 log = logging.getLogger(__name__)
 

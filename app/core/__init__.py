@@ -1,5 +1,2 @@
-from flask import Blueprint
-
-bp = Blueprint("core", __name__)
-
-from app.core import routes  # noqa: E402,F401
+"""Infrastructure every feature stands on: database and tenancy, cache, sessions, queue, mail,
+logs, security, storage, and the web basics. Nothing here imports a feature package."""

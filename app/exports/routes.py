@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 
+from app.core.permissions import can, require
+from app.core.storage import file_store
 from app.exports import bp
 from app.exports import services as exports
 from app.extensions import db
 from app.orgs.forms import ConfirmForm
-from app.permissions import can, require
-from app.storage import file_store
 from app.tasks.services import QueueUnavailable, recent_tasks
 
 

@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime
 
 from flask import current_app
 
-from app import audit
+from app.core import audit
+from app.core.security import InvalidToken, make_token, read_token
+from app.core.storage import file_store, tenant_key
+from app.core.tenancy import require_tenant
 from app.models import Task
-from app.security import InvalidToken, make_token, read_token
-from app.storage import file_store, tenant_key
 from app.tasks.services import start_task
-from app.tenancy import require_tenant
 
 KIND = "export"
 JOB = "workers.exports.export_organization"

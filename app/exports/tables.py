@@ -18,6 +18,7 @@ from decimal import Decimal
 from sqlalchemy import Select, String, cast, func, literal, select
 from sqlalchemy.orm import aliased
 
+from app.core.security import spreadsheet_safe
 from app.models import (
     Comment,
     Issue,
@@ -31,7 +32,6 @@ from app.models import (
     SavedView,
     User,
 )
-from app.security import spreadsheet_safe
 
 FORMAT = "worklane-export"
 #: Bumped when a table or column changes meaning; the import refuses versions it does not know.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
+from app.core.permissions import require
 from app.imports import bp
 from app.imports import services as imports
 from app.imports.forms import MappingForm, UploadForm
 from app.models.work import PRIORITY_LABELS, STATE_LABELS
-from app.permissions import require
 from app.projects.routes import project_or_404
 from app.tasks.services import QueueUnavailable, start_task
 

@@ -31,7 +31,10 @@ from typing import IO
 
 from sqlalchemy import func, select, update
 
-from app import cache
+from app.core import cache
+from app.core.names import invisible_text_problem
+from app.core.storage import file_store, tenant_key
+from app.core.web import has_control_characters
 from app.extensions import db
 from app.models import (
     Issue,
@@ -46,9 +49,6 @@ from app.models import (
 )
 from app.models.base import new_id, utcnow
 from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, TODO, due_date_problem
-from app.names import invisible_text_problem
-from app.storage import file_store, tenant_key
-from app.web import has_control_characters
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 PREVIEW_ROWS = 5

@@ -11,9 +11,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from app.edits import lf_newlines
+from app.core.edits import lf_newlines
+from app.core.names import VisibleText
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, due_date_problem
-from app.names import VisibleText
 
 STATE_CHOICES = [SelectChoice(value, label) for value, label in STATE_LABELS.items()]
 PRIORITY_CHOICES = [SelectChoice(str(k), v) for k, v in sorted(PRIORITY_LABELS.items(), reverse=True)]

@@ -14,8 +14,10 @@ from markupsafe import Markup
 from sqlalchemy import func, select, update
 from wtforms import SelectChoice
 
-from app import cache, edits
 from app.auth.identity import signed_in
+from app.core import cache, edits
+from app.core.names import invisible_text_problem
+from app.core.permissions import can, require
 from app.extensions import cache as app_cache
 from app.extensions import db
 from app.issues import bp
@@ -37,10 +39,8 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, STATES
-from app.names import invisible_text_problem
 from app.orgs.context import current_access
 from app.orgs.forms import ConfirmForm
-from app.permissions import can, require
 from app.projects.routes import project_or_404
 
 REF_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9]{1,9})-(\d{1,9})$")
@@ -526,7 +526,7 @@ def search():
     query = request.args.get("q", "").strip()[:200]
     hits, found = [], {}
     if query:
-        from app.search import search_issues
+        from app.issues.search import search_issues
 
         page = search_issues(query, limit=30)
         hits = page.hits

@@ -12,7 +12,7 @@ from datetime import date
 
 from sqlalchemy import delete, func, select
 
-from app import cache, edits
+from app.core import cache, edits
 from app.extensions import db
 from app.models import (
     Comment,
@@ -30,7 +30,7 @@ from app.models import (
 )
 from app.models.base import new_id, utcnow
 from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, STATES, due_date_problem
-from app.notifications import mail_after_commit
+from app.notifications.services import mail_after_commit
 from app.projects.services import next_issue_number
 
 RANK_STEP = 1024.0
@@ -118,7 +118,7 @@ def notify(issue: Issue, actor, user_ids, kind: str, excerpt: str = "") -> None:
 
 def mentioned_user_ids(text: str) -> set[uuid.UUID]:
     """Members named with ``@handle`` (an email's local part) in ``text``."""
-    from app.markdown import extract_mentions
+    from app.core.markdown import extract_mentions
 
     handles = extract_mentions(text or "")
     if not handles:

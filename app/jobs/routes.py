@@ -2,7 +2,7 @@
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from app.errors import wants_json
+from app.core.errors import wants_json
 from app.extensions import db
 from app.jobs import bp
 from app.jobs.forms import StartSystemCheckForm

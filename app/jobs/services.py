@@ -6,9 +6,9 @@ import logging
 
 from redis.exceptions import RedisError
 
+from app.core.queue.queues import HIGH, enqueue
 from app.extensions import db
 from app.models import BackgroundJob
-from workers.queues import HIGH, enqueue
 
 log = logging.getLogger(__name__)
 

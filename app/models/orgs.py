@@ -10,9 +10,9 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from app.core.tenancy import TenantMixin
 from app.extensions import db
 from app.models.base import CacheTopic, JSONDocument, UTCDateTime, new_id, utcnow
-from app.tenancy import TenantMixin
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 

@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from app.core.tenancy import TenantMixin
 from app.extensions import db
 from app.models.base import UTCDateTime, new_id, utcnow
-from app.tenancy import TenantMixin
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 STATUSES = (PENDING, SENDING, SENT, FAILED)

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.tenancy import TenantMixin
 from app.extensions import db
 from app.models.base import JSONDocument, UTCDateTime, new_id, utcnow
-from app.tenancy import TenantMixin
 
 
 class ReportSnapshot(TenantMixin, db.Model):

@@ -17,9 +17,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.tenancy import TenantMixin
 from app.extensions import db
 from app.models.base import CacheTopic, JSONDocument, UTCDateTime, new_id, utcnow
-from app.tenancy import TenantMixin
 
 # Workflow states, in board order. "Open" states are everything but done and cancelled.
 BACKLOG, TODO, IN_PROGRESS, IN_REVIEW, DONE, CANCELLED = (

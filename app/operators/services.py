@@ -13,8 +13,8 @@ from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.utils import now
 
-from workers import lanes
-from workers.queues import QUEUES, failed_jobs, queue_depths
+from app.core.queue import lanes
+from app.core.queue.queues import QUEUES, failed_jobs, queue_depths
 from workers.scheduler import HEARTBEAT_KEY
 
 #: Prometheus text exposition format, version 0.0.4.

@@ -10,10 +10,10 @@ from __future__ import annotations
 from flask import Blueprint, Flask, abort, g
 
 from app.auth.identity import signed_in
+from app.core.tenancy import reset_request_tenant, set_request_tenant
 from app.extensions import db, login_manager
 from app.models import Membership, Organization
 from app.orgs.services import MembershipSummary, membership_for
-from app.tenancy import reset_request_tenant, set_request_tenant
 
 ORG_SLUG = "org_slug"
 

@@ -2,8 +2,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from app.names import VisibleText
-from app.permissions import ROLE_LABELS
+from app.core.names import VisibleText
+from app.core.permissions import ROLE_LABELS
 
 
 def role_choices(roles):
@@ -35,7 +35,7 @@ class OrganizationSettingsForm(FlaskForm):
             VisibleText(),
         ],
     )
-    #: The values the page showed (``app.edits``).
+    #: The values the page showed (``app.core.edits``).
     loaded = HiddenField()
 
 

@@ -8,14 +8,14 @@ from flask_login import current_user, login_required
 from app.auth import services as accounts
 from app.auth.forms import InvitedSignUpForm
 from app.auth.passwords import hash_new_password
+from app.core.permissions import ROLE_LABELS
+from app.core.security import InvalidToken
 from app.extensions import db
 from app.models import User
 from app.models.base import utcnow
 from app.orgs import bp
 from app.orgs import services as orgs
 from app.orgs.forms import ConfirmForm, OrganizationForm
-from app.permissions import ROLE_LABELS
-from app.security import InvalidToken
 
 
 def top_level_paths() -> set[str]:

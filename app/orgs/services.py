@@ -12,14 +12,14 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from app import audit, cache, edits
+from app.core import audit, cache, edits
+from app.core.permissions import ADMIN, OWNER, ROLE_LABELS, ROLES, roles_grantable_by
+from app.core.security import InvalidToken, make_token, read_token
+from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Invitation, Membership, Organization, User
 from app.models.base import utcnow
 from app.models.orgs import SLUG_PATTERN
-from app.permissions import ADMIN, OWNER, ROLE_LABELS, ROLES, roles_grantable_by
-from app.security import InvalidToken, make_token, read_token
-from app.tenancy import tenant_context, unscoped
 
 #: Words that cannot be organization slugs: they are (or may become) top-level URLs.
 RESERVED_SLUGS = frozenset(

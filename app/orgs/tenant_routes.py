@@ -6,18 +6,18 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from app import cache, edits
+from app.core import cache, edits
+from app.core.mail import public_url, send_email
+from app.core.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
+from app.core.ratelimits import invitation_limit, resend_limit
+from app.core.web import duration_text
 from app.extensions import db
-from app.mail import public_url, send_email
 from app.models import Invitation, Membership, User
 from app.models.base import utcnow
 from app.orgs import org_bp as bp
 from app.orgs import services as orgs
 from app.orgs.context import current_access, current_membership, current_organization
 from app.orgs.forms import ConfirmForm, InviteForm, OrganizationSettingsForm, RoleForm, role_choices
-from app.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
-from app.ratelimits import invitation_limit, resend_limit
-from app.web import duration_text
 
 
 def _membership_or_404(membership_id) -> Membership:

@@ -2,8 +2,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from app.edits import lf_newlines
-from app.names import VisibleText
+from app.core.edits import lf_newlines
+from app.core.names import VisibleText
 
 
 class ProjectForm(FlaskForm):
@@ -45,5 +45,5 @@ class ProjectSettingsForm(FlaskForm):
         validators=[Length(max=5000, message="Keep it under 5,000 characters.")],
         filters=[lf_newlines],
     )
-    #: The values the page showed (``app.edits``).
+    #: The values the page showed (``app.core.edits``).
     loaded = HiddenField()

@@ -6,12 +6,12 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from app import edits
+from app.core import edits
+from app.core.permissions import can, require
 from app.extensions import db
 from app.models import Issue, Project
 from app.models.work import CLOSED_STATES
 from app.orgs.forms import ConfirmForm
-from app.permissions import can, require
 from app.projects import bp
 from app.projects import services as projects
 from app.projects.forms import ProjectForm, ProjectSettingsForm

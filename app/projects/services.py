@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import func, select, update
 
-from app import audit, cache, edits
+from app.core import audit, cache, edits
 from app.extensions import db
 from app.models import Project
 from app.models.base import utcnow

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import Response, abort, redirect, render_template, url_for
 
+from app.core.permissions import require
 from app.orgs.context import current_access
 from app.orgs.forms import ConfirmForm
-from app.permissions import require
 from app.projects.routes import project_or_404
 from app.reports import bp
 from app.reports import services as reports

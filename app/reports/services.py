@@ -18,14 +18,14 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import cache
+from app.core import cache
+from app.core.security import spreadsheet_safe
+from app.core.tenancy import require_tenant
 from app.extensions import db
 from app.models import Project, ReportSnapshot, Task
 from app.models.base import utcnow
 from app.reports.queries import week_monday
-from app.security import spreadsheet_safe
 from app.tasks.services import QueueUnavailable, start_task
-from app.tenancy import require_tenant
 
 KIND = "report"
 JOB = "workers.reports.compute_reports"

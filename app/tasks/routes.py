@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import abort, render_template, request
 
-from app.errors import wants_json
-from app.permissions import require
+from app.core.errors import wants_json
+from app.core.permissions import require
 from app.tasks import bp
 from app.tasks.services import recent_tasks, visible_task_or_none
 

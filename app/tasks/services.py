@@ -9,10 +9,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.auth.identity import signed_in
+from app.core.permissions import can
+from app.core.queue.queues import enqueue
 from app.extensions import db
 from app.models import Task
-from app.permissions import can
-from workers.queues import enqueue
 
 log = logging.getLogger(__name__)
 

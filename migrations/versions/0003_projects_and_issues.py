@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from app.database import disable_tenant_rls, enable_tenant_rls
+from app.core.database import disable_tenant_rls, enable_tenant_rls
 
 TENANT_TABLES = (
     "projects",

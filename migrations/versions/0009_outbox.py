@@ -11,7 +11,7 @@ Create Date: 2026-11-25 21:00:00.000000
 from alembic import op
 import sqlalchemy as sa
 
-from app.database import disable_tenant_rls, enable_tenant_rls
+from app.core.database import disable_tenant_rls, enable_tenant_rls
 
 # revision identifiers, used by Alembic.
 revision = '0009_outbox'

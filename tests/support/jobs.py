@@ -5,8 +5,8 @@ import time
 
 from rq import get_current_job
 
+from app.core.tenancy import current_tenant_id
 from app.extensions import redis_connections
-from app.tenancy import current_tenant_id
 
 
 def record_tenant(key: str, label: str = "") -> str:
@@ -39,8 +39,8 @@ def block_until_released(name: str, seconds: float = 120) -> str:
 
 def count_to(task_id: str, total: int, fail_at: int | None = None) -> dict:
     """A task that counts to ``total`` reporting progress; fails with a readable error at ``fail_at``."""
+    from app.core.queue.tracking import TaskError, TaskProgress, tracked_task
     from app.extensions import db
-    from workers.tracking import TaskError, TaskProgress, tracked_task
 
     with tracked_task(task_id) as task:
         progress = TaskProgress(task, total, noun="steps")

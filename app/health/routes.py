@@ -2,8 +2,8 @@
 
 from flask import jsonify
 
-from app.ops import bp
-from app.ops.health import readiness
+from app.health import bp
+from app.health.checks import readiness
 
 
 @bp.get("/healthz")

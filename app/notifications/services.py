@@ -21,10 +21,10 @@ from flask import has_app_context
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app import edits
+from app.core import edits
+from app.core.tenancy import require_tenant, tenant_context, unscoped
 from app.extensions import db
 from app.models import Membership, Organization
-from app.tenancy import require_tenant, tenant_context, unscoped
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def set_email_preferences(
     Every choice is checked before anything is written; an organization the person does
     not belong to is refused. With ``loaded`` (the choices the form showed), only the choices
     the person changed are written, and one changed elsewhere meanwhile is a conflict
-    (``app.edits.EditConflict``). The caller commits.
+    (``app.core.edits.EditConflict``). The caller commits.
     """
     for value in choices.values():
         if value not in Membership.EMAIL_CHOICES:

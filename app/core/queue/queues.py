@@ -7,7 +7,7 @@ state. ``enqueue`` refuses anything else.
 Each job records who asked for it in ``job.meta``: ``tenant_id`` (the worker runs the job
 as that tenant, or as none), ``user_id`` (the acting user, when there is one) and
 ``request_id``. A tenant's jobs wait in the tenant's own lane of the priority queue and
-lanes are served round-robin (``workers.lanes``), so one organization's burst cannot
+lanes are served round-robin (``app.core.queue.lanes``), so one organization's burst cannot
 starve another's.
 
 Idempotency: a job enqueued with a ``job_id`` runs once. Enqueuing the same id again,
@@ -33,9 +33,9 @@ from rq.job import Job, JobStatus
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
+from app.core.queue import lanes
+from app.core.tenancy import current_tenant_id
 from app.extensions import redis_connections
-from app.tenancy import current_tenant_id
-from workers import lanes
 
 HIGH = "high"
 DEFAULT = "default"
@@ -62,7 +62,7 @@ def any_error(exc: BaseException) -> bool:
 
 def not_a_task_error(exc: BaseException) -> bool:
     """A ``TaskError`` (a missing file, an archived project) will fail again; anything else may not."""
-    from workers.tracking import TaskError
+    from app.core.queue.tracking import TaskError
 
     return not isinstance(exc, TaskError)
 

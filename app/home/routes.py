@@ -3,7 +3,7 @@
 from flask import redirect, render_template
 from flask_login import current_user
 
-from app.core import bp
+from app.home import bp
 
 
 @bp.get("/")
@@ -12,4 +12,4 @@ def home():
         from app.auth.routes import home_for
 
         return redirect(home_for(current_user))
-    return render_template("core/home.html")
+    return render_template("home/home.html")

@@ -21,11 +21,11 @@ from redis import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.core.queue.queues import enqueue
+from app.core.tenancy import current_tenant_id, tenant_context
 from app.extensions import db
 from app.models import OutboxMail, TenantOutboxMail
 from app.models.base import new_id
-from app.tenancy import current_tenant_id, tenant_context
-from workers.queues import enqueue
 
 log = logging.getLogger(__name__)
 

@@ -110,8 +110,8 @@ def register_input_checks(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     from flask import g
 
-    from app.markdown import markdown_excerpt, render_markdown
-    from app.permissions import ROLE_LABELS, can
+    from app.core.markdown import markdown_excerpt, render_markdown
+    from app.core.permissions import ROLE_LABELS, can
 
     # {{ issue.description|markdown }} is sanitized HTML; |markdown_excerpt is plain text.
     app.add_template_filter(render_markdown, "markdown")

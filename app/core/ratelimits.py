@@ -143,7 +143,7 @@ def retry_after_seconds() -> int:
 
 
 def register_rate_limits(app: Flask) -> None:
-    from app.errors import render_error
+    from app.core.errors import render_error
 
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded):

@@ -30,9 +30,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from app.core.tenancy import current_tenant_id, is_tenant_model, is_unscoped, require_tenant
 from app.extensions import cache, db
 from app.models.base import CacheTopic
-from app.tenancy import current_tenant_id, is_tenant_model, is_unscoped, require_tenant
 
 log = logging.getLogger(__name__)
 

@@ -70,7 +70,7 @@ def read_token(purpose: str, token: str, max_age_seconds: int) -> dict:
 # --- the hosts this site answers to --------------------------------------------------------
 
 #: Endpoints that answer whatever the Host: load balancers probe them by address.
-ANY_HOST_ENDPOINTS = frozenset({"ops.healthz", "ops.readyz"})
+ANY_HOST_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -95,7 +95,7 @@ def served_hosts(config) -> frozenset[str]:
 def register_host_check(app: Flask) -> None:
     """With ENFORCE_HOSTS (production), a request whose Host the site does not serve gets 400.
 
-    Links in mail never come from the Host (``app.mail.public_url``); this refuses what
+    Links in mail never come from the Host (``app.core.mail.public_url``); this refuses what
     would otherwise answer under any name pointed at the server (cache poisoning, links
     built by a future view).
     """

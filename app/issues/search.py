@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from markupsafe import Markup, escape
 from sqlalchemy import Float, Integer, String, Uuid, bindparam, text
 
+from app.core.tenancy import require_tenant
 from app.extensions import db
-from app.tenancy import require_tenant
 
 #: Longest query looked at (characters); the rest is ignored.
 MAX_QUERY_LENGTH = 256

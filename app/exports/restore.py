@@ -27,7 +27,9 @@ from typing import IO
 
 from sqlalchemy import Date, insert, select
 
-from app import audit
+from app.core import audit
+from app.core.permissions import ROLES
+from app.core.tenancy import tenant_context
 from app.exports.tables import FORMAT, FORMAT_VERSION
 from app.extensions import db
 from app.models import (
@@ -47,8 +49,6 @@ from app.models import (
 )
 from app.models.base import UTCDateTime, new_id
 from app.orgs.services import OrgError, create_organization, slug_problem
-from app.permissions import ROLES
-from app.tenancy import tenant_context
 
 BATCH_ROWS = 1000
 
@@ -194,7 +194,7 @@ def import_export(
 def _import_rows(
     archive, manifest: dict, organization: Organization, owner: User, report: ImportReport
 ) -> None:
-    from app import cache
+    from app.core import cache
 
     tenant = organization.id
     people = _People(report)

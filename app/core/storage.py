@@ -6,7 +6,7 @@ is read by a worker elsewhere, and an export a worker writes is downloaded throu
 process.
 
 Keys are relative paths. A tenant's files are always under its own prefix, built from the
-current tenant (``tenant_key``), the same way cache keys are (``app/cache.py``).
+current tenant (``tenant_key``), the same way cache keys are (``app/core/cache.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import IO
 
 from flask import current_app
 
-from app.tenancy import require_tenant
+from app.core.tenancy import require_tenant
 
 _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 

@@ -1,0 +1,1 @@
+"""Notifications: what changed for a person, in their inbox and by email."""
