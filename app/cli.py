@@ -1,4 +1,8 @@
-"""Flask CLI commands for the Procfile processes: ``flask worker``, ``flask scheduler``."""
+"""Flask CLI commands of the app: roles, demo data, importing an export.
+
+The process commands ``flask worker`` and ``flask scheduler`` are the processes' own
+(``workers/cli.py``), added by ``wsgi.py``: the app never imports ``workers``.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,6 @@ from flask import Flask, current_app
 
 
 def register_cli(app: Flask) -> None:
-    @app.cli.command("worker")
-    @click.option(
-        "--queues",
-        default=None,
-        help="Comma-separated queues in priority order (default: high,default,low).",
-    )
-    @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
-    @click.option("--name", default=None, help="Worker name (default: generated).")
-    def worker_command(queues, burst, name):
-        """Run an RQ worker; every job runs in an app context."""
-        from app.core.queue.queues import QUEUES
-        from workers.worker import run_worker
-
-        names = tuple(q.strip() for q in queues.split(",") if q.strip()) if queues else QUEUES
-        unknown = [q for q in names if q not in QUEUES]
-        if unknown:
-            raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}", param_hint="--queues")
-        run_worker(current_app._get_current_object(), queues=names, burst=burst, name=name)
-
     @app.cli.command("grant-app-role")
     @click.argument("role")
     def grant_app_role_command(role):
@@ -62,14 +47,6 @@ def register_cli(app: Flask) -> None:
             click.echo(f"demo organization created; log in as {email} with password {password}")
         else:
             click.echo(f"demo organization present; log in as {email} with password {password}")
-
-    @app.cli.command("scheduler")
-    @click.option("--once", is_flag=True, help="Run one tick and exit.")
-    def scheduler_command(once):
-        """Enqueue periodic jobs, once per period across all schedulers."""
-        from workers.scheduler import run_scheduler
-
-        run_scheduler(current_app._get_current_object(), once=once)
 
     @app.cli.group("org")
     def org_group():
