@@ -273,7 +273,7 @@ class BaseConfig:
     JOB_HEARTBEAT_SECONDS = 5
     JOB_LOST_AFTER_SECONDS = 15
     JOB_MAINTENANCE_SECONDS = 5
-    #: Outgoing mail (workers/mail.py): the sweep sends a mail its delivery job has not claimed
+    #: Outgoing mail (app/core/mail_delivery.py): the sweep sends a mail its delivery job has not claimed
     #: this long after it was written (Redis was away at commit, the job was lost)…
     OUTBOX_SWEEP_AFTER_SECONDS = 60
     #: …and retries a mail whose worker claimed it this long ago and died (above any SMTP timeout).

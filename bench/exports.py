@@ -109,7 +109,7 @@ def export_once(app, env, org_id: str, log) -> dict:
         db.session.add(task)
         db.session.commit()
         task_id = task.id
-        enqueue("workers.exports.export_organization", str(task_id), job_id=str(task_id))
+        enqueue("app.exports.jobs.export_organization", str(task_id), job_id=str(task_id))
     seconds, worker_peak, horse_peak = run_worker(env, log)
     with app.app_context(), tenant_context(org_id):
         task = Task.get_scoped(db.session, task_id)
@@ -133,7 +133,7 @@ def baseline(app, env, log) -> dict:
     from app.core.queue.queues import enqueue
 
     with app.app_context():
-        enqueue("workers.system.purge_finished_jobs")
+        enqueue("app.jobs.jobs.purge_finished_jobs")
     seconds, worker_peak, horse_peak = run_worker(env, log)
     return {
         "worker_seconds": round(seconds, 1),

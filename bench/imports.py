@@ -82,7 +82,7 @@ def _import(app, env, org_id, user_id, project_id, content: bytes, log_dir) -> d
         task_id = task.id
         queued = time.perf_counter()
         arguments = (str(task_id), str(project_id), upload.token, mapping, upload.rows)
-        enqueue("workers.imports.import_issues", *arguments)
+        enqueue("app.imports.jobs.import_issues", *arguments)
 
     def finished():
         with app.app_context(), tenant_context(org_id):

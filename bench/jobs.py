@@ -28,9 +28,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from app.core.queue.queues import job
 from bench.services import ROOT, VENV_BIN, Services, say, write_results
 
 
+@job()
 def stamp_time(key: str, label: str = "") -> None:
     """The trivial job: append ``<label> <time>`` to a Redis list."""
     from app.extensions import redis_connections

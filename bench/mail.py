@@ -115,7 +115,7 @@ def run(
             now = time.monotonic()
             if now >= next_sweep:
                 with app.app_context():
-                    enqueue("workers.mail.sweep_outbox", job_id=f"bench-sweep-{int(now)}")
+                    enqueue("app.core.mail_delivery.sweep_outbox", job_id=f"bench-sweep-{int(now)}")
                 next_sweep = now + 2
                 counts = _status_counts(app)
                 if (

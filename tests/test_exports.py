@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.queue.queues import enqueue
+from app.core.queue.registry import periodic_jobs
 from app.core.storage import file_store
 from app.core.tenancy import tenant_context, unscoped
 from app.exports.tables import TABLES
@@ -21,7 +22,7 @@ from app.extensions import db
 from app.models import AuditEvent, Label, Organization, SavedView, Task, User
 from tests.accounts import add_member, login, make_org, make_user, post_form
 from tests.conftest import run_flask
-from workers.scheduler import PERIODIC_JOBS, enqueue_due
+from workers.scheduler import enqueue_due
 
 pytestmark = pytest.mark.processes
 
@@ -236,7 +237,7 @@ def test_export_import_export_round_trips(app, acme, migrated_env):
         task = Task(kind="export", description="Export of the copy", created_by_id=olive_id)
         db.session.add(task)
         db.session.commit()
-        enqueue("workers.exports.export_organization", str(task.id), job_id=str(task.id))
+        enqueue("app.exports.jobs.export_organization", str(task.id), job_id=str(task.id))
     assert run_flask(migrated_env, "worker", "--burst").returncode == 0
     second = _task_result(app, copy_id)
     assert second["tables"] == first["tables"]
@@ -299,12 +300,12 @@ def test_import_refuses_what_is_not_an_export(app, committed_db, migrated_env, t
 
 def test_nightly_exports_back_up_every_organization_once_a_day(app, acme, migrated_env):
     """The daily job exports each organization once (started by nobody); run again that day, nothing more."""
-    nightly = next(job for job in PERIODIC_JOBS if job.name == "nightly-exports")
+    nightly = next(job for job in periodic_jobs() if job.name == "nightly-exports")
     with app.app_context():
         assert len(enqueue_due(app, [nightly])) == 1
     assert run_flask(migrated_env, "worker", "--burst").returncode == 0
     with app.app_context():
-        enqueue("workers.exports.enqueue_nightly_exports", job_id="again-the-same-day")
+        enqueue("app.exports.jobs.enqueue_nightly_exports", job_id="again-the-same-day")
     assert run_flask(migrated_env, "worker", "--burst").returncode == 0
     with app.app_context(), unscoped("test: every organization's tasks"):
         tasks = db.session.scalars(select(Task)).all()

@@ -13,6 +13,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from app.core.queue.queues import QUEUES, enqueue
+from app.core.queue.registry import periodic_jobs
 from app.core.storage import file_store
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
@@ -20,17 +21,17 @@ from app.models import Invitation, Task
 from app.models.base import utcnow
 from tests.accounts import login, make_org, make_user
 from tests.conftest import run_flask
-from workers.scheduler import PERIODIC_JOBS, enqueue_due
+from workers.scheduler import enqueue_due
 
 
 def test_every_periodic_job_is_enqueued_once_per_period(app, redis_client):
     """However many schedulers tick within a period, each periodic job is queued once."""
     with app.app_context():
-        ticks = [enqueue_due(app, PERIODIC_JOBS, now=864000.0 + second) for second in (0, 1, 2)]
-    assert len(ticks[0]) == len(PERIODIC_JOBS) and ticks[1] == ticks[2] == []
+        ticks = [enqueue_due(app, periodic_jobs(), now=864000.0 + second) for second in (0, 1, 2)]
+    assert len(ticks[0]) == len(periodic_jobs()) and ticks[1] == ticks[2] == []
     queued = [job_id for name in QUEUES for job_id in Queue(name, connection=redis_client).job_ids]
     assert sorted(queued) == sorted(ticks[0])
-    names = {job.name for job in PERIODIC_JOBS}
+    names = {job.name for job in periodic_jobs()}
     assert {"nightly-exports", "delete-expired-exports", "delete-expired-invitations"} <= names
 
 
@@ -59,7 +60,7 @@ def test_export_files_older_than_the_retention_are_deleted(app, migrated_env):
     _write(app, keys["fresh"], 6.5)
     _write(app, keys["upload"], 30)
     with app.app_context():
-        enqueue("workers.housekeeping.delete_expired_exports")
+        enqueue("app.exports.jobs.delete_expired_exports")
     assert run_flask(migrated_env, "worker", "--burst").returncode == 0
     with app.app_context():
         store = file_store()
@@ -85,7 +86,7 @@ def test_only_long_expired_invitations_are_deleted(app, committed_db, migrated_e
                 )
             db.session.flush()
         db.session.commit()
-        enqueue("workers.housekeeping.delete_expired_invitations")
+        enqueue("app.orgs.jobs.delete_expired_invitations")
     assert run_flask(migrated_env, "worker", "--burst").returncode == 0
     with app.app_context(), unscoped("test: every organization's invitations"):
         left = sorted(db.session.scalars(select(Invitation.email)).all())
@@ -109,7 +110,7 @@ def test_only_tasks_that_ended_long_ago_are_deleted(app, committed_db, migrated_
                 db.session.add(Task(kind=kind, description=description, status=status, finished_at=ended))
             db.session.flush()
         db.session.commit()
-        enqueue("workers.housekeeping.delete_old_tasks")
+        enqueue("app.tasks.jobs.delete_old_tasks")
     assert run_flask(migrated_env, "worker", "--burst").returncode == 0
     with app.app_context(), unscoped("test: every organization's tasks"):
         left = sorted(db.session.scalars(select(Task.description)).all())

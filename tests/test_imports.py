@@ -249,7 +249,7 @@ def test_importing_the_same_file_again_creates_nothing(app, acme, migrated_env):
 
 def test_a_job_run_again_after_dying_midway_does_not_duplicate(app, acme, migrated_env, tmp_path):
     """A job whose worker is killed mid-way keeps its committed batches; run again, it finishes the rest."""
-    from workers.imports import import_issues
+    from app.imports.jobs import import_issues
 
     rows = 8000  # 16 batches: the test sees the first one long before the last is written
     content = "Title,Estimate\n" + "".join(f"Issue number {n},{n % 10}\n" for n in range(rows))
@@ -266,7 +266,7 @@ def test_a_job_run_again_after_dying_midway_does_not_duplicate(app, acme, migrat
         db.session.commit()
         task_id = str(task.id)
         args = (task_id, project_id, token, ["title", "estimate"], rows)
-        enqueue("workers.imports.import_issues", *args, job_id=task_id)
+        enqueue("app.imports.jobs.import_issues", *args, job_id=task_id)
     worker = WorkerProcess(migrated_env, tmp_path / "worker.log")
     try:
         # Killed as soon as the first batch is committed, as a lost machine would be.

@@ -12,11 +12,11 @@ from app.core.queue import lanes
 from app.core.queue.queues import DEFAULT, HIGH, LOW, QUEUES, enqueue, queue_depths, queued_jobs
 from app.core.tenancy import tenant_context
 from app.extensions import db
+from app.jobs.jobs import run_system_check
 from app.models import BackgroundJob
 from tests.accounts import make_user
 from tests.conftest import run_flask
 from tests.support.workers import WorkerProcess, wait_for
-from workers.system import run_system_check
 
 SYSTEM = "system"
 

@@ -199,13 +199,13 @@ def test_failed_jobs_are_listed_with_their_error(app, migrated_env, redis_client
     """A job that raises is listed by failed_jobs() with its tenant, function and traceback."""
     tenant = uuid.uuid4()
     with app.app_context(), tenant_context(tenant):
-        job = enqueue("workers.system.run_system_check", str(uuid.uuid4()))
+        job = enqueue("app.jobs.jobs.run_system_check", str(uuid.uuid4()))
     result = run_flask(migrated_env, "worker", "--burst")
     assert result.returncode == 0, result.stderr
     [entry] = failed_jobs(redis_client)
     assert entry["id"] == job.id and entry["queue"] == "high"
     assert entry["tenant_id"] == str(tenant)
-    assert entry["func"] == "workers.system.run_system_check"
+    assert entry["func"] == "app.jobs.jobs.run_system_check"
     assert "BackgroundJobGone" in entry["error"] and "Traceback" in entry["error"]
 
 
@@ -237,7 +237,7 @@ def test_a_final_mail_error_is_not_retried(app, committed_db, migrated_env, redi
         )
         db.session.add(mail)
         db.session.commit()
-        job = enqueue("workers.mail.deliver_outbox_mail", str(mail.id), description="mail")
+        job = enqueue("app.core.mail_delivery.deliver_outbox_mail", str(mail.id), description="mail")
     env = {**migrated_env, "SMTP_URL": smtp_sink.url}
     result = run_flask(env, "worker", "--burst", "--queues", "high")
     assert result.returncode == 0, result.stderr

@@ -14,12 +14,12 @@ from rq.job import Job
 from app.core.queue.queues import HIGH, enqueue
 from app.core.queue.tracking import BackgroundJobGone, tracked
 from app.extensions import db
+from app.jobs.jobs import purge_finished_jobs
 from app.jobs.services import QueueUnavailable, start_system_check
 from app.models import BackgroundJob
 from app.models.base import utcnow
 from tests.accounts import login, make_user
 from tests.conftest import csrf_token_from, free_port, run_flask
-from workers.system import purge_finished_jobs
 
 OPERATOR = "ops@example.com"
 
@@ -51,7 +51,7 @@ def test_starting_a_check_records_and_queues_it(client, operator, db_session, re
     queue = Queue(HIGH, connection=redis_client)
     assert queue.job_ids == [str(job.id)]
     rq_job = Job.fetch(str(job.id), connection=redis_client)
-    assert rq_job.func_name == "workers.system.run_system_check"
+    assert rq_job.func_name == "app.jobs.jobs.run_system_check"
     assert rq_job.args == (str(job.id),)
     assert rq_job.meta["request_id"]
 
@@ -141,7 +141,7 @@ def test_enqueue_refuses_orm_objects(app, db_session):
     """Jobs take ids: passing a model instance to enqueue is a TypeError."""
     job = BackgroundJob(kind="x", description="x")
     with app.test_request_context("/"), pytest.raises(TypeError, match="pass the object's id"):
-        enqueue("workers.system.run_system_check", job)
+        enqueue("app.jobs.jobs.run_system_check", job)
 
 
 def test_tracked_marks_a_failing_job_failed(app, db_session):
@@ -208,7 +208,7 @@ def test_worker_marks_failed_jobs_failed(app, committed_db, migrated_env, redis_
     """A job whose record is gone fails in the worker and lands in RQ's failed registry."""
     missing = str(uuid.uuid4())
     with app.test_request_context("/"):
-        enqueue("workers.system.run_system_check", missing, queue=HIGH, job_id=missing)
+        enqueue("app.jobs.jobs.run_system_check", missing, queue=HIGH, job_id=missing)
     result = run_flask(migrated_env, "worker", "--burst", "--queues", "high")
     assert result.returncode == 0, result.stderr
     queue = Queue(HIGH, connection=redis_client)

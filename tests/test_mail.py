@@ -29,11 +29,11 @@ from app.config import (
     parse_smtp_url,
 )
 from app.core.mail import render_email, send_email
+from app.core.mail_delivery import deliver_email
 from app.core.queue.queues import HIGH
 from app.devmail import is_message_name
 from app.extensions import db, redis_connections
 from tests.conftest import free_port, run_flask
-from workers.mail import deliver_email
 
 EMAIL_CONTEXTS = {
     "verify_email": {"name": "Ada", "verify_url": "https://worklane.test/verify/v3r1fy"},
@@ -117,7 +117,7 @@ def test_send_email_stores_the_mail_and_queues_only_its_id_at_commit(app, db_ses
         db_session.commit()
     [job_id] = Queue(HIGH, connection=redis_client).job_ids
     stored = Job.fetch(job_id, connection=redis_client)
-    assert stored.func_name == "workers.mail.deliver_outbox_mail"
+    assert stored.func_name == "app.core.mail_delivery.deliver_outbox_mail"
     assert stored.args == (str(mail_id),) and stored.kwargs == {}
     row = db_session.get(OutboxMail, mail_id)
     assert (row.recipient, row.subject) == ("Ada <ada@example.com>", "Reset your Worklane password")
@@ -229,7 +229,7 @@ def test_without_smtp_url_delivery_is_dropped_with_a_warning(app, caplog):
     assert app.config["SMTP_URL"] is None
     with app.app_context():
         assert deliver_email("ada@example.com", "Subject", "text body", "<p>html body</p>") is None
-    [record] = [r for r in caplog.records if r.name == "workers.mail"]
+    [record] = [r for r in caplog.records if r.name == "app.core.mail_delivery"]
     assert record.levelname == "WARNING" and "dropped" in record.getMessage()
     assert record.to == "ada@example.com"
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from app.core.queue.queues import HIGH, queued_jobs
+from app.core.queue.registry import periodic_jobs
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.issues import services as issues
@@ -15,12 +16,13 @@ from app.models import Issue, Membership, Notification, Project, TenantOutboxMai
 from app.notifications.services import email_preferences
 from tests.accounts import add_member, login, make_org, make_user, post_form, sent_mails
 from tests.conftest import run_flask
-from workers.scheduler import PERIODIC_JOBS
 
 
 def _mail_jobs(redis_client):
     return [
-        job for job in queued_jobs(HIGH, redis_client) if job.func_name == "workers.mail.deliver_outbox_mail"
+        job
+        for job in queued_jobs(HIGH, redis_client)
+        if job.func_name == "app.core.mail_delivery.deliver_outbox_mail"
     ]
 
 
@@ -172,7 +174,7 @@ def test_a_rolled_back_change_queues_no_mail(app, acme, redis_client):
 
 def test_only_immediately_members_with_unread_notifications_are_mailed_once(app, acme, redis_client):
     """A notification is mailed once; an "off" member and a notification read before the commit get none."""
-    from workers.notifications import mail_notifications
+    from app.notifications.jobs import mail_notifications
 
     with app.test_request_context():
         _set_choice(acme, "max@example.com", "off")
@@ -203,7 +205,7 @@ def test_only_immediately_members_with_unread_notifications_are_mailed_once(app,
 
 def test_the_daily_digest_is_a_periodic_job():
     """The digest is declared once among the periodic jobs, once a day."""
-    [digest] = [job for job in PERIODIC_JOBS if job.func == "workers.notifications.send_daily_digests"]
+    [digest] = [job for job in periodic_jobs() if job.func == "app.notifications.jobs.send_daily_digests"]
     assert digest.every_seconds == 24 * 3600
 
 
@@ -291,7 +293,7 @@ def test_assignment_mention_and_comment_mail_by_each_members_choice(
     with app.app_context():
         from app.core.queue.queues import enqueue
 
-        enqueue("workers.notifications.send_daily_digests")
+        enqueue("app.notifications.jobs.send_daily_digests")
     assert run_flask(env, "worker", "--burst").returncode == 0
     [digest] = _messages_to(smtp_sink, "dora@example.com")
     assert digest["Subject"] == "[Acme] Your daily digest: 2 notifications"
@@ -299,7 +301,7 @@ def test_assignment_mention_and_comment_mail_by_each_members_choice(
     assert "Olive Owner mentioned you in WEB-1" in body and "Grace Hopper commented on WEB-1" in body
     assert body.count("http://127.0.0.1:5000/acme/issues/WEB-1") == 2
     with app.app_context():
-        enqueue("workers.notifications.send_daily_digests")
+        enqueue("app.notifications.jobs.send_daily_digests")
     assert run_flask(env, "worker", "--burst").returncode == 0
     assert len(_messages_to(smtp_sink, "dora@example.com")) == 1
     assert len(smtp_sink.messages()) == 3

@@ -62,7 +62,7 @@ def test_a_reset_mail_is_stored_with_the_request_and_its_job_takes_only_the_id(
     token = sent_mails(redis_client, "ada@example.com")[0].link().rsplit("/", 1)[1]
     jobs = _job_arguments(redis_client)
     assert [(func, args) for func, args, _kw, _d in jobs] == [
-        ("workers.mail.deliver_outbox_mail", (str(row.id),))
+        ("app.core.mail_delivery.deliver_outbox_mail", (str(row.id),))
     ]
     assert all(token not in repr(job) for job in jobs)
 
@@ -110,7 +110,7 @@ def test_committed_mail_is_queued_by_id_as_its_organization(app, db_session, red
     [row] = _outbox_rows()
     assert (row.tenant_id, row.recipient, row.status) == (org_id, "grace@example.com", "pending")
     [(func, args, kwargs, description)] = _job_arguments(redis_client)
-    assert (func, args, kwargs) == ("workers.mail.deliver_outbox_mail", (str(row.id),), {})
+    assert (func, args, kwargs) == ("app.core.mail_delivery.deliver_outbox_mail", (str(row.id),), {})
     assert description == "email notification to grace@example.com"
     [job_hash] = [key for key in redis_client.scan_iter("rq:job:*") if redis_client.type(key) == b"hash"]
     assert redis_client.hget(job_hash, "meta") is not None
@@ -155,7 +155,7 @@ def test_mail_committed_while_redis_is_down_is_delivered_once_it_is_back(
     assert redis_client.keys("rq:*") == [], "nothing reached the queue"
 
     with app.app_context():
-        enqueue("workers.mail.sweep_outbox")
+        enqueue("app.core.mail_delivery.sweep_outbox")
     env = {**migrated_env, "SMTP_URL": smtp_sink.url, **FAST_SWEEP}
     result = run_flask(env, "worker", "--burst")
     assert result.returncode == 0, result.stderr
@@ -216,7 +216,7 @@ def test_a_worker_killed_mid_delivery_costs_at_most_one_duplicate(
     second = WorkerProcess({**migrated_env, **FAST_SWEEP, "SMTP_URL": smtp_sink.url}, tmp_path / "w2.log")
     try:
         with app.app_context():
-            enqueue("workers.mail.sweep_outbox", job_id="sweep-1")
+            enqueue("app.core.mail_delivery.sweep_outbox", job_id="sweep-1")
         wait_for(lambda: smtp_sink.messages(), 30, "the mail to be delivered again\n" + second.output())
     finally:
         second.stop()
@@ -249,7 +249,7 @@ def test_a_refused_connection_is_retried_with_backoff_then_given_up_with_the_err
     app, db_session, monkeypatch
 ):
     """Unreachable SMTP: the row waits longer after each attempt, then fails with the error recorded."""
-    from workers.mail import MAX_ATTEMPTS, deliver_outbox_mail
+    from app.core.mail_delivery import MAX_ATTEMPTS, deliver_outbox_mail
 
     monkeypatch.setitem(app.config, "SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
     mail_id = _one_reset_mail(app, app.config["SMTP_URL"])
@@ -274,7 +274,7 @@ def test_a_refused_connection_is_retried_with_backoff_then_given_up_with_the_err
 
 def test_a_row_waiting_for_its_retry_is_not_sent_early(app, db_session, smtp_sink, monkeypatch):
     """A delivery job run again before the row's backoff is over sends nothing."""
-    from workers.mail import deliver_outbox_mail
+    from app.core.mail_delivery import deliver_outbox_mail
 
     monkeypatch.setitem(app.config, "SMTP_URL", smtp_sink.url)
     mail_id = _one_reset_mail(app, smtp_sink.url)
@@ -290,8 +290,7 @@ def test_a_delivered_mail_is_sent_once_and_purged_after_the_retention(
     app, db_session, smtp_sink, monkeypatch
 ):
     """Delivered: marked sent, not sent again; housekeeping deletes sent rows after a day, not before."""
-    from workers.housekeeping import purge_sent_mail
-    from workers.mail import deliver_outbox_mail
+    from app.core.mail_delivery import deliver_outbox_mail, purge_sent_mail
 
     monkeypatch.setitem(app.config, "SMTP_URL", smtp_sink.url)
     mail_id = _one_reset_mail(app, smtp_sink.url)
@@ -311,18 +310,18 @@ def test_a_delivered_mail_is_sent_once_and_purged_after_the_retention(
 
 def test_the_sweep_and_the_purge_are_periodic_jobs():
     """The outbox sweep runs every minute on the high queue; the purge of sent mail hourly."""
-    from workers.scheduler import PERIODIC_JOBS
+    from app.core.queue.registry import periodic_jobs
 
-    periods = {job.func: (job.every_seconds, job.queue) for job in PERIODIC_JOBS}
-    assert periods["workers.mail.sweep_outbox"] == (60, "high")
-    assert periods["workers.housekeeping.purge_sent_mail"] == (3600, "low")
+    periods = {job.func: (job.every_seconds, job.queue) for job in periodic_jobs()}
+    assert periods["app.core.mail_delivery.sweep_outbox"] == (60, "high")
+    assert periods["app.core.mail_delivery.purge_sent_mail"] == (3600, "low")
 
 
 def test_a_notification_committed_without_an_app_gets_its_mail_from_the_sweep(
     app, db_session, smtp_sink, monkeypatch
 ):
     """A notification committed where no app could render its mail is mailed by the next sweep."""
-    from workers.mail import sweep_outbox
+    from app.core.mail_delivery import sweep_outbox
 
     olive = make_user("owner@example.com", name="Olive Owner")
     org = make_org(olive, "Acme", "acme")

@@ -15,7 +15,9 @@ from tests.test_reports import acme  # noqa: F401  (the organization with a view
 
 
 def _report_jobs(redis_client):
-    return [j for j in queued_jobs(DEFAULT, redis_client) if j.func_name == "workers.reports.compute_reports"]
+    return [
+        j for j in queued_jobs(DEFAULT, redis_client) if j.func_name == "app.reports.jobs.compute_reports"
+    ]
 
 
 def _fail_the_computation(client, acme, path):  # noqa: F811

@@ -285,7 +285,9 @@ def test_first_visit_shows_progress_and_queues_the_computation_once(app, client,
     with tenant_context(acme.id):
         tasks = db.session.scalars(select(Task)).all()
     assert [t.kind for t in tasks] == ["report"]
-    jobs = [j for j in queued_jobs(DEFAULT, redis_client) if j.func_name == "workers.reports.compute_reports"]
+    jobs = [
+        j for j in queued_jobs(DEFAULT, redis_client) if j.func_name == "app.reports.jobs.compute_reports"
+    ]
     assert [j.id for j in jobs] == [str(tasks[0].id)]
     assert client.get("/acme/reports/throughput.csv").status_code == 409
 
@@ -373,7 +375,9 @@ def test_a_failed_computation_can_be_tried_again(client, redis_client, acme):
     with tenant_context(acme.id):
         statuses = sorted(t.status for t in db.session.scalars(select(Task)))
     assert statuses == ["failed", "queued"]
-    jobs = [j for j in queued_jobs(DEFAULT, redis_client) if j.func_name == "workers.reports.compute_reports"]
+    jobs = [
+        j for j in queued_jobs(DEFAULT, redis_client) if j.func_name == "app.reports.jobs.compute_reports"
+    ]
     assert len(jobs) == 2  # the first attempt's job (left to its fate) and the new one
     assert "<progress" in client.get("/acme/projects/WEB/reports").get_data(as_text=True)
 

@@ -6,10 +6,11 @@ import pytest
 from rq import Queue
 
 from app.core.queue.queues import LOW, QUEUES
+from app.core.queue.registry import HEARTBEAT_KEY, PeriodicJob, periodic_jobs
 from tests.conftest import run_flask
-from workers.scheduler import HEARTBEAT_KEY, PERIODIC_JOBS, PeriodicJob, enqueue_due
+from workers.scheduler import enqueue_due
 
-EVERY_MINUTE = PeriodicJob("test-job", "workers.system.purge_finished_jobs", every_seconds=60)
+EVERY_MINUTE = PeriodicJob("test-job", "app.jobs.jobs.purge_finished_jobs", every_seconds=60)
 
 
 def test_each_period_is_enqueued_once(app, redis_client):
@@ -38,7 +39,7 @@ def test_periodic_jobs_point_at_real_functions():
 
     from app.core.queue.queues import QUEUES
 
-    for job in PERIODIC_JOBS:
+    for job in periodic_jobs():
         module, _, name = job.func.rpartition(".")
         assert callable(getattr(importlib.import_module(module), name)), job.func
         assert job.queue in QUEUES
@@ -51,6 +52,6 @@ def test_scheduler_process_enqueues_due_jobs(migrated_env, redis_client):
     result = run_flask(migrated_env, "scheduler", "--once")
     assert result.returncode == 0, result.stderr
     ids = [job_id for name in QUEUES for job_id in Queue(name, connection=redis_client).job_ids]
-    assert len(ids) == len(PERIODIC_JOBS)
+    assert len(ids) == len(periodic_jobs())
     assert all(job_id.startswith("periodic-") for job_id in ids)
     assert redis_client.get(HEARTBEAT_KEY) is not None

@@ -1,10 +1,12 @@
-"""Background work on RQ.
+"""The background processes; the jobs themselves live beside their features.
 
-- ``app.core.queue.queues``: queue names (by priority), the kinds of job (timeouts, retries), the one
-  enqueue helper, and what operators read (depths, failed jobs);
-- ``app.core.queue.lanes``: one lane per tenant in each priority, served round-robin;
 - ``workers.worker``: the worker class that takes jobs fairly and runs each in an app context;
 - ``workers.maintenance``: retries due, jobs of killed workers recovered;
-- ``workers.scheduler``: periodic jobs, declared in one list;
-- ``workers.system``, ``workers.mail`` and later modules: the jobs, plain functions taking ids.
+- ``workers.scheduler``: enqueues the periodic jobs, once per period;
+- ``workers.cli``: the ``flask worker`` and ``flask scheduler`` commands (added by ``wsgi.py``).
+
+The queue itself is the app's (``app.core.queue``: ``@job`` declarations, enqueue, lanes,
+tracking, ``registry.JOB_MODULES``); each job is a plain function taking ids, declared with
+``@job`` in its feature (``app/imports/jobs.py`` …). ``app`` never imports ``workers``.
+The other modules here are old job paths kept for one release.
 """

@@ -1,4 +1,4 @@
-"""The scheduler process: periodic jobs, declared in one list.
+"""The scheduler process: enqueues the periodic jobs (those declared with a ``period``).
 
 Time is cut into slots of each job's period; the first scheduler tick in a slot
 claims it in Redis (``SET NX``) and enqueues the job with a job id derived from
@@ -14,60 +14,22 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from flask import Flask
 
-from app.core.queue.queues import HIGH, LOW, enqueue
+from app.core.queue.queues import enqueue
+from app.core.queue.registry import HEARTBEAT_KEY, PeriodicJob, periodic_jobs
 from app.extensions import redis_connections
 from workers.maintenance import run_maintenance
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_KEY = "worklane:scheduler:heartbeat"
 
-
-@dataclass(frozen=True)
-class PeriodicJob:
-    name: str
-    func: str
-    every_seconds: int
-    queue: str = LOW
-    timeout: int | None = None
-
-    def slot(self, now: float) -> int:
-        return int(now // self.every_seconds)
-
-    def claim_key(self, slot: int) -> str:
-        return f"worklane:scheduler:claim:{self.name}:{slot}"
-
-    def job_id(self, slot: int) -> str:
-        return f"periodic-{self.name}-{slot}"
-
-
-#: Every periodic job of the system. Add new ones here.
-PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
-    PeriodicJob("purge-finished-jobs", "workers.system.purge_finished_jobs", every_seconds=3600),
-    # Each organization's backup, once a day (the slot starts at midnight UTC).
-    PeriodicJob("nightly-exports", "workers.exports.enqueue_nightly_exports", every_seconds=86400),
-    PeriodicJob("delete-expired-exports", "workers.housekeeping.delete_expired_exports", every_seconds=3600),
-    PeriodicJob(
-        "delete-expired-invitations", "workers.housekeeping.delete_expired_invitations", every_seconds=86400
-    ),
-    PeriodicJob("delete-old-tasks", "workers.housekeeping.delete_old_tasks", every_seconds=86400),
-    # Mail its delivery job did not send (Redis away at commit, a killed worker), and retries.
-    PeriodicJob("sweep-outbox", "workers.mail.sweep_outbox", every_seconds=60, queue=HIGH),
-    PeriodicJob("purge-sent-mail", "workers.housekeeping.purge_sent_mail", every_seconds=3600),
-    PeriodicJob("purge-stale-imports", "workers.imports.purge_stale_uploads", every_seconds=24 * 3600),
-    # Slots start at midnight UTC: the digests go out at the first tick of each day.
-    PeriodicJob(
-        "daily-digest", "workers.notifications.send_daily_digests", every_seconds=86400, timeout=1800
-    ),
-)
-
-
-def enqueue_due(app: Flask, jobs=PERIODIC_JOBS, now: float | None = None) -> list[str]:
-    """Enqueue each job whose current slot nobody has claimed yet; returns their job ids."""
+def enqueue_due(app: Flask, jobs: Sequence[PeriodicJob] | None = None, now: float | None = None) -> list[str]:
+    """Enqueue each job (default: every periodic job) whose current slot nobody has claimed yet;
+    returns their job ids."""
+    jobs = periodic_jobs() if jobs is None else jobs
     now = time.time() if now is None else now
     redis = redis_connections.client(app)
     enqueued = []
@@ -81,8 +43,9 @@ def enqueue_due(app: Flask, jobs=PERIODIC_JOBS, now: float | None = None) -> lis
     return enqueued
 
 
-def run_scheduler(app: Flask, jobs=PERIODIC_JOBS, once: bool = False) -> None:
-    """Tick until SIGTERM/SIGINT; each tick enqueues what is due."""
+def run_scheduler(app: Flask, jobs: Sequence[PeriodicJob] | None = None, once: bool = False) -> None:
+    """Tick until SIGTERM/SIGINT; each tick enqueues what is due (default: every periodic job)."""
+    jobs = periodic_jobs() if jobs is None else jobs
     stop = threading.Event()
 
     def _stop(signum, frame):

@@ -11,7 +11,7 @@ What it changes in RQ's worker, and why:
 - **Maintenance** (``workers.maintenance``) every ``JOB_MAINTENANCE_SECONDS`` instead of
   every ten minutes; it also puts due retries back on their queue, so the worker does not
   run RQ's separate scheduler process.
-- **Retries** only for the errors the job's kind calls transient (``JobKind.transient``).
+- **Retries** only for the errors the job's declaration calls transient (``@job(transient=…)``).
 - The work horse dies with its worker (``PR_SET_PDEATHSIG`` on Linux): a job whose worker
   was killed is recovered and run again, never left running unsupervised as well.
 - The tenant comes from the job alone (None for system jobs) and is reset afterwards.
@@ -38,7 +38,8 @@ from rq.utils import now
 from rq.worker.base import WorkerStatus
 
 from app.core.queue import lanes
-from app.core.queue.queues import QUEUES, RESULT_TTL_SECONDS, kind_of
+from app.core.queue.queues import DEFAULT_KIND, QUEUES, RESULT_TTL_SECONDS, UndeclaredJob, kind_of
+from app.core.queue.registry import load_job_modules
 from app.core.tenancy import tenant_context
 from app.extensions import db
 from workers.maintenance import run_maintenance
@@ -49,11 +50,18 @@ PR_SET_PDEATHSIG = 1
 
 
 def stop_retrying_final_errors(job, exc_type, exc_value, traceback) -> bool:
-    """RQ exception handler: an error the job's kind does not call transient is not retried."""
-    if job.retries_left and not kind_of(job.func_name).transient(exc_value):
+    """RQ exception handler: an error the job's declaration does not call transient is not retried."""
+    if job.retries_left and not _kind(job.func_name).transient(exc_value):
         log.info("final error: not retried", extra={"job_id": job.id, "error": exc_type.__name__})
         job.retries_left = 0
     return True
+
+
+def _kind(func_name: str):
+    try:
+        return kind_of(func_name)
+    except UndeclaredJob:  # queued straight through RQ, around ``enqueue``: any error is retried
+        return DEFAULT_KIND
 
 
 def _die_with_parent(parent_pid: int | None) -> None:
@@ -224,6 +232,7 @@ def run_worker(
     worker_class: type[AppWorker] = AppWorker,
 ) -> bool:
     """Work the given queues in priority order until stopped (or empty, with ``burst``)."""
+    load_job_modules()  # every job declared before the first fork
     connection = worker_connection(app)
     warn_unless_noeviction(connection)
     worker = worker_class(list(queues), connection=connection, name=name, app=app)

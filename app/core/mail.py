@@ -4,8 +4,8 @@
 renders ``templates/email/reset_password.txt`` (its ``{% block subject %}`` is
 the subject) and ``reset_password.html`` in the current app context and stores the mail
 as an outbox row in the current transaction (``app/models/outbox.py``). When the
-transaction commits, :func:`workers.mail.deliver_outbox_mail` is queued with the row's id;
-the periodic sweep (``workers.mail.sweep_outbox``) sends whatever that job did not, so a
+transaction commits, :func:`app.core.mail_delivery.deliver_outbox_mail` is queued with the row's id;
+the periodic sweep (``app.core.mail_delivery.sweep_outbox``) sends whatever that job did not, so a
 Redis outage or a killed worker delays mail but never drops it.
 """
 
@@ -29,7 +29,7 @@ from app.models.base import new_id
 
 log = logging.getLogger(__name__)
 
-DELIVERY_JOB = "workers.mail.deliver_outbox_mail"
+DELIVERY_JOB = "app.core.mail_delivery.deliver_outbox_mail"
 _PENDING = "_outbox_mail_to_queue"
 
 

@@ -31,10 +31,10 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from app.config import mail_from_domain, parse_smtp_url
-from app.core.queue.queues import transient_mail_error
+from app.core.queue.queues import HIGH, LOW, Period, job, transient_mail_error
 from app.core.tenancy import current_tenant_id, unscoped
 from app.extensions import db
 from app.models import OutboxMail, TenantOutboxMail
@@ -53,6 +53,10 @@ SWEEP_BATCH = 20
 SWEEP_BUDGET_SECONDS = 45
 #: How much of an error is kept on the row.
 ERROR_LENGTH = 2000
+#: Sent mail is kept a day (its links, reset links included, should not linger in the database)…
+SENT_MAIL_KEPT_FOR = timedelta(days=1)
+#: …mail given up a week, for an operator to see why.
+FAILED_MAIL_KEPT_FOR = timedelta(days=7)
 
 
 def build_message(to: str, subject: str, text: str, html: str, mail_from: str, message_id: str):
@@ -223,6 +227,8 @@ def _smtp_connection() -> SmtpConnection | None:
     return SmtpConnection(smtp_url)
 
 
+# The outbox row is the retry state: a job holds only its id.
+@job(HIGH, timeout=120)
 def deliver_outbox_mail(mail_id: str) -> str | None:
     """Deliver one outbox row (of the current tenant, or an account mail); returns its Message-ID.
 
@@ -243,18 +249,20 @@ def deliver_outbox_mail(mail_id: str) -> str | None:
         return _send_claimed(model, claimed[0], connection) if claimed else None
 
 
+# Mail its delivery job did not send (Redis away at commit, a killed worker), and retries.
+@job(HIGH, timeout=300, period=Period("sweep-outbox", every_seconds=60))
 def sweep_outbox() -> int:
     """Deliver every due row, of every organization: mail its job never took, retries, lapsed claims.
 
     First writes the mail of recent notifications committed without it (no app context).
 
-    Runs once a minute (``PERIODIC_JOBS``); claims in small batches for at most
+    Runs once a minute; claims in small batches for at most
     ``SWEEP_BUDGET_SECONDS``, then leaves the rest to the next run. Returns how many it sent.
     """
     connection = _smtp_connection()
     if connection is None:
         return 0
-    from workers.notifications import mail_unmailed_notifications
+    from app.notifications.jobs import mail_unmailed_notifications
 
     mail_unmailed_notifications(timedelta(seconds=current_app.config["OUTBOX_SWEEP_AFTER_SECONDS"]))
     deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
@@ -269,3 +277,18 @@ def sweep_outbox() -> int:
     if sent:
         log.info("outbox swept", extra={"sent": sent})
     return sent
+
+
+@job(LOW, timeout=300, period=Period("purge-sent-mail", every_seconds=3600))
+def purge_sent_mail() -> int:
+    """Delete outbox mail sent over a day ago and mail given up over a week ago; how many."""
+    now = utcnow()
+    deleted = 0
+    with unscoped("housekeeping: sent mail of every organization"):
+        for model in (OutboxMail, TenantOutboxMail):
+            sent = (model.status == model.SENT) & (model.sent_at < now - SENT_MAIL_KEPT_FOR)
+            failed = (model.status == model.FAILED) & (model.due_at < now - FAILED_MAIL_KEPT_FOR)
+            deleted += db.session.execute(delete(model).where(sent | failed)).rowcount
+        db.session.commit()
+    log.info("sent mail purged", extra={"deleted": deleted})
+    return deleted

@@ -1,13 +1,17 @@
-"""Tenant export jobs: one organization's export, and the nightly backup of every organization."""
+"""Tenant export jobs: one organization's export, the nightly backup of every organization, and
+the hourly deletion of expired export files."""
 
 from __future__ import annotations
 
 import logging
+import time
+from datetime import timedelta
 
+from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from app.core.queue.queues import enqueue
+from app.core.queue.queues import LOW, Period, enqueue, exponential_backoff, job
 from app.core.queue.tracking import TaskProgress, finished_task_result, tracked_task
 from app.core.storage import file_store
 from app.core.tenancy import require_tenant, tenant_context
@@ -19,7 +23,12 @@ from app.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
+#: A half-written file (its writer was killed) older than this is abandoned.
+PARTIAL_FILES_KEPT_FOR = timedelta(days=1)
 
+
+# Long, low priority; retried after a lost worker.
+@job(LOW, timeout=3 * 3600, retry=exponential_backoff(2, first_seconds=300))
 def export_organization(task_id: str, nightly: bool = False) -> dict:
     """Write the current organization's export zip (runs as the organization).
 
@@ -56,6 +65,13 @@ def export_organization(task_id: str, nightly: bool = False) -> dict:
         return result
 
 
+# Each organization's backup, once a day (the slot starts at midnight UTC).
+@job(
+    LOW,
+    timeout=900,
+    retry=exponential_backoff(3, first_seconds=60),
+    period=Period("nightly-exports", every_seconds=86400),
+)
 def enqueue_nightly_exports() -> int:
     """Queue today's backup of every organization; returns how many were queued.
 
@@ -90,3 +106,24 @@ def enqueue_nightly_exports() -> int:
             queued += 1
     log.info("nightly exports queued", extra={"organizations": len(organizations), "queued": queued})
     return queued
+
+
+@job(LOW, timeout=900, period=Period("delete-expired-exports", every_seconds=3600))
+def delete_expired_exports() -> int:
+    """Delete every organization's export files older than ``EXPORT_RETENTION_DAYS``; how many."""
+    store = file_store()
+    retention = current_app.config["EXPORT_RETENTION_DAYS"] * 86400
+    tenants = store.root / "t"
+    deleted = 0
+    if tenants.is_dir():
+        for tenant in sorted(tenants.iterdir()):
+            directory = tenant / "exports"
+            if not directory.is_dir():
+                continue
+            deleted += store.delete_older_than(f"t/{tenant.name}/exports", retention)
+            limit = time.time() - PARTIAL_FILES_KEPT_FOR.total_seconds()
+            for partial in directory.glob(".partial-*"):
+                if partial.stat().st_mtime < limit:
+                    partial.unlink(missing_ok=True)
+    log.info("expired exports deleted", extra={"deleted": deleted})
+    return deleted

@@ -16,7 +16,7 @@ from app.models import Task
 from app.tasks.services import start_task
 
 KIND = "export"
-JOB = "workers.exports.export_organization"
+JOB = "app.exports.jobs.export_organization"
 TOKEN_PURPOSE = "export-download"
 NIGHTLY_SUFFIX = "-nightly"
 #: Fixed namespace of nightly export task ids: one id per organization and day.

@@ -74,7 +74,7 @@ def start(project_key):
     try:
         task = start_task(
             "import",
-            "workers.imports.import_issues",
+            "app.imports.jobs.import_issues",
             str(project.id),
             stored.token,
             mapping,

@@ -1,7 +1,7 @@
 """CSV import of issues: the upload, the column mapping, checking rows, creating issues in batches.
 
 The web process checks and stores the upload (``store_upload``) and proposes a mapping
-(``guess_mapping``); the job (``workers/imports.py``) reads the stored file row by row
+(``guess_mapping``); the job (``app/imports/jobs.py``) reads the stored file row by row
 (``read_rows``), checks each one (``RowChecker``) and creates the good ones a batch at a time
 (``create_issues``).
 

@@ -1,4 +1,4 @@
-"""Jobs that keep the system itself healthy."""
+"""Jobs of the background-job records: the system check people start, and the weekly purge."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select, text
 
+from app.core.queue.queues import HIGH, LOW, Period, exponential_backoff, job
 from app.core.queue.tracking import finished_result, tracked
 from app.extensions import db
 from app.models import BackgroundJob
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 FINISHED_JOBS_KEPT_FOR = timedelta(days=7)
 
 
+@job(HIGH, timeout=60)
 def run_system_check(background_job_id: str) -> dict:
     """Prove the whole path: a worker process reaches the database and reports back.
 
@@ -50,6 +52,12 @@ def run_system_check(background_job_id: str) -> dict:
         return result
 
 
+@job(
+    LOW,
+    timeout=600,
+    retry=exponential_backoff(3, first_seconds=60),
+    period=Period("purge-finished-jobs", every_seconds=3600),
+)
 def purge_finished_jobs() -> int:
     """Delete finished and failed job records older than a week; returns how many."""
     cutoff = utcnow() - FINISHED_JOBS_KEPT_FOR

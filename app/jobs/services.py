@@ -27,7 +27,7 @@ def start_system_check() -> BackgroundJob:
     db.session.add(job)
     db.session.commit()
     try:
-        enqueue("workers.system.run_system_check", str(job.id), queue=HIGH, job_id=str(job.id))
+        enqueue("app.jobs.jobs.run_system_check", str(job.id), queue=HIGH, job_id=str(job.id))
     except RedisError as exc:
         log.warning("could not enqueue system check", extra={"error": str(exc)})
         job.mark_failed("The job queue is unavailable; nothing was run.")

@@ -5,7 +5,7 @@ organization and goes to ``outbox``; mail written as an organization (notificati
 digests, invitations) goes to that tenant's ``tenant_outbox``, scoped like any tenant table.
 Both have the same columns and the same life: ``pending`` → ``sending`` (claimed by one
 worker until ``due_at``) → ``sent``, or back to ``pending`` with a later ``due_at`` after a
-transient error, or ``failed`` for good (``workers/mail.py``).
+transient error, or ``failed`` for good (``app/core/mail_delivery.py``).
 """
 
 from __future__ import annotations

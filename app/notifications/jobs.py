@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import and_, select
 
 from app.core.mail import public_url, send_email
+from app.core.queue.queues import LOW, Period, exponential_backoff, job
 from app.core.tenancy import require_tenant, tenant_context, unscoped
 from app.extensions import db
 from app.models import Membership, Notification, Organization, User
@@ -146,6 +147,13 @@ def mail_unmailed_notifications(older_than: timedelta) -> int:
     return written
 
 
+# Slots start at midnight UTC: the digests go out at the first tick of each day.
+@job(
+    LOW,
+    timeout=1800,
+    retry=exponential_backoff(3, first_seconds=60),
+    period=Period("daily-digest", every_seconds=86400),
+)
 def send_daily_digests() -> int:
     """One mail per person and organization with "daily digest": the last day's unread notifications.
 

@@ -8,7 +8,7 @@ notification mailed as it happens (``immediately``, the default), one digest a d
 (:func:`mail_after_commit`); when that transaction commits, their mail is written to the
 organization's outbox in the same commit, and a change that did not happen (rolled back)
 is never mailed.
-The daily digest is a periodic job (``workers.notifications.send_daily_digests``).
+The daily digest is a periodic job (``app.notifications.jobs.send_daily_digests``).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def _write_notification_mail(session) -> None:
     if not has_app_context():  # nothing to render with: the outbox sweep writes their mail
         log.warning("notification mail left to the outbox sweep: no app context at commit")
         return
-    from workers.notifications import mail_notifications
+    from app.notifications.jobs import mail_notifications
 
     for tenant_id, ids in pending.items():
         with tenant_context(tenant_id):

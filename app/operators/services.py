@@ -15,7 +15,7 @@ from rq.utils import now
 
 from app.core.queue import lanes
 from app.core.queue.queues import QUEUES, failed_jobs, queue_depths
-from workers.scheduler import HEARTBEAT_KEY
+from app.core.queue.registry import HEARTBEAT_KEY
 
 #: Prometheus text exposition format, version 0.0.4.
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

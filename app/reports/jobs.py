@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+from app.core.queue.queues import DEFAULT, job
 from app.core.queue.tracking import TaskError, TaskProgress, finished_task_result, tracked_task
 from app.extensions import db
 from app.models import Project
@@ -13,6 +14,8 @@ from app.reports import queries
 from app.reports.services import store_snapshot
 
 
+# Someone is waiting on the page (it shows the last snapshot meanwhile): default, not low.
+@job(DEFAULT, timeout=300)
 def compute_reports(task_id: str, project_id: str | None, week_start: str, data_version: str) -> dict:
     """Aggregate the scope's reports (throughput, cycle time, burn-up, open issues) and store them.
 

@@ -28,7 +28,7 @@ from app.reports.queries import week_monday
 from app.tasks.services import QueueUnavailable, start_task
 
 KIND = "report"
-JOB = "workers.reports.compute_reports"
+JOB = "app.reports.jobs.compute_reports"
 #: A failed computation may be tried again this many times per data version ("Try again").
 MAX_ATTEMPTS = 5
 _TASK_NAMESPACE = uuid.UUID("0b5e7c1e-6a43-4f57-9d0c-2f8f3c1a7e15")

@@ -5,10 +5,12 @@ import time
 
 from rq import get_current_job
 
+from app.core.queue.queues import job
 from app.core.tenancy import current_tenant_id
 from app.extensions import redis_connections
 
 
+@job()
 def record_tenant(key: str, label: str = "") -> str:
     """Append ``<label>=<tenant this job runs as>`` ("none" when none) and the worker's pid."""
     seen = str(current_tenant_id() or "none")
@@ -16,16 +18,19 @@ def record_tenant(key: str, label: str = "") -> str:
     return seen
 
 
+@job()
 def record_start(key: str, label: str) -> None:
     """Append ``label`` to a Redis list as the job starts (the order jobs were started in)."""
     redis_connections.client().rpush(key, label)
 
 
+@job()
 def count_run(key: str) -> int:
     """Count one run of this job in a Redis counter."""
     return redis_connections.client().incr(key)
 
 
+@job()
 def block_until_released(name: str, seconds: float = 120) -> str:
     """Record ``<job id> <pid> <time>`` under ``started:<name>``; wait for a token on ``release:<name>``."""
     redis = redis_connections.client()
@@ -37,6 +42,7 @@ def block_until_released(name: str, seconds: float = 120) -> str:
     raise TimeoutError(f"{name} was never released")
 
 
+@job()
 def count_to(task_id: str, total: int, fail_at: int | None = None) -> dict:
     """A task that counts to ``total`` reporting progress; fails with a readable error at ``fail_at``."""
     from app.core.queue.tracking import TaskError, TaskProgress, tracked_task
@@ -54,6 +60,7 @@ def count_to(task_id: str, total: int, fail_at: int | None = None) -> dict:
         return result
 
 
+@job()
 def fail_until_allowed(key: str) -> str:
     """Fail with a readable error until the Redis key ``key`` exists; then record the tenant under it."""
     redis = redis_connections.client()
@@ -64,6 +71,7 @@ def fail_until_allowed(key: str) -> str:
     return seen
 
 
+@job()
 def write_in_batches(name: str, hold_seconds: float, pause_seconds: float) -> int:
     """Write as an import does, batch after batch: each transaction holds the write lock ``hold_seconds``.
 

@@ -1,4 +1,12 @@
-"""Queue names, the kinds of job with their timeouts and retries, and the one way to enqueue.
+"""Queue names, the ``@job`` declaration (queue, timeout, retries, period), and the one way to enqueue.
+
+Each job is declared at its function, in the module of the feature it serves::
+
+    @job(LOW, timeout=600, retry=exponential_backoff(3, first_seconds=60),
+         period=Period("purge-finished-jobs", every_seconds=3600))
+    def purge_finished_jobs() -> int: ...
+
+``enqueue`` refuses a function that was not declared, so a misspelled path fails at once.
 
 Jobs take ids and plain values, never ORM objects: an object pickled into
 Redis is stale by the time a worker reads it, and may carry another tenant's
@@ -31,7 +39,7 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
 from rq.timeouts import JobTimeoutException
-from rq.utils import now
+from rq.utils import import_attribute, now
 
 from app.core.queue import lanes
 from app.core.tenancy import current_tenant_id
@@ -77,8 +85,16 @@ def transient_mail_error(exc: BaseException) -> bool:
 
 
 @dataclass(frozen=True)
+class Period:
+    """A periodic job's schedule: its name (part of the scheduler's Redis claim keys) and period."""
+
+    name: str
+    every_seconds: int
+
+
+@dataclass(frozen=True)
 class JobKind:
-    """How one job function is queued and run: priority, timeout, retries."""
+    """How one job function is queued and run: priority, timeout, retries, and its period if any."""
 
     queue: str = DEFAULT
     #: Seconds before the work horse is stopped (None: ``RQ_JOB_TIMEOUT``).
@@ -87,51 +103,71 @@ class JobKind:
     retry: Retry | None = None
     #: Which errors are retried; any other error fails the job at once.
     transient: Callable[[BaseException], bool] = field(default=any_error)
+    #: Set for a periodic job: the scheduler enqueues it once per period.
+    period: Period | None = None
 
 
-#: Every kind of job, by function path. Jobs not listed run as ``DEFAULT_KIND``.
-JOB_KINDS: dict[str, JobKind] = {
-    # Mail: the outbox row is the retry state (workers/mail.py); a job holds only its id.
-    "workers.mail.deliver_outbox_mail": JobKind(queue=HIGH, timeout=120),
-    "workers.mail.sweep_outbox": JobKind(queue=HIGH, timeout=300),
-    "workers.system.run_system_check": JobKind(queue=HIGH, timeout=60),
-    "workers.notifications.send_daily_digests": JobKind(
-        queue=LOW, timeout=1800, retry=exponential_backoff(3, first_seconds=60)
-    ),
-    "workers.system.purge_finished_jobs": JobKind(
-        queue=LOW, timeout=600, retry=exponential_backoff(3, first_seconds=60)
-    ),
-    # Tenant export (and the nightly backup): long, low priority; retried after a lost worker.
-    "workers.exports.export_organization": JobKind(
-        queue=LOW, timeout=3 * 3600, retry=exponential_backoff(2, first_seconds=300)
-    ),
-    "workers.exports.enqueue_nightly_exports": JobKind(
-        queue=LOW, timeout=900, retry=exponential_backoff(3, first_seconds=60)
-    ),
-    "workers.housekeeping.delete_expired_exports": JobKind(queue=LOW, timeout=900),
-    "workers.housekeeping.delete_expired_invitations": JobKind(queue=LOW, timeout=300),
-    "workers.housekeeping.delete_old_tasks": JobKind(queue=LOW, timeout=300),
-    "workers.housekeeping.purge_sent_mail": JobKind(queue=LOW, timeout=300),
-    # 10,000 rows took 43 s on 2 busy cores (docs/performance.md); a retry resumes from the last batch.
-    "workers.imports.import_issues": JobKind(
-        queue=DEFAULT,
-        timeout=1800,
-        retry=exponential_backoff(3, first_seconds=10),
-        transient=not_a_task_error,
-    ),
-    "workers.imports.purge_stale_uploads": JobKind(queue=LOW, timeout=600),
-    # Someone is waiting on the page (it shows the last snapshot meanwhile): default, not low.
-    "workers.reports.compute_reports": JobKind(queue=DEFAULT, timeout=300),
-}
+#: How a job queued around :func:`enqueue` (straight through RQ) is run by the worker.
 DEFAULT_KIND = JobKind()
+
+#: Every declared job, by function path (``module.name``); filled by :func:`job`.
+_DECLARED: dict[str, JobKind] = {}
+
+
+class UndeclaredJob(LookupError):
+    """A function that is not a declared job (no ``@job``), or a path that names no function."""
+
+
+def job(
+    queue: str = DEFAULT,
+    *,
+    timeout: int | None = None,
+    retry: Retry | None = None,
+    transient: Callable[[BaseException], bool] = any_error,
+    period: Period | None = None,
+) -> Callable[[Callable], Callable]:
+    """Declare the decorated function a job: its queue, timeout, retries, transient errors, period.
+
+    Only declared functions can be enqueued. The module must be listed in
+    ``app.core.queue.registry.JOB_MODULES`` so the worker and the scheduler know it.
+    """
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; queues are {', '.join(QUEUES)}")
+    kind = JobKind(queue=queue, timeout=timeout, retry=retry, transient=transient, period=period)
+
+    def declare(func: Callable) -> Callable:
+        _DECLARED[job_path(func)] = kind
+        return func
+
+    return declare
+
+
+def declared_jobs() -> dict[str, JobKind]:
+    """Every job declared so far (in the modules imported so far), by function path."""
+    return dict(_DECLARED)
 
 
 def job_path(func: Callable | str) -> str:
     return func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
 
 
+def declared(func: Callable | str) -> tuple[Callable, JobKind]:
+    """The job function and its declaration; a path is imported first (an old path finds the job
+    its module re-exports). Raises :class:`UndeclaredJob` for anything not declared with ``@job``."""
+    if isinstance(func, str):
+        try:
+            func = import_attribute(func)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise UndeclaredJob(f"no job function {func!r}") from exc
+    kind = _DECLARED.get(job_path(func)) if callable(func) else None
+    if kind is None:
+        raise UndeclaredJob(f"{job_path(func)} is not a declared job: decorate it with @job")
+    return func, kind
+
+
 def kind_of(func: Callable | str) -> JobKind:
-    return JOB_KINDS.get(job_path(func), DEFAULT_KIND)
+    """How a job is queued and run (see :func:`declared`)."""
+    return declared(func)[1]
 
 
 def get_queue(name: str = DEFAULT, connection=None) -> Queue:
@@ -185,7 +221,8 @@ def enqueue(
 ) -> Job:
     """Put ``func(*args, **kwargs)`` on its queue; records who asked in ``job.meta``.
 
-    Queue, timeout and retries come from the job's kind (``JOB_KINDS``) unless given.
+    ``func`` is a function declared with :func:`job` (or its path); anything else raises
+    :class:`UndeclaredJob`. Queue, timeout and retries come from its declaration unless given.
     The current tenant, if any, goes with the job: the worker runs it as that tenant and
     as no tenant at all otherwise, whatever ran before it in the same process. The acting
     user is ``acting_user_id`` or, in a request, the logged-in user.
@@ -198,7 +235,7 @@ def enqueue(
     """
     _check_plain(list(args), "arguments")
     _check_plain(kwargs, "arguments")
-    kind = kind_of(func)
+    func, kind = declared(func)
     priority = queue or kind.queue
     rq_queue = get_queue(priority)
     connection = rq_queue.connection
@@ -206,7 +243,7 @@ def enqueue(
     meta = {}
     tenant_id = current_tenant_id()
     if tenant_id is not None:
-        meta["tenant_id"] = str(tenant_id)  # the job runs as this tenant (workers/worker.py)
+        meta["tenant_id"] = str(tenant_id)  # the job runs as this tenant (``workers/worker.py``)
     user_id = acting_user_id if acting_user_id is not None else _acting_user_id()
     if user_id is not None:
         meta["user_id"] = str(user_id)

@@ -1,0 +1,77 @@
+"""Where the jobs are: the one list of modules that declare jobs, and the periodic jobs among them.
+
+A job is declared at its function (``@job`` in ``app.core.queue.queues``), in the module of
+the feature it serves. The worker and the scheduler import every module listed in
+``JOB_MODULES`` before they start, so the scheduler sees every periodic job; a test checks
+that each module with a ``@job`` is listed.
+
+Nothing else needs cleaning than what the periodic jobs delete: sessions are Redis keys
+written with an expiry (nothing indexes them; visitors have none), rate-limit counters
+expire the same way, sign-up, reset and download links are signed tokens stored nowhere
+but in the outbox's mail (purged a day after it was sent), and finished job records are
+purged by ``purge-finished-jobs``. Each clean-up deletes only what has expired, so running
+one twice, or late, deletes nothing more.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from app.core.queue.queues import LOW, declared_jobs
+
+#: Every module that declares jobs.
+JOB_MODULES = (
+    "app.core.mail_delivery",
+    "app.exports.jobs",
+    "app.imports.jobs",
+    "app.jobs.jobs",
+    "app.notifications.jobs",
+    "app.orgs.jobs",
+    "app.reports.jobs",
+    "app.tasks.jobs",
+)
+
+#: Written by the scheduler at each tick (its value: the time); read by the operator console.
+HEARTBEAT_KEY = "worklane:scheduler:heartbeat"
+
+
+def load_job_modules() -> None:
+    """Import every module of ``JOB_MODULES``, so each of their jobs is declared."""
+    for module in JOB_MODULES:
+        importlib.import_module(module)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A job the scheduler enqueues once per slot of ``every_seconds`` (slots start at the epoch)."""
+
+    name: str
+    func: str
+    every_seconds: int
+    queue: str = LOW
+    timeout: int | None = None
+
+    def slot(self, now: float) -> int:
+        return int(now // self.every_seconds)
+
+    def claim_key(self, slot: int) -> str:
+        return f"worklane:scheduler:claim:{self.name}:{slot}"
+
+    def job_id(self, slot: int) -> str:
+        return f"periodic-{self.name}-{slot}"
+
+
+def periodic_jobs() -> tuple[PeriodicJob, ...]:
+    """Every job declared with a period, by name; a name declared twice raises ``ValueError``."""
+    load_job_modules()
+    jobs: dict[str, PeriodicJob] = {}
+    for path, kind in sorted(declared_jobs().items()):
+        if kind.period is None:
+            continue
+        if kind.period.name in jobs:
+            raise ValueError(f"two periodic jobs named {kind.period.name!r}")
+        jobs[kind.period.name] = PeriodicJob(
+            kind.period.name, path, kind.period.every_seconds, queue=kind.queue, timeout=kind.timeout
+        )
+    return tuple(jobs[name] for name in sorted(jobs))
