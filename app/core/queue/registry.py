@@ -5,12 +5,7 @@ the feature it serves. The worker and the scheduler import every module listed i
 ``JOB_MODULES`` before they start, so the scheduler sees every periodic job; a test checks
 that each module with a ``@job`` is listed.
 
-Nothing else needs cleaning than what the periodic jobs delete: sessions are Redis keys
-written with an expiry (nothing indexes them; visitors have none), rate-limit counters
-expire the same way, sign-up, reset and download links are signed tokens stored nowhere
-but in the outbox's mail (purged a day after it was sent), and finished job records are
-purged by ``purge-finished-jobs``. Each clean-up deletes only what has expired, so running
-one twice, or late, deletes nothing more.
+The periodic jobs and what each deletes: ``docs/architecture.md``, *Housekeeping*.
 """
 
 from __future__ import annotations
