@@ -243,7 +243,7 @@ def enqueue(
     meta = {}
     tenant_id = current_tenant_id()
     if tenant_id is not None:
-        meta["tenant_id"] = str(tenant_id)  # the job runs as this tenant (``workers/worker.py``)
+        meta["tenant_id"] = str(tenant_id)  # the job runs as this tenant (workers/worker.py)
     user_id = acting_user_id if acting_user_id is not None else _acting_user_id()
     if user_id is not None:
         meta["user_id"] = str(user_id)
