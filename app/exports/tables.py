@@ -32,6 +32,7 @@ from app.models import (
     SavedView,
     User,
 )
+from app.models.work import due_date_problem
 
 FORMAT = "worklane-export"
 #: Bumped when a table or column changes meaning; the import refuses versions it does not know.
@@ -201,29 +202,179 @@ def _notifications() -> Select:
 
 
 @dataclass(frozen=True)
+class Person:
+    """A column naming someone by email in the export: their account's id here, if any."""
+
+    column: str
+    field: str
+    #: What the import report counts for someone without an account.
+    use: str
+    #: Without an account the row is skipped (else it is kept with no one named).
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A column referring to a row of an earlier table by that table's key in the export."""
+
+    column: str
+    field: str
+    table: str
+    #: An empty value refers to nothing (else every row must name a row of ``table``).
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """How the import reads a table's rows back into a new organization."""
+
+    #: Copied as they are (times and dates parsed from ISO 8601).
+    columns: tuple[str, ...]
+    #: The field later tables refer to a row by; each such row gets a new id.
+    key: str | None = None
+    #: A new id for each row (link tables have none).
+    new_id: bool = True
+    references: tuple[Reference, ...] = ()
+    people: tuple[Person, ...] = ()
+    #: Old ids of this table's rows are rewritten to new ones in later tables' ``documents``.
+    ids_in_documents: bool = False
+    #: Document columns whose values may hold old ids of projects or labels.
+    documents: tuple[str, ...] = ()
+    #: Why a row's values (parsed, by column) cannot be stored, or None.
+    problem: Callable[[dict], str | None] | None = None
+
+
+@dataclass(frozen=True)
 class ExportTable:
-    """One table of the export: its file names' stem, its model and its statement."""
+    """One table of the export: its file names' stem, its model, its statement, and how it is
+    read back."""
 
     name: str
     model: type
     statement: Callable[[], Select]
+    read_back: ReadBack
 
     def count(self) -> Select:
         return select(func.count()).select_from(self.model)
 
 
+def _due_date(values: dict) -> str | None:
+    return due_date_problem(values["due_date"])
+
+
+_ISSUE = Reference("issue_id", "issue", "issues")
+
+
+def _people_of_issues(use: str) -> ReadBack:
+    return ReadBack((), new_id=False, references=(_ISSUE,), people=(Person("user_id", "user", use, True),))
+
+
 #: Every table, in the order the import needs them (what a row refers to comes first).
 TABLES: tuple[ExportTable, ...] = (
-    ExportTable("projects", Project, _projects),
-    ExportTable("labels", Label, _labels),
-    ExportTable("issues", Issue, _issues),
-    ExportTable("issue_assignees", IssueAssignee, _issue_people(IssueAssignee)),
-    ExportTable("issue_labels", IssueLabel, _issue_labels),
-    ExportTable("issue_watchers", IssueWatcher, _issue_people(IssueWatcher)),
-    ExportTable("comments", Comment, _comments),
-    ExportTable("issue_activities", IssueActivity, _activities),
-    ExportTable("saved_views", SavedView, _saved_views),
-    ExportTable("notifications", Notification, _notifications),
+    ExportTable(
+        "projects",
+        Project,
+        _projects,
+        ReadBack(
+            ("key", "name", "description", "issue_counter", "archived_at", "created_at", "updated_at"),
+            key="key",
+            people=(Person("created_by_id", "created_by", "projects created"),),
+            ids_in_documents=True,
+        ),
+    ),
+    ExportTable(
+        "labels",
+        Label,
+        _labels,
+        ReadBack(("name", "color", "created_at"), key="name", ids_in_documents=True),
+    ),
+    ExportTable(
+        "issues",
+        Issue,
+        _issues,
+        ReadBack(
+            (
+                "number",
+                "title",
+                "description",
+                "state",
+                "priority",
+                "due_date",
+                "estimate",
+                "created_at",
+                "updated_at",
+                "closed_at",
+                "version",
+                "rank",
+            ),
+            key="issue",
+            references=(Reference("project_id", "project", "projects"),),
+            people=(Person("created_by_id", "created_by", "issues created"),),
+            problem=_due_date,
+        ),
+    ),
+    ExportTable(
+        "issue_assignees",
+        IssueAssignee,
+        _issue_people(IssueAssignee),
+        _people_of_issues("assignments skipped"),
+    ),
+    ExportTable(
+        "issue_labels",
+        IssueLabel,
+        _issue_labels,
+        ReadBack((), new_id=False, references=(_ISSUE, Reference("label_id", "label", "labels"))),
+    ),
+    ExportTable(
+        "issue_watchers",
+        IssueWatcher,
+        _issue_people(IssueWatcher),
+        _people_of_issues("watches skipped"),
+    ),
+    ExportTable(
+        "comments",
+        Comment,
+        _comments,
+        ReadBack(
+            ("body", "created_at", "updated_at"),
+            references=(_ISSUE,),
+            people=(Person("author_id", "author", "comments kept without author"),),
+        ),
+    ),
+    ExportTable(
+        "issue_activities",
+        IssueActivity,
+        _activities,
+        ReadBack(
+            ("field", "old_value", "new_value", "created_at"),
+            references=(_ISSUE,),
+            people=(Person("actor_id", "actor", "history kept without actor"),),
+        ),
+    ),
+    ExportTable(
+        "saved_views",
+        SavedView,
+        _saved_views,
+        ReadBack(
+            ("name", "filters", "created_at"),
+            references=(Reference("project_id", "project", "projects", optional=True),),
+            people=(Person("user_id", "user", "saved views skipped", True),),
+            documents=("filters",),
+        ),
+    ),
+    ExportTable(
+        "notifications",
+        Notification,
+        _notifications,
+        ReadBack(
+            ("kind", "excerpt", "created_at", "read_at", "emailed_at"),
+            references=(_ISSUE,),
+            people=(
+                Person("user_id", "user", "notifications skipped", True),
+                Person("actor_id", "actor", "notifications kept without actor"),
+            ),
+        ),
+    ),
 )
 
 
