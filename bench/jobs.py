@@ -26,9 +26,8 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 
-from bench.services import ROOT, VENV_BIN, Services, say, write_results
+from bench.services import ROOT, VENV_BIN, Services, run_benchmark, say
 
 
 def stamp_time(key: str, label: str = "") -> None:
@@ -136,12 +135,8 @@ def main(argv=None) -> int:
     parser.add_argument("--flood", type=int, default=5000, help="tenant A's flood (default 5,000)")
     parser.add_argument("--workers", default="1,2,4", help="worker counts to compare (default 1,2,4)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    services = Services()
-    results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "settings": vars(args)}
-    try:
-        services.start()
+
+    def measure(services: Services, results: dict) -> None:
         app, env = services.migrated_app("jobs")
         from app.extensions import redis_connections
 
@@ -155,11 +150,8 @@ def main(argv=None) -> int:
         say(f"flood: tenant A queues {args.flood} jobs, then tenant B one")
         results["flood"] = flood(app, env, redis, args.flood, log_dir)
         say(json.dumps(results["flood"]))
-    finally:
-        services.stop()
-    path = write_results(f"jobs-{stamp}", results)
-    print(f"results: {path.relative_to(ROOT)}")
-    return 0
+
+    return run_benchmark("jobs", {"settings": vars(args)}, measure)
 
 
 if __name__ == "__main__":
