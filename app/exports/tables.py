@@ -98,13 +98,16 @@ def _issues() -> Select:
     )
 
 
+def _of_issues(statement: Select, model) -> Select:
+    """``statement`` joined to each row's issue and the issue's project (for ``_issue_ref``)."""
+    return statement.join(Issue, Issue.id == model.issue_id).join(Project, Project.id == Issue.project_id)
+
+
 def _issue_people(model) -> Callable[[], Select]:
     def statement() -> Select:
         person = aliased(User)
         return (
-            select(_issue_ref(), _email(person, "user"), model.issue_id, model.user_id)
-            .join(Issue, Issue.id == model.issue_id)
-            .join(Project, Project.id == Issue.project_id)
+            _of_issues(select(_issue_ref(), _email(person, "user"), model.issue_id, model.user_id), model)
             .join(person, person.id == model.user_id)
             .order_by(Project.key, Issue.number, person.email)
         )
@@ -113,52 +116,27 @@ def _issue_people(model) -> Callable[[], Select]:
 
 
 def _issue_labels() -> Select:
+    selected = select(_issue_ref(), Label.name.label("label"), IssueLabel.issue_id, IssueLabel.label_id)
     return (
-        select(_issue_ref(), Label.name.label("label"), IssueLabel.issue_id, IssueLabel.label_id)
-        .join(Issue, Issue.id == IssueLabel.issue_id)
-        .join(Project, Project.id == Issue.project_id)
+        _of_issues(selected, IssueLabel)
         .join(Label, Label.id == IssueLabel.label_id)
         .order_by(Project.key, Issue.number, Label.name)
     )
 
 
-def _comments() -> Select:
-    author = aliased(User)
-    return (
-        select(
-            _issue_ref(),
-            _email(author, "author"),
-            Comment.body,
-            Comment.created_at,
-            Comment.updated_at,
-            Comment.id,
-            Comment.issue_id,
-        )
-        .join(Issue, Issue.id == Comment.issue_id)
-        .join(Project, Project.id == Issue.project_id)
-        .outerjoin(author, author.id == Comment.author_id)
-        .order_by(Project.key, Issue.number, Comment.created_at, Comment.id)
-    )
+def _issue_entries(model, person: str, *columns) -> Callable[[], Select]:
+    """An issue's comments or history, oldest first: each with the email of its ``person``."""
 
-
-def _activities() -> Select:
-    actor = aliased(User)
-    return (
-        select(
-            _issue_ref(),
-            _email(actor, "actor"),
-            IssueActivity.field,
-            IssueActivity.old_value,
-            IssueActivity.new_value,
-            IssueActivity.created_at,
-            IssueActivity.id,
-            IssueActivity.issue_id,
+    def statement() -> Select:
+        who = aliased(User)
+        selected = select(_issue_ref(), _email(who, person), *columns, model.id, model.issue_id)
+        return (
+            _of_issues(selected, model)
+            .outerjoin(who, who.id == getattr(model, f"{person}_id"))
+            .order_by(Project.key, Issue.number, model.created_at, model.id)
         )
-        .join(Issue, Issue.id == IssueActivity.issue_id)
-        .join(Project, Project.id == Issue.project_id)
-        .outerjoin(actor, actor.id == IssueActivity.actor_id)
-        .order_by(Project.key, Issue.number, IssueActivity.created_at, IssueActivity.id)
-    )
+
+    return statement
 
 
 def _saved_views() -> Select:
@@ -334,7 +312,7 @@ TABLES: tuple[ExportTable, ...] = (
     ExportTable(
         "comments",
         Comment,
-        _comments,
+        _issue_entries(Comment, "author", Comment.body, Comment.created_at, Comment.updated_at),
         ReadBack(
             ("body", "created_at", "updated_at"),
             references=(_ISSUE,),
@@ -344,7 +322,14 @@ TABLES: tuple[ExportTable, ...] = (
     ExportTable(
         "issue_activities",
         IssueActivity,
-        _activities,
+        _issue_entries(
+            IssueActivity,
+            "actor",
+            IssueActivity.field,
+            IssueActivity.old_value,
+            IssueActivity.new_value,
+            IssueActivity.created_at,
+        ),
         ReadBack(
             ("field", "old_value", "new_value", "created_at"),
             references=(_ISSUE,),
