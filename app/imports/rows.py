@@ -125,6 +125,17 @@ class RowChecker:
             return found[0], None
         return None, f"label '{_short(value)}' does not exist (create it first)"
 
+    def _ids(self, cells: list[str], name: str, find, problems: list[str]) -> list[uuid.UUID]:
+        """The ids a list column names, each once (``find`` gives an id or a problem per name)."""
+        ids = []
+        for value in _split_list(self._value(cells, name)):
+            found, problem = find(value)
+            if problem:
+                problems.append(problem)
+            elif found not in ids:
+                ids.append(found)
+        return ids
+
     def check(self, line: int, cells: list[str]) -> IssueRow:
         """The row's values, resolved; ``RowProblem`` naming every reason it cannot be imported."""
         problems = []
@@ -153,18 +164,8 @@ class RowChecker:
             row.priority = _PRIORITIES.get(_choice_key(priority))
             if row.priority is None:
                 problems.append(f"priority '{_short(priority)}' is not one of {_PRIORITY_NAMES} (or 0 to 4)")
-        for name in _split_list(self._value(cells, "assignees")):
-            user_id, problem = self._member(name)
-            if problem:
-                problems.append(problem)
-            elif user_id not in row.assignee_ids:
-                row.assignee_ids.append(user_id)
-        for name in _split_list(self._value(cells, "labels")):
-            label_id, problem = self._label(name)
-            if problem:
-                problems.append(problem)
-            elif label_id not in row.label_ids:
-                row.label_ids.append(label_id)
+        row.assignee_ids = self._ids(cells, "assignees", self._member, problems)
+        row.label_ids = self._ids(cells, "labels", self._label, problems)
         if due := self._value(cells, "due_date"):
             try:
                 row.due_date = date.fromisoformat(due)
