@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO
 
-from sqlalchemy import Date, insert, select
+from sqlalchemy import Date, Integer, String, insert, select
 
 from app.core import audit
 from app.core.permissions import ROLES
@@ -55,9 +55,11 @@ class ImportReport:
 
 def _parse(model, name: str, value, where: str):
     """A value from the export as its column stores it; ImportProblem if it cannot be one."""
-    if value is None:
-        return None
     column = model.__table__.c[name]
+    if value is None:
+        if not column.nullable:
+            raise ImportProblem(f"{where}: {name} is empty.")
+        return None
     try:
         if isinstance(column.type, UTCDateTime):
             return datetime.fromisoformat(value)
@@ -65,6 +67,13 @@ def _parse(model, name: str, value, where: str):
             return date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
         raise ImportProblem(f"{where}: {name} {value!r} is not a date in ISO 8601.") from exc
+    if isinstance(column.type, Integer) and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ImportProblem(f"{where}: {name} {value!r} is not a whole number.")
+    if isinstance(column.type, String):
+        if not isinstance(value, str):
+            raise ImportProblem(f"{where}: {name} {value!r} is not text.")
+        if column.type.length and len(value) > column.type.length:
+            raise ImportProblem(f"{where}: {name} is longer than {column.type.length} characters.")
     if (choices := column.info.get("choices")) and value not in choices:
         raise ImportProblem(f"{where}: {name} {value!r} is not one of {', '.join(choices)}.")
     return value
@@ -206,6 +215,8 @@ def _import_rows(
             if reading.new_id:
                 values["id"] = new_id()
             if reading.key is not None:
+                if not isinstance(row[reading.key], str):
+                    raise ImportProblem(f"{where}: {reading.key} {row[reading.key]!r} is not text.")
                 if row[reading.key] in keys:
                     raise ImportProblem(f"{where}: {row[reading.key]} is in the export twice.")
                 keys[row[reading.key]] = values["id"]
@@ -228,7 +239,8 @@ def _add_members(manifest: dict, owner: User, people: _People, report: ImportRep
         user_id = people.id_of(email, "membership")
         if user_id is not None:
             role = member.get("role") if member.get("role") in ROLES else "member"
-            joined = _parse(Membership, "created_at", member.get("joined_at"), "organization.json")
+            joined = member.get("joined_at")
+            joined = _parse(Membership, "created_at", joined, "organization.json") if joined else None
             db.session.add(
                 Membership(user_id=user_id, role=role, **({"created_at": joined} if joined else {}))
             )
@@ -259,14 +271,17 @@ def _read_row(table: ExportTable, row, where: str, people: _People, new_ids: dic
     for ref in reading.references:
         if ref.optional and not row[ref.field]:
             values[ref.column] = None
-        elif (found := new_ids[ref.table].get(row[ref.field])) is not None:
+        elif isinstance(row[ref.field], str) and (found := new_ids[ref.table].get(row[ref.field])):
             values[ref.column] = found
         else:
             raise ImportProblem(
                 f"{where} refers to {ref.field} {row[ref.field]}, which is not in the export."
             )
     for column in reading.columns:
-        values[column] = _parse(table.model, column, row[column], where)
+        if column in reading.documents:
+            values[column] = row[column]  # JSON as it is; old ids rewritten once the row has its id
+        else:
+            values[column] = _parse(table.model, column, row[column], where)
     if reading.problem and (problem := reading.problem(values)):
         raise ImportProblem(f"{where}: {problem}")
     return values

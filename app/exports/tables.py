@@ -32,7 +32,7 @@ from app.models import (
     SavedView,
     User,
 )
-from app.models.work import due_date_problem
+from app.models.work import PRIORITY_LABELS, due_date_problem
 
 FORMAT = "worklane-export"
 #: Bumped when a table or column changes meaning; the import refuses versions it does not know.
@@ -236,7 +236,12 @@ class ExportTable:
         return select(func.count()).select_from(self.model)
 
 
-def _due_date(values: dict) -> str | None:
+def _issue_problem(values: dict) -> str | None:
+    """What the database or the issue form would refuse in an issue's values."""
+    if values["priority"] not in PRIORITY_LABELS:
+        return f"priority {values['priority']!r} is not one of 0 to 4."
+    if values["estimate"] is not None and values["estimate"] < 0:
+        return "the estimate is below 0."
     return due_date_problem(values["due_date"])
 
 
@@ -288,7 +293,7 @@ TABLES: tuple[ExportTable, ...] = (
             key="issue",
             references=(Reference("project_id", "project", "projects"),),
             people=(Person("created_by_id", "created_by", "issues created"),),
-            problem=_due_date,
+            problem=_issue_problem,
         ),
     ),
     ExportTable(
