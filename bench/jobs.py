@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
 
-from bench.services import ROOT, VENV_BIN, Services, run_benchmark, say
+from bench.services import ROOT, VENV_BIN, Services, run_benchmark, say, stop_processes
 
 
 def stamp_time(key: str, label: str = "") -> None:
@@ -51,17 +50,6 @@ def _workers(env: dict[str, str], count: int, log_dir) -> list[subprocess.Popen]
                 )
             )
     return processes
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _wait(condition, timeout: float, what: str):
@@ -92,7 +80,7 @@ def throughput(app, env, redis, workers: int, jobs: int, log_dir) -> dict:
     try:
         _wait(lambda: redis.llen("stamps") >= jobs, 600, f"{jobs} jobs on {workers} worker(s)")
     finally:
-        _stop(processes)
+        stop_processes(processes)
     times = sorted(float(value.split()[1]) for value in redis.lrange("stamps", 0, -1))
     span = times[-1] - times[0]
     return {
@@ -116,7 +104,7 @@ def flood(app, env, redis, flood_jobs: int, log_dir) -> dict:
         _wait(lambda: any(v.startswith(b"b ") for v in redis.lrange("stamps", before, -1)), 120, "B's job")
         started = [value.decode().split() for value in redis.lrange("stamps", before, -1)]
     finally:
-        _stop(processes)
+        stop_processes(processes)
     labels = [label for label, _at in started]
     b_index = labels.index("b")
     return {

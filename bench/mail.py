@@ -30,7 +30,7 @@ import threading
 import time
 from email.parser import BytesHeaderParser
 
-from bench.services import ROOT, VENV_BIN, Services, free_port, run_benchmark, say
+from bench.services import ROOT, VENV_BIN, Services, free_port, run_benchmark, say, stop_processes
 
 
 class CountingHandler:
@@ -138,13 +138,7 @@ def run(
         else:
             say("timed out before every mail was sent")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         writer.join()
         controller.stop()
     counts = _status_counts(app)

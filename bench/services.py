@@ -303,6 +303,18 @@ class WebProcess:
             self.process.wait()
 
 
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """Ask each process to stop (SIGTERM), then wait for it; kill one that takes over 30 s."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def write_results(name: str, results: dict) -> Path:
     """Write a benchmark's results as ``bench/results/<name>.json``; the path."""
     import json
