@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import urlsplit
+
+from app.core.mailserver import MailServerError, mail_from_domain, parse_smtp_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ENVIRONMENTS = ("development", "production", "testing")
 
 
 class ConfigError(RuntimeError):
@@ -56,12 +55,9 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _email_list(value: str | None) -> frozenset[str]:
-    return frozenset(part.strip().lower() for part in (value or "").split(",") if part.strip())
-
-
-def _host_list(value: str | None) -> frozenset[str]:
-    return frozenset(part.strip().lower().rstrip("/") for part in (value or "").split(",") if part.strip())
+def _lower_list(raw: str | None, trailing: str = "") -> frozenset[str]:
+    """Comma-separated names (emails, hosts), lower-case, with ``trailing`` characters cut."""
+    return frozenset(part.strip().lower().rstrip(trailing) for part in (raw or "").split(",") if part.strip())
 
 
 def _int(environ, name: str, default: int) -> int:
@@ -72,76 +68,6 @@ def _int(environ, name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    """Where outgoing mail goes, parsed from ``SMTP_URL``."""
-
-    host: str
-    port: int
-    implicit_tls: bool = False  # smtps://
-    starttls: bool = False
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-
-_SMTP_URL_FORMS = "smtp://[user:password@]host:port[?starttls=true] or smtps://[user:password@]host:port"
-
-
-def parse_smtp_url(url: str) -> SmtpSettings:
-    """Parse ``SMTP_URL``; a malformed one is a ConfigError that never repeats the password.
-
-    ``smtp://`` is plain SMTP, upgraded with STARTTLS when ``?starttls=true``;
-    ``smtps://`` is TLS from the first byte. User and password are
-    percent-decoded (write ``@`` as ``%40``).
-    """
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("smtp", "smtps"):
-        raise ConfigError(f"SMTP_URL must look like {_SMTP_URL_FORMS}")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError("SMTP_URL has an invalid port (a number from 1 to 65535)") from exc
-    if not parts.hostname:
-        raise ConfigError(f"SMTP_URL has no host; it must look like {_SMTP_URL_FORMS}")
-    if port is None or port == 0:
-        raise ConfigError("SMTP_URL needs a port, for example smtp://mail.example.com:587?starttls=true")
-    if parts.path not in ("", "/") or parts.fragment:
-        raise ConfigError(f"SMTP_URL must not have a path; it must look like {_SMTP_URL_FORMS}")
-    options = dict(parse_qsl(parts.query, keep_blank_values=True))
-    unknown = sorted(set(options) - {"starttls"})
-    if unknown:
-        raise ConfigError(f"SMTP_URL has unknown option(s) {', '.join(unknown)}; the only one is starttls")
-    starttls_value = options.get("starttls", "false").strip().lower()
-    if starttls_value not in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
-        raise ConfigError("SMTP_URL option starttls must be true or false")
-    starttls = starttls_value in {"true", "1", "yes", "on"}
-    if starttls and parts.scheme == "smtps":
-        raise ConfigError("SMTP_URL: smtps:// is already TLS; use smtp://…?starttls=true for STARTTLS")
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    if username and not password:
-        raise ConfigError("SMTP_URL has a user name but no password (smtp://user:password@host:port)")
-    if password and not username:
-        raise ConfigError("SMTP_URL has a password but no user name (smtp://user:password@host:port)")
-    return SmtpSettings(
-        host=parts.hostname,
-        port=port,
-        implicit_tls=parts.scheme == "smtps",
-        starttls=starttls,
-        username=username,
-        password=password,
-    )
-
-
-def mail_from_domain(mail_from: str) -> str:
-    """The domain of ``MAIL_FROM`` (it names our Message-IDs); ConfigError when there is none."""
-    _name, address = parseaddr(mail_from)
-    local, _, domain = address.rpartition("@")
-    if not local or not domain or any(c in mail_from for c in "\r\n"):
-        raise ConfigError("MAIL_FROM must be an address such as 'Worklane <no-reply@example.com>'")
-    return domain
 
 
 class BaseConfig:
@@ -296,8 +222,8 @@ class BaseConfig:
         config.SMTP_URL = environ.get("SMTP_URL") or None
         config.MAIL_FROM = environ.get("MAIL_FROM") or cls.MAIL_FROM
         config.PUBLIC_URL = (environ.get("PUBLIC_URL") or cls.PUBLIC_URL or "").rstrip("/") or None
-        config.ALLOWED_HOSTS = _host_list(environ.get("ALLOWED_HOSTS"))
-        config.OPERATOR_EMAILS = _email_list(environ.get("OPERATOR_EMAILS"))
+        config.ALLOWED_HOSTS = _lower_list(environ.get("ALLOWED_HOSTS"), "/")
+        config.OPERATOR_EMAILS = _lower_list(environ.get("OPERATOR_EMAILS"))
         config.METRICS_TOKEN = environ.get("METRICS_TOKEN") or None
         config.DEV_MAIL_DIR = environ.get("DEV_MAIL_DIR") or str(Path(config.INSTANCE_PATH) / "mail")
         files = environ.get("FILE_STORAGE_PATH")
@@ -339,13 +265,16 @@ class BaseConfig:
                 f"{self.ENV_NAME} configuration is missing required environment "
                 f"variable(s): {', '.join(missing)}"
             )
-        if self.SMTP_URL:
-            parse_smtp_url(self.SMTP_URL)
+        try:
+            if self.SMTP_URL:
+                parse_smtp_url(self.SMTP_URL)
+            mail_from_domain(self.MAIL_FROM)
+        except MailServerError as exc:
+            raise ConfigError(str(exc)) from exc
         if min(self.JOB_HEARTBEAT_SECONDS, self.JOB_MAINTENANCE_SECONDS) < 1:
             raise ConfigError("JOB_HEARTBEAT_SECONDS and JOB_MAINTENANCE_SECONDS must be at least 1")
         if self.JOB_LOST_AFTER_SECONDS < 2 * self.JOB_HEARTBEAT_SECONDS:
             raise ConfigError("JOB_LOST_AFTER_SECONDS must be at least twice JOB_HEARTBEAT_SECONDS")
-        mail_from_domain(self.MAIL_FROM)
         public = urlsplit(self.PUBLIC_URL or "")
         if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
             raise ConfigError(
@@ -434,11 +363,7 @@ class ProductionConfig(BaseConfig):
             raise ConfigError("production needs a PostgreSQL DATABASE_URL, not SQLite")
 
 
-CONFIGS = {
-    "development": DevelopmentConfig,
-    "production": ProductionConfig,
-    "testing": TestingConfig,
-}
+CONFIGS = {config.ENV_NAME: config for config in (DevelopmentConfig, ProductionConfig, TestingConfig)}
 
 
 def development_secret_key(instance_path: Path) -> str:
@@ -465,7 +390,7 @@ def config_from_env(environ=None, dotenv_path: Path | None = PROJECT_ROOT / ".en
     environ = dict(os.environ if environ is None else environ)
     name = (environ.get("WORKLANE_ENV") or "development").strip().lower()
     if name not in CONFIGS:
-        raise ConfigError(f"WORKLANE_ENV must be one of {', '.join(ENVIRONMENTS)}, got {name!r}")
+        raise ConfigError(f"WORKLANE_ENV must be one of {', '.join(CONFIGS)}, got {name!r}")
     if name == "development" and dotenv_path is not None and dotenv_path.is_file():
         from dotenv import dotenv_values
 

@@ -25,12 +25,11 @@ import random
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 
 import psycopg
 
 from bench import dataset
-from bench.services import ROOT, VENV_BIN, Services, say, write_results
+from bench.services import ROOT, VENV_BIN, Services, run_benchmark, say
 
 
 def build_organization(services: Services, database: str, issues: int, password_hash: str) -> str:
@@ -147,15 +146,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="5000,50000", help="issues per organization (default 5000,50000)")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    services = Services()
-    results = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "os": platform.platform(), "python": platform.python_version()},
-        "runs": [],
-    }
-    try:
-        services.start()
+    machine = {"nproc": os.cpu_count(), "os": platform.platform(), "python": platform.python_version()}
+
+    def measure(services: Services, results: dict) -> None:
         results["machine"].update(services.versions)
         app, env = services.migrated_app("exports")
         from app.core.security import hash_password
@@ -172,11 +165,8 @@ def main(argv=None) -> int:
                 run = {"issues": issues, **export_once(app, env, org_id, log)}
                 results["runs"].append(run)
                 say(json.dumps({k: v for k, v in run.items() if k != "tables"}))
-    finally:
-        services.stop()
-    path = write_results(f"exports-{stamp}", results)
-    print(f"results: {path.relative_to(ROOT)}")
-    return 0
+
+    return run_benchmark("exports", {"machine": machine, "runs": []}, measure)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import signal
 import sys
 import time
-from datetime import UTC, datetime
 
 from bench.jobs import _stop, _wait, _workers
-from bench.services import ROOT, Services, say, write_results
+from bench.services import Services, run_benchmark, say
 
 STATES = ["Backlog", "Todo", "In progress", "in_review", "Done"]
 PRIORITIES = ["Urgent", "High", "Medium", "Low", "0"]
@@ -117,14 +115,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.imports", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000, help="rows in the file (default 10,000)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    services = Services()
-    results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "settings": vars(args)}
-    try:
-        services.start()
-        app, env = services.migrated_app("imports")
 
+    def measure(services: Services, results: dict) -> None:
+        app, env = services.migrated_app("imports")
         org_id, user_id, project_id = _setup(app)
         content = generate_csv(args.rows)
         results["file_bytes"] = len(content)
@@ -134,11 +127,8 @@ def main(argv=None) -> int:
         say("the same file again (every row already imported)")
         results["again"] = _import(app, env, org_id, user_id, project_id, content, services.work)
         say(json.dumps(results["again"]))
-    finally:
-        services.stop()
-    path = write_results(f"imports-{stamp}", results)
-    print(f"results: {path.relative_to(ROOT)}")
-    return 0
+
+    return run_benchmark("imports", {"settings": vars(args)}, measure)
 
 
 if __name__ == "__main__":

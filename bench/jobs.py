@@ -21,15 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 
 from app.core.queue.queues import job
-from bench.services import ROOT, VENV_BIN, Services, say, write_results
+from bench.services import ROOT, VENV_BIN, Services, run_benchmark, say, stop_processes
 
 
 @job()
@@ -54,17 +52,6 @@ def _workers(env: dict[str, str], count: int, log_dir) -> list[subprocess.Popen]
                 )
             )
     return processes
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _wait(condition, timeout: float, what: str):
@@ -95,7 +82,7 @@ def throughput(app, env, redis, workers: int, jobs: int, log_dir) -> dict:
     try:
         _wait(lambda: redis.llen("stamps") >= jobs, 600, f"{jobs} jobs on {workers} worker(s)")
     finally:
-        _stop(processes)
+        stop_processes(processes)
     times = sorted(float(value.split()[1]) for value in redis.lrange("stamps", 0, -1))
     span = times[-1] - times[0]
     return {
@@ -119,7 +106,7 @@ def flood(app, env, redis, flood_jobs: int, log_dir) -> dict:
         _wait(lambda: any(v.startswith(b"b ") for v in redis.lrange("stamps", before, -1)), 120, "B's job")
         started = [value.decode().split() for value in redis.lrange("stamps", before, -1)]
     finally:
-        _stop(processes)
+        stop_processes(processes)
     labels = [label for label, _at in started]
     b_index = labels.index("b")
     return {
@@ -138,12 +125,8 @@ def main(argv=None) -> int:
     parser.add_argument("--flood", type=int, default=5000, help="tenant A's flood (default 5,000)")
     parser.add_argument("--workers", default="1,2,4", help="worker counts to compare (default 1,2,4)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    services = Services()
-    results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "settings": vars(args)}
-    try:
-        services.start()
+
+    def measure(services: Services, results: dict) -> None:
         app, env = services.migrated_app("jobs")
         from app.extensions import redis_connections
 
@@ -157,11 +140,8 @@ def main(argv=None) -> int:
         say(f"flood: tenant A queues {args.flood} jobs, then tenant B one")
         results["flood"] = flood(app, env, redis, args.flood, log_dir)
         say(json.dumps(results["flood"]))
-    finally:
-        services.stop()
-    path = write_results(f"jobs-{stamp}", results)
-    print(f"results: {path.relative_to(ROOT)}")
-    return 0
+
+    return run_benchmark("jobs", {"settings": vars(args)}, measure)
 
 
 if __name__ == "__main__":

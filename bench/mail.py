@@ -28,10 +28,9 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 
-from bench.services import ROOT, VENV_BIN, Services, free_port, say, write_results
+from bench.services import ROOT, VENV_BIN, Services, free_port, run_benchmark, say, stop_processes
 
 
 class CountingHandler:
@@ -139,13 +138,7 @@ def run(
         else:
             say("timed out before every mail was sent")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         writer.join()
         controller.stop()
     counts = _status_counts(app)
@@ -181,22 +174,15 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    services = Services()
-    results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "settings": vars(args)}
-    try:
-        services.start()
+
+    def measure(services: Services, results: dict) -> None:
         app, env = services.migrated_app("mail")
         results["run"] = run(
             app, env, args.mails, args.workers, args.kill_every, args.min_life, services.work, args.timeout
         )
         say(json.dumps(results["run"]))
-    finally:
-        services.stop()
-    path = write_results(f"mail-{stamp}", results)
-    print(f"results: {path.relative_to(ROOT)}")
-    return 0
+
+    return run_benchmark("mail", {"settings": vars(args)}, measure)
 
 
 if __name__ == "__main__":

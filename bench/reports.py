@@ -20,15 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import sys
 import time
 import tracemalloc
-from datetime import UTC, datetime
 
 from bench.harness import build
-from bench.services import ROOT, Services, say, write_results
+from bench.services import Services, run_benchmark, say
 
 
 def _time_scope(app, tenant_id, project_key: str | None, rounds: int) -> dict:
@@ -76,15 +74,11 @@ def main(argv=None) -> int:
     parser.add_argument("--issues", type=int, default=20_000, help="filler issues (default 20,000)")
     parser.add_argument("--rounds", type=int, default=5, help="computations per scope (default 5)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    services = Services()
-    results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "settings": vars(args)}
-    try:
+
+    def measure(services: Services, results: dict) -> None:
         from app.core.security import hash_password
         from bench import dataset
 
-        services.start()
         filler = dataset.filler_sizes(args.orgs, args.issues)
         system = build(services, args.orgs, 0, filler, hash_password(dataset.BENCH_PASSWORD))
         env = {**system.env, "LOG_LEVEL": "WARNING"}
@@ -118,11 +112,8 @@ def main(argv=None) -> int:
             entry = {"label": label, **_time_scope(app, tenant, key, args.rounds)}
             results["scopes"].append(entry)
             say(json.dumps(entry))
-    finally:
-        services.stop()
-    path = write_results(f"reports-{stamp}", results)
-    print(f"results: {path.relative_to(ROOT)}")
-    return 0
+
+    return run_benchmark("reports", {"settings": vars(args)}, measure)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -301,6 +303,18 @@ class WebProcess:
             self.process.wait()
 
 
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """Ask each process to stop (SIGTERM), then wait for it; kill one that takes over 30 s."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def write_results(name: str, results: dict) -> Path:
     """Write a benchmark's results as ``bench/results/<name>.json``; the path."""
     import json
@@ -309,3 +323,21 @@ def write_results(name: str, results: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return path
+
+
+def run_benchmark(name: str, results: dict, measure: Callable[[Services, dict], None]) -> int:
+    """Run one benchmark: start PostgreSQL and Redis, ``measure(services, results)``, stop them
+    (a stop signal unwinds through here too), and write ``results`` as
+    ``bench/results/<name>-<timestamp>.json``."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    services = Services()
+    results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), **results}
+    try:
+        services.start()
+        measure(services, results)
+    finally:
+        services.stop()
+    path = write_results(f"{name}-{stamp}", results)
+    print(f"results: {path.relative_to(ROOT)}")
+    return 0

@@ -25,11 +25,10 @@ from app.config import (
     ConfigError,
     DevelopmentConfig,
     ProductionConfig,
-    SmtpSettings,
-    parse_smtp_url,
 )
 from app.core.mail import render_email, send_email
 from app.core.mail_delivery import deliver_email
+from app.core.mailserver import SmtpSettings, parse_smtp_url
 from app.core.queue.queues import HIGH
 from app.devmail import is_message_name
 from app.extensions import db, redis_connections

@@ -1,10 +1,10 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from app.auth.passwords import AcceptablePassword
 from app.core.edits import encode
-from app.core.names import VisibleText
+from app.core.fields import loaded_field, name_field
 from app.core.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 #: Every field that sets a new password (sign-up, invitation, reset, change).
@@ -22,29 +22,30 @@ _email = [
     Email(message="Enter an email address like name@example.com.", check_deliverability=False),
     Length(max=254, message="That address is too long."),
 ]
-_name = [
-    DataRequired(message="Enter your name."),
-    Length(max=100, message="Keep it under 100 characters."),
-    VisibleText(),
-]
+_TOO_LONG = "Keep it under 100 characters."
+
+
+def _name(label: str):
+    return name_field(label, "Enter your name.", 100, _TOO_LONG)
+
+
+def _repeated_password():
+    return PasswordField(
+        "Repeat the new password", validators=[EqualTo("password", message="The two passwords differ.")]
+    )
 
 
 class SignUpForm(FlaskForm):
-    name = StringField("Your name", validators=_name)
+    name = _name("Your name")
     email = EmailField("Work email", validators=_email)
     password = PasswordField("Password", validators=_password)
-    organization = StringField(
-        "Organization name",
-        validators=[
-            DataRequired(message="Name your organization (you can change it later)."),
-            Length(max=100, message="Keep it under 100 characters."),
-            VisibleText(),
-        ],
+    organization = name_field(
+        "Organization name", "Name your organization (you can change it later).", 100, _TOO_LONG
     )
 
 
 class InvitedSignUpForm(FlaskForm):
-    name = StringField("Your name", validators=_name)
+    name = _name("Your name")
     password = PasswordField("Password", validators=_password)
 
 
@@ -59,23 +60,18 @@ class ForgotPasswordForm(FlaskForm):
 
 class ResetPasswordForm(FlaskForm):
     password = PasswordField("New password", validators=_password)
-    confirm = PasswordField(
-        "Repeat the new password", validators=[EqualTo("password", message="The two passwords differ.")]
-    )
+    confirm = _repeated_password()
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired(message="Enter it.")])
     password = PasswordField("New password", validators=_password)
-    confirm = PasswordField(
-        "Repeat the new password", validators=[EqualTo("password", message="The two passwords differ.")]
-    )
+    confirm = _repeated_password()
 
 
 class ProfileForm(FlaskForm):
-    name = StringField("Name", validators=_name)
-    #: The values the page showed (``app.core.edits``).
-    loaded = HiddenField()
+    name = _name("Name")
+    loaded = loaded_field()
 
 
 class ChangeEmailForm(FlaskForm):
@@ -103,7 +99,7 @@ def notification_email_form(preferences, choices, submitted: bool = True):
     """
 
     class NotificationEmailForm(FlaskForm):
-        loaded = HiddenField()
+        loaded = loaded_field()
 
     for pref in preferences:
         setattr(

@@ -25,28 +25,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO
 
-from sqlalchemy import Date, insert, select
+from sqlalchemy import Date, Integer, String, insert, select
 
 from app.core import audit
 from app.core.permissions import ROLES
 from app.core.tenancy import tenant_context
-from app.exports.tables import FORMAT, FORMAT_VERSION
+from app.exports.tables import FORMAT, FORMAT_VERSION, TABLES, ExportTable
 from app.extensions import db
-from app.models import (
-    Comment,
-    Issue,
-    IssueActivity,
-    IssueAssignee,
-    IssueLabel,
-    IssueWatcher,
-    Label,
-    Membership,
-    Notification,
-    Organization,
-    Project,
-    SavedView,
-    User,
-)
+from app.models import Membership, Organization, User
 from app.models.base import UTCDateTime, new_id
 from app.orgs.services import OrgError, create_organization, slug_problem
 
@@ -67,14 +53,29 @@ class ImportReport:
     unknown_people: dict[str, Counter] = field(default_factory=dict)
 
 
-def _parse(model, name: str, value):
+def _parse(model, name: str, value, where: str):
+    """A value from the export as its column stores it; ImportProblem if it cannot be one."""
+    column = model.__table__.c[name]
     if value is None:
+        if not column.nullable:
+            raise ImportProblem(f"{where}: {name} is empty.")
         return None
-    column_type = model.__table__.c[name].type
-    if isinstance(column_type, UTCDateTime):
-        return datetime.fromisoformat(value)
-    if isinstance(column_type, Date):
-        return date.fromisoformat(value)
+    try:
+        if isinstance(column.type, UTCDateTime):
+            return datetime.fromisoformat(value)
+        if isinstance(column.type, Date):
+            return date.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise ImportProblem(f"{where}: {name} {value!r} is not a date in ISO 8601.") from exc
+    if isinstance(column.type, Integer) and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ImportProblem(f"{where}: {name} {value!r} is not a whole number.")
+    if isinstance(column.type, String):
+        if not isinstance(value, str):
+            raise ImportProblem(f"{where}: {name} {value!r} is not text.")
+        if column.type.length and len(value) > column.type.length:
+            raise ImportProblem(f"{where}: {name} is longer than {column.type.length} characters.")
+    if (choices := column.info.get("choices")) and value not in choices:
+        raise ImportProblem(f"{where}: {name} {value!r} is not one of {', '.join(choices)}.")
     return value
 
 
@@ -97,7 +98,8 @@ class _People:
         return found
 
 
-def _rows(archive: zipfile.ZipFile, name: str) -> Iterator[dict]:
+def _rows(archive: zipfile.ZipFile, name: str) -> Iterator[tuple[int, object]]:
+    """(line number, row) for each row of a table in the export."""
     try:
         entry = archive.open(f"{name}.jsonl")
     except KeyError as exc:
@@ -106,7 +108,7 @@ def _rows(archive: zipfile.ZipFile, name: str) -> Iterator[dict]:
         for number, line in enumerate(entry, start=1):
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    yield number, json.loads(line)
                 except ValueError as exc:
                     raise ImportProblem(f"{name}.jsonl line {number} is not valid JSON.") from exc
 
@@ -194,11 +196,42 @@ def import_export(
 def _import_rows(
     archive, manifest: dict, organization: Organization, owner: User, report: ImportReport
 ) -> None:
-    from app.core import cache
-
-    tenant = organization.id
     people = _People(report)
     people.ids[owner.email.lower()] = owner.id
+    _add_members(manifest, owner, people, report)
+    #: Per table: its rows' keys in the export -> their new ids.
+    new_ids: dict[str, dict] = {}
+    #: Old ids of projects and labels -> new ones (for the ids inside saved views' filters).
+    old_ids: dict[str, str] = {}
+    for table in TABLES:
+        reading = table.read_back
+        keys = new_ids.setdefault(table.name, {})
+        batch = _Batches(table.model, organization.id)
+        for number, row in _rows(archive, table.name):
+            where = f"{table.name}.jsonl line {number}"
+            values = _read_row(table, row, where, people, new_ids)
+            if values is None:
+                continue
+            if reading.new_id:
+                values["id"] = new_id()
+            if reading.key is not None:
+                if not isinstance(row[reading.key], str):
+                    raise ImportProblem(f"{where}: {reading.key} {row[reading.key]!r} is not text.")
+                if row[reading.key] in keys:
+                    raise ImportProblem(f"{where}: {row[reading.key]} is in the export twice.")
+                keys[row[reading.key]] = values["id"]
+                if reading.ids_in_documents and "id" in row:
+                    old_ids[str(row["id"])] = str(values["id"])
+            for column in reading.documents:
+                values[column] = _with_new_ids(values[column], old_ids, where)
+            batch.add(**values)
+        batch.flush()
+        report.rows[table.name] = batch.count
+
+
+def _add_members(manifest: dict, owner: User, people: _People, report: ImportReport) -> None:
+    from app.core import cache
+
     for member in manifest.get("members", []):
         email = (member.get("email") or "").lower()
         if not email or email == owner.email.lower():
@@ -206,7 +239,8 @@ def _import_rows(
         user_id = people.id_of(email, "membership")
         if user_id is not None:
             role = member.get("role") if member.get("role") in ROLES else "member"
-            joined = _parse(Membership, "created_at", member.get("joined_at"))
+            joined = member.get("joined_at")
+            joined = _parse(Membership, "created_at", joined, "organization.json") if joined else None
             db.session.add(
                 Membership(user_id=user_id, role=role, **({"created_at": joined} if joined else {}))
             )
@@ -214,158 +248,50 @@ def _import_rows(
             report.members_added.append(email)
     db.session.flush()
 
-    projects: dict[str, uuid.UUID] = {}
-    old_ids: dict[str, str] = {}  # old project and label ids -> new ones (saved views' filters)
-    batch = _Batches(Project, tenant)
-    for row in _rows(archive, "projects"):
-        projects[row["key"]] = new_id()
-        old_ids[row["id"]] = str(projects[row["key"]])
-        batch.add(
-            id=projects[row["key"]],
-            key=row["key"],
-            name=row["name"],
-            description=row["description"],
-            issue_counter=row["issue_counter"],
-            archived_at=_parse(Project, "archived_at", row["archived_at"]),
-            created_by_id=people.id_of(row["created_by"], "projects created"),
-            created_at=_parse(Project, "created_at", row["created_at"]),
-            updated_at=_parse(Project, "updated_at", row["updated_at"]),
-        )
-    batch.flush()
-    report.rows["projects"] = batch.count
 
-    labels: dict[str, uuid.UUID] = {}
-    batch = _Batches(Label, tenant)
-    for row in _rows(archive, "labels"):
-        labels[row["name"]] = new_id()
-        old_ids[row["id"]] = str(labels[row["name"]])
-        batch.add(
-            id=labels[row["name"]],
-            name=row["name"],
-            color=row["color"],
-            created_at=_parse(Label, "created_at", row["created_at"]),
-        )
-    batch.flush()
-    report.rows["labels"] = batch.count
-
-    issues: dict[str, uuid.UUID] = {}
-    batch = _Batches(Issue, tenant)
-    for row in _rows(archive, "issues"):
-        if row["project"] not in projects:
-            raise ImportProblem(f"Issue {row['issue']} names a project not in the export.")
-        issues[row["issue"]] = new_id()
-        values = {
-            column: _parse(Issue, column, row[column])
-            for column in (
-                "number",
-                "title",
-                "description",
-                "state",
-                "priority",
-                "due_date",
-                "estimate",
-                "created_at",
-                "updated_at",
-                "closed_at",
-                "version",
-                "rank",
+def _read_row(table: ExportTable, row, where: str, people: _People, new_ids: dict) -> dict | None:
+    """A row's values for the new organization, or None for a row skipped (its person has no
+    account here); raises ImportProblem for a row that cannot be stored."""
+    reading = table.read_back
+    if not isinstance(row, dict):
+        raise ImportProblem(f"{where} is not an object.")
+    fields = (
+        *([reading.key] if reading.key else []),
+        *reading.columns,
+        *(ref.field for ref in reading.references),
+        *(person.field for person in reading.people),
+    )
+    if missing := [name for name in fields if name not in row]:
+        raise ImportProblem(f"{where} has no {', '.join(missing)}.")
+    values = {}
+    for person in sorted(reading.people, key=lambda person: not person.required):
+        values[person.column] = people.id_of(row[person.field], person.use)
+        if person.required and values[person.column] is None:
+            return None
+    for ref in reading.references:
+        if ref.optional and not row[ref.field]:
+            values[ref.column] = None
+        elif isinstance(row[ref.field], str) and (found := new_ids[ref.table].get(row[ref.field])):
+            values[ref.column] = found
+        else:
+            raise ImportProblem(
+                f"{where} refers to {ref.field} {row[ref.field]}, which is not in the export."
             )
-        }
-        batch.add(
-            id=issues[row["issue"]],
-            project_id=projects[row["project"]],
-            created_by_id=people.id_of(row["created_by"], "issues created"),
-            **values,
-        )
-    batch.flush()
-    report.rows["issues"] = batch.count
+    for column in reading.columns:
+        if column in reading.documents:
+            values[column] = row[column]  # JSON as it is; old ids rewritten once the row has its id
+        else:
+            values[column] = _parse(table.model, column, row[column], where)
+    if reading.problem and (problem := reading.problem(values)):
+        raise ImportProblem(f"{where}: {problem}")
+    return values
 
-    def issue_of(row) -> uuid.UUID:
-        try:
-            return issues[row["issue"]]
-        except KeyError as exc:
-            raise ImportProblem(f"A row refers to issue {row['issue']}, which is not in the export.") from exc
 
-    for table, model, use in (
-        ("issue_assignees", IssueAssignee, "assignments skipped"),
-        ("issue_watchers", IssueWatcher, "watches skipped"),
-    ):
-        batch = _Batches(model, tenant)
-        for row in _rows(archive, table):
-            user_id = people.id_of(row["user"], use)
-            if user_id is not None:
-                batch.add(issue_id=issue_of(row), user_id=user_id)
-        batch.flush()
-        report.rows[table] = batch.count
-
-    batch = _Batches(IssueLabel, tenant)
-    for row in _rows(archive, "issue_labels"):
-        batch.add(issue_id=issue_of(row), label_id=labels[row["label"]])
-    batch.flush()
-    report.rows["issue_labels"] = batch.count
-
-    batch = _Batches(Comment, tenant)
-    for row in _rows(archive, "comments"):
-        batch.add(
-            id=new_id(),
-            issue_id=issue_of(row),
-            author_id=people.id_of(row["author"], "comments kept without author"),
-            body=row["body"],
-            created_at=_parse(Comment, "created_at", row["created_at"]),
-            updated_at=_parse(Comment, "updated_at", row["updated_at"]),
-        )
-    batch.flush()
-    report.rows["comments"] = batch.count
-
-    batch = _Batches(IssueActivity, tenant)
-    for row in _rows(archive, "issue_activities"):
-        batch.add(
-            id=new_id(),
-            issue_id=issue_of(row),
-            actor_id=people.id_of(row["actor"], "history kept without actor"),
-            field=row["field"],
-            old_value=row["old_value"],
-            new_value=row["new_value"],
-            created_at=_parse(IssueActivity, "created_at", row["created_at"]),
-        )
-    batch.flush()
-    report.rows["issue_activities"] = batch.count
-
-    batch = _Batches(SavedView, tenant)
-    for row in _rows(archive, "saved_views"):
-        user_id = people.id_of(row["user"], "saved views skipped")
-        if user_id is None:
-            continue
-        filters = {
-            key: old_ids.get(value, value) if isinstance(value, str) else value
-            for key, value in (row["filters"] or {}).items()
-        }
-        batch.add(
-            id=new_id(),
-            user_id=user_id,
-            project_id=projects.get(row["project"]) if row["project"] else None,
-            name=row["name"],
-            filters=filters,
-            created_at=_parse(SavedView, "created_at", row["created_at"]),
-        )
-    batch.flush()
-    report.rows["saved_views"] = batch.count
-
-    batch = _Batches(Notification, tenant)
-    for row in _rows(archive, "notifications"):
-        user_id = people.id_of(row["user"], "notifications skipped")
-        if user_id is None:
-            continue
-        batch.add(
-            id=new_id(),
-            user_id=user_id,
-            issue_id=issue_of(row),
-            actor_id=people.id_of(row["actor"], "notifications kept without actor"),
-            kind=row["kind"],
-            excerpt=row["excerpt"],
-            created_at=_parse(Notification, "created_at", row["created_at"]),
-            read_at=_parse(Notification, "read_at", row["read_at"]),
-            emailed_at=_parse(Notification, "emailed_at", row["emailed_at"]),
-        )
-    batch.flush()
-    report.rows["notifications"] = batch.count
+def _with_new_ids(document, old_ids: dict[str, str], where: str) -> dict:
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ImportProblem(f"{where} holds a document that is not an object.")
+    return {
+        key: old_ids.get(value, value) if isinstance(value, str) else value for key, value in document.items()
+    }

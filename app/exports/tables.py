@@ -32,6 +32,7 @@ from app.models import (
     SavedView,
     User,
 )
+from app.models.work import PRIORITY_LABELS, due_date_problem
 
 FORMAT = "worklane-export"
 #: Bumped when a table or column changes meaning; the import refuses versions it does not know.
@@ -97,13 +98,16 @@ def _issues() -> Select:
     )
 
 
+def _of_issues(statement: Select, model) -> Select:
+    """``statement`` joined to each row's issue and the issue's project (for ``_issue_ref``)."""
+    return statement.join(Issue, Issue.id == model.issue_id).join(Project, Project.id == Issue.project_id)
+
+
 def _issue_people(model) -> Callable[[], Select]:
     def statement() -> Select:
         person = aliased(User)
         return (
-            select(_issue_ref(), _email(person, "user"), model.issue_id, model.user_id)
-            .join(Issue, Issue.id == model.issue_id)
-            .join(Project, Project.id == Issue.project_id)
+            _of_issues(select(_issue_ref(), _email(person, "user"), model.issue_id, model.user_id), model)
             .join(person, person.id == model.user_id)
             .order_by(Project.key, Issue.number, person.email)
         )
@@ -112,52 +116,27 @@ def _issue_people(model) -> Callable[[], Select]:
 
 
 def _issue_labels() -> Select:
+    selected = select(_issue_ref(), Label.name.label("label"), IssueLabel.issue_id, IssueLabel.label_id)
     return (
-        select(_issue_ref(), Label.name.label("label"), IssueLabel.issue_id, IssueLabel.label_id)
-        .join(Issue, Issue.id == IssueLabel.issue_id)
-        .join(Project, Project.id == Issue.project_id)
+        _of_issues(selected, IssueLabel)
         .join(Label, Label.id == IssueLabel.label_id)
         .order_by(Project.key, Issue.number, Label.name)
     )
 
 
-def _comments() -> Select:
-    author = aliased(User)
-    return (
-        select(
-            _issue_ref(),
-            _email(author, "author"),
-            Comment.body,
-            Comment.created_at,
-            Comment.updated_at,
-            Comment.id,
-            Comment.issue_id,
-        )
-        .join(Issue, Issue.id == Comment.issue_id)
-        .join(Project, Project.id == Issue.project_id)
-        .outerjoin(author, author.id == Comment.author_id)
-        .order_by(Project.key, Issue.number, Comment.created_at, Comment.id)
-    )
+def _issue_entries(model, person: str, *columns) -> Callable[[], Select]:
+    """An issue's comments or history, oldest first: each with the email of its ``person``."""
 
-
-def _activities() -> Select:
-    actor = aliased(User)
-    return (
-        select(
-            _issue_ref(),
-            _email(actor, "actor"),
-            IssueActivity.field,
-            IssueActivity.old_value,
-            IssueActivity.new_value,
-            IssueActivity.created_at,
-            IssueActivity.id,
-            IssueActivity.issue_id,
+    def statement() -> Select:
+        who = aliased(User)
+        selected = select(_issue_ref(), _email(who, person), *columns, model.id, model.issue_id)
+        return (
+            _of_issues(selected, model)
+            .outerjoin(who, who.id == getattr(model, f"{person}_id"))
+            .order_by(Project.key, Issue.number, model.created_at, model.id)
         )
-        .join(Issue, Issue.id == IssueActivity.issue_id)
-        .join(Project, Project.id == Issue.project_id)
-        .outerjoin(actor, actor.id == IssueActivity.actor_id)
-        .order_by(Project.key, Issue.number, IssueActivity.created_at, IssueActivity.id)
-    )
+
+    return statement
 
 
 def _saved_views() -> Select:
@@ -201,29 +180,191 @@ def _notifications() -> Select:
 
 
 @dataclass(frozen=True)
+class Person:
+    """A column naming someone by email in the export: their account's id here, if any."""
+
+    column: str
+    field: str
+    #: What the import report counts for someone without an account.
+    use: str
+    #: Without an account the row is skipped (else it is kept with no one named).
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A column referring to a row of an earlier table by that table's key in the export."""
+
+    column: str
+    field: str
+    table: str
+    #: An empty value refers to nothing (else every row must name a row of ``table``).
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """How the import reads a table's rows back into a new organization."""
+
+    #: Copied as they are (times and dates parsed from ISO 8601).
+    columns: tuple[str, ...]
+    #: The field later tables refer to a row by; each such row gets a new id.
+    key: str | None = None
+    #: A new id for each row (link tables have none).
+    new_id: bool = True
+    references: tuple[Reference, ...] = ()
+    people: tuple[Person, ...] = ()
+    #: Old ids of this table's rows are rewritten to new ones in later tables' ``documents``.
+    ids_in_documents: bool = False
+    #: Document columns whose values may hold old ids of projects or labels.
+    documents: tuple[str, ...] = ()
+    #: Why a row's values (parsed, by column) cannot be stored, or None.
+    problem: Callable[[dict], str | None] | None = None
+
+
+@dataclass(frozen=True)
 class ExportTable:
-    """One table of the export: its file names' stem, its model and its statement."""
+    """One table of the export: its file names' stem, its model, its statement, and how it is
+    read back."""
 
     name: str
     model: type
     statement: Callable[[], Select]
+    read_back: ReadBack
 
     def count(self) -> Select:
         return select(func.count()).select_from(self.model)
 
 
+def _issue_problem(values: dict) -> str | None:
+    """What the database or the issue form would refuse in an issue's values."""
+    if values["priority"] not in PRIORITY_LABELS:
+        return f"priority {values['priority']!r} is not one of 0 to 4."
+    if values["estimate"] is not None and values["estimate"] < 0:
+        return "the estimate is below 0."
+    return due_date_problem(values["due_date"])
+
+
+_ISSUE = Reference("issue_id", "issue", "issues")
+
+
+def _people_of_issues(use: str) -> ReadBack:
+    return ReadBack((), new_id=False, references=(_ISSUE,), people=(Person("user_id", "user", use, True),))
+
+
 #: Every table, in the order the import needs them (what a row refers to comes first).
 TABLES: tuple[ExportTable, ...] = (
-    ExportTable("projects", Project, _projects),
-    ExportTable("labels", Label, _labels),
-    ExportTable("issues", Issue, _issues),
-    ExportTable("issue_assignees", IssueAssignee, _issue_people(IssueAssignee)),
-    ExportTable("issue_labels", IssueLabel, _issue_labels),
-    ExportTable("issue_watchers", IssueWatcher, _issue_people(IssueWatcher)),
-    ExportTable("comments", Comment, _comments),
-    ExportTable("issue_activities", IssueActivity, _activities),
-    ExportTable("saved_views", SavedView, _saved_views),
-    ExportTable("notifications", Notification, _notifications),
+    ExportTable(
+        "projects",
+        Project,
+        _projects,
+        ReadBack(
+            ("key", "name", "description", "issue_counter", "archived_at", "created_at", "updated_at"),
+            key="key",
+            people=(Person("created_by_id", "created_by", "projects created"),),
+            ids_in_documents=True,
+        ),
+    ),
+    ExportTable(
+        "labels",
+        Label,
+        _labels,
+        ReadBack(("name", "color", "created_at"), key="name", ids_in_documents=True),
+    ),
+    ExportTable(
+        "issues",
+        Issue,
+        _issues,
+        ReadBack(
+            (
+                "number",
+                "title",
+                "description",
+                "state",
+                "priority",
+                "due_date",
+                "estimate",
+                "created_at",
+                "updated_at",
+                "closed_at",
+                "version",
+                "rank",
+            ),
+            key="issue",
+            references=(Reference("project_id", "project", "projects"),),
+            people=(Person("created_by_id", "created_by", "issues created"),),
+            problem=_issue_problem,
+        ),
+    ),
+    ExportTable(
+        "issue_assignees",
+        IssueAssignee,
+        _issue_people(IssueAssignee),
+        _people_of_issues("assignments skipped"),
+    ),
+    ExportTable(
+        "issue_labels",
+        IssueLabel,
+        _issue_labels,
+        ReadBack((), new_id=False, references=(_ISSUE, Reference("label_id", "label", "labels"))),
+    ),
+    ExportTable(
+        "issue_watchers",
+        IssueWatcher,
+        _issue_people(IssueWatcher),
+        _people_of_issues("watches skipped"),
+    ),
+    ExportTable(
+        "comments",
+        Comment,
+        _issue_entries(Comment, "author", Comment.body, Comment.created_at, Comment.updated_at),
+        ReadBack(
+            ("body", "created_at", "updated_at"),
+            references=(_ISSUE,),
+            people=(Person("author_id", "author", "comments kept without author"),),
+        ),
+    ),
+    ExportTable(
+        "issue_activities",
+        IssueActivity,
+        _issue_entries(
+            IssueActivity,
+            "actor",
+            IssueActivity.field,
+            IssueActivity.old_value,
+            IssueActivity.new_value,
+            IssueActivity.created_at,
+        ),
+        ReadBack(
+            ("field", "old_value", "new_value", "created_at"),
+            references=(_ISSUE,),
+            people=(Person("actor_id", "actor", "history kept without actor"),),
+        ),
+    ),
+    ExportTable(
+        "saved_views",
+        SavedView,
+        _saved_views,
+        ReadBack(
+            ("name", "filters", "created_at"),
+            references=(Reference("project_id", "project", "projects", optional=True),),
+            people=(Person("user_id", "user", "saved views skipped", True),),
+            documents=("filters",),
+        ),
+    ),
+    ExportTable(
+        "notifications",
+        Notification,
+        _notifications,
+        ReadBack(
+            ("kind", "excerpt", "created_at", "read_at", "emailed_at"),
+            references=(_ISSUE,),
+            people=(
+                Person("user_id", "user", "notifications skipped", True),
+                Person("actor_id", "actor", "notifications kept without actor"),
+            ),
+        ),
+    ),
 )
 
 

@@ -13,11 +13,10 @@ from app.projects.routes import project_or_404
 from app.tasks.services import QueueUnavailable, start_task
 
 
-def _writable_project(project_key):
-    project = project_or_404(project_key)
-    if project.archived:
-        flash(f"{project.key} is archived: unarchive it to import issues into it.", "error")
-    return project
+def _back_from_archived(project):
+    """An archived project takes no imports: say so and go back to its issues."""
+    flash(f"{project.key} is archived: unarchive it to import issues into it.", "error")
+    return redirect(url_for("issues.project_list", project_key=project.key), 303)
 
 
 def _preview(project, upload, form, mapping, error=None, status=200):
@@ -37,9 +36,9 @@ def _preview(project, upload, form, mapping, error=None, status=200):
 @bp.route("/projects/<project_key>/import", methods=["GET", "POST"])
 @require("work.edit")
 def upload(project_key):
-    project = _writable_project(project_key)
+    project = project_or_404(project_key)
     if project.archived:
-        return redirect(url_for("issues.project_list", project_key=project.key), 303)
+        return _back_from_archived(project)
     form = UploadForm()
     if form.validate_on_submit():
         try:
@@ -57,9 +56,9 @@ def upload(project_key):
 @bp.post("/projects/<project_key>/import/start")
 @require("work.edit")
 def start(project_key):
-    project = _writable_project(project_key)
+    project = project_or_404(project_key)
     if project.archived:
-        return redirect(url_for("issues.project_list", project_key=project.key), 303)
+        return _back_from_archived(project)
     form = MappingForm()
     stored = imports.load_upload(form.upload.data) if form.validate_on_submit() else None
     if stored is None:

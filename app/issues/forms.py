@@ -1,18 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import (
-    DateField,
-    HiddenField,
-    IntegerField,
-    SelectChoice,
-    SelectField,
-    SelectMultipleField,
-    StringField,
-    TextAreaField,
-)
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms import DateField, HiddenField, IntegerField, SelectChoice, SelectField, SelectMultipleField
+from wtforms.validators import NumberRange, Optional, ValidationError
 
-from app.core.edits import lf_newlines
-from app.core.names import VisibleText
+from app.core.fields import loaded_field, long_text_field, name_field
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, due_date_problem
 
 STATE_CHOICES = [SelectChoice(value, label) for value, label in STATE_LABELS.items()]
@@ -25,19 +15,12 @@ def due_date_in_range(form, field):
 
 
 class IssueForm(FlaskForm):
-    title = StringField(
-        "Title",
-        validators=[
-            DataRequired(message="Give the issue a title."),
-            Length(max=255, message="At most 255."),
-            VisibleText(),
-        ],
-    )
-    description = TextAreaField(
+    title = name_field("Title", "Give the issue a title.", 255, "At most 255.")
+    description = long_text_field(
         "Description",
+        50000,
+        "Keep it under 50,000 characters.",
         description="Markdown. Mention people with @ and the first part of their email address.",
-        validators=[Length(max=50000, message="Keep it under 50,000 characters.")],
-        filters=[lf_newlines],
     )
     state = SelectField("State", choices=STATE_CHOICES, default="todo")
     priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="0")
@@ -53,18 +36,11 @@ class IssueForm(FlaskForm):
 class IssueEditForm(IssueForm):
     """The issue form on an existing issue: it carries the values it was loaded with."""
 
-    loaded = HiddenField()
+    loaded = loaded_field()
 
 
 class CommentForm(FlaskForm):
-    body = TextAreaField(
-        "Comment",
-        validators=[
-            DataRequired(message="Write something before sending."),
-            Length(max=20000, message="Too long."),
-        ],
-        filters=[lf_newlines],
-    )
+    body = long_text_field("Comment", 20000, "Too long.", required="Write something before sending.")
 
 
 class MoveForm(FlaskForm):

@@ -1,7 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, SelectChoice, SelectField, StringField
+from wtforms import EmailField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from app.core.fields import loaded_field, name_field
 from app.core.names import VisibleText
 from app.core.permissions import ROLE_LABELS
 
@@ -10,15 +11,12 @@ def role_choices(roles):
     return [SelectChoice(role, ROLE_LABELS[role]) for role in roles]
 
 
+def _organization_name():
+    return name_field("Organization name", "Name your organization.", 100)
+
+
 class OrganizationForm(FlaskForm):
-    name = StringField(
-        "Organization name",
-        validators=[
-            DataRequired(message="Name your organization."),
-            Length(max=100, message="Keep it under 100."),
-            VisibleText(),
-        ],
-    )
+    name = _organization_name()
     slug = StringField(
         "Address",
         description="Your organization's pages live at /<address>/. Leave empty to make one from the name.",
@@ -27,16 +25,8 @@ class OrganizationForm(FlaskForm):
 
 
 class OrganizationSettingsForm(FlaskForm):
-    name = StringField(
-        "Organization name",
-        validators=[
-            DataRequired(message="Name your organization."),
-            Length(max=100, message="Keep it under 100."),
-            VisibleText(),
-        ],
-    )
-    #: The values the page showed (``app.core.edits``).
-    loaded = HiddenField()
+    name = _organization_name()
+    loaded = loaded_field()
 
 
 class InviteForm(FlaskForm):

@@ -133,6 +133,12 @@ def _days(value) -> str:
     return "none yet" if value is None else f"{value:g} days"
 
 
+def _open_issues_by(chart_id, title, intro, y_label, items: list[tuple[str, int]]) -> Chart:
+    """A bar for each group of open issues; the description lists every group with its count."""
+    desc = f"{intro}: " + ", ".join(f"{label} {count}" for label, count in items) + "."
+    return horizontal_bars(chart_id, title, desc, "Open issues", y_label, items)
+
+
 def report_charts(data: dict) -> dict[str, Chart]:
     """The five charts of a snapshot, by the name their CSV download uses."""
     throughput = data["throughput"]
@@ -175,23 +181,17 @@ def report_charts(data: dict) -> dict[str, Chart]:
                 ("Done", "done", [w["done"] for w in burnup]),
             ],
         ),
-        "open-by-state": horizontal_bars(
+        "open-by-state": _open_issues_by(
             "open-by-state",
             "Open issues by state",
-            "Open issues in each workflow state: "
-            + ", ".join(f"{s['label']} {s['count']}" for s in by_state)
-            + ".",
-            "Open issues",
+            "Open issues in each workflow state",
             "State",
             [(s["label"], s["count"]) for s in by_state],
         ),
-        "open-by-assignee": horizontal_bars(
+        "open-by-assignee": _open_issues_by(
             "open-by-assignee",
             "Open issues by assignee",
-            "Open issues per assignee (an issue with two assignees counts for both): "
-            + ", ".join(f"{a['name']} {a['count']}" for a in by_assignee)
-            + ".",
-            "Open issues",
+            "Open issues per assignee (an issue with two assignees counts for both)",
             "Assignee",
             [(a["name"], a["count"]) for a in by_assignee],
         ),

@@ -1,0 +1,29 @@
+"""Form fields many forms declare alike: a required name of visible characters, a long text
+typed in a text area, and the hidden record of what an edit page showed."""
+
+from __future__ import annotations
+
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from app.core.edits import lf_newlines
+from app.core.names import VisibleText
+
+
+def name_field(label: str, required: str, max_length: int, too_long: str | None = None, **options):
+    """A required one-line text (a name, a title, a key) of visible characters, ``max_length`` at most."""
+    too_long = too_long or f"Keep it under {max_length}."
+    validators = [DataRequired(message=required), Length(max=max_length, message=too_long), VisibleText()]
+    return StringField(label, validators=validators, **options)
+
+
+def long_text_field(label: str, max_length: int, too_long: str, required: str | None = None, **options):
+    """A text area (optional unless ``required`` says what to ask for); its newlines stored as LF."""
+    validators = [DataRequired(message=required)] if required else []
+    validators.append(Length(max=max_length, message=too_long))
+    return TextAreaField(label, validators=validators, filters=[lf_newlines], **options)
+
+
+def loaded_field():
+    """The values the edit page showed (``app.core.edits``)."""
+    return HiddenField()

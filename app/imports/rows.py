@@ -1,0 +1,192 @@
+"""Checking an import's rows against the mapping and the organization's members and labels."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+
+from app.core.names import invisible_text_problem
+from app.core.web import has_control_characters
+from app.extensions import db
+from app.imports.mapping import FIELDS, IGNORE, MappingError
+from app.models import Label, Membership, User
+from app.models.work import PRIORITY_LABELS, STATE_LABELS, TODO, due_date_problem
+
+MAX_TITLE = 255
+MAX_DESCRIPTION = 50_000
+MAX_ESTIMATE = 1000
+_LIST_SEPARATORS = re.compile(r"[,;]")
+
+
+class RowProblem(ValueError):
+    """One row cannot be imported; the message gives every reason."""
+
+
+@dataclass
+class IssueRow:
+    """A row that passed every check, with its values resolved to ids."""
+
+    line: int
+    import_key: str
+    title: str
+    description: str = ""
+    state: str = TODO
+    priority: int = 0
+    assignee_ids: list[uuid.UUID] = field(default_factory=list)
+    label_ids: list[uuid.UUID] = field(default_factory=list)
+    due_date: date | None = None
+    estimate: int | None = None
+
+
+def _choice_key(value: str) -> str:
+    return "_".join(re.sub(r"[_\-]", " ", value.lower()).split())
+
+
+_STATES = {
+    **{_choice_key(k): k for k in STATE_LABELS},
+    **{_choice_key(v): k for k, v in STATE_LABELS.items()},
+}
+_PRIORITIES = {
+    **{str(k): k for k in PRIORITY_LABELS},
+    **{_choice_key(v): k for k, v in PRIORITY_LABELS.items()},
+    "none": 0,
+}
+_STATE_NAMES = ", ".join(STATE_LABELS.values())
+_PRIORITY_NAMES = ", ".join(PRIORITY_LABELS[k] for k in sorted(PRIORITY_LABELS, reverse=True))
+
+
+def _short(value: str, limit: int = 60) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+class RowChecker:
+    """Checks rows against a mapping and the organization's members and labels (loaded once)."""
+
+    def __init__(self, mapping: list[str]):
+        unknown = [f for f in mapping if f not in FIELDS]
+        if unknown or "title" not in mapping:
+            raise MappingError("The column mapping is not valid.")
+        self.mapping = mapping
+        self.columns = {f: i for i, f in enumerate(mapping) if f != IGNORE}
+        members = db.session.execute(
+            select(User.id, User.email, User.name).join(Membership, Membership.user_id == User.id)
+        ).all()
+        self.by_email = {email.lower(): user_id for user_id, email, _ in members}
+        self.by_name: dict[str, list[uuid.UUID]] = {}
+        for user_id, _, name in members:
+            self.by_name.setdefault(name.strip(), []).append(user_id)
+        labels = db.session.execute(select(Label.id, Label.name)).all()
+        self.labels = {name: label_id for label_id, name in labels}
+        self.labels_folded: dict[str, list[uuid.UUID]] = {}
+        for label_id, name in labels:
+            self.labels_folded.setdefault(name.casefold(), []).append(label_id)
+
+    def _value(self, cells: list[str], name: str) -> str:
+        index = self.columns.get(name)
+        if index is None or index >= len(cells):
+            return ""
+        return cells[index].strip()
+
+    def key_of(self, cells: list[str]) -> str:
+        """The row's import key: its ID column when it has one, else its mapped values."""
+        external = self._value(cells, "external_id")
+        if external:
+            source = "id\x1f" + external
+        else:
+            values = [
+                self._value(cells, f) if f == "description" else " ".join(self._value(cells, f).split())
+                for f in FIELDS
+                if f in self.columns
+            ]
+            source = "row\x1f" + json.dumps(values, ensure_ascii=False)
+        return hashlib.sha256(source.encode()).hexdigest()
+
+    def _member(self, value: str) -> tuple[uuid.UUID | None, str | None]:
+        if "@" in value and value.lower() in self.by_email:
+            return self.by_email[value.lower()], None
+        found = self.by_name.get(value, [])
+        if len(found) == 1:
+            return found[0], None
+        if len(found) > 1:
+            return None, f"assignee '{_short(value)}' names several members: use their email"
+        return None, f"assignee '{_short(value)}' is not a member of this organization"
+
+    def _label(self, value: str) -> tuple[uuid.UUID | None, str | None]:
+        if value in self.labels:
+            return self.labels[value], None
+        found = self.labels_folded.get(value.casefold(), [])
+        if len(found) == 1:
+            return found[0], None
+        return None, f"label '{_short(value)}' does not exist (create it first)"
+
+    def _ids(self, cells: list[str], name: str, find, problems: list[str]) -> list[uuid.UUID]:
+        """The ids a list column names, each once (``find`` gives an id or a problem per name)."""
+        ids = []
+        for value in _split_list(self._value(cells, name)):
+            found, problem = find(value)
+            if problem:
+                problems.append(problem)
+            elif found not in ids:
+                ids.append(found)
+        return ids
+
+    def check(self, line: int, cells: list[str]) -> IssueRow:
+        """The row's values, resolved; ``RowProblem`` naming every reason it cannot be imported."""
+        problems = []
+        extra = [c for c in cells[len(self.mapping) :] if c.strip()]
+        if extra:
+            problems.append(f"has {len(cells)} values but the header has {len(self.mapping)} columns")
+        row = IssueRow(line=line, import_key=self.key_of(cells), title=self._value(cells, "title"))
+        if not row.title:
+            problems.append("the title is empty")
+        elif len(row.title) > MAX_TITLE:
+            problems.append(f"the title is longer than {MAX_TITLE} characters")
+        elif invisible_text_problem(row.title):
+            problems.append(
+                "the title holds invisible formatting characters (such as a right-to-left override)"
+            )
+        row.description = self._value(cells, "description")
+        if len(row.description) > MAX_DESCRIPTION:
+            problems.append(f"the description is longer than {MAX_DESCRIPTION:,} characters")
+        if has_control_characters(*cells):
+            problems.append("a value holds a control character (such as a NUL byte)")
+        if state := self._value(cells, "state"):
+            row.state = _STATES.get(_choice_key(state))
+            if row.state is None:
+                problems.append(f"state '{_short(state)}' is not one of {_STATE_NAMES}")
+        if priority := self._value(cells, "priority"):
+            row.priority = _PRIORITIES.get(_choice_key(priority))
+            if row.priority is None:
+                problems.append(f"priority '{_short(priority)}' is not one of {_PRIORITY_NAMES} (or 0 to 4)")
+        row.assignee_ids = self._ids(cells, "assignees", self._member, problems)
+        row.label_ids = self._ids(cells, "labels", self._label, problems)
+        if due := self._value(cells, "due_date"):
+            try:
+                row.due_date = date.fromisoformat(due)
+            except ValueError:
+                problems.append(f"due date '{_short(due)}' is not a date like 2026-12-31")
+            else:
+                if problem := due_date_problem(row.due_date):
+                    problems.append(f"due date '{_short(due)}': {problem[0].lower()}{problem[1:]}")
+        if estimate := self._value(cells, "estimate"):
+            try:
+                row.estimate = int(estimate)
+            except ValueError:
+                row.estimate = None
+            if row.estimate is None or not 0 <= row.estimate <= MAX_ESTIMATE:
+                problems.append(
+                    f"estimate '{_short(estimate)}' is not a whole number from 0 to {MAX_ESTIMATE}"
+                )
+        if problems:
+            raise RowProblem("; ".join(problems))
+        return row
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in _LIST_SEPARATORS.split(value) if part.strip()]
