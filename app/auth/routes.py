@@ -47,11 +47,6 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def home_for(user) -> str:
-    org = accounts.first_organization(user)
-    return url_for("org.dashboard", org_slug=org.slug) if org else url_for("orgs.new")
-
-
 def _form_page(template: str, form, **context):
     """Render a form page: 422 when a submitted form has errors, else 200."""
     status = 422 if request.method == "POST" else 200
@@ -65,7 +60,7 @@ def _form_page(template: str, form, **context):
 @signup_limits
 def signup():
     if current_user.is_authenticated:
-        return redirect(home_for(current_user))
+        return redirect(accounts.home_for(current_user))
     form = SignUpForm()
     if form.validate_on_submit():
         accounts.sign_up(form.name.data, form.email.data, form.password.data, form.organization.data)
@@ -104,7 +99,7 @@ def verify_email(token):
         return render_template("auth/link_invalid.html", expired=exc.expired, kind="confirmation"), 400
     flash("Your email address is confirmed. Welcome to Worklane!", "success")
     if current_user.is_authenticated and current_user.id == user.id:
-        return redirect(home_for(user))
+        return redirect(accounts.home_for(user))
     return redirect(url_for("auth.login", email=user.email))
 
 
@@ -116,7 +111,7 @@ def verify_email(token):
 def login():
     next_url = safe_next(request.args.get("next"))
     if current_user.is_authenticated:
-        return redirect(next_url or home_for(current_user))
+        return redirect(next_url or accounts.home_for(current_user))
     form = LoginForm()
     if request.method == "GET" and request.args.get("email"):
         form.email.data = request.args["email"]
@@ -131,7 +126,7 @@ def login():
             form.email.errors.append("Confirm your email address first: we have sent you a new link.")
         else:
             accounts.start_session(user)
-            return redirect(next_url or home_for(user), 303)
+            return redirect(next_url or accounts.home_for(user), 303)
     return _form_page("auth/login.html", form, next_url=next_url)
 
 

@@ -7,7 +7,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from flask import current_app, session
+from flask import current_app, session, url_for
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
@@ -276,3 +276,9 @@ def confirm_email_change(token: str) -> User:
 def first_organization(user: User) -> Organization | None:
     summaries = orgs.organizations_of(user.id)
     return db.session.get(Organization, summaries[0].org_id) if summaries else None
+
+
+def home_for(user) -> str:
+    """Where a signed-in person starts: their first organization, or creating one."""
+    org = first_organization(user)
+    return url_for("org.dashboard", org_slug=org.slug) if org else url_for("orgs.new")

@@ -128,7 +128,7 @@ def register_template_helpers(app: Flask) -> None:
         """The signed-in member's unread notifications in this organization (for the layout)."""
         if g.get("access") is None:
             return 0
-        from app.issues.routes import unread_count
+        from app.notifications.services import unread_count
 
         return unread_count()
 

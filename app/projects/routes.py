@@ -15,13 +15,7 @@ from app.orgs.forms import ConfirmForm
 from app.projects import bp
 from app.projects import services as projects
 from app.projects.forms import ProjectForm, ProjectSettingsForm
-
-
-def project_or_404(project_key: str) -> Project:
-    project = projects.project_by_key(project_key)
-    if project is None:
-        abort(404)
-    return project
+from app.projects.services import project_or_404
 
 
 @bp.get("/")

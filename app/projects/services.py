@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask import abort
 from sqlalchemy import func, select, update
 
 from app.core import audit, cache, edits
@@ -89,3 +90,11 @@ def next_issue_number(project: Project) -> int:
 
 def project_by_key(key: str) -> Project | None:
     return db.session.scalar(select(Project).where(Project.key == key.upper()))
+
+
+def project_or_404(project_key: str) -> Project:
+    """The project with this key in the current organization, or 404."""
+    project = project_by_key(project_key)
+    if project is None:
+        abort(404)
+    return project
