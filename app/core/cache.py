@@ -31,7 +31,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.core.tenancy import current_tenant_id, is_tenant_model, is_unscoped, require_tenant
-from app.extensions import cache, db
+from app.extensions import cache
 from app.models.base import CacheTopic
 
 log = logging.getLogger(__name__)
@@ -86,25 +86,6 @@ def version(topic: str, *parts: Any) -> int:
     return versions((topic, *parts))[0]
 
 
-def changed(topic: str, *parts: Any) -> None:
-    """Named invalidation: what is cached about ``topic`` for this tenant goes stale.
-
-    The version moves when the transaction commits (not before: a reader between the
-    change and the commit would cache old data under the new version); a rollback
-    forgets it.
-    """
-    _bump_at_commit(_topic_key(topic, parts))
-
-
-def changed_in(tenant_id, topic: str, session: Session | None = None) -> None:
-    """Like ``changed`` for a tenant other than the current one (a person's name in each)."""
-    _bump_at_commit(_other_tenant_key(tenant_id, "version", topic), session)
-
-
-def _bump_at_commit(key: str, session: Session | None = None) -> None:
-    (session or db.session).info.setdefault(_PENDING, set()).add(key)
-
-
 def _request_memo() -> dict[str, int]:
     if not has_app_context():
         return {}
@@ -127,11 +108,6 @@ def user_version(user_id, topic: str) -> int:
     if key not in known:
         known[key] = int(_get_many([key])[0] or 0)
     return known[key]
-
-
-def user_changed(user_id, topic: str, session: Session | None = None) -> None:
-    """Like ``changed`` for one person's data that spans organizations (their account)."""
-    _bump_at_commit(user_key(user_id, "version", topic), session)
 
 
 def memoize_for_user(
@@ -422,38 +398,3 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     html = str(render())
     _set(key, (current, html.replace(generate_csrf(), CSRF_PLACEHOLDER)), timeout)
     return html
-
-
-# --- named invalidators ---------------------------------------------------------------------
-# Redundant: the rows these name declare their topics, and the session moves them at commit.
-# Kept (thin) for the write paths that still call them; they only add the same keys again.
-
-
-def members_changed(*user_ids) -> None:
-    """Membership changed; the named people's accounts (organizations, roles) change too."""
-    changed("members")
-    for user_id in user_ids:
-        user_changed(user_id, "account")
-
-
-def notifications_changed(*user_ids) -> None:
-    """The named members' notifications in this organization changed (new, read)."""
-    for user_id in user_ids:
-        changed("notifications", user_id)
-
-
-def views_changed(user_id) -> None:
-    """The member's saved views in this organization changed."""
-    changed("views", user_id)
-
-
-def projects_changed() -> None:
-    changed("projects")
-
-
-def issues_changed() -> None:
-    changed("issues")
-
-
-def labels_changed() -> None:
-    changed("labels")

@@ -194,7 +194,6 @@ def import_export(
 def _import_rows(
     archive, manifest: dict, organization: Organization, owner: User, report: ImportReport
 ) -> None:
-    from app.core import cache
 
     tenant = organization.id
     people = _People(report)
@@ -210,7 +209,6 @@ def _import_rows(
             db.session.add(
                 Membership(user_id=user_id, role=role, **({"created_at": joined} if joined else {}))
             )
-            cache.members_changed(user_id)
             report.members_added.append(email)
     db.session.flush()
 

@@ -31,7 +31,6 @@ from typing import IO
 
 from sqlalchemy import func, select, update
 
-from app.core import cache
 from app.core.names import invisible_text_problem
 from app.core.storage import file_store, tenant_key
 from app.core.web import has_control_characters
@@ -497,5 +496,4 @@ def create_issues(
         for label_id in row.label_ids:
             db.session.add(IssueLabel(issue_id=issue_id, label_id=label_id))
     db.session.flush()
-    cache.issues_changed()
     return len(new), len(rows) - len(new)

@@ -129,7 +129,6 @@ def new_issue(project_key):
             form.assignees.errors.append(str(exc))
         else:
             ref = issue.ref
-            cache.issues_changed()
             db.session.commit()
             flash(f"Created {ref}.", "success")
             return redirect(url_for("issues.show", issue_ref=ref), 303)
@@ -238,7 +237,6 @@ def edit(issue_ref):
         issue = issue_or_404(issue_ref)
         form.assignees.errors.append(str(exc))
         return _issue_page(issue, form=form, status=422)
-    cache.issues_changed()
     db.session.commit()
     flash("Saved.", "success")
     return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
@@ -251,7 +249,6 @@ def comment(issue_ref):
     form = CommentForm()
     if form.validate_on_submit():
         issues.add_comment(issue, current_user, form.body.data)
-        cache.issues_changed()
         db.session.commit()
         return redirect(url_for("issues.show", issue_ref=issue_ref) + "#comments", 303)
     return _issue_page(issue, comment_form=form, status=422)
@@ -297,7 +294,6 @@ def move(issue_ref):
         return _after_move_conflict(issue_ref, project_key, notice)
     except issues.IssueError as exc:
         abort(422, str(exc))
-    cache.issues_changed()
     db.session.commit()
     if request.headers.get("HX-Request"):
         return board_response(project_or_404(project_key), partial=True)

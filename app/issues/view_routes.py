@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.core import cache, edits
+from app.core import edits
 from app.core.names import invisible_text_problem
 from app.core.permissions import require
 from app.extensions import db
@@ -48,7 +48,6 @@ def save_view():
             changed_meanwhile=confirmed is not None,
             conflict=conflict,
         ), 409
-    cache.views_changed(current_user.id)
     db.session.commit()
     flash(f"Saved the view “{name}”.", "success")
     return redirect(views.view_url(view, project), 303)
@@ -63,7 +62,6 @@ def delete_view(saved_view_id):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     db.session.delete(view)
-    cache.views_changed(current_user.id)
     db.session.commit()
     flash("View deleted.", "success")
     return redirect(url_for("issues.all_issues"), 303)

@@ -6,7 +6,6 @@ from flask import abort, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select, update
 
-from app.core import cache
 from app.core.permissions import require
 from app.extensions import db
 from app.models import Notification
@@ -43,7 +42,6 @@ def read_all():
         .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
-    cache.notifications_changed(current_user.id)
     db.session.commit()
     return redirect(url_for("notifications.inbox"), 303)
 
@@ -58,6 +56,5 @@ def read_one(notification_id):
         abort(400)
     ref = item.issue.ref
     item.read_at = item.read_at or utcnow()
-    cache.notifications_changed(current_user.id)
     db.session.commit()
     return redirect(url_for("issues.show", issue_ref=ref), 303)

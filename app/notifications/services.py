@@ -127,7 +127,6 @@ def notify(issue: Issue, actor, user_ids, kind: str, excerpt: str = "") -> None:
     recipient's choice once the transaction commits."""
     actor_id = getattr(actor, "id", None)
     recipients = {uid for uid in user_ids if uid != actor_id}
-    cache.notifications_changed(*recipients)
     created = []
     for user_id in recipients:
         notification = Notification(

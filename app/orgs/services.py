@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from app.core import audit, cache, edits
+from app.core import audit, edits
 from app.core.permissions import ADMIN, OWNER, ROLE_LABELS, ROLES, roles_grantable_by
 from app.core.security import InvalidToken, make_token, read_token
 from app.core.tenancy import tenant_context, unscoped
@@ -101,7 +101,6 @@ def create_organization(owner: User, name: str, slug: str | None = None) -> Orga
     db.session.flush()
     with tenant_context(org.id):
         db.session.add(Membership(user_id=owner.id, role=OWNER))
-        cache.members_changed(owner.id)
         audit.record("organization.created", target=org, actor=owner, name=org.name, slug=org.slug)
         db.session.flush()
     return org
@@ -195,7 +194,6 @@ def change_role(actor: Membership, target: Membership, new_role: str) -> None:
     if target.role == OWNER and owner_count() <= 1:
         raise OrgError("An organization needs at least one owner. Make someone else an owner first.")
     old_role, target.role = target.role, new_role
-    cache.members_changed(target.user_id)
     audit.record(
         "member.role_changed", target=target, user_id=str(target.user_id), old=old_role, new=new_role
     )
@@ -223,7 +221,6 @@ def remove_member(actor: Membership, target: Membership) -> None:
         role=target.role,
     )
     db.session.delete(target)
-    cache.members_changed(target.user_id)
 
 
 # --- invitations -----------------------------------------------------------------------------
@@ -319,7 +316,6 @@ def accept(org: Organization, invitation: Invitation, user: User) -> Membership:
         else:
             membership = Membership(user_id=user.id, role=invitation.role)
             db.session.add(membership)
-            cache.members_changed(user.id)
         db.session.flush()
         audit.record(
             "invitation.accepted", target=invitation, actor=user, email=invitation.email, role=invitation.role

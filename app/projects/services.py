@@ -7,7 +7,7 @@ import re
 from flask import abort
 from sqlalchemy import func, select, update
 
-from app.core import audit, cache, edits
+from app.core import audit, edits
 from app.extensions import db
 from app.models import Project
 from app.models.base import utcnow
@@ -43,7 +43,6 @@ def create_project(actor, name: str, key: str, description: str = "") -> Project
     db.session.add(project)
     db.session.flush()
     audit.record("project.created", target=project, key=key, name=project.name)
-    cache.projects_changed()
     return project
 
 
@@ -70,7 +69,6 @@ def update_settings(project: Project, loaded: dict, submitted: dict) -> list[str
 def set_archived(project: Project, archived: bool) -> None:
     project.archived_at = utcnow() if archived else None
     audit.record("project.archived" if archived else "project.unarchived", target=project, key=project.key)
-    cache.projects_changed()
 
 
 def next_issue_number(project: Project) -> int:
