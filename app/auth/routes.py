@@ -21,6 +21,7 @@ from app.auth.forms import (
     SignUpForm,
     notification_email_form,
 )
+from app.auth.identity import signed_in
 from app.core import edits
 from app.core.ratelimits import (
     config_limit,
@@ -35,6 +36,16 @@ from app.extensions import db, limiter
 from app.notifications import services as notifications
 
 CHECK_EMAIL_KEY = "_check_email"
+
+
+@bp.app_context_processor
+def _account_in_layout():
+    def my_organizations():
+        """The signed-in person's organizations, for the switcher (called by the layout)."""
+        account = signed_in()
+        return account.organizations if account is not None else ()
+
+    return {"my_organizations": my_organizations}
 
 
 def safe_next(target: str | None) -> str | None:

@@ -11,6 +11,7 @@ from flask import current_app, session, url_for
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
+from app.auth.identity import organizations_of
 from app.auth.passwords import hash_new_password
 from app.core import edits
 from app.core.mail import public_url, send_email
@@ -274,7 +275,7 @@ def confirm_email_change(token: str) -> User:
 
 
 def first_organization(user: User) -> Organization | None:
-    summaries = orgs.organizations_of(user.id)
+    summaries = organizations_of(user.id)
     return db.session.get(Organization, summaries[0].org_id) if summaries else None
 
 

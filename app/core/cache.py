@@ -368,6 +368,16 @@ CSRF_PLACEHOLDER = "__worklane_csrf_token__"
 _MEMBER_TOPICS = ("notifications", "views")
 
 
+#: Who is viewing this request (a user id, or None): the accounts feature registers it with
+#: ``viewer_from``. Until then no page is cached.
+_VIEWER: dict[str, Callable[[], Any]] = {"find": lambda: None}
+
+
+def viewer_from(find: Callable[[], Any]) -> None:
+    """Register the function that names this request's viewer (their user id, or None)."""
+    _VIEWER["find"] = find
+
+
 def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFAULT_TIMEOUT) -> str:
     """A member's whole page, served from the cache until anything it shows changes.
 
@@ -382,12 +392,9 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     from flask import request, session
     from flask_wtf.csrf import generate_csrf
 
-    from app.auth.identity import signed_in
-
-    account = signed_in()
-    if account is None or session.get("_flashes"):
+    user_id = _VIEWER["find"]()
+    if user_id is None or session.get("_flashes"):
         return render()
-    user_id = account.user_id
     url = f"{request.full_path}|{request.headers.get('HX-Request', '')}"
     key = tenant_key("page", name, user_id, hashlib.sha256(url.encode()).hexdigest()[:24])
     *numbers, stored = versions(*topics, *((topic, user_id) for topic in _MEMBER_TOPICS), along=key)

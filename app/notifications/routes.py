@@ -10,10 +10,20 @@ from app.core.permissions import require
 from app.extensions import db
 from app.models import Notification
 from app.models.base import utcnow
-from app.orgs.context import tenant_blueprint
+from app.notifications.services import unread_count
+from app.orgs.context import current_access, tenant_blueprint
 from app.orgs.forms import ConfirmForm
 
 bp = tenant_blueprint("notifications", __name__)
+
+
+@bp.app_context_processor
+def _inbox_in_layout():
+    def unread_notifications() -> int:
+        """The member's unread notifications in this organization (for the layout's inbox link)."""
+        return unread_count() if current_access() is not None else 0
+
+    return {"unread_notifications": unread_notifications}
 
 
 @bp.get("/notifications")

@@ -6,7 +6,7 @@ import re
 import secrets
 import unicodedata
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 from flask import current_app
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from app.core import audit, edits
 from app.core.permissions import ADMIN, OWNER, ROLE_LABELS, ROLES, roles_grantable_by
 from app.core.security import InvalidToken, make_token, read_token
-from app.core.tenancy import tenant_context, unscoped
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Invitation, Membership, Organization, User
 from app.models.base import utcnow
@@ -104,37 +104,6 @@ def create_organization(owner: User, name: str, slug: str | None = None) -> Orga
         audit.record("organization.created", target=org, actor=owner, name=org.name, slug=org.slug)
         db.session.flush()
     return org
-
-
-@dataclass(frozen=True)
-class MembershipSummary:
-    """One of a user's organizations, for the switcher (read across tenants on purpose)."""
-
-    org_id: uuid.UUID
-    slug: str
-    name: str
-    role: str
-
-
-def organizations_of(user_id: uuid.UUID) -> tuple[MembershipSummary, ...]:
-    """Every organization the user belongs to (cached with their account)."""
-    from app.auth.identity import account_of
-
-    account = account_of(user_id)
-    return account.organizations if account is not None else ()
-
-
-def memberships_of(user_id: uuid.UUID) -> list[MembershipSummary]:
-    """Every organization the user belongs to, from the database (a user may always list
-    their own memberships, across organizations)."""
-    with unscoped("a user's own memberships, for the organization switcher"):
-        rows = db.session.execute(
-            select(Organization.id, Organization.slug, Organization.name, Membership.role)
-            .join(Membership, Membership.tenant_id == Organization.id)
-            .where(Membership.user_id == user_id)
-            .order_by(func.lower(Organization.name))
-        ).all()
-    return [MembershipSummary(*row) for row in rows]
 
 
 def membership_for(org: Organization, user_id: uuid.UUID) -> Membership | None:

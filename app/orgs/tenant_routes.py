@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from app.auth.identity import organizations_of
 from app.core import cache, edits
 from app.core.mail import public_url, send_email
 from app.core.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
@@ -135,7 +136,7 @@ def remove_member(membership_id):
 @require("org.view")
 def leave():
     _confirmed()
-    others = [o for o in orgs.organizations_of(current_user.id) if o.org_id != current_access().org_id]
+    others = [o for o in organizations_of(current_user.id) if o.org_id != current_access().org_id]
     back = url_for("org.dashboard", org_slug=others[0].slug) if others else url_for("orgs.new")
     me = current_membership()
     return _apply(lambda: orgs.remove_member(me, me), f"You left {current_access().name}.", back)
