@@ -53,11 +53,6 @@ def global_key(name: str, *parts: Any) -> str:
     return ":".join(["g", name, *map(str, parts)])
 
 
-def _other_tenant_key(tenant_id, name: str, *parts: Any) -> str:
-    """Another tenant's key: only for moving its versions (never for reading its values)."""
-    return ":".join(["t", str(tenant_id), name, *map(str, parts)])
-
-
 def _topic_key(topic: str, parts: tuple) -> str:
     return tenant_key("version", ".".join([topic, *map(str, parts)]))
 
@@ -110,13 +105,7 @@ def user_version(user_id, topic: str) -> int:
     return known[key]
 
 
-def memoize_for_user(
-    user_id,
-    topic: str,
-    name: str,
-    compute: Callable[[], Any],
-    timeout=DEFAULT_TIMEOUT,
-):
+def memoize_for_user(user_id, topic: str, name: str, compute: Callable[[], Any], timeout=DEFAULT_TIMEOUT):
     """The person's cached value for ``name``, computed on a miss; expires when ``topic`` changes.
 
     The value is stored with the version it was computed at, under a fixed key, so the
@@ -205,7 +194,7 @@ def expires_anything(model: type) -> bool:
 
 def topic_key_in(tenant_id, topic: str, *parts: Any) -> str:
     """The version key of a tenant's topic: only for moving it (never for reading values)."""
-    return _other_tenant_key(tenant_id, "version", ".".join([topic, *map(str, parts)]))
+    return ":".join(["t", str(tenant_id), "version", ".".join([topic, *map(str, parts)])])
 
 
 def user_topic_key(user_id, topic: str) -> str:
