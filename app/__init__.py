@@ -73,7 +73,8 @@ def register_extensions(app: Flask) -> None:
     from app.orgs.context import register_tenant_context
 
     db.init_app(app)
-    database.register_sqlite_writer_restarts(app)
+    database.register_commit_per_request(app)  # the one commit of a request
+    database.register_sqlite_writer_restarts(app)  # wraps the commit too
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     cache.init_app(app)
     compress.init_app(app)

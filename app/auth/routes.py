@@ -23,6 +23,7 @@ from app.auth.forms import (
 )
 from app.auth.identity import signed_in
 from app.core import edits
+from app.core.database import commit_now
 from app.core.ratelimits import (
     config_limit,
     current_password_limit,
@@ -96,7 +97,6 @@ def resend_verification():
         user = accounts.find_user(form.email.data)
         if user is not None and not user.email_verified:
             accounts.send_verification(user)
-            db.session.commit()
         session[CHECK_EMAIL_KEY] = accounts.normalize_email(form.email.data)
         flash("If that address has an unconfirmed account, a new link is on its way.", "info")
     return redirect(url_for("auth.check_email"), 303)
@@ -129,11 +129,10 @@ def login():
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is None:
-            db.session.commit()
             form.password.errors.append("The email or password is not correct.")
         elif not user.email_verified:
             accounts.send_verification(user)
-            db.session.commit()
+            commit_now("the new link is mailed though the login page answers 422")
             form.email.errors.append("Confirm your email address first: we have sent you a new link.")
         else:
             accounts.start_session(user)
@@ -220,7 +219,6 @@ def update_profile():
         current = {"name": current_user.name}
         form = _profile_form(edits.after_conflict(current, loaded, submitted), current)
         return _account_page(conflict=conflict, profile_form=form)
-    db.session.commit()
     flash("Your name is saved.", "success")
     return redirect(url_for("auth.account"), 303)
 
@@ -286,7 +284,6 @@ def update_notification_email():
             db.session.rollback()
             return _account_page(conflict=conflict)
         else:
-            db.session.commit()
             flash("Your notification email choices are saved.", "success")
             return redirect(url_for("auth.account"), 303)
     return _account_page(notifications_form=form)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.auth.identity import organizations_of
 from app.auth.passwords import hash_new_password
 from app.core import edits
+from app.core.database import commit_now
 from app.core.mail import public_url, send_email
 from app.core.security import (
     InvalidToken,
@@ -76,14 +77,12 @@ def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
             login_url=public_url("auth.login"),
             reset_url=public_url("auth.forgot_password"),
         )
-        db.session.commit()
         return None
     user = User(email=email, name=name.strip(), password_hash=password_hash)
     db.session.add(user)
     db.session.flush()
     orgs.create_organization(user, org_name)
     send_verification(user)
-    db.session.commit()
     return user
 
 
@@ -105,7 +104,6 @@ def verify_email(token: str) -> User:
         raise InvalidToken()
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
-        db.session.commit()
     return user
 
 
@@ -140,7 +138,9 @@ def start_session(user: User) -> None:
     login_user(user)
     session[AUTH_TIME_KEY] = int(time.time())
     user.last_login_at = utcnow()
-    db.session.commit()
+    # What follows reads the person's account (where to go next), and that read is cached: it
+    # must see the committed login, or the cache holds it under a version the commit moves.
+    commit_now("the account read after a login is cached under the version the login moves")
 
 
 def end_session() -> None:
@@ -176,7 +176,6 @@ def request_password_reset(email: str) -> None:
         reset_url=public_url("auth.reset_password", token=token),
         expires_in=duration_text(timedelta(seconds=current_app.config["PASSWORD_RESET_MAX_AGE"])),
     )
-    db.session.commit()
 
 
 def user_for_reset(token: str) -> User:
@@ -202,7 +201,6 @@ def reset_password(token: str, password: str) -> User:
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()  # the link proved the inbox
     send_email(user.email, "password_changed", name=user.name)
-    db.session.commit()
     return user
 
 
@@ -221,7 +219,6 @@ def change_password(user: User, current: str, new: str) -> None:
         raise AccountError("Your current password is not correct.")
     set_password(user, new)
     send_email(user.email, "password_changed", name=user.name)
-    db.session.commit()
     start_session(user)  # this session goes on under the new identity; the others end
 
 
@@ -244,7 +241,6 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         reset_url=public_url("auth.forgot_password"),
     )
     if find_user(new_email) is not None:
-        db.session.commit()
         return  # taken: say nothing more here, the confirmation would fail anyway
     token = make_token(EMAIL_CHANGE_TOKEN, {"u": str(user.id), "e": new_email})
     send_email(
@@ -254,7 +250,6 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         new_email=new_email,
         confirm_url=public_url("auth.confirm_email_change", token=token),
     )
-    db.session.commit()
 
 
 def confirm_email_change(token: str) -> User:
@@ -270,7 +265,6 @@ def confirm_email_change(token: str) -> User:
     user.pending_email = None
     user.email_verified_at = utcnow()
     send_email(old_email, "email_changed", name=user.name, old_email=old_email, new_email=new_email)
-    db.session.commit()
     return user
 
 

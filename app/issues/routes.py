@@ -13,6 +13,7 @@ from wtforms import SelectChoice
 
 from app.auth.identity import signed_in
 from app.core import cache, edits
+from app.core.database import commit_now
 from app.core.permissions import require
 from app.extensions import cache as app_cache
 from app.extensions import db
@@ -129,7 +130,6 @@ def new_issue(project_key):
             form.assignees.errors.append(str(exc))
         else:
             ref = issue.ref
-            db.session.commit()
             flash(f"Created {ref}.", "success")
             return redirect(url_for("issues.show", issue_ref=ref), 303)
     status = 422 if request.method == "POST" else 200
@@ -237,7 +237,6 @@ def edit(issue_ref):
         issue = issue_or_404(issue_ref)
         form.assignees.errors.append(str(exc))
         return _issue_page(issue, form=form, status=422)
-    db.session.commit()
     flash("Saved.", "success")
     return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
 
@@ -249,7 +248,6 @@ def comment(issue_ref):
     form = CommentForm()
     if form.validate_on_submit():
         issues.add_comment(issue, current_user, form.body.data)
-        db.session.commit()
         return redirect(url_for("issues.show", issue_ref=issue_ref) + "#comments", 303)
     return _issue_page(issue, comment_form=form, status=422)
 
@@ -261,7 +259,6 @@ def watch(issue_ref):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     issues.set_watching(issue, current_user, request.form.get("watch") == "1")
-    db.session.commit()
     return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
 
 
@@ -294,8 +291,9 @@ def move(issue_ref):
         return _after_move_conflict(issue_ref, project_key, notice)
     except issues.IssueError as exc:
         abort(422, str(exc))
-    db.session.commit()
     if request.headers.get("HX-Request"):
+        # The fragment is read from the cache, whose versions move at commit: commit first.
+        commit_now("the board fragment in this answer must show the move")
         return board_response(project_or_404(project_key), partial=True)
     target = request.form.get("next")
     if target == "board":

@@ -48,7 +48,6 @@ def save_view():
             changed_meanwhile=confirmed is not None,
             conflict=conflict,
         ), 409
-    db.session.commit()
     flash(f"Saved the view “{name}”.", "success")
     return redirect(views.view_url(view, project), 303)
 
@@ -62,7 +61,6 @@ def delete_view(saved_view_id):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     db.session.delete(view)
-    db.session.commit()
     flash("View deleted.", "success")
     return redirect(url_for("issues.all_issues"), 303)
 

@@ -52,7 +52,6 @@ def read_all():
         .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
-    db.session.commit()
     return redirect(url_for("notifications.inbox"), 303)
 
 
@@ -66,5 +65,4 @@ def read_one(notification_id):
         abort(400)
     ref = item.issue.ref
     item.read_at = item.read_at or utcnow()
-    db.session.commit()
     return redirect(url_for("issues.show", issue_ref=ref), 303)

@@ -92,7 +92,6 @@ def _apply(action, success: str, back: str = "org.members"):
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("org.members"), 303)
-    db.session.commit()
     flash(success, "success")
     return redirect(back if back.startswith("/") else url_for(back), 303)
 
@@ -171,7 +170,6 @@ def invite():
             form.email.errors.append(str(exc))
         else:
             _send_invitation(invitation)
-            db.session.commit()
             flash(f"Invitation sent to {invitation.email}.", "success")
             return redirect(url_for("org.members"), 303)
     return _members_page(invite_form=form, status=422)
@@ -228,6 +226,5 @@ def settings():
         current = orgs.settings_values(current_organization())
         form = _settings_form(edits.after_conflict(current, loaded, submitted), current)
         return render_template("orgs/settings.html", form=form, conflict=conflict), 409
-    db.session.commit()
     flash("Organization settings saved.", "success")
     return redirect(url_for("org.settings"), 303)

@@ -52,7 +52,6 @@ def new():
             db.session.rollback()
             form.key.errors.append(str(exc))
         else:
-            db.session.commit()
             flash(f"Project {project.name} ({project.key}) is ready.", "success")
             return redirect(url_for("issues.project_list", project_key=project.key), 303)
     status = 422 if request.method == "POST" else 200
@@ -101,7 +100,6 @@ def settings(project_key):
         current = projects.settings_values(project)
         form = _settings_form(edits.after_conflict(current, loaded, submitted), current)
         return _settings_page(project, form, 409, conflict)
-    db.session.commit()
     flash("Project settings saved.", "success")
     return redirect(url_for("projects.settings", project_key=project.key), 303)
 
@@ -114,6 +112,5 @@ def archive(project_key):
         abort(400)
     archived = request.form.get("archived", "1") == "1"
     projects.set_archived(project, archived)
-    db.session.commit()
     flash(f"{project.name} is {'archived' if archived else 'active again'}.", "success")
     return redirect(url_for("projects.settings", project_key=project.key), 303)
