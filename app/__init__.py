@@ -73,7 +73,8 @@ def register_extensions(app: Flask) -> None:
     from app.orgs.context import register_tenant_context
 
     db.init_app(app)
-    database.register_sqlite_writer_restarts(app)
+    database.register_commit_per_request(app)  # the one commit of a request
+    database.register_sqlite_writer_restarts(app)  # wraps the commit too
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     cache.init_app(app)
     compress.init_app(app)
@@ -95,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
     from app.imports import bp as imports_bp
     from app.issues import bp as issues_bp
     from app.jobs import bp as jobs_bp
+    from app.notifications.routes import bp as notifications_bp
     from app.operators import bp as operators_bp
     from app.orgs import bp as orgs_bp
     from app.orgs import org_bp
@@ -116,6 +118,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(org_bp)
     app.register_blueprint(projects_bp)
     app.register_blueprint(issues_bp)
+    app.register_blueprint(notifications_bp)
     app.register_blueprint(tasks_bp)
     app.register_blueprint(exports_bp)
     app.register_blueprint(imports_bp)

@@ -121,9 +121,6 @@ def _seed_work(people) -> None:
     labels = [Label(name=name) for name in LABELS]
     db.session.add_all(labels)
     db.session.flush()
-    from app.core import cache
-
-    cache.labels_changed()
     writers = people[:4]
     for key, name, description in PROJECTS:
         project = Project(key=key, name=name, description=description, created_by_id=people[0].id)

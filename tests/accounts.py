@@ -75,12 +75,10 @@ def make_org(owner: User, name: str = "Acme", slug: str | None = None) -> Organi
 
 def add_member(org, user: User, role: str) -> uuid.UUID:
     """Add ``user`` to ``org`` with ``role``; returns the membership's id."""
-    from app.core import cache
 
     with tenant_context(org.id):
         membership = Membership(user_id=user.id, role=role)
         db.session.add(membership)
-        cache.members_changed(user.id)
         db.session.flush()
         return membership.id
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core import cache
 from app.core.tenancy import TenantMixin, is_tenant_model, tenant_context
 from app.issues import services as issues
-from app.models import Label, Project, SavedView, User
+from app.models import Label, Membership, Notification, Project, SavedView, User
 from app.models.base import utcnow
 from tests.accounts import add_member, login, make_org, make_user, post_form
 from tests.conftest import CSRF_TOKEN
@@ -422,15 +422,74 @@ def test_a_project_renamed_in_its_settings_shows_at_once(app, client, db_session
     _assert_served_as_fresh(grace, redis_client, served, "project renamed")
 
 
+@pytest.mark.parametrize("model", [Project, Notification, SavedView], ids=lambda m: m.__name__)
 def test_the_page_check_catches_a_model_that_declares_nothing(
-    app, client, db_session, redis_client, acme, monkeypatch
+    app, client, db_session, redis_client, acme, monkeypatch, model
 ):
-    """With Project's topics taken away, editing a project leaves stale pages, and the check says so."""
-    monkeypatch.setattr(Project, "__cache_topics__", ())
+    """With a model's topics taken away (the organization's, or the viewer's own), editing its rows
+    leaves stale pages, and the check says so."""
+    monkeypatch.setattr(model, "__cache_topics__", ())
     login(client, "grace@example.com")
     _pages(client)
     _pages(client)
-    _edit_every_column(db_session, Project, acme)
+    _edit_every_column(db_session, model, acme)
     served = _pages(client)
     with pytest.raises(AssertionError, match="cached pages not re-rendered"):
-        _assert_served_as_fresh(client, redis_client, served, "Project edited")
+        _assert_served_as_fresh(client, redis_client, served, f"{model.__name__} edited")
+
+
+# --- the write paths name no topic ----------------------------------------------------------
+
+
+def _topic_version(app, redis_client, key: str) -> int:
+    return int(redis_client.get(app.config["CACHE_KEY_PREFIX"] + key) or 0)
+
+
+def test_the_pages_that_write_per_person_data_move_that_persons_topics(
+    app, client, db_session, redis_client, acme
+):
+    """Reading the inbox, saving and deleting a view, and a role change move the person's own topics,
+    though no view or service names a topic."""
+    grace = _grace(db_session)
+    inbox = cache.topic_key_in(acme, "notifications", grace)
+    views = cache.topic_key_in(acme, "views", grace)
+    account = cache.user_topic_key(grace, "account")
+    members = cache.topic_key_in(acme, "members")
+    login(client, "grace@example.com")
+
+    def moved(key, post):
+        before = _topic_version(app, redis_client, key)
+        response = post()
+        assert response.status_code == 303, response.get_data(as_text=True)[:300]
+        return _topic_version(app, redis_client, key) > before
+
+    assert moved(inbox, lambda: post_form(client, "/acme/notifications", "/acme/notifications/read-all"))
+    assert moved(views, lambda: post_form(client, "/acme/issues", "/acme/views", name="Mine", q="login"))
+    with tenant_context(acme):
+        view_id = db_session.scalar(select(SavedView.id).where(SavedView.name == "Mine"))
+    assert moved(views, lambda: post_form(client, "/acme/issues", f"/acme/views/{view_id}/delete"))
+    owner = app.test_client()
+    login(owner, "owner@example.com")
+    with tenant_context(acme):
+        membership = db_session.scalar(select(Membership.id).where(Membership.user_id == grace))
+    before = _topic_version(app, redis_client, members)
+    role = f"/acme/members/{membership}/role"
+    assert moved(account, lambda: post_form(owner, "/acme/members", role, role="admin"))
+    assert _topic_version(app, redis_client, members) > before
+
+
+def test_no_named_invalidators_are_left():
+    """The cache module offers no topic-naming invalidator, so no write path can depend on one."""
+    import re
+    from pathlib import Path
+
+    names = [name for name in vars(cache) if re.fullmatch(r"\w+_changed|changed(_in)?", name)]
+    root = Path(__file__).resolve().parent.parent
+    calls = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("app", "workers")
+        for path in sorted((root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\bcache\.\w*changed\w*\(", line)
+    ]
+    assert names == [] and calls == []

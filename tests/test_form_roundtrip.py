@@ -12,7 +12,7 @@ from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.issues.forms import IssueForm
-from app.issues.routes import issue_or_404
+from app.issues.queries import issue_or_404
 from app.models import BackgroundJob, Label, Membership, Notification, Project, SavedView, Task
 from app.orgs.context import tenant_blueprint
 from tests.accounts import add_member, login, make_org, make_user

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from sqlalchemy import delete, select
 
-from app.core import cache, edits
+from app.core import edits
 from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Membership, User
@@ -81,7 +81,6 @@ def _reset(app, org_id, users) -> dict[str, str]:
     """Make both people owners again; returns {email: membership id}."""
     with app.app_context(), tenant_context(org_id):
         db.session.execute(delete(Membership))
-        cache.members_changed(*users.values())
         for user_id in users.values():
             add_member(_Org(org_id), db.session.get(User, user_id), "owner")
         db.session.commit()

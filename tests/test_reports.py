@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import event, select
 
-from app.core import cache
 from app.core.queue.queues import DEFAULT, queued_jobs
 from app.core.security import spreadsheet_safe
 from app.core.tenancy import tenant_context
@@ -88,7 +87,6 @@ def _history(org_id):
         _issue(web, "K", _when(7), state="backlog")
         _issue(web, "L", _when(8), [("cancelled", _when(8, 1))])
         _issue(api, "N", _when(5), [(DONE, _when(5, 2))])  # 2 d, another project
-        cache.issues_changed()
         db.session.commit()
 
 
@@ -313,7 +311,6 @@ def test_a_worker_computes_and_a_change_recomputes(app, committed_db, migrated_e
             db.session.flush()
             issues.create_issue(project, owner, "First")
             issues.create_issue(project, owner, "Second", state=DONE)
-            cache.issues_changed()
         db.session.commit()
         org_id, owner_id = org.id, owner.id
     client = app.test_client()
@@ -329,7 +326,6 @@ def test_a_worker_computes_and_a_change_recomputes(app, committed_db, migrated_e
         project = db.session.scalars(select(Project)).one()
         project_id = project.id
         issues.create_issue(project, db.session.get(User, owner_id), "Third")
-        cache.issues_changed()
         db.session.commit()
     updating = client.get("/acme/projects/WEB/reports").get_data(as_text=True)
     assert "Updating…" in updating and "Todo 1" in updating and 'hx-trigger="every 1s"' in updating

@@ -26,18 +26,46 @@ from dataclasses import dataclass
 
 from flask import g, session
 from flask_login import user_logged_in, user_logged_out
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core import cache
-from app.core.tenancy import tenant_context
+from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Membership, Organization, User
-from app.orgs.services import MembershipSummary, memberships_of
 
 #: Seconds a cached account is trusted at most, even if no change was signalled.
 ACCOUNT_TIMEOUT = 60
 _TOPIC = "account"
+
+
+@dataclass(frozen=True)
+class MembershipSummary:
+    """One of a user's organizations, for the switcher (read across tenants on purpose)."""
+
+    org_id: uuid.UUID
+    slug: str
+    name: str
+    role: str
+
+
+def organizations_of(user_id: uuid.UUID) -> tuple[MembershipSummary, ...]:
+    """Every organization the user belongs to (cached with their account)."""
+    account = account_of(user_id)
+    return account.organizations if account is not None else ()
+
+
+def memberships_of(user_id: uuid.UUID) -> list[MembershipSummary]:
+    """Every organization the user belongs to, from the database (a user may always list
+    their own memberships, across organizations)."""
+    with unscoped("a user's own memberships, for the organization switcher"):
+        rows = db.session.execute(
+            select(Organization.id, Organization.slug, Organization.name, Membership.role)
+            .join(Membership, Membership.tenant_id == Organization.id)
+            .where(Membership.user_id == user_id)
+            .order_by(func.lower(Organization.name))
+        ).all()
+    return [MembershipSummary(*row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -88,6 +116,14 @@ def _session_account() -> Account | None:
 def _forget_request_account(*_args, **_kwargs) -> None:
     g.pop("account", None)
 
+
+def _viewer_id():
+    account = signed_in()
+    return account.user_id if account is not None else None
+
+
+# Cached pages are per person: the cache asks here who is viewing.
+cache.viewer_from(_viewer_id)
 
 # Logging in or out in this request changes who is asking.
 user_logged_in.connect(_forget_request_account)

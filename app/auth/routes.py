@@ -21,7 +21,9 @@ from app.auth.forms import (
     SignUpForm,
     notification_email_form,
 )
+from app.auth.identity import signed_in
 from app.core import edits
+from app.core.database import commit_now
 from app.core.ratelimits import (
     config_limit,
     current_password_limit,
@@ -37,6 +39,16 @@ from app.notifications import services as notifications
 CHECK_EMAIL_KEY = "_check_email"
 
 
+@bp.app_context_processor
+def _account_in_layout():
+    def my_organizations():
+        """The signed-in person's organizations, for the switcher (called by the layout)."""
+        account = signed_in()
+        return account.organizations if account is not None else ()
+
+    return {"my_organizations": my_organizations}
+
+
 def safe_next(target: str | None) -> str | None:
     """Only same-site relative paths are followed after login."""
     if not target:
@@ -45,11 +57,6 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target
-
-
-def home_for(user) -> str:
-    org = accounts.first_organization(user)
-    return url_for("org.dashboard", org_slug=org.slug) if org else url_for("orgs.new")
 
 
 def _form_page(template: str, form, **context):
@@ -65,7 +72,7 @@ def _form_page(template: str, form, **context):
 @signup_limits
 def signup():
     if current_user.is_authenticated:
-        return redirect(home_for(current_user))
+        return redirect(accounts.home_for(current_user))
     form = SignUpForm()
     if form.validate_on_submit():
         accounts.sign_up(form.name.data, form.email.data, form.password.data, form.organization.data)
@@ -90,7 +97,6 @@ def resend_verification():
         user = accounts.find_user(form.email.data)
         if user is not None and not user.email_verified:
             accounts.send_verification(user)
-            db.session.commit()
         session[CHECK_EMAIL_KEY] = accounts.normalize_email(form.email.data)
         flash("If that address has an unconfirmed account, a new link is on its way.", "info")
     return redirect(url_for("auth.check_email"), 303)
@@ -104,7 +110,7 @@ def verify_email(token):
         return render_template("auth/link_invalid.html", expired=exc.expired, kind="confirmation"), 400
     flash("Your email address is confirmed. Welcome to Worklane!", "success")
     if current_user.is_authenticated and current_user.id == user.id:
-        return redirect(home_for(user))
+        return redirect(accounts.home_for(user))
     return redirect(url_for("auth.login", email=user.email))
 
 
@@ -116,22 +122,21 @@ def verify_email(token):
 def login():
     next_url = safe_next(request.args.get("next"))
     if current_user.is_authenticated:
-        return redirect(next_url or home_for(current_user))
+        return redirect(next_url or accounts.home_for(current_user))
     form = LoginForm()
     if request.method == "GET" and request.args.get("email"):
         form.email.data = request.args["email"]
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is None:
-            db.session.commit()
             form.password.errors.append("The email or password is not correct.")
         elif not user.email_verified:
             accounts.send_verification(user)
-            db.session.commit()
+            commit_now("the new link is mailed though the login page answers 422")
             form.email.errors.append("Confirm your email address first: we have sent you a new link.")
         else:
             accounts.start_session(user)
-            return redirect(next_url or home_for(user), 303)
+            return redirect(next_url or accounts.home_for(user), 303)
     return _form_page("auth/login.html", form, next_url=next_url)
 
 
@@ -214,7 +219,6 @@ def update_profile():
         current = {"name": current_user.name}
         form = _profile_form(edits.after_conflict(current, loaded, submitted), current)
         return _account_page(conflict=conflict, profile_form=form)
-    db.session.commit()
     flash("Your name is saved.", "success")
     return redirect(url_for("auth.account"), 303)
 
@@ -280,7 +284,6 @@ def update_notification_email():
             db.session.rollback()
             return _account_page(conflict=conflict)
         else:
-            db.session.commit()
             flash("Your notification email choices are saved.", "success")
             return redirect(url_for("auth.account"), 303)
     return _account_page(notifications_form=form)

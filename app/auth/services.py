@@ -7,12 +7,14 @@ import time
 import uuid
 from datetime import timedelta
 
-from flask import current_app, session
+from flask import current_app, session, url_for
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
+from app.auth.identity import organizations_of
 from app.auth.passwords import hash_new_password
 from app.core import edits
+from app.core.database import commit_now
 from app.core.mail import public_url, send_email
 from app.core.security import (
     InvalidToken,
@@ -75,14 +77,12 @@ def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
             login_url=public_url("auth.login"),
             reset_url=public_url("auth.forgot_password"),
         )
-        db.session.commit()
         return None
     user = User(email=email, name=name.strip(), password_hash=password_hash)
     db.session.add(user)
     db.session.flush()
     orgs.create_organization(user, org_name)
     send_verification(user)
-    db.session.commit()
     return user
 
 
@@ -104,7 +104,6 @@ def verify_email(token: str) -> User:
         raise InvalidToken()
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
-        db.session.commit()
     return user
 
 
@@ -139,7 +138,9 @@ def start_session(user: User) -> None:
     login_user(user)
     session[AUTH_TIME_KEY] = int(time.time())
     user.last_login_at = utcnow()
-    db.session.commit()
+    # What follows reads the person's account (where to go next), and that read is cached: it
+    # must see the committed login, or the cache holds it under a version the commit moves.
+    commit_now("the account read after a login is cached under the version the login moves")
 
 
 def end_session() -> None:
@@ -175,7 +176,6 @@ def request_password_reset(email: str) -> None:
         reset_url=public_url("auth.reset_password", token=token),
         expires_in=duration_text(timedelta(seconds=current_app.config["PASSWORD_RESET_MAX_AGE"])),
     )
-    db.session.commit()
 
 
 def user_for_reset(token: str) -> User:
@@ -201,7 +201,6 @@ def reset_password(token: str, password: str) -> User:
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()  # the link proved the inbox
     send_email(user.email, "password_changed", name=user.name)
-    db.session.commit()
     return user
 
 
@@ -220,7 +219,6 @@ def change_password(user: User, current: str, new: str) -> None:
         raise AccountError("Your current password is not correct.")
     set_password(user, new)
     send_email(user.email, "password_changed", name=user.name)
-    db.session.commit()
     start_session(user)  # this session goes on under the new identity; the others end
 
 
@@ -243,7 +241,6 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         reset_url=public_url("auth.forgot_password"),
     )
     if find_user(new_email) is not None:
-        db.session.commit()
         return  # taken: say nothing more here, the confirmation would fail anyway
     token = make_token(EMAIL_CHANGE_TOKEN, {"u": str(user.id), "e": new_email})
     send_email(
@@ -253,7 +250,6 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         new_email=new_email,
         confirm_url=public_url("auth.confirm_email_change", token=token),
     )
-    db.session.commit()
 
 
 def confirm_email_change(token: str) -> User:
@@ -269,10 +265,15 @@ def confirm_email_change(token: str) -> User:
     user.pending_email = None
     user.email_verified_at = utcnow()
     send_email(old_email, "email_changed", name=user.name, old_email=old_email, new_email=new_email)
-    db.session.commit()
     return user
 
 
 def first_organization(user: User) -> Organization | None:
-    summaries = orgs.organizations_of(user.id)
+    summaries = organizations_of(user.id)
     return db.session.get(Organization, summaries[0].org_id) if summaries else None
+
+
+def home_for(user) -> str:
+    """Where a signed-in person starts: their first organization, or creating one."""
+    org = first_organization(user)
+    return url_for("org.dashboard", org_slug=org.slug) if org else url_for("orgs.new")

@@ -31,7 +31,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.core.tenancy import current_tenant_id, is_tenant_model, is_unscoped, require_tenant
-from app.extensions import cache, db
+from app.extensions import cache
 from app.models.base import CacheTopic
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,6 @@ def user_key(user_id, name: str, *parts: Any) -> str:
 
 def global_key(name: str, *parts: Any) -> str:
     return ":".join(["g", name, *map(str, parts)])
-
-
-def _other_tenant_key(tenant_id, name: str, *parts: Any) -> str:
-    """Another tenant's key: only for moving its versions (never for reading its values)."""
-    return ":".join(["t", str(tenant_id), name, *map(str, parts)])
 
 
 def _topic_key(topic: str, parts: tuple) -> str:
@@ -86,25 +81,6 @@ def version(topic: str, *parts: Any) -> int:
     return versions((topic, *parts))[0]
 
 
-def changed(topic: str, *parts: Any) -> None:
-    """Named invalidation: what is cached about ``topic`` for this tenant goes stale.
-
-    The version moves when the transaction commits (not before: a reader between the
-    change and the commit would cache old data under the new version); a rollback
-    forgets it.
-    """
-    _bump_at_commit(_topic_key(topic, parts))
-
-
-def changed_in(tenant_id, topic: str, session: Session | None = None) -> None:
-    """Like ``changed`` for a tenant other than the current one (a person's name in each)."""
-    _bump_at_commit(_other_tenant_key(tenant_id, "version", topic), session)
-
-
-def _bump_at_commit(key: str, session: Session | None = None) -> None:
-    (session or db.session).info.setdefault(_PENDING, set()).add(key)
-
-
 def _request_memo() -> dict[str, int]:
     if not has_app_context():
         return {}
@@ -129,18 +105,7 @@ def user_version(user_id, topic: str) -> int:
     return known[key]
 
 
-def user_changed(user_id, topic: str, session: Session | None = None) -> None:
-    """Like ``changed`` for one person's data that spans organizations (their account)."""
-    _bump_at_commit(user_key(user_id, "version", topic), session)
-
-
-def memoize_for_user(
-    user_id,
-    topic: str,
-    name: str,
-    compute: Callable[[], Any],
-    timeout=DEFAULT_TIMEOUT,
-):
+def memoize_for_user(user_id, topic: str, name: str, compute: Callable[[], Any], timeout=DEFAULT_TIMEOUT):
     """The person's cached value for ``name``, computed on a miss; expires when ``topic`` changes.
 
     The value is stored with the version it was computed at, under a fixed key, so the
@@ -229,7 +194,7 @@ def expires_anything(model: type) -> bool:
 
 def topic_key_in(tenant_id, topic: str, *parts: Any) -> str:
     """The version key of a tenant's topic: only for moving it (never for reading values)."""
-    return _other_tenant_key(tenant_id, "version", ".".join([topic, *map(str, parts)]))
+    return ":".join(["t", str(tenant_id), "version", ".".join([topic, *map(str, parts)])])
 
 
 def user_topic_key(user_id, topic: str) -> str:
@@ -392,6 +357,16 @@ CSRF_PLACEHOLDER = "__worklane_csrf_token__"
 _MEMBER_TOPICS = ("notifications", "views")
 
 
+#: Who is viewing this request (a user id, or None): the accounts feature registers it with
+#: ``viewer_from``. Until then no page is cached.
+_VIEWER: dict[str, Callable[[], Any]] = {"find": lambda: None}
+
+
+def viewer_from(find: Callable[[], Any]) -> None:
+    """Register the function that names this request's viewer (their user id, or None)."""
+    _VIEWER["find"] = find
+
+
 def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFAULT_TIMEOUT) -> str:
     """A member's whole page, served from the cache until anything it shows changes.
 
@@ -406,12 +381,9 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     from flask import request, session
     from flask_wtf.csrf import generate_csrf
 
-    from app.auth.identity import signed_in
-
-    account = signed_in()
-    if account is None or session.get("_flashes"):
+    user_id = _VIEWER["find"]()
+    if user_id is None or session.get("_flashes"):
         return render()
-    user_id = account.user_id
     url = f"{request.full_path}|{request.headers.get('HX-Request', '')}"
     key = tenant_key("page", name, user_id, hashlib.sha256(url.encode()).hexdigest()[:24])
     *numbers, stored = versions(*topics, *((topic, user_id) for topic in _MEMBER_TOPICS), along=key)
@@ -422,38 +394,3 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     html = str(render())
     _set(key, (current, html.replace(generate_csrf(), CSRF_PLACEHOLDER)), timeout)
     return html
-
-
-# --- named invalidators ---------------------------------------------------------------------
-# Redundant: the rows these name declare their topics, and the session moves them at commit.
-# Kept (thin) for the write paths that still call them; they only add the same keys again.
-
-
-def members_changed(*user_ids) -> None:
-    """Membership changed; the named people's accounts (organizations, roles) change too."""
-    changed("members")
-    for user_id in user_ids:
-        user_changed(user_id, "account")
-
-
-def notifications_changed(*user_ids) -> None:
-    """The named members' notifications in this organization changed (new, read)."""
-    for user_id in user_ids:
-        changed("notifications", user_id)
-
-
-def views_changed(user_id) -> None:
-    """The member's saved views in this organization changed."""
-    changed("views", user_id)
-
-
-def projects_changed() -> None:
-    changed("projects")
-
-
-def issues_changed() -> None:
-    changed("issues")
-
-
-def labels_changed() -> None:
-    changed("labels")

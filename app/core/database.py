@@ -124,6 +124,53 @@ def register_sqlite_writer_restarts(app) -> None:
     app.dispatch_request = dispatch_request
 
 
+# --- one commit per request ---------------------------------------------------------------
+
+
+def register_commit_per_request(app) -> None:
+    """A request commits once, here, when its view has answered; views and services only flush.
+
+    The view's return value is made a response first. A response under 400 (a page, a
+    redirect, a 304) commits the session; an error status or an exception rolls it back. The
+    commit runs inside the dispatch, before the response is finalized and sent: a commit that
+    fails is the view's own error, answered by its handler (``StaleDataError``, a versioned row
+    changed meanwhile: 409 in ``app.core.errors``), and what runs at commit (mail written to the
+    outbox, cache versions moved) has run before anyone sees the answer. A streamed body is
+    produced after the commit. On SQLite, a GET whose commit would write is run again as a
+    writer like one whose view writes (``register_sqlite_writer_restarts``, registered after
+    this so that it wraps the commit too).
+
+    A view that must make rows visible before it answers (a job it is about to queue reads
+    them) calls ``commit_now`` and says why. Jobs, commands and the demo data are not requests:
+    they commit their own progress.
+    """
+    dispatch = app.dispatch_request
+
+    def dispatch_request():
+        from app.extensions import db
+
+        try:
+            response = app.make_response(dispatch())
+            if response.status_code < 400:
+                db.session.commit()
+                return response
+        except BaseException:
+            db.session.rollback()
+            raise
+        db.session.rollback()
+        return response
+
+    app.dispatch_request = dispatch_request
+
+
+def commit_now(reason: str) -> None:
+    """Commit before the request ends, because something outside this transaction must see its
+    rows now: ``reason`` says what (it documents the call; nothing reads it)."""
+    from app.extensions import db
+
+    db.session.commit()
+
+
 # --- PostgreSQL row-level security for tenant tables (used by migrations) ---------------
 
 TENANT_POLICY = "tenant_isolation"

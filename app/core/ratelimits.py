@@ -20,6 +20,7 @@ from flask import Flask, current_app, request
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user
 
+from app.core.tenancy import current_tenant_id
 from app.extensions import limiter
 
 
@@ -50,10 +51,8 @@ def signed_in_user() -> str:
 
 def current_organization() -> str:
     """The organization of a tenant page (all its members' invitations together)."""
-    from app.orgs.context import current_access
-
-    access = current_access()
-    return f"org:{access.org_id if access else 'none'}"
+    tenant_id = current_tenant_id()
+    return f"org:{tenant_id or 'none'}"
 
 
 def invitation_in_path() -> str:

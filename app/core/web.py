@@ -117,21 +117,6 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_filter(markdown_excerpt, "markdown_excerpt")
 
-    def my_organizations():
-        """The signed-in user's organizations, for the switcher (called by the layout)."""
-        from app.auth.identity import signed_in
-
-        account = signed_in()
-        return account.organizations if account is not None else ()
-
-    def unread_notifications() -> int:
-        """The signed-in member's unread notifications in this organization (for the layout)."""
-        if g.get("access") is None:
-            return 0
-        from app.issues.routes import unread_count
-
-        return unread_count()
-
     @app.template_filter("urlencode_multi")
     def urlencode_multi(args: dict, **overrides) -> str:
         from urllib.parse import urlencode
@@ -144,8 +129,6 @@ def register_template_helpers(app: Flask) -> None:
         return {
             "app_name": "Worklane",
             "can": can,
-            "my_organizations": my_organizations,
-            "unread_notifications": unread_notifications,
             "role_label": ROLE_LABELS.get,
             "current_org": g.get("access"),
             "current_membership": g.get("access"),

@@ -230,8 +230,6 @@ def _import_rows(
 
 
 def _add_members(manifest: dict, owner: User, people: _People, report: ImportReport) -> None:
-    from app.core import cache
-
     for member in manifest.get("members", []):
         email = (member.get("email") or "").lower()
         if not email or email == owner.email.lower():
@@ -244,7 +242,6 @@ def _add_members(manifest: dict, owner: User, people: _People, report: ImportRep
             db.session.add(
                 Membership(user_id=user_id, role=role, **({"created_at": joined} if joined else {}))
             )
-            cache.members_changed(user_id)
             report.members_added.append(email)
     db.session.flush()
 

@@ -56,7 +56,8 @@ def download():
     except exports.ExportLinkError as exc:
         abort(exc.status, str(exc))
     exports.record_download(export)
-    db.session.commit()
+    # Written before the file is opened: on SQLite a GET that writes is run again as a writer.
+    db.session.flush()
     response = send_file(
         file_store().path(export.key),
         mimetype="application/zip",

@@ -61,9 +61,6 @@ def start_export() -> Task:
     """Queue an export of the current organization, started by the signed-in admin."""
     task = start_task(KIND, JOB, description="Export of the organization")
     audit.record("export.started", target=task)
-    from app.extensions import db
-
-    db.session.commit()
     return task
 
 

@@ -9,7 +9,7 @@ from app.home import bp
 @bp.get("/")
 def home():
     if current_user.is_authenticated:
-        from app.auth.routes import home_for
+        from app.auth.services import home_for
 
         return redirect(home_for(current_user))
     return render_template("home/home.html")

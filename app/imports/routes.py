@@ -9,7 +9,7 @@ from app.imports import bp
 from app.imports import services as imports
 from app.imports.forms import MappingForm, UploadForm
 from app.models.work import PRIORITY_LABELS, STATE_LABELS
-from app.projects.routes import project_or_404
+from app.projects.services import project_or_404
 from app.tasks.services import QueueUnavailable, start_task
 
 

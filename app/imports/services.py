@@ -22,7 +22,6 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 
-from app.core import cache
 from app.extensions import db
 from app.imports.mapping import FIELDS, IGNORE, MappingError, guess_mapping, mapping_from_form
 from app.imports.rows import IssueRow, RowChecker, RowProblem
@@ -132,5 +131,4 @@ def create_issues(
         for label_id in row.label_ids:
             db.session.add(IssueLabel(issue_id=issue_id, label_id=label_id))
     db.session.flush()
-    cache.issues_changed()
     return len(new), len(rows) - len(new)

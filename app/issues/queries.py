@@ -1,20 +1,42 @@
-"""Issue lists: filters, sorting and keyset pagination, with a fixed number of queries."""
+"""What the issue pages read: an issue by reference, lists with filters, sorting and keyset
+pagination (a fixed number of queries), board columns, my work, the filter menus."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
+from flask import abort, request
 from sqlalchemy import and_, exists, func, literal, or_, select
 
+from app.core import cache
 from app.extensions import db
-from app.models import Issue, IssueAssignee, IssueLabel
-from app.models.work import PRIORITY_LABELS, STATES
+from app.models import (
+    Comment,
+    Issue,
+    IssueActivity,
+    IssueAssignee,
+    IssueLabel,
+    IssueWatcher,
+    Label,
+    Membership,
+    Project,
+    SavedView,
+    User,
+)
+from app.models.base import utcnow
+from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATES
 
 PAGE_SIZE = 50
+BOARD_PAGE = 25
+REF_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9]{1,9})-(\d{1,9})$")
+#: What the list pages show besides the member's own things: issues with their people and
+#: labels, the filter menus, the project.
+LIST_TOPICS = ("issues", "members", "labels", "projects")
 SORTS = {
     "updated": "Recently updated",
     "created": "Newest",
@@ -183,3 +205,121 @@ def _as_uuid(value: str):
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def issue_or_404(issue_ref: str) -> Issue:
+    """The issue a reference names. A POST reads it under a row lock (held until the commit),
+    so the request's checks and writes see no other change in between."""
+    match = REF_PATTERN.match(issue_ref)
+    if not match:
+        abort(404)
+    statement = (
+        select(Issue)
+        .join(Project)
+        .where(Project.key == match.group(1).upper(), Issue.number == int(match.group(2)))
+    )
+    if request.method == "POST":
+        statement = statement.with_for_update(of=Issue).execution_options(populate_existing=True)
+    issue = db.session.scalar(statement)
+    if issue is None:
+        abort(404)
+    return issue
+
+
+def members() -> list[User]:
+    return db.session.scalars(
+        select(User).join(Membership, Membership.user_id == User.id).order_by(User.name)
+    ).all()
+
+
+def labels() -> list[Label]:
+    return db.session.scalars(select(Label).order_by(Label.name)).all()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A person or label as a filter choice (plain values, so it can be cached)."""
+
+    id: str
+    name: str
+
+
+def filter_choices() -> tuple[list[Choice], list[Choice]]:
+    """Members and labels for the filter menus, cached per tenant until either changes."""
+
+    def compute():
+        people = [Choice(str(u.id), u.name) for u in members()]
+        return people, [Choice(str(label.id), label.name) for label in labels()]
+
+    return cache.memoize_for_tenant("members", "filter-choices", compute, f"l{cache.version('labels')}")
+
+
+def saved_views_of(user_id) -> list[SavedView]:
+    return db.session.scalars(
+        select(SavedView).where(SavedView.user_id == user_id).order_by(SavedView.name)
+    ).all()
+
+
+def comments_of(issue: Issue) -> list[Comment]:
+    return db.session.scalars(
+        select(Comment).where(Comment.issue_id == issue.id).order_by(Comment.created_at)
+    ).all()
+
+
+def activity_of(issue: Issue) -> list[IssueActivity]:
+    return db.session.scalars(
+        select(IssueActivity).where(IssueActivity.issue_id == issue.id).order_by(IssueActivity.created_at)
+    ).all()
+
+
+def issues_by_id(ids) -> dict:
+    if not ids:
+        return {}
+    return {i.id: i for i in db.session.scalars(select(Issue).where(Issue.id.in_(ids))).unique()}
+
+
+def board_column(project: Project, state: str, after_rank: float | None = None):
+    """One page of a board column's cards, and whether more follow."""
+    statement = select(Issue).where(Issue.project_id == project.id, Issue.state == state)
+    if after_rank is not None:
+        statement = statement.where(Issue.rank > after_rank)
+    cards = list(db.session.scalars(statement.order_by(Issue.rank, Issue.id).limit(BOARD_PAGE + 1)).unique())
+    return cards[:BOARD_PAGE], len(cards) > BOARD_PAGE
+
+
+def column_counts(project: Project) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Issue.state, func.count()).where(Issue.project_id == project.id).group_by(Issue.state)
+    ).all()
+    found = dict(rows)
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def open_assigned_to(user_id) -> list[Issue]:
+    """The person's open issues, most urgent first."""
+    return (
+        db.session.scalars(
+            select(Issue)
+            .join(IssueAssignee, IssueAssignee.issue_id == Issue.id)
+            .where(IssueAssignee.user_id == user_id, Issue.state.not_in(CLOSED_STATES))
+            .order_by(Issue.priority.desc(), Issue.updated_at.desc())
+            .limit(50)
+        )
+        .unique()
+        .all()
+    )
+
+
+def watched_recently_updated(user_id) -> list[Issue]:
+    """Issues the person watches that changed in the last week."""
+    return (
+        db.session.scalars(
+            select(Issue)
+            .join(IssueWatcher, IssueWatcher.issue_id == Issue.id)
+            .where(IssueWatcher.user_id == user_id, Issue.updated_at >= utcnow() - timedelta(days=7))
+            .order_by(Issue.updated_at.desc())
+            .limit(20)
+        )
+        .unique()
+        .all()
+    )

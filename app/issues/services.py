@@ -12,7 +12,7 @@ from datetime import date
 
 from sqlalchemy import delete, func, select
 
-from app.core import cache, edits
+from app.core import edits
 from app.extensions import db
 from app.models import (
     Comment,
@@ -25,12 +25,11 @@ from app.models import (
     Membership,
     Notification,
     Project,
-    SavedView,
     User,
 )
-from app.models.base import new_id, utcnow
+from app.models.base import utcnow
 from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, STATES, due_date_problem
-from app.notifications.services import mail_after_commit
+from app.notifications.services import notify
 from app.projects.services import next_issue_number
 
 RANK_STEP = 1024.0
@@ -94,26 +93,6 @@ def _watch(issue: Issue, user_id) -> None:
     exists = db.session.get(IssueWatcher, (issue.tenant_id, issue.id, user_id))
     if exists is None:
         db.session.add(IssueWatcher(issue_id=issue.id, user_id=user_id))
-
-
-def notify(issue: Issue, actor, user_ids, kind: str, excerpt: str = "") -> None:
-    """In-app notifications, mailed by each recipient's choice once the transaction commits."""
-    actor_id = getattr(actor, "id", None)
-    recipients = {uid for uid in user_ids if uid != actor_id}
-    cache.notifications_changed(*recipients)
-    created = []
-    for user_id in recipients:
-        notification = Notification(
-            id=new_id(),
-            user_id=user_id,
-            issue_id=issue.id,
-            actor_id=actor_id,
-            kind=kind,
-            excerpt=excerpt[:200],
-        )
-        db.session.add(notification)
-        created.append(notification.id)
-    mail_after_commit(created)
 
 
 def mentioned_user_ids(text: str) -> set[uuid.UUID]:
@@ -405,45 +384,3 @@ def save_edit(issue: Issue, actor, loaded: dict, submitted: dict) -> list[str]:
         set_labels(issue, actor, to_write["labels"])
         changed.append("labels")
     return changed
-
-
-# --- saved views -----------------------------------------------------------------------------
-
-#: What a saved view holds, as ``view_values`` gives it.
-VIEW_FIELDS = {"filters": "Filters", "project_id": "Project"}
-
-
-def view_named(user_id, name: str) -> SavedView | None:
-    return db.session.scalar(
-        select(SavedView)
-        .where(SavedView.user_id == user_id, SavedView.name == name)
-        .with_for_update(of=SavedView)
-        .execution_options(populate_existing=True)
-    )
-
-
-def view_values(view: SavedView) -> dict:
-    return {"filters": view.filters, "project_id": str(view.project_id) if view.project_id else None}
-
-
-def save_view(user_id, name: str, filters: dict, project, confirmed: dict | None = None) -> SavedView:
-    """Save ``filters`` as the person's view ``name``.
-
-    A view of that name that holds other filters is replaced only when ``confirmed`` is what
-    it held when the person agreed to replace it; otherwise EditConflict (nothing is written).
-    """
-    wanted = {"filters": filters, "project_id": str(project.id) if project else None}
-    view = view_named(user_id, name)
-    if view is None:
-        view = SavedView(user_id=user_id, name=name)
-        db.session.add(view)
-    else:
-        current = view_values(view)
-        if current != wanted and current != confirmed:
-            raise edits.EditConflict(
-                [edits.Conflict("filters", f"The view “{name}”", confirmed, current, wanted)], current
-            )
-    view.filters = filters
-    view.project_id = project.id if project else None
-    db.session.flush()
-    return view

@@ -8,7 +8,7 @@ from app.jobs import bp
 from app.jobs.forms import StartSystemCheckForm
 from app.jobs.services import QueueUnavailable, start_system_check
 from app.models import BackgroundJob
-from app.operators.routes import operator_required
+from app.operators.services import operator_required
 
 
 def _get_job_or_404(job_id) -> BackgroundJob:

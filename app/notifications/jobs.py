@@ -52,7 +52,7 @@ def _common(org: Organization, choice: str) -> dict:
     return {
         "org_name": org.name,
         "choice": EMAIL_CHOICE_LABELS[choice].lower(),
-        "notifications_url": public_url("issues.notifications", org_slug=org.slug),
+        "notifications_url": public_url("notifications.inbox", org_slug=org.slug),
         "account_url": public_url("auth.account"),
     }
 

@@ -4,7 +4,7 @@ A member chooses, per organization (``Membership.email_notifications``), to get 
 notification mailed as it happens (``immediately``, the default), one digest a day
 (``daily``) or nothing (``off``); they change it on their account page.
 
-:func:`app.issues.services.notify` records the new notifications' ids in the session
+:func:`notify` records the new notifications' ids in the session
 (:func:`mail_after_commit`); when that transaction commits, their mail is written to the
 organization's outbox in the same commit, and a change that did not happen (rolled back)
 is never mailed.
@@ -17,14 +17,16 @@ import logging
 import uuid
 from dataclasses import dataclass, replace
 
-from flask import has_app_context
+from flask import g, has_app_context
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app.core import edits
+from app.auth.identity import signed_in
+from app.core import cache, edits
 from app.core.tenancy import require_tenant, tenant_context, unscoped
 from app.extensions import db
-from app.models import Membership, Organization
+from app.models import Issue, Membership, Notification, Organization
+from app.models.base import new_id
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,22 @@ class EmailPreference:
     slug: str
     name: str
     email_notifications: str
+
+
+def unread_count() -> int:
+    """The member's unread notifications here (once per request: the ETag and the layout use it)."""
+    if "unread_count" not in g:
+        user_id = signed_in().user_id
+
+        def compute():
+            return db.session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+            )
+
+        g.unread_count = cache.memoize_for_tenant(("notifications", user_id), "unread", compute, user_id)
+    return g.unread_count
 
 
 def email_preferences(user_id: uuid.UUID) -> list[EmailPreference]:
@@ -102,6 +120,26 @@ def set_email_preferences(
             memberships[org_id].email_notifications = value
             db.session.flush()  # written as this tenant
     return len(to_write)
+
+
+def notify(issue: Issue, actor, user_ids, kind: str, excerpt: str = "") -> None:
+    """In-app notifications about ``issue`` for ``user_ids`` (never the actor), mailed by each
+    recipient's choice once the transaction commits."""
+    actor_id = getattr(actor, "id", None)
+    recipients = {uid for uid in user_ids if uid != actor_id}
+    created = []
+    for user_id in recipients:
+        notification = Notification(
+            id=new_id(),
+            user_id=user_id,
+            issue_id=issue.id,
+            actor_id=actor_id,
+            kind=kind,
+            excerpt=excerpt[:200],
+        )
+        db.session.add(notification)
+        created.append(notification.id)
+    mail_after_commit(created)
 
 
 def mail_after_commit(notification_ids) -> None:

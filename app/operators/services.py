@@ -6,8 +6,10 @@ import hmac
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 
-from flask import current_app
+from flask import abort, current_app
+from flask_login import current_user
 from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
@@ -19,6 +21,18 @@ from app.core.queue.registry import HEARTBEAT_KEY
 
 #: Prometheus text exposition format, version 0.0.4.
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def operator_required(view):
+    """Operators only; anyone else (tenant owners included) is told nothing is here: 404."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not is_operator(current_user):
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 class OperatorError(ValueError):

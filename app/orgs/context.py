@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, g
 
-from app.auth.identity import signed_in
+from app.auth.identity import MembershipSummary, signed_in
 from app.core.tenancy import reset_request_tenant, set_request_tenant
 from app.extensions import db, login_manager
 from app.models import Membership, Organization
-from app.orgs.services import MembershipSummary, membership_for
+from app.orgs.services import membership_for
 
 ORG_SLUG = "org_slug"
 

@@ -40,7 +40,6 @@ def new():
             org = orgs.create_organization(
                 current_user, form.name.data, slug or orgs.available_slug(form.name.data, top_level_paths())
             )
-            db.session.commit()
             flash(f"{org.name} is ready. Invite your team from Members.", "success")
             return redirect(url_for("org.dashboard", org_slug=org.slug), 303)
     status = 422 if request.method == "POST" else 200
@@ -63,7 +62,6 @@ def invitation(token):
     form = ConfirmForm()
     if current_user.is_authenticated and form.validate_on_submit():
         orgs.accept(org, invitation, current_user)
-        db.session.commit()
         flash(f"You joined {org.name}.", "success")
         return redirect(url_for("org.dashboard", org_slug=org.slug), 303)
     existing = accounts.find_user(invitation.email)
@@ -98,7 +96,6 @@ def invitation_signup(token):
         db.session.add(user)
         db.session.flush()
         orgs.accept(org, invitation, user)
-        db.session.commit()
         accounts.start_session(user)
         flash(f"Welcome to {org.name}!", "success")
         return redirect(url_for("org.dashboard", org_slug=org.slug), 303)

@@ -6,16 +6,16 @@ import re
 import secrets
 import unicodedata
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
 
-from app.core import audit, cache, edits
+from app.core import audit, edits
 from app.core.permissions import ADMIN, OWNER, ROLE_LABELS, ROLES, roles_grantable_by
 from app.core.security import InvalidToken, make_token, read_token
-from app.core.tenancy import tenant_context, unscoped
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Invitation, Membership, Organization, User
 from app.models.base import utcnow
@@ -101,41 +101,9 @@ def create_organization(owner: User, name: str, slug: str | None = None) -> Orga
     db.session.flush()
     with tenant_context(org.id):
         db.session.add(Membership(user_id=owner.id, role=OWNER))
-        cache.members_changed(owner.id)
         audit.record("organization.created", target=org, actor=owner, name=org.name, slug=org.slug)
         db.session.flush()
     return org
-
-
-@dataclass(frozen=True)
-class MembershipSummary:
-    """One of a user's organizations, for the switcher (read across tenants on purpose)."""
-
-    org_id: uuid.UUID
-    slug: str
-    name: str
-    role: str
-
-
-def organizations_of(user_id: uuid.UUID) -> tuple[MembershipSummary, ...]:
-    """Every organization the user belongs to (cached with their account)."""
-    from app.auth.identity import account_of
-
-    account = account_of(user_id)
-    return account.organizations if account is not None else ()
-
-
-def memberships_of(user_id: uuid.UUID) -> list[MembershipSummary]:
-    """Every organization the user belongs to, from the database (a user may always list
-    their own memberships, across organizations)."""
-    with unscoped("a user's own memberships, for the organization switcher"):
-        rows = db.session.execute(
-            select(Organization.id, Organization.slug, Organization.name, Membership.role)
-            .join(Membership, Membership.tenant_id == Organization.id)
-            .where(Membership.user_id == user_id)
-            .order_by(func.lower(Organization.name))
-        ).all()
-    return [MembershipSummary(*row) for row in rows]
 
 
 def membership_for(org: Organization, user_id: uuid.UUID) -> Membership | None:
@@ -195,7 +163,6 @@ def change_role(actor: Membership, target: Membership, new_role: str) -> None:
     if target.role == OWNER and owner_count() <= 1:
         raise OrgError("An organization needs at least one owner. Make someone else an owner first.")
     old_role, target.role = target.role, new_role
-    cache.members_changed(target.user_id)
     audit.record(
         "member.role_changed", target=target, user_id=str(target.user_id), old=old_role, new=new_role
     )
@@ -223,7 +190,6 @@ def remove_member(actor: Membership, target: Membership) -> None:
         role=target.role,
     )
     db.session.delete(target)
-    cache.members_changed(target.user_id)
 
 
 # --- invitations -----------------------------------------------------------------------------
@@ -319,7 +285,6 @@ def accept(org: Organization, invitation: Invitation, user: User) -> Membership:
         else:
             membership = Membership(user_id=user.id, role=invitation.role)
             db.session.add(membership)
-            cache.members_changed(user.id)
         db.session.flush()
         audit.record(
             "invitation.accepted", target=invitation, actor=user, email=invitation.email, role=invitation.role

@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from app.auth.identity import organizations_of
 from app.core import cache, edits
 from app.core.mail import public_url, send_email
 from app.core.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
@@ -91,7 +92,6 @@ def _apply(action, success: str, back: str = "org.members"):
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("org.members"), 303)
-    db.session.commit()
     flash(success, "success")
     return redirect(back if back.startswith("/") else url_for(back), 303)
 
@@ -135,7 +135,7 @@ def remove_member(membership_id):
 @require("org.view")
 def leave():
     _confirmed()
-    others = [o for o in orgs.organizations_of(current_user.id) if o.org_id != current_access().org_id]
+    others = [o for o in organizations_of(current_user.id) if o.org_id != current_access().org_id]
     back = url_for("org.dashboard", org_slug=others[0].slug) if others else url_for("orgs.new")
     me = current_membership()
     return _apply(lambda: orgs.remove_member(me, me), f"You left {current_access().name}.", back)
@@ -170,7 +170,6 @@ def invite():
             form.email.errors.append(str(exc))
         else:
             _send_invitation(invitation)
-            db.session.commit()
             flash(f"Invitation sent to {invitation.email}.", "success")
             return redirect(url_for("org.members"), 303)
     return _members_page(invite_form=form, status=422)
@@ -227,6 +226,5 @@ def settings():
         current = orgs.settings_values(current_organization())
         form = _settings_form(edits.after_conflict(current, loaded, submitted), current)
         return render_template("orgs/settings.html", form=form, conflict=conflict), 409
-    db.session.commit()
     flash("Organization settings saved.", "success")
     return redirect(url_for("org.settings"), 303)

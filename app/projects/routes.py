@@ -15,13 +15,7 @@ from app.orgs.forms import ConfirmForm
 from app.projects import bp
 from app.projects import services as projects
 from app.projects.forms import ProjectForm, ProjectSettingsForm
-
-
-def project_or_404(project_key: str) -> Project:
-    project = projects.project_by_key(project_key)
-    if project is None:
-        abort(404)
-    return project
+from app.projects.services import project_or_404
 
 
 @bp.get("/")
@@ -58,7 +52,6 @@ def new():
             db.session.rollback()
             form.key.errors.append(str(exc))
         else:
-            db.session.commit()
             flash(f"Project {project.name} ({project.key}) is ready.", "success")
             return redirect(url_for("issues.project_list", project_key=project.key), 303)
     status = 422 if request.method == "POST" else 200
@@ -107,7 +100,6 @@ def settings(project_key):
         current = projects.settings_values(project)
         form = _settings_form(edits.after_conflict(current, loaded, submitted), current)
         return _settings_page(project, form, 409, conflict)
-    db.session.commit()
     flash("Project settings saved.", "success")
     return redirect(url_for("projects.settings", project_key=project.key), 303)
 
@@ -120,6 +112,5 @@ def archive(project_key):
         abort(400)
     archived = request.form.get("archived", "1") == "1"
     projects.set_archived(project, archived)
-    db.session.commit()
     flash(f"{project.name} is {'archived' if archived else 'active again'}.", "success")
     return redirect(url_for("projects.settings", project_key=project.key), 303)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from flask import abort
 from sqlalchemy import func, select, update
 
-from app.core import audit, cache, edits
+from app.core import audit, edits
 from app.extensions import db
 from app.models import Project
 from app.models.base import utcnow
@@ -42,7 +43,6 @@ def create_project(actor, name: str, key: str, description: str = "") -> Project
     db.session.add(project)
     db.session.flush()
     audit.record("project.created", target=project, key=key, name=project.name)
-    cache.projects_changed()
     return project
 
 
@@ -69,7 +69,6 @@ def update_settings(project: Project, loaded: dict, submitted: dict) -> list[str
 def set_archived(project: Project, archived: bool) -> None:
     project.archived_at = utcnow() if archived else None
     audit.record("project.archived" if archived else "project.unarchived", target=project, key=project.key)
-    cache.projects_changed()
 
 
 def next_issue_number(project: Project) -> int:
@@ -89,3 +88,11 @@ def next_issue_number(project: Project) -> int:
 
 def project_by_key(key: str) -> Project | None:
     return db.session.scalar(select(Project).where(Project.key == key.upper()))
+
+
+def project_or_404(project_key: str) -> Project:
+    """The project with this key in the current organization, or 404."""
+    project = project_by_key(project_key)
+    if project is None:
+        abort(404)
+    return project

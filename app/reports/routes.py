@@ -11,7 +11,7 @@ from flask import Response, abort, redirect, render_template, url_for
 from app.core.permissions import require
 from app.orgs.context import current_access
 from app.orgs.forms import ConfirmForm
-from app.projects.routes import project_or_404
+from app.projects.services import project_or_404
 from app.reports import bp
 from app.reports import services as reports
 from app.reports.charts import report_charts

@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.auth.identity import signed_in
+from app.core.database import commit_now
 from app.core.permissions import can
 from app.core.queue.queues import enqueue
 from app.extensions import db
@@ -40,13 +41,13 @@ def start_task(
     if task_id is not None:
         task.id = task_id
     db.session.add(task)
-    db.session.commit()
+    commit_now("the job reads the task row: it must exist before the job is queued")
     try:
         enqueue(func, str(task.id), *args, job_id=str(task.id), **kwargs)
     except RedisError as exc:
         log.warning("could not enqueue a task", extra={"kind": kind, "error": str(exc)})
         task.mark_failed("Background work is unavailable right now; nothing was done. Try again.")
-        db.session.commit()
+        commit_now("the failure is what the person sees, whatever the caller answers")
         raise QueueUnavailable(task) from exc
     return task
 
