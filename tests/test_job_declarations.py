@@ -145,18 +145,3 @@ def test_old_job_paths_find_the_moved_jobs():
     """A job queued under its path before the move runs the same function with the same settings."""
     for old, new in OLD_PATHS.items():
         assert kind_of(old) == kind_of(new), old
-
-
-def test_app_never_imports_workers():
-    """Imports go one way: workers use the app; nothing under app/ imports workers."""
-    offenders = []
-    for path in (PROJECT_ROOT / "app").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module or ""]
-            if any(name == "workers" or name.startswith("workers.") for name in names):
-                offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}")
-    assert offenders == []

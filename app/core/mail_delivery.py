@@ -26,6 +26,7 @@ import smtplib
 import ssl
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -33,8 +34,9 @@ from email.utils import formatdate, make_msgid
 from flask import current_app
 from sqlalchemy import delete, select, update
 
-from app.config import mail_from_domain, parse_smtp_url
+from app.core.mailserver import mail_from_domain, parse_smtp_url
 from app.core.queue.queues import HIGH, LOW, Period, job, transient_mail_error
+from app.core.queue.registry import load_job_modules
 from app.core.tenancy import current_tenant_id, unscoped
 from app.extensions import db
 from app.models import OutboxMail, TenantOutboxMail
@@ -249,6 +251,18 @@ def deliver_outbox_mail(mail_id: str) -> str | None:
         return _send_claimed(model, claimed[0], connection) if claimed else None
 
 
+#: Functions of features that write into the outbox mail their own commits could not write
+#: (e.g. notifications committed with no app to render them); each sweep calls them first.
+_OUTBOX_WRITERS: list[Callable[[timedelta], int]] = []
+
+
+def writes_missing_mail(func: Callable[[timedelta], int]) -> Callable[[timedelta], int]:
+    """Register ``func(older_than)`` to run at the start of every outbox sweep (this module
+    imports no feature: features register themselves)."""
+    _OUTBOX_WRITERS.append(func)
+    return func
+
+
 # Mail its delivery job did not send (Redis away at commit, a killed worker), and retries.
 @job(HIGH, timeout=300, period=Period("sweep-outbox", every_seconds=60))
 def sweep_outbox() -> int:
@@ -262,9 +276,10 @@ def sweep_outbox() -> int:
     connection = _smtp_connection()
     if connection is None:
         return 0
-    from app.notifications.jobs import mail_unmailed_notifications
-
-    mail_unmailed_notifications(timedelta(seconds=current_app.config["OUTBOX_SWEEP_AFTER_SECONDS"]))
+    load_job_modules()  # every feature's writers are registered
+    older_than = timedelta(seconds=current_app.config["OUTBOX_SWEEP_AFTER_SECONDS"])
+    for write_missing_mail in _OUTBOX_WRITERS:
+        write_missing_mail(older_than)
     deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
     sent = 0
     with connection, unscoped("outbox sweep: mail of every organization waiting to be sent"):

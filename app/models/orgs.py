@@ -45,6 +45,8 @@ class Membership(TenantMixin, db.Model):
     #: ``email_notifications``: each notification mailed as it happens, a daily digest, or none.
     EMAIL_IMMEDIATELY, EMAIL_DAILY, EMAIL_OFF = "immediately", "daily", "off"
     EMAIL_CHOICES = (EMAIL_IMMEDIATELY, EMAIL_DAILY, EMAIL_OFF)
+    #: The choices as people read them, in the order the account page offers them.
+    EMAIL_CHOICE_LABELS = {EMAIL_IMMEDIATELY: "Immediately", EMAIL_DAILY: "Daily digest", EMAIL_OFF: "Off"}
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

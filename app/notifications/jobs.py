@@ -14,12 +14,12 @@ from datetime import timedelta
 from sqlalchemy import and_, select
 
 from app.core.mail import public_url, send_email
+from app.core.mail_delivery import writes_missing_mail
 from app.core.queue.queues import LOW, Period, exponential_backoff, job
 from app.core.tenancy import require_tenant, tenant_context, unscoped
 from app.extensions import db
 from app.models import Membership, Notification, Organization, User
 from app.models.base import utcnow
-from app.notifications.services import EMAIL_CHOICE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _item(notification: Notification, org: Organization) -> dict:
 def _common(org: Organization, choice: str) -> dict:
     return {
         "org_name": org.name,
-        "choice": EMAIL_CHOICE_LABELS[choice].lower(),
+        "choice": Membership.EMAIL_CHOICE_LABELS[choice].lower(),
         "notifications_url": public_url("notifications.inbox", org_slug=org.slug),
         "account_url": public_url("auth.account"),
     }
@@ -120,6 +120,7 @@ def _unmailed(*columns, choice: str):
 UNMAILED_WINDOW = timedelta(hours=1)
 
 
+@writes_missing_mail
 def mail_unmailed_notifications(older_than: timedelta) -> int:
     """Write the mail of recent "immediately" notifications committed without it; how many.
 

@@ -32,12 +32,7 @@ log = logging.getLogger(__name__)
 
 _PENDING = "_notifications_to_mail"
 
-#: The choices as people read them, in the order the account page offers them.
-EMAIL_CHOICE_LABELS = {
-    Membership.EMAIL_IMMEDIATELY: "Immediately",
-    Membership.EMAIL_DAILY: "Daily digest",
-    Membership.EMAIL_OFF: "Off",
-}
+EMAIL_CHOICE_LABELS = Membership.EMAIL_CHOICE_LABELS
 
 
 class PreferenceError(ValueError):
