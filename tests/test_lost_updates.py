@@ -14,25 +14,22 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.issues import services as issues
-from app.models import Issue, IssueActivity, Label, Membership, Organization, Project, SavedView, User
+from app.models import Issue, IssueActivity, Membership, Organization, Project, SavedView, User
 from tests.accounts import add_member, login, make_org, make_user
+from tests.factories import make_acme
 from tests.support.forms import post_forms
 
 
 def _people():
     """Acme with an owner (Olive), an admin (Ada) and a member (Grace), a WEB project, one issue."""
-    owner = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(owner, "Acme", "acme")
-    add_member(org, make_user("ada@example.com", name="Ada Admin"), "admin")
-    grace = make_user("grace@example.com", name="Grace Hopper")
-    add_member(org, grace, "member")
-    with tenant_context(org.id):
-        project = Project(key="WEB", name="Website", description="The site.")
-        db.session.add_all([project, Label(name="bug")])
-        db.session.flush()
-        issues.create_issue(project, owner, "Original title", "Some words.", assignee_ids=[grace.id])
+    acme = make_acme(
+        {"ada@example.com": "admin", "grace@example.com": "member"},
+        projects={"WEB": {"name": "Website", "description": "The site."}},
+        labels=("bug",),
+    )
+    acme.add_issue("Original title", "Some words.", assignee_ids=[acme.people["grace@example.com"].id])
     db.session.commit()
-    return org.id
+    return acme.id
 
 
 @pytest.fixture
