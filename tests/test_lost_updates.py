@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 
 import pytest
 from sqlalchemy import select, text
@@ -18,6 +17,7 @@ from app.models import Issue, IssueActivity, Membership, Organization, Project, 
 from tests.accounts import add_member, login, make_org, make_user
 from tests.factories import make_acme
 from tests.support.forms import post_forms
+from tests.support.workers import wait_for
 
 
 def _people():
@@ -285,15 +285,6 @@ def test_a_write_based_on_an_old_read_fails_at_the_database(app, committed_db):
         assert db.session.scalars(select(Issue)).one().title == "Saved first"
 
 
-def _wait_for(condition, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 def _race(app, holder, saves, results):
     """Start the saves while ``holder`` holds the row lock; release it once all of them wait."""
 
@@ -310,7 +301,7 @@ def _race(app, holder, saves, results):
                 text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
             ).scalar()
 
-    _wait_for(lambda: waiting() >= len(saves))
+    wait_for(lambda: waiting() >= len(saves), 20, "every save to wait for the row lock", interval=0.02)
     holder.rollback()  # release: the saves now race for the row
     holder.close()
     for thread in threads:
