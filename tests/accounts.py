@@ -95,6 +95,15 @@ def login(client, email: str, password: str = PASSWORD):
     )
 
 
+def browser_login(page, live_server, email: str, password: str = PASSWORD) -> None:
+    """Log in on the login page of a real browser; returns once it shows the organization's home."""
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r".*/acme/$"))
+
+
 def post_form(client, page_url: str, action: str | None = None, **data):
     """Open a page, post its form (to ``action`` or the page itself) with ``data``.
 

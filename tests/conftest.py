@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -26,9 +25,17 @@ from redis import Redis
 from sqlalchemy import create_engine, make_url, orm
 
 from app import create_app
-from app.config import PROJECT_ROOT, TestingConfig, normalize_database_url
+from app.config import (
+    PROJECT_ROOT,
+    BaseConfig,
+    DevelopmentConfig,
+    TestingConfig,
+    config_from_env,
+    normalize_database_url,
+)
 from app.core.tenancy import unscoped
 from app.extensions import db, limiter, redis_connections
+from tests.support.workers import poll, stop_process
 
 pytest_plugins = ["tests.accounts"]
 
@@ -36,6 +43,7 @@ DATABASE_KIND = os.environ.get("WORKLANE_TEST_DATABASE", "postgres")
 
 
 def pytest_configure(config):
+    sys.addaudithook(_processes_need_the_marker)
     if not os.environ.get("TEST_REDIS_URL") or (
         DATABASE_KIND == "postgres" and not os.environ.get("TEST_POSTGRES_URL")
     ):
@@ -50,6 +58,39 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres_only" in item.keywords and DATABASE_KIND != "postgres":
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL"))
+
+
+_running_test: list[pytest.Item | None] = [None]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running_test[0] = item
+    try:
+        return (yield)
+    finally:
+        _running_test[0] = None
+
+
+def _processes_need_the_marker(event: str, args: tuple) -> None:
+    """Fail a test (or its fixture) that starts a process without the ``processes`` marker.
+
+    Every process started from the test process is seen here (``subprocess`` raises the audit
+    event before it starts one), so ``-m "not processes"`` really runs no process. The browser
+    tests' Playwright driver (which starts Chromium) belongs to the ``browser`` marker.
+    """
+    if event != "subprocess.Popen":
+        return
+    item = _running_test[0]
+    if item is None or item.get_closest_marker("processes") is not None:
+        return
+    executable, argv = args[0], args[1]
+    program = str(executable or (argv if isinstance(argv, str | bytes) else argv[0]))
+    if item.get_closest_marker("browser") is not None and "playwright" in Path(program).parts:
+        return
+    raise pytest.fail.Exception(
+        f"{item.nodeid} starts a process ({program}) without @pytest.mark.processes", pytrace=False
+    )
 
 
 def free_port() -> int:
@@ -133,13 +174,13 @@ def make_app(test_env):
     # would otherwise leave every later test counting against it.
     limiter_storage = limiter._storage, limiter._limiter
 
-    def _make(env: dict[str, str]):
+    def _make(env: dict[str, str], config_class: type[BaseConfig] = TestingConfig):
         env = dict(env)
         if env.get("DATABASE_URL") != test_env["DATABASE_URL"] and env.get(
             "DATABASE_MIGRATION_URL"
         ) == test_env.get("DATABASE_MIGRATION_URL"):
             env["DATABASE_MIGRATION_URL"] = ""
-        made.append(create_app(make_config(env)))
+        made.append(create_app(config_class.from_env(env)))
         return made[-1]
 
     yield _make
@@ -151,6 +192,38 @@ def make_app(test_env):
         client = extra.extensions[redis_connections.extension_name]["client"]
         if client is not None:
             client.close()
+
+
+@pytest.fixture
+def make_dev_app(make_app, test_env, tmp_path):
+    """Build a development app (the only kind with /dev/mail) whose /dev/mail reads ``mail_dir``."""
+
+    def _make(mail_dir: Path, **env: str):
+        development = {
+            **test_env,
+            "WORKLANE_ENV": "development",
+            "SECRET_KEY": "d" * 48,
+            "WORKLANE_INSTANCE_PATH": str(tmp_path / "instance"),
+            "DEV_MAIL_DIR": str(mail_dir),
+            "LOG_LEVEL": "WARNING",
+        }
+        return make_app({**development, **env}, config_class=DevelopmentConfig)
+
+    return _make
+
+
+def production_app(env: dict[str, str], **extra: str):
+    """A production app for pages that need no database: secrets, mail and PUBLIC_URL set
+    (https://worklane.example), the database unreachable; ``extra`` overrides the environment."""
+    production = {
+        **env,
+        "WORKLANE_ENV": "production",
+        "SECRET_KEY": "s" * 48,
+        "SMTP_URL": "smtp://127.0.0.1:2525",
+        "PUBLIC_URL": "https://worklane.example",
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused",
+    }
+    return create_app(config_from_env({**production, **extra}, dotenv_path=None))
 
 
 def make_config(env: dict[str, str], **overrides) -> TestingConfig:
@@ -251,11 +324,11 @@ def run_flask(env: dict[str, str], *args: str, timeout: float = 60) -> subproces
 class LiveServer:
     """The app served by waitress on a free port, in a thread of the test process."""
 
-    def __init__(self, app):
+    def __init__(self, app, threads: int = 4):
         from waitress.server import create_server
 
         self.port = free_port()
-        self.server = create_server(app, host="127.0.0.1", port=self.port, threads=4)
+        self.server = create_server(app, host="127.0.0.1", port=self.port, threads=threads)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
@@ -299,6 +372,36 @@ def chromium_path() -> str:
     return path
 
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def page(chromium_path):
+    """A page in a fresh Chromium context; its console and page errors collect in ``page.problems``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.problems = []
+        page.on("console", lambda msg: msg.type == "error" and page.problems.append(msg.text))
+        page.on("pageerror", lambda exc: page.problems.append(str(exc)))
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
 @pytest.fixture(scope="session")
 def migrated_env(app, test_env) -> dict[str, str]:
     """``test_env`` once the session's database is at the migration head."""
@@ -324,18 +427,18 @@ class SmtpSink:
             self.process = subprocess.Popen(
                 [*command, "--maildir", str(self.maildir)], cwd=PROJECT_ROOT, stdout=log, stderr=log
             )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail("the mail sink exited at start:\n" + self.output())
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    if conn.recv(64).startswith(b"220"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        pytest.fail("the mail sink did not answer within 15s:\n" + self.output())
+        if not poll(self._answers, 15):
+            self.stop()
+            pytest.fail("the mail sink did not answer within 15s:\n" + self.output())
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            pytest.fail("the mail sink exited at start:\n" + self.output())
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                return conn.recv(64).startswith(b"220")
+        except OSError:
+            return False
 
     def messages(self) -> list[EmailMessage]:
         """Every stored message, oldest first."""
@@ -350,16 +453,7 @@ class SmtpSink:
 
     def stop(self) -> int | None:
         """Send SIGTERM and return the exit status (killed after 10s)."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return None if self.process is None else stop_process(self.process, 10)
 
 
 @pytest.fixture

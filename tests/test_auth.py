@@ -7,14 +7,12 @@ import time
 
 from sqlalchemy import select
 
-from app import create_app
 from app.auth.services import AUTH_TIME_KEY
-from app.config import config_from_env
 from app.core.tenancy import unscoped
 from app.extensions import db
 from app.models import Membership, Organization, User
 from tests.accounts import PASSWORD, login, make_user, post_form, sent_mails
-from tests.conftest import csrf_token_from
+from tests.conftest import csrf_token_from, production_app
 
 SESSION_COOKIE = "worklane_session"
 
@@ -347,15 +345,7 @@ def test_session_lookups_happen_in_the_session(client, db_session):
 
 def test_production_cookies_and_hsts(migrated_env, db_session):
     """In production the session and CSRF cookies are __Host-, Secure, HttpOnly, SameSite=Lax; HSTS is on."""
-    env = {
-        **migrated_env,
-        "WORKLANE_ENV": "production",
-        "SECRET_KEY": "s" * 48,
-        "SMTP_URL": "smtp://127.0.0.1:2525",
-        "PUBLIC_URL": "https://worklane.example",
-        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused",  # this page needs no database
-    }
-    app = create_app(config_from_env(env, dotenv_path=None))
+    app = production_app(migrated_env)
     client = app.test_client()
     response = client.get("/login", base_url="https://worklane.example")
     (csrf_cookie,) = response.headers.getlist("Set-Cookie")

@@ -10,34 +10,6 @@ from tests.conftest import run_flask
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def page(chromium_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        page = context.new_page()
-        page.problems = []
-        page.on("console", lambda msg: msg.type == "error" and page.problems.append(msg.text))
-        page.on("pageerror", lambda exc: page.problems.append(str(exc)))
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-
 
 def test_home_page_has_no_console_errors(page, live_server):
     """The home page loads its assets and runs its scripts without a console error."""
@@ -49,6 +21,7 @@ def test_home_page_has_no_console_errors(page, live_server):
     assert page.problems == []
 
 
+@pytest.mark.processes
 def test_system_check_progress_updates_live(app, page, live_server, migrated_env, monkeypatch):
     """An operator's check shows its page, which updates to Finished by itself once a worker ran it."""
     monkeypatch.setitem(app.config, "OPERATOR_EMAILS", frozenset({"ops@example.com"}))

@@ -7,7 +7,6 @@ import re
 import pytest
 
 from tests.conftest import run_flask
-from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +25,8 @@ def _local(url: str, live_server) -> str:
     return re.sub(r"^https?://[^/]+", live_server.url, url)
 
 
-def test_sign_up_verify_invite_accept_and_switch(page, app, live_server, migrated_env, smtp_sink):  # noqa: F811
+@pytest.mark.processes
+def test_sign_up_verify_invite_accept_and_switch(page, app, live_server, migrated_env, smtp_sink):
     """Sign up, confirm by mail, create a second organization, invite, accept as the colleague, switch."""
     env = {**migrated_env, "SMTP_URL": smtp_sink.url}
 

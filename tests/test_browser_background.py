@@ -6,11 +6,9 @@ import re
 
 import pytest
 
-from app.core.tenancy import tenant_context
-from app.models import Project
-from tests.accounts import PASSWORD, add_member, make_org, make_user
+from tests.accounts import browser_login
+from tests.factories import make_acme
 from tests.support.workers import WorkerProcess
-from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -21,24 +19,15 @@ CSV = "Title,Status,Assignee,Estimate\n" + "".join(
 )
 
 
-def test_csv_import_with_live_progress_then_reports(page, app, live_server, migrated_env, tmp_path):  # noqa: F811
+def test_csv_import_with_live_progress_then_reports(page, app, live_server, migrated_env, tmp_path):
     """Upload a CSV, map it, watch the progress bar fill, see the imported issues and the report charts."""
     with app.app_context():
         from app.extensions import db
 
-        owner = make_user("owner@example.com", name="Olive Owner")
-        org = make_org(owner, "Acme", "acme")
-        add_member(org, make_user("grace@example.com", name="Grace Hopper"), "member")
-        with tenant_context(org.id):
-            db.session.add(Project(key="WEB", name="Website", created_by_id=owner.id))
-            db.session.flush()
+        make_acme({"grace@example.com": "member"})
         db.session.commit()
 
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Email").fill("owner@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r".*/acme/$"))
+    browser_login(page, live_server, "owner@example.com")
     page.goto(live_server.url + "/acme/projects/WEB/issues")
     page.get_by_role("link", name="Import").click()
     page.get_by_label("CSV file").set_input_files(

@@ -10,11 +10,9 @@ from sqlalchemy import select
 
 from app.core.tenancy import tenant_context
 from app.extensions import db
-from app.issues import services as issues
-from app.models import Issue, IssueActivity, Label, Project
-from tests.accounts import add_member, make_org, make_user
-from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)
-from tests.test_browser_work import _log_in
+from app.models import Issue, IssueActivity
+from tests.accounts import browser_login
+from tests.factories import make_acme
 
 pytestmark = pytest.mark.browser
 
@@ -35,32 +33,22 @@ def _issue(app, org_id):
         }
 
 
-def test_a_title_edit_keeps_the_rest_and_a_stale_board_move_says_why(page, app, live_server):  # noqa: F811
+def test_a_title_edit_keeps_the_rest_and_a_stale_board_move_says_why(page, app, live_server):
     """Saving a new title keeps assignees, labels, due date; moving a card moved meanwhile shows a notice."""
     with app.app_context():
-        owner = make_user("owner@example.com", name="Olive Owner")
-        grace = make_user("grace@example.com", name="Grace Hopper")
-        org = make_org(owner, "Acme", "acme")
-        add_member(org, grace, "member")
-        with tenant_context(org.id):
-            project = Project(key="WEB", name="Website")
-            bug = Label(name="bug")
-            db.session.add_all([project, bug])
-            db.session.flush()
-            issues.create_issue(
-                project,
-                owner,
-                "Old title",
-                "Line one\n\nLine two",
-                assignee_ids=[owner.id, grace.id],
-                label_ids=[bug.id],
-                due_date=date(2027, 5, 1),
-                estimate=8,
-            )
+        acme = make_acme({"grace@example.com": "member"}, labels=("bug",))
+        acme.add_issue(
+            "Old title",
+            "Line one\n\nLine two",
+            assignee_ids=[acme.owner.id, acme.people["grace@example.com"].id],
+            label_ids=[acme.labels["bug"].id],
+            due_date=date(2027, 5, 1),
+            estimate=8,
+        )
         db.session.commit()
-        org_id = org.id
+        org_id = acme.id
 
-    _log_in(page, live_server, "owner@example.com")
+    browser_login(page, live_server, "owner@example.com")
     page.goto(live_server.url + "/acme/issues/WEB-1")
     page.get_by_text("Edit issue").click()
     page.get_by_label("Title").fill("New title")
@@ -79,7 +67,7 @@ def test_a_title_edit_keeps_the_rest_and_a_stale_board_move_says_why(page, app, 
 
     page.goto(live_server.url + "/acme/projects/WEB/board")
     other = page.context.browser.new_context().new_page()
-    _log_in(other, live_server, "grace@example.com")
+    browser_login(other, live_server, "grace@example.com")
     other.goto(live_server.url + "/acme/projects/WEB/board")
     card = other.locator(".board-card", has_text="New title")
     card.get_by_label(re.compile("Move WEB-1 to")).select_option("done")

@@ -6,32 +6,22 @@ import re
 
 import pytest
 
-from tests.accounts import PASSWORD, add_member, make_org, make_user
-from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)
+from tests.accounts import browser_login
+from tests.factories import make_acme
 
 pytestmark = pytest.mark.browser
 
 
-def _log_in(page, live_server, email):  # noqa: F811
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r".*/acme/$"))
-
-
-def test_project_issues_board_search_mention_notification(page, app, live_server):  # noqa: F811
+def test_project_issues_board_search_mention_notification(page, app, live_server):
     """Create a project and issues, move one across the board, find it by a description word,
     comment with a mention, and see the notification as the mentioned person."""
     with app.app_context():
         from app.extensions import db
 
-        owner = make_user("owner@example.com", name="Olive Owner")
-        org = make_org(owner, "Acme", "acme")
-        add_member(org, make_user("grace@example.com", name="Grace Hopper"), "member")
+        make_acme({"grace@example.com": "member"}, projects=())
         db.session.commit()
 
-    _log_in(page, live_server, "owner@example.com")
+    browser_login(page, live_server, "owner@example.com")
     page.get_by_role("link", name="Projects").click()
     page.get_by_role("link", name="New project").click()
     page.get_by_label("Name").fill("Website")
@@ -68,7 +58,7 @@ def test_project_issues_board_search_mention_notification(page, app, live_server
     assert page.locator(".timeline__comment a.mention").inner_text() == "@grace"
 
     grace = page.context.browser.new_context().new_page()
-    _log_in(grace, live_server, "grace@example.com")
+    browser_login(grace, live_server, "grace@example.com")
     assert grace.locator(".bell .count").inner_text() == "1"
     grace.locator(".bell").click()
     grace.get_by_text("mentioned you in").wait_for()

@@ -34,8 +34,9 @@ from app.core.tenancy import TenantMixin, is_tenant_model, tenant_context
 from app.issues import services as issues
 from app.models import Label, Membership, Notification, Project, SavedView, User
 from app.models.base import utcnow
-from tests.accounts import add_member, login, make_org, make_user, post_form
+from tests.accounts import login, make_org, make_user, post_form
 from tests.conftest import CSRF_TOKEN
+from tests.factories import make_acme
 from tests.isolation import RowBuilder, all_mappers
 
 #: Models shown on no cached page (or fragment), with the reason. Everything else declares
@@ -259,22 +260,14 @@ def test_a_bulk_insert_moves_the_topics_of_each_row(app, db_session):
 def acme(db_session):
     """Acme: Olive (owner) and Grace (member, the viewer); WEB with an issue that has a label, an
     assignee and a comment mentioning Grace, and a saved view of Grace's."""
-    olive = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(olive, "Acme", "acme")
-    grace = make_user("grace@example.com", name="Grace Hopper")
-    add_member(org, grace, "member")
-    with tenant_context(org.id):
-        project = Project(key="WEB", name="Website", created_by_id=olive.id)
-        label = Label(name="bug")
-        db_session.add_all([project, label])
-        db_session.flush()
-        issue = issues.create_issue(
-            project, olive, "Broken login", assignee_ids=[olive.id], label_ids=[label.id]
-        )
+    acme = make_acme({"grace@example.com": "member"}, labels=("bug",))
+    olive, grace = acme.owner, acme.people["grace@example.com"]
+    issue = acme.add_issue("Broken login", assignee_ids=[olive.id], label_ids=[acme.labels["bug"].id])
+    with tenant_context(acme.id):
         issues.add_comment(issue, olive, "Look @grace")
         db_session.add(SavedView(user_id=grace.id, name="Grace's bugs", filters={"state": ["todo"]}))
         db_session.commit()
-    return org.id
+    return acme.id
 
 
 def _without_tokens(page: tuple[int, str]) -> tuple[int, str]:

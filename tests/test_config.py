@@ -34,6 +34,7 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.processes
 def test_import_and_factory_open_no_socket(tmp_path):
     """Importing the package and calling create_app opens no socket and creates no database."""
     db_file = tmp_path / "never-created.db"
@@ -64,6 +65,7 @@ def test_import_and_factory_open_no_socket(tmp_path):
     assert not db_file.exists()
 
 
+@pytest.mark.processes
 def test_production_without_secret_key_exits_with_clear_message(tmp_path):
     """Production refuses to start without SECRET_KEY and says which variable is missing."""
     result = _python(

@@ -25,19 +25,26 @@ def test_a_request_that_reads_then_writes_survives_a_workers_commit(app, committ
     """On SQLite a transaction that reads, then writes while a worker commits, waits instead of failing."""
     with app.app_context():
         engine = db.engine
-        worker_done = threading.Event()
+        worker_began, worker_done = threading.Event(), threading.Event()
 
         def worker():
-            with Session(engine) as session:
-                session.add(BackgroundJob(kind="k", description="worker"))
-                session.commit()
+            with engine.connect() as connection:
+                sqlite = connection.connection.driver_connection
+                # Called as SQLite starts to run a statement: BEGIN then waits for the write lock.
+                sqlite.set_trace_callback(lambda sql: sql.startswith("BEGIN") and worker_began.set())
+                try:
+                    with Session(bind=connection) as session:
+                        session.add(BackgroundJob(kind="k", description="worker"))
+                        session.commit()
+                finally:
+                    sqlite.set_trace_callback(None)
             worker_done.set()
 
         with Session(engine) as request:
             request.execute(select(BackgroundJob.id)).all()  # the request reads first
             thread = threading.Thread(target=worker)
             thread.start()
-            time.sleep(0.3)
+            wait_for(worker_began.is_set, 10, "the worker's transaction begins")
             assert not worker_done.is_set()  # the worker waits for the request's transaction
             request.add(BackgroundJob(kind="k", description="request"))
             request.commit()

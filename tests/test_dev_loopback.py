@@ -6,9 +6,7 @@ import subprocess
 
 import pytest
 
-from app import create_app
-from app.config import PROJECT_ROOT, DevelopmentConfig
-from app.extensions import db, redis_connections
+from app.config import PROJECT_ROOT
 
 
 def _web_listen_address(env: dict[str, str]) -> str:
@@ -25,6 +23,7 @@ def _web_listen_address(env: dict[str, str]) -> str:
     return next(arg for arg in output if arg.startswith("--listen=")).removeprefix("--listen=")
 
 
+@pytest.mark.processes
 def test_development_web_listens_on_loopback_by_default():
     """Without HOST the web binds 127.0.0.1 in development and testing; production keeps all interfaces."""
     assert _web_listen_address({}) == "127.0.0.1:5000"
@@ -36,27 +35,10 @@ def test_development_web_listens_on_loopback_by_default():
 
 
 @pytest.fixture
-def dev_app(test_env, tmp_path):
+def dev_app(make_dev_app, tmp_path):
     """A development app (the only kind with /dev/mail) reading an empty mail folder."""
     (tmp_path / "mail").mkdir()
-    config = DevelopmentConfig.from_env(
-        {
-            **test_env,
-            "WORKLANE_ENV": "development",
-            "SECRET_KEY": "d" * 48,
-            "WORKLANE_INSTANCE_PATH": str(tmp_path / "instance"),
-            "DEV_MAIL_DIR": str(tmp_path / "mail"),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    app = create_app(config)
-    yield app
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
-    client = app.extensions[redis_connections.extension_name]["client"]
-    if client is not None:
-        client.close()
+    return make_dev_app(tmp_path / "mail")
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "127.0.0.2"])

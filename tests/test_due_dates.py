@@ -12,7 +12,8 @@ from app.extensions import db
 from app.imports.services import RowChecker, RowProblem
 from app.issues import services as issues
 from app.models import Issue, Project, User
-from tests.accounts import login, make_org, make_user, post_form
+from tests.accounts import login, post_form
+from tests.factories import make_acme
 
 OUT_OF_RANGE = ["0001-01-01", "1899-12-31", "3000-01-01", "9999-12-31"]
 MESSAGE = "Choose a due date between 1900 and 2999."
@@ -20,15 +21,10 @@ MESSAGE = "Choose a due date between 1900 and 2999."
 
 @pytest.fixture
 def acme(db_session):
-    owner = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(owner, "Acme", "acme")
-    with tenant_context(org.id):
-        project = Project(key="WEB", name="Website")
-        db_session.add(project)
-        db_session.flush()
-        issues.create_issue(project, owner, "Has a due date", due_date=date(2027, 1, 15))
+    acme = make_acme()
+    acme.add_issue("Has a due date", due_date=date(2027, 1, 15))
     db_session.commit()
-    return org.id
+    return acme.id
 
 
 def _due(org_id):

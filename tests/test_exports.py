@@ -20,8 +20,9 @@ from app.core.tenancy import tenant_context, unscoped
 from app.exports.tables import TABLES
 from app.extensions import db
 from app.models import AuditEvent, Label, Organization, SavedView, Task, User
-from tests.accounts import add_member, login, make_org, make_user, post_form
+from tests.accounts import login, make_user, post_form
 from tests.conftest import run_flask
+from tests.factories import make_acme, make_beta
 from workers.scheduler import enqueue_due
 
 pytestmark = pytest.mark.processes
@@ -70,16 +71,11 @@ def _populate(org, owner, others) -> None:
 def acme(app, committed_db):
     """Acme (owner Olive, admin Adam, member Grace) with work in it; Beta (owner Bert) beside it."""
     with app.app_context():
-        olive = make_user("owner@example.com", name="Olive Owner")
-        adam = make_user("adam@example.com", name="Adam Admin")
-        grace = make_user("grace@example.com", name="Grace Hopper")
-        org = make_org(olive, "Acme", "acme")
-        add_member(org, adam, "admin")
-        add_member(org, grace, "member")
-        _populate(org, olive, [grace, adam])
-        make_org(make_user("bert@example.com", name="Bert Beta"), "Beta", "beta")
+        acme = make_acme({"adam@example.com": "admin", "grace@example.com": "member"}, projects=())
+        _populate(acme.org, acme.owner, [acme.people["grace@example.com"], acme.people["adam@example.com"]])
+        make_beta()
         db.session.commit()
-        return org.id
+        return acme.id
 
 
 def _export_now(app, migrated_env, email="owner@example.com"):

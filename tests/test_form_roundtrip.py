@@ -13,9 +13,10 @@ from app.extensions import db
 from app.issues import services as issues
 from app.issues.forms import IssueForm
 from app.issues.queries import issue_or_404
-from app.models import BackgroundJob, Label, Membership, Notification, Project, SavedView, Task
+from app.models import BackgroundJob, Membership, Notification, SavedView, Task
 from app.orgs.context import tenant_blueprint
 from tests.accounts import add_member, login, make_org, make_user
+from tests.factories import make_acme
 from tests.form_roundtrip import ACTION_ENDPOINTS, PAGES_NOT_LOADED, Seed, page_urls, roundtrip_problems
 from tests.support.forms import parse_forms
 
@@ -25,18 +26,16 @@ DESCRIPTION = 'First line with <b>markup</b> & "quotes".\n\n- a list item\n- @gr
 @pytest.fixture
 def seeded(db_session):
     """Acme with every kind of thing, each field filled: the owner edits it all."""
-    owner = make_user("owner@example.com", name="Olive Owner")
-    grace = make_user("grace@example.com", name="Grace Hopper")
-    org = make_org(owner, "Acme", "acme")
+    acme = make_acme(
+        {"grace@example.com": "member", "ava@example.com": "admin"},
+        projects={"WEB": {"name": "Website", "description": "The public site.\nAnd its blog."}},
+        labels=("bug", "ui"),
+    )
+    org, owner, grace = acme.org, acme.owner, acme.people["grace@example.com"]
+    project, bug, ui = acme.projects["WEB"], acme.labels["bug"], acme.labels["ui"]
     other = make_org(make_user("other@example.com", name="Otto"), "Other Org", "other-org")
-    add_member(org, grace, "member")
-    add_member(org, make_user("ava@example.com", name="Ava Admin"), "admin")
     add_member(other, owner, "member")
     with tenant_context(org.id):
-        project = Project(key="WEB", name="Website", description="The public site.\nAnd its blog.")
-        bug, ui = Label(name="bug"), Label(name="ui")
-        db_session.add_all([project, bug, ui])
-        db_session.flush()
         issue = issues.create_issue(
             project,
             owner,

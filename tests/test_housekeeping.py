@@ -93,6 +93,7 @@ def test_only_long_expired_invitations_are_deleted(app, committed_db, migrated_e
     assert left == ["accepted@example.com", "pending@example.com", "recent@example.com"]
 
 
+@pytest.mark.processes
 def test_only_tasks_that_ended_long_ago_are_deleted(app, committed_db, migrated_env):
     """Ended tasks go after 30 days (report computations after a day); running and recent ones stay."""
     now = utcnow()

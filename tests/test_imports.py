@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 from app.core.storage import file_store
 from app.core.tenancy import tenant_context
 from app.extensions import db
-from app.models import Issue, IssueActivity, Label, Project, Task, User
-from tests.accounts import add_member, login, make_org, make_user
+from app.models import Issue, IssueActivity, Project, Task, User
+from tests.accounts import login, make_org, make_user
 from tests.conftest import csrf_token_from, run_flask
+from tests.factories import make_acme
 from tests.support.workers import WorkerProcess, wait_for
 
 pytestmark = pytest.mark.processes
@@ -31,15 +32,11 @@ GOOD_CSV = (
 def acme(app, committed_db):
     """Acme (owner Olive, member Grace, viewer Vic) with project WEB and labels bug and frontend."""
     with app.app_context():
-        olive = make_user("owner@example.com", name="Olive Owner")
-        org = make_org(olive, "Acme", "acme")
-        add_member(org, make_user("grace@example.com", name="Grace Hopper"), "member")
-        add_member(org, make_user("vic@example.com", name="Vic Viewer"), "viewer")
-        with tenant_context(org.id):
-            db.session.add(Project(key="WEB", name="Website", created_by_id=olive.id))
-            db.session.add_all([Label(name="bug"), Label(name="frontend")])
-            db.session.commit()
-        return org.id
+        acme = make_acme(
+            {"grace@example.com": "member", "vic@example.com": "viewer"}, labels=("bug", "frontend")
+        )
+        db.session.commit()
+        return acme.id
 
 
 def _client(app, email="owner@example.com"):

@@ -13,23 +13,16 @@ from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.models import Issue, IssueActivity, Label, Notification, Project
-from tests.accounts import OrgRef, add_member, login, make_org, make_user, post_form
+from tests.accounts import login, make_org, make_user, post_form
+from tests.factories import make_acme
 
 
 @pytest.fixture
 def acme(db_session):
     """Acme with an owner, a member (grace@) and a viewer, a WEB project and two labels."""
-    owner = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(owner, "Acme", "acme")
-    grace = make_user("grace@example.com", name="Grace Hopper")
-    add_member(org, grace, "member")
-    add_member(org, make_user("vic@example.com", name="Vic Viewer"), "viewer")
-    with tenant_context(org.id):
-        project = Project(key="WEB", name="Website", created_by_id=owner.id)
-        db_session.add_all([project, Label(name="bug"), Label(name="ui")])
-        db_session.flush()
+    acme = make_acme({"grace@example.com": "member", "vic@example.com": "viewer"}, labels=("bug", "ui"))
     db_session.commit()
-    return OrgRef(org.id, org.slug, org.name)
+    return acme.ref
 
 
 def _issue(db_session, org, title="Broken login", **fields) -> Issue:
@@ -69,13 +62,9 @@ def test_creating_issues_numbers_them_per_project(client, db_session, acme):
 def test_parallel_creation_never_collides_or_skips(app, committed_db):
     """Twelve threads creating issues at once get the numbers 1 to 12, each exactly once."""
     with app.app_context():
-        owner = make_user("owner@example.com")
-        org = make_org(owner, "Acme", "acme")
-        with tenant_context(org.id):
-            project = Project(key="WEB", name="Website")
-            db.session.add(project)
-            db.session.commit()
-            project_id, owner_id, org_id = project.id, owner.id, org.id
+        acme = make_acme()
+        project_id, owner_id, org_id = acme.projects["WEB"].id, acme.owner.id, acme.id
+        db.session.commit()
     errors = []
     barrier = threading.Barrier(12)
 

@@ -29,6 +29,12 @@ def _started(redis_client, name: str) -> list[tuple[str, int, float]]:
     return [(job_id, int(pid), float(at)) for job_id, pid, at in entries]
 
 
+def _claim_expiry(redis_client, job) -> float:
+    """When the job's claim in the started registry runs out unless its worker renews it (0: none)."""
+    claims = redis_client.zrange(lanes.started_registry_key(job.origin), 0, -1, withscores=True)
+    return max((score for member, score in claims if member.decode().startswith(f"{job.id}:")), default=0)
+
+
 @pytest.mark.processes
 def test_a_job_whose_worker_is_killed_mid_job_runs_again(app, migrated_env, redis_client, tmp_path):
     """A worker SIGKILLed mid-job takes its work horse with it; another worker re-runs the job in time."""
@@ -184,7 +190,14 @@ def test_a_long_job_keeps_its_claim_while_its_worker_lives(app, migrated_env, re
     workers = [WorkerProcess(migrated_env, tmp_path / f"w{n}.log") for n in range(2)]
     try:
         wait_for(lambda: _started(redis_client, "long"), 30, "the job to start")
-        time.sleep(2.5 * lost_after + 2 * app.config["JOB_MAINTENANCE_SECONDS"])
+        started_at = _started(redis_client, "long")[0][2]
+        # The worker renews the claim at 2.5 times the limit and two maintenance passes on.
+        renewed_at = started_at + 2.5 * lost_after + 2 * app.config["JOB_MAINTENANCE_SECONDS"]
+        wait_for(
+            lambda: _claim_expiry(redis_client, job) >= renewed_at + lost_after,
+            60,
+            "the worker to renew the job's claim far past the abandonment limit",
+        )
         redis_client.rpush("release:long", "go")
         wait_for(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 30, "the job to finish")
     finally:

@@ -216,6 +216,7 @@ def test_worker_marks_failed_jobs_failed(app, committed_db, migrated_env, redis_
     assert "BackgroundJobGone" in Job.fetch(missing, connection=redis_client).latest_result().exc_string
 
 
+@pytest.mark.processes
 def test_worker_refuses_unknown_queue(migrated_env):
     """`flask worker --queues` with a misspelt queue fails with a clear message."""
     result = run_flask(migrated_env, "worker", "--burst", "--queues", "hihg")

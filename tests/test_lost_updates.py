@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 
 import pytest
 from sqlalchemy import select, text
@@ -14,25 +13,23 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.issues import services as issues
-from app.models import Issue, IssueActivity, Label, Membership, Organization, Project, SavedView, User
+from app.models import Issue, IssueActivity, Membership, Organization, Project, SavedView, User
 from tests.accounts import add_member, login, make_org, make_user
+from tests.factories import make_acme
 from tests.support.forms import post_forms
+from tests.support.workers import wait_for
 
 
 def _people():
     """Acme with an owner (Olive), an admin (Ada) and a member (Grace), a WEB project, one issue."""
-    owner = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(owner, "Acme", "acme")
-    add_member(org, make_user("ada@example.com", name="Ada Admin"), "admin")
-    grace = make_user("grace@example.com", name="Grace Hopper")
-    add_member(org, grace, "member")
-    with tenant_context(org.id):
-        project = Project(key="WEB", name="Website", description="The site.")
-        db.session.add_all([project, Label(name="bug")])
-        db.session.flush()
-        issues.create_issue(project, owner, "Original title", "Some words.", assignee_ids=[grace.id])
+    acme = make_acme(
+        {"ada@example.com": "admin", "grace@example.com": "member"},
+        projects={"WEB": {"name": "Website", "description": "The site."}},
+        labels=("bug",),
+    )
+    acme.add_issue("Original title", "Some words.", assignee_ids=[acme.people["grace@example.com"].id])
     db.session.commit()
-    return org.id
+    return acme.id
 
 
 @pytest.fixture
@@ -288,15 +285,6 @@ def test_a_write_based_on_an_old_read_fails_at_the_database(app, committed_db):
         assert db.session.scalars(select(Issue)).one().title == "Saved first"
 
 
-def _wait_for(condition, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 def _race(app, holder, saves, results):
     """Start the saves while ``holder`` holds the row lock; release it once all of them wait."""
 
@@ -313,7 +301,7 @@ def _race(app, holder, saves, results):
                 text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
             ).scalar()
 
-    _wait_for(lambda: waiting() >= len(saves))
+    wait_for(lambda: waiting() >= len(saves), 20, "every save to wait for the row lock", interval=0.02)
     holder.rollback()  # release: the saves now race for the row
     holder.close()
     for thread in threads:

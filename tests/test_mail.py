@@ -19,7 +19,6 @@ from rq import Queue
 from rq.job import Job
 from sqlalchemy import select
 
-from app import create_app
 from app.config import (
     PROJECT_ROOT,
     ConfigError,
@@ -31,7 +30,7 @@ from app.core.mail_delivery import deliver_email
 from app.core.mailserver import SmtpSettings, parse_smtp_url
 from app.core.queue.queues import HIGH
 from app.devmail import is_message_name
-from app.extensions import db, redis_connections
+from app.extensions import db
 from tests.conftest import free_port, run_flask
 
 EMAIL_CONTEXTS = {
@@ -373,6 +372,7 @@ def test_malformed_mail_from_is_a_config_error(tmp_path):
         DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path), "MAIL_FROM": "Worklane"})
 
 
+@pytest.mark.processes
 def test_production_requires_smtp_url(tmp_path):
     """Production names SMTP_URL among the missing settings, and `import wsgi` exits with that message."""
     env = {
@@ -400,6 +400,7 @@ def test_production_requires_smtp_url(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.processes
 def test_sink_stores_whole_messages_and_stops_cleanly(smtp_sink):
     """The sink keeps each message as one complete, well-named .eml file and exits 0 on SIGTERM."""
     message = EmailMessage()
@@ -419,27 +420,9 @@ def test_sink_stores_whole_messages_and_stops_cleanly(smtp_sink):
 
 
 @pytest.fixture
-def dev_app(test_env, smtp_sink, tmp_path):
+def dev_app(make_dev_app, smtp_sink):
     """A development app whose SMTP_URL is the sink and whose /dev/mail reads the sink's folder."""
-    config = DevelopmentConfig.from_env(
-        {
-            **test_env,
-            "WORKLANE_ENV": "development",
-            "SECRET_KEY": GOOD_SECRET,
-            "WORKLANE_INSTANCE_PATH": str(tmp_path / "instance"),
-            "SMTP_URL": smtp_sink.url,
-            "DEV_MAIL_DIR": str(smtp_sink.maildir),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    dev_app = create_app(config)
-    yield dev_app
-    with dev_app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
-    client = dev_app.extensions[redis_connections.extension_name]["client"]
-    if client is not None:
-        client.close()
+    return make_dev_app(smtp_sink.maildir, SMTP_URL=smtp_sink.url)
 
 
 def _deliver(app, template, **context) -> str:
@@ -448,6 +431,7 @@ def _deliver(app, template, **context) -> str:
         return deliver_email("ada@example.com", email.subject, email.text, email.html)
 
 
+@pytest.mark.processes
 def test_dev_mail_lists_and_shows_stored_messages(dev_app, smtp_sink):
     """/dev/mail lists caught mail newest first; a message page shows headers and the text with live links."""
     _deliver(dev_app, "password_changed", name="Ada")
@@ -474,6 +458,7 @@ def test_dev_mail_lists_and_shows_stored_messages(dev_app, smtp_sink):
     assert f'href="/dev/mail/{name}/html"' in body
 
 
+@pytest.mark.processes
 def test_dev_mail_html_part_is_sandboxed(dev_app, smtp_sink):
     """The HTML part is served with a sandboxing CSP and nosniff."""
     _deliver(dev_app, "password_changed", name="Ada")
@@ -498,6 +483,7 @@ def test_dev_mail_html_part_is_sandboxed(dev_app, smtp_sink):
         "20260101T000000.000000Z-" + "0" * 32 + ".eml.tmp",
     ],
 )
+@pytest.mark.processes
 def test_dev_mail_bad_names_are_404(dev_app, smtp_sink, name):
     """Anything but the name of a stored message is a 404, for the page and for its HTML part."""
     (smtp_sink.maildir / "secret_key").write_text("not mail")

@@ -150,6 +150,7 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
         db.session.remove()
 
 
+@pytest.mark.processes
 @pytest.mark.postgres_only
 def test_grant_app_role_lets_a_new_login_role_use_the_tables(migrated_env):
     """`flask grant-app-role ROLE` (run as the owner) gives a fresh login role use of every table."""

@@ -16,6 +16,7 @@ from app.models import Issue, Membership, Notification, Project, TenantOutboxMai
 from app.notifications.services import email_preferences
 from tests.accounts import add_member, login, make_org, make_user, post_form, sent_mails
 from tests.conftest import run_flask
+from tests.factories import make_acme
 
 
 def _mail_jobs(redis_client):
@@ -66,16 +67,17 @@ def test_account_page_offers_a_choice_per_organization_defaulting_to_immediately
     assert ">Acme</label>" in page and ">Beta</label>" in page
 
 
+def _save_choices(client, choices: dict):
+    """Grace logs in and saves an email choice per organization id on the account page."""
+    login(client, "grace@example.com")
+    fields = {f"notifications-org_{org_id.hex}": choice for org_id, choice in choices.items()}
+    return post_form(client, "/account", "/account/notifications", **fields)
+
+
 def test_choices_are_saved_per_organization(client, two_orgs):
     """Saving the form stores each organization's choice; the page shows them afterwards."""
     grace_id, acme_id, beta_id = two_orgs
-    login(client, "grace@example.com")
-    response = post_form(
-        client,
-        "/account",
-        "/account/notifications",
-        **{f"notifications-org_{acme_id.hex}": "daily", f"notifications-org_{beta_id.hex}": "off"},
-    )
+    response = _save_choices(client, {acme_id: "daily", beta_id: "off"})
     assert response.status_code == 303
     choices = {pref.slug: pref.email_notifications for pref in email_preferences(grace_id)}
     assert choices == {"acme": "daily", "beta": "off"}
@@ -87,13 +89,7 @@ def test_choices_are_saved_per_organization(client, two_orgs):
 def test_an_unknown_choice_is_a_form_error_and_changes_nothing(client, two_orgs):
     """A value outside the three choices answers 422 with a clear message; nothing is saved."""
     grace_id, acme_id, beta_id = two_orgs
-    login(client, "grace@example.com")
-    response = post_form(
-        client,
-        "/account",
-        "/account/notifications",
-        **{f"notifications-org_{acme_id.hex}": "weekly", f"notifications-org_{beta_id.hex}": "off"},
-    )
+    response = _save_choices(client, {acme_id: "weekly", beta_id: "off"})
     assert response.status_code == 422
     assert "Choose immediately, daily digest or off." in response.get_data(as_text=True)
     assert {pref.email_notifications for pref in email_preferences(grace_id)} == {"immediately"}
@@ -104,17 +100,7 @@ def test_another_organizations_field_is_ignored(client, two_orgs, db_session):
     _grace_id, acme_id, beta_id = two_orgs
     other_id = make_org(make_user("carl@example.com"), "Gamma", "gamma").id
     db_session.commit()
-    login(client, "grace@example.com")
-    response = post_form(
-        client,
-        "/account",
-        "/account/notifications",
-        **{
-            f"notifications-org_{acme_id.hex}": "immediately",
-            f"notifications-org_{beta_id.hex}": "immediately",
-            f"notifications-org_{other_id.hex}": "off",
-        },
-    )
+    response = _save_choices(client, {acme_id: "immediately", beta_id: "immediately", other_id: "off"})
     assert response.status_code == 303
     with unscoped("test: read Gamma's owner's choice"):
         choices = set(db.session.scalars(select(Membership.email_notifications)))
@@ -127,15 +113,9 @@ def test_another_organizations_field_is_ignored(client, two_orgs, db_session):
 @pytest.fixture
 def acme(db_session):
     """Acme with owner Olive and members Grace and Max, and a WEB project."""
-    olive = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(olive, "Acme", "acme")
-    add_member(org, make_user("grace@example.com", name="Grace Hopper"), "member")
-    add_member(org, make_user("max@example.com", name="Max Member"), "member")
-    with tenant_context(org.id):
-        db_session.add(Project(key="WEB", name="Website", created_by_id=olive.id))
-        db_session.flush()
+    acme = make_acme({"grace@example.com": "member", "max@example.com": "member"})
     db_session.commit()
-    return org.id
+    return acme.id
 
 
 def _assign(org_id, email, title="Broken login"):
@@ -216,27 +196,20 @@ def test_the_daily_digest_is_a_periodic_job():
 def committed_acme(app, committed_db):
     """Acme committed for worker processes: Olive (owner), Grace (immediately), Max (off), Dora (daily)."""
     with app.app_context():
-        olive = make_user("owner@example.com", name="Olive Owner")
-        org = make_org(olive, "Acme", "acme")
-        for email, name in [
-            ("grace@example.com", "Grace Hopper"),
-            ("max@example.com", "Max Member"),
-            ("dora@example.com", "Dora Digest"),
-        ]:
-            add_member(org, make_user(email, name=name), "member")
-        _set_choice(org.id, "max@example.com", "off")
-        _set_choice(org.id, "dora@example.com", "daily")
-        with tenant_context(org.id):
-            db.session.add(Project(key="WEB", name="Website", created_by_id=olive.id))
-            db.session.flush()
+        acme = make_acme(
+            dict.fromkeys(["grace@example.com", "max@example.com", "dora@example.com"], "member")
+        )
+        _set_choice(acme.id, "max@example.com", "off")
+        _set_choice(acme.id, "dora@example.com", "daily")
         db.session.commit()
-        return org.id
+        return acme.id
 
 
 def _messages_to(sink, address):
     return [message for message in sink.messages() if message["To"] == address]
 
 
+@pytest.mark.processes
 def test_assignment_mention_and_comment_mail_by_each_members_choice(
     app, committed_acme, migrated_env, smtp_sink
 ):

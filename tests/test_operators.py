@@ -13,6 +13,7 @@ from app.core.queue.queues import DEFAULT, enqueue, failed_jobs, queue_depths
 from app.core.tenancy import tenant_context
 from tests.accounts import login, make_org, make_user, post_form
 from tests.conftest import csrf_token_from, run_flask
+from tests.factories import make_acme
 from tests.support.workers import WorkerProcess, wait_for
 from workers.scheduler import enqueue_due
 
@@ -25,9 +26,9 @@ def operators(app, db_session, monkeypatch):
     """ops@example.com is an operator; owner@example.com owns Acme and is not one."""
     monkeypatch.setitem(app.config, "OPERATOR_EMAILS", frozenset({"ops@example.com"}))
     make_user("ops@example.com", name="Otto Operator")
-    org = make_org(make_user("owner@example.com", name="Olive Owner"), "Acme", "acme")
+    acme = make_acme(projects=())
     db_session.commit()
-    return org.id
+    return acme.id
 
 
 def _failed_job(app, org_id, key: str) -> str:
@@ -53,6 +54,7 @@ def test_the_console_is_404_for_everyone_but_operators(app, operators):
     assert "Operator console" in page.get_data(as_text=True)
 
 
+@pytest.mark.processes
 def test_console_shows_queues_workers_scheduler_and_failed_jobs(
     app, operators, migrated_env, redis_client, tmp_path
 ):
@@ -77,12 +79,15 @@ def test_console_shows_queues_workers_scheduler_and_failed_jobs(
     try:
 
         def console_with_a_worker():
-            # A worker registers a moment before it records its state ("starting" until then).
+            # RQ registers a worker a moment before it records its first state ("starting" until
+            # then), and the process may be slow to start: wait for the state in the worker's row.
             page = client.get("/operators/").get_data(as_text=True)
-            state = re.search(r'<span class="badge[^"]*">(started|idle|busy)</span>', page)
-            return page if "(1 alive)" in page and state else None
+            row = re.search(
+                r'· pid \d+</span></td>\s*<td><span class="badge[^"]*">(started|idle|busy)</span>', page
+            )
+            return page if "(1 alive)" in page and row else None
 
-        html = wait_for(console_with_a_worker, 30, "the worker appears on the console with its state")
+        html = wait_for(console_with_a_worker, 60, "the worker appears on the console with its state")
     finally:
         worker.stop()
     assert re.search(r"· pid \d+</span>", html), "the worker's process"
@@ -97,6 +102,7 @@ def test_a_worker_registered_but_not_yet_started_shows_as_starting(app, operator
     assert "(1 alive)" in html and re.search(r'<span class="badge[^"]*">starting</span>', html)
 
 
+@pytest.mark.processes
 def test_retry_puts_a_failed_job_back_in_its_tenant_lane_and_a_worker_runs_it(
     app, operators, migrated_env, redis_client
 ):
@@ -120,6 +126,7 @@ def test_retry_puts_a_failed_job_back_in_its_tenant_lane_and_a_worker_runs_it(
     assert Job.fetch(job_id, connection=redis_client).get_status() == "finished"
 
 
+@pytest.mark.processes
 def test_delete_removes_a_failed_job(app, operators, migrated_env, redis_client):
     """Delete forgets the failed job and its record; a second delete is a clear message, not an error."""
     job_id = _failed_job(app, operators, "never-allowed")

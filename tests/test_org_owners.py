@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import http.cookiejar
 import re
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 from sqlalchemy import delete, select
@@ -16,8 +12,10 @@ from app.core import edits
 from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Membership, User
-from tests.accounts import PASSWORD, add_member, make_org, make_user
+from tests.accounts import add_member
 from tests.conftest import csrf_token_from
+from tests.factories import make_team
+from tests.support.http import HttpBrowser
 
 TRIES = 12
 FLASH = re.compile(r'<div class="flash flash--(\w+)">([^<]*)</div>')
@@ -29,35 +27,13 @@ REFUSALS = (
 )
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-class HttpSession:
+class HttpSession(HttpBrowser):
     """One browser: its own cookies, redirects reported rather than followed."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirects()
-        )
 
     def request(self, path: str, data: dict | None = None) -> tuple[int, str, str]:
         """(status, Location, body) of one request."""
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
-        try:
-            with self.opener.open(
-                urllib.request.Request(self.base + path, data=body), timeout=30
-            ) as response:
-                return response.status, response.headers.get("Location", ""), response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.headers.get("Location", ""), error.read().decode()
-
-    def login(self, email: str) -> None:
-        token = csrf_token_from(self.request("/login")[2])
-        status, _, _ = self.request("/login", {"csrf_token": token, "email": email, "password": PASSWORD})
-        assert status == 303, status
+        page = self.open(path, data)
+        return page.status, page.location, page.body
 
     def token(self) -> str:
         status, _, html = self.request("/acme/members")
@@ -69,12 +45,10 @@ class HttpSession:
 def owners(app, live_server):
     """Two owners of Acme (ann@, bob@); returns (org id, {email: user id})."""
     with app.app_context():
-        ann = make_user("ann@example.com", name="Ann Owner")
-        bob = make_user("bob@example.com", name="Bob Owner")
-        org = make_org(ann, "Acme", "acme")
-        add_member(org, bob, "owner")
+        acme = make_team("Acme", "acme", "ann@example.com", {"bob@example.com": "owner"})
+        people = {email: user.id for email, user in acme.people.items()}
         db.session.commit()
-        return org.id, {"ann@example.com": ann.id, "bob@example.com": bob.id}
+        return acme.id, people
 
 
 def _reset(app, org_id, users) -> dict[str, str]:
@@ -175,9 +149,9 @@ def test_parallel_owner_changes_always_leave_an_owner(app, live_server, owners, 
         "ann2": HttpSession(live_server.url),
         "bob": HttpSession(live_server.url),
     }
-    sessions["ann"].login("ann@example.com")
-    sessions["ann2"].login("ann@example.com")
-    sessions["bob"].login("bob@example.com")
+    sessions["ann"].log_in("ann@example.com")
+    sessions["ann2"].log_in("ann@example.com")
+    sessions["bob"].log_in("bob@example.com")
     for attempt in range(TRIES):
         ids = _reset(app, org_id, users)
         planned = COMBINATIONS[combination](ids)

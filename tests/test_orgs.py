@@ -271,6 +271,7 @@ def test_invite_form_errors(client, db_session, org, owner):
     assert twice.status_code == 422 and "already has a pending invitation" in twice.get_data(as_text=True)
 
 
+@pytest.mark.processes
 def test_seed_demo_creates_a_usable_organization_once(migrated_env, committed_db):
     """`flask seed-demo` creates the demo organization and login once, and says how to log in."""
     from tests.conftest import run_flask

@@ -17,8 +17,9 @@ from app.extensions import db, redis_connections
 from app.issues import services as issues
 from app.models import Project, User
 from app.models.base import utcnow
-from tests.accounts import add_member, make_org, make_user, post_form, sent_mails
+from tests.accounts import make_user, post_form, sent_mails
 from tests.conftest import free_port, run_flask
+from tests.factories import make_acme
 from tests.support.workers import WorkerProcess, wait_for
 
 #: Worker settings for these tests: the sweep takes rows at once, a dead worker's claim lapses in 2 s.
@@ -71,18 +72,12 @@ def test_nothing_is_queued_before_the_commit_and_a_rollback_sends_nothing(app, d
     """Mail written in a transaction is queued at its commit; rolled back, nothing is stored or queued."""
     from app.core.mail import send_email
 
-    olive = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(olive, "Acme", "acme")
-    grace = make_user("grace@example.com", name="Grace Hopper")
-    add_member(org, grace, "member")
-    with tenant_context(org.id):
-        project = Project(key="WEB", name="Website", created_by_id=olive.id)
-        db_session.add(project)
-        db_session.flush()
+    acme = make_acme({"grace@example.com": "member"})
+    olive, grace, project = acme.owner, acme.people["grace@example.com"], acme.projects["WEB"]
     db_session.commit()
     with app.test_request_context("/"):
         send_email("ada@example.com", "password_changed", name="Ada")
-        with tenant_context(org.id):
+        with tenant_context(acme.id):
             issues.create_issue(project, olive, "Broken login", assignee_ids=[grace.id])
         # The account mail is in the transaction; the notification's is written by its commit.
         assert [row.recipient for row in _outbox_rows()] == ["ada@example.com"]
@@ -96,17 +91,12 @@ def test_nothing_is_queued_before_the_commit_and_a_rollback_sends_nothing(app, d
 
 def test_committed_mail_is_queued_by_id_as_its_organization(app, db_session, redis_client):
     """At commit each mail's delivery job is queued with its id, a notification's as its organization."""
-    olive = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(olive, "Acme", "acme")
-    grace = make_user("grace@example.com", name="Grace Hopper")
-    add_member(org, grace, "member")
-    with app.app_context(), tenant_context(org.id):
-        project = Project(key="WEB", name="Website", created_by_id=olive.id)
-        db_session.add(project)
-        db_session.flush()
+    acme = make_acme({"grace@example.com": "member"})
+    olive, grace, project = acme.owner, acme.people["grace@example.com"], acme.projects["WEB"]
+    with app.app_context(), tenant_context(acme.id):
         issues.create_issue(project, olive, "Broken login", assignee_ids=[grace.id])
         db_session.commit()
-        org_id = org.id
+        org_id = acme.id
     [row] = _outbox_rows()
     assert (row.tenant_id, row.recipient, row.status) == (org_id, "grace@example.com", "pending")
     [(func, args, kwargs, description)] = _job_arguments(redis_client)
@@ -123,14 +113,9 @@ def test_committed_mail_is_queued_by_id_as_its_organization(app, db_session, red
 def committed_acme(app, committed_db):
     """Acme committed for worker processes: Olive owns it, Grace is a member, project WEB."""
     with app.app_context():
-        olive = make_user("owner@example.com", name="Olive Owner")
-        org = make_org(olive, "Acme", "acme")
-        add_member(org, make_user("grace@example.com", name="Grace Hopper"), "member")
-        with tenant_context(org.id):
-            db.session.add(Project(key="WEB", name="Website", created_by_id=olive.id))
-            db.session.flush()
+        acme = make_acme({"grace@example.com": "member"})
         db.session.commit()
-        return org.id
+        return acme.id
 
 
 @pytest.mark.processes
@@ -272,6 +257,7 @@ def test_a_refused_connection_is_retried_with_backoff_then_given_up_with_the_err
     assert waits == sorted(waits) and waits[0] >= 9 and waits[-1] > waits[0] * 10
 
 
+@pytest.mark.processes
 def test_a_row_waiting_for_its_retry_is_not_sent_early(app, db_session, smtp_sink, monkeypatch):
     """A delivery job run again before the row's backoff is over sends nothing."""
     from app.core.mail_delivery import deliver_outbox_mail
@@ -286,6 +272,7 @@ def test_a_row_waiting_for_its_retry_is_not_sent_early(app, db_session, smtp_sin
     assert smtp_sink.messages() == []
 
 
+@pytest.mark.processes
 def test_a_delivered_mail_is_sent_once_and_purged_after_the_retention(
     app, db_session, smtp_sink, monkeypatch
 ):
@@ -317,21 +304,16 @@ def test_the_sweep_and_the_purge_are_periodic_jobs():
     assert periods["app.core.mail_delivery.purge_sent_mail"] == (3600, "low")
 
 
+@pytest.mark.processes
 def test_a_notification_committed_without_an_app_gets_its_mail_from_the_sweep(
     app, db_session, smtp_sink, monkeypatch
 ):
     """A notification committed where no app could render its mail is mailed by the next sweep."""
     from app.core.mail_delivery import sweep_outbox
 
-    olive = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(olive, "Acme", "acme")
-    grace = make_user("grace@example.com", name="Grace Hopper")
-    add_member(org, grace, "member")
-    with tenant_context(org.id):
-        project = Project(key="WEB", name="Website", created_by_id=olive.id)
-        db_session.add(project)
-        db_session.flush()
-        issues.create_issue(project, olive, "Broken login", assignee_ids=[grace.id])
+    acme = make_acme({"grace@example.com": "member"})
+    grace = acme.people["grace@example.com"]
+    acme.add_issue("Broken login", assignee_ids=[grace.id])
     db_session.commit()  # no app context: nothing to render the mail with
     assert _outbox_rows() == []
     monkeypatch.setitem(app.config, "SMTP_URL", smtp_sink.url)

@@ -9,9 +9,9 @@ from sqlalchemy import event, select
 from app.core.sessions import REFRESH_INTERVAL
 from app.core.tenancy import tenant_context
 from app.extensions import db
-from app.issues import services as issues
-from app.models import Membership, Project, User
-from tests.accounts import add_member, csrf_token_from, login, make_org, make_user, post_form
+from app.models import Membership, User
+from tests.accounts import add_member, csrf_token_from, login, make_org, post_form
+from tests.factories import make_acme
 
 LIST = "/acme/projects/WEB/issues"
 BOARD = "/acme/projects/WEB/board"
@@ -20,16 +20,10 @@ BOARD = "/acme/projects/WEB/board"
 @pytest.fixture
 def acme(db_session):
     """Acme (owner Olive, member Grace) with a WEB project holding one issue."""
-    olive = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(olive, "Acme", "acme")
-    add_member(org, make_user("grace@example.com", name="Grace Hopper"), "member")
-    with tenant_context(org.id):
-        project = Project(key="WEB", name="Website", created_by_id=olive.id)
-        db_session.add(project)
-        db_session.flush()
-        issues.create_issue(project, olive, "Broken login")
+    acme = make_acme({"grace@example.com": "member"})
+    acme.add_issue("Broken login")
     db_session.commit()
-    return org.id
+    return acme.id
 
 
 def _user(db_session, email) -> User:

@@ -8,10 +8,9 @@ import re
 
 from flask.testing import FlaskClient
 
-from app import create_app
-from app.config import PROJECT_ROOT, config_from_env
+from app.config import PROJECT_ROOT
 from tests.accounts import PASSWORD, login, make_org, make_user, post_form, sent_mails
-from tests.conftest import csrf_token_from
+from tests.conftest import csrf_token_from, production_app
 
 EVIL = "evil.example"
 URL = re.compile(r"https?://[^\s\"'<>]+")
@@ -110,22 +109,9 @@ def test_every_account_and_invitation_mail_uses_public_url(app, db_session, redi
     assert _foreign_links(app, mails) == []
 
 
-def _production_app(migrated_env, **extra):
-    env = {
-        **migrated_env,
-        "WORKLANE_ENV": "production",
-        "SECRET_KEY": "s" * 48,
-        "SMTP_URL": "smtp://127.0.0.1:2525",
-        "PUBLIC_URL": "https://worklane.example",
-        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused",  # these pages need no database
-        **extra,
-    }
-    return create_app(config_from_env(env, dotenv_path=None))
-
-
 def test_production_answers_400_to_a_host_public_url_does_not_name(migrated_env):
     """In production a foreign Host gets 400 on every page; PUBLIC_URL's host is served."""
-    client = _production_app(migrated_env).test_client()
+    client = production_app(migrated_env).test_client()
     assert client.get("/login", base_url="https://worklane.example").status_code == 200
     assert client.get("/login", base_url="https://WORKLANE.example:443").status_code == 200
     for path in ("/login", "/forgot-password", "/no-such-page", "/acme/", "/acme/issues"):
@@ -138,13 +124,13 @@ def test_production_answers_400_to_a_host_public_url_does_not_name(migrated_env)
 
 def test_production_health_checks_answer_for_any_host(migrated_env):
     """Load balancers probe /healthz by IP: the liveness check answers whatever the Host."""
-    client = _production_app(migrated_env).test_client()
+    client = production_app(migrated_env).test_client()
     assert client.get("/healthz", base_url="http://10.0.0.7:8000").status_code == 200
 
 
 def test_allowed_hosts_adds_names_in_production(migrated_env):
     """ALLOWED_HOSTS names extra hosts production serves (an internal name), besides PUBLIC_URL's."""
-    client = _production_app(migrated_env, ALLOWED_HOSTS="worklane.internal, 10.0.0.7:8000").test_client()
+    client = production_app(migrated_env, ALLOWED_HOSTS="worklane.internal, 10.0.0.7:8000").test_client()
     assert client.get("/login", base_url="http://worklane.internal").status_code == 200
     assert client.get("/login", base_url="http://10.0.0.7:8000").status_code == 200
     assert client.get("/login", base_url=f"https://{EVIL}").status_code == 400

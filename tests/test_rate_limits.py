@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import func, select
 
 from app.config import PROJECT_ROOT
@@ -270,6 +271,7 @@ def _logins_in_another_process(env, store: str, address: str, email: str, *passw
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.processes
 def test_limits_are_shared_by_every_web_process(app, migrated_env, committed_db):
     """Guesses counted by one web process block the next guess in another (the count lives in Redis)."""
     with app.app_context():
@@ -280,6 +282,7 @@ def test_limits_are_shared_by_every_web_process(app, migrated_env, committed_db)
     assert login(_client_at(app, ATTACKER), "ada@example.com", PASSWORD).status_code == 429
 
 
+@pytest.mark.processes
 def test_limits_hold_in_memory_while_their_redis_is_down(app, migrated_env, committed_db):
     """With the rate-limit store unreachable, limits still apply (per process) and nothing fails with 500."""
     with app.app_context():

@@ -21,9 +21,9 @@ from app.models.base import utcnow
 from app.models.work import DONE, IN_PROGRESS, IN_REVIEW, TODO
 from app.reports import queries
 from app.reports.services import current_data_version, store_snapshot
-from tests.accounts import PASSWORD, OrgRef, add_member, login, make_org, make_user
+from tests.accounts import add_member, browser_login, login, make_org, make_user
 from tests.conftest import csrf_token_from, run_flask
-from tests.test_browser import page  # noqa: F401  (the Chromium page fixture)
+from tests.factories import make_acme, make_beta
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
 NS = "{http://www.w3.org/2000/svg}"
@@ -93,23 +93,12 @@ def _history(org_id):
 @pytest.fixture
 def acme(db_session):
     """Acme (owner Olive, member Grace, viewer Vic) with projects WEB and API, and Beta with its own WEB."""
-    owner = make_user("owner@example.com", name="Olive Owner")
-    org = make_org(owner, "Acme", "acme")
-    add_member(org, make_user("grace@example.com", name="Grace Hopper"), "member")
-    add_member(org, make_user("vic@example.com", name="Vic Viewer"), "viewer")
-    with tenant_context(org.id):
-        db_session.add_all([Project(key="WEB", name="Website"), Project(key="API", name="Public API")])
-        db_session.flush()
-    beta_owner = make_user("bert@example.com", name="Bert Beta")
-    beta = make_org(beta_owner, "Beta", "beta")
-    with tenant_context(beta.id):
-        project = Project(key="WEB", name="Beta web")
-        db_session.add(project)
-        db_session.flush()
-        for n in range(3):  # another tenant's done issues: never counted in Acme's reports
-            issues.create_issue(project, beta_owner, f"Beta {n}", state=DONE)
+    acme = make_acme({"grace@example.com": "member", "vic@example.com": "viewer"}, projects=("WEB", "API"))
+    beta = make_beta(projects={"WEB": "Beta web"})
+    for n in range(3):  # another tenant's done issues: never counted in Acme's reports
+        beta.add_issue(f"Beta {n}", state=DONE)
     db_session.commit()
-    return OrgRef(org.id, org.slug, org.name)
+    return acme.ref
 
 
 def _web_id(org_id):
@@ -392,22 +381,12 @@ def test_a_computation_that_left_no_current_snapshot_is_followed_by_another(clie
 
 @pytest.mark.browser
 @pytest.mark.processes
-def test_the_page_fills_in_when_the_worker_is_done(page, app, live_server, migrated_env):  # noqa: F811
+def test_the_page_fills_in_when_the_worker_is_done(page, app, live_server, migrated_env):
     """In a browser: Reports shows a progress bar, and the charts appear by themselves once computed."""
     with app.app_context():
-        owner = make_user("owner@example.com", name="Olive Owner")
-        org = make_org(owner, "Acme", "acme")
-        with tenant_context(org.id):
-            project = Project(key="WEB", name="Website")
-            db.session.add(project)
-            db.session.flush()
-            issues.create_issue(project, owner, "First", state=DONE)
+        make_acme().add_issue("First", state=DONE)
         db.session.commit()
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Email").fill("owner@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r".*/acme/$"))
+    browser_login(page, live_server, "owner@example.com")
     page.get_by_role("link", name="Reports", exact=True).click()
     page.locator("progress#report-progress").wait_for()
     worker = run_flask(migrated_env, "worker", "--burst")

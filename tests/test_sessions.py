@@ -2,87 +2,32 @@
 
 from __future__ import annotations
 
-import http.cookiejar
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import msgspec
 import pytest
 from flask import flash, session
 from sqlalchemy import select
 
-from app.core.tenancy import tenant_context, unscoped
+from app.core.tenancy import unscoped
 from app.extensions import db
-from app.models import Issue, Project
-from tests.accounts import PASSWORD, login, make_org, make_user, post_form, sent_mails
+from app.models import Issue
+from tests.accounts import PASSWORD, login, make_user, post_form, sent_mails
 from tests.conftest import LiveServer, csrf_token_from, free_port
+from tests.factories import make_acme
+from tests.support.http import HttpBrowser
 
 SESSION_KEYS = "worklane:session:*"
 NEW_ISSUE = "/acme/projects/WEB/issues/new"
 TABS = 16
 
 
-@dataclass
-class Page:
-    status: int
-    headers: dict
-    body: str
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-class Browser:
-    """One person's browser: a single cookie jar shared by every tab (thread)."""
-
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect)
-
-    def open(self, path: str, data: dict | None = None) -> Page:
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
-        try:
-            with self.opener.open(self.base_url + path, data=body, timeout=60) as response:
-                return Page(response.status, dict(response.headers), response.read().decode())
-        except urllib.error.HTTPError as exc:
-            return Page(exc.code, dict(exc.headers), exc.read().decode())
-
-    def cookie(self, name: str) -> str | None:
-        return next((c.value for c in self.jar if c.name == name), None)
-
-    def log_in(self, email: str) -> None:
-        token = csrf_token_from(self.open("/login").body)
-        response = self.open("/login", {"csrf_token": token, "email": email, "password": PASSWORD})
-        assert response.status == 303, response.body
-
-
-class ThreadedServer(LiveServer):
-    """The live server with a thread for every tab, so all of them are in flight at once."""
-
-    def __init__(self, app, threads: int):
-        from waitress.server import create_server
-
-        self.port = free_port()
-        self.server = create_server(app, host="127.0.0.1", port=self.port, threads=threads)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-
 def _acme_with_project(app) -> None:
     with app.app_context():
-        owner = make_user("owner@example.com", name="Olive Owner")
-        org = make_org(owner, "Acme", "acme")
-        with tenant_context(org.id):
-            db.session.add(Project(key="WEB", name="Website", created_by_id=owner.id))
-            db.session.flush()
+        make_acme()
         db.session.commit()
 
 
@@ -97,8 +42,8 @@ def _issue_titles(app) -> set[str]:
 def test_parallel_tabs_right_after_login_all_create_their_issue(app, committed_db):
     """Sixteen tabs opened right after login each load the new-issue form and post it: all succeed."""
     _acme_with_project(app)
-    with ThreadedServer(app, threads=TABS) as server:
-        browser = Browser(server.url)
+    with LiveServer(app, threads=TABS) as server:
+        browser = HttpBrowser(server.url)
         browser.log_in("owner@example.com")
         loaded = threading.Barrier(TABS)
 
@@ -144,7 +89,7 @@ def _start_slow_tab(app, browser) -> ThreadPoolExecutor:
 
 def test_a_concurrent_save_keeps_what_another_request_wrote(held_app, redis_client):
     """A request that saves after another one wrote to the session keeps that write (and both flashes)."""
-    browser = Browser(held_app.server.url)
+    browser = HttpBrowser(held_app.server.url)
     browser.log_in("owner@example.com")
     slow = _start_slow_tab(held_app, browser)
     form = browser.open(NEW_ISSUE)
@@ -164,7 +109,7 @@ def test_a_concurrent_save_keeps_what_another_request_wrote(held_app, redis_clie
 
 def test_a_request_in_flight_does_not_bring_back_a_logged_out_session(held_app, redis_client):
     """Logging out in one tab while another tab's request is running ends the session for good."""
-    browser = Browser(held_app.server.url)
+    browser = HttpBrowser(held_app.server.url)
     browser.log_in("owner@example.com")
     slow = _start_slow_tab(held_app, browser)
     page = browser.open("/account")

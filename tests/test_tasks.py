@@ -8,8 +8,9 @@ from sqlalchemy import select
 from app.core.queue.queues import enqueue
 from app.core.tenancy import tenant_context
 from app.models import Task, User
-from tests.accounts import add_member, login, make_org, make_user
+from tests.accounts import login, make_org, make_user
 from tests.conftest import run_flask
+from tests.factories import make_acme
 
 pytestmark = pytest.mark.processes
 
@@ -20,12 +21,9 @@ def acme(app, committed_db):
     with app.app_context():
         from app.extensions import db
 
-        olive = make_user("owner@example.com", name="Olive Owner")
-        org = make_org(olive, "Acme", "acme")
-        add_member(org, make_user("grace@example.com", name="Grace Hopper"), "member")
-        add_member(org, make_user("max@example.com", name="Max Member"), "member")
+        acme = make_acme({"grace@example.com": "member", "max@example.com": "member"}, projects=())
         db.session.commit()
-        return org.id
+        return acme.id
 
 
 def _start(app, org_id, email, total, fail_at=None) -> str:

@@ -14,15 +14,35 @@ import pytest
 from app.config import PROJECT_ROOT
 
 
-def wait_for(condition, timeout: float, message: str, interval: float = 0.05):
-    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+def poll(condition, timeout: float, interval: float = 0.05):
+    """Call ``condition`` until it returns something truthy, which is returned; None after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s: {message}")
+    return None
+
+
+def wait_for(condition, timeout: float, message: str, interval: float = 0.05):
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    value = poll(condition, timeout, interval)
+    if not value:
+        pytest.fail(f"timed out after {timeout}s: {message}")
+    return value
+
+
+def stop_process(process: subprocess.Popen, seconds: float) -> int:
+    """SIGTERM (a warm shutdown), then SIGKILL if it is still there after ``seconds``; the exit status."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
 
 
 class WorkerProcess:
@@ -56,13 +76,7 @@ class WorkerProcess:
 
     def stop(self) -> None:
         """SIGTERM (a warm shutdown), then SIGKILL if it is still there after 20 s."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 20)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
