@@ -206,7 +206,7 @@ def test_failed_jobs_are_listed_with_their_error(app, migrated_env, redis_client
     assert entry["id"] == job.id and entry["queue"] == "high"
     assert entry["tenant_id"] == str(tenant)
     assert entry["func"] == "workers.system.run_system_check"
-    assert "BackgroundJobGone" in entry["error"] and "Traceback" in entry["error"]
+    assert "TaskGone" in entry["error"] and "Traceback" in entry["error"]
 
 
 def test_mail_errors_worth_retrying_are_told_apart_from_final_ones():

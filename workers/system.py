@@ -11,9 +11,11 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, text
 
 from app.core.queue.tracking import finished_result, tracked
+from app.core.tenancy import unscoped
 from app.extensions import db
-from app.models import BackgroundJob
+from app.models import Task
 from app.models.base import utcnow
+from app.tasks.services import SYSTEM_WORK
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +25,14 @@ FINISHED_JOBS_KEPT_FOR = timedelta(days=7)
 def run_system_check(background_job_id: str) -> dict:
     """Prove the whole path: a worker process reaches the database and reports back.
 
-    Run twice, the second run returns the first one's result and changes nothing.
+    Run twice, the second run returns the first one's result and changes nothing. The check
+    is the system's own task (no organization): it runs unscoped, and counts only such tasks.
     """
+    with unscoped(SYSTEM_WORK):
+        return _run_system_check(background_job_id)
+
+
+def _run_system_check(background_job_id: str) -> dict:
     done, result = finished_result(background_job_id)
     if done:
         return result
@@ -34,7 +42,8 @@ def run_system_check(background_job_id: str) -> dict:
         db.session.commit()
 
         db.session.execute(text("SELECT 1"))
-        tracked_jobs = db.session.scalar(select(func.count()).select_from(BackgroundJob))
+        system_tasks = select(func.count()).select_from(Task).where(Task.tenant_id.is_(None))
+        tracked_jobs = db.session.scalar(system_tasks)
         job.mark_progress(70)
         db.session.commit()
 
@@ -51,14 +60,19 @@ def run_system_check(background_job_id: str) -> dict:
 
 
 def purge_finished_jobs() -> int:
-    """Delete finished and failed job records older than a week; returns how many."""
+    """Delete the system's finished and failed tasks older than a week; returns how many.
+
+    The organizations' tasks are ``housekeeping.delete_old_tasks``'s.
+    """
     cutoff = utcnow() - FINISHED_JOBS_KEPT_FOR
-    result = db.session.execute(
-        delete(BackgroundJob).where(
-            BackgroundJob.status.in_([BackgroundJob.FINISHED, BackgroundJob.FAILED]),
-            BackgroundJob.finished_at < cutoff,
+    with unscoped(SYSTEM_WORK):
+        result = db.session.execute(
+            delete(Task).where(
+                Task.tenant_id.is_(None),
+                Task.status.in_([Task.FINISHED, Task.FAILED]),
+                Task.finished_at < cutoff,
+            )
         )
-    )
-    db.session.commit()
+        db.session.commit()
     log.info("purged finished background jobs", extra={"deleted": result.rowcount})
     return result.rowcount

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from redis import RedisError
 
 from app.extensions import redis_connections
-from app.jobs.forms import StartSystemCheckForm
 from app.operators import bp
 from app.operators import services as ops
+from app.operators.access import operator_required
 from app.orgs.forms import ConfirmForm
-
-
-def operator_required(view):
-    """Operators only; anyone else (tenant owners included) is told nothing is here: 404."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not ops.is_operator(current_user):
-            abort(404)
-        return view(*args, **kwargs)
-
-    return wrapped
+from app.tasks.forms import StartSystemCheckForm
 
 
 @bp.get("/operators/")
