@@ -15,10 +15,10 @@ from app.core.queue.queues import HIGH, enqueue
 from app.core.queue.tracking import TaskGone, tracked
 from app.core.tenancy import unscoped
 from app.extensions import db
-from app.models import Task
+from app.models import Task, User
 from app.models.base import utcnow
 from app.tasks.services import QueueUnavailable, start_system_check
-from tests.accounts import login, make_user
+from tests.accounts import login, make_org, make_user
 from tests.conftest import csrf_token_from, free_port, run_flask
 from workers.system import purge_finished_jobs
 
@@ -79,6 +79,33 @@ def test_only_operators_can_run_or_see_a_system_check(app, operator, db_session,
     with unscoped(SYSTEM_TASKS):
         assert db_session.scalars(db.select(Task.id)).all() == [job_id]
     assert Queue(HIGH, connection=redis_client).count == 0
+
+
+def test_system_checks_and_an_organizations_tasks_never_cross(app, operator, db_session):
+    """An operator owning Acme finds no system check among Acme's tasks, no Acme task among system checks."""
+    from app.core.tenancy import tenant_context
+
+    ops = db_session.scalars(db.select(User).where(User.email == OPERATOR)).one()
+    org = make_org(ops, "Acme", "acme")
+    with tenant_context(org.id):
+        task = Task(kind="export", description="Export", created_by_id=ops.id)
+        db_session.add(task)
+        db_session.commit()
+        task_id = task.id
+    with unscoped(SYSTEM_TASKS):
+        check = Task(kind="system_check", description="System check")
+        db_session.add(check)
+        db_session.commit()
+        check_id = check.id
+    client = app.test_client()
+    login(client, OPERATOR)
+    assert client.get(f"/acme/tasks/{task_id}/status?format=json").status_code == 200
+    assert client.get(f"/operators/system-check/{check_id}/status?format=json").status_code == 200
+    assert client.get(f"/acme/tasks/{check_id}").status_code == 404
+    assert client.get(f"/acme/tasks/{check_id}/status?format=json").status_code == 404
+    assert client.get(f"/operators/system-check/{task_id}").status_code == 404
+    assert client.get(f"/operators/system-check/{task_id}/status?format=json").status_code == 404
+    assert "System check" not in client.get("/acme/tasks").get_data(as_text=True)
 
 
 def test_starting_a_check_without_csrf_token_is_refused(client, operator, db_session, redis_client):
