@@ -22,21 +22,21 @@ log = logging.getLogger(__name__)
 FINISHED_JOBS_KEPT_FOR = timedelta(days=7)
 
 
-def run_system_check(background_job_id: str) -> dict:
+def run_system_check(task_id: str) -> dict:
     """Prove the whole path: a worker process reaches the database and reports back.
 
     Run twice, the second run returns the first one's result and changes nothing. The check
     is the system's own task (no organization): it runs unscoped, and counts only such tasks.
     """
     with unscoped(SYSTEM_WORK):
-        return _run_system_check(background_job_id)
+        return _run_system_check(task_id)
 
 
-def _run_system_check(background_job_id: str) -> dict:
-    done, result = finished_result(background_job_id)
+def _run_system_check(task_id: str) -> dict:
+    done, result = finished_result(task_id)
     if done:
         return result
-    with tracked(background_job_id) as job:
+    with tracked(task_id) as job:
         started = time.perf_counter()
         job.mark_progress(30)
         db.session.commit()
@@ -55,7 +55,7 @@ def _run_system_check(background_job_id: str) -> dict:
         }
         job.mark_finished(result)
         db.session.commit()
-        log.info("system check finished", extra={"background_job_id": str(job.id), **result})
+        log.info("system check finished", extra={"task_id": str(job.id), **result})
         return result
 
 
@@ -74,5 +74,5 @@ def purge_finished_jobs() -> int:
             )
         )
         db.session.commit()
-    log.info("purged finished background jobs", extra={"deleted": result.rowcount})
+    log.info("purged the system's finished tasks", extra={"deleted": result.rowcount})
     return result.rowcount
