@@ -95,7 +95,6 @@ def register_blueprints(app: Flask) -> None:
     from app.home import bp as home_bp
     from app.imports import bp as imports_bp
     from app.issues import bp as issues_bp
-    from app.jobs import bp as jobs_bp
     from app.notifications.routes import bp as notifications_bp
     from app.operators import bp as operators_bp
     from app.orgs import bp as orgs_bp
@@ -103,11 +102,12 @@ def register_blueprints(app: Flask) -> None:
     from app.projects import bp as projects_bp
     from app.reports import bp as reports_bp
     from app.tasks import bp as tasks_bp
+    from app.tasks import system_bp as system_check_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(orgs_bp)
-    app.register_blueprint(jobs_bp)
+    app.register_blueprint(system_check_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(operators_bp)
     if app.config["ENV_NAME"] == "development":

@@ -132,7 +132,7 @@ def baseline(app, env, log) -> dict:
     from app.core.queue.queues import enqueue
 
     with app.app_context():
-        enqueue("app.jobs.jobs.purge_finished_jobs")
+        enqueue("app.tasks.jobs.purge_finished_jobs")
     seconds, worker_peak, horse_peak = run_worker(env, log)
     return {
         "worker_seconds": round(seconds, 1),

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapper
 
-from app.core.tenancy import is_tenant_model
+from app.core.tenancy import has_system_rows, is_tenant_model
 from app.extensions import db
 from app.models.base import utcnow
 
@@ -71,7 +71,11 @@ def key_problems(models: list[type]) -> list[str]:
         table = model.__table__
         name = table.name
         pk = [c.name for c in table.primary_key.columns]
-        if not pk or pk[0] != "tenant_id":
+        if has_system_rows(model):
+            # Rows of no organization (tenant_id NULL) cannot have tenant_id in their key.
+            if pk != ["id"] or not table.c.tenant_id.nullable:
+                problems.append(f"{name}: a model with system rows is keyed by id, tenant_id nullable")
+        elif not pk or pk[0] != "tenant_id":
             problems.append(f"{name}: primary key {pk} must start with tenant_id")
         for constraint in table.constraints:
             if isinstance(constraint, UniqueConstraint) and "tenant_id" not in constraint.columns:
@@ -208,8 +212,8 @@ def changed_marker(column) -> str:
 
 #: Routes that take an object key but serve no tenant data, with the reason.
 GLOBAL_OBJECT_ROUTES = {
-    "jobs.show": "system checks (BackgroundJob): not tenant data, for operators (OPERATOR_EMAILS) only",
-    "jobs.status": "system checks (BackgroundJob): not tenant data, for operators (OPERATOR_EMAILS) only",
+    "system_check.show": "system checks, tasks of no tenant: for operators (OPERATOR_EMAILS) only",
+    "system_check.status": "system checks, tasks of no tenant: for operators (OPERATOR_EMAILS) only",
     "operators.retry_job": "RQ job ids, for operators (OPERATOR_EMAILS), who act across organizations",
     "operators.delete_job": "RQ job ids, for operators (OPERATOR_EMAILS), who act across organizations",
 }

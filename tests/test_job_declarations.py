@@ -33,14 +33,14 @@ EXPECTED_JOBS = {
     "app.exports.jobs.export_organization": ("low", 10800, (2, [300, 900]), "any_error", None),
     "app.imports.jobs.import_issues": ("default", 1800, (3, [10, 30, 90]), "not_a_task_error", None),
     "app.imports.jobs.purge_stale_uploads": ("low", 600, None, "any_error", ("purge-stale-imports", 86400)),
-    "app.jobs.jobs.purge_finished_jobs": (
+    "app.tasks.jobs.purge_finished_jobs": (
         "low",
         600,
         (3, [60, 180, 540]),
         "any_error",
         ("purge-finished-jobs", 3600),
     ),
-    "app.jobs.jobs.run_system_check": ("high", 60, None, "any_error", None),
+    "app.tasks.jobs.run_system_check": ("high", 60, None, "any_error", None),
     "app.notifications.jobs.send_daily_digests": (
         "low",
         1800,
@@ -63,8 +63,8 @@ EXPECTED_JOBS = {
 OLD_PATHS = {
     "workers.mail.deliver_outbox_mail": "app.core.mail_delivery.deliver_outbox_mail",
     "workers.mail.sweep_outbox": "app.core.mail_delivery.sweep_outbox",
-    "workers.system.run_system_check": "app.jobs.jobs.run_system_check",
-    "workers.system.purge_finished_jobs": "app.jobs.jobs.purge_finished_jobs",
+    "workers.system.run_system_check": "app.tasks.jobs.run_system_check",
+    "workers.system.purge_finished_jobs": "app.tasks.jobs.purge_finished_jobs",
     "workers.notifications.send_daily_digests": "app.notifications.jobs.send_daily_digests",
     "workers.exports.export_organization": "app.exports.jobs.export_organization",
     "workers.exports.enqueue_nightly_exports": "app.exports.jobs.enqueue_nightly_exports",

@@ -212,14 +212,14 @@ def test_failed_jobs_are_listed_with_their_error(app, migrated_env, redis_client
     """A job that raises is listed by failed_jobs() with its tenant, function and traceback."""
     tenant = uuid.uuid4()
     with app.app_context(), tenant_context(tenant):
-        job = enqueue("app.jobs.jobs.run_system_check", str(uuid.uuid4()))
+        job = enqueue("app.tasks.jobs.run_system_check", str(uuid.uuid4()))
     result = run_flask(migrated_env, "worker", "--burst")
     assert result.returncode == 0, result.stderr
     [entry] = failed_jobs(redis_client)
     assert entry["id"] == job.id and entry["queue"] == "high"
     assert entry["tenant_id"] == str(tenant)
-    assert entry["func"] == "app.jobs.jobs.run_system_check"
-    assert "BackgroundJobGone" in entry["error"] and "Traceback" in entry["error"]
+    assert entry["func"] == "app.tasks.jobs.run_system_check"
+    assert "TaskGone" in entry["error"] and "Traceback" in entry["error"]
 
 
 def test_mail_errors_worth_retrying_are_told_apart_from_final_ones():

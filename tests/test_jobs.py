@@ -12,16 +12,19 @@ from rq import Queue
 from rq.job import Job
 
 from app.core.queue.queues import HIGH, enqueue
-from app.core.queue.tracking import BackgroundJobGone, tracked
+from app.core.queue.tracking import TaskGone, tracked
+from app.core.tenancy import unscoped
 from app.extensions import db
-from app.jobs.jobs import purge_finished_jobs
-from app.jobs.services import QueueUnavailable, start_system_check
-from app.models import BackgroundJob
+from app.models import Task, User
 from app.models.base import utcnow
-from tests.accounts import login, make_user
+from app.tasks.jobs import purge_finished_jobs
+from app.tasks.services import QueueUnavailable, start_system_check
+from tests.accounts import login, make_org, make_user
 from tests.conftest import csrf_token_from, free_port, run_flask
 
 OPERATOR = "ops@example.com"
+#: System checks are the system's own tasks (no organization): tests reach them unscoped.
+SYSTEM_TASKS = "test: the system's own tasks"
 
 
 @pytest.fixture
@@ -45,23 +48,25 @@ def test_starting_a_check_records_and_queues_it(client, operator, db_session, re
     login(client, operator)
     response = _start_check(client)
     assert response.status_code == 303
-    job = db_session.scalars(db.select(BackgroundJob)).one()
+    with unscoped(SYSTEM_TASKS):
+        job = db_session.scalars(db.select(Task)).one()
     assert response.headers["Location"].endswith(f"/operators/system-check/{job.id}")
-    assert job.status == BackgroundJob.QUEUED
+    assert job.status == Task.QUEUED
     queue = Queue(HIGH, connection=redis_client)
     assert queue.job_ids == [str(job.id)]
     rq_job = Job.fetch(str(job.id), connection=redis_client)
-    assert rq_job.func_name == "app.jobs.jobs.run_system_check"
+    assert rq_job.func_name == "app.tasks.jobs.run_system_check"
     assert rq_job.args == (str(job.id),)
     assert rq_job.meta["request_id"]
 
 
 def test_only_operators_can_run_or_see_a_system_check(app, operator, db_session, redis_client):
     """Visitors and signed-in non-operators get 404 for the check and its result; nothing is queued."""
-    job = BackgroundJob(kind="system_check", description="System check")
-    db_session.add(job)
-    db_session.commit()
-    job_id = job.id
+    with unscoped(SYSTEM_TASKS):
+        job = Task(kind="system_check", description="System check")
+        db_session.add(job)
+        db_session.commit()
+        job_id = job.id
     anonymous, member = app.test_client(), app.test_client()
     login(member, "visitor@example.com")
     for client, page in ((anonymous, "/login"), (member, "/account")):
@@ -71,8 +76,36 @@ def test_only_operators_can_run_or_see_a_system_check(app, operator, db_session,
         assert client.get(f"/operators/system-check/{job_id}").status_code == 404
         assert client.get(f"/operators/system-check/{job_id}/status?format=json").status_code == 404
     assert "system-check" not in anonymous.get("/").get_data(as_text=True)
-    assert db_session.scalars(db.select(BackgroundJob.id)).all() == [job_id]
+    with unscoped(SYSTEM_TASKS):
+        assert db_session.scalars(db.select(Task.id)).all() == [job_id]
     assert Queue(HIGH, connection=redis_client).count == 0
+
+
+def test_system_checks_and_an_organizations_tasks_never_cross(app, operator, db_session):
+    """An operator owning Acme finds no system check among Acme's tasks, no Acme task among system checks."""
+    from app.core.tenancy import tenant_context
+
+    ops = db_session.scalars(db.select(User).where(User.email == OPERATOR)).one()
+    org = make_org(ops, "Acme", "acme")
+    with tenant_context(org.id):
+        task = Task(kind="export", description="Export", created_by_id=ops.id)
+        db_session.add(task)
+        db_session.commit()
+        task_id = task.id
+    with unscoped(SYSTEM_TASKS):
+        check = Task(kind="system_check", description="System check")
+        db_session.add(check)
+        db_session.commit()
+        check_id = check.id
+    client = app.test_client()
+    login(client, OPERATOR)
+    assert client.get(f"/acme/tasks/{task_id}/status?format=json").status_code == 200
+    assert client.get(f"/operators/system-check/{check_id}/status?format=json").status_code == 200
+    assert client.get(f"/acme/tasks/{check_id}").status_code == 404
+    assert client.get(f"/acme/tasks/{check_id}/status?format=json").status_code == 404
+    assert client.get(f"/operators/system-check/{task_id}").status_code == 404
+    assert client.get(f"/operators/system-check/{task_id}/status?format=json").status_code == 404
+    assert "System check" not in client.get("/acme/tasks").get_data(as_text=True)
 
 
 def test_starting_a_check_without_csrf_token_is_refused(client, operator, db_session, redis_client):
@@ -81,7 +114,8 @@ def test_starting_a_check_without_csrf_token_is_refused(client, operator, db_ses
     response = client.post("/operators/system-check")
     assert response.status_code == 400
     assert "Reload the page" in response.get_data(as_text=True)
-    assert db_session.scalars(db.select(BackgroundJob)).all() == []
+    with unscoped(SYSTEM_TASKS):
+        assert db_session.scalars(db.select(Task)).all() == []
     assert Queue(HIGH, connection=redis_client).count == 0
 
 
@@ -97,10 +131,11 @@ def test_queue_outage_marks_the_job_failed(redis_down_app, db_session):
     with app.test_request_context("/"):
         with pytest.raises(QueueUnavailable) as excinfo:
             start_system_check()
-        failed_id = excinfo.value.job.id
-    job = db_session.scalars(db.select(BackgroundJob)).one()
+        failed_id = excinfo.value.task.id
+    with unscoped(SYSTEM_TASKS):
+        job = db_session.scalars(db.select(Task)).one()
     assert job.id == failed_id
-    assert job.status == BackgroundJob.FAILED
+    assert job.status == Task.FAILED
     assert "queue is unavailable" in job.error
 
 
@@ -124,10 +159,11 @@ def test_pages_render_while_redis_is_down(redis_down_app, db_session):
 
 def test_job_pages_show_status_and_404_for_unknown_ids(client, operator, db_session):
     """The job page and its status fragment show progress; unknown or malformed ids are 404."""
-    job = BackgroundJob(kind="system_check", description="System check")
-    db_session.add(job)
-    db_session.commit()
-    job_id = job.id
+    with unscoped(SYSTEM_TASKS):
+        job = Task(kind="system_check", description="System check")
+        db_session.add(job)
+        db_session.commit()
+        job_id = job.id
     login(client, operator)
     page = client.get(f"/operators/system-check/{job_id}").get_data(as_text=True)
     assert "<progress" in page and 'hx-trigger="every 1s"' in page
@@ -139,38 +175,41 @@ def test_job_pages_show_status_and_404_for_unknown_ids(client, operator, db_sess
 
 def test_enqueue_refuses_orm_objects(app, db_session):
     """Jobs take ids: passing a model instance to enqueue is a TypeError."""
-    job = BackgroundJob(kind="x", description="x")
+    job = Task(kind="x", description="x")
     with app.test_request_context("/"), pytest.raises(TypeError, match="pass the object's id"):
-        enqueue("app.jobs.jobs.run_system_check", job)
+        enqueue("app.tasks.jobs.run_system_check", job)
 
 
 def test_tracked_marks_a_failing_job_failed(app, db_session):
     """A job body that raises leaves its record failed with the error."""
-    job = BackgroundJob(kind="x", description="x")
-    db_session.add(job)
-    db_session.commit()
-    with pytest.raises(ZeroDivisionError), tracked(job.id):
-        1 / 0  # noqa: B018
-    db_session.expire_all()
-    assert job.status == BackgroundJob.FAILED
-    assert "ZeroDivisionError" in job.error
-    with pytest.raises(BackgroundJobGone), tracked(uuid.uuid4()):
-        pass
+    with unscoped(SYSTEM_TASKS):
+        job = Task(kind="x", description="x")
+        db_session.add(job)
+        db_session.commit()
+        with pytest.raises(ZeroDivisionError), tracked(job.id):
+            1 / 0  # noqa: B018
+        db_session.expire_all()
+        assert job.status == Task.FAILED
+        assert "ZeroDivisionError" in job.error
+        with pytest.raises(TaskGone), tracked(uuid.uuid4()):
+            pass
 
 
 def test_purge_keeps_recent_and_running_jobs(app, db_session):
     """The periodic purge deletes only week-old finished or failed job records."""
     old = utcnow() - timedelta(days=8)
     rows = {
-        "old-finished": BackgroundJob(kind="k", description="a", status="finished", finished_at=old),
-        "old-failed": BackgroundJob(kind="k", description="b", status="failed", finished_at=old),
-        "recent": BackgroundJob(kind="k", description="c", status="finished", finished_at=utcnow()),
-        "running": BackgroundJob(kind="k", description="d", status="started"),
+        "old-finished": Task(kind="k", description="a", status="finished", finished_at=old),
+        "old-failed": Task(kind="k", description="b", status="failed", finished_at=old),
+        "recent": Task(kind="k", description="c", status="finished", finished_at=utcnow()),
+        "running": Task(kind="k", description="d", status="started"),
     }
-    db_session.add_all(rows.values())
-    db_session.commit()
+    with unscoped(SYSTEM_TASKS):
+        db_session.add_all(rows.values())
+        db_session.commit()
     assert purge_finished_jobs() == 2
-    left = set(db_session.scalars(db.select(BackgroundJob.description)))
+    with unscoped(SYSTEM_TASKS):
+        left = set(db_session.scalars(db.select(Task.description)))
     assert left == {"c", "d"}
 
 
@@ -208,12 +247,12 @@ def test_worker_marks_failed_jobs_failed(app, committed_db, migrated_env, redis_
     """A job whose record is gone fails in the worker and lands in RQ's failed registry."""
     missing = str(uuid.uuid4())
     with app.test_request_context("/"):
-        enqueue("app.jobs.jobs.run_system_check", missing, queue=HIGH, job_id=missing)
+        enqueue("app.tasks.jobs.run_system_check", missing, queue=HIGH, job_id=missing)
     result = run_flask(migrated_env, "worker", "--burst", "--queues", "high")
     assert result.returncode == 0, result.stderr
     queue = Queue(HIGH, connection=redis_client)
     assert missing in queue.failed_job_registry.get_job_ids()
-    assert "BackgroundJobGone" in Job.fetch(missing, connection=redis_client).latest_result().exc_string
+    assert "TaskGone" in Job.fetch(missing, connection=redis_client).latest_result().exc_string
 
 
 @pytest.mark.processes

@@ -150,6 +150,55 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
         db.session.remove()
 
 
+def test_system_jobs_become_tasks_of_no_organization_and_back(migrated_env, make_app, scratch_database_url):
+    """A system check recorded before 0010 is a task of no organization after it, a job again after."""
+    import sqlalchemy as sa
+
+    from app.core.tenancy import unscoped
+    from app.models import Task
+    from app.models.base import utcnow
+
+    background_jobs = sa.table(
+        "background_jobs",
+        *(sa.column(name) for name in ("kind", "description", "status", "progress")),
+        sa.column("id", sa.Uuid()),
+        sa.column("result", sa.JSON()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    job_id, created_at = uuid.uuid4(), utcnow()
+    app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
+    with app.app_context():
+        upgrade(directory=MIGRATIONS, revision="0009_outbox")
+        db.session.execute(
+            insert(background_jobs).values(
+                id=job_id,
+                kind="system_check",
+                description="System check",
+                status="finished",
+                progress=100,
+                result={"database": "checked"},
+                created_at=created_at,
+            )
+        )
+        db.session.commit()
+        upgrade(directory=MIGRATIONS, revision="0010")
+        with unscoped("test: the system's own tasks"):
+            task = Task.get_scoped(db.session, job_id)
+            assert (task.tenant_id, task.kind, task.status, task.result, task.message) == (
+                None,
+                "system_check",
+                "finished",
+                {"database": "checked"},
+                "",
+            )
+        db.session.rollback()
+        downgrade(directory=MIGRATIONS, revision="0009_outbox")
+        moved_back = db.session.execute(sa.select(background_jobs.c.id, background_jobs.c.result)).all()
+        assert [tuple(row) for row in moved_back] == [(job_id, {"database": "checked"})]
+        assert db.session.scalar(text("SELECT count(*) FROM tasks")) == 0
+        db.session.remove()
+
+
 @pytest.mark.processes
 @pytest.mark.postgres_only
 def test_grant_app_role_lets_a_new_login_role_use_the_tables(migrated_env):

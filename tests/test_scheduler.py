@@ -10,7 +10,7 @@ from app.core.queue.registry import HEARTBEAT_KEY, PeriodicJob, periodic_jobs
 from tests.conftest import run_flask
 from workers.scheduler import enqueue_due
 
-EVERY_MINUTE = PeriodicJob("test-job", "app.jobs.jobs.purge_finished_jobs", every_seconds=60)
+EVERY_MINUTE = PeriodicJob("test-job", "app.tasks.jobs.purge_finished_jobs", every_seconds=60)
 
 
 def test_each_period_is_enqueued_once(app, redis_client):

@@ -5,6 +5,6 @@ Remove in the next release.
 
 from __future__ import annotations
 
-from app.jobs.jobs import purge_finished_jobs, run_system_check
+from app.tasks.jobs import purge_finished_jobs, run_system_check
 
 __all__ = ["purge_finished_jobs", "run_system_check"]

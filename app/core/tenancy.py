@@ -1,6 +1,9 @@
 """Row-level tenant isolation, enforced by the ORM (and by PostgreSQL RLS, see migrations).
 
 - ``TenantMixin`` marks a tenant-owned model: ``tenant_id`` leads its primary key.
+  ``TenantOrSystemMixin`` marks the one kind of row that may also belong to no organization
+  (background work of the system itself): ``tenant_id`` is NULL on those rows, which only
+  operator and system code reaches, inside ``unscoped``.
 - The current tenant is a context variable, set per request after the membership check
   (``app.orgs``) and per job, always reset afterwards (``tenant_context``).
 - Every ORM SELECT, UPDATE and DELETE that touches a tenant model gets
@@ -72,6 +75,38 @@ class TenantMixin:
         except ValueError:
             return None
         return session.get(cls, (require_tenant(), object_id))
+
+
+class TenantOrSystemMixin(TenantMixin):
+    """A tenant-owned model whose rows may also belong to no organization (the system's own).
+
+    An organization's rows are scoped like every tenant model's. A system row has a NULL
+    ``tenant_id``: with no tenant set, queries raise ``TenantNotSet`` as for any tenant model,
+    so operator and system code works on system rows inside ``unscoped``, where a new row
+    with no tenant stays the system's and ``get_scoped`` finds only system rows.
+    ``tenant_id`` being nullable, it cannot be in the primary key: the key is ``id``, and
+    ``get_scoped`` checks the owner.
+    """
+
+    system_rows = True
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID | None]:
+        return mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), sort_order=-10)
+
+    @classmethod
+    def get_scoped(cls, session, object_id):
+        """Load one row by id if it is the current tenant's (with no tenant, unscoped: the system's)."""
+        try:
+            object_id = uuid.UUID(str(object_id))
+        except ValueError:
+            return None
+        row = session.get(cls, object_id)
+        return row if row is not None and row.tenant_id == _current_tenant.get() else None
+
+
+def has_system_rows(cls) -> bool:
+    return getattr(cls, "system_rows", False)
 
 
 def current_tenant_id() -> uuid.UUID | None:
@@ -166,6 +201,8 @@ def _guard_tenant_writes(session: Session, flush_context, instances) -> None:
             continue
         if obj.tenant_id is None:
             if tenant_id is None:
+                if has_system_rows(type(obj)) and is_unscoped():
+                    continue  # the system's own row
                 raise TenantNotSet(f"cannot insert {type(obj).__name__} with no current tenant")
             obj.tenant_id = tenant_id
         elif tenant_id is not None and obj.tenant_id != tenant_id and not is_unscoped():

@@ -1,10 +1,10 @@
 """All models, imported here so Alembic and the tests see the whole metadata."""
 
 from app.models.accounts import User
-from app.models.jobs import BackgroundJob, Task
 from app.models.orgs import AuditEvent, Invitation, Membership, Organization
 from app.models.outbox import OutboxMail, TenantOutboxMail
 from app.models.reports import ReportSnapshot
+from app.models.tasks import Task
 from app.models.work import (
     Comment,
     Issue,
@@ -20,7 +20,6 @@ from app.models.work import (
 
 __all__ = [
     "AuditEvent",
-    "BackgroundJob",
     "Comment",
     "Invitation",
     "Issue",

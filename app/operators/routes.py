@@ -6,11 +6,11 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from redis import RedisError
 
 from app.extensions import redis_connections
-from app.jobs.forms import StartSystemCheckForm
 from app.operators import bp
 from app.operators import services as ops
 from app.operators.services import operator_required
 from app.orgs.forms import ConfirmForm
+from app.tasks.forms import StartSystemCheckForm
 
 
 @bp.get("/operators/")

@@ -20,7 +20,6 @@ JOB_MODULES = (
     "app.core.mail_delivery",
     "app.exports.jobs",
     "app.imports.jobs",
-    "app.jobs.jobs",
     "app.notifications.jobs",
     "app.orgs.jobs",
     "app.reports.jobs",

@@ -1,72 +1,20 @@
-"""Keeping a BackgroundJob row in step with the RQ job that does the work."""
+"""Keeping a Task row in step with the RQ job that does the work."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from contextlib import contextmanager
 
 from app.extensions import db
-from app.models import BackgroundJob, Task
-
-log = logging.getLogger(__name__)
+from app.models import Task
 
 
-class BackgroundJobGone(LookupError):
+class TaskGone(LookupError):
     """The row a job was meant to update no longer exists."""
 
 
-def finished_result(background_job_id: str | uuid.UUID) -> tuple[bool, dict | None]:
-    """``(True, result)`` when the job's record says it already finished.
-
-    Jobs call this before acting: a job run again (its worker died after the work was
-    done, and the job was retried) returns the recorded result and changes nothing.
-    """
-    job = db.session.get(BackgroundJob, uuid.UUID(str(background_job_id)))
-    if job is not None and job.status == BackgroundJob.FINISHED:
-        return True, job.result
-    return False, None
-
-
-@contextmanager
-def tracked(background_job_id: str | uuid.UUID):
-    """Mark the job started, yield it, and mark it failed if the body raises.
-
-    The body reports progress with ``job.mark_progress`` + commit and ends with
-    ``job.mark_finished(result)`` + commit.
-    """
-    job_id = uuid.UUID(str(background_job_id))
-    with _tracking(
-        lambda: db.session.get(BackgroundJob, job_id), f"background job {job_id} does not exist", _error_text
-    ) as job:
-        yield job
-
-
-def _error_text(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-@contextmanager
-def _tracking(load, missing: str, describe):
-    """The one lifecycle of a tracked row: started, then failed with ``describe(error)`` if the
-    body raises (the row is loaded afresh after the rollback)."""
-    row = load()
-    if row is None:
-        raise BackgroundJobGone(missing)
-    row.mark_started()
-    db.session.commit()
-    try:
-        yield row
-    except Exception as exc:
-        db.session.rollback()
-        row = load()
-        if row is not None:
-            row.mark_failed(describe(exc))
-            db.session.commit()
-        raise
-
-
-# --- an organization's tasks ----------------------------------------------------------------
+class TaskError(Exception):
+    """A failure to show to people as it is ("the file is not UTF-8 text")."""
 
 
 class TaskProgress:
@@ -84,8 +32,12 @@ class TaskProgress:
         db.session.commit()
 
 
-def finished_task_result(task_id: str | uuid.UUID) -> tuple[bool, dict | None]:
-    """``(True, result)`` when the task already finished (a retried job then changes nothing)."""
+def finished_result(task_id: str | uuid.UUID) -> tuple[bool, dict | None]:
+    """``(True, result)`` when the task's record says it already finished.
+
+    Jobs call this before acting: a job run again (its worker died after the work was
+    done, and the job was retried) returns the recorded result and changes nothing.
+    """
     task = Task.get_scoped(db.session, task_id)
     if task is not None and task.status == Task.FINISHED:
         return True, task.result
@@ -93,21 +45,32 @@ def finished_task_result(task_id: str | uuid.UUID) -> tuple[bool, dict | None]:
 
 
 @contextmanager
-def tracked_task(task_id: str | uuid.UUID):
-    """Mark the organization's task started, yield it, and mark it failed if the body raises.
+def tracked(task_id: str | uuid.UUID):
+    """Mark the task started, yield it, and mark it failed if the body raises.
 
-    Runs inside the job's tenant (the worker sets it from the job). The body reports
-    progress (``TaskProgress``) and ends with ``task.mark_finished(result)`` + commit. An
-    error people can act on is raised as ``TaskError``: its message is shown as it is;
-    other errors show their type and message.
+    Runs inside the job's tenant (the worker sets it from the job; none for the system's
+    own work), so only that tenant's task is found. The body reports progress
+    (``TaskProgress``, or ``task.mark_progress`` + commit) and ends with
+    ``task.mark_finished(result)`` + commit. An error people can act on is raised as
+    ``TaskError``: its message is shown as it is; other errors show their type and message.
+    The row is loaded afresh after the rollback that follows an error.
     """
-    with _tracking(
-        lambda: Task.get_scoped(db.session, task_id),
-        f"task {task_id} does not exist in this organization",
-        lambda exc: str(exc) if isinstance(exc, TaskError) else _error_text(exc),
-    ) as task:
+    task = Task.get_scoped(db.session, task_id)
+    if task is None:
+        raise TaskGone(f"task {task_id} does not exist here")
+    task.mark_started()
+    db.session.commit()
+    try:
         yield task
+    except Exception as exc:
+        db.session.rollback()
+        task = Task.get_scoped(db.session, task_id)
+        if task is not None:
+            task.mark_failed(str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}")
+            db.session.commit()
+        raise
 
 
-class TaskError(Exception):
-    """A failure to show to people as it is ("the file is not UTF-8 text")."""
+#: The names job bodies used while organizations' tasks and system jobs were two records.
+tracked_task = tracked
+finished_task_result = finished_result
