@@ -233,3 +233,10 @@ def test_no_page_view_fails_while_a_worker_writes(app, committed_db, migrated_en
     with app.app_context():
         assert db.session.scalar(select(User).where(User.email == "newcomer@example.com")).email_verified_at
         assert db.session.scalar(select(User).where(User.email == "moved@example.com")) is not None
+
+
+def test_a_get_that_writes_flashes_its_message_once(app, committed_db):
+    """A GET link that writes (sign-up confirmation) shows its message once, even run twice on SQLite."""
+    verify, _change = _mail_link_urls(app)
+    page = app.test_client().get(verify, follow_redirects=True).get_data(as_text=True)
+    assert page.count("Your email address is confirmed") == 1

@@ -104,20 +104,27 @@ def register_sqlite_writer_restarts(app) -> None:
     run wrote nothing (its transaction is rolled back before the first write reached the
     database); what it did besides the database before that write is done again, so such
     views write first (a task row before its job is queued, an audit record before the file
-    is sent). On PostgreSQL nothing is ever restarted.
+    is sent); the messages it flashed are taken back. On PostgreSQL nothing is ever restarted.
     """
     dispatch = app.dispatch_request
 
     def dispatch_request():
-        from flask import g
+        from flask import g, session
 
         g.sqlite_restartable = True
+        # The messages the first run flashes are flashed again by the second: keep them once.
+        flashed = list(dict.get(session._get_current_object(), "_flashes", ()))  # not marked accessed
         try:
             return dispatch()
         except ReadingRequestWrites:
             from app.extensions import db
 
             db.session.rollback()
+            if session.get("_flashes", []) != flashed:
+                if flashed:
+                    session["_flashes"] = flashed
+                else:
+                    session.pop("_flashes", None)
             g.sqlite_writer = True
             return dispatch()
 

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.core.queue.queues import LOW, Period, enqueue, exponential_backoff, job
-from app.core.queue.tracking import TaskProgress, finished_task_result, tracked_task
+from app.core.queue.tracking import TaskProgress, finished_result, tracked
 from app.core.storage import file_store
 from app.core.tenancy import require_tenant, tenant_context
 from app.exports import services as exports
@@ -35,10 +35,10 @@ def export_organization(task_id: str, nightly: bool = False) -> dict:
     A second run of a finished task returns its result and writes nothing. A nightly
     export has one file per day: run again that day, it replaces it.
     """
-    done, result = finished_task_result(task_id)
+    done, result = finished_result(task_id)
     if done:
         return result
-    with tracked_task(task_id) as task:
+    with tracked(task_id) as task:
         organization = db.session.get(Organization, require_tenant())
         name = exports.export_file_name(organization.slug, utcnow(), nightly)
         key = exports.export_key(name)

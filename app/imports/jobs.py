@@ -12,7 +12,7 @@ import csv
 import uuid
 
 from app.core.queue.queues import DEFAULT, LOW, Period, exponential_backoff, job, not_a_task_error
-from app.core.queue.tracking import TaskError, TaskProgress, finished_task_result, tracked_task
+from app.core.queue.tracking import TaskError, TaskProgress, finished_result, tracked
 from app.core.storage import file_store
 from app.extensions import db
 from app.imports import services as imports
@@ -28,10 +28,10 @@ STALE_UPLOAD_SECONDS = 7 * 24 * 3600
 @job(DEFAULT, timeout=1800, retry=exponential_backoff(3, first_seconds=10), transient=not_a_task_error)
 def import_issues(task_id: str, project_id: str, token: str, mapping: list[str], rows_total: int) -> dict:
     """Import the upload ``token`` into the project with ``mapping``; the result lists bad rows."""
-    done, result = finished_task_result(task_id)
+    done, result = finished_result(task_id)
     if done:
         return result
-    with tracked_task(task_id) as task:
+    with tracked(task_id) as task:
         project = Project.get_scoped(db.session, uuid.UUID(project_id))
         if project is None:
             raise TaskError("The project no longer exists; nothing was imported.")

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 
 from app.core.queue.queues import DEFAULT, job
-from app.core.queue.tracking import TaskError, TaskProgress, finished_task_result, tracked_task
+from app.core.queue.tracking import TaskError, TaskProgress, finished_result, tracked
 from app.extensions import db
 from app.models import Project
 from app.models.base import utcnow
@@ -23,10 +23,10 @@ def compute_reports(task_id: str, project_id: str | None, week_start: str, data_
     the version the page asked for; the numbers are read afterwards, so they are at least
     that fresh. Run again after it finished, it returns the recorded result.
     """
-    done, result = finished_task_result(task_id)
+    done, result = finished_result(task_id)
     if done:
         return result
-    with tracked_task(task_id) as task:
+    with tracked(task_id) as task:
         project = None
         if project_id is not None:
             project = Project.get_scoped(db.session, uuid.UUID(project_id))

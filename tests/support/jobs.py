@@ -45,10 +45,10 @@ def block_until_released(name: str, seconds: float = 120) -> str:
 @job()
 def count_to(task_id: str, total: int, fail_at: int | None = None) -> dict:
     """A task that counts to ``total`` reporting progress; fails with a readable error at ``fail_at``."""
-    from app.core.queue.tracking import TaskError, TaskProgress, tracked_task
+    from app.core.queue.tracking import TaskError, TaskProgress, tracked
     from app.extensions import db
 
-    with tracked_task(task_id) as task:
+    with tracked(task_id) as task:
         progress = TaskProgress(task, total, noun="steps")
         for step in range(1, total + 1):
             if step == fail_at:

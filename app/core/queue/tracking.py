@@ -69,8 +69,3 @@ def tracked(task_id: str | uuid.UUID):
             task.mark_failed(str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}")
             db.session.commit()
         raise
-
-
-#: The names job bodies used while organizations' tasks and system jobs were two records.
-tracked_task = tracked
-finished_task_result = finished_result
