@@ -34,7 +34,7 @@ from app.config import (
     normalize_database_url,
 )
 from app.core.tenancy import unscoped
-from app.extensions import db, limiter, redis_connections
+from app.extensions import cache, db, limiter, redis_connections
 from tests.support.workers import poll, stop_process
 
 pytest_plugins = ["tests.accounts"]
@@ -170,9 +170,11 @@ def make_app(test_env):
     An app given another DATABASE_URL migrates that database, not the session's.
     """
     made = []
-    # Flask-Limiter keeps one storage per process: an extra app (say with an unreachable Redis)
-    # would otherwise leave every later test counting against it.
+    # Flask-Limiter keeps one storage per process, and Flask-Caching answers outside an app
+    # context with the last app it was given: an extra app (say with an unreachable Redis)
+    # would otherwise leave every later test counting against it, or moving its cache versions.
     limiter_storage = limiter._storage, limiter._limiter
+    cache_default_app = cache.app
 
     def _make(env: dict[str, str], config_class: type[BaseConfig] = TestingConfig):
         env = dict(env)
@@ -185,6 +187,7 @@ def make_app(test_env):
 
     yield _make
     limiter._storage, limiter._limiter = limiter_storage
+    cache.app = cache_default_app
     for extra in made:
         with extra.app_context():
             for engine in db.engines.values():
