@@ -300,7 +300,9 @@ def route_problems(app, client, org_a, org_b, b_objects: dict, b_markers: set[st
 
 #: The only jobs a request without a login may queue, with the reason.
 ANONYMOUS_JOBS = {
-    "app.core.mail_delivery.deliver_outbox_mail": "mail to the address the visitor typed (sign-up, password reset)",
+    "app.core.mail_delivery.deliver_outbox_mail": (
+        "mail to the address the visitor typed (sign-up, password reset)"
+    ),
 }
 #: What the harness fills every form with (a form ignores the fields it does not have).
 ANONYMOUS_FORM = {
