@@ -34,6 +34,7 @@ from app.core.ratelimits import (
 )
 from app.core.security import InvalidToken
 from app.extensions import db, limiter
+from app.models import Membership
 from app.notifications import services as notifications
 
 CHECK_EMAIL_KEY = "_check_email"
@@ -261,7 +262,7 @@ def change_email():
 
 
 def _notifications_form(submitted: bool = True):
-    choices = list(notifications.EMAIL_CHOICE_LABELS.items())
+    choices = list(Membership.EMAIL_CHOICE_LABELS.items())
     return notification_email_form(notifications.email_preferences(current_user.id), choices, submitted)
 
 

@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 
 _PENDING = "_notifications_to_mail"
 
-EMAIL_CHOICE_LABELS = Membership.EMAIL_CHOICE_LABELS
-
 
 class PreferenceError(ValueError):
     """A refusal shown to the person as it is."""
@@ -105,9 +103,9 @@ def set_email_preferences(
     try:
         to_write = edits.merge(current, current if loaded is None else loaded, choices, labels)
     except edits.EditConflict as conflict:
+        choice = Membership.EMAIL_CHOICE_LABELS
         shown = [
-            replace(c, theirs=EMAIL_CHOICE_LABELS.get(c.theirs), yours=EMAIL_CHOICE_LABELS.get(c.yours))
-            for c in conflict.conflicts
+            replace(c, theirs=choice.get(c.theirs), yours=choice.get(c.yours)) for c in conflict.conflicts
         ]
         raise edits.EditConflict(shown, conflict.current) from None
     for org_id, value in to_write.items():

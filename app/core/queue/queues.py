@@ -59,6 +59,11 @@ FAILURE_TTL_SECONDS = 7 * 24 * 3600
 _PLAIN_TYPES = (str, int, float, bool, type(None), uuid.UUID, datetime, date, Decimal)
 
 
+def _check_queue(name: str) -> None:
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}; queues are {', '.join(QUEUES)}")
+
+
 def exponential_backoff(retries: int, first_seconds: int, factor: int = 3) -> Retry:
     """``retries`` retries, the first after ``first_seconds``, each wait ``factor`` times the last."""
     return Retry(max=retries, interval=[first_seconds * factor**n for n in range(retries)])
@@ -131,8 +136,7 @@ def job(
     Only declared functions can be enqueued. The module must be listed in
     ``app.core.queue.registry.JOB_MODULES`` so the worker and the scheduler know it.
     """
-    if queue not in QUEUES:
-        raise ValueError(f"unknown queue {queue!r}; queues are {', '.join(QUEUES)}")
+    _check_queue(queue)
     kind = JobKind(queue=queue, timeout=timeout, retry=retry, transient=transient, period=period)
 
     def declare(func: Callable) -> Callable:
@@ -172,8 +176,7 @@ def kind_of(func: Callable | str) -> JobKind:
 
 def get_queue(name: str = DEFAULT, connection=None) -> Queue:
     """RQ's queue object for a priority: its registries (started, failed, scheduled …)."""
-    if name not in QUEUES:
-        raise ValueError(f"unknown queue {name!r}; queues are {', '.join(QUEUES)}")
+    _check_queue(name)
     return Queue(
         name,
         connection=connection or redis_connections.client(),
