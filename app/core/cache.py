@@ -49,10 +49,6 @@ def user_key(user_id, name: str, *parts: Any) -> str:
     return ":".join(["u", str(user_id), name, *map(str, parts)])
 
 
-def global_key(name: str, *parts: Any) -> str:
-    return ":".join(["g", name, *map(str, parts)])
-
-
 def _topic_key(topic: str, parts: tuple) -> str:
     return tenant_key("version", ".".join([topic, *map(str, parts)]))
 

@@ -115,10 +115,3 @@ def recent_tasks(kind: str | None = None, limit: int = 20) -> list[Task]:
     if not can("org.update"):
         query = query.where(Task.created_by_id == signed_in().user_id)
     return list(db.session.scalars(query))
-
-
-def task_id_or_none(value) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None

@@ -37,7 +37,7 @@ from decimal import Decimal
 from flask import current_app, g, has_request_context
 from redis import Redis
 from rq import Queue, Retry
-from rq.job import Job, JobStatus
+from rq.job import Job
 from rq.timeouts import JobTimeoutException
 from rq.utils import import_attribute, now
 
@@ -332,7 +332,3 @@ def failed_jobs(connection: Redis, limit: int = 100) -> list[dict]:
             )
     entries.sort(key=lambda entry: entry["ended_at"] or entry["enqueued_at"] or now(), reverse=True)
     return entries[:limit]
-
-
-def is_pending(job: Job) -> bool:
-    return job.get_status() in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED)
