@@ -332,30 +332,34 @@ class LiveServer:
 
         self.port = free_port()
         self.server = create_server(app, host="127.0.0.1", port=self.port, threads=threads)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        # waitress's own loop, in short turns so that it can be told to stop without the
+        # trigger pipe; every socket is closed here, on the loop's thread (closing them from
+        # another thread races its select() into "Bad file descriptor").
+        from waitress import wasyncore
+
+        try:
+            while not self.stopping.is_set():
+                wasyncore.loop(timeout=0.05, map=self.server._map, count=1)
+        finally:
+            wasyncore.close_all(self.server._map)
 
     def __enter__(self):
         self.thread.start()
         return self
 
     def __exit__(self, *exc):
-        # Closing the listening socket alone leaves the browser's keep-alive connections in
-        # waitress's loop, which then runs on: close them too, so the thread ends at once.
-        # Requests still being answered finish first; the sockets are closed by the loop's own
-        # thread (closing them from here races its select() into "Bad file descriptor").
+        # Requests still being answered finish first; then the loop closes the listening socket
+        # and the browsers' keep-alive connections, so the thread ends at once.
         self.server.task_dispatcher.shutdown(timeout=5)
-
-        def close_all():
-            for channel in list(self.server._map.values()):
-                if channel is not self.server.trigger:
-                    channel.close()
-            self.server.trigger.close()
-
-        self.server.trigger.pull_trigger(close_all)
+        self.stopping.set()
         self.thread.join(5)
 
 
