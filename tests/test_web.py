@@ -9,7 +9,7 @@ import re
 
 import pytest
 from flask import abort
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ProgrammingError
 
 from app.core.logs import configure_logging
 from tests.conftest import free_port
@@ -88,6 +88,12 @@ def broken_app(migrated_env, make_app):
         db.session.execute(db.text("SELECT 1"))
         return "unreachable"
 
+    @app.get("/bad-sql")
+    def bad_sql():
+        raise ProgrammingError(
+            "SELECT nothing FROM nowhere", {}, Exception('relation "nowhere" does not exist')
+        )
+
     @app.get("/forbidden")
     def forbidden():
         abort(403)
@@ -112,7 +118,8 @@ def broken_app(migrated_env, make_app):
         ("POST", "/healthz", 405, "Method not allowed"),
         ("GET", "/slow-down", 429, "Too many requests"),
         ("GET", "/boom", 500, "Something went wrong"),
-        ("GET", "/needs-db", 500, "Something went wrong"),
+        ("GET", "/bad-sql", 500, "Something went wrong"),
+        ("GET", "/needs-db", 503, "Temporarily unavailable"),
     ],
 )
 def test_error_pages_render_with_database_down(broken_app, method, path, code, title):
@@ -148,8 +155,19 @@ def test_errors_are_json_for_json_clients(broken_app):
 def test_unhandled_database_error_is_logged(broken_app, caplog):
     """An unhandled error is logged with its traceback while the user sees a clean page."""
     with caplog.at_level(logging.ERROR):
-        broken_app.test_client().get("/needs-db")
-    assert any(r.exc_info and r.exc_info[0] is OperationalError for r in caplog.records)
+        broken_app.test_client().get("/bad-sql")
+    assert any(r.exc_info and r.exc_info[0] is ProgrammingError for r in caplog.records)
+
+
+def test_unreachable_database_is_a_503_with_retry_after_and_a_warning(broken_app, caplog):
+    """A database that cannot be reached is no fault of the request: 503 with Retry-After, and a
+    warning naming the error in the log."""
+    with caplog.at_level(logging.WARNING):
+        response = broken_app.test_client().get("/needs-db")
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    warnings = [r for r in caplog.records if r.name == "app.core.errors" and r.levelno == logging.WARNING]
+    assert warnings and "connection" in warnings[0].error.lower()
 
 
 def test_html_is_compressed(client):

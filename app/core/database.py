@@ -7,6 +7,7 @@ import sqlite3
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys = ON",
@@ -70,7 +71,8 @@ def _begin_sqlite(conn):
 @event.listens_for(Engine, "commit")
 @event.listens_for(Engine, "rollback")
 def _transaction_ended(conn):
-    conn.info.pop(_READING_REQUEST, None)
+    if not conn.invalidated:  # a connection cut under its transaction is discarded, info and all
+        conn.info.pop(_READING_REQUEST, None)
 
 
 @event.listens_for(Engine, "before_cursor_execute")
@@ -176,6 +178,33 @@ def commit_now(reason: str) -> None:
     from app.extensions import db
 
     db.session.commit()
+
+
+# --- the database gone or restarting ------------------------------------------------------
+
+#: SQLSTATEs of a server that is not there for the moment: the connection exception class (08…),
+#: and a server shutting down, crashed, or still starting (57P01, 57P02, 57P03).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now, rather than that a statement is wrong.
+
+    True for a connection that broke under a statement (SQLAlchemy then invalidates every pooled
+    connection, so the next checkout connects afresh), for a connection that cannot be made
+    (refused, timed out: psycopg gives no SQLSTATE), and for a server that is shutting down or
+    still starting. Such an error is answered 503 and retried later; anything else is a fault.
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    import psycopg
+
+    original = exc.orig
+    if not isinstance(original, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    return original.sqlstate is None or original.sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 # --- PostgreSQL row-level security for tenant tables (used by migrations) ---------------

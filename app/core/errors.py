@@ -1,18 +1,26 @@
 """Error pages and JSON errors.
 
 The error templates extend the layout with ``minimal=True`` and are given
-nothing that needs the database, so they render even when it is down.
+nothing that needs the database, so they render even when it is down: the
+request's transaction is rolled back first (a broken connection leaves it
+failed) and the signed-in person is not loaded for them.
+
+A database that cannot be reached (restarting, down, a connection cut under a
+statement) is answered 503 with ``Retry-After``, not 500: the request did
+nothing wrong and will work when the database is back.
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from app.core.database import database_unavailable
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -40,16 +48,42 @@ def wants_json() -> bool:
     )
 
 
+#: Seconds a client is asked to wait before trying again after a 503: a restart takes about one.
+RETRY_AFTER_SECONDS = 5
+
+
 def render_error(code: int, description: str | None = None):
     title, default_text = TITLES.get(code, (f"Error {code}", "The request could not be completed."))
     text = description or default_text
     if wants_json():
         return jsonify(error={"status": code, "title": title, "detail": text}), code
+    _keep_the_person_unloaded()
     try:
         return render_template("errors/error.html", code=code, title=title, text=text, minimal=True), code
     except Exception:  # the template layer itself failed: still answer
         log.exception("error page failed to render")
         return f"<!doctype html><title>{code} {title}</title><h1>{title}</h1>", code
+
+
+def _keep_the_person_unloaded() -> None:
+    """The layout's context asks Flask-Login for the signed-in person, which loads them from the
+    database if nothing in the request did yet. An error page's minimal header shows nobody,
+    so it gets the anonymous user instead of a query that may fail."""
+    if "_login_user" not in g:
+        g._login_user = current_app.login_manager.anonymous_user()
+
+
+def discard_transaction() -> None:
+    """Roll back the request's session, whatever state a failure left it in.
+
+    A statement that failed on a broken connection leaves the transaction unusable until it
+    is rolled back (SQLAlchemy's PendingRollbackError); with the database gone even the
+    rollback may fail, which changes nothing: the connection is already discarded.
+    """
+    try:
+        db.session.rollback()
+    except Exception:
+        log.warning("rollback failed after a database error", exc_info=True)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -80,7 +114,17 @@ def register_error_handlers(app: Flask) -> None:
         log.info("write refused: the row changed meanwhile", extra={"error": str(exc)})
         return render_error(409)
 
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError):
+        if not database_unavailable(exc):
+            raise exc  # a fault, not an outage: Flask logs it and answers 500
+        discard_transaction()
+        log.warning("database unavailable: answered 503", extra={"error": str(exc.orig)})
+        body, code = render_error(503)
+        return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
     @app.errorhandler(InternalServerError)
     def _server_error(exc: InternalServerError):
         # Flask has already logged the original exception with its traceback.
+        discard_transaction()
         return render_error(500)

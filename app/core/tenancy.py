@@ -250,5 +250,7 @@ def _set_rls_settings(conn, cursor, statement, parameters, context, executemany)
 @event.listens_for(Engine, "rollback_savepoint")
 def _forget_rls_settings(conn, *args):
     # Transaction-local settings end with the transaction (or the savepoint they were
-    # made in); the next statement sets them again.
-    conn.info.pop("worklane_rls", None)
+    # made in); the next statement sets them again. A connection cut under its transaction
+    # is being discarded (its info goes with it): asking it for its info would fail the rollback.
+    if not conn.invalidated:
+        conn.info.pop("worklane_rls", None)
