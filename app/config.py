@@ -19,6 +19,7 @@ Environment variables (see the README for the whole table):
 ``OPERATOR_EMAILS``  comma-separated accounts that see the operator console
 ``METRICS_TOKEN``  bearer token for ``/metrics`` (unset: ``/metrics`` answers 404)
 ``DATABASE_CONNECT_TIMEOUT``  PostgreSQL: seconds to wait for a new connection (default 5)
+``DATABASE_CONNECT_RETRY_SECONDS``  PostgreSQL: how long a refused connection is tried again (default 3)
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ class BaseConfig:
     #: PostgreSQL: seconds to wait for a new connection, so a server that does not answer (a host
     #: gone from the network) costs a request a quick 503 instead of a thread held for minutes.
     DATABASE_CONNECT_TIMEOUT = 5
+    #: PostgreSQL: seconds a new connection keeps trying while the server refuses it (restarting,
+    #: starting up), so a request arriving during a restart waits rather than failing.
+    DATABASE_CONNECT_RETRY_SECONDS = 3
     #: PostgreSQL: a pooled connection older than this is replaced before use (firewalls and
     #: proxies drop long-idle connections without telling either side).
     DATABASE_POOL_RECYCLE_SECONDS = 1800
@@ -248,9 +252,8 @@ class BaseConfig:
         ):
             setattr(config, name, _int(environ, name, getattr(cls, name)))
         config.PROXY_COUNT = _int(environ, "PROXY_COUNT", cls.PROXY_COUNT)
-        config.DATABASE_CONNECT_TIMEOUT = _int(
-            environ, "DATABASE_CONNECT_TIMEOUT", cls.DATABASE_CONNECT_TIMEOUT
-        )
+        for name in ("DATABASE_CONNECT_TIMEOUT", "DATABASE_CONNECT_RETRY_SECONDS"):
+            setattr(config, name, _int(environ, name, getattr(cls, name)))
         config.EXPORT_RETENTION_DAYS = _int(environ, "EXPORT_RETENTION_DAYS", cls.EXPORT_RETENTION_DAYS)
         config.SESSION_IDLE_MINUTES = _int(environ, "SESSION_IDLE_MINUTES", cls.SESSION_IDLE_MINUTES)
         config.SESSION_ABSOLUTE_HOURS = _int(environ, "SESSION_ABSOLUTE_HOURS", cls.SESSION_ABSOLUTE_HOURS)

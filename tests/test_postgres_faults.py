@@ -39,7 +39,14 @@ def cluster():
 
 
 @pytest.fixture
-def served(app, cluster, make_app, test_env):
+def connect_retry_seconds() -> str:
+    """The served app's DATABASE_CONNECT_RETRY_SECONDS: none, so that a stopped database is
+    answered at once (a test may parametrize it)."""
+    return "0"
+
+
+@pytest.fixture
+def served(app, cluster, make_app, test_env, connect_retry_seconds):
     """The app on the private cluster, served by waitress, with two pages whose connection is cut
     under them: one answers with the error; one swallows it, leaving the session failed, and
     then fails before its view (a fault: 500)."""
@@ -50,6 +57,7 @@ def served(app, cluster, make_app, test_env):
             **test_env,
             "DATABASE_URL": cluster.url(DATABASE, APP_ROLE),
             "DATABASE_MIGRATION_URL": cluster.url(DATABASE, OWNER_ROLE),
+            "DATABASE_CONNECT_RETRY_SECONDS": connect_retry_seconds,
         }
     )
     served_app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: a fault gets the 500 page
@@ -103,6 +111,69 @@ def test_the_next_requests_after_a_restart_succeed(cluster, served):
     assert page.status == 200, page.body
     assert "Restarts cost nothing" in page.body
     assert HttpBrowser(served.url).open("/login").status == 200
+
+
+class RefusingListener:
+    """Holds a stopped cluster's port: takes each connection and closes it at once, as a server
+    that is shutting down or starting does; counts them."""
+
+    def __init__(self, port: int):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.taken = 0
+        threading.Thread(target=self._refuse, daemon=True).start()
+
+    def _refuse(self):
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.sock.accept()
+                connection.close()
+                self.taken += 1
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("connect_retry_seconds", ["60"])
+def test_a_request_arriving_while_the_database_restarts_waits_for_it(cluster, served):
+    """A request that needs a new connection while the server refuses them (restarting) keeps
+    trying, and answers 200 once the server is back, instead of failing."""
+    browser = signed_in(served)
+    cluster.stop()
+    refusing = RefusingListener(cluster.port)
+    try:
+        answers = []
+        threading.Thread(
+            target=lambda: answers.append(browser.open("/acme/issues/WEB-1")), daemon=True
+        ).start()
+        # libpq tries twice per connection (with TLS, then without): four means it tried again.
+        wait_for(lambda: refusing.taken >= 4 or answers, 30, "the request tries to connect again")
+        assert answers == [], "the request gave up while the server was restarting"
+    finally:
+        refusing.close()
+        cluster.start()
+    wait_for(lambda: answers, 60, "the request answers once the server is back")
+    assert answers[0].status == 200, answers[0].body
+
+
+def test_readiness_reports_a_stopped_database_at_once(app, cluster, make_app, test_env):
+    """/readyz says 503 for a stopped database without first waiting the connection retries pages get."""
+    probed = make_app(
+        {**test_env, "DATABASE_URL": cluster.url(DATABASE, APP_ROLE), "DATABASE_CONNECT_RETRY_SECONDS": "600"}
+    )
+    cluster.stop()
+    try:
+        answers = []
+        client = probed.test_client()
+        threading.Thread(target=lambda: answers.append(client.get("/readyz")), daemon=True).start()
+        wait_for(lambda: answers, 30, "/readyz answers")
+        assert answers[0].status_code == 503
+    finally:
+        cluster.start()
 
 
 def test_a_request_whose_connection_is_cut_gets_503_and_the_next_one_works(served):

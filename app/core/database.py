@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -197,14 +201,56 @@ def database_unavailable(exc: BaseException) -> bool:
     """
     if not isinstance(exc, DBAPIError):
         return False
-    if exc.connection_invalidated:
-        return True
+    return exc.connection_invalidated or _server_unavailable(exc.orig)
+
+
+def _server_unavailable(error: BaseException) -> bool:
     import psycopg
 
-    original = exc.orig
-    if not isinstance(original, psycopg.OperationalError | psycopg.InterfaceError):
+    if not isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return False
-    return original.sqlstate is None or original.sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    return error.sqlstate is None or error.sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+
+
+_CONNECT_RETRY_INTERVAL = 0.1
+_connect_retries_off: ContextVar[bool] = ContextVar("connect_retries_off", default=False)
+
+
+@contextmanager
+def without_connect_retries() -> Iterator[None]:
+    """Connections made inside fail at once while the server is away (a readiness probe wants
+    the answer now, not after ``DATABASE_CONNECT_RETRY_SECONDS``)."""
+    token = _connect_retries_off.set(True)
+    try:
+        yield
+    finally:
+        _connect_retries_off.reset(token)
+
+
+def _connect_retry_seconds() -> float:
+    from flask import current_app, has_app_context
+
+    if _connect_retries_off.get() or not has_app_context():
+        return 0
+    return current_app.config.get("DATABASE_CONNECT_RETRY_SECONDS", 0)
+
+
+@event.listens_for(Engine, "do_connect")
+def _connect_through_a_restart(dialect, connection_record, cargs, cparams):
+    """PostgreSQL: a new connection refused because the server is restarting is tried again for
+    up to ``DATABASE_CONNECT_RETRY_SECONDS``, so a request that arrives while the server
+    restarts (a fast restart takes about a second) waits for it instead of failing. Only the
+    requests whose statements were running at that instant fail (503)."""
+    if dialect.name != "postgresql":
+        return None
+    deadline = time.monotonic() + _connect_retry_seconds()
+    while True:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            if not _server_unavailable(exc) or time.monotonic() + _CONNECT_RETRY_INTERVAL > deadline:
+                raise
+        time.sleep(_CONNECT_RETRY_INTERVAL)
 
 
 # --- PostgreSQL row-level security for tenant tables (used by migrations) ---------------

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from app.config import PROJECT_ROOT
+from app.core.database import without_connect_retries
 from app.extensions import db, redis_connections
 
 
@@ -36,8 +37,12 @@ def _timed(check):
 
 def check_database() -> dict:
     def _check():
-        # A read: on SQLite it must not wait for (or take) the write lock.
-        with db.engine.execution_options(sqlite_read_only=True).connect() as connection:
+        # A read: on SQLite it must not wait for (or take) the write lock. A database that is
+        # away is reported at once, not after the connection retries pages get.
+        with (
+            without_connect_retries(),
+            db.engine.execution_options(sqlite_read_only=True).connect() as connection,
+        ):
             connection.execute(text("SELECT 1"))
             current = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
         head = migration_heads()
