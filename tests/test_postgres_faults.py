@@ -11,17 +11,19 @@ import threading
 import pytest
 from flask import request
 from flask_migrate import upgrade
+from rq.job import Job, JobStatus
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from app.config import PROJECT_ROOT
 from app.extensions import db
+from app.tasks.services import start_system_check
 from tests.accounts import PASSWORD
 from tests.conftest import APP_ROLE, OWNER_ROLE, POSTGRES_SETUP, LiveServer, csrf_token_from
 from tests.factories import OWNER, make_acme
 from tests.support.http import HttpBrowser
 from tests.support.pgcluster import PostgresCluster
-from tests.support.workers import wait_for
+from tests.support.workers import WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.processes, pytest.mark.postgres_only]
 
@@ -38,6 +40,26 @@ def cluster():
         yield cluster
 
 
+def app_env(test_env, cluster, **env: str) -> dict[str, str]:
+    """The environment of an app (or worker) on the private cluster."""
+    return {
+        **test_env,
+        "DATABASE_URL": cluster.url(DATABASE, APP_ROLE),
+        "DATABASE_MIGRATION_URL": cluster.url(DATABASE, OWNER_ROLE),
+        **env,
+    }
+
+
+def migrate_and_seed(app, cluster) -> None:
+    """Bring the cluster's database to the migration head, with Acme and WEB-1 (once)."""
+    with app.app_context():
+        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+        if cluster.psql("SELECT count(*) FROM organizations", DATABASE).strip() == "0":
+            make_acme(members={VIEWER: "viewer"}).add_issue("Restarts cost nothing")
+            db.session.commit()
+        db.session.remove()
+
+
 @pytest.fixture
 def connect_retry_seconds() -> str:
     """The served app's DATABASE_CONNECT_RETRY_SECONDS: none, so that a stopped database is
@@ -52,21 +74,9 @@ def served(app, cluster, make_app, test_env, connect_retry_seconds):
     then fails before its view (a fault: 500)."""
     if not cluster.running:
         cluster.start()
-    served_app = make_app(
-        {
-            **test_env,
-            "DATABASE_URL": cluster.url(DATABASE, APP_ROLE),
-            "DATABASE_MIGRATION_URL": cluster.url(DATABASE, OWNER_ROLE),
-            "DATABASE_CONNECT_RETRY_SECONDS": connect_retry_seconds,
-        }
-    )
+    served_app = make_app(app_env(test_env, cluster, DATABASE_CONNECT_RETRY_SECONDS=connect_retry_seconds))
     served_app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: a fault gets the 500 page
-    with served_app.app_context():
-        upgrade(directory=str(PROJECT_ROOT / "migrations"))
-        if cluster.psql("SELECT count(*) FROM organizations", DATABASE).strip() == "0":
-            make_acme(members={VIEWER: "viewer"}).add_issue("Restarts cost nothing")
-            db.session.commit()
-        db.session.remove()
+    migrate_and_seed(served_app, cluster)
 
     def cut_connection():
         pid = db.session.scalar(text("SELECT pg_backend_pid()"))
@@ -250,3 +260,35 @@ def test_a_database_that_never_answers_costs_a_quick_503(app, make_app, test_env
         wait_for(lambda: answers, 30, "the page answers while the database is silent")
     assert answers[0].status_code == 503
     assert "Temporarily unavailable" in answers[0].get_data(as_text=True)
+
+
+def test_a_job_run_while_the_database_is_away_fails_and_the_worker_runs_the_next(
+    app, cluster, make_app, test_env, redis_client, tmp_path
+):
+    """A system check whose worker finds the database stopped fails as a job (no retry is declared
+    for it); the worker process keeps running, and the next check, once the database is back,
+    finishes."""
+    env = app_env(test_env, cluster, DATABASE_CONNECT_RETRY_SECONDS="0")
+    jobs_app = make_app(env)
+    migrate_and_seed(jobs_app, cluster)
+    with jobs_app.test_request_context():  # as the operator console starts one
+        first = str(start_system_check().id)
+        db.session.remove()
+    cluster.stop()
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        failed = lambda: Job.fetch(first, connection=redis_client).get_status() == JobStatus.FAILED  # noqa: E731
+        wait_for(failed, 60, "the job that found the database stopped fails")
+        cluster.start()
+        with jobs_app.test_request_context():
+            second = str(start_system_check().id)
+            db.session.remove()
+        finished = f"SELECT status FROM tasks WHERE id = '{second}'"
+        wait_for(
+            lambda: cluster.psql(finished, DATABASE).strip() == "finished", 60, "the next check finishes"
+        )
+        assert worker.process.poll() is None, worker.output()
+    finally:
+        worker.stop()
+        if not cluster.running:
+            cluster.start()
