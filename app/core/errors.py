@@ -73,7 +73,7 @@ def _keep_the_person_unloaded() -> None:
         g._login_user = current_app.login_manager.anonymous_user()
 
 
-def discard_transaction() -> None:
+def _discard_transaction() -> None:
     """Roll back the request's session, whatever state a failure left it in.
 
     A statement that failed on a broken connection leaves the transaction unusable until it
@@ -118,7 +118,7 @@ def register_error_handlers(app: Flask) -> None:
     def _database_error(exc: DBAPIError):
         if not database_unavailable(exc):
             raise exc  # a fault, not an outage: Flask logs it and answers 500
-        discard_transaction()
+        _discard_transaction()
         log.warning("database unavailable: answered 503", extra={"error": str(exc.orig)})
         body, code = render_error(503)
         return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -126,5 +126,5 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InternalServerError)
     def _server_error(exc: InternalServerError):
         # Flask has already logged the original exception with its traceback.
-        discard_transaction()
+        _discard_transaction()
         return render_error(500)
