@@ -60,6 +60,7 @@ def register_extensions(app: Flask) -> None:
         tenancy,  # noqa: F401  (ORM tenant scoping hooks)
     )
     from app.core.ratelimits import register_rate_limits
+    from app.core.replica import register_replica_reads
     from app.core.sessions import register_sessions
     from app.extensions import (
         cache,
@@ -74,7 +75,8 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     database.register_commit_per_request(app)  # the one commit of a request
-    database.register_sqlite_writer_restarts(app)  # wraps the commit too
+    database.register_writer_restarts(app)  # wraps the commit too
+    register_replica_reads(app)  # page views on the replica, when there is one
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     cache.init_app(app)
     compress.init_app(app)

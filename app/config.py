@@ -11,6 +11,7 @@ Environment variables (see the README for the whole table):
 ``SECRET_KEY``     required in production; development keeps its own under ``instance/``
 ``DATABASE_URL``   SQLAlchemy/Heroku-style URL; development defaults to SQLite in ``instance/``
 ``DATABASE_MIGRATION_URL``  the table owner's URL for ``flask db upgrade`` (default: DATABASE_URL)
+``DATABASE_REPLICA_URL``  a streaming replica of DATABASE_URL that page views read from (optional)
 ``REDIS_URL``      required in production; ``make run`` starts a private Redis when unset
 ``SMTP_URL``       outgoing mail server; required in production; ``make run`` starts a local sink
 ``MAIL_FROM``      the From of every mail (default ``Worklane <no-reply@worklane.localhost>``)
@@ -97,6 +98,10 @@ class BaseConfig:
     #: proxies drop long-idle connections without telling either side).
     DATABASE_POOL_RECYCLE_SECONDS = 1800
     SQLALCHEMY_RECORD_QUERIES = False
+    #: Page views read from this streaming replica when set (app/core/replica.py) …
+    DATABASE_REPLICA_URL: str | None = None
+    #: … and leave it alone this long in a process after it could not be reached.
+    REPLICA_RETRY_SECONDS = 10
 
     REDIS_URL: str | None = None
 
@@ -230,6 +235,9 @@ class BaseConfig:
         )
         migration_url = environ.get("DATABASE_MIGRATION_URL")
         config.DATABASE_MIGRATION_URL = normalize_database_url(migration_url) if migration_url else None
+        replica_url = environ.get("DATABASE_REPLICA_URL")
+        config.DATABASE_REPLICA_URL = normalize_database_url(replica_url) if replica_url else None
+        config.REPLICA_RETRY_SECONDS = _int(environ, "REPLICA_RETRY_SECONDS", cls.REPLICA_RETRY_SECONDS)
         config.REDIS_URL = environ.get("REDIS_URL") or None
         config.SMTP_URL = environ.get("SMTP_URL") or None
         config.MAIL_FROM = environ.get("MAIL_FROM") or cls.MAIL_FROM
@@ -271,6 +279,10 @@ class BaseConfig:
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL
         self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=self.SESSION_IDLE_MINUTES)
         self.SQLALCHEMY_ENGINE_OPTIONS = self.engine_options()
+        if self.DATABASE_REPLICA_URL:
+            from app.core.replica import REPLICA, replica_bind
+
+            self.SQLALCHEMY_BINDS = {REPLICA: replica_bind(self.DATABASE_REPLICA_URL)}
 
     def engine_options(self) -> dict:
         """SQLAlchemy engine options: every connection is checked before use (``pool_pre_ping``).
@@ -314,6 +326,11 @@ class BaseConfig:
             raise ConfigError("JOB_HEARTBEAT_SECONDS and JOB_MAINTENANCE_SECONDS must be at least 1")
         if self.JOB_LOST_AFTER_SECONDS < 2 * self.JOB_HEARTBEAT_SECONDS:
             raise ConfigError("JOB_LOST_AFTER_SECONDS must be at least twice JOB_HEARTBEAT_SECONDS")
+        if self.DATABASE_REPLICA_URL and not (
+            self.DATABASE_REPLICA_URL.startswith("postgresql")
+            and (self.SQLALCHEMY_DATABASE_URI or "").startswith("postgresql")
+        ):
+            raise ConfigError("DATABASE_REPLICA_URL is a PostgreSQL replica of a PostgreSQL DATABASE_URL")
         public = urlsplit(self.PUBLIC_URL or "")
         if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
             raise ConfigError(

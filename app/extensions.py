@@ -18,6 +18,8 @@ from flask_wtf import CSRFProtect
 from redis import Redis
 from sqlalchemy import MetaData
 
+from app.core.replica import RoutingSession
+
 # Constraint names are fixed by convention so migrations stay identical on
 # PostgreSQL and SQLite and can drop/alter constraints by name.
 NAMING_CONVENTION = {
@@ -28,7 +30,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+# The session routes page views to a streaming replica when one is configured (app/core/replica.py).
+db = SQLAlchemy(
+    metadata=MetaData(naming_convention=NAMING_CONVENTION), session_options={"class_": RoutingSession}
+)
 migrate = Migrate(compare_type=True, render_as_batch=True)
 cache = Cache()
 compress = Compress()

@@ -37,6 +37,7 @@ class Client:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname, parts.port
         self.connection = HTTPConnection(self.host, self.port, timeout=30)
+        #: The Cookie header: the session cookie once logged in, with the visitor's CSRF cookie.
         self.cookie: str | None = None
 
     def request(self, method, path, *, body=None, headers=None, cookie=True) -> Response:
@@ -48,10 +49,12 @@ class Client:
         response = self.connection.getresponse()
         data = response.read()
         seconds = time.perf_counter() - started
+        jar = dict(part.split("=", 1) for part in (self.cookie or "").split("; ") if "=" in part)
         for value in response.headers.get_all("Set-Cookie") or ():
             for name, morsel in SimpleCookie(value).items():
-                if name.endswith("worklane_session"):
-                    self.cookie = f"{name}={morsel.value}"
+                if name.endswith(("worklane_session", "worklane_csrf")):
+                    jar[name] = morsel.value
+        self.cookie = "; ".join(f"{name}={value}" for name, value in jar.items()) or None
         return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, data, seconds)
 
     def get(self, path, *, encoding=BROWSER_ENCODING, request_id=None, cookie=True) -> Response:

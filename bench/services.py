@@ -129,7 +129,7 @@ class Services:
         say(f"PostgreSQL {version} on 127.0.0.1:{self.pg_port}")
         initdb = [str(self.pg_bin / "initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust"]
         _run([*self._run_as, *initdb, "-E", "UTF8", "--locale=C.UTF-8"], self.work / "initdb.log")
-        options = f"-p {self.pg_port} -k {self.work / 'pgsock'} {POSTGRES_OPTIONS}"
+        options = self.postgres_options()
         pg_ctl = [str(self.pg_bin / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.work / "pglog/pg.log")]
         _run([*self._run_as, *pg_ctl, "-w", "-t", "60", "-o", options, "start"], self.work / "pg_ctl.log")
         self.psql(POSTGRES_ROLES, database="postgres")
@@ -154,8 +154,8 @@ class Services:
         self.psql(f"CREATE DATABASE {name}", database="postgres")
         self.psql(POSTGRES_SCHEMA, database=name)
 
-    def _start_redis(self) -> None:
-        self.redis_port = free_port()
+    def _start_redis(self, appendonly: bool = False) -> None:
+        self.redis_port = self.redis_port or free_port()
         binary = redis_server()
         self.versions["redis"] = (
             subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
@@ -165,9 +165,12 @@ class Services:
         say(f"Redis {self.versions['redis']} on 127.0.0.1:{self.redis_port}")
         redis_dir = self.work / "redis"
         listen = ["--bind", "127.0.0.1", "--port", str(self.redis_port), "--dir", str(redis_dir)]
-        ephemeral = ["--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"]
+        # Ephemeral unless asked for the append-only file production's queue Redis runs with.
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if appendonly else []
+        persistence = persistence or ["--appendonly", "no"]
+        policy = ["--save", "", *persistence, "--maxmemory-policy", "noeviction"]
         files = ["--pidfile", str(redis_dir / "redis.pid"), "--logfile", str(redis_dir / "redis.log")]
-        subprocess.run([binary, *listen, *ephemeral, "--daemonize", "yes", *files], check=True)
+        subprocess.run([binary, *listen, *policy, "--daemonize", "yes", *files], check=True)
         import redis
 
         client = redis.Redis(port=self.redis_port)
@@ -175,9 +178,47 @@ class Services:
             try:
                 client.ping()
                 return
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.BusyLoadingError):
                 time.sleep(0.05)
         raise SystemExit("Redis did not start")
+
+    def restart_redis(self, appendonly: bool = False) -> None:
+        """Stop Redis the way a restart does (SIGTERM: it writes its files) and start it again
+        on the same port and directory."""
+        self._stop_redis()
+        self._start_redis(appendonly=appendonly)
+
+    def _stop_redis(self) -> None:
+        pidfile = self.work / "redis" / "redis.pid"
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+            for _ in range(100):
+                if not pidfile.exists():
+                    break
+                time.sleep(0.1)
+
+    def postgres_options(self, port: int | None = None, socket_dir: Path | None = None) -> str:
+        """The server options of the bench's clusters (``pg_ctl -o``)."""
+        return f"-p {port or self.pg_port} -k {socket_dir or self.work / 'pgsock'} {POSTGRES_OPTIONS}"
+
+    def start_replica(self, apply_delay: str = "0") -> int:
+        """A hot standby of the cluster, made by ``pg_basebackup -R`` and applying changes
+        ``apply_delay`` late; its port. ``stop()`` removes it too."""
+        port = free_port()
+        data, sock = self.work / "replica", self.work / "replica-sock"
+        for path in (data, sock):
+            path.mkdir(mode=0o700)
+            if is_root():
+                shutil.chown(path, "postgres")
+        basebackup = [str(self.pg_bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.pg_port)]
+        copy = ["-U", "postgres", "-D", str(data), "-R", "-X", "stream", "-c", "fast"]
+        _run([*self._run_as, *basebackup, *copy], self.work / "basebackup.log")
+        options = f"{self.postgres_options(port, sock)} -c recovery_min_apply_delay={apply_delay}"
+        pg_ctl = [str(self.pg_bin / "pg_ctl"), "-D", str(data), "-l", str(self.work / "pglog/replica.log")]
+        _run([*self._run_as, *pg_ctl, "-w", "-t", "60", "-o", options, "start"], self.work / "pg_ctl.log")
+        say(f"replica on 127.0.0.1:{port}, applying changes {apply_delay} late")
+        return port
 
     def psql(self, sql: str, database: str) -> str:
         server = ["-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres", "-d", database]
@@ -220,17 +261,11 @@ class Services:
         return found
 
     def stop(self) -> None:
-        if (self.pgdata / "postmaster.pid").exists():
-            pg_ctl = [str(self.pg_bin / "pg_ctl"), "-D", str(self.pgdata), "-m", "immediate", "-w", "stop"]
-            subprocess.run([*self._run_as, *pg_ctl], capture_output=True)
-        pidfile = self.work / "redis" / "redis.pid"
-        if pidfile.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-            for _ in range(25):
-                if not pidfile.exists():
-                    break
-                time.sleep(0.2)
+        for data in (self.work / "replica", self.pgdata):
+            if (data / "postmaster.pid").exists():
+                pg_ctl = [str(self.pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+                subprocess.run([*self._run_as, *pg_ctl], capture_output=True)
+        self._stop_redis()
         shutil.rmtree(self.work, ignore_errors=True)
 
 

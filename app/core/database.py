@@ -41,14 +41,15 @@ def _configure_sqlite(dbapi_connection, connection_record):
 
 #: The key in a pooled SQLite connection's ``info``: its transaction is a page view's reader.
 _READING_REQUEST = "worklane_reading_request"
-_WRITE_STATEMENT = re.compile(
+WRITE_STATEMENT = re.compile(
     r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b|\s*WITH\b.*\b(INSERT|UPDATE|DELETE|REPLACE)\b",
     re.IGNORECASE | re.DOTALL,
 )
 
 
 class ReadingRequestWrites(Exception):
-    """A page view (GET) was about to write in its deferred SQLite transaction: run it again as a writer."""
+    """A page view (GET) cannot go on as a reader (it was about to write in its deferred SQLite
+    transaction, or the replica it reads from cannot serve it): run it again as a writer."""
 
 
 @event.listens_for(Engine, "begin")
@@ -63,13 +64,13 @@ def _begin_sqlite(conn):
     work that asks for it with the ``sqlite_read_only`` execution option (an export's
     snapshot, the readiness check). A GET that does write (a report computation it starts,
     the audit record of a download) is caught before its first write and run again as a
-    writer (``register_sqlite_writer_restarts``).
+    writer (``register_writer_restarts``).
     """
     if conn.dialect.name == "sqlite":
         explicit = conn.get_execution_options().get("sqlite_read_only", False)
-        reading_request = not explicit and _reading_request()
-        conn.info[_READING_REQUEST] = reading_request
-        conn.exec_driver_sql("BEGIN DEFERRED" if explicit or reading_request else "BEGIN IMMEDIATE")
+        reader = not explicit and reading_request()
+        conn.info[_READING_REQUEST] = reader
+        conn.exec_driver_sql("BEGIN DEFERRED" if explicit or reader else "BEGIN IMMEDIATE")
 
 
 @event.listens_for(Engine, "commit")
@@ -81,28 +82,37 @@ def _transaction_ended(conn):
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _no_write_in_a_reading_request(conn, cursor, statement, parameters, context, executemany):
-    if conn.info.get(_READING_REQUEST) and _WRITE_STATEMENT.match(statement) and _restartable_view():
+    if conn.info.get(_READING_REQUEST) and WRITE_STATEMENT.match(statement) and restartable_view():
         raise ReadingRequestWrites(statement.split(None, 3)[:3])
 
 
-def _reading_request() -> bool:
+def reading_request() -> bool:
+    """A page view (GET, HEAD, OPTIONS) that has not been made a writer by a restart."""
     from flask import g, has_request_context, request
 
     return (
         has_request_context()
         and request.method in ("GET", "HEAD", "OPTIONS")
-        and not g.get("sqlite_writer", False)
+        and not g.get("run_as_writer", False)
     )
 
 
-def _restartable_view() -> bool:
-    """A GET view being dispatched, which ``register_sqlite_writer_restarts`` can run again."""
+def restartable_view() -> bool:
+    """A GET view being dispatched, which ``register_writer_restarts`` can run again."""
     from flask import g, has_request_context
 
-    return _reading_request() and has_request_context() and g.get("sqlite_restartable", False)
+    return reading_request() and has_request_context() and g.get("restartable_view", False)
 
 
-def register_sqlite_writer_restarts(app) -> None:
+def _db():
+    """The app's Flask-SQLAlchemy extension (``app.extensions.db``, whose session class routes
+    reads to a replica and so imports this module)."""
+    from flask import current_app
+
+    return current_app.extensions["sqlalchemy"]
+
+
+def register_writer_restarts(app) -> None:
     """A GET view that writes on SQLite is rolled back at its first write and run again as a writer.
 
     The second run begins ``BEGIN IMMEDIATE``, so it waits for the write lock (up to the busy
@@ -110,28 +120,27 @@ def register_sqlite_writer_restarts(app) -> None:
     run wrote nothing (its transaction is rolled back before the first write reached the
     database); what it did besides the database before that write is done again, so such
     views write first (a task row before its job is queued, an audit record before the file
-    is sent); the messages it flashed are taken back. On PostgreSQL nothing is ever restarted.
+    is sent); the messages it flashed are taken back. On PostgreSQL, only a page view that reads
+    from a replica is ever run again, on the primary (``app.core.replica``).
     """
     dispatch = app.dispatch_request
 
     def dispatch_request():
         from flask import g, session
 
-        g.sqlite_restartable = True
+        g.restartable_view = True
         # The messages the first run flashes are flashed again by the second: keep them once.
         flashed = list(dict.get(session._get_current_object(), "_flashes", ()))  # not marked accessed
         try:
             return dispatch()
         except ReadingRequestWrites:
-            from app.extensions import db
-
-            db.session.rollback()
+            _db().session.rollback()
             if session.get("_flashes", []) != flashed:
                 if flashed:
                     session["_flashes"] = flashed
                 else:
                     session.pop("_flashes", None)
-            g.sqlite_writer = True
+            g.run_as_writer = True
             return dispatch()
 
     app.dispatch_request = dispatch_request
@@ -150,7 +159,7 @@ def register_commit_per_request(app) -> None:
     changed meanwhile: 409 in ``app.core.errors``), and what runs at commit (mail written to the
     outbox, cache versions moved) has run before anyone sees the answer. A streamed body is
     produced after the commit. On SQLite, a GET whose commit would write is run again as a
-    writer like one whose view writes (``register_sqlite_writer_restarts``, registered after
+    writer like one whose view writes (``register_writer_restarts``, registered after
     this so that it wraps the commit too).
 
     A view that must make rows visible before it answers (a job it is about to queue reads
@@ -160,8 +169,7 @@ def register_commit_per_request(app) -> None:
     dispatch = app.dispatch_request
 
     def dispatch_request():
-        from app.extensions import db
-
+        db = _db()
         try:
             response = app.make_response(dispatch())
             if response.status_code < 400:
@@ -179,9 +187,7 @@ def register_commit_per_request(app) -> None:
 def commit_now(reason: str) -> None:
     """Commit before the request ends, because something outside this transaction must see its
     rows now: ``reason`` says what (it documents the call; nothing reads it)."""
-    from app.extensions import db
-
-    db.session.commit()
+    _db().session.commit()
 
 
 # --- the database gone or restarting ------------------------------------------------------

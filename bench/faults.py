@@ -1,0 +1,395 @@
+"""Fault harness: the deployed processes under load while a service fails, with what people saw.
+
+    .venv/bin/python -m bench.faults                          # every scenario
+    .venv/bin/python -m bench.faults redis-pause replica      # some of them
+    .venv/bin/python -m bench.faults --list
+
+Not part of the tests. Each scenario starts its own PostgreSQL and Redis (bench/services.py),
+migrates an empty database, loads the demo organization and runs the Procfile's processes
+against it, then breaks something for real and counts the answers:
+
+- **redis-pause**: signed-in clients load an issue page while Redis is stopped (SIGSTOP) for
+  20 s: answers by status before, during and after, p99 latency during the pause, how long
+  ``/readyz`` took to answer, and the seconds from SIGCONT until pages and ``/readyz`` are
+  healthy again.
+- **postgres-restart**: the same load while ``pg_ctl restart -m fast`` runs: 5xx answers and
+  connection errors among the requests in flight during the restart and among those sent
+  after it, and the seconds after the restart until the last failure.
+- **worker-kill**: 2,000 jobs; a worker is killed (SIGKILL) and replaced every half second until
+  half of them ran, then Redis (append-only file on) is restarted; jobs that never ran.
+- **replica**: a streaming replica applying changes 2 s late; a person posts a comment and
+  opens the issue 1,000 times: how many times the page showed the comment.
+
+Writes ``bench/results/faults-<timestamp>.json``; the figures go in docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+from bench import load
+from bench.services import ROOT, VENV_BIN, Services, WebProcess, flask, run_benchmark, say, stop_processes
+
+DEMO_EMAIL, DEMO_PASSWORD = "demo@example.com", "worklane-demo"
+ISSUE_PAGE = "/acme/issues/WEB-1"
+#: Short job-recovery periods, as in the tests, so a killed worker's job is re-queued in seconds.
+JOB_SETTINGS = {"JOB_HEARTBEAT_SECONDS": "1", "JOB_LOST_AFTER_SECONDS": "4", "JOB_MAINTENANCE_SECONDS": "1"}
+
+SCENARIOS: dict = {}
+
+
+def scenario(name: str):
+    def register(function):
+        SCENARIOS[name] = function
+        return function
+
+    return register
+
+
+# --- load that records every answer ----------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    started: float
+    seconds: float
+    status: int | str  # an HTTP status, or the error's name when there was no answer
+
+
+@dataclass
+class Load:
+    """``clients`` signed-in people, each opening ``path`` again as soon as it has answered."""
+
+    base_url: str
+    cookies: list[str]
+    path: str = ISSUE_PAGE
+    answers: list[Answer] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> Load:
+        for cookie in self.cookies:
+            thread = threading.Thread(target=self._person, args=(cookie,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _person(self, cookie: str) -> None:
+        client = load.Client(self.base_url)
+        client.connection.timeout = 60
+        client.cookie = cookie
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                status = client.get(self.path).status
+            except OSError as exc:  # refused, reset, timed out: no answer
+                status = type(exc).__name__
+                client.close()
+                client = load.Client(self.base_url)
+                client.cookie = cookie
+                time.sleep(0.05)
+            self.answers.append(Answer(started, time.monotonic() - started, status))
+
+    def stop(self) -> list[Answer]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(90)
+        return sorted(self.answers, key=lambda answer: answer.started)
+
+
+def tally(answers: list[Answer]) -> dict:
+    """Answers by status, and the latency percentiles of those that came."""
+    counts: dict[str, int] = {}
+    for answer in answers:
+        key = str(answer.status) if isinstance(answer.status, str) else f"{answer.status // 100}xx"
+        counts[key] = counts.get(key, 0) + 1
+    seconds = sorted(answer.seconds for answer in answers)
+    return {
+        "requests": len(answers),
+        "by_status": counts,
+        "p50_ms": round(1000 * statistics.median(seconds), 1) if seconds else None,
+        "p99_ms": round(1000 * seconds[int(0.99 * (len(seconds) - 1))], 1) if seconds else None,
+        "max_ms": round(1000 * seconds[-1], 1) if seconds else None,
+    }
+
+
+def bad(answer: Answer) -> bool:
+    return isinstance(answer.status, str) or answer.status >= 500
+
+
+def phases(answers: list[Answer], fault_start: float, fault_end: float) -> dict:
+    # Answered before the fault began; in flight at some moment of it; sent after it ended.
+    before = [a for a in answers if a.started + a.seconds < fault_start]
+    during = [a for a in answers if a.started + a.seconds >= fault_start and a.started < fault_end]
+    after = [a for a in answers if a.started >= fault_end]
+    failures_after = [a for a in after if bad(a) or a.status != 200]
+    last_failure = max((a.started + a.seconds for a in failures_after), default=None)
+    return {
+        "before": tally(before),
+        "during": tally(during),
+        "after": tally(after),
+        "seconds_until_healthy_after_fault": round(last_failure - fault_end, 2) if last_failure else 0.0,
+    }
+
+
+def sign_in(base_url: str, count: int) -> list[str]:
+    cookies = []
+    for _ in range(count):
+        client = load.Client(base_url)
+        cookies.append(client.login(DEMO_EMAIL, DEMO_PASSWORD))
+        load.check_page(client, ISSUE_PAGE, "WEB-1")
+        client.close()
+    return cookies
+
+
+def probe_readyz(base_url: str, stop: threading.Event, answers: list[Answer]) -> None:
+    while not stop.is_set():
+        client = load.Client(base_url)
+        started = time.monotonic()
+        try:
+            status = client.get("/readyz", encoding="identity").status
+        except OSError as exc:
+            status = type(exc).__name__
+        answers.append(Answer(started, time.monotonic() - started, status))
+        client.close()
+        stop.wait(0.25)
+
+
+# --- the deployment --------------------------------------------------------------------------
+
+
+def deploy(services: Services, database: str, extra_env: dict | None = None) -> tuple[dict, WebProcess]:
+    """A migrated database with the demo organization, and a web process serving it."""
+    services.create_database(database)
+    env = {**services.app_env(database, 0), **JOB_SETTINGS, **(extra_env or {})}
+    flask(env, "db", "upgrade")
+    flask(env, "seed-demo")
+    web = WebProcess(env, threads=8, log_path=services.work / f"web-{database}.log")
+    web.start()
+    return env, web
+
+
+def processes(env: dict, names: list[str], log_dir: Path) -> list[subprocess.Popen]:
+    started = []
+    for number, name in enumerate(names):
+        with open(log_dir / f"{name}-{number}.log", "ab") as log:
+            started.append(
+                subprocess.Popen(
+                    [str(VENV_BIN / "flask"), "--app", "wsgi", name],
+                    cwd=ROOT,
+                    env={**os.environ, **env},
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+    return started
+
+
+def redis_pid(services: Services) -> int:
+    return int((services.work / "redis" / "redis.pid").read_text().split()[0])
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+
+@scenario("redis-pause")
+def redis_pause(services: Services, args) -> dict:
+    _env, web = deploy(services, "redis_pause")
+    try:
+        people = Load(web.url, sign_in(web.url, args.clients)).start()
+        readyz: list[Answer] = []
+        stop_probe = threading.Event()
+        probe = threading.Thread(target=probe_readyz, args=(web.url, stop_probe, readyz), daemon=True)
+        probe.start()
+        time.sleep(args.settle)
+        pid = redis_pid(services)
+        say(f"Redis paused (SIGSTOP) for {args.pause} s")
+        paused = time.monotonic()
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(args.pause)
+        os.kill(pid, signal.SIGCONT)
+        resumed = time.monotonic()
+        time.sleep(args.settle)
+        stop_probe.set()
+        probe.join(90)
+        answers = people.stop()
+    finally:
+        web.stop()
+    during = [a for a in readyz if paused <= a.started < resumed]
+    ready_again = next((a for a in readyz if a.started >= resumed and a.status == 200), None)
+    return {
+        "clients": args.clients,
+        "pause_seconds": args.pause,
+        "pages": phases(answers, paused, resumed),
+        "readyz_during_pause": tally(during),
+        "readyz_ready_seconds_after_resume": round(ready_again.started + ready_again.seconds - resumed, 2)
+        if ready_again
+        else None,
+    }
+
+
+@scenario("postgres-restart")
+def postgres_restart(services: Services, args) -> dict:
+    _env, web = deploy(services, "pg_restart")
+    try:
+        people = Load(web.url, sign_in(web.url, args.clients)).start()
+        time.sleep(args.settle)
+        say("PostgreSQL: pg_ctl restart -m fast")
+        started = time.monotonic()
+        pg_ctl = [str(services.pg_bin / "pg_ctl"), "-D", str(services.pgdata), "-m", "fast", "-w"]
+        options = services.postgres_options()
+        log = ["-l", str(services.work / "pglog" / "pg.log")]
+        restart = [*services._run_as, *pg_ctl, *log, "-o", options, "restart"]
+        subprocess.run(restart, check=True, capture_output=True)
+        restarted = time.monotonic()
+        time.sleep(args.settle)
+        answers = people.stop()
+    finally:
+        web.stop()
+    result = phases(answers, started, restarted)
+    result["restart_seconds"] = round(restarted - started, 2)
+    result["clients"] = args.clients
+    return result
+
+
+@scenario("worker-kill")
+def worker_kill(services: Services, args) -> dict:
+    services.restart_redis(appendonly=True)
+    env, web = deploy(services, "worker_kill")
+    web.stop()
+    from app import create_app
+    from app.config import config_from_env
+    from app.core.queue.queues import enqueue
+    from app.extensions import redis_connections
+
+    os.environ.update(env)
+    app = create_app(config_from_env())
+    redis = redis_connections.client(app)
+    jobs = args.jobs
+    with app.app_context():
+        for number in range(jobs):
+            enqueue("bench.jobs.stamp_time", "ran", str(number))
+    scheduler = processes(env, ["scheduler"], services.work)
+    workers = processes(env, ["worker", "worker"], services.work)
+    kills = 0
+    try:
+        while redis.llen("ran") < jobs // 2:
+            time.sleep(0.5)
+            victim = workers.pop(0)
+            victim.kill()
+            victim.wait()
+            kills += 1
+            workers += processes(env, ["worker"], services.work)
+        say(f"{kills} workers killed; restarting Redis (append-only file on)")
+        stop_processes(workers)
+        services.restart_redis(appendonly=True)
+        redis.connection_pool.disconnect()
+        workers = processes(env, ["worker", "worker"], services.work)
+        deadline = time.monotonic() + args.job_timeout
+        while time.monotonic() < deadline and len({v.split()[0] for v in redis.lrange("ran", 0, -1)}) < jobs:
+            time.sleep(0.5)
+    finally:
+        stop_processes(workers + scheduler)
+    ran = [value.split()[0] for value in redis.lrange("ran", 0, -1)]
+    return {
+        "jobs": jobs,
+        "workers_killed": kills,
+        "jobs_ran": len(set(ran)),
+        "jobs_lost": jobs - len(set(ran)),
+        "jobs_ran_twice": len(ran) - len(set(ran)),
+    }
+
+
+@scenario("replica")
+def replica(services: Services, args) -> dict:
+    standby = services.start_replica(apply_delay=args.apply_delay)
+    env, web = deploy(services, "replica_reads")
+    web.stop()
+    env["DATABASE_REPLICA_URL"] = services.url("worklane_app", "replica_reads").replace(
+        f":{services.pg_port}/", f":{standby}/"
+    )
+    web = WebProcess(env, threads=8, log_path=services.work / "web-replica.log")
+    web.start()
+    seen = 0
+    try:
+        # Another person, signed in first: by the end their own sign-in is long replayed, so
+        # they read from the replica and see the last comment only once it is replayed.
+        other = load.Client(web.url)
+        other.login(DEMO_EMAIL, DEMO_PASSWORD)
+        client = load.Client(web.url)
+        client.login(DEMO_EMAIL, DEMO_PASSWORD)
+        token = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+        for number in range(args.writes):
+            page = client.get(ISSUE_PAGE, encoding="identity").body.decode()
+            body = urlencode({"csrf_token": token.search(page).group(1), "body": f"Replica check {number}."})
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            posted = client.request("POST", f"{ISSUE_PAGE}/comments", body=body, headers=form)
+            if posted.status != 303:
+                raise SystemExit(f"the comment was refused: {posted.status}")
+            shown = client.get(ISSUE_PAGE, encoding="identity").body.decode()
+            seen += f"Replica check {number}." in shown
+        marker = f"Replica check {args.writes - 1}."
+        stale_for_others = marker not in other.get(ISSUE_PAGE, encoding="identity").body.decode()
+    finally:
+        web.stop()
+    return {
+        "apply_delay": args.apply_delay,
+        "writes": args.writes,
+        "reads_that_saw_the_write": seen,
+        "another_person_saw_it_late": stale_for_others,
+    }
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    return {"nproc": os.cpu_count(), "load_before": os.getloadavg(), "python": sys.version.split()[0]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", help=f"some of: {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and stop")
+    parser.add_argument("--clients", type=int, default=16, help="signed-in clients loading pages (16)")
+    parser.add_argument("--pause", type=float, default=20, help="seconds Redis is paused (20)")
+    parser.add_argument("--settle", type=float, default=5, help="seconds of load before and after (5)")
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs in worker-kill (2,000)")
+    parser.add_argument("--job-timeout", type=float, default=600, help="seconds to wait for them (600)")
+    parser.add_argument("--writes", type=int, default=1000, help="write-then-read rounds in replica (1,000)")
+    parser.add_argument("--apply-delay", default="2s", help="the replica's recovery_min_apply_delay (2s)")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(SCENARIOS))
+        return 0
+    chosen = args.scenarios or list(SCENARIOS)
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+
+    def measure(services: Services, results: dict) -> None:
+        results["machine"] = machine()
+        for name in chosen:
+            say(f"scenario {name}")
+            results[name] = SCENARIOS[name](services, args)
+            say(json.dumps(results[name]))
+        results["machine"]["load_after"] = os.getloadavg()
+
+    settings = {key: value for key, value in vars(args).items() if key != "list"}
+    return run_benchmark("faults", {"settings": settings}, measure)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
