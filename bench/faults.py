@@ -15,8 +15,8 @@ against it, then breaks something for real and counts the answers:
 - **postgres-restart**: the same load while ``pg_ctl restart -m fast`` runs: 5xx answers and
   connection errors among the requests in flight during the restart and among those sent
   after it, and the seconds after the restart until the last failure.
-- **worker-kill**: 2,000 jobs; a worker is killed (SIGKILL) and replaced every half second until
-  half of them ran, then Redis (append-only file on) is restarted; jobs that never ran.
+- **worker-kill**: 2,000 jobs; a worker is killed (SIGKILL) and replaced each time another 50
+  have run, until half of them ran, then Redis (append-only file on) is restarted; jobs that never ran.
 - **replica**: a streaming replica applying changes 2 s late; a person posts a comment and
   opens the issue 1,000 times: how many times the page showed the comment.
 
@@ -183,8 +183,8 @@ def deploy(services: Services, database: str, extra_env: dict | None = None) -> 
 
 def processes(env: dict, names: list[str], log_dir: Path) -> list[subprocess.Popen]:
     started = []
-    for number, name in enumerate(names):
-        with open(log_dir / f"{name}-{number}.log", "ab") as log:
+    for name in names:
+        with open(log_dir / f"{name}.log", "ab") as log:
             started.append(
                 subprocess.Popen(
                     [str(VENV_BIN / "flask"), "--app", "wsgi", name],
@@ -284,9 +284,14 @@ def worker_kill(services: Services, args) -> dict:
     scheduler = processes(env, ["scheduler"], services.work)
     workers = processes(env, ["worker", "worker"], services.work)
     kills = 0
+    deadline = time.monotonic() + args.job_timeout
     try:
-        while redis.llen("ran") < jobs // 2:
-            time.sleep(0.5)
+        # Kill the oldest worker each time another ``kill_every`` jobs have run: always in the
+        # middle of the stream, however slowly a new worker starts on a busy machine.
+        while redis.llen("ran") < jobs // 2 and time.monotonic() < deadline:
+            ran = redis.llen("ran")
+            while redis.llen("ran") < ran + args.kill_every and time.monotonic() < deadline:
+                time.sleep(0.05)
             victim = workers.pop(0)
             victim.kill()
             victim.wait()
@@ -367,6 +372,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pause", type=float, default=20, help="seconds Redis is paused (20)")
     parser.add_argument("--settle", type=float, default=5, help="seconds of load before and after (5)")
     parser.add_argument("--jobs", type=int, default=2000, help="jobs in worker-kill (2,000)")
+    parser.add_argument("--kill-every", type=int, default=50, help="jobs run between two kills (50)")
     parser.add_argument("--job-timeout", type=float, default=600, help="seconds to wait for them (600)")
     parser.add_argument("--writes", type=int, default=1000, help="write-then-read rounds in replica (1,000)")
     parser.add_argument("--apply-delay", default="2s", help="the replica's recovery_min_apply_delay (2s)")
