@@ -16,7 +16,8 @@ against it, then breaks something for real and counts the answers:
   connection errors among the requests in flight during the restart and among those sent
   after it, and the seconds after the restart until the last failure.
 - **worker-kill**: 2,000 jobs; a worker is killed (SIGKILL) and replaced each time another 50
-  have run, until half of them ran, then Redis (append-only file on) is restarted; jobs that never ran.
+  have run, until half of them ran, then Redis (append-only file on) is restarted; jobs that
+  never ran (queued with retries, as the application's jobs are).
 - **replica**: a streaming replica applying changes 2 s late; a person posts a comment and
   opens the issue 1,000 times: how many times the page showed the comment.
 
@@ -278,9 +279,12 @@ def worker_kill(services: Services, args) -> dict:
     app = create_app(config_from_env())
     redis = redis_connections.client(app)
     jobs = args.jobs
+    from rq import Retry
+
     with app.app_context():
         for number in range(jobs):
-            enqueue("bench.jobs.stamp_time", "ran", str(number))
+            # With retries, as the application's jobs have: a killed worker's job runs again.
+            enqueue("bench.jobs.stamp_time", "ran", str(number), retry=Retry(max=3))
     scheduler = processes(env, ["scheduler"], services.work)
     workers = processes(env, ["worker", "worker"], services.work)
     kills = 0
@@ -308,7 +312,12 @@ def worker_kill(services: Services, args) -> dict:
     finally:
         stop_processes(workers + scheduler)
     ran = [value.split()[0] for value in redis.lrange("ran", 0, -1)]
+    from rq.registry import FailedJobRegistry
+
+    with app.app_context():
+        failed = sum(FailedJobRegistry(name, connection=redis).count for name in ("high", "default", "low"))
     return {
+        "jobs_failed": failed,
         "jobs": jobs,
         "workers_killed": kills,
         "jobs_ran": len(set(ran)),
