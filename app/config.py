@@ -11,7 +11,10 @@ Environment variables (see the README for the whole table):
 ``SECRET_KEY``     required in production; development keeps its own under ``instance/``
 ``DATABASE_URL``   SQLAlchemy/Heroku-style URL; development defaults to SQLite in ``instance/``
 ``DATABASE_MIGRATION_URL``  the table owner's URL for ``flask db upgrade`` (default: DATABASE_URL)
-``REDIS_URL``      required in production; ``make run`` starts a private Redis when unset
+``REDIS_URL``      required in production (unless both URLs below are given); ``make run`` starts a
+                   private Redis when unset
+``REDIS_QUEUE_URL``  the Redis of queues, sessions and locks (default REDIS_URL): must never evict
+``REDIS_CACHE_URL``  the Redis of the cache and rate limits (default REDIS_URL): may evict
 ``SMTP_URL``       outgoing mail server; required in production; ``make run`` starts a local sink
 ``MAIL_FROM``      the From of every mail (default ``Worklane <no-reply@worklane.localhost>``)
 ``PUBLIC_URL``     the site's address; every link in mail is built from it (default ``http://127.0.0.1:5000``)
@@ -86,7 +89,15 @@ class BaseConfig:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SQLALCHEMY_RECORD_QUERIES = False
 
+    #: The queue Redis: RQ queues, sessions, locks (noeviction, AOF). ``REDIS_URL`` is the same URL.
     REDIS_URL: str | None = None
+    REDIS_QUEUE_URL: str | None = None
+    #: The cache Redis: the cache and rate-limit counters, disposable (may evict).
+    REDIS_CACHE_URL: str | None = None
+    #: Timeouts (seconds) of the clients a web request uses (app/core/redis_breaker.py): a Redis
+    #: that hangs costs a page this long at most, then its circuit breaker fails fast.
+    REDIS_CONNECT_TIMEOUT = 0.25
+    REDIS_SOCKET_TIMEOUT = 0.4
 
     # Outgoing mail: SMTP_URL is parsed by parse_smtp_url; None in development drops mail with a warning.
     SMTP_URL: str | None = None
@@ -156,7 +167,6 @@ class BaseConfig:
     RATELIMIT_ENABLED = True
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
-    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
     LOGIN_LIMIT_PER_IP = "20 per 10 minutes"
     #: Tight, per account from one address: a guesser is blocked, the owner elsewhere is not.
     LOGIN_LIMIT_PER_ACCOUNT_AND_IP = "8 per 10 minutes"
@@ -218,7 +228,10 @@ class BaseConfig:
         )
         migration_url = environ.get("DATABASE_MIGRATION_URL")
         config.DATABASE_MIGRATION_URL = normalize_database_url(migration_url) if migration_url else None
-        config.REDIS_URL = environ.get("REDIS_URL") or None
+        redis_url = environ.get("REDIS_URL") or None
+        config.REDIS_QUEUE_URL = environ.get("REDIS_QUEUE_URL") or redis_url
+        config.REDIS_CACHE_URL = environ.get("REDIS_CACHE_URL") or redis_url
+        config.REDIS_URL = config.REDIS_QUEUE_URL
         config.SMTP_URL = environ.get("SMTP_URL") or None
         config.MAIL_FROM = environ.get("MAIL_FROM") or cls.MAIL_FROM
         config.PUBLIC_URL = (environ.get("PUBLIC_URL") or cls.PUBLIC_URL or "").rstrip("/") or None
@@ -253,9 +266,21 @@ class BaseConfig:
 
     def finish(self, environ) -> None:
         """Fill in derived settings (hook for subclasses)."""
-        self.CACHE_REDIS_URL = self.REDIS_URL
-        self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        self.use_redis(self.REDIS_QUEUE_URL, self.REDIS_CACHE_URL)
         self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=self.SESSION_IDLE_MINUTES)
+
+    def use_redis(self, queue_url: str | None, cache_url: str | None = None) -> None:
+        """Point the queues (and sessions) and the cache (and rate limits) at their Redis servers."""
+        self.REDIS_URL = self.REDIS_QUEUE_URL = queue_url
+        self.REDIS_CACHE_URL = cache_url or queue_url
+        self.CACHE_REDIS_URL = self.RATELIMIT_STORAGE_URI = self.REDIS_CACHE_URL
+        if self.REDIS_CACHE_URL:
+            from app.core.redis_breaker import client_options
+
+            url, connect, read = self.REDIS_CACHE_URL, self.REDIS_CONNECT_TIMEOUT, self.REDIS_SOCKET_TIMEOUT
+            options = client_options(url, connect, read)
+            self.CACHE_OPTIONS = dict(options)
+            self.RATELIMIT_STORAGE_OPTIONS = dict(options)
 
     def validate(self) -> None:
         """Raise ConfigError when this config cannot run."""
@@ -271,6 +296,10 @@ class BaseConfig:
             mail_from_domain(self.MAIL_FROM)
         except MailServerError as exc:
             raise ConfigError(str(exc)) from exc
+        for name in ("REDIS_QUEUE_URL", "REDIS_CACHE_URL"):
+            url = getattr(self, name)
+            if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+                raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL, got {url!r}")
         if min(self.JOB_HEARTBEAT_SECONDS, self.JOB_MAINTENANCE_SECONDS) < 1:
             raise ConfigError("JOB_HEARTBEAT_SECONDS and JOB_MAINTENANCE_SECONDS must be at least 1")
         if self.JOB_LOST_AFTER_SECONDS < 2 * self.JOB_HEARTBEAT_SECONDS:
@@ -287,7 +316,7 @@ class BaseConfig:
         return [
             ("SECRET_KEY", self.SECRET_KEY),
             ("DATABASE_URL", self.SQLALCHEMY_DATABASE_URI),
-            ("REDIS_URL", self.REDIS_URL),
+            ("REDIS_URL (or REDIS_QUEUE_URL)", self.REDIS_QUEUE_URL),
         ]
 
 
@@ -309,9 +338,8 @@ class DevelopmentConfig(BaseConfig):
     def validate(self) -> None:
         # Development runs without REDIS_URL until something needs Redis;
         # `make run` always provides one.
-        if not self.REDIS_URL:
-            self.REDIS_URL = "redis://127.0.0.1:6379/0"
-            self.CACHE_REDIS_URL = self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        if not self.REDIS_QUEUE_URL:
+            self.use_redis("redis://127.0.0.1:6379/0", self.REDIS_CACHE_URL)
         super().validate()
 
 

@@ -17,8 +17,13 @@ logged-in session it is an HMAC of the session id (the same for every parallel r
 each login); a visitor gets a random one in a cookie of its own (signed double submit: the form
 carries the token signed by Flask-WTF, the cookie the value it must match).
 
-If Redis is briefly unreachable, a request runs as a visitor (and is told so by the pages that
-need a login) instead of answering 500, and its session cookie is left as it is.
+If Redis is unreachable (or its circuit breaker is open, see app/core/redis_breaker.py), a
+request whose cookie names a stored session is answered with a 503 page and ``Retry-After``
+(:class:`SessionStoreUnavailable`): never a 500, and never a page that looks logged out or a
+redirect to the login form. Its session cookie is left as it is, so the person is signed in
+again as soon as Redis answers. Signing in or out while Redis is away gets the same 503 page:
+a login that could not be stored, or a logout that could not end the stored session, must not
+look as if it had worked. Visitors are served as usual (their session is in their cookie).
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ import secrets
 import time
 
 import msgspec
-from flask import Flask
+from flask import Flask, request, session
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 from redis.exceptions import RedisError, ResponseError
 from werkzeug.datastructures import CallbackDict
+from werkzeug.exceptions import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +83,19 @@ if redis.call('EXISTS', key) == 1 then
 end
 return 1
 """
+
+
+#: Seconds a person is asked to wait when the session store is unreachable.
+RETRY_AFTER_SECONDS = 5
+
+
+class SessionStoreUnavailable(ServiceUnavailable):
+    """Redis, where logins are kept, cannot be reached: a 503 page with ``Retry-After``."""
+
+    description = "Worklane cannot reach its session store for a moment. Try again in a few seconds."
+
+    def __init__(self, description: str | None = None):
+        super().__init__(description, retry_after=RETRY_AFTER_SECONDS)
 
 
 class Session(CallbackDict, SessionMixin):
@@ -284,12 +303,17 @@ class WorklaneSessionInterface(SessionInterface):
         """A new id for this session (login, logout): the stored one is deleted, nothing is kept.
 
         The visitor's CSRF cookie is dropped too, so a token from before the change is refused.
+        Raises :class:`SessionStoreUnavailable` when Redis cannot be reached: a login could not be
+        stored, and a logout could not end the stored session.
         """
-        if session.loaded:
-            try:
+        try:
+            if session.loaded:
                 self.client.delete(self._store_key(session.sid))
-            except RedisError as exc:
-                log.warning("session store unavailable; old session not deleted", extra={"error": str(exc)})
+            else:
+                self.client.ping()  # a login is about to be stored: is the store there?
+        except RedisError as exc:
+            log.warning("session store unavailable; sign-in or sign-out refused", extra={"error": str(exc)})
+            raise SessionStoreUnavailable() from exc
         session.sid = self._new_sid()
         session.stored, session.flash_fields, session.loaded = {}, [], False
         session.csrf_cookie, session.csrf_cookie_changed = None, True
@@ -387,5 +411,22 @@ class WorklaneSessionInterface(SessionInterface):
         )
 
 
+#: Endpoints served even when a login cannot be read: they do not depend on who is asking.
+_SERVED_WITHOUT_SESSION = frozenset({"static", "health.healthz", "health.readyz"})
+
+
 def register_sessions(app: Flask, client) -> None:
     app.session_interface = WorklaneSessionInterface(client, app.config["SESSION_KEY_PREFIX"])
+
+    @app.before_request
+    def _refuse_while_the_store_is_unavailable():
+        """A signed-in person whose session cannot be read gets a 503 page, not a logged-out one."""
+        if getattr(session, "unavailable", False) and request.endpoint not in _SERVED_WITHOUT_SESSION:
+            raise SessionStoreUnavailable()
+
+    @app.errorhandler(SessionStoreUnavailable)
+    def _store_unavailable(exc: SessionStoreUnavailable):
+        from app.core.errors import render_error
+
+        body, code = render_error(503, exc.description)
+        return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
