@@ -119,8 +119,9 @@ class BaseConfig:
     #: Uploaded imports and exports (app/core/storage.py); shared by every web and worker machine.
     FILE_STORAGE_PATH: str | None = None
 
-    # Flask-Caching: one Redis-backed cache; keys are owned by app/core/cache.py.
-    CACHE_TYPE = "RedisCache"
+    # Flask-Caching: one Redis-backed cache; keys are owned by app/core/cache.py. Its backend
+    # answers as an empty cache while the cache Redis is unreachable (pages come from the database).
+    CACHE_TYPE = "app.core.cache.ForgivingRedisCache"
     CACHE_DEFAULT_TIMEOUT = 300
     CACHE_KEY_PREFIX = "worklane:cache:"
 

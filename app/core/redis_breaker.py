@@ -140,7 +140,7 @@ class _Guarded:
     def _refuse_if_open(self) -> None:
         if not self._server_breaker().allow():
             name = self._server_breaker().name
-            raise RedisUnavailable(f"Redis at {name} is not answering; retrying shortly")
+            raise RedisUnavailable(f"Redis at {name} is not answering (circuit breaker open); retrying soon")
 
     def connect_check_health(self, *args, **kwargs):
         if self._sock:

@@ -36,7 +36,7 @@ import secrets
 import time
 
 import msgspec
-from flask import Flask, request, session
+from flask import Flask, session
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 from redis.exceptions import RedisError, ResponseError
@@ -418,10 +418,12 @@ _SERVED_WITHOUT_SESSION = frozenset({"static", "health.healthz", "health.readyz"
 def register_sessions(app: Flask, client) -> None:
     app.session_interface = WorklaneSessionInterface(client, app.config["SESSION_KEY_PREFIX"])
 
-    @app.before_request
-    def _refuse_while_the_store_is_unavailable():
+    # A URL value preprocessor: these run before every before_request function, and before the
+    # organization pages' own (which send a person who is not signed in to the login form).
+    @app.url_value_preprocessor
+    def _refuse_while_the_store_is_unavailable(endpoint, values):
         """A signed-in person whose session cannot be read gets a 503 page, not a logged-out one."""
-        if getattr(session, "unavailable", False) and request.endpoint not in _SERVED_WITHOUT_SESSION:
+        if getattr(session, "unavailable", False) and endpoint not in _SERVED_WITHOUT_SESSION:
             raise SessionStoreUnavailable()
 
     @app.errorhandler(SessionStoreUnavailable)
