@@ -161,6 +161,9 @@ class BaseConfig:
     SESSION_IDLE_MINUTES = 12 * 60
     #: Absolute timeout: after this long since login, log in again.
     SESSION_ABSOLUTE_HOURS = 14 * 24
+    #: While Redis cannot be read, a page (GET) of a person whose session this process read this
+    #: recently is served from that copy, read-only; others get a 503 page (app/core/sessions.py).
+    SESSION_OUTAGE_GRACE_SECONDS = 120
     REMEMBER_COOKIE_DURATION = 0  # no "remember me" cookie: the server-side session is the login
 
     # Rate limits (Flask-Limiter) are counted in Redis, shared by every web process.
@@ -257,6 +260,8 @@ class BaseConfig:
         config.EXPORT_RETENTION_DAYS = _int(environ, "EXPORT_RETENTION_DAYS", cls.EXPORT_RETENTION_DAYS)
         config.SESSION_IDLE_MINUTES = _int(environ, "SESSION_IDLE_MINUTES", cls.SESSION_IDLE_MINUTES)
         config.SESSION_ABSOLUTE_HOURS = _int(environ, "SESSION_ABSOLUTE_HOURS", cls.SESSION_ABSOLUTE_HOURS)
+        grace = _int(environ, "SESSION_OUTAGE_GRACE_SECONDS", cls.SESSION_OUTAGE_GRACE_SECONDS)
+        config.SESSION_OUTAGE_GRACE_SECONDS = grace
         config.finish(environ)
         config.validate()
         return config

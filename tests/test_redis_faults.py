@@ -13,6 +13,7 @@ import subprocess
 import threading
 import urllib.error
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -116,11 +117,12 @@ def private_redis(tmp_path):
         server.stop()
 
 
-def fetch(browser: HttpBrowser, path: str, data: dict | None = None) -> Page:
+def fetch(browser: HttpBrowser, path, data: dict | None = None) -> Page:
     """``browser.open`` with a short client timeout: a page that does not answer fails the test."""
     body = None if data is None else urllib.parse.urlencode(data).encode()
+    url = browser.base_url + path if isinstance(path, str) else path  # or a prepared Request
     try:
-        with browser.opener.open(browser.base_url + path, data=body, timeout=CLIENT_TIMEOUT) as response:
+        with browser.opener.open(url, data=body, timeout=CLIENT_TIMEOUT) as response:
             return Page(response.status, dict(response.headers), response.read().decode())
     except urllib.error.HTTPError as exc:
         return Page(exc.code, dict(exc.headers), exc.read().decode())
@@ -219,7 +221,8 @@ def test_a_paused_redis_gives_clear_503_pages_and_everything_recovers(
 ):
     """Redis paused: signed-in pages and logins get 503 (never 500 or /login), readyz says why; recovery."""
     server = private_redis()
-    app = make_app({**migrated_env, "REDIS_URL": server.url})
+    # No copy of the session to serve pages from: every signed-in page needs Redis.
+    app = make_app({**migrated_env, "REDIS_URL": server.url, "SESSION_OUTAGE_GRACE_SECONDS": "0"})
     _acme(app)
     with LiveServer(app, threads=8) as live:
         grace, visitor = HttpBrowser(live.url), HttpBrowser(live.url)
@@ -231,6 +234,7 @@ def test_a_paused_redis_gives_clear_503_pages_and_everything_recovers(
             pages = [fetch(grace, path) for path in (LIST, "/acme/issues", LIST, "/account") * 3]
             for page in pages:
                 assert_answered_without_logging_out(page)
+            assert {page.status for page in pages} == {503}
             token = csrf_token_from(login_form)
             attempt = fetch(
                 visitor, "/login", {"csrf_token": token, "email": "grace@example.com", "password": PASSWORD}
@@ -252,6 +256,50 @@ def test_a_paused_redis_gives_clear_503_pages_and_everything_recovers(
         wait_for(lambda: fetch(grace, LIST).status == 200, 30, "the signed-in page answers again")
         assert "Broken login" in fetch(grace, LIST).body  # still signed in: no new login was needed
         assert _log_in(visitor, "grace@example.com").status == 303
+
+
+def _with_session_cookie(live, app, sid: str, path: str) -> Page:
+    """``path`` requested with only a session cookie naming ``sid`` (say, a copied cookie)."""
+    request = urllib.request.Request(
+        live.url + path, headers={"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={sid}"}
+    )
+    return fetch(HttpBrowser(live.url), request)
+
+
+@pytest.mark.processes
+def test_a_person_signed_in_keeps_reading_pages_while_redis_is_paused(
+    make_app, migrated_env, committed_db, private_redis
+):
+    """Redis paused: a person seen just before keeps reading pages; posts get 503; ended logins stay ended."""
+    server = private_redis()
+    app = make_app({**migrated_env, "REDIS_URL": server.url})
+    _acme(app)
+    with LiveServer(app) as live:
+        grace, ended = HttpBrowser(live.url), HttpBrowser(live.url)
+        assert _log_in(grace, "grace@example.com").status == 303
+        assert _log_in(ended, "grace@example.com").status == 303
+        ended_sid = ended.cookie(app.config["SESSION_COOKIE_NAME"])
+        page = fetch(ended, LIST)
+        assert page.status == 200
+        assert fetch(ended, "/logout", {"csrf_token": csrf_token_from(page.body)}).status in (302, 303)
+        page = fetch(grace, LIST)
+        token = csrf_token_from(page.body)
+        server.pause()
+        try:
+            for path in (LIST, "/acme/issues", LIST, "/account") * 3:
+                page = fetch(grace, path)
+                assert page.status == 200, (path, page.status, page.location)
+            assert "Broken login" in fetch(grace, LIST).body
+            logout = fetch(grace, "/logout", {"csrf_token": token})
+            assert logout.status == 503 and logout.headers["Retry-After"].isdigit()
+            assert _with_session_cookie(live, app, ended_sid, LIST).status == 503
+        finally:
+            server.resume()
+        wait_for(lambda: readyz(grace)[0] == 200, 30, "readyz says ready once Redis answers again")
+        assert fetch(grace, LIST).status == 200
+        assert fetch(grace, "/logout", {"csrf_token": token}).status in (302, 303)
+        assert fetch(grace, LIST).status == 302  # signed out for real now
+        assert _with_session_cookie(live, app, ended_sid, LIST).status == 302
 
 
 @pytest.mark.processes
