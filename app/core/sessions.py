@@ -23,8 +23,9 @@ If Redis is unreachable (or its circuit breaker is open, see app/core/redis_brea
   ``SESSION_OUTAGE_GRACE_SECONDS`` is served from that copy, read-only: nothing the request
   changes in the session is kept. The copy is dropped when this process ends the session; a
   session ended by another process in that last moment before the outage can thus be served
-  here until Redis is back (a password change or "sign out everywhere" still ends it, since
-  the login's identity carries the account's session epoch, checked against the database);
+  here until Redis is back (a password change, or anything else that ends all of a person's
+  sessions, still ends it: the login's identity carries the account's session epoch, checked
+  against the database);
 - any other request whose cookie names a stored session is answered with a 503 page and
   ``Retry-After`` (:class:`SessionStoreUnavailable`): never a 500, and never a page that looks
   logged out or a redirect to the login form. The session cookie is left as it is, so the person
