@@ -11,8 +11,8 @@ Environment variables (see the README for the whole table):
 ``SECRET_KEY``     required in production; development keeps its own under ``instance/``
 ``DATABASE_URL``   SQLAlchemy/Heroku-style URL; development defaults to SQLite in ``instance/``
 ``DATABASE_MIGRATION_URL``  the table owner's URL for ``flask db upgrade`` (default: DATABASE_URL)
-``REDIS_URL``      required in production (unless both URLs below are given); ``make run`` starts a
-                   private Redis when unset
+``REDIS_URL``      required in production (or REDIS_QUEUE_URL); ``make run`` starts a private Redis
+                   when unset
 ``REDIS_QUEUE_URL``  the Redis of queues, sessions and locks (default REDIS_URL): must never evict
 ``REDIS_CACHE_URL``  the Redis of the cache and rate limits (default REDIS_URL): may evict
 ``SMTP_URL``       outgoing mail server; required in production; ``make run`` starts a local sink
