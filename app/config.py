@@ -12,7 +12,10 @@ Environment variables (see the README for the whole table):
 ``DATABASE_URL``   SQLAlchemy/Heroku-style URL; development defaults to SQLite in ``instance/``
 ``DATABASE_MIGRATION_URL``  the table owner's URL for ``flask db upgrade`` (default: DATABASE_URL)
 ``DATABASE_REPLICA_URL``  a streaming replica of DATABASE_URL that page views read from (optional)
-``REDIS_URL``      required in production; ``make run`` starts a private Redis when unset
+``REDIS_URL``      required in production (or REDIS_QUEUE_URL); ``make run`` starts a private Redis
+                   when unset
+``REDIS_QUEUE_URL``  the Redis of queues, sessions and locks (default REDIS_URL): must never evict
+``REDIS_CACHE_URL``  the Redis of the cache and rate limits (default REDIS_URL): may evict
 ``SMTP_URL``       outgoing mail server; required in production; ``make run`` starts a local sink
 ``MAIL_FROM``      the From of every mail (default ``Worklane <no-reply@worklane.localhost>``)
 ``PUBLIC_URL``     the site's address; every link in mail is built from it (default ``http://127.0.0.1:5000``)
@@ -103,7 +106,15 @@ class BaseConfig:
     #: … and leave it alone this long in a process after it could not be reached.
     REPLICA_RETRY_SECONDS = 10
 
+    #: The queue Redis: RQ queues, sessions, locks (noeviction, AOF). ``REDIS_URL`` is the same URL.
     REDIS_URL: str | None = None
+    REDIS_QUEUE_URL: str | None = None
+    #: The cache Redis: the cache and rate-limit counters, disposable (may evict).
+    REDIS_CACHE_URL: str | None = None
+    #: Timeouts (seconds) of the clients a web request uses (app/core/redis_breaker.py): a Redis
+    #: that hangs costs a page this long at most, then its circuit breaker fails fast.
+    REDIS_CONNECT_TIMEOUT = 0.25
+    REDIS_SOCKET_TIMEOUT = 0.4
 
     # Outgoing mail: SMTP_URL is parsed by parse_smtp_url; None in development drops mail with a warning.
     SMTP_URL: str | None = None
@@ -125,8 +136,9 @@ class BaseConfig:
     #: Uploaded imports and exports (app/core/storage.py); shared by every web and worker machine.
     FILE_STORAGE_PATH: str | None = None
 
-    # Flask-Caching: one Redis-backed cache; keys are owned by app/core/cache.py.
-    CACHE_TYPE = "RedisCache"
+    # Flask-Caching: one Redis-backed cache; keys are owned by app/core/cache.py. Its backend
+    # answers as an empty cache while the cache Redis is unreachable (pages come from the database).
+    CACHE_TYPE = "app.core.cache.ForgivingRedisCache"
     CACHE_DEFAULT_TIMEOUT = 300
     CACHE_KEY_PREFIX = "worklane:cache:"
 
@@ -166,6 +178,9 @@ class BaseConfig:
     SESSION_IDLE_MINUTES = 12 * 60
     #: Absolute timeout: after this long since login, log in again.
     SESSION_ABSOLUTE_HOURS = 14 * 24
+    #: While Redis cannot be read, a page (GET) of a person whose session this process read this
+    #: recently is served from that copy, read-only; others get a 503 page (app/core/sessions.py).
+    SESSION_OUTAGE_GRACE_SECONDS = 120
     REMEMBER_COOKIE_DURATION = 0  # no "remember me" cookie: the server-side session is the login
 
     # Rate limits (Flask-Limiter) are counted in Redis, shared by every web process.
@@ -173,7 +188,6 @@ class BaseConfig:
     RATELIMIT_ENABLED = True
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
-    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
     LOGIN_LIMIT_PER_IP = "20 per 10 minutes"
     #: Tight, per account from one address: a guesser is blocked, the owner elsewhere is not.
     LOGIN_LIMIT_PER_ACCOUNT_AND_IP = "8 per 10 minutes"
@@ -238,7 +252,10 @@ class BaseConfig:
         replica_url = environ.get("DATABASE_REPLICA_URL")
         config.DATABASE_REPLICA_URL = normalize_database_url(replica_url) if replica_url else None
         config.REPLICA_RETRY_SECONDS = _int(environ, "REPLICA_RETRY_SECONDS", cls.REPLICA_RETRY_SECONDS)
-        config.REDIS_URL = environ.get("REDIS_URL") or None
+        redis_url = environ.get("REDIS_URL") or None
+        config.REDIS_QUEUE_URL = environ.get("REDIS_QUEUE_URL") or redis_url
+        config.REDIS_CACHE_URL = environ.get("REDIS_CACHE_URL") or redis_url
+        config.REDIS_URL = config.REDIS_QUEUE_URL
         config.SMTP_URL = environ.get("SMTP_URL") or None
         config.MAIL_FROM = environ.get("MAIL_FROM") or cls.MAIL_FROM
         config.PUBLIC_URL = (environ.get("PUBLIC_URL") or cls.PUBLIC_URL or "").rstrip("/") or None
@@ -265,6 +282,8 @@ class BaseConfig:
         config.EXPORT_RETENTION_DAYS = _int(environ, "EXPORT_RETENTION_DAYS", cls.EXPORT_RETENTION_DAYS)
         config.SESSION_IDLE_MINUTES = _int(environ, "SESSION_IDLE_MINUTES", cls.SESSION_IDLE_MINUTES)
         config.SESSION_ABSOLUTE_HOURS = _int(environ, "SESSION_ABSOLUTE_HOURS", cls.SESSION_ABSOLUTE_HOURS)
+        grace = _int(environ, "SESSION_OUTAGE_GRACE_SECONDS", cls.SESSION_OUTAGE_GRACE_SECONDS)
+        config.SESSION_OUTAGE_GRACE_SECONDS = grace
         config.finish(environ)
         config.validate()
         return config
@@ -275,8 +294,7 @@ class BaseConfig:
 
     def finish(self, environ) -> None:
         """Fill in derived settings (hook for subclasses)."""
-        self.CACHE_REDIS_URL = self.REDIS_URL
-        self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        self.use_redis(self.REDIS_QUEUE_URL, self.REDIS_CACHE_URL)
         self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=self.SESSION_IDLE_MINUTES)
         self.SQLALCHEMY_ENGINE_OPTIONS = self.engine_options()
         if self.DATABASE_REPLICA_URL:
@@ -306,6 +324,19 @@ class BaseConfig:
             }
         return options
 
+    def use_redis(self, queue_url: str | None, cache_url: str | None = None) -> None:
+        """Point the queues (and sessions) and the cache (and rate limits) at their Redis servers."""
+        self.REDIS_URL = self.REDIS_QUEUE_URL = queue_url
+        self.REDIS_CACHE_URL = cache_url or queue_url
+        self.CACHE_REDIS_URL = self.RATELIMIT_STORAGE_URI = self.REDIS_CACHE_URL
+        if self.REDIS_CACHE_URL:
+            from app.core.redis_breaker import client_options
+
+            url, connect, read = self.REDIS_CACHE_URL, self.REDIS_CONNECT_TIMEOUT, self.REDIS_SOCKET_TIMEOUT
+            options = client_options(url, connect, read)
+            self.CACHE_OPTIONS = dict(options)
+            self.RATELIMIT_STORAGE_OPTIONS = dict(options)
+
     def validate(self) -> None:
         """Raise ConfigError when this config cannot run."""
         missing = [name for name, value in self.required_settings() if not value]
@@ -322,6 +353,10 @@ class BaseConfig:
             raise ConfigError(str(exc)) from exc
         if self.DATABASE_CONNECT_TIMEOUT < 1:
             raise ConfigError("DATABASE_CONNECT_TIMEOUT must be at least 1 (0 would wait forever)")
+        for name in ("REDIS_QUEUE_URL", "REDIS_CACHE_URL"):
+            url = getattr(self, name)
+            if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+                raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL, got {url!r}")
         if min(self.JOB_HEARTBEAT_SECONDS, self.JOB_MAINTENANCE_SECONDS) < 1:
             raise ConfigError("JOB_HEARTBEAT_SECONDS and JOB_MAINTENANCE_SECONDS must be at least 1")
         if self.JOB_LOST_AFTER_SECONDS < 2 * self.JOB_HEARTBEAT_SECONDS:
@@ -343,7 +378,7 @@ class BaseConfig:
         return [
             ("SECRET_KEY", self.SECRET_KEY),
             ("DATABASE_URL", self.SQLALCHEMY_DATABASE_URI),
-            ("REDIS_URL", self.REDIS_URL),
+            ("REDIS_URL (or REDIS_QUEUE_URL)", self.REDIS_QUEUE_URL),
         ]
 
 
@@ -365,9 +400,8 @@ class DevelopmentConfig(BaseConfig):
     def validate(self) -> None:
         # Development runs without REDIS_URL until something needs Redis;
         # `make run` always provides one.
-        if not self.REDIS_URL:
-            self.REDIS_URL = "redis://127.0.0.1:6379/0"
-            self.CACHE_REDIS_URL = self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        if not self.REDIS_QUEUE_URL:
+            self.use_redis("redis://127.0.0.1:6379/0", self.REDIS_CACHE_URL)
         super().validate()
 
 

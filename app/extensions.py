@@ -44,29 +44,45 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 
 
 class RedisConnections:
-    """One lazily created Redis client per app, for RQ and health checks.
+    """The app's Redis clients, created lazily: one for queues and sessions, one for the cache.
 
-    ``redis.Redis.from_url`` does not connect until the first command, and the
-    client is created on first access, so binding it to an app is free of
-    side effects.
+    ``client()`` talks to the queue Redis (``REDIS_QUEUE_URL``: RQ, sessions, locks),
+    ``cache_client()`` to the cache Redis (``REDIS_CACHE_URL``; Flask-Caching and Flask-Limiter
+    make their own clients with the same options). Both have short timeouts, no retries and a
+    circuit breaker per server (app/core/redis_breaker.py), so a Redis that hangs costs a
+    request a fraction of a second, then nothing. The worker loop makes its own patient client.
+
+    ``redis.Redis.from_url`` does not connect until the first command, and a client is created
+    on first access, so binding to an app is free of side effects.
     """
 
     extension_name = "worklane_redis"
 
     def init_app(self, app) -> None:
-        app.extensions[self.extension_name] = {"client": None}
+        app.extensions[self.extension_name] = {"client": None, "cache": None}
 
     def client(self, app=None) -> Redis:
+        """The queue Redis (queues, sessions, locks)."""
+        return self._client(app, "client", "REDIS_QUEUE_URL")
+
+    def cache_client(self, app=None) -> Redis:
+        """The cache Redis (the cache, rate limits); the queue Redis's client when they are one."""
+        app = app or current_app._get_current_object()
+        if app.config["REDIS_CACHE_URL"] == app.config["REDIS_QUEUE_URL"]:
+            return self.client(app)
+        return self._client(app, "cache", "REDIS_CACHE_URL")
+
+    def _client(self, app, slot: str, setting: str) -> Redis:
         app = app or current_app._get_current_object()
         state = app.extensions[self.extension_name]
-        if state["client"] is None:
-            state["client"] = Redis.from_url(
-                app.config["REDIS_URL"],
-                socket_connect_timeout=2,
-                socket_timeout=10,
-                health_check_interval=30,
-            )
-        return state["client"]
+        if state[slot] is None:
+            from app.core.redis_breaker import client_options
+
+            url = app.config[setting]
+            connect, read = app.config["REDIS_CONNECT_TIMEOUT"], app.config["REDIS_SOCKET_TIMEOUT"]
+            options = client_options(url, connect, read)
+            state[slot] = Redis.from_url(url, **options)
+        return state[slot]
 
 
 redis_connections = RedisConnections()

@@ -98,10 +98,13 @@ def start_redis(instance: Path) -> tuple[subprocess.Popen, str]:
             str(port),
             "--dir",
             str(data_dir),
+            # Queued jobs survive a restart: the append-only file, written every second.
             "--save",
             "60 1",
             "--appendonly",
-            "no",
+            "yes",
+            "--appendfsync",
+            "everysec",
             "--maxmemory-policy",
             "noeviction",
             "--logfile",
@@ -179,7 +182,7 @@ def main() -> int:
     mail_process = None
     honcho = None
     try:
-        if not env.get("REDIS_URL"):
+        if not (env.get("REDIS_URL") or env.get("REDIS_QUEUE_URL")):
             redis_process, env["REDIS_URL"] = start_redis(instance)
             say(f"started a private Redis at {env['REDIS_URL']} (data in {instance / 'redis'})")
 

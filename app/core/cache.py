@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import g, has_app_context
+from flask_caching.backends import RedisCache
 from redis.exceptions import RedisError
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -85,8 +87,69 @@ def _request_memo() -> dict[str, int]:
     return g.cache_versions
 
 
+class ForgivingRedisCache(RedisCache):
+    """Flask-Caching's Redis backend (``CACHE_TYPE``), answering as an empty cache while its Redis
+    is unreachable: a read misses and a write is dropped, so every page is rendered from the
+    database instead of failing (with the circuit breaker of app/core/redis_breaker.py, without
+    waiting either)."""
+
+    def _unreachable(self, exc: RedisError, answer: Any) -> Any:
+        log.warning("cache unavailable", extra={"error": str(exc)})
+        return answer
+
+    def get(self, key: str) -> Any:
+        try:
+            return super().get(key)
+        except RedisError as exc:
+            return self._unreachable(exc, None)
+
+    def get_many(self, *keys: str) -> list[Any]:
+        try:
+            return super().get_many(*keys)
+        except RedisError as exc:
+            return self._unreachable(exc, [None] * len(keys))
+
+    def has(self, key: str) -> bool:
+        try:
+            return super().has(key)
+        except RedisError as exc:
+            return self._unreachable(exc, False)
+
+    def set(self, key: str, value: Any, timeout: Any = None) -> Any:
+        try:
+            return super().set(key, value, timeout)
+        except RedisError as exc:
+            return self._unreachable(exc, False)
+
+    def add(self, key: str, value: Any, timeout: Any = None) -> Any:
+        try:
+            return super().add(key, value, timeout)
+        except RedisError as exc:
+            return self._unreachable(exc, False)
+
+    def set_many(self, mapping: dict[str, Any], timeout: Any = None) -> list[Any]:
+        try:
+            return super().set_many(mapping, timeout)
+        except RedisError as exc:
+            return self._unreachable(exc, [])
+
+    def delete(self, key: str) -> bool:
+        try:
+            return super().delete(key)
+        except RedisError as exc:
+            return self._unreachable(exc, False)
+
+    def delete_many(self, *keys: str) -> list[Any]:
+        try:
+            return super().delete_many(*keys)
+        except RedisError as exc:
+            return self._unreachable(exc, [])
+
+
 def _get_many(keys: list[str]) -> list[Any]:
     try:
+        if _unapplied_bumps:
+            _apply_unapplied_bumps()
         return cache.cache.get_many(*keys)
     except RedisError as exc:
         log.warning("cache unavailable", extra={"error": str(exc)})
@@ -130,23 +193,63 @@ def _bump(client, key: str) -> None:
     client.expire(key, _VERSION_TIMEOUT)
 
 
-@event.listens_for(Session, "after_commit")
-def _apply_pending_bumps(session) -> None:
-    keys = session.info.pop(_PENDING, ())
+#: Version keys whose bump failed because the cache Redis was away. The data is committed, and
+#: while Redis is away nothing is served from the cache; but once it is back, pages cached
+#: before the change would show the old data. So this process bumps them again before it next
+#: reads the cache (or commits). Another process serving a page cached before the change in
+#: the moment between can show it once; a process that exits first leaves those pages to
+#: expire within their timeout.
+_unapplied_bumps: set[str] = set()
+_unapplied_lock = threading.Lock()
+_MAX_UNAPPLIED = 100_000
+
+
+def _bump_all(keys: Iterable[str]) -> None:
+    backend = cache.cache
+    pipe = backend._write_client.pipeline(transaction=False)
+    for key in keys:
+        _bump(pipe, backend._get_prefix() + key)
+    pipe.execute()
+
+
+def _keep_unapplied(keys: Iterable[str], exc: RedisError) -> None:
+    with _unapplied_lock:
+        room = _MAX_UNAPPLIED - len(_unapplied_bumps)
+        keys = sorted(keys)
+        _unapplied_bumps.update(keys[: max(room, 0)])
+    extra = {"keys": keys[:20], "count": len(keys), "error": str(exc)}
+    log.warning("cache versions not bumped yet", extra=extra)
+
+
+def _apply_unapplied_bumps() -> None:
+    """Bump what an outage left unbumped (raises RedisError while the cache Redis is still away)."""
+    with _unapplied_lock:
+        keys = set(_unapplied_bumps)
+        _unapplied_bumps.clear()
     if not keys:
         return
-    backend = cache.cache
+    try:
+        _bump_all(keys)
+    except RedisError as exc:
+        _keep_unapplied(keys, exc)
+        raise
+    log.info("cache versions bumped after an outage", extra={"count": len(keys)})
+
+
+@event.listens_for(Session, "after_commit")
+def _apply_pending_bumps(session) -> None:
+    keys = session.info.pop(_PENDING, set())
+    if not keys and not _unapplied_bumps:
+        return
     if has_app_context():
         _request_memo().clear()
+    with _unapplied_lock:
+        keys = keys | _unapplied_bumps
+        _unapplied_bumps.clear()
     try:
-        pipe = backend._write_client.pipeline(transaction=False)
-        for key in keys:
-            _bump(pipe, backend._get_prefix() + key)
-        pipe.execute()
+        _bump_all(keys)
     except RedisError as exc:
-        # The data is committed; with Redis away nothing is served from the cache either.
-        # Values cached before the outage expire within their timeout.
-        log.warning("cache versions not bumped", extra={"keys": sorted(keys), "error": str(exc)})
+        _keep_unapplied(keys, exc)
 
 
 @event.listens_for(Session, "after_soft_rollback")

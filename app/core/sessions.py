@@ -17,8 +17,23 @@ logged-in session it is an HMAC of the session id (the same for every parallel r
 each login); a visitor gets a random one in a cookie of its own (signed double submit: the form
 carries the token signed by Flask-WTF, the cookie the value it must match).
 
-If Redis is briefly unreachable, a request runs as a visitor (and is told so by the pages that
-need a login) instead of answering 500, and its session cookie is left as it is.
+If Redis is unreachable (or its circuit breaker is open, see app/core/redis_breaker.py):
+
+- a page (GET or HEAD) of a person whose session this process read from Redis within the last
+  ``SESSION_OUTAGE_GRACE_SECONDS`` is served from that copy, read-only: nothing the request
+  changes in the session is kept. The copy is dropped when this process ends the session; a
+  session ended by another process in that last moment before the outage can thus be served
+  here until Redis is back (a password change, or anything else that ends all of a person's
+  sessions, still ends it: the login's identity carries the account's session epoch, checked
+  against the database);
+- any other request whose cookie names a stored session is answered with a 503 page and
+  ``Retry-After`` (:class:`SessionStoreUnavailable`): never a 500, and never a page that looks
+  logged out or a redirect to the login form. The session cookie is left as it is, so the person
+  is signed in again as soon as Redis answers;
+- signing in or out gets the same 503 page: a login that could not be stored, or a logout that
+  could not end the stored session, must not look as if it had worked.
+
+Visitors are served as usual (their session is in their cookie).
 """
 
 from __future__ import annotations
@@ -28,14 +43,17 @@ import hmac
 import logging
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
 
 import msgspec
-from flask import Flask
+from flask import Flask, session
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 from redis.exceptions import RedisError, ResponseError
 from werkzeug.datastructures import CallbackDict
+from werkzeug.exceptions import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +97,19 @@ return 1
 """
 
 
+#: Seconds a person is asked to wait when the session store is unreachable.
+RETRY_AFTER_SECONDS = 5
+
+
+class SessionStoreUnavailable(ServiceUnavailable):
+    """Redis, where logins are kept, cannot be reached: a 503 page with ``Retry-After``."""
+
+    description = "Worklane cannot reach its session store for a moment. Try again in a few seconds."
+
+    def __init__(self, description: str | None = None):
+        super().__init__(description, retry_after=RETRY_AFTER_SECONDS)
+
+
 class Session(CallbackDict, SessionMixin):
     """The session of one request (``flask.session``)."""
 
@@ -97,9 +128,11 @@ class Session(CallbackDict, SessionMixin):
         self.flash_fields: list[tuple[str, bytes]] = []
         #: The stored session existed when the request began (saves must not recreate it).
         self.loaded = False
-        #: The request came with a session cookie / Redis could not be read.
+        #: The request came with a session cookie / Redis could not be read / and the stored
+        #: session was filled in from this process's last copy (read-only).
         self.had_cookie = False
         self.unavailable = False
+        self.served_from_copy = False
         #: The visitor data the cookie carried, to write the cookie only when it changes.
         self.visitor_data: dict | None = None
         self.csrf_cookie = csrf_cookie
@@ -160,13 +193,43 @@ class Session(CallbackDict, SessionMixin):
         super().__setitem__(key, value)
 
 
+class RecentSessions:
+    """The stored sessions this process read last (their fields, not their flash messages), to
+    serve pages from while Redis cannot be read; the least recently read go first."""
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._items: OrderedDict[str, tuple[float, dict[str, bytes]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, sid: str, fields: dict[str, bytes]) -> None:
+        with self._lock:
+            self._items[sid] = (time.monotonic(), fields)
+            self._items.move_to_end(sid)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def recall(self, sid: str, max_age: float) -> dict[str, bytes] | None:
+        with self._lock:
+            item = self._items.get(sid)
+        if item is None or time.monotonic() - item[0] > max_age:
+            return None
+        return item[1]
+
+    def forget(self, sid: str | None) -> None:
+        with self._lock:
+            self._items.pop(sid, None)
+
+
 class WorklaneSessionInterface(SessionInterface):
     """Opens and saves :class:`Session`: Redis for a login, a signed cookie for a visitor."""
 
-    def __init__(self, client, key_prefix: str):
+    def __init__(self, client, key_prefix: str, outage_grace_seconds: float = 0):
         self.client = client
         self.key_prefix = key_prefix
         self._save_script = client.register_script(_SAVE_SCRIPT)
+        self.outage_grace_seconds = outage_grace_seconds
+        self.recent = RecentSessions()
 
     # --- names and signing ------------------------------------------------------------------
 
@@ -203,7 +266,7 @@ class WorklaneSessionInterface(SessionInterface):
             return session
         session.had_cookie = True
         if _SESSION_ID.fullmatch(value):
-            self._load_stored(session, value)
+            self._load_stored(session, value, read_only=request.method in ("GET", "HEAD"))
         else:
             self._load_visitor(app, session, value)
         return session
@@ -217,7 +280,7 @@ class WorklaneSessionInterface(SessionInterface):
         except (BadSignature, UnicodeDecodeError):
             return None
 
-    def _load_stored(self, session: Session, sid: str) -> None:
+    def _load_stored(self, session: Session, sid: str, read_only: bool = False) -> None:
         try:
             try:
                 fields = self.client.hgetall(self._store_key(sid))
@@ -227,11 +290,21 @@ class WorklaneSessionInterface(SessionInterface):
                 self._carry_over_whole_value(session, sid)
                 return
         except RedisError as exc:
-            log.warning("session store unavailable; serving without a session", extra={"error": str(exc)})
             session.unavailable = True
-            return
+            copy = self.recent.recall(sid, self.outage_grace_seconds) if read_only else None
+            if copy is None:
+                log.warning("session store unavailable", extra={"error": str(exc)})
+                return
+            log.warning("session store unavailable; served from the last copy", extra={"error": str(exc)})
+            session.served_from_copy = True
+            fields = copy
         if not fields:
+            self.recent.forget(sid)
             return  # ended or expired
+        if not session.unavailable:
+            self.recent.remember(
+                sid, {name: raw for name, raw in fields.items() if not name.startswith(_FLASH_FIELD.encode())}
+            )
         flashes = []
         for raw_name, raw in fields.items():
             name = raw_name.decode()
@@ -284,12 +357,18 @@ class WorklaneSessionInterface(SessionInterface):
         """A new id for this session (login, logout): the stored one is deleted, nothing is kept.
 
         The visitor's CSRF cookie is dropped too, so a token from before the change is refused.
+        Raises :class:`SessionStoreUnavailable` when Redis cannot be reached: a login could not be
+        stored, and a logout could not end the stored session.
         """
-        if session.loaded:
-            try:
+        try:
+            if session.loaded:
+                self.recent.forget(session.sid)
                 self.client.delete(self._store_key(session.sid))
-            except RedisError as exc:
-                log.warning("session store unavailable; old session not deleted", extra={"error": str(exc)})
+            else:
+                self.client.ping()  # a login is about to be stored: is the store there?
+        except RedisError as exc:
+            log.warning("session store unavailable; sign-in or sign-out refused", extra={"error": str(exc)})
+            raise SessionStoreUnavailable() from exc
         session.sid = self._new_sid()
         session.stored, session.flash_fields, session.loaded = {}, [], False
         session.csrf_cookie, session.csrf_cookie_changed = None, True
@@ -308,6 +387,7 @@ class WorklaneSessionInterface(SessionInterface):
                 self._save_stored(app, session, response)
                 return
             if session.loaded:  # the login ended without a new id: forget the stored session
+                self.recent.forget(session.sid)
                 self.client.delete(self._store_key(session.sid))
         except RedisError as exc:
             log.warning("session store unavailable; session not saved", extra={"error": str(exc)})
@@ -387,5 +467,27 @@ class WorklaneSessionInterface(SessionInterface):
         )
 
 
+#: Endpoints served even when a login cannot be read: they do not depend on who is asking.
+_SERVED_WITHOUT_SESSION = frozenset({"static", "health.healthz", "health.readyz"})
+
+
 def register_sessions(app: Flask, client) -> None:
-    app.session_interface = WorklaneSessionInterface(client, app.config["SESSION_KEY_PREFIX"])
+    app.session_interface = WorklaneSessionInterface(
+        client, app.config["SESSION_KEY_PREFIX"], app.config["SESSION_OUTAGE_GRACE_SECONDS"]
+    )
+
+    # A URL value preprocessor: these run before every before_request function, and before the
+    # organization pages' own (which send a person who is not signed in to the login form).
+    @app.url_value_preprocessor
+    def _refuse_while_the_store_is_unavailable(endpoint, values):
+        """A signed-in person whose session cannot be read gets a 503 page, not a logged-out one."""
+        unreadable = getattr(session, "unavailable", False) and not session.served_from_copy
+        if unreadable and endpoint not in _SERVED_WITHOUT_SESSION:
+            raise SessionStoreUnavailable()
+
+    @app.errorhandler(SessionStoreUnavailable)
+    def _store_unavailable(exc: SessionStoreUnavailable):
+        from app.core.errors import render_error
+
+        body, code = render_error(503, exc.description)
+        return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import lru_cache
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from app.config import PROJECT_ROOT
 from app.core.database import without_connect_retries
 from app.extensions import db, redis_connections
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -55,16 +59,59 @@ def check_database() -> dict:
     return _timed(_check)
 
 
-def check_redis() -> dict:
+def check_redis(client) -> dict:
+    """Whether a Redis server answers a PING: within the clients' short socket timeout, or at
+    once with the reason while its circuit breaker is open (app/core/redis_breaker.py)."""
+
     def _check():
-        redis_connections.client().ping()
+        client.ping()
         return {}
 
     return _timed(_check)
 
 
+#: How long a process trusts what it last read of the queue Redis's persistence settings.
+_SETTINGS_TTL_SECONDS = 60
+_settings_seen: dict[str, tuple[float, str | None]] = {}
+
+
+def queue_redis_problem(client) -> str | None:
+    """What is wrong with the queue Redis's settings for production, or None.
+
+    Queued jobs and sessions must survive a restart and never be evicted: ``maxmemory-policy
+    noeviction`` and ``appendonly yes``. Read with INFO (which managed Redis services allow,
+    unlike CONFIG), at most once a minute per process.
+    """
+    address = repr(client.connection_pool)
+    seen = _settings_seen.get(address)
+    if seen and time.monotonic() - seen[0] < _SETTINGS_TTL_SECONDS:
+        return seen[1]
+    info = {**client.info("persistence"), **client.info("memory")}
+    wrong = []
+    if info.get("maxmemory_policy", "noeviction") != "noeviction":
+        wrong.append(f"maxmemory-policy is {info['maxmemory_policy']} (needs noeviction)")
+    if str(info.get("aof_enabled", "0")) != "1":
+        wrong.append("appendonly is no (needs yes: queued jobs would be lost on a restart)")
+    problem = "the queue Redis " + " and ".join(wrong) if wrong else None
+    if problem:
+        log.warning(problem)
+    _settings_seen[address] = (time.monotonic(), problem)
+    return problem
+
+
 def readiness() -> tuple[bool, dict]:
-    checks = {"database": check_database(), "redis": check_redis()}
+    queue = redis_connections.client()
+    checks = {"database": check_database(), "redis": check_redis(queue)}
+    if current_app.config["REDIS_CACHE_URL"] != current_app.config["REDIS_QUEUE_URL"]:
+        checks["redis_cache"] = check_redis(redis_connections.cache_client())
+    if current_app.config["ENV_NAME"] == "production" and checks["redis"]["ok"]:
+        try:
+            problem = queue_redis_problem(queue)
+        except RedisError:
+            problem = None  # answered the PING, not INFO: the next check will tell
+        if problem:
+            # Reported, not fatal: taking every web process out of the balancer would be worse.
+            checks["redis"]["warning"] = problem
     ready = all(check["ok"] for check in checks.values())
     return ready, {
         "status": "ready" if ready else "unavailable",
