@@ -18,9 +18,11 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
+from rq import Queue, Worker
 from sqlalchemy import select
 
 from app.config import PROJECT_ROOT
+from app.core.queue.queues import DEFAULT
 from app.core.tenancy import unscoped
 from app.extensions import db
 from app.models import Comment
@@ -28,9 +30,11 @@ from tests.accounts import PASSWORD
 from tests.conftest import csrf_token_from, free_port
 from tests.factories import OWNER, make_acme
 from tests.support.http import HttpBrowser
-from tests.support.workers import gone, poll, stop_process, wait_for
+from tests.support.workers import WorkerProcess, gone, poll, stop_process, wait_for
 
 pytestmark = pytest.mark.processes
+#: Clients posting comments at once during the rolling restart.
+CLIENTS = 6
 
 BIN = Path(sys.executable).parent
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -103,6 +107,9 @@ def render_nginx(directory: Path, listen: int, web_ports: list[int]) -> Path:
     main = (DEPLOY / "nginx" / "nginx.conf").read_text()
     user = "user root;" if os.geteuid() == 0 else ""
     main = main.replace("user www-data;", user)
+    # One nginx worker: its round robin alternates strictly, so requests in flight at once are
+    # spread over both web processes (two workers each keep their own turn).
+    main = main.replace("worker_processes auto;", "worker_processes 1;")
     main = main.replace("/run/nginx.pid", str(directory / "nginx.pid"))
     main = main.replace("/var/log/nginx/", f"{logs}/")
     # Dynamic modules load relative to the prefix; the site needs none of them.
@@ -405,71 +412,85 @@ def test_sigterm_waits_no_longer_than_the_shutdown_setting(migrated_env, tmp_pat
 # --- (c) rolling restart, (d) supervision ------------------------------------------------------
 
 
+def lock_waiters() -> int:
+    """Statements waiting on a lock (a comment's insert, or a row an insert waiting there holds)."""
+    with psycopg.connect(os.environ["TEST_POSTGRES_URL"], autocommit=True) as watcher:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        return watcher.execute(query).fetchone()[0]
+
+
 @pytest.mark.postgres_only
 def test_rolling_restart_behind_nginx_loses_no_request(app, committed_db, stack):
-    """deploy/rolling-restart of both web processes under GETs and comment POSTs: 0 failures, all stored."""
+    """deploy/rolling-restart under GETs and comment POSTs, some POSTs in flight: 0 failures, all stored."""
     with app.app_context():
         make_acme()
         db.session.commit()
     browser = HttpBrowser(stack.nginx.url)
     browser.log_in(OWNER)
     new_issue = browser.open("/acme/projects/WEB/issues/new")
-    form = {
-        "csrf_token": csrf_token_from(new_issue.body),
-        "title": "Deploy",
-        "state": "todo",
-        "priority": "0",
-    }
+    token = csrf_token_from(new_issue.body)
+    form = {"csrf_token": token, "title": "Deploy", "state": "todo", "priority": "0"}
     created = browser.open("/acme/projects/WEB/issues/new", form)
     assert created.status == 303
     issue = urllib.parse.urlsplit(created.location).path
     old_pids = [stack.pid("web-1"), stack.pid("web-2")]
-    restarting = threading.Event()
     done = threading.Event()
     failures, posted = [], []
 
-    def client():
+    def client(name: int):
         number = 0
         while not done.is_set():
-            page = browser.open(issue)
-            if page.status != 200:
-                failures.append(("GET", page.status, page.body[:200]))
+            try:
+                page = browser.open(issue)
+                if page.status != 200:
+                    failures.append(("GET", page.status, page.body[:200]))
+                    continue
+                body = f"comment {name}-{number}"
+                form = {"csrf_token": csrf_token_from(page.body), "body": body}
+                reply = browser.open(issue + "/comments", form)
+            except OSError as error:
+                failures.append(("connection", error))
                 continue
-            body = f"comment {number}"
-            reply = browser.open(
-                issue + "/comments", {"csrf_token": csrf_token_from(page.body), "body": body}
-            )
             if reply.status == 303:
                 posted.append(body)
             else:
                 failures.append(("POST", reply.status, reply.body[:200]))
             number += 1
-            if number == 5:
-                restarting.set()
 
-    thread = threading.Thread(target=client)
-    thread.start()
+    clients = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for thread in clients:
+        thread.start()
     try:
-        assert restarting.wait(60), failures
-        environment = {**os.environ, "SUPERVISORCTL": " ".join(stack.supervisorctl)}
-        result = subprocess.run(
-            [str(DEPLOY / "rolling-restart"), str(stack.programs)],
-            env=environment,
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0, result.stderr + result.stdout
+        wait_for(lambda: len(posted) >= CLIENTS or failures, 60, "comments posted")
+        # Pages still read comments; new comments wait, so both web processes hold POSTs in flight
+        # when the first one is told to stop.
+        with psycopg.connect(os.environ["TEST_POSTGRES_URL"]) as locker:
+            locker.execute("LOCK TABLE comments IN SHARE MODE")
+            wait_for(lambda: lock_waiters() >= CLIENTS, 30, "every client's comment waiting")
+            environment = {**os.environ, "SUPERVISORCTL": " ".join(stack.supervisorctl)}
+            restart = subprocess.Popen(
+                [str(DEPLOY / "rolling-restart"), str(stack.programs)],
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            wait_for(lambda: refuses(stack.web_ports[0]), 30, "web-1 stopping")
+            locker.rollback()
+        output, _ = restart.communicate(timeout=120)
+        assert restart.returncode == 0, output
         settled = len(posted)
-        wait_for(lambda: len(posted) >= settled + 5, 60, "requests after the restart")
+        wait_for(lambda: len(posted) >= settled + CLIENTS or failures, 60, "requests after the restart")
     finally:
         done.set()
-        thread.join(60)
+        for thread in clients:
+            thread.join(60)
     assert failures == []
     new_pids = [stack.pid("web-1"), stack.pid("web-2")]
     assert all(new_pids) and not set(new_pids) & set(old_pids)
     with app.app_context(), unscoped("test check"):
         stored = set(db.session.scalars(select(Comment.body)))
-    assert set(posted) <= stored and len(posted) > 5
+    assert set(posted) <= stored
 
 
 def test_supervisord_restarts_a_killed_worker_while_web_keeps_answering(stack):
@@ -483,3 +504,17 @@ def test_supervisord_restarts_a_killed_worker_while_web_keeps_answering(stack):
     assert [stack.pid("web-1"), stack.pid("web-2")] == web_pids
     for port in stack.web_ports:
         assert answers(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_sigterm_to_a_worker_lets_its_running_job_finish(migrated_env, redis_client, tmp_path):
+    """A worker told to stop (supervisord's SIGTERM) finishes the job it runs, then exits 0."""
+    worker = WorkerProcess(migrated_env, tmp_path / "worker.log")
+    try:
+        wait_for(lambda: len(Worker.all(connection=redis_client)) == 1, 30, "the worker registered")
+        job = Queue(DEFAULT, connection=redis_client).enqueue("time.sleep", 2)
+        wait_for(lambda: job.get_status(refresh=True) == "started", 30, "the job started")
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(30) == 0, worker.output()
+        assert job.get_status(refresh=True) == "finished"
+    finally:
+        worker.stop()
