@@ -19,6 +19,7 @@ import psutil
 import psycopg
 import pytest
 from rq import Queue, Worker
+from rq.registry import FailedJobRegistry
 from sqlalchemy import select
 
 from app.config import PROJECT_ROOT
@@ -518,3 +519,27 @@ def test_sigterm_to_a_worker_lets_its_running_job_finish(migrated_env, redis_cli
         assert job.get_status(refresh=True) == "finished"
     finally:
         worker.stop()
+
+
+def test_a_job_outlasting_the_workers_stop_is_put_back_and_run_by_the_next_worker(
+    migrated_env, redis_client, tmp_path
+):
+    """A job still running WORKER_SHUTDOWN_SECONDS after SIGTERM goes back on its queue, not to failed."""
+    env = {**migrated_env, "WORKER_SHUTDOWN_SECONDS": "1"}
+    stopping = WorkerProcess(env, tmp_path / "stopping.log")
+    job = None
+    try:
+        wait_for(lambda: len(Worker.all(connection=redis_client)) == 1, 30, "the worker registered")
+        job = Queue(DEFAULT, connection=redis_client).enqueue("time.sleep", 6)
+        wait_for(lambda: job.get_status(refresh=True) == "started", 30, "the job started")
+        stopping.process.send_signal(signal.SIGTERM)
+        assert stopping.process.wait(30) == 0, stopping.output()
+        assert job.get_status(refresh=True) == "queued"
+        assert job.id not in FailedJobRegistry(DEFAULT, connection=redis_client).get_job_ids()
+    finally:
+        stopping.stop()
+    successor = WorkerProcess(migrated_env, tmp_path / "successor.log")
+    try:
+        wait_for(lambda: job.get_status(refresh=True) == "finished", 60, "the job run by the next worker")
+    finally:
+        successor.stop()

@@ -70,7 +70,15 @@ def web_command(host, port, threads, shutdown_seconds, connection_limit, channel
 )
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
 @click.option("--name", default=None, help="Worker name (default: generated).")
-def worker_command(queues, burst, name):
+@click.option(
+    "--shutdown-seconds",
+    envvar="WORKER_SHUTDOWN_SECONDS",
+    type=click.FloatRange(0),
+    default=120,
+    show_default=True,
+    help="On SIGTERM, how long the running job may take to finish before it is put back on its queue.",
+)
+def worker_command(queues, burst, name, shutdown_seconds):
     """Run an RQ worker; every job runs in an app context."""
     from workers.worker import run_worker
 
@@ -78,7 +86,13 @@ def worker_command(queues, burst, name):
     unknown = [q for q in names if q not in QUEUES]
     if unknown:
         raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}", param_hint="--queues")
-    run_worker(current_app._get_current_object(), queues=names, burst=burst, name=name)
+    run_worker(
+        current_app._get_current_object(),
+        queues=names,
+        burst=burst,
+        name=name,
+        shutdown_seconds=shutdown_seconds,
+    )
 
 
 @click.command("scheduler")
