@@ -3,6 +3,7 @@ all of them supervised by supervisord from the config `honcho export` writes."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -10,9 +11,9 @@ import socket
 import subprocess
 import sys
 import threading
-import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -61,8 +62,6 @@ def answers(url: str, **headers) -> bool:
 
 def get(url: str, source: str | None = None, headers: dict | None = None):
     """A GET with its own connection, from ``source`` (another loopback address) when given."""
-    import http.client
-
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(
         parts.hostname, parts.port, timeout=30, source_address=(source, 0) if source else None
@@ -356,6 +355,38 @@ def test_idle_connections_through_nginx_do_not_stop_pages_answering(stack):
 # --- (b) graceful shutdown of a web process ----------------------------------------------------
 
 
+def lock_waiters() -> int:
+    """Statements waiting on a lock (a comment's insert, or a row an insert waiting there holds)."""
+    with psycopg.connect(os.environ["TEST_POSTGRES_URL"], autocommit=True) as watcher:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        return watcher.execute(query).fetchone()[0]
+
+
+@contextmanager
+def login_held_by_the_database(web: WebProcess):
+    """A login POST in flight on ``web``, waiting on a lock of the users table until the block ends."""
+    browser = HttpBrowser(web.url)
+    token = csrf_token_from(browser.open("/login").body)
+    result = {}
+
+    def log_in():
+        try:
+            result["page"] = browser.open(
+                "/login", {"csrf_token": token, "email": OWNER, "password": PASSWORD}
+            )
+        except OSError as error:  # the connection was cut
+            result["error"] = error
+
+    with psycopg.connect(os.environ["TEST_POSTGRES_URL"]) as locker:
+        locker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        request = threading.Thread(target=log_in)
+        request.start()
+        wait_for(lambda: lock_waiters() >= 1, 20, "the login waiting on the locked table")
+        yield result
+        locker.rollback()
+    request.join(30)
+
+
 @pytest.mark.postgres_only
 def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections(
     app, committed_db, migrated_env, tmp_path
@@ -365,59 +396,40 @@ def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections(
         make_acme()
         db.session.commit()
     web = WebProcess(web_env(migrated_env), tmp_path / "web.log")
-    browser = HttpBrowser(web.url)
-    token = csrf_token_from(browser.open("/login").body)
-    result = {}
-    with psycopg.connect(os.environ["TEST_POSTGRES_URL"]) as locker:
-        locker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-
-        def log_in():
-            try:
-                form = {"csrf_token": token, "email": OWNER, "password": PASSWORD}
-                result["page"] = browser.open("/login", form)
-            except OSError as error:  # the connection was cut
-                result["error"] = error
-
-        request = threading.Thread(target=log_in)
-        request.start()
-        with psycopg.connect(os.environ["TEST_POSTGRES_URL"], autocommit=True) as watcher:
-
-            def login_waits_on_the_lock():
-                waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                return watcher.execute(waiting + " AND query ILIKE '%users%'").fetchone()[0]
-
-            wait_for(login_waits_on_the_lock, 20, "the login waiting on the locked table")
-        web.process.send_signal(signal.SIGTERM)
-        wait_for(lambda: refuses(web.port), 10, "new connections refused")
-        assert web.process.poll() is None  # still finishing the login
-        locker.rollback()
-    request.join(30)
-    assert "page" in result, result
-    assert result["page"].status == 303, result["page"].body[:300]
-    assert web.process.wait(20) == 0, web.output()
-    assert "web stopping" in web.output()
-
-
-def test_sigterm_waits_no_longer_than_the_shutdown_setting(migrated_env, tmp_path):
-    """A client that never finishes its request cannot hold a stopping web process past its bound."""
-    web = WebProcess({**web_env(migrated_env), "WEB_SHUTDOWN_SECONDS": "1"}, tmp_path / "web.log")
-    stuck = socket.create_connection(("127.0.0.1", web.port))
-    stuck.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never ends its headers
     try:
-        web.process.send_signal(signal.SIGTERM)
+        with login_held_by_the_database(web) as result:
+            web.process.send_signal(signal.SIGTERM)
+            wait_for(lambda: refuses(web.port), 10, "new connections refused")
+            assert web.process.poll() is None  # still finishing the login
+        assert "page" in result, result
+        assert result["page"].status == 303, result["page"].body[:300]
         assert web.process.wait(20) == 0, web.output()
+        assert "web stopping" in web.output()
     finally:
-        stuck.close()
+        stop_process(web.process, 10)
+
+
+@pytest.mark.postgres_only
+def test_sigterm_waits_for_a_request_no_longer_than_the_shutdown_setting(
+    app, committed_db, migrated_env, tmp_path
+):
+    """A request still running WEB_SHUTDOWN_SECONDS after SIGTERM is cut: the process exits 1 and says so."""
+    with app.app_context():
+        make_acme()
+        db.session.commit()
+    web = WebProcess({**web_env(migrated_env), "WEB_SHUTDOWN_SECONDS": "1"}, tmp_path / "web.log")
+    try:
+        with login_held_by_the_database(web) as result:
+            web.process.send_signal(signal.SIGTERM)
+            wait_for(lambda: web.process.poll() is not None, 20, "the web process gone, the login still held")
+        assert web.process.returncode == 1
+        assert '"requests_cut": 1' in web.output()
+        assert "error" in result, result
+    finally:
+        stop_process(web.process, 10)
 
 
 # --- (c) rolling restart, (d) supervision ------------------------------------------------------
-
-
-def lock_waiters() -> int:
-    """Statements waiting on a lock (a comment's insert, or a row an insert waiting there holds)."""
-    with psycopg.connect(os.environ["TEST_POSTGRES_URL"], autocommit=True) as watcher:
-        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        return watcher.execute(query).fetchone()[0]
 
 
 @pytest.mark.postgres_only
