@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import re
 import signal
 import socket
@@ -305,7 +306,7 @@ class Stack:
 
 @pytest.fixture
 def stack(tmp_path, migrated_env):
-    with Stack(tmp_path, web_env(migrated_env)) as running:
+    with Stack(tmp_path, {**web_env(migrated_env), "WEB_THREADS": "8"}) as running:
         yield running
 
 
@@ -353,6 +354,16 @@ def test_idle_connections_through_nginx_do_not_stop_pages_answering(stack):
 
 
 # --- (b) graceful shutdown of a web process ----------------------------------------------------
+
+
+def waiting_on_the_database(pids: list[int]) -> set[int]:
+    """Which of these processes have a statement waiting on a lock (by their connections' ports)."""
+    with psycopg.connect(os.environ["TEST_POSTGRES_URL"], autocommit=True) as watcher:
+        query = "SELECT client_port FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        ports = {row[0] for row in watcher.execute(query)}
+    return {
+        pid for pid in pids if any(c.laddr.port in ports for c in psutil.Process(pid).net_connections("tcp"))
+    }
 
 
 def lock_waiters() -> int:
@@ -458,6 +469,8 @@ def test_rolling_restart_behind_nginx_loses_no_request(app, committed_db, stack)
                 if page.status != 200:
                     failures.append(("GET", page.status, page.body[:200]))
                     continue
+                if random.random() < 0.5:  # one more request: POSTs take either turn of nginx's round robin
+                    browser.open("/healthz")
                 body = f"comment {name}-{number}"
                 form = {"csrf_token": csrf_token_from(page.body), "body": body}
                 reply = browser.open(issue + "/comments", form)
@@ -475,11 +488,11 @@ def test_rolling_restart_behind_nginx_loses_no_request(app, committed_db, stack)
         thread.start()
     try:
         wait_for(lambda: len(posted) >= CLIENTS or failures, 60, "comments posted")
-        # Pages still read comments; new comments wait, so both web processes hold POSTs in flight
-        # when the first one is told to stop.
+        # Pages still read comments; new comments wait, until both web processes hold POSTs in
+        # flight; then the first one is told to stop.
         with psycopg.connect(os.environ["TEST_POSTGRES_URL"]) as locker:
             locker.execute("LOCK TABLE comments IN SHARE MODE")
-            wait_for(lambda: lock_waiters() >= CLIENTS, 30, "every client's comment waiting")
+            wait_for(lambda: waiting_on_the_database(old_pids) == set(old_pids), 60, "POSTs held on both")
             environment = {**os.environ, "SUPERVISORCTL": " ".join(stack.supervisorctl)}
             restart = subprocess.Popen(
                 [str(DEPLOY / "rolling-restart"), str(stack.programs)],
