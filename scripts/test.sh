@@ -55,6 +55,19 @@ if [ -z "$CHROMIUM" ]; then
 fi
 export WORKLANE_CHROMIUM="$CHROMIUM"
 
+# nginx and supervisord for the deployment tests (tests/test_deploy.py): Debian's packages.
+NGINX=${WORKLANE_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+SUPERVISORD=${WORKLANE_SUPERVISORD:-$(command -v supervisord || echo /usr/bin/supervisord)}
+if { [ ! -x "$NGINX" ] || [ ! -x "$SUPERVISORD" ]; } && apt_install nginx supervisor; then
+  NGINX=/usr/sbin/nginx SUPERVISORD=/usr/bin/supervisord
+fi
+if [ ! -x "$NGINX" ] || [ ! -x "$SUPERVISORD" ]; then
+  if [ "${CI:-}" = true ]; then echo "nginx and supervisor are required in CI" >&2; exit 1; fi
+  say "nginx or supervisord not found: deployment tests will be skipped (apt-get install nginx supervisor)"
+  NGINX= SUPERVISORD=
+fi
+export WORKLANE_NGINX="$NGINX" WORKLANE_SUPERVISORD="$SUPERVISORD"
+
 # --- throw-away servers ---------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/worklane-test.XXXXXX")
 chmod 755 "$WORK"

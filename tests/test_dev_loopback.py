@@ -10,17 +10,19 @@ from app.config import PROJECT_ROOT
 
 
 def _web_listen_address(env: dict[str, str]) -> str:
-    """The --listen address the Procfile's web line computes in this environment (run by sh)."""
+    """The host:port the Procfile's web line computes in this environment (run by sh)."""
     line = next(
         entry.split(":", 1)[1]
         for entry in (PROJECT_ROOT / "Procfile").read_text().splitlines()
         if entry.startswith("web:")
     )
-    command = line.replace("exec waitress-serve", "printf '%s\\n'", 1)
+    command = line.replace("exec flask --app wsgi web", "printf '%s\\n'", 1)
     output = subprocess.run(
         ["sh", "-c", command], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
-    return next(arg for arg in output if arg.startswith("--listen=")).removeprefix("--listen=")
+    host = next(arg for arg in output if arg.startswith("--host=")).removeprefix("--host=")
+    port = next(arg for arg in output if arg.startswith("--port=")).removeprefix("--port=")
+    return f"{host}:{port}"
 
 
 @pytest.mark.processes

@@ -39,12 +39,12 @@ def assert_all_gone(processes: list[psutil.Process]) -> None:
 
 
 def test_procfile_declares_the_four_processes():
-    """The Procfile has web (waitress), worker and scheduler (flask CLI) and release (migrations)."""
+    """The Procfile has web, worker and scheduler (flask CLI) and release (migrations)."""
     entries = dict(
         line.split(":", 1) for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line.strip()
     )
     assert set(entries) == {"web", "worker", "scheduler", "release"}
-    assert "waitress-serve" in entries["web"] and "wsgi:app" in entries["web"]
+    assert "flask --app wsgi web" in entries["web"]
     assert "${PORT" in entries["web"] and "${WEB_THREADS" in entries["web"]
     assert "flask --app wsgi worker" in entries["worker"]
     assert "flask --app wsgi scheduler" in entries["scheduler"]
@@ -122,7 +122,7 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
         wait_for(ready, 90, "make run to become ready", interval=0.5)
         processes = descendants(launcher.pid)
         names = " ".join(" ".join(p.cmdline()) for p in processes)
-        assert "redis-server" in names and "waitress-serve" in names
+        assert "redis-server" in names and "wsgi web" in names
         assert "app.devmail.sink" in names
         assert "worker" in names and "scheduler" in names
         assert (tmp_path / "instance" / "worklane.db").exists()

@@ -15,6 +15,10 @@ What it changes in RQ's worker, and why:
 - The work horse dies with its worker (``PR_SET_PDEATHSIG`` on Linux): a job whose worker
   was killed is recovered and run again, never left running unsupervised as well.
 - The tenant comes from the job alone (None for system jobs) and is reset afterwards.
+- **Stopping** (SIGTERM, what a supervisor sends): RQ's warm shutdown lets the running job
+  finish; one still running ``shutdown_seconds`` later (``WORKER_SHUTDOWN_SECONDS``) is
+  stopped and put back at the front of its lane, without counting as a failure or a retry,
+  before the supervisor's own stop timeout would kill the worker with it.
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ class AppWorker(Worker):
     #: A job the worker puts back (a retry without backoff) goes to the front of its lane.
     queue_class = lanes.LaneQueue
 
-    def __init__(self, *args, app: Flask, **kwargs):
+    def __init__(self, *args, app: Flask, shutdown_seconds: float | None = None, **kwargs):
         kwargs.setdefault("job_monitoring_interval", app.config["JOB_HEARTBEAT_SECONDS"])
         kwargs.setdefault("maintenance_interval", app.config["JOB_MAINTENANCE_SECONDS"])
         kwargs.setdefault("default_result_ttl", RESULT_TTL_SECONDS)
@@ -93,6 +97,9 @@ class AppWorker(Worker):
         self.app = app
         self.lost_after = app.config["JOB_LOST_AFTER_SECONDS"]
         self._execution_id: str | None = None
+        self.shutdown_seconds = shutdown_seconds
+        self._put_back_at: float | None = None
+        self._putting_back: str | None = None
         self.push_exc_handler(stop_retrying_final_errors)
 
     # --- taking a job ------------------------------------------------------------------
@@ -189,6 +196,35 @@ class AppWorker(Worker):
         super().setup_work_horse_signals()
         _die_with_parent(self.pid)
 
+    # --- stopping ---------------------------------------------------------------------
+
+    def request_stop(self, signum, frame):
+        """Warm shutdown: the running job may finish within ``shutdown_seconds``, else it is put back."""
+        if self.shutdown_seconds is not None and self._put_back_at is None:
+            self._put_back_at = time.monotonic() + self.shutdown_seconds
+        super().request_stop(signum, frame)
+
+    def maintain_heartbeats(self, job):
+        # Called every JOB_HEARTBEAT_SECONDS while the work horse runs.
+        if self._put_back_at is not None and time.monotonic() >= self._put_back_at and self.horse_pid:
+            self.log.warning("Worker %s: stopping; job %s still runs, putting it back", self.name, job.id)
+            self._putting_back = job.id
+            self.kill_horse()
+            return
+        super().maintain_heartbeats(job)
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
+        if self._putting_back != job.id:
+            return super().handle_job_failure(job, queue, started_job_registry, exc_string)
+        # Stopped by this worker's shutdown, not failed: back to the front of its lane, retries intact.
+        with self.connection.pipeline() as pipeline:
+            self.cleanup_execution(job, pipeline=pipeline)
+            job.set_status(JobStatus.QUEUED, pipeline=pipeline)
+            lanes.put_back(pipeline, job.id, queue.name)
+            pipeline.execute()
+        self._putting_back = None
+        log.info("job put back: its worker is stopping", extra={"job_id": job.id, "queue": queue.name})
+
     # --- running it --------------------------------------------------------------------
 
     def perform_job(self, job, queue):
@@ -230,11 +266,14 @@ def run_worker(
     burst: bool = False,
     name: str | None = None,
     worker_class: type[AppWorker] = AppWorker,
+    shutdown_seconds: float | None = None,
 ) -> bool:
     """Work the given queues in priority order until stopped (or empty, with ``burst``)."""
     load_job_modules()  # every job declared before the first fork
     connection = worker_connection(app)
     warn_unless_noeviction(connection)
-    worker = worker_class(list(queues), connection=connection, name=name, app=app)
+    worker = worker_class(
+        list(queues), connection=connection, name=name, app=app, shutdown_seconds=shutdown_seconds
+    )
     log.info("worker starting", extra={"queues": list(queues), "burst": burst})
     return worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"])
