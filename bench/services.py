@@ -291,7 +291,8 @@ def flask(env: dict[str, str], *args: str) -> str:
 
 
 class WebProcess:
-    """The Procfile's ``web`` process: ``waitress-serve … wsgi:app`` with WEB_THREADS threads."""
+    """The Procfile's ``web`` process: ``flask --app wsgi web`` (waitress, stopped gracefully) with
+    WEB_THREADS threads."""
 
     def __init__(self, env: dict[str, str], threads: int, log_path: Path):
         self.env = env
@@ -306,11 +307,8 @@ class WebProcess:
 
     def start(self) -> None:
         command = [
-            str(VENV_BIN / "waitress-serve"),
-            f"--listen=127.0.0.1:{self.port}",
-            f"--threads={self.threads}",
-            "--ident=worklane",
-            "wsgi:app",
+            *(str(VENV_BIN / "flask"), "--app", "wsgi", "web"),
+            *("--host=127.0.0.1", f"--port={self.port}", f"--threads={self.threads}"),
         ]
         env = {**os.environ, **self.env, "WEB_THREADS": str(self.threads), "PORT": str(self.port)}
         with open(self.log_path, "ab") as log:
