@@ -394,7 +394,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         f"{len(offenders)} not routable"
     )
     write(f"  ({_capture.from_children} distinct statements came from the processes the tests started)")
-    by_reason = Counter(judged.sent.unscoped or "by id: " + ", ".join(judged.tables) for judged in allowed)
+    by_reason = Counter(
+        judged.sent.unscoped if judged.sent.unscoped in ALLOWED else "by id: " + ", ".join(judged.tables)
+        for judged in allowed
+    )
     for reason, many in sorted(by_reason.items()):
         write(f"  allowed: {many} distinct statement(s), {reason}")
     for judged in offenders:
