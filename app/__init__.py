@@ -129,6 +129,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_web_basics(app: Flask) -> None:
     from app.core.errors import register_error_handlers
+    from app.core.metrics import register_http_metrics
     from app.core.security import register_host_check, register_security_headers
     from app.core.web import register_input_checks, register_static_versioning, register_template_helpers
 
@@ -138,6 +139,7 @@ def register_web_basics(app: Flask) -> None:
     register_input_checks(app)
     register_static_versioning(app)
     register_template_helpers(app)
+    register_http_metrics(app)  # counts and times every request
 
 
 def register_commands(app: Flask) -> None:

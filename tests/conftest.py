@@ -37,7 +37,7 @@ from app.core.tenancy import unscoped
 from app.extensions import cache, db, limiter, redis_connections
 from tests.support.workers import poll, stop_process
 
-pytest_plugins = ["tests.accounts"]
+pytest_plugins = ["tests.accounts", "tests.sqlcapture"]
 
 DATABASE_KIND = os.environ.get("WORKLANE_TEST_DATABASE", "postgres")
 

@@ -147,6 +147,11 @@ def retry_wait(attempts: int) -> timedelta:
     return timedelta(seconds=FIRST_RETRY_SECONDS * 3 ** (attempts - 1))
 
 
+def _tenant_of(model) -> tuple:
+    """An organization's mail is named by its tenant too (one shard), account mail by id alone."""
+    return (model.tenant_id,) if model is TenantOutboxMail else ()
+
+
 def _claim(model, limit: int, mail_id=None) -> list:
     """Claim up to ``limit`` rows that are due (or the fresh row ``mail_id``) and commit the claim."""
     now = utcnow()
@@ -166,6 +171,7 @@ def _claim(model, limit: int, mail_id=None) -> list:
         .where(model.id.in_(candidates.scalar_subquery()))
         .values(status=SENDING, attempts=model.attempts + 1, due_at=now + lease)
         .returning(
+            *_tenant_of(model),
             model.id,
             model.recipient,
             model.template,
@@ -182,9 +188,10 @@ def _claim(model, limit: int, mail_id=None) -> list:
 
 def _record(model, mail, **values) -> None:
     """Write the outcome of this claim (unless the row was claimed again meanwhile) and commit."""
+    same_tenant = [model.tenant_id == mail.tenant_id] if model is TenantOutboxMail else []
     db.session.execute(
         update(model)
-        .where(model.id == mail.id, model.status == SENDING, model.attempts == mail.attempts)
+        .where(*same_tenant, model.id == mail.id, model.status == SENDING, model.attempts == mail.attempts)
         .values(**values),
         execution_options={"synchronize_session": False},
     )

@@ -124,6 +124,11 @@ def is_unscoped() -> bool:
     return _unscoped_reason.get() is not None
 
 
+def unscoped_reason() -> str | None:
+    """Why the running code is unscoped (the reason given to ``unscoped``), or None."""
+    return _unscoped_reason.get()
+
+
 @contextmanager
 def tenant_context(tenant_id: uuid.UUID | str | None) -> Iterator[None]:
     """Run a block as the given tenant, restoring the previous one afterwards."""

@@ -259,7 +259,7 @@ def _postgres_search(by_project: bool):
                        (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
                                     {INDEXED_CHARACTERS})
                         FROM comments c
-                        WHERE c.tenant_id = page.tenant_id AND c.issue_id = page.id)
+                        WHERE c.tenant_id = :tenant_id AND c.issue_id = page.id)
                    ), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), CAST(:edge AS text)),
                    websearch_to_tsquery('english', :query), :headline_options) AS snippet
         FROM (

@@ -135,6 +135,9 @@ class Issue(TenantMixin, db.Model):
         primaryjoin="and_(Issue.tenant_id == IssueAssignee.tenant_id, Issue.id == IssueAssignee.issue_id)",
         secondaryjoin="User.id == IssueAssignee.user_id",
         lazy="selectin",
+        # Loaded through the issues (not straight from issue_assignees by key tuples), so the
+        # tenant criteria on Issue reach the query: one tenant_id, one shard on Citus.
+        omit_join=False,
         viewonly=True,
         order_by="User.name",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from redis import RedisError
 
+from app.core.metrics import http_metrics_text
 from app.extensions import redis_connections
 from app.operators import bp
 from app.operators import services as ops
@@ -52,7 +53,11 @@ def delete_job(job_id):
 
 @bp.get("/metrics")
 def metrics():
-    """Prometheus gauges for a scraper holding ``METRICS_TOKEN``; 404 when no token is configured."""
+    """Prometheus series for a scraper holding ``METRICS_TOKEN``; 404 when no token is configured.
+
+    The queue gauges (read from Redis) and the HTTP series of every web process
+    (``app/core/metrics.py``).
+    """
     if not current_app.config.get("METRICS_TOKEN"):
         abort(404)
     if not ops.metrics_token_matches(request.headers.get("Authorization")):
@@ -63,6 +68,6 @@ def metrics():
         text = ops.metrics_text(redis_connections.client())
     except RedisError:
         return Response("redis is not answering\n", status=503, mimetype="text/plain")
-    response = Response(text, content_type=ops.METRICS_CONTENT_TYPE)
+    response = Response(text + http_metrics_text(), content_type=ops.METRICS_CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"
     return response
