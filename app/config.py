@@ -115,6 +115,10 @@ class BaseConfig:
     #: that hangs costs a page this long at most, then its circuit breaker fails fast.
     REDIS_CONNECT_TIMEOUT = 0.25
     REDIS_SOCKET_TIMEOUT = 0.4
+    #: The same for jobs, in worker processes: a job may block on Redis for a while (waiting on a
+    #: list, writing a large value) and has no person waiting on a page.
+    JOB_REDIS_CONNECT_TIMEOUT = 5
+    JOB_REDIS_SOCKET_TIMEOUT = 30
 
     # Outgoing mail: SMTP_URL is parsed by parse_smtp_url; None in development drops mail with a warning.
     SMTP_URL: str | None = None

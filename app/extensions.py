@@ -61,6 +61,13 @@ class RedisConnections:
     def init_app(self, app) -> None:
         app.extensions[self.extension_name] = {"client": None, "cache": None}
 
+    def for_jobs(self, app) -> None:
+        """Give this app's clients the jobs' patient timeouts (``JOB_REDIS_*``) from now on: a
+        worker process calls it before it runs any job; clients made before are dropped."""
+        app.config["REDIS_CONNECT_TIMEOUT"] = app.config["JOB_REDIS_CONNECT_TIMEOUT"]
+        app.config["REDIS_SOCKET_TIMEOUT"] = app.config["JOB_REDIS_SOCKET_TIMEOUT"]
+        app.extensions[self.extension_name] = {"client": None, "cache": None}
+
     def client(self, app=None) -> Redis:
         """The queue Redis (queues, sessions, locks)."""
         return self._client(app, "client", "REDIS_QUEUE_URL")

@@ -86,8 +86,12 @@ def worker_command(queues, burst, name, shutdown_seconds):
     unknown = [q for q in names if q not in QUEUES]
     if unknown:
         raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}", param_hint="--queues")
+    from app.extensions import redis_connections
+
+    app = current_app._get_current_object()
+    redis_connections.for_jobs(app)  # the web's short timeouts are for people waiting on a page
     run_worker(
-        current_app._get_current_object(),
+        app,
         queues=names,
         burst=burst,
         name=name,
