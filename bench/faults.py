@@ -20,6 +20,11 @@ against it, then breaks something for real and counts the answers:
   never ran (queued with retries, as the application's jobs are).
 - **replica**: a streaming replica applying changes 2 s late; a person posts a comment and
   opens the issue 1,000 times: how many times the page showed the comment.
+- **idle-connections**: nginx from ``deploy/nginx/`` in front of two web processes; 1,000
+  connections opened to nginx and left idle; then ``/healthz`` and a warm signed-in page, each
+  timed on a new connection.
+- **rolling-restart**: the same stack under signed-in load; each web process in turn is stopped
+  with SIGTERM (it drains) and started again on its port: answers by status.
 
 Writes ``bench/results/faults-<timestamp>.json``; the figures go in docs/operations.md.
 """
@@ -27,10 +32,13 @@ Writes ``bench/results/faults-<timestamp>.json``; the figures go in docs/operati
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -41,7 +49,17 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench import load
-from bench.services import ROOT, VENV_BIN, Services, WebProcess, flask, run_benchmark, say, stop_processes
+from bench.services import (
+    ROOT,
+    VENV_BIN,
+    Services,
+    WebProcess,
+    flask,
+    free_port,
+    run_benchmark,
+    say,
+    stop_processes,
+)
 
 DEMO_EMAIL, DEMO_PASSWORD = "demo@example.com", "worklane-demo"
 ISSUE_PAGE = "/acme/issues/WEB-1"
@@ -180,6 +198,45 @@ def deploy(services: Services, database: str, extra_env: dict | None = None) -> 
     web = WebProcess(env, threads=8, log_path=services.work / f"web-{database}.log")
     web.start()
     return env, web
+
+
+class Proxy:
+    """nginx with ``deploy/nginx/``'s configuration in front of ``webs`` (rendered locally)."""
+
+    def __init__(self, services: Services, webs: list[WebProcess]):
+        from tests.support.nginx import render_nginx
+
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise SystemExit("nginx not found: apt-get install nginx")
+        self.port = free_port()
+        self.directory = services.work / f"nginx-{self.port}"
+        self.directory.mkdir()
+        conf = render_nginx(self.directory, self.port, [web.port for web in webs])
+        command = [binary, "-p", str(self.directory), "-c", str(conf), "-g", "daemon off;"]
+        with open(self.directory / "stderr.log", "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=log)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+                return
+            time.sleep(0.05)
+        raise SystemExit(f"nginx did not start:\n{(self.directory / 'stderr.log').read_text()}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        stop_processes([self.process])
+
+
+def behind_proxy(services: Services, database: str) -> tuple[Proxy, list[WebProcess]]:
+    """Two web processes (the second on the first's database) behind nginx."""
+    env, first = deploy(services, database)
+    second = WebProcess(env, threads=8, log_path=services.work / f"web-{database}-2.log")
+    second.start()
+    return Proxy(services, [first, second]), [first, second]
 
 
 def processes(env: dict, names: list[str], log_dir: Path) -> list[subprocess.Popen]:
@@ -366,6 +423,71 @@ def replica(services: Services, args) -> dict:
     }
 
 
+@scenario("idle-connections")
+def idle_connections(services: Services, args) -> dict:
+    proxy, webs = behind_proxy(services, "idle")
+    idle: list[socket.socket] = []
+    try:
+        cookie = sign_in(proxy.url, 1)[0]
+        for _ in range(args.idle):
+            idle.append(socket.create_connection(("127.0.0.1", proxy.port), timeout=10))
+        say(f"{len(idle)} idle connections open to nginx")
+        timed = {}
+        for name, path, with_cookie in (("healthz", "/healthz", False), ("warm_page", ISSUE_PAGE, True)):
+            answers = []
+            for _ in range(10):
+                client = load.Client(proxy.url)
+                client.cookie = cookie if with_cookie else None
+                started = time.monotonic()
+                status = client.get(path).status
+                answers.append(Answer(started, time.monotonic() - started, status))
+                client.close()
+            timed[name] = tally(answers)
+        still_open = sum(1 for sock in idle if _open(sock))
+    finally:
+        for sock in idle:
+            sock.close()
+        proxy.stop()
+        for web in webs:
+            web.stop()
+    return {"idle_connections": args.idle, "still_open_after": still_open, **timed}
+
+
+def _open(sock: socket.socket) -> bool:
+    """The idle connection was not closed by the other side."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+@scenario("rolling-restart")
+def rolling_restart(services: Services, args) -> dict:
+    proxy, webs = behind_proxy(services, "rolling")
+    try:
+        people = Load(proxy.url, sign_in(proxy.url, args.clients)).start()
+        time.sleep(args.settle)
+        began = time.monotonic()
+        for web in webs:
+            say(f"restarting the web process on port {web.port}")
+            web.stop()  # SIGTERM: it stops accepting and drains
+            web.start()  # on the same port, ready when /readyz answers 200
+        ended = time.monotonic()
+        time.sleep(args.settle)
+        answers = people.stop()
+    finally:
+        proxy.stop()
+        for web in webs:
+            web.stop()
+    result = phases(answers, began, ended)
+    result["restart_seconds"] = round(ended - began, 1)
+    result["clients"] = args.clients
+    return result
+
+
 # --- running -----------------------------------------------------------------------------------
 
 
@@ -383,6 +505,7 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2000, help="jobs in worker-kill (2,000)")
     parser.add_argument("--kill-every", type=int, default=50, help="jobs run between two kills (50)")
     parser.add_argument("--job-timeout", type=float, default=600, help="seconds to wait for them (600)")
+    parser.add_argument("--idle", type=int, default=1000, help="idle connections to nginx (1,000)")
     parser.add_argument("--writes", type=int, default=1000, help="write-then-read rounds in replica (1,000)")
     parser.add_argument("--apply-delay", default="2s", help="the replica's recovery_min_apply_delay (2s)")
     args = parser.parse_args(argv)
