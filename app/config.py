@@ -11,6 +11,7 @@ Environment variables (see the README for the whole table):
 ``SECRET_KEY``     required in production; development keeps its own under ``instance/``
 ``DATABASE_URL``   SQLAlchemy/Heroku-style URL; development defaults to SQLite in ``instance/``
 ``DATABASE_MIGRATION_URL``  the table owner's URL for ``flask db upgrade`` (default: DATABASE_URL)
+``DATABASE_POOLER``  ``transaction`` when DATABASE_URL goes through PgBouncer in transaction mode
 ``REDIS_URL``      required in production; ``make run`` starts a private Redis when unset
 ``SMTP_URL``       outgoing mail server; required in production; ``make run`` starts a local sink
 ``MAIL_FROM``      the From of every mail (default ``Worklane <no-reply@worklane.localhost>``)
@@ -85,6 +86,10 @@ class BaseConfig:
     DATABASE_MIGRATION_URL: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SQLALCHEMY_RECORD_QUERIES = False
+    #: ``transaction``: DATABASE_URL reaches PostgreSQL through a pooler in transaction mode
+    #: (PgBouncer), where each transaction may run on another server connection, so psycopg
+    #: prepares no statement on the server (it would be missing on the next one). None: direct.
+    DATABASE_POOLER: str | None = None
 
     REDIS_URL: str | None = None
 
@@ -218,6 +223,7 @@ class BaseConfig:
         )
         migration_url = environ.get("DATABASE_MIGRATION_URL")
         config.DATABASE_MIGRATION_URL = normalize_database_url(migration_url) if migration_url else None
+        config.DATABASE_POOLER = (environ.get("DATABASE_POOLER") or "").strip().lower() or None
         config.REDIS_URL = environ.get("REDIS_URL") or None
         config.SMTP_URL = environ.get("SMTP_URL") or None
         config.MAIL_FROM = environ.get("MAIL_FROM") or cls.MAIL_FROM
@@ -256,6 +262,11 @@ class BaseConfig:
         self.CACHE_REDIS_URL = self.REDIS_URL
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL
         self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=self.SESSION_IDLE_MINUTES)
+        postgres = (self.SQLALCHEMY_DATABASE_URI or "").startswith("postgres")
+        if self.DATABASE_POOLER == "transaction" and postgres:
+            options = self.SQLALCHEMY_ENGINE_OPTIONS
+            connect_args = {**options.get("connect_args", {}), "prepare_threshold": None}
+            self.SQLALCHEMY_ENGINE_OPTIONS = {**options, "connect_args": connect_args}
 
     def validate(self) -> None:
         """Raise ConfigError when this config cannot run."""
@@ -271,6 +282,8 @@ class BaseConfig:
             mail_from_domain(self.MAIL_FROM)
         except MailServerError as exc:
             raise ConfigError(str(exc)) from exc
+        if self.DATABASE_POOLER not in (None, "transaction"):
+            raise ConfigError(f"DATABASE_POOLER must be 'transaction' or unset, got {self.DATABASE_POOLER!r}")
         if min(self.JOB_HEARTBEAT_SECONDS, self.JOB_MAINTENANCE_SECONDS) < 1:
             raise ConfigError("JOB_HEARTBEAT_SECONDS and JOB_MAINTENANCE_SECONDS must be at least 1")
         if self.JOB_LOST_AFTER_SECONDS < 2 * self.JOB_HEARTBEAT_SECONDS:
