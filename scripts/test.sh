@@ -125,6 +125,7 @@ export TEST_POSTGRES_POOLER_URL=
 if [ -n "$PGBOUNCER" ]; then
   BOUNCERPORT=$(free_port)
   mkdir -p "$WORK/pgbouncer"
+  # auth_type = trust still wants each user listed: the superuser and the roles tests/conftest.py makes.
   printf '"%s" ""\n' postgres worklane_app worklane_owner >"$WORK/pgbouncer/users.txt"
   cat >"$WORK/pgbouncer/pgbouncer.ini" <<EOF
 [databases]
