@@ -11,6 +11,7 @@ Environment variables (see the README for the whole table):
 ``SECRET_KEY``     required in production; development keeps its own under ``instance/``
 ``DATABASE_URL``   SQLAlchemy/Heroku-style URL; development defaults to SQLite in ``instance/``
 ``DATABASE_MIGRATION_URL``  the table owner's URL for ``flask db upgrade`` (default: DATABASE_URL)
+``DATABASE_POOLER``  ``transaction`` when DATABASE_URL goes through PgBouncer in transaction mode
 ``DATABASE_REPLICA_URL``  a streaming replica of DATABASE_URL that page views read from (optional)
 ``REDIS_URL``      required in production (or REDIS_QUEUE_URL); ``make run`` starts a private Redis
                    when unset
@@ -105,6 +106,10 @@ class BaseConfig:
     DATABASE_REPLICA_URL: str | None = None
     #: … and leave it alone this long in a process after it could not be reached.
     REPLICA_RETRY_SECONDS = 10
+    #: ``transaction``: DATABASE_URL reaches PostgreSQL through a pooler in transaction mode
+    #: (PgBouncer), where each transaction may run on another server connection, so psycopg
+    #: prepares no statement on the server (it would be missing on the next one). None: direct.
+    DATABASE_POOLER: str | None = None
 
     #: The queue Redis: RQ queues, sessions, locks (noeviction, AOF). ``REDIS_URL`` is the same URL.
     REDIS_URL: str | None = None
@@ -253,6 +258,7 @@ class BaseConfig:
         )
         migration_url = environ.get("DATABASE_MIGRATION_URL")
         config.DATABASE_MIGRATION_URL = normalize_database_url(migration_url) if migration_url else None
+        config.DATABASE_POOLER = (environ.get("DATABASE_POOLER") or "").strip().lower() or None
         replica_url = environ.get("DATABASE_REPLICA_URL")
         config.DATABASE_REPLICA_URL = normalize_database_url(replica_url) if replica_url else None
         config.REPLICA_RETRY_SECONDS = _int(environ, "REPLICA_RETRY_SECONDS", cls.REPLICA_RETRY_SECONDS)
@@ -304,7 +310,8 @@ class BaseConfig:
         if self.DATABASE_REPLICA_URL:
             from app.core.replica import REPLICA, replica_bind
 
-            self.SQLALCHEMY_BINDS = {REPLICA: replica_bind(self.DATABASE_REPLICA_URL)}
+            connect_args = self.SQLALCHEMY_ENGINE_OPTIONS.get("connect_args", {})
+            self.SQLALCHEMY_BINDS = {REPLICA: replica_bind(self.DATABASE_REPLICA_URL, connect_args)}
 
     def engine_options(self) -> dict:
         """SQLAlchemy engine options: every connection is checked before use (``pool_pre_ping``).
@@ -326,6 +333,12 @@ class BaseConfig:
                 "keepalives_interval": 10,
                 "keepalives_count": 3,
             }
+        if self.DATABASE_POOLER == "transaction" and (self.SQLALCHEMY_DATABASE_URI or "").startswith(
+            "postgres"
+        ):
+            # Each transaction may run on another server connection: psycopg prepares nothing
+            # on the server (the statement would be missing on the next one).
+            options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
         return options
 
     def use_redis(self, queue_url: str | None, cache_url: str | None = None) -> None:
@@ -361,6 +374,8 @@ class BaseConfig:
             url = getattr(self, name)
             if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
                 raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL, got {url!r}")
+        if self.DATABASE_POOLER not in (None, "transaction"):
+            raise ConfigError(f"DATABASE_POOLER must be 'transaction' or unset, got {self.DATABASE_POOLER!r}")
         if min(self.JOB_HEARTBEAT_SECONDS, self.JOB_MAINTENANCE_SECONDS) < 1:
             raise ConfigError("JOB_HEARTBEAT_SECONDS and JOB_MAINTENANCE_SECONDS must be at least 1")
         if self.JOB_LOST_AFTER_SECONDS < 2 * self.JOB_HEARTBEAT_SECONDS:

@@ -47,6 +47,15 @@ if [ -z "$REDIS_SERVER" ]; then
 fi
 [ -x "$REDIS_SERVER" ] || { echo "redis-server not found; install redis-server" >&2; exit 1; }
 
+# PgBouncer in transaction mode: the app's connections in the PostgreSQL pass go through it.
+pgbouncer_bin() { command -v pgbouncer || { [ -x /usr/sbin/pgbouncer ] && echo /usr/sbin/pgbouncer; }; }
+PGBOUNCER=$(pgbouncer_bin || true)
+if [ -z "$PGBOUNCER" ] && apt_install pgbouncer; then PGBOUNCER=$(pgbouncer_bin || true); fi
+if [ -z "$PGBOUNCER" ]; then
+  if [ "${CI:-}" = true ]; then echo "pgbouncer is required in CI" >&2; exit 1; fi
+  say "pgbouncer not found: the app connects to PostgreSQL directly (apt-get install pgbouncer)"
+fi
+
 CHROMIUM=${WORKLANE_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
 if [ -z "$CHROMIUM" ] && apt_install chromium; then CHROMIUM=$(command -v chromium || true); fi
 if [ -z "$CHROMIUM" ]; then
@@ -85,6 +94,10 @@ fi
 cleanup() {
   local status=$?
   set +e
+  if [ -f "$WORK/pgbouncer/pgbouncer.pid" ]; then
+    kill "$(cat "$WORK/pgbouncer/pgbouncer.pid")" 2>/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -f "$WORK/pgbouncer/pgbouncer.pid" ] || break; sleep 0.2; done
+  fi
   if [ -f "$PGDATA/postmaster.pid" ]; then
     "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1
   fi
@@ -115,6 +128,47 @@ for _ in $(seq 50); do "$PY" -c "import redis; redis.Redis(port=$REDISPORT).ping
 
 export TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:$PGPORT/worklane_test"
 export TEST_REDIS_URL="redis://127.0.0.1:$REDISPORT/0"
+
+# PgBouncer, transaction pooling, two server connections per role: tests, threads and processes
+# really share them; a test that holds more transactions open at once (a lock race) gets more
+# from the reserve after half a second. worklane_test_one is the same database on exactly one
+# server connection. The app's connections go through TEST_POSTGRES_POOLER_URL; TEST_POSTGRES_URL
+# stays direct, for what a pooler cannot carry (creating databases and roles, replication).
+export TEST_POSTGRES_POOLER_URL=
+if [ -n "$PGBOUNCER" ]; then
+  BOUNCERPORT=$(free_port)
+  mkdir -p "$WORK/pgbouncer"
+  # auth_type = trust still wants each user listed: the superuser and the roles tests/conftest.py makes.
+  printf '"%s" ""\n' postgres worklane_app worklane_owner >"$WORK/pgbouncer/users.txt"
+  cat >"$WORK/pgbouncer/pgbouncer.ini" <<EOF
+[databases]
+worklane_test = host=127.0.0.1 port=$PGPORT dbname=worklane_test
+worklane_test_one = host=127.0.0.1 port=$PGPORT dbname=worklane_test pool_size=1 reserve_pool=0
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCERPORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $WORK/pgbouncer/users.txt
+admin_users = postgres
+pool_mode = transaction
+default_pool_size = 2
+reserve_pool_size = 20
+reserve_pool_timeout = 0.5
+max_client_conn = 1000
+query_wait_timeout = 60
+pidfile = $WORK/pgbouncer/pgbouncer.pid
+logfile = $WORK/pgbouncer/pgbouncer.log
+EOF
+  [ ${#RUN_AS[@]} -eq 0 ] || chown -R postgres "$WORK/pgbouncer"
+  say "PgBouncer $("$PGBOUNCER" --version | awk 'NR==1 {print $2}') on 127.0.0.1:$BOUNCERPORT, transaction pooling"
+  "${RUN_AS[@]}" "$PGBOUNCER" -d "$WORK/pgbouncer/pgbouncer.ini" || { cat "$WORK/pgbouncer/pgbouncer.log"; exit 1; }
+  for _ in $(seq 50); do
+    "$PG_BIN/psql" -h 127.0.0.1 -p "$BOUNCERPORT" -U postgres -qAtc "SELECT 1" worklane_test >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  export TEST_POSTGRES_POOLER_URL="postgresql://postgres@127.0.0.1:$BOUNCERPORT/worklane_test"
+fi
 
 # --- checks ---------------------------------------------------------------
 # While iterating: WORKLANE_SKIP_LINT=1 skips ruff, WORKLANE_TEST_DATABASES=sqlite (or

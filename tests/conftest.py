@@ -1,9 +1,11 @@
 """Test fixtures: a real database (PostgreSQL or SQLite) and a real Redis.
 
 `make test` starts the servers and sets TEST_POSTGRES_URL, TEST_REDIS_URL and
-WORKLANE_TEST_DATABASE (postgres or sqlite). The schema is built once per
-session by the real migrations; each test runs inside a transaction that is
-rolled back, unless it asks for ``committed_db`` (work other processes see).
+WORKLANE_TEST_DATABASE (postgres or sqlite), and TEST_POSTGRES_POOLER_URL when
+PgBouncer (transaction mode) stands in front of PostgreSQL: the app's connections
+then go through it, as in production. The schema is built once per session by
+the real migrations, connected directly; each test runs inside a transaction
+that is rolled back, unless it asks for ``committed_db`` (work other processes see).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from tests.support.workers import poll, stop_process
 pytest_plugins = ["tests.accounts", "tests.sqlcapture"]
 
 DATABASE_KIND = os.environ.get("WORKLANE_TEST_DATABASE", "postgres")
+#: The test database through PgBouncer in transaction mode (unset: no pooler in front).
+POOLER_URL = os.environ.get("TEST_POSTGRES_POOLER_URL") if DATABASE_KIND == "postgres" else None
 
 
 def pytest_configure(config):
@@ -128,7 +132,8 @@ def database_urls(tmp_path_factory) -> tuple[str, str | None]:
     """(app URL, migration URL) of the session's empty test database.
 
     On PostgreSQL the app connects as a role that owns nothing and cannot bypass
-    row-level security; the migrations run as the owner, as in production.
+    row-level security, through PgBouncer when there is one; the migrations run as the
+    owner, directly, as in production.
     """
     if DATABASE_KIND == "sqlite":
         return "sqlite:///" + str(tmp_path_factory.mktemp("sqlite") / "worklane_test.db"), None
@@ -137,7 +142,8 @@ def database_urls(tmp_path_factory) -> tuple[str, str | None]:
     with engine.begin() as connection:
         connection.exec_driver_sql(POSTGRES_SETUP)
     engine.dispose()
-    return _with_user(admin_url, APP_ROLE), _with_user(admin_url, OWNER_ROLE)
+    app_url = normalize_database_url(POOLER_URL) if POOLER_URL else admin_url
+    return _with_user(app_url, APP_ROLE), _with_user(admin_url, OWNER_ROLE)
 
 
 @pytest.fixture(scope="session")
@@ -158,6 +164,7 @@ def test_env(database_urls, redis_url, tmp_path_factory) -> dict[str, str]:
         "WORKLANE_ENV": "testing",
         "DATABASE_URL": app_url,
         "DATABASE_MIGRATION_URL": migration_url or "",
+        "DATABASE_POOLER": "transaction" if POOLER_URL else "",
         "REDIS_URL": redis_url,
         "WORKLANE_INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
     }

@@ -52,13 +52,14 @@ class ReplicaCannotServe(ReadingRequestWrites):
     """The replica failed this page view: run it again on the primary."""
 
 
-def replica_bind(url: str) -> dict:
-    """The ``SQLALCHEMY_BINDS`` entry for a replica at ``url``."""
+def replica_bind(url: str, connect_args: dict | None = None) -> dict:
+    """The ``SQLALCHEMY_BINDS`` entry for a replica at ``url``, connecting like the primary
+    (``connect_args``: keepalives, prepared statements behind a pooler) but impatiently."""
     return {
         "url": url,
         "pool_pre_ping": True,
         # A replica that does not answer is given up quickly: the primary serves instead.
-        "connect_args": {"connect_timeout": 2},
+        "connect_args": {**(connect_args or {}), "connect_timeout": 2},
         "execution_options": {REPLICA_OPTION: True},
     }
 
