@@ -412,7 +412,9 @@ def replica(services: Services, args) -> dict:
             shown = client.get(ISSUE_PAGE, encoding="identity").body.decode()
             seen += f"Replica check {number}." in shown
         marker = f"Replica check {args.writes - 1}."
-        stale_for_others = marker not in other.get(ISSUE_PAGE, encoding="identity").body.decode()
+        reader = load.Client(web.url)  # a new connection: the other one has been idle for minutes
+        reader.cookie = other.cookie
+        stale_for_others = marker not in reader.get(ISSUE_PAGE, encoding="identity").body.decode()
     finally:
         web.stop()
     return {
@@ -521,7 +523,10 @@ def main(argv=None) -> int:
         results["machine"] = machine()
         for name in chosen:
             say(f"scenario {name}")
-            results[name] = SCENARIOS[name](services, args)
+            try:
+                results[name] = SCENARIOS[name](services, args)
+            except Exception as exc:  # one scenario's failure is reported; the others still run
+                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
             say(json.dumps(results[name]))
         results["machine"]["load_after"] = os.getloadavg()
 
