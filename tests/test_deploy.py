@@ -24,13 +24,13 @@ from rq import Queue, Worker
 from rq.registry import FailedJobRegistry
 from sqlalchemy import select
 
-from app.config import PROJECT_ROOT
+from app.config import PROJECT_ROOT, normalize_database_url
 from app.core.queue.queues import DEFAULT
 from app.core.tenancy import unscoped
 from app.extensions import db
 from app.models import Comment
 from tests.accounts import PASSWORD
-from tests.conftest import csrf_token_from, free_port
+from tests.conftest import APP_ROLE, _with_user, csrf_token_from, free_port
 from tests.factories import OWNER, make_acme
 from tests.support.http import HttpBrowser
 from tests.support.nginx import render_nginx
@@ -138,8 +138,16 @@ class Nginx:
 
 
 def web_env(migrated_env) -> dict[str, str]:
+    # The stack connects to PostgreSQL directly, not through the test rig's PgBouncer: the
+    # rolling-restart test tells which web process waits on the database by its connections'
+    # ports, which a pooler hides.
+    direct = {}
+    if migrated_env.get("DATABASE_POOLER"):
+        admin_url = normalize_database_url(os.environ["TEST_POSTGRES_URL"])
+        direct = {"DATABASE_URL": _with_user(admin_url, APP_ROLE), "DATABASE_POOLER": ""}
     return {
         **migrated_env,
+        **direct,
         "PROXY_COUNT": "1",
         "LOG_LEVEL": "INFO",
         "HOST": "127.0.0.1",

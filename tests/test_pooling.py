@@ -176,11 +176,12 @@ def test_database_pooler_transaction_turns_off_server_side_prepared_statements()
     but unset is refused."""
     base = {"WORKLANE_ENV": "testing", "REDIS_URL": "redis://127.0.0.1:1/0"}
     postgres = {**base, "DATABASE_URL": "postgres://app@db.invalid/worklane"}
-    pooled = TestingConfig.from_env({**postgres, "DATABASE_POOLER": "transaction"})
-    options = dict(pooled.SQLALCHEMY_ENGINE_OPTIONS)
-    assert options.pop("connect_args") == {"prepare_threshold": None}
-    assert options == TestingConfig.SQLALCHEMY_ENGINE_OPTIONS  # the other engine options are kept
-    assert "connect_args" not in TestingConfig.from_env(postgres).SQLALCHEMY_ENGINE_OPTIONS
+    pooled_config = TestingConfig.from_env({**postgres, "DATABASE_POOLER": "transaction"})
+    pooled = dict(pooled_config.SQLALCHEMY_ENGINE_OPTIONS)
+    direct = dict(TestingConfig.from_env(postgres).SQLALCHEMY_ENGINE_OPTIONS)
+    assert "prepare_threshold" not in direct["connect_args"]
+    assert pooled.pop("connect_args") == {**direct.pop("connect_args"), "prepare_threshold": None}
+    assert pooled == direct  # the other engine options are kept
     sqlite = {**base, "DATABASE_URL": "sqlite:///unused.db", "DATABASE_POOLER": "transaction"}
     assert "connect_args" not in TestingConfig.from_env(sqlite).SQLALCHEMY_ENGINE_OPTIONS
     with pytest.raises(ConfigError, match="DATABASE_POOLER"):
