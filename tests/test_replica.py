@@ -8,7 +8,7 @@ import itertools
 import pytest
 from flask import request
 from flask_migrate import upgrade
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.config import PROJECT_ROOT
 from app.core.replica import wal_position
@@ -167,3 +167,24 @@ def test_a_page_view_that_writes_runs_again_on_the_primary(primary, served):
     assert served.app.view_runs == ["GET", "GET"]
     count = "SELECT count(*) FROM tasks WHERE description = 'written by a page view'"
     assert primary.psql(count, DATABASE).strip() == "1"
+
+
+def test_views_that_read_nothing_leave_the_replica_alone(served):
+    """/healthz, /readyz, static files and unknown URLs send nothing to the replica; a page does."""
+    statements = []
+    with served.app.app_context():
+        replica_engine = db.engines["replica"]
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(replica_engine, "before_cursor_execute", count)
+    try:
+        visitor = HttpBrowser(served.url)
+        for path in ("/healthz", "/readyz", "/static/app.css", "/no-such-page"):
+            visitor.open(path)
+        assert statements == []
+        assert visitor.open("/login").status == 200
+        assert any("pg_last_wal_replay_lsn" in statement for statement in statements)
+    finally:
+        event.remove(replica_engine, "before_cursor_execute", count)

@@ -44,6 +44,10 @@ REPLICA_OPTION = "worklane_replica"
 #: The session key holding the primary's WAL position after this person's last write.
 WAL_KEY = "_wal"
 
+#: Views that read nothing from the database (or read the primary on purpose, like the readiness
+#: check): no replay-position check for them. ``None`` is a URL that matched no view (a 404).
+NO_DATABASE_VIEWS = frozenset({None, "static", "health.healthz", "health.readyz"})
+
 _down = {"until": 0.0}
 _down_lock = threading.Lock()
 
@@ -104,7 +108,9 @@ def register_replica_reads(app: Flask) -> None:
     def choose_replica(endpoint, values):
         # An app URL value preprocessor runs before the blueprints' (the organization lookup)
         # and before every before_request function: all of the request's reads come after it.
-        if request.method not in ("GET", "HEAD", "OPTIONS") or _replica_down():
+        if request.method not in ("GET", "HEAD", "OPTIONS") or endpoint in NO_DATABASE_VIEWS:
+            return
+        if _replica_down():
             return
         g.read_replica = True
         try:
