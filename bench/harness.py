@@ -28,7 +28,17 @@ import redis
 from app.core.security import hash_password
 from bench import dataset, load, profiling, report
 from bench.cpu import Interference
-from bench.services import APP_ROLE, RESULTS, ROOT, Services, WebProcess, flask, say, write_results
+from bench.services import (
+    APP_ROLE,
+    RESULTS,
+    ROOT,
+    HelloProcess,
+    Services,
+    WebProcess,
+    flask,
+    say,
+    write_results,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -114,8 +124,12 @@ def main(argv=None) -> int:
             systems.append(build(services, orgs, index, filler, password_hash))
         for system in systems:
             system.start(args.web_threads)
-        ours = [os.getpid(), *(system.web.process.pid for system in systems)]
+        hello = HelloProcess({}, args.web_threads, services.work / "hello.log")
+        hello.start()
+        ours = [os.getpid(), hello.process.pid, *(system.web.process.pid for system in systems)]
         monitor = Interference(lambda: [*ours, *services.pids()])
+        results["hello_world"] = measure_hello(hello, args, monitor)
+        hello.stop()
         steps = measure(systems, args, monitor, stamp)
         for system, step in zip(systems, steps, strict=True):
             step.update(organizations=system.orgs, build_seconds=system.build_seconds, rows=system.rows)
@@ -294,6 +308,7 @@ def measure(systems: list[System], args, monitor: Interference, stamp: str) -> l
             load.run_wrk(system.web.url + path, headers=headers, seconds=3, **wrk)  # warm-up, discarded
             step["quiet"][name] = monitor.wait_for_quiet(args.quiet, args.quiet_wait)
             say(f"wrk {name} at {system.orgs:,} organizations: {path}")
+            step.setdefault("load", {})[name] = os.getloadavg()[0]  # the 1-minute average as it starts
             started = monitor.snapshot()
             step["wrk"][name] = load.run_wrk(
                 system.web.url + path, headers=headers, seconds=args.duration, **wrk
@@ -312,6 +327,19 @@ def measure(systems: list[System], args, monitor: Interference, stamp: str) -> l
 
 
 WRK_RUNS = ("healthz", "list_warm", "list_warm_identity", "board", "issue")
+
+
+def measure_hello(hello: HelloProcess, args, monitor: Interference) -> dict:
+    """wrk on the bare WSGI hello world, with the pages' connections and threads: the ceiling."""
+    wrk = {"connections": args.connections, "threads": args.threads}
+    load.run_wrk(hello.url + "/", headers={}, seconds=3, **wrk)  # warm-up, discarded
+    quiet = monitor.wait_for_quiet(args.quiet, args.quiet_wait)
+    say("wrk on a bare WSGI hello world (the same waitress settings)")
+    started = monitor.snapshot()
+    load_average = os.getloadavg()[0]
+    result = load.run_wrk(hello.url + "/", headers={}, seconds=args.duration, **wrk)
+    result.update(quiet=quiet, others_cpu=round(monitor.share_since(started), 3), load=load_average)
+    return result
 
 
 def wrk_target(system: System, name: str) -> tuple[str, dict[str, str]]:

@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import time
 from dataclasses import dataclass
-from http.client import HTTPConnection
+from http.client import HTTPConnection, RemoteDisconnected
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -45,8 +45,20 @@ class Client:
         if cookie and self.cookie:
             headers["Cookie"] = self.cookie
         started = time.perf_counter()
-        self.connection.request(method, path, body=body, headers=headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+        except (RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the kept-alive connection while it sat idle (waitress after its
+            # channel timeout, a web process that restarted): a browser opens a new one and sends
+            # the request again, if repeating it is safe.
+            if method not in ("GET", "HEAD"):
+                raise
+            self.connection.close()
+            self.connection = HTTPConnection(self.host, self.port, timeout=30)
+            started = time.perf_counter()
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
         data = response.read()
         seconds = time.perf_counter() - started
         jar = dict(part.split("=", 1) for part in (self.cookie or "").split("; ") if "=" in part)

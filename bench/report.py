@@ -27,6 +27,24 @@ def targets(results: dict) -> list[dict]:
             share >= 1 / 3,
         )
     )
+    hello = results.get("hello_world")
+    if hello:
+        floor = wrk["healthz"]["rps"] / hello["rps"]
+        rows.append(
+            _row(
+                "/healthz throughput ≥ 0.30 of a bare WSGI hello world (same waitress settings)",
+                f"{wrk['healthz']['rps']:.0f} / {hello['rps']:.0f} req/s = {floor:.2f}",
+                floor >= 0.30,
+            )
+        )
+        issue = wrk["issue"]["rps"] / wrk["healthz"]["rps"]
+        rows.append(
+            _row(
+                "Issue page throughput ≥ 0.4 of /healthz",
+                f"{wrk['issue']['rps']:.0f} / {wrk['healthz']['rps']:.0f} req/s = {issue:.2f}",
+                issue >= 0.4,
+            )
+        )
     p99 = wrk["list_warm"]["latency_ms"]["p99"]
     rows.append(_row("Warm list p99 < 100 ms at 16 connections", f"{p99:.1f} ms", p99 < 100))
     ratio = server["list_cold"]["median"] / server["list_warm"]["median"]
@@ -108,10 +126,18 @@ def markdown(results: dict) -> str:
         )
         lines.append("")
         lines.append(
-            "| page | req/s | p50 ms | p90 ms | p95 ms | p99 ms "
-            "| request ms | Flask timer ms | HTML bytes | br | gzip | others' CPU |"
+            "| page | req/s | ÷ hello world | ÷ /healthz | p50 ms | p90 ms | p95 ms | p99 ms "
+            "| request ms | Flask timer ms | HTML bytes | br | gzip | others' CPU | load |"
         )
-        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        lines.append("| --- |" + " ---: |" * 14)
+        hello = results.get("hello_world")
+        if hello:
+            lat = hello["latency_ms"]
+            cells = ["bare WSGI hello world", f"{hello['rps']:.0f}", "1.00", "—"]
+            cells += [f"{lat[p]:.1f}" for p in ("p50", "p90", "p95", "p99")] + ["—"] * 5
+            cells += [f"{hello['others_cpu']:.0%}", f"{hello['load']:.2f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+        healthz_rps = step["wrk"].get("healthz", {}).get("rps")
         for name in (
             "healthz",
             "list_warm",
@@ -129,9 +155,12 @@ def markdown(results: dict) -> str:
             cells = [_page_name(name)]
             if wrk:
                 lat = wrk["latency_ms"]
-                cells += [f"{wrk['rps']:.0f}", *(f"{lat[p]:.1f}" for p in ("p50", "p90", "p95", "p99"))]
+                cells.append(f"{wrk['rps']:.0f}")
+                cells.append(f"{wrk['rps'] / hello['rps']:.2f}" if hello else "—")
+                cells.append(f"{wrk['rps'] / healthz_rps:.2f}" if healthz_rps else "—")
+                cells += [f"{lat[p]:.1f}" for p in ("p50", "p90", "p95", "p99")]
             else:
-                cells += ["—"] * 5
+                cells += ["—"] * 7
             cells.append(f"{request['median']:.1f}" if request else "—")
             cells.append(f"{server['median']:.1f}" if server else "—")
             if size and not name.endswith("_cold"):
@@ -140,12 +169,16 @@ def markdown(results: dict) -> str:
                 cells += ["—"] * 3
             others = step.get("others_cpu", {}).get(name if wrk else "sequential")
             cells.append(f"{others:.0%}" if others is not None else "—")
+            average = step.get("load", {}).get(name) if wrk else None
+            cells.append(f"{average:.2f}" if average is not None else "—")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines.append(
         "req/s and percentiles: wrk at the run's connections. request ms: median of sequential requests "
         "timed by the client over loopback; Flask timer ms: the access log's duration_ms of the same "
-        "requests. others' CPU: share of the machine used by processes outside the benchmark."
+        "requests. others' CPU: share of the machine used by processes outside the benchmark; load: "
+        "the 1-minute load average as the wrk run began. ÷ hello world: req/s as a share of a bare "
+        "WSGI app served by the same waitress settings in the same run."
     )
     lines.append("")
     lines.append("### Targets (issue 4)")

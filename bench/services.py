@@ -336,6 +336,29 @@ class WebProcess:
             self.process.wait()
 
 
+class HelloProcess(WebProcess):
+    """``bench/hello.py`` served by waitress with the web process's settings (threads, connection
+    limit, channel timeout): the floor a WSGI request costs on this machine."""
+
+    def start(self) -> None:
+        command = [
+            str(VENV_BIN / "waitress-serve"),
+            *(f"--listen=127.0.0.1:{self.port}", f"--threads={self.threads}"),
+            *("--connection-limit=100", "--channel-timeout=120", "bench.hello:app"),
+        ]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit(f"the hello world did not answer within 30 s:\n{self.log_path.read_text()[-3000:]}")
+
+
 def stop_processes(processes: list[subprocess.Popen]) -> None:
     """Ask each process to stop (SIGTERM), then wait for it; kill one that takes over 30 s."""
     for process in processes:
