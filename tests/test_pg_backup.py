@@ -14,9 +14,9 @@ from sqlalchemy import create_engine, text
 from app.config import PROJECT_ROOT
 from app.extensions import db
 from tests.accounts import login, post_form
-from tests.conftest import APP_ROLE, OWNER_ROLE, POSTGRES_SETUP
+from tests.conftest import APP_ROLE, OWNER_ROLE
 from tests.factories import OWNER, make_acme, make_beta
-from tests.support.pgcluster import PostgresCluster
+from tests.support.pgcluster import PostgresCluster, with_worklane_database, worklane_env
 
 pytestmark = [pytest.mark.processes, pytest.mark.postgres_only]
 
@@ -29,20 +29,13 @@ RESTORE = PROJECT_ROOT / "scripts" / "pg-restore.sh"
 def clusters():
     """Two private clusters: A, with Worklane's roles and database, and B, new and empty."""
     with PostgresCluster.create() as a, PostgresCluster.create() as b:
-        a.create_database(DATABASE)
-        a.psql(POSTGRES_SETUP, DATABASE)
+        with_worklane_database(a, DATABASE)
         a.psql(f"ALTER ROLE {APP_ROLE} PASSWORD 'app-secret'")
         yield a, b
 
 
 def app_on(make_app, test_env, cluster):
-    return make_app(
-        {
-            **test_env,
-            "DATABASE_URL": cluster.url(DATABASE, APP_ROLE),
-            "DATABASE_MIGRATION_URL": cluster.url(DATABASE, OWNER_ROLE),
-        }
-    )
+    return make_app(worklane_env(test_env, cluster, DATABASE))
 
 
 def run(*command) -> subprocess.CompletedProcess:

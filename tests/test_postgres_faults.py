@@ -19,10 +19,10 @@ from app.config import PROJECT_ROOT
 from app.extensions import db
 from app.tasks.services import start_system_check
 from tests.accounts import PASSWORD
-from tests.conftest import APP_ROLE, OWNER_ROLE, POSTGRES_SETUP, LiveServer, csrf_token_from
+from tests.conftest import APP_ROLE, LiveServer, csrf_token_from
 from tests.factories import OWNER, make_acme
 from tests.support.http import HttpBrowser
-from tests.support.pgcluster import PostgresCluster
+from tests.support.pgcluster import PostgresCluster, with_worklane_database, worklane_env
 from tests.support.workers import WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.processes, pytest.mark.postgres_only]
@@ -35,19 +35,12 @@ VIEWER = "vic@example.com"
 def cluster():
     """A private cluster with Worklane's roles and database, migrated, holding Acme and WEB-1."""
     with PostgresCluster.create() as cluster:
-        cluster.create_database(DATABASE)
-        cluster.psql(POSTGRES_SETUP, DATABASE)
-        yield cluster
+        yield with_worklane_database(cluster, DATABASE)
 
 
 def app_env(test_env, cluster, **env: str) -> dict[str, str]:
     """The environment of an app (or worker) on the private cluster."""
-    return {
-        **test_env,
-        "DATABASE_URL": cluster.url(DATABASE, APP_ROLE),
-        "DATABASE_MIGRATION_URL": cluster.url(DATABASE, OWNER_ROLE),
-        **env,
-    }
+    return worklane_env(test_env, cluster, DATABASE, **env)
 
 
 def migrate_and_seed(app, cluster) -> None:

@@ -15,11 +15,11 @@ from app.core.replica import wal_position
 from app.core.tenancy import unscoped
 from app.extensions import db
 from app.models import Task
-from tests.conftest import APP_ROLE, OWNER_ROLE, POSTGRES_SETUP, LiveServer
+from tests.conftest import APP_ROLE, LiveServer
 from tests.factories import OWNER, make_acme
 from tests.support.forms import post_forms
 from tests.support.http import HttpBrowser
-from tests.support.pgcluster import PostgresCluster
+from tests.support.pgcluster import PostgresCluster, with_worklane_database, worklane_env
 from tests.support.replica import replica_of
 from tests.support.workers import wait_for
 
@@ -36,9 +36,7 @@ APPLY_DELAY = "2s"
 def primary():
     """A private primary with Worklane's roles, migrated, with Acme and one issue."""
     with PostgresCluster.create() as primary:
-        primary.create_database(DATABASE)
-        primary.psql(POSTGRES_SETUP, DATABASE)
-        yield primary
+        yield with_worklane_database(primary, DATABASE)
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +50,13 @@ def replica(primary):
 def served(app, primary, replica, make_app, test_env):
     """The app writing to the primary and reading page views from the replica, served by waitress."""
     served_app = make_app(
-        {
-            **test_env,
-            "DATABASE_URL": primary.url(DATABASE, APP_ROLE),
-            "DATABASE_MIGRATION_URL": primary.url(DATABASE, OWNER_ROLE),
-            "DATABASE_REPLICA_URL": replica.url(DATABASE, APP_ROLE),
-            "REPLICA_RETRY_SECONDS": "1",
-        }
+        worklane_env(
+            test_env,
+            primary,
+            DATABASE,
+            DATABASE_REPLICA_URL=replica.url(DATABASE, APP_ROLE),
+            REPLICA_RETRY_SECONDS="1",
+        )
     )
     with served_app.app_context():
         upgrade(directory=str(PROJECT_ROOT / "migrations"))

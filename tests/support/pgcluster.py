@@ -210,3 +210,29 @@ class PostgresCluster:
                 f"\n--- server log (end) ---\n{log}"
             )
         return result
+
+
+# --- Worklane on a private cluster ------------------------------------------------------------
+
+
+def with_worklane_database(cluster: PostgresCluster, database: str) -> PostgresCluster:
+    """Give ``cluster`` an empty ``database`` with Worklane's roles, as the session's test
+    database has them (the owner that migrates, the app role under row-level security)."""
+    from tests.conftest import POSTGRES_SETUP
+
+    cluster.create_database(database)
+    cluster.psql(POSTGRES_SETUP, database)
+    return cluster
+
+
+def worklane_env(test_env: dict[str, str], cluster: PostgresCluster, database: str, **env: str) -> dict:
+    """The environment of an app (or worker) on ``database`` of ``cluster``: the app role's URL,
+    the owner's for migrations, and ``env`` on top."""
+    from tests.conftest import APP_ROLE, OWNER_ROLE
+
+    return {
+        **test_env,
+        "DATABASE_URL": cluster.url(database, APP_ROLE),
+        "DATABASE_MIGRATION_URL": cluster.url(database, OWNER_ROLE),
+        **env,
+    }
