@@ -26,13 +26,8 @@ die() { echo "pg-backup: $*" >&2; exit 1; }
 URL=${1/postgresql+psycopg:/postgresql:}
 DIRECTORY=$2
 
-pg_tool() {  # the newest installed client tools (as scripts/test.sh finds the server's)
-  local dir
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-    [ -x "$dir/$1" ] && { echo "$dir/$1"; return 0; }
-  done
-  command -v "$1" || die "$1 not found; install the PostgreSQL client (postgresql-client)"
-}
+# shellcheck source=scripts/pg-tools.sh
+. "$(dirname "$0")/pg-tools.sh"
 PSQL=$(pg_tool psql)
 PG_DUMP=$(pg_tool pg_dump)
 PG_DUMPALL=$(pg_tool pg_dumpall)

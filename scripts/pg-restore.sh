@@ -19,13 +19,8 @@ die() { echo "pg-restore: $*" >&2; exit 1; }
 BACKUP=$1
 URL=${2/postgresql+psycopg:/postgresql:}
 
-pg_tool() {  # the newest installed client tools (as scripts/test.sh finds the server's)
-  local dir
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-    [ -x "$dir/$1" ] && { echo "$dir/$1"; return 0; }
-  done
-  command -v "$1" || die "$1 not found; install the PostgreSQL client (postgresql-client)"
-}
+# shellcheck source=scripts/pg-tools.sh
+. "$(dirname "$0")/pg-tools.sh"
 PSQL=$(pg_tool psql)
 PG_RESTORE=$(pg_tool pg_restore)
 
