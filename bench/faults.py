@@ -50,11 +50,10 @@ from urllib.parse import urlencode
 
 from bench import load
 from bench.services import (
-    ROOT,
-    VENV_BIN,
     Services,
     WebProcess,
     flask,
+    flask_processes,
     free_port,
     run_benchmark,
     say,
@@ -239,22 +238,6 @@ def behind_proxy(services: Services, database: str) -> tuple[Proxy, list[WebProc
     return Proxy(services, [first, second]), [first, second]
 
 
-def processes(env: dict, names: list[str], log_dir: Path) -> list[subprocess.Popen]:
-    started = []
-    for name in names:
-        with open(log_dir / f"{name}.log", "ab") as log:
-            started.append(
-                subprocess.Popen(
-                    [str(VENV_BIN / "flask"), "--app", "wsgi", name],
-                    cwd=ROOT,
-                    env={**os.environ, **env},
-                    stdout=log,
-                    stderr=log,
-                )
-            )
-    return started
-
-
 def redis_pid(services: Services) -> int:
     return int((services.work / "redis" / "redis.pid").read_text().split()[0])
 
@@ -342,8 +325,8 @@ def worker_kill(services: Services, args) -> dict:
         for number in range(jobs):
             # With retries, as the application's jobs have: a killed worker's job runs again.
             enqueue("bench.jobs.stamp_time", "ran", str(number), retry=Retry(max=3))
-    scheduler = processes(env, ["scheduler"], services.work)
-    workers = processes(env, ["worker", "worker"], services.work)
+    scheduler = flask_processes(env, ["scheduler"], services.work)
+    workers = flask_processes(env, ["worker", "worker"], services.work)
     kills = 0
     deadline = time.monotonic() + args.job_timeout
     try:
@@ -357,12 +340,12 @@ def worker_kill(services: Services, args) -> dict:
             victim.kill()
             victim.wait()
             kills += 1
-            workers += processes(env, ["worker"], services.work)
+            workers += flask_processes(env, ["worker"], services.work)
         say(f"{kills} workers killed; restarting Redis (append-only file on)")
         stop_processes(workers)
         services.restart_redis(appendonly=True)
         redis.connection_pool.disconnect()
-        workers = processes(env, ["worker", "worker"], services.work)
+        workers = flask_processes(env, ["worker", "worker"], services.work)
         deadline = time.monotonic() + args.job_timeout
         while time.monotonic() < deadline and len({v.split()[0] for v in redis.lrange("ran", 0, -1)}) < jobs:
             time.sleep(0.5)

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 import uuid
 
 from app.core.queue.queues import job
-from bench.services import ROOT, VENV_BIN, Services, run_benchmark, say, stop_processes
+from bench.services import Services, flask_processes, run_benchmark, say, stop_processes
 
 
 @job()
@@ -36,22 +34,6 @@ def stamp_time(key: str, label: str = "") -> None:
     from app.extensions import redis_connections
 
     redis_connections.client().rpush(key, f"{label} {time.time()}")
-
-
-def _workers(env: dict[str, str], count: int, log_dir) -> list[subprocess.Popen]:
-    processes = []
-    for n in range(count):
-        with open(log_dir / f"worker-{n}.log", "ab") as log:
-            processes.append(
-                subprocess.Popen(
-                    [str(VENV_BIN / "flask"), "--app", "wsgi", "worker"],
-                    cwd=ROOT,
-                    env={**os.environ, **env},
-                    stdout=log,
-                    stderr=log,
-                )
-            )
-    return processes
 
 
 def _wait(condition, timeout: float, what: str):
@@ -78,7 +60,7 @@ def _enqueue(app, tenant, count: int, key: str, label: str) -> float:
 def throughput(app, env, redis, workers: int, jobs: int, log_dir) -> dict:
     redis.flushdb()
     enqueue_seconds = _enqueue(app, None, jobs, "stamps", "j")
-    processes = _workers(env, workers, log_dir)
+    processes = flask_processes(env, ["worker"] * workers, log_dir)
     try:
         _wait(lambda: redis.llen("stamps") >= jobs, 600, f"{jobs} jobs on {workers} worker(s)")
     finally:
@@ -97,7 +79,7 @@ def flood(app, env, redis, flood_jobs: int, log_dir) -> dict:
     redis.flushdb()
     tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
     enqueue_seconds = _enqueue(app, tenant_a, flood_jobs, "stamps", "a")
-    processes = _workers(env, 2, log_dir)
+    processes = flask_processes(env, ["worker"] * 2, log_dir)
     try:
         _wait(lambda: redis.llen("stamps") >= 50, 120, "tenant A's jobs to run")
         before = redis.llen("stamps")

@@ -305,25 +305,30 @@ class WebProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        command = [
+    #: What the process runs, the path that answers 200 once it is ready, and what to call it.
+    what, ready_path = "the web process", "/readyz"
+
+    def command(self) -> list[str]:
+        return [
             *(str(VENV_BIN / "flask"), "--app", "wsgi", "web"),
             *("--host=127.0.0.1", f"--port={self.port}", f"--threads={self.threads}"),
         ]
+
+    def start(self) -> None:
         env = {**os.environ, **self.env, "WEB_THREADS": str(self.threads), "PORT": str(self.port)}
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+            self.process = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"the web process exited at start:\n{self.log_path.read_text()[-3000:]}")
+                raise SystemExit(f"{self.what} exited at start:\n{self.log_path.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:
+                with urllib.request.urlopen(self.url + self.ready_path, timeout=2) as response:
                     if response.status == 200:
                         return
             except OSError:
                 time.sleep(0.1)
-        raise SystemExit(f"the web process was not ready within 30 s:\n{self.log_path.read_text()[-3000:]}")
+        raise SystemExit(f"{self.what} was not ready within 30 s:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -340,23 +345,32 @@ class HelloProcess(WebProcess):
     """``bench/hello.py`` served by waitress with the web process's settings (threads, connection
     limit, channel timeout): the floor a WSGI request costs on this machine."""
 
-    def start(self) -> None:
-        command = [
+    what, ready_path = "the hello world", "/"
+
+    def command(self) -> list[str]:
+        return [
             str(VENV_BIN / "waitress-serve"),
             *(f"--listen=127.0.0.1:{self.port}", f"--threads={self.threads}"),
             *("--connection-limit=100", "--channel-timeout=120", "bench.hello:app"),
         ]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit(f"the hello world did not answer within 30 s:\n{self.log_path.read_text()[-3000:]}")
+
+
+def flask_processes(env: dict, names: list[str], log_dir: Path) -> list[subprocess.Popen]:
+    """``flask --app wsgi <name>`` for each name (worker, scheduler …), as the Procfile runs them,
+    logging to ``<log_dir>/<name>.log``."""
+    started = []
+    for name in names:
+        with open(log_dir / f"{name}.log", "ab") as log:
+            started.append(
+                subprocess.Popen(
+                    [str(VENV_BIN / "flask"), "--app", "wsgi", name],
+                    cwd=ROOT,
+                    env={**os.environ, **env},
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+    return started
 
 
 def stop_processes(processes: list[subprocess.Popen]) -> None:
