@@ -24,7 +24,6 @@ import time
 from flask import Flask, g, has_request_context, request, session
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.core.database import (
@@ -39,8 +38,6 @@ log = logging.getLogger(__name__)
 
 #: The bind key of the replica's engine (``SQLALCHEMY_BINDS``).
 REPLICA = "replica"
-#: The execution option that marks the replica's engine and its connections.
-REPLICA_OPTION = "worklane_replica"
 #: The session key holding the primary's WAL position after this person's last write.
 WAL_KEY = "_wal"
 
@@ -64,7 +61,6 @@ def replica_bind(url: str, connect_args: dict | None = None) -> dict:
         "pool_pre_ping": True,
         # A replica that does not answer is given up quickly: the primary serves instead.
         "connect_args": {**(connect_args or {}), "connect_timeout": 2},
-        "execution_options": {REPLICA_OPTION: True},
     }
 
 
@@ -130,6 +126,12 @@ def register_replica_reads(app: Flask) -> None:
             g.read_replica = False
 
     app.url_value_preprocessors.setdefault(None, []).insert(0, choose_replica)
+    # Listeners on this app's two engines only: an app without a replica pays nothing per statement.
+    with app.app_context():
+        primary, replica = db.engines[None], db.engines[REPLICA]
+    event.listen(primary, "before_cursor_execute", _note_primary_writes)
+    event.listen(replica, "before_cursor_execute", _refuse_replica_writes)
+    event.listen(replica, "handle_error", _replica_failed)
 
     @app.after_request
     def remember_write_position(response):
@@ -142,24 +144,20 @@ def register_replica_reads(app: Flask) -> None:
         return response
 
 
-@event.listens_for(Engine, "before_cursor_execute")
-def _note_writes(conn, cursor, statement, parameters, context, executemany):
-    """A write on the primary during a request is remembered; one on the replica runs the view again."""
-    if not has_request_context():
-        return
-    if conn.get_execution_options().get(REPLICA_OPTION):
-        if WRITE_STATEMENT.match(statement) and restartable_view():
-            raise ReplicaCannotServe(statement.split(None, 3)[:3])
-    elif WRITE_STATEMENT.match(statement):
+def _note_primary_writes(conn, cursor, statement, parameters, context, executemany):
+    """A write on the primary during a request is remembered (its WAL position is kept after it)."""
+    if has_request_context() and WRITE_STATEMENT.match(statement):
         g.wrote_to_primary = True
 
 
-@event.listens_for(Engine, "handle_error")
+def _refuse_replica_writes(conn, cursor, statement, parameters, context, executemany):
+    """A write about to go to the replica runs the page view again, on the primary."""
+    if has_request_context() and WRITE_STATEMENT.match(statement) and restartable_view():
+        raise ReplicaCannotServe(statement.split(None, 3)[:3])
+
+
 def _replica_failed(context):
     """A replica that fails a statement of a page view sends the view to the primary."""
-    engine = context.engine
-    if engine is None or not engine.get_execution_options().get(REPLICA_OPTION):
-        return None
     if not (has_request_context() and restartable_view()):
         return None
     if context.is_disconnect or context.connection is None:
