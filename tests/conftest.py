@@ -16,11 +16,13 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
+import psutil
 import pytest
 from flask_migrate import upgrade
 from redis import Redis
@@ -37,7 +39,7 @@ from app.config import (
 )
 from app.core.tenancy import unscoped
 from app.extensions import cache, db, limiter, redis_connections
-from tests.support.workers import poll, stop_process
+from tests.support.workers import RUN_MARKER, poll, stop_process, worklane_processes
 
 pytest_plugins = ["tests.accounts", "tests.sqlcapture"]
 
@@ -48,6 +50,7 @@ POOLER_URL = os.environ.get("TEST_POSTGRES_POOLER_URL") if DATABASE_KIND == "pos
 
 def pytest_configure(config):
     sys.addaudithook(_processes_need_the_marker)
+    os.environ.setdefault(RUN_MARKER, uuid.uuid4().hex)
     if not os.environ.get("TEST_REDIS_URL") or (
         DATABASE_KIND == "postgres" and not os.environ.get("TEST_POSTGRES_URL")
     ):
@@ -253,6 +256,34 @@ def app(test_env):
     with app.app_context():
         for engine in db.engines.values():
             engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test(request):
+    """Fail a test whose web, worker or scheduler processes are still running after its teardown.
+
+    A worker left behind (say, orphaned by a supervisord that had to be killed) keeps taking
+    the jobs of the tests after it, unseen once their Redis is flushed: it is killed here, and
+    the test that left it fails with what it was, instead of tests further on failing at random.
+    """
+    if request.node.get_closest_marker("processes") is None:
+        yield
+        return
+    before = set(psutil.pids())
+    yield
+    started = [process for process in worklane_processes() if process.pid not in before]
+    _, left = psutil.wait_procs(started, timeout=10)  # a stop already under way may finish
+    if left:
+        described = []
+        for process in left:
+            try:
+                described.append(f"{process.pid} {' '.join(process.cmdline())}")
+                process.kill()
+            except psutil.NoSuchProcess:
+                continue
+        psutil.wait_procs(left, timeout=10)
+        if described:
+            pytest.fail("left running after the test (now killed): " + "; ".join(described), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import os
+import signal
 import smtplib
 import time
 import uuid
@@ -16,7 +20,7 @@ from app.core.tenancy import tenant_context
 from tests.conftest import run_flask
 from tests.support.workers import WorkerProcess, gone, wait_for
 from workers.maintenance import run_maintenance
-from workers.worker import warn_unless_noeviction
+from workers.worker import AppWorker, warn_unless_noeviction
 
 #: The promise (docs/architecture.md): with the production settings a killed worker's job is
 #: back on its queue or in the failed registry within 25 s. The tests run with shorter
@@ -285,3 +289,34 @@ def test_queue_redis_must_not_evict(redis_client):
         assert warn_unless_noeviction(redis_client) == "allkeys-lru"
     finally:
         redis_client.config_set("maxmemory-policy", "noeviction")
+
+
+class _StreamTheSignalInterrupts(io.StringIO):
+    """A log stream during whose write the process gets SIGTERM, as a supervisor may send it."""
+
+    def write(self, text):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return super().write(text)
+
+
+def test_a_stop_request_lost_inside_a_log_call_still_stops_the_worker(app, redis_client, capsys):
+    """SIGTERM landing while an idle worker writes a log line (logging swallows the stop) still stops it."""
+    worker = AppWorker([DEFAULT], connection=redis_client, app=app)
+    logger = logging.getLogger("tests.interrupted")
+    logger.propagate = False
+    handler = logging.StreamHandler(_StreamTheSignalInterrupts())
+    logger.addHandler(handler)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker._install_signal_handlers()  # RQ's: SIGTERM raises StopRequested when no job runs
+        worker.set_state("idle")
+        logger.warning("a line written as the signal comes")  # StreamHandler.emit catches it all
+        assert "StopRequested" in capsys.readouterr().err  # logging printed and swallowed the stop
+        with app.app_context(), tenant_context(uuid.uuid4()):
+            job = enqueue("tests.support.jobs.record_start", "x", "after the stop")
+        assert worker.dequeue_job_and_maintain_ttl(timeout=1) is None
+        assert job.get_status(refresh=True) == JobStatus.QUEUED
+    finally:
+        for signum, previous in handlers.items():
+            signal.signal(signum, previous)
+        logger.removeHandler(handler)

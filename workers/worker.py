@@ -110,6 +110,8 @@ class AppWorker(Worker):
         self.procline("Listening on " + ",".join(self.queue_names()))
         connection_wait = 1.0
         while True:
+            if self._stop_requested:  # a stop the code it interrupted swallowed (see request_stop)
+                return None
             try:
                 self.heartbeat()
                 if self.should_run_maintenance_tasks:
@@ -202,6 +204,11 @@ class AppWorker(Worker):
         """Warm shutdown: the running job may finish within ``shutdown_seconds``, else it is put back."""
         if self.shutdown_seconds is not None and self._put_back_at is None:
             self._put_back_at = time.monotonic() + self.shutdown_seconds
+        # RQ raises StopRequested from the signal handler when no job runs, and keeps no other
+        # trace of the request. Raised inside code that catches every exception (a log handler's
+        # emit does), it is lost and the worker would go on taking jobs: the flag makes the
+        # request stick, and the dequeue loop and RQ's work loop both look at it.
+        self._stop_requested = True
         super().request_stop(signum, frame)
 
     def maintain_heartbeats(self, job):

@@ -13,6 +13,29 @@ import pytest
 
 from app.config import PROJECT_ROOT
 
+#: Set once per test run and inherited by every process the tests start (directly, through
+#: supervisord, or orphaned), so that the run can tell its own processes from any other.
+RUN_MARKER = "WORKLANE_TEST_RUN"
+#: Command-line words of the processes that take the run's jobs or serve its pages.
+_WORKLANE_COMMANDS = ("wsgi", "workers.", "supervisord", "nginx", "honcho")
+
+
+def worklane_processes() -> list[psutil.Process]:
+    """The web, worker, scheduler, supervisord and nginx processes of this test run now alive."""
+    marker = os.environ.get(RUN_MARKER)
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        if process.pid == os.getpid() or process.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if not any(word in " ".join(process.info["cmdline"] or ()) for word in _WORKLANE_COMMANDS):
+            continue
+        try:
+            if marker and process.environ().get(RUN_MARKER) == marker:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
 
 def poll(condition, timeout: float, interval: float = 0.05):
     """Call ``condition`` until it returns something truthy, which is returned; None after ``timeout`` s."""
