@@ -36,6 +36,8 @@ BENCH_EMAIL = "bench@measured.example"
 BENCH_PASSWORD = "bench-password-0123"
 MEASURED_PROJECTS = (("WEB", "Website", 400), ("BIG", "Platform", 5000), ("OPS", "Operations", 100))
 LIST_PROJECT, BOARD_PROJECT, ISSUE_REF = "WEB", "BIG", "WEB-42"
+#: A word of about 130 of the measured organization's issues: the search page shows the first 30.
+SEARCH_QUERY = "thumbnails"
 RANK_STEP = 1024.0
 
 # Columns loaded, per table, in foreign-key order.

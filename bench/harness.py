@@ -76,6 +76,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--quiet-wait", type=float, default=60, help="…but at most this many seconds")
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2000,
+        help="trivial jobs for the one-worker throughput run (default 2,000; 0 skips it)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="also profile the last step with py-spy (extra runs)"
     )
     args = parser.parse_args(argv)
@@ -134,6 +140,8 @@ def main(argv=None) -> int:
         for system, step in zip(systems, steps, strict=True):
             step.update(organizations=system.orgs, build_seconds=system.build_seconds, rows=system.rows)
         results["steps"] = steps
+        if args.jobs:
+            results["jobs"] = measure_jobs(services, args, monitor, redis_db=len(systems))
     finally:
         for system in systems:
             system.stop()
@@ -238,14 +246,25 @@ PAGES = {
     "list": f"/{ORG}/projects/{dataset.LIST_PROJECT}/issues",
     "board": f"/{ORG}/projects/{dataset.BOARD_PROJECT}/board",
     "issue": f"/{ORG}/issues/{dataset.ISSUE_REF}",
+    "search": f"/{ORG}/search?q={dataset.SEARCH_QUERY}",
 }
-MARKERS = {"list": f"{dataset.LIST_PROJECT}-", "board": f"{dataset.BOARD_PROJECT}-", "issue": "Bench User"}
+MARKERS = {
+    "list": f"{dataset.LIST_PROJECT}-",
+    "board": f"{dataset.BOARD_PROJECT}-",
+    "issue": "Bench User",
+    "search": dataset.SEARCH_QUERY,
+}
+#: Each round first moves the issues version (what an edit does), so each page's first request
+#: is a miss (``_cold``) and the second a hit on the new key (``_warm``).
 SEQUENTIAL = (
     ("list_cold", "list"),
     ("list_warm", "list"),
     ("board_cold", "board"),
     ("board_warm", "board"),
-    ("issue", "issue"),
+    ("issue_cold", "issue"),
+    ("issue_warm", "issue"),
+    ("search_cold", "search"),
+    ("search_warm", "search"),
     ("healthz", "healthz"),
 )
 
@@ -326,7 +345,7 @@ def measure(systems: list[System], args, monitor: Interference, stamp: str) -> l
     return steps
 
 
-WRK_RUNS = ("healthz", "list_warm", "list_warm_identity", "board", "issue")
+WRK_RUNS = ("healthz", "list_warm", "list_warm_identity", "board", "issue", "search")
 
 
 def measure_hello(hello: HelloProcess, args, monitor: Interference) -> dict:
@@ -342,6 +361,20 @@ def measure_hello(hello: HelloProcess, args, monitor: Interference) -> dict:
     return result
 
 
+def measure_jobs(services: Services, args, monitor: Interference, redis_db: int) -> dict:
+    """Trivial jobs per second of one worker process (bench/jobs.py), on a database of its own."""
+    from app.extensions import redis_connections
+    from bench import jobs
+
+    app, env = services.migrated_app("worklane_bench_jobs", redis_db=redis_db)
+    quiet = monitor.wait_for_quiet(args.quiet, args.quiet_wait)
+    say(f"jobs: {args.jobs:,} trivial jobs, one worker process")
+    load_average = os.getloadavg()[0]
+    result = jobs.throughput(app, env, redis_connections.client(app), 1, args.jobs, services.work)
+    result.update(quiet=quiet, load=load_average)
+    return result
+
+
 def wrk_target(system: System, name: str) -> tuple[str, dict[str, str]]:
     """(path, headers) of one wrk run: the browser's Accept-Encoding, /healthz without a session."""
     browser = {"Cookie": system.cookie, "Accept-Encoding": load.BROWSER_ENCODING}
@@ -351,6 +384,7 @@ def wrk_target(system: System, name: str) -> tuple[str, dict[str, str]]:
         "list_warm_identity": (PAGES["list"], {"Cookie": system.cookie}),
         "board": (PAGES["board"], browser),
         "issue": (PAGES["issue"], browser),
+        "search": (PAGES["search"], browser),
     }[name]
 
 

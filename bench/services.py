@@ -134,14 +134,14 @@ class Services:
         _run([*self._run_as, *pg_ctl, "-w", "-t", "60", "-o", options, "start"], self.work / "pg_ctl.log")
         self.psql(POSTGRES_ROLES, database="postgres")
 
-    def migrated_app(self, database: str):
+    def migrated_app(self, database: str, redis_db: int = 0):
         """A new database at the migration head, and the app built for it in this process.
 
         Returns ``(app, env)``; ``env`` (also put in ``os.environ``) is what worker processes
         started by a benchmark need to reach the same database and Redis.
         """
         self.create_database(database)
-        env = {**self.app_env(database, 0), "LOG_LEVEL": "WARNING"}
+        env = {**self.app_env(database, redis_db), "LOG_LEVEL": "WARNING"}
         flask(env, "db", "upgrade")
         os.environ.update(env)
         from app import create_app
