@@ -115,7 +115,8 @@ class AppWorker(ReusedHorseWorker):
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         """Take the next job fairly (``queue.lanes``); wait for one unless ``timeout`` is None (burst)."""
-        self.set_state(WorkerStatus.IDLE)
+        if self.get_state() != WorkerStatus.IDLE:  # the job before set it already
+            self.set_state(WorkerStatus.IDLE)
         self.procline("Listening on " + ",".join(self.queue_names()))
         connection_wait = 1.0
         while True:
@@ -149,7 +150,6 @@ class AppWorker(ReusedHorseWorker):
                     )
                     self._execution_id = execution_id
                     self.log.info("Worker %s: %s: %s (%s)", self.name, priority, job.description, job.id)
-                    self.heartbeat()
                     return job, queue
                 if timeout is None:  # burst: the queues are empty, done
                     return None
@@ -194,6 +194,14 @@ class AppWorker(ReusedHorseWorker):
         return execution
 
     # --- staying accountable -----------------------------------------------------------
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        """RQ's heartbeat in one round trip (RQ sends its two commands one after the other)."""
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline=pipeline)
+        with self.connection.pipeline(transaction=False) as batch:
+            super().heartbeat(timeout, pipeline=batch)
+            batch.execute()
 
     def get_heartbeat_ttl(self, job) -> int:
         """Seconds after the last heartbeat before the job counts as abandoned."""
