@@ -98,7 +98,8 @@ class ReusedHorseWorker(Worker):
         """Wait for the horse's answer; meanwhile what RQ's ``monitor_work_horse`` does while it waits."""
         job.started_at = now()
         timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT
-        answer = ret_val = None
+        horse_pid = self._horse_pid
+        answer = None
         while True:
             try:
                 if self._horse_channel.poll(self.job_monitoring_interval):
@@ -123,7 +124,6 @@ class ReusedHorseWorker(Worker):
         self.set_current_job_working_time(0)
         if answer == DONE:
             return
-        horse_pid = self._horse_pid
         _pid, ret_val, rusage = self.wait_for_horse()
         if answer == RETIRING:
             return
@@ -157,11 +157,13 @@ class ReusedHorseWorker(Worker):
         # The horse never collects what it inherits, so its garbage collector does not touch
         # (and copy) the worker's memory pages; the worker collects its own as before.
         gc.freeze()
-        pid = os.fork()
-        if pid == 0:
-            ours.close()
-            self._serve_jobs(theirs)  # never returns
-        gc.unfreeze()
+        try:
+            pid = os.fork()
+            if pid == 0:
+                ours.close()
+                self._serve_jobs(theirs)  # never returns
+        finally:
+            gc.unfreeze()
         theirs.close()
         self._horse_pid = pid
         self._horse_channel = ours
