@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from rq import Retry
 from rq.job import JobStatus
 
 from app.config import PROJECT_ROOT
@@ -141,3 +142,35 @@ def test_an_idle_horse_ends_with_its_worker(app, migrated_env, redis_client, tmp
         wait_for(lambda: gone(horse), 10, "the work horse to end with its worker")
     finally:
         worker.stop()
+
+
+@pytest.mark.processes
+def test_a_reused_horse_dies_with_its_killed_worker_and_its_job_runs_again(
+    app, migrated_env, redis_client, tmp_path
+):
+    """SIGKILL of a worker mid-job, in a horse that ran a job before: the horse dies, the job runs again."""
+    first = WorkerProcess(migrated_env, tmp_path / "first.log")
+    leftovers = []
+    try:
+        _queue(app, _call("report_state", "before"))
+        before = wait_for(lambda: _runs(redis_client).get("before"), 30, "the first job to run")
+        with app.app_context():
+            job = enqueue("tests.support.jobs.block_until_released", "mid-job", retry=Retry(max=1))
+        wait_for(lambda: redis_client.llen("started:mid-job"), 30, "the second job to start")
+        horse = int(redis_client.lindex("started:mid-job", 0).split()[1])
+        assert horse == before["pid"]  # the horse that ran the first job runs the second
+        leftovers = first.descendants()
+        first.kill()
+        wait_for(lambda: gone(horse), 10, "the work horse to die with its worker")
+    finally:
+        first.stop()
+        for process in leftovers:
+            if process.is_running():
+                process.kill()
+    redis_client.rpush("release:mid-job", "go")
+    second = WorkerProcess(migrated_env, tmp_path / "second.log")
+    try:
+        wait_for(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 40, "the job to run again")
+    finally:
+        second.stop()
+    assert redis_client.llen("started:mid-job") == 2
