@@ -239,6 +239,9 @@ class BaseConfig:
     JOB_HEARTBEAT_SECONDS = 5
     JOB_LOST_AFTER_SECONDS = 15
     JOB_MAINTENANCE_SECONDS = 5
+    #: A job still running this long after its timeout (its own alarm could not stop it: a call
+    #: that never returns to Python) has its work horse killed by the worker (workers/horse.py).
+    JOB_KILL_GRACE_SECONDS = 60
     #: Outgoing mail (app/core/mail_delivery.py): the sweep sends a mail its delivery job has not claimed
     #: this long after it was written (Redis was away at commit, the job was lost)…
     OUTBOX_SWEEP_AFTER_SECONDS = 60
@@ -282,6 +285,7 @@ class BaseConfig:
             "JOB_HEARTBEAT_SECONDS",
             "JOB_LOST_AFTER_SECONDS",
             "JOB_MAINTENANCE_SECONDS",
+            "JOB_KILL_GRACE_SECONDS",
             "OUTBOX_SWEEP_AFTER_SECONDS",
             "OUTBOX_LEASE_SECONDS",
         ):
@@ -437,6 +441,7 @@ class TestingConfig(BaseConfig):
     JOB_HEARTBEAT_SECONDS = 1
     JOB_LOST_AFTER_SECONDS = 4
     JOB_MAINTENANCE_SECONDS = 1
+    JOB_KILL_GRACE_SECONDS = 5
 
     def finish(self, environ) -> None:
         self.SECRET_KEY = environ.get("SECRET_KEY") or TestingConfig.SECRET_KEY

@@ -8,7 +8,9 @@ empty database and runs the Procfile's ``flask --app wsgi worker`` processes aga
 
 - **throughput**: N jobs that each append a timestamp to a Redis list are queued, then W
   workers start; jobs per second = N / (last job's start - first job's start). Each job runs
-  in a forked work horse with an app context, as every job does.
+  in its worker's work horse with an app context, as every job does; ``work_horses`` counts
+  the processes that ran them (a horse serves up to 1,000 jobs), ``load_1min`` is the
+  machine's load average before and after the run.
 - **flood**: tenant A queues F jobs; once two workers are busy with them, tenant B queues
   one. Reported: seconds from B's enqueue to B's job starting, and how many of A's jobs
   started in between (the fairness bound is one per other lane with work, per worker).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -33,7 +36,7 @@ def stamp_time(key: str, label: str = "") -> None:
     """The trivial job: append ``<label> <time>`` to a Redis list."""
     from app.extensions import redis_connections
 
-    redis_connections.client().rpush(key, f"{label} {time.time()}")
+    redis_connections.client().rpush(key, f"{label} {time.time()} {os.getpid()}")
 
 
 def _wait(condition, timeout: float, what: str):
@@ -60,18 +63,22 @@ def _enqueue(app, tenant, count: int, key: str, label: str) -> float:
 def throughput(app, env, redis, workers: int, jobs: int, log_dir) -> dict:
     redis.flushdb()
     enqueue_seconds = _enqueue(app, None, jobs, "stamps", "j")
+    load_before = os.getloadavg()[0]
     processes = flask_processes(env, ["worker"] * workers, log_dir)
     try:
         _wait(lambda: redis.llen("stamps") >= jobs, 600, f"{jobs} jobs on {workers} worker(s)")
     finally:
         stop_processes(processes)
-    times = sorted(float(value.split()[1]) for value in redis.lrange("stamps", 0, -1))
+    stamps = [value.split() for value in redis.lrange("stamps", 0, -1)]
+    times = sorted(float(at) for _label, at, _pid in stamps)
     span = times[-1] - times[0]
     return {
         "workers": workers,
         "jobs": jobs,
         "enqueue_per_second": round(jobs / enqueue_seconds),
         "jobs_per_second": round((jobs - 1) / span, 1) if span > 0 else None,
+        "work_horses": len({pid for _label, _at, pid in stamps}),
+        "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
@@ -89,7 +96,7 @@ def flood(app, env, redis, flood_jobs: int, log_dir) -> dict:
         started = [value.decode().split() for value in redis.lrange("stamps", before, -1)]
     finally:
         stop_processes(processes)
-    labels = [label for label, _at in started]
+    labels = [label for label, _at, _pid in started]
     b_index = labels.index("b")
     return {
         "flood_jobs": flood_jobs,

@@ -12,6 +12,13 @@ What it changes in RQ's worker, and why:
   every ten minutes; it also puts due retries back on their queue, so the worker does not
   run RQ's separate scheduler process.
 - **Retries** only for the errors the job's declaration calls transient (``@job(transient=…)``).
+- **One work horse runs many jobs** (``workers.horse``): forked once and handed job after
+  job, instead of a fork per job; each job runs in a fresh copy of the horse's initial
+  context (no context variable a job sets reaches the next), its own app context (its own
+  ``g`` and database session, removed afterwards), and the horse is replaced after a job
+  that failed or changed its process (threads, signals, environment, the app's config).
+  A job running ``JOB_KILL_GRACE_SECONDS`` past its timeout (stuck where RQ's alarm cannot
+  reach it) has its horse killed by the worker.
 - The work horse dies with its worker (``PR_SET_PDEATHSIG`` on Linux): a job whose worker
   was killed is recovered and run again, never left running unsupervised as well.
 - The tenant comes from the job alone (None for system jobs) and is reset afterwards.
@@ -29,12 +36,12 @@ import os
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from uuid import uuid4
 
 import redis.exceptions
 from flask import Flask
 from redis import Redis
-from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.executions import Execution, ExecutionRegistry
 from rq.job import JobStatus
@@ -46,6 +53,7 @@ from app.core.queue.queues import DEFAULT_KIND, QUEUES, RESULT_TTL_SECONDS, Unde
 from app.core.queue.registry import load_job_modules
 from app.core.tenancy import tenant_context
 from app.extensions import db
+from workers.horse import ReusedHorseWorker
 from workers.maintenance import run_maintenance
 
 log = logging.getLogger(__name__)
@@ -77,12 +85,12 @@ def _die_with_parent(parent_pid: int | None) -> None:
         os._exit(1)
 
 
-class AppWorker(Worker):
+class AppWorker(ReusedHorseWorker):
     """Runs every job inside an app context of the app it was built for.
 
-    The job runs in a forked work horse; the pooled database connections it
-    inherited from the parent are dropped first (a socket must never be shared
-    by two processes).
+    Jobs run in a forked work horse that serves job after job (``workers.horse``); the
+    pooled database connections it inherited from the worker are dropped when it starts
+    (a socket must never be shared by two processes), and its own pool serves its jobs.
     """
 
     app: Flask
@@ -96,6 +104,7 @@ class AppWorker(Worker):
         super().__init__(*args, **kwargs)
         self.app = app
         self.lost_after = app.config["JOB_LOST_AFTER_SECONDS"]
+        self.hung_job_grace_seconds = app.config["JOB_KILL_GRACE_SECONDS"]
         self._execution_id: str | None = None
         self.shutdown_seconds = shutdown_seconds
         self._put_back_at: float | None = None
@@ -106,7 +115,8 @@ class AppWorker(Worker):
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         """Take the next job fairly (``queue.lanes``); wait for one unless ``timeout`` is None (burst)."""
-        self.set_state(WorkerStatus.IDLE)
+        if self.get_state() != WorkerStatus.IDLE:  # the job before set it already
+            self.set_state(WorkerStatus.IDLE)
         self.procline("Listening on " + ",".join(self.queue_names()))
         connection_wait = 1.0
         while True:
@@ -140,7 +150,6 @@ class AppWorker(Worker):
                     )
                     self._execution_id = execution_id
                     self.log.info("Worker %s: %s: %s (%s)", self.name, priority, job.description, job.id)
-                    self.heartbeat()
                     return job, queue
                 if timeout is None:  # burst: the queues are empty, done
                     return None
@@ -185,6 +194,14 @@ class AppWorker(Worker):
         return execution
 
     # --- staying accountable -----------------------------------------------------------
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        """RQ's heartbeat in one round trip (RQ sends its two commands one after the other)."""
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline=pipeline)
+        with self.connection.pipeline(transaction=False) as batch:
+            super().heartbeat(timeout, pipeline=batch)
+            batch.execute()
 
     def get_heartbeat_ttl(self, job) -> int:
         """Seconds after the last heartbeat before the job counts as abandoned."""
@@ -234,17 +251,25 @@ class AppWorker(Worker):
 
     # --- running it --------------------------------------------------------------------
 
-    def perform_job(self, job, queue):
+    def horse_started(self):
+        # The pooled database connections inherited from the worker are dropped (a socket must
+        # never be shared by two processes); the horse's own pool then serves job after job.
+        with self.app.app_context():
+            for engine in db.engines.values():
+                engine.dispose(close=False)
+
+    @contextmanager
+    def horse_job_context(self, job):
         # The tenant comes from the job alone (None for system jobs) and is reset afterwards,
         # so a job never inherits the tenant of the job before it.
         with self.app.app_context(), tenant_context(job.meta.get("tenant_id")):
-            if getattr(self, "_is_horse", False):
-                for engine in db.engines.values():
-                    engine.dispose(close=False)
             try:
-                return super().perform_job(job, queue)
+                yield
             finally:
                 db.session.remove()
+
+    def horse_state(self) -> tuple:
+        return (*super().horse_state(), dict(self.app.config))
 
 
 def worker_connection(app: Flask) -> Redis:
