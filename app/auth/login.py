@@ -11,7 +11,27 @@ from app.extensions import db, login_manager
 from app.models import User
 
 
+def _read_with_session(identity: str):
+    """What a request of the login ``identity`` names reads, read with its session (one round
+    trip): the person's cached account and, on a path that showed a cached page, that page."""
+    from app.auth.identity import _TOPIC
+    from app.core import cache
+
+    try:
+        user_id = uuid.UUID(identity.partition(":")[0])
+    except (AttributeError, ValueError):
+        return None
+    groups = [cache.memoized_for_user_keys(user_id, _TOPIC, "account")]
+    page = cache.page_keys_for(request, user_id)
+    if page:
+        groups.append(page)
+    return cache.read_along(*groups)
+
+
 def register_login(app: Flask) -> None:
+    from app.core.sessions import read_along_with_login
+
+    read_along_with_login(_read_with_session)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Log in to continue."

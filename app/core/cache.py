@@ -147,6 +147,9 @@ class ForgivingRedisCache(RedisCache):
 
 
 def _get_many(keys: list[str]) -> list[Any]:
+    read = _read_earlier(keys)
+    if read is not None:
+        return read
     try:
         if _unapplied_bumps:
             _apply_unapplied_bumps()
@@ -154,6 +157,43 @@ def _get_many(keys: list[str]) -> list[Any]:
     except RedisError as exc:
         log.warning("cache unavailable", extra={"error": str(exc)})
         return [None] * len(keys)
+
+
+# --- values read earlier in the request, in another round trip ------------------------------
+
+_READ_EARLIER = "cache_read_earlier"
+
+
+def read_along(*groups: list[str]) -> tuple[list[str], Callable[[list], None]] | None:
+    """For reading groups of cache keys with another client of the cache's Redis (the session's):
+    the keys as stored there, and a function that keeps the raw values read for this request,
+    where the next read of exactly one group's keys takes them instead of asking Redis. None when
+    they must be read from the cache itself (outside a request, or while version bumps wait to be
+    applied)."""
+    if _unapplied_bumps or not has_app_context():
+        return None
+    backend = cache.cache
+    prefix = backend._get_prefix()
+
+    def take(raw_values: list) -> None:
+        earlier = g.setdefault(_READ_EARLIER, {})
+        values = iter(raw_values)
+        for keys in groups:
+            earlier[tuple(keys)] = [backend.serializer.loads(next(values)) for _ in keys]
+
+    return [prefix + key for keys in groups for key in keys], take
+
+
+def _read_earlier(keys: list[str]) -> list[Any] | None:
+    if not has_app_context():
+        return None
+    earlier = g.get(_READ_EARLIER)
+    return earlier.pop(tuple(keys), None) if earlier else None
+
+
+def memoized_for_user_keys(user_id, topic: str, name: str) -> list[str]:
+    """The keys ``memoize_for_user`` reads, in its order: the topic's version, then the value."""
+    return [user_key(user_id, "version", topic), user_key(user_id, name)]
 
 
 def user_version(user_id, topic: str) -> int:
@@ -170,7 +210,7 @@ def memoize_for_user(user_id, topic: str, name: str, compute: Callable[[], Any],
     The value is stored with the version it was computed at, under a fixed key, so the
     version and the value come back in one round trip.
     """
-    version_key, key = user_key(user_id, "version", topic), user_key(user_id, name)
+    version_key, key = memoized_for_user_keys(user_id, topic, name)
     current, stored = _get_many([version_key, key])
     current = _request_memo()[version_key] = int(current or 0)
     if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == current:
@@ -243,6 +283,7 @@ def _apply_pending_bumps(session) -> None:
         return
     if has_app_context():
         _request_memo().clear()
+        g.pop(_READ_EARLIER, None)
     with _unapplied_lock:
         keys = keys | _unapplied_bumps
         _unapplied_bumps.clear()
@@ -466,6 +507,38 @@ def viewer_from(find: Callable[[], Any]) -> None:
     _VIEWER["find"] = find
 
 
+def _page_key(tenant_id, name: str, user_id, request) -> str:
+    url = f"{request.full_path}|{request.headers.get('HX-Request', '')}"
+    digest = hashlib.sha256(url.encode()).hexdigest()[:24]
+    return ":".join(["t", str(tenant_id), "page", name, str(user_id), digest])
+
+
+#: The cached page each path showed last in this process: (tenant, name, topics), so that the next
+#: request for it can read the page with the session (``page_keys_for``).
+_PAGES: dict[str, tuple[Any, str, tuple]] = {}
+_MAX_PAGES = 10_000
+
+
+def _remember_page(path: str, tenant_id, name: str, topics: tuple) -> None:
+    if _PAGES.get(path) != (tenant_id, name, topics):
+        if len(_PAGES) >= _MAX_PAGES:
+            _PAGES.clear()
+        _PAGES[path] = (tenant_id, name, topics)
+
+
+def page_keys_for(request, user_id) -> list[str] | None:
+    """The keys ``cached_page`` reads for this request of ``user_id`` (the versions of what the
+    page shows, then the page), if this path last showed a cached page: a guess, taken only when
+    the page asks for exactly these keys (same organization, person, page and topics)."""
+    page = _PAGES.get(request.path)
+    if page is None:
+        return None
+    tenant_id, name, topics = page
+    topics = (*topics, *((topic, user_id) for topic in _MEMBER_TOPICS))
+    keys = [topic_key_in(tenant_id, t) if isinstance(t, str) else topic_key_in(tenant_id, *t) for t in topics]
+    return [*keys, _page_key(tenant_id, name, user_id, request)]
+
+
 def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFAULT_TIMEOUT) -> str:
     """A member's whole page, served from the cache until anything it shows changes.
 
@@ -483,8 +556,9 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     user_id = _VIEWER["find"]()
     if user_id is None or session.get("_flashes"):
         return render()
-    url = f"{request.full_path}|{request.headers.get('HX-Request', '')}"
-    key = tenant_key("page", name, user_id, hashlib.sha256(url.encode()).hexdigest()[:24])
+    tenant_id = require_tenant()
+    _remember_page(request.path, tenant_id, name, topics)
+    key = _page_key(tenant_id, name, user_id, request)
     *numbers, stored = versions(*topics, *((topic, user_id) for topic in _MEMBER_TOPICS), along=key)
     current = (*numbers, user_version(user_id, "account"))
     if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == current:

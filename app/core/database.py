@@ -172,6 +172,8 @@ def register_commit_per_request(app) -> None:
         db = _db()
         try:
             response = app.make_response(dispatch())
+            if not db.session.registry.has():
+                return response  # the view never used the database: nothing to commit or roll back
             if response.status_code < 400:
                 db.session.commit()
                 return response

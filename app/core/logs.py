@@ -33,6 +33,8 @@ _SECRET_PARAMETER = re.compile(
 )
 #: One pattern per URL rule with a secret variable, its parts as groups; the secret ones are redacted.
 _secret_rules: dict[str, tuple[re.Pattern, tuple[bool, ...]]] = {}
+#: All of them in one pattern, to tell at once whether a text holds any (None: no such rule).
+_any_secret_rule: re.Pattern | None = None
 
 
 def remember_secret_routes(app: Flask) -> None:
@@ -53,6 +55,9 @@ def remember_secret_routes(app: Flask) -> None:
         parts.append("(" + re.escape(rule.rule[position:]) + ")")
         secret.append(False)
         _secret_rules[rule.rule] = (re.compile("".join(parts)), tuple(secret))
+    global _any_secret_rule
+    if _secret_rules:
+        _any_secret_rule = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _secret_rules.values()))
 
 
 def redact(text: str) -> str:
@@ -63,13 +68,16 @@ def redact(text: str) -> str:
     """
     if not isinstance(text, str) or ("/" not in text and "=" not in text):
         return text
-    for pattern, secret in _secret_rules.values():
-        text = pattern.sub(
-            lambda m, secret=secret: "".join(
-                REDACTED if is_secret else m.group(i + 1) for i, is_secret in enumerate(secret)
-            ),
-            text,
-        )
+    if _any_secret_rule is not None and _any_secret_rule.search(text):
+        for pattern, secret in _secret_rules.values():
+            text = pattern.sub(
+                lambda m, secret=secret: "".join(
+                    REDACTED if is_secret else m.group(i + 1) for i, is_secret in enumerate(secret)
+                ),
+                text,
+            )
+    if "=" not in text:
+        return text
     return _SECRET_PARAMETER.sub(lambda m: m.group(1) + REDACTED, text)
 
 

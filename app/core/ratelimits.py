@@ -141,8 +141,36 @@ def retry_after_seconds() -> int:
     return max(1, math.ceil(max(waits, default=60)))
 
 
+def limits_on_every_request() -> bool:
+    """Whether any limit applies to requests whatever their view: application-wide, default,
+    meta, per-blueprint or in-memory fallback limits (Worklane declares none of these)."""
+    manager = limiter.limit_manager
+    return any(
+        (
+            manager._application_limits,
+            manager._default_limits,
+            manager._blueprint_limits,
+            limiter._meta_limits,
+            limiter._in_memory_fallback,
+        )
+    )
+
+
 def register_rate_limits(app: Flask) -> None:
     from app.core.errors import render_error
+
+    # Flask-Limiter checks every request before its view for the limits that apply whatever the
+    # view. With none declared, that check can find nothing: it is skipped. The limits declared
+    # on views are checked by their decorators, as before.
+    check = limiter._check_request_limit
+    functions = app.before_request_funcs.setdefault(None, [])
+    if check in functions:
+
+        def _check_app_wide_limits() -> None:
+            if limits_on_every_request():
+                check()
+
+        functions[functions.index(check)] = _check_app_wide_limits
 
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded):

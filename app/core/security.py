@@ -124,25 +124,36 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
+_CSP_PARTS = (
+    "default-src 'self'; script-src 'self' 'nonce-",
+    "'; style-src 'self' 'nonce-",
+    "'; img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+)
+
+
 def content_security_policy(nonce: str) -> str:
-    return "; ".join(
-        [
-            "default-src 'self'",
-            f"script-src 'self' 'nonce-{nonce}'",
-            f"style-src 'self' 'nonce-{nonce}'",
-            "img-src 'self' data:",
-            "font-src 'self'",
-            "connect-src 'self'",
-            "form-action 'self'",
-            "object-src 'none'",
-            "base-uri 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
+    return nonce.join(_CSP_PARTS)
+
+
+#: Headers every response carries unless its view set them (name, value), in this order.
+_FIXED_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    # Links carry tokens (reset, invitation): never send our URLs to another site.
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+)
 
 
 def register_security_headers(app: Flask) -> None:
     hsts = app.config.get("HSTS_SECONDS", 0)
+    fixed = _FIXED_HEADERS
+    if hsts:
+        fixed = (*fixed, ("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains"))
+    fixed = tuple((name, name.lower(), value) for name, value in fixed)
 
     @app.context_processor
     def _nonce():
@@ -151,17 +162,13 @@ def register_security_headers(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce()))
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        # Links carry tokens (reset, invitation): never send our URLs to another site.
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-        if hsts:
-            headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
-        if response.mimetype == "text/html" and "Cache-Control" not in headers:
+        present = {name.lower() for name, _value in headers.items()}
+        if "content-security-policy" not in present:
+            headers.add("Content-Security-Policy", content_security_policy(csp_nonce()))
+        for name, lowered, value in fixed:
+            if lowered not in present:
+                headers.add(name, value)
+        if "cache-control" not in present and response.mimetype == "text/html":
             # Pages may show private data: never store them in shared caches.
             headers["Cache-Control"] = "private, no-cache"
         return response

@@ -46,6 +46,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import msgspec
 from flask import Flask, session
@@ -95,6 +96,24 @@ if redis.call('EXISTS', key) == 1 then
 end
 return 1
 """
+
+
+#: ``keys_for(identity)`` -> ``(keys, take)`` or None: Redis keys a signed-in person's request
+#: reads anyway (their cached account), read in the round trip that loads the session; ``take``
+#: gets their values when the session turns out to be that person's. Set by ``read_along_with_login``.
+_READ_ALONG: dict[str, Callable[[str], tuple[list[str], Callable[[list], None]] | None] | None] = {
+    "keys_for": None
+}
+
+
+def read_along_with_login(keys_for: Callable[[str], tuple[list[str], Callable[[list], None]] | None]) -> None:
+    """Register what to read with a stored session, for the login (``_user_id``) it last held.
+
+    The keys come from this process's last copy of the session (``RecentSessions``): a guess,
+    checked against the session read in the same round trip; the values are handed over only
+    when the guess was right. Used only when sessions and the cache share one Redis.
+    """
+    _READ_ALONG["keys_for"] = keys_for
 
 
 #: Seconds a person is asked to wait when the session store is unreachable.
@@ -216,6 +235,11 @@ class RecentSessions:
             return None
         return item[1]
 
+    def last(self, sid: str) -> dict[str, bytes] | None:
+        """The fields this process last read of a session, however old (None if it read none)."""
+        item = self._items.get(sid)
+        return item[1] if item is not None else None
+
     def forget(self, sid: str | None) -> None:
         with self._lock:
             self._items.pop(sid, None)
@@ -224,8 +248,10 @@ class RecentSessions:
 class WorklaneSessionInterface(SessionInterface):
     """Opens and saves :class:`Session`: Redis for a login, a signed cookie for a visitor."""
 
-    def __init__(self, client, key_prefix: str, outage_grace_seconds: float = 0):
+    def __init__(self, client, key_prefix: str, outage_grace_seconds: float = 0, shares_cache: bool = False):
         self.client = client
+        #: Sessions and the cache live in one Redis: reads of both can share a round trip.
+        self.shares_cache = shares_cache
         self.key_prefix = key_prefix
         self._save_script = client.register_script(_SAVE_SCRIPT)
         self.outage_grace_seconds = outage_grace_seconds
@@ -260,6 +286,8 @@ class WorklaneSessionInterface(SessionInterface):
     # --- opening ------------------------------------------------------------------------------
 
     def open_session(self, app: Flask, request) -> Session:
+        if request.path in _NO_SESSION_PATHS or request.path.startswith(_STATIC_PREFIX):
+            return _SkippedSession(app.secret_key)
         session = Session(app.secret_key, self._read_csrf_cookie(app, request))
         value = request.cookies.get(self.get_cookie_name(app))
         if not value:
@@ -280,10 +308,36 @@ class WorklaneSessionInterface(SessionInterface):
         except (BadSignature, UnicodeDecodeError):
             return None
 
+    def _read_along(self, sid: str) -> tuple[bytes, list[str], Callable[[list], None]] | None:
+        """What to read with this session: keys for the login its last copy held (see
+        ``read_along_with_login``), with that login's raw value, to check the guess."""
+        keys_for = _READ_ALONG["keys_for"]
+        last = self.recent.last(sid) if keys_for is not None and self.shares_cache else None
+        guess = last.get(USER_KEY.encode()) if last else None
+        if guess is None:
+            return None
+        along = keys_for(_codec_decode(guess))
+        return (guess, *along) if along else None
+
+    def _read_stored(self, sid: str) -> tuple[dict, Callable[[], None] | None]:
+        """The stored session's fields (one round trip, with what ``_read_along`` names), and
+        how to hand over what was read along when the session held the login guessed."""
+        along = self._read_along(sid)
+        if along is None:
+            return self.client.hgetall(self._store_key(sid)), None
+        guess, keys, take = along
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self._store_key(sid))
+        pipe.mget(keys)
+        fields, values = pipe.execute()
+        right = fields.get(USER_KEY.encode()) == guess
+        return fields, (lambda: take(values)) if right else None
+
     def _load_stored(self, session: Session, sid: str, read_only: bool = False) -> None:
+        hand_over = None
         try:
             try:
-                fields = self.client.hgetall(self._store_key(sid))
+                fields, hand_over = self._read_stored(sid)
             except ResponseError as exc:
                 if "WRONGTYPE" not in str(exc):
                     raise
@@ -318,6 +372,8 @@ class WorklaneSessionInterface(SessionInterface):
         if flashes:
             dict.__setitem__(session, _FLASHES, [tuple(_codec_decode(raw)) for _, raw in flashes])
         session.sid, session.loaded = sid, True
+        if hand_over is not None:
+            hand_over()
 
     def _carry_over_whole_value(self, session: Session, sid: str) -> None:
         """A login stored whole (one msgpack value, before sessions were hashes) goes on under a
@@ -377,6 +433,8 @@ class WorklaneSessionInterface(SessionInterface):
     # --- saving -------------------------------------------------------------------------------
 
     def save_session(self, app: Flask, session: Session, response) -> None:
+        if isinstance(session, _SkippedSession):
+            return
         if session.accessed:
             response.vary.add("Cookie")
         self._save_csrf_cookie(app, session, response)
@@ -469,11 +527,25 @@ class WorklaneSessionInterface(SessionInterface):
 
 #: Endpoints served even when a login cannot be read: they do not depend on who is asking.
 _SERVED_WITHOUT_SESSION = frozenset({"static", "health.healthz", "health.readyz"})
+#: Their paths: a request for one of them neither reads nor writes a session (nor its cookies).
+_NO_SESSION_PATHS = frozenset({"/healthz", "/readyz"})
+_STATIC_PREFIX = "/static/"
+
+
+class _SkippedSession(Session):
+    """The session of a request that uses none (a health check, a static file): empty, never
+    read from Redis or the cookie, never saved; the cookies the client sent are left as they are."""
+
+    def __init__(self, secret_key: str):
+        super().__init__(secret_key)
 
 
 def register_sessions(app: Flask, client) -> None:
     app.session_interface = WorklaneSessionInterface(
-        client, app.config["SESSION_KEY_PREFIX"], app.config["SESSION_OUTAGE_GRACE_SECONDS"]
+        client,
+        app.config["SESSION_KEY_PREFIX"],
+        app.config["SESSION_OUTAGE_GRACE_SECONDS"],
+        shares_cache=app.config["REDIS_CACHE_URL"] == app.config["REDIS_QUEUE_URL"],
     )
 
     # A URL value preprocessor: these run before every before_request function, and before the

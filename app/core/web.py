@@ -85,6 +85,9 @@ def has_control_characters(*texts: str) -> bool:
     return any(CONTROL_CHARACTERS.search(text) for text in texts)
 
 
+_FORM_TYPES = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))
+
+
 def register_input_checks(app: Flask) -> None:
     """Every request's text (path, query and form fields, names and values) is refused with a
     400 when it holds a control character such as NUL: PostgreSQL cannot store or compare
@@ -95,7 +98,9 @@ def register_input_checks(app: Flask) -> None:
     @app.url_value_preprocessor
     def _refuse_control_characters(endpoint, values):
         texts = [request.path]
-        for fields in (request.args, request.form):
+        # Only these bodies are parsed into form fields; reading ``request.form`` is not free.
+        sources = (request.args, request.form) if request.mimetype in _FORM_TYPES else (request.args,)
+        for fields in sources:
             for name, values in fields.lists():
                 texts.append(name)
                 texts.extend(values)

@@ -1,0 +1,123 @@
+"""The per-request floor: what a health check, a static file and a warm page ask of Redis and SQL."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+import pytest
+from redis.connection import AbstractConnection
+from sqlalchemy import event
+
+from app.extensions import db
+from tests.accounts import login
+from tests.factories import make_acme
+
+LIST = "/acme/projects/WEB/issues"
+BOARD = "/acme/projects/WEB/board"
+_COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
+
+
+@pytest.fixture
+def acme(db_session):
+    """Acme (owner Olive, member Grace) with a WEB project holding one issue."""
+    acme = make_acme({"grace@example.com": "member"})
+    acme.add_issue("Broken login")
+    db_session.commit()
+    return acme
+
+
+class Traffic:
+    """The Redis round trips (the commands each sent) and SQL statements of the requests made
+    inside ``watching()``."""
+
+    def __init__(self, app, monkeypatch):
+        self.app, self.monkeypatch = app, monkeypatch
+        self.round_trips: list[list[str]] = []
+        self.statements: list[str] = []
+
+    def watching(self):
+        send = AbstractConnection.send_packed_command
+        trips = self.round_trips
+
+        def counted(connection, command, check_health=True):
+            data = command if isinstance(command, bytes) else b"".join(command)
+            trips.append([name.decode().upper() for name in _COMMAND.findall(data)])
+            return send(connection, command, check_health=check_health)
+
+        self.monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+        with self.app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", self._statement)
+        return self
+
+    def _statement(self, conn, cursor, statement, *args):
+        self.statements.append(statement)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.monkeypatch.undo()
+        with self.app.app_context():
+            event.remove(db.engine, "before_cursor_execute", self._statement)
+
+
+def test_a_health_check_and_a_static_file_touch_neither_redis_nor_the_database(
+    app, client, db_session, acme, monkeypatch
+):
+    """/healthz and static files, even with a session cookie, read and write no session and run no query."""
+    login(client, "grace@example.com")
+    assert client.get(LIST).status_code == 200
+    with Traffic(app, monkeypatch).watching() as traffic:
+        health = client.get("/healthz")
+        with client.get("/static/css/app.css") as static:
+            assert static.status_code == 200
+    assert health.status_code == 200 and health.get_json() == {"status": "ok"}
+    assert traffic.round_trips == []
+    assert traffic.statements == []
+    assert "Set-Cookie" not in health.headers and "Set-Cookie" not in static.headers
+    assert client.get(LIST).status_code == 200  # still signed in
+
+
+@pytest.mark.parametrize("url", [LIST, BOARD, "/acme/issues"])
+def test_a_warm_page_reads_redis_in_one_round_trip(app, client, db_session, acme, monkeypatch, url):
+    """A cached page of a signed-in member: its session, account and page come in one Redis round trip."""
+    login(client, "grace@example.com")
+    client.get(url)
+    client.get(url)
+    with Traffic(app, monkeypatch).watching() as traffic:
+        response = client.get(url)
+    assert response.status_code == 200 and "Grace Hopper" in response.get_data(as_text=True)
+    assert traffic.round_trips == [["HGETALL", "MGET"]]
+    assert traffic.statements == []
+
+
+def test_a_cold_page_still_reads_the_session_and_account_together(app, client, db_session, acme, monkeypatch):
+    """The first page after sign-in reads the session and the account in one round trip, then the page."""
+    login(client, "grace@example.com")
+    client.get("/acme/")
+    with Traffic(app, monkeypatch).watching() as traffic:
+        assert client.get(LIST).status_code == 200
+    assert traffic.round_trips[0] == ["HGETALL", "MGET"]
+    assert ["HGETALL"] not in traffic.round_trips
+
+
+def test_values_read_for_another_login_are_not_used(app, client, db_session, acme, monkeypatch):
+    """When this process's copy of a session names another person, what was read for them is dropped."""
+    grace_id = str(acme.people["grace@example.com"].id)
+    owner = app.test_client()
+    login(owner, "owner@example.com")
+    assert "Olive Owner" in owner.get(LIST).get_data(as_text=True)
+    login(client, "grace@example.com")
+    client.get(LIST)
+    sid = client.get_cookie("worklane_session").value
+    recent = app.session_interface.recent
+    olive = owner.get_cookie("worklane_session").value
+    recent.remember(sid, dict(recent.last(olive)))  # Grace's session remembered as Olive's
+    with Traffic(app, monkeypatch).watching() as traffic:
+        page = client.get(LIST).get_data(as_text=True)
+    assert traffic.round_trips[0] == ["HGETALL", "MGET"]
+    assert len(traffic.round_trips) > 1  # Grace's own account and page are read after it
+    assert "Grace Hopper" in page
+    assert msgspec.msgpack.decode(recent.last(sid)[b"_user_id"]).startswith(grace_id)
