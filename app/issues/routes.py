@@ -331,13 +331,9 @@ def my_work():
 @require("work.view")
 def search():
     query = request.args.get("q", "").strip()[:200]
-    hits, found = [], {}
+    hits = []
     if query:
-        from app.issues.search import search_issues
+        from app.issues.search import cached_search_issues
 
-        page = search_issues(query, limit=30)
-        hits = page.hits
-        found = queries.issues_by_id([hit.issue_id for hit in hits])
-    return render_template(
-        "issues/search.html", query=query, hits=hits, issues=found, state_labels=STATE_LABELS
-    )
+        hits = cached_search_issues(query, limit=30).hits
+    return render_template("issues/search.html", query=query, hits=hits, state_labels=STATE_LABELS)
