@@ -330,10 +330,17 @@ def my_work():
 @bp.get("/search")
 @require("work.view")
 def search():
-    query = request.args.get("q", "").strip()[:200]
-    hits = []
-    if query:
-        from app.issues.search import cached_search_issues
+    from app.issues import search as issue_search
 
-        hits = cached_search_issues(query, limit=30).hits
-    return render_template("issues/search.html", query=query, hits=hits, state_labels=STATE_LABELS)
+    query = request.args.get("q", "").strip()[:200]
+    if not query:
+        return render_template("issues/search.html", query=query, hits=[], state_labels=STATE_LABELS)
+
+    def render():
+        hits = issue_search.cached_search_issues(query, limit=30).hits
+        return render_template("issues/search.html", query=query, hits=hits, state_labels=STATE_LABELS)
+
+    # The results are shared by the organization's members; the whole page is the person's own.
+    return cache.cached_page(
+        "search", render, *issue_search.SEARCHED_TOPICS, timeout=issue_search.CACHE_SECONDS
+    )
