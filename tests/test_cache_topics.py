@@ -43,7 +43,6 @@ from tests.isolation import RowBuilder, all_mappers
 #: its topics.
 NOT_ON_CACHED_PAGES = {
     "AuditEvent": "an append-only record, shown on no page yet",
-    "Comment": "shown on the issue page only, which is not cached (its ETag follows issue.version)",
     "Invitation": "listed on the members page, which is not cached",
     "IssueActivity": "shown on the issue page only, which is not cached",
     "IssueWatcher": "used by My work and mail, neither cached",

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, event, orm, select, text
 
 from app.config import normalize_database_url
 from app.core.tenancy import TenantNotSet, tenant_context
-from app.issues.search import MAX_LIMIT, SearchPage, search_issues
+from app.issues.search import MAX_LIMIT, SearchPage, cached_search_issues, search_issues
 from app.models import Organization
 from app.models.base import utcnow
 from app.models.work import Comment, Issue, Project
@@ -373,6 +373,39 @@ def test_limit_and_offset_are_bounded(acme):
     assert len(acme.search("kestrel", limit=-5, offset=-5).hits) == 1
     page = acme.search("kestrel", limit=10**9)
     assert page.total == 1 and MAX_LIMIT == 100
+
+
+def test_a_hit_carries_what_a_result_shows(acme):
+    """Each hit has its issue's reference, title and state, read with the match itself."""
+    mobile = acme.add_project("MOB", "Mobile")
+    acme.add_issue("Kestrel on web")
+    issue = acme.add_issue("Kestrel & <co>", project=mobile)
+    acme.change(issue, state="in_review")
+    hit = acme.search("kestrel", project_id=mobile.id).hits[0]
+    assert (hit.issue_id, hit.ref, hit.title, hit.state) == (issue.id, "MOB-1", "Kestrel & <co>", "in_review")
+
+
+def test_cached_answers_are_kept_apart_by_words_project_and_page(app, acme):
+    """Each question (words, project, page) has its own cached answer, equal to the search's own."""
+    mobile = acme.add_project("MOB", "Mobile")
+    for n in range(5):
+        acme.add_issue(f"Kestrel {n}", f"Osprey {n}", project=mobile if n % 2 else None, age_minutes=n)
+    questions = [
+        ("kestrel", {}),
+        ("osprey", {}),
+        ("kestrel", {"project_id": mobile.id}),
+        ("kestrel", {"limit": 2}),
+        ("kestrel", {"limit": 2, "offset": 2}),
+        ("kestrel", {"limit": 2, "offset": 20}),
+        ("-kestrel", {}),
+    ]
+    with app.app_context(), tenant_context(acme.org_id):
+        for _ in range(2):  # misses, then hits
+            for query, options in questions:
+                expected = search_issues(query, **options)
+                assert cached_search_issues(query, **options) == expected, (query, options)
+    with app.app_context(), pytest.raises(TenantNotSet):
+        cached_search_issues("kestrel")
 
 
 # --- PostgreSQL: the plan ------------------------------------------------------------------------------

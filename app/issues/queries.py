@@ -272,12 +272,6 @@ def activity_of(issue: Issue) -> list[IssueActivity]:
     ).all()
 
 
-def issues_by_id(ids) -> dict:
-    if not ids:
-        return {}
-    return {i.id: i for i in db.session.scalars(select(Issue).where(Issue.id.in_(ids))).unique()}
-
-
 def board_column(project: Project, state: str, after_rank: float | None = None):
     """One page of a board column's cards, and whether more follow."""
     statement = select(Issue).where(Issue.project_id == project.id, Issue.state == state)

@@ -330,14 +330,17 @@ def my_work():
 @bp.get("/search")
 @require("work.view")
 def search():
-    query = request.args.get("q", "").strip()[:200]
-    hits, found = [], {}
-    if query:
-        from app.issues.search import search_issues
+    from app.issues import search as issue_search
 
-        page = search_issues(query, limit=30)
-        hits = page.hits
-        found = queries.issues_by_id([hit.issue_id for hit in hits])
-    return render_template(
-        "issues/search.html", query=query, hits=hits, issues=found, state_labels=STATE_LABELS
+    query = request.args.get("q", "").strip()[:200]
+    if not query:
+        return render_template("issues/search.html", query=query, hits=[], state_labels=STATE_LABELS)
+
+    def render():
+        hits = issue_search.cached_search_issues(query, limit=30).hits
+        return render_template("issues/search.html", query=query, hits=hits, state_labels=STATE_LABELS)
+
+    # The results are shared by the organization's members; the whole page is the person's own.
+    return cache.cached_page(
+        "search", render, *issue_search.SEARCHED_TOPICS, timeout=issue_search.CACHE_SECONDS
     )

@@ -14,6 +14,11 @@ match, in any form English stemming relates: "deploying" finds "deployed"), ``"a
 ``this or that``, and ``-word`` to exclude. There is no prefix matching. Any input is safe:
 it can never be a syntax error, and a query with nothing to look for finds nothing.
 
+One statement reads a page of hits with all a result shows (reference, title, state) and its
+excerpt, whatever the number of hits. ``cached_search_issues`` keeps each page of results in the
+cache for a short time, per tenant and question, checked against the versions of the issues
+and comments on every read.
+
 The statements are raw SQL, which the ORM's tenant scoping does not rewrite: each filters on
 the current tenant explicitly, and on PostgreSQL row-level security applies as well.
 Under row-level security PostgreSQL does not use the GIN index for ``@@`` (the operator is not
@@ -23,6 +28,8 @@ column is ``tenant_id``: its cost grows with the tenant's issues, not with the t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import secrets
 import unicodedata
@@ -32,7 +39,9 @@ from dataclasses import dataclass, field
 from markupsafe import Markup, escape
 from sqlalchemy import Float, Integer, String, Uuid, bindparam, text
 
+from app.core import cache
 from app.core.tenancy import require_tenant
+from app.extensions import cache as cache_store
 from app.extensions import db
 
 #: Longest query looked at (characters); the rest is ignored.
@@ -44,15 +53,31 @@ MAX_LIMIT = 100
 #: Characters of a description and of an issue's comments that are indexed (see migration 0004)
 #: and excerpted.
 INDEXED_CHARACTERS = 100_000
+#: The cached topics a page of results shows: issues (with their projects' keys) and comments.
+SEARCHED_TOPICS = ("issues", "comments")
+#: Seconds a page of results stays cached. Its versions are checked on every read, so this only
+#: bounds how long a question nobody asks again keeps its room.
+CACHE_SECONDS = 60
 
 
 @dataclass(frozen=True)
 class SearchHit:
+    """One result, with what a result shows: read in the search's own statement."""
+
     issue_id: uuid.UUID
     #: Higher is better; comparable only within one page of results.
     rank: float
     #: The matching excerpt: user text escaped, matched words in ``<mark>``.
     snippet: Markup
+    project_key: str
+    number: int
+    title: str
+    state: str
+
+    @property
+    def ref(self) -> str:
+        """The issue's reference (``WEB-42``), as ``Issue.ref``."""
+        return f"{self.project_key}-{self.number}"
 
 
 @dataclass(frozen=True)
@@ -75,10 +100,11 @@ def search_issues(query: str, *, project_id=None, limit: int = 20, offset: int =
     """The current tenant's issues matching ``query``, best first; raises ``TenantNotSet``.
 
     ``project_id`` narrows the search to one project (an id that is not a UUID finds nothing).
+    One statement reads the page of hits with what each shows and its excerpt (a second one
+    only counts the matches when ``offset`` is past the last of them).
     """
     tenant_id = require_tenant()
-    limit = max(1, min(int(limit), MAX_LIMIT))
-    offset = max(0, int(offset))
+    limit, offset = _bounded(limit, offset)
     query = clean_query(query)
     terms = parse_query(query)
     if not any(not term.excluded for term in terms):
@@ -108,10 +134,66 @@ def search_issues(query: str, *, project_id=None, limit: int = 20, offset: int =
         first = session.execute(statement, {**params, "limit": 1, "offset": 0}).all()
         return SearchPage(total=first[0].total if first else 0, offset=offset)
     hits = [
-        SearchHit(row.issue_id, float(row.score), marks.to_markup(row.snippet or "", html_escaped=postgres))
+        SearchHit(
+            row.issue_id,
+            float(row.score),
+            marks.to_markup(row.snippet or "", html_escaped=postgres),
+            row.project_key,
+            row.number,
+            row.title,
+            row.state,
+        )
         for row in rows
     ]
     return SearchPage(hits=hits, total=rows[0].total if rows else 0, offset=offset)
+
+
+def cached_search_issues(query: str, *, project_id=None, limit: int = 20, offset: int = 0) -> SearchPage:
+    """``search_issues``, answered from the cache while nothing it searched has changed.
+
+    Every role of an organization sees all of its issues (``work.view``), so a page of results
+    is the same for each member: it is cached once per tenant and question (words, project,
+    page), stored with the versions of ``SEARCHED_TOPICS`` it was read at, so that the page
+    and the current versions come back in one round trip and an edit shows at once.
+    """
+    limit, offset = _bounded(limit, offset)
+    query = clean_query(query)
+    if not any(not term.excluded for term in parse_query(query)):
+        return search_issues(query, project_id=project_id, limit=limit, offset=offset)
+    question = json.dumps([query, str(project_id or ""), limit, offset])
+    key = cache.tenant_key("search", hashlib.sha256(question.encode()).hexdigest()[:32])
+    *current, stored = cache.versions(*SEARCHED_TOPICS, along=key)
+    if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == tuple(current):
+        return _page_from_cache(stored[1])
+    # The versions were read before the data: a change committed meanwhile moves them again.
+    page = search_issues(query, project_id=project_id, limit=limit, offset=offset)
+    cache_store.set(key, (tuple(current), _page_to_cache(page)), timeout=CACHE_SECONDS)
+    return page
+
+
+def _bounded(limit, offset) -> tuple[int, int]:
+    return max(1, min(int(limit), MAX_LIMIT)), max(0, int(offset))
+
+
+def _page_to_cache(page: SearchPage) -> tuple:
+    """The page as plain values (no classes of this module in what the cache keeps)."""
+    hits = tuple(
+        (hit.issue_id, hit.rank, str(hit.snippet), hit.project_key, hit.number, hit.title, hit.state)
+        for hit in page.hits
+    )
+    return (page.total, page.offset, hits)
+
+
+def _page_from_cache(value: tuple) -> SearchPage:
+    total, offset, hits = value
+    return SearchPage(
+        hits=[
+            SearchHit(issue_id, rank, Markup(snippet), key, number, title, state)  # escaped when stored
+            for issue_id, rank, snippet, key, number, title, state in hits
+        ],
+        total=total,
+        offset=offset,
+    )
 
 
 # --- the query language ----------------------------------------------------------------------
@@ -241,7 +323,16 @@ def _typed(statement: str, by_project: bool):
     return (
         text(statement)
         .bindparams(*uuids)
-        .columns(issue_id=Uuid(), score=Float(), total=Integer(), snippet=String())
+        .columns(
+            issue_id=Uuid(),
+            score=Float(),
+            total=Integer(),
+            snippet=String(),
+            project_key=String(),
+            number=Integer(),
+            title=String(),
+            state=String(),
+        )
     )
 
 
@@ -252,6 +343,7 @@ def _postgres_search(by_project: bool):
     return _typed(
         f"""
         SELECT page.id AS issue_id, page.score AS score, page.total AS total,
+               p.key AS project_key, page.number AS number, page.title AS title, page.state AS state,
                ts_headline('english',
                    concat_ws(' ', CAST(:edge AS text), replace(replace(replace(concat_ws(E'\\n',
                        page.title,
@@ -263,7 +355,8 @@ def _postgres_search(by_project: bool):
                    ), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), CAST(:edge AS text)),
                    websearch_to_tsquery('english', :query), :headline_options) AS snippet
         FROM (
-            SELECT i.tenant_id, i.id, i.title, i.description, i.created_at,
+            SELECT i.tenant_id, i.id, i.project_id, i.number, i.title, i.description, i.state,
+                   i.created_at,
                    ts_rank_cd(i.search_vector, websearch_to_tsquery('english', :query)) AS score,
                    count(*) OVER () AS total
             FROM issues i
@@ -273,6 +366,7 @@ def _postgres_search(by_project: bool):
             ORDER BY score DESC, i.created_at DESC, i.id DESC
             LIMIT :limit OFFSET :offset
         ) AS page
+        JOIN projects p ON p.tenant_id = :tenant_id AND p.id = page.project_id
         ORDER BY page.score DESC, page.created_at DESC, page.id DESC
     """,
         by_project,
@@ -291,7 +385,8 @@ def _sqlite_search(by_project: bool):
             FROM issue_search
             WHERE issue_search MATCH :match AND tenant_id = :tenant_id
         ), page AS MATERIALIZED (
-            SELECT m.search_row, m.issue_id, m.score, i.created_at, count(*) OVER () AS total
+            SELECT m.search_row, m.issue_id, m.score, i.project_id, i.number, i.title, i.state, i.created_at,
+                   count(*) OVER () AS total
             FROM matches m
             JOIN issues i ON i.tenant_id = m.tenant_id AND i.id = m.issue_id
             WHERE i.tenant_id = :tenant_id
@@ -300,9 +395,11 @@ def _sqlite_search(by_project: bool):
             LIMIT :limit OFFSET :offset
         )
         SELECT page.issue_id AS issue_id, page.score AS score, page.total AS total,
+               p.key AS project_key, page.number AS number, page.title AS title, page.state AS state,
                snippet(issue_search, -1, :start, :stop, '…', 24) AS snippet
         FROM page
         JOIN issue_search ON issue_search.rowid = page.search_row
+        JOIN projects p ON p.tenant_id = :tenant_id AND p.id = page.project_id
         WHERE issue_search MATCH :match
         ORDER BY page.score DESC, page.created_at DESC, page.issue_id DESC
     """,

@@ -222,6 +222,8 @@ class IssueWatcher(TenantMixin, db.Model):
 
 class Comment(TenantMixin, db.Model):
     __tablename__ = "comments"
+    #: Search results are found and excerpted from comments too (``app.issues.search``).
+    __cache_topics__ = ("comments",)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     issue_id: Mapped[uuid.UUID]

@@ -1,0 +1,200 @@
+"""The search page: what a result shows, read in one statement, and cached per organization and
+question without ever showing another organization's issues or a result older than the last edit."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import event
+
+from app.core.tenancy import tenant_context
+from app.extensions import db
+from app.issues import services as issues
+from app.models import Comment
+from tests.accounts import login, post_form
+from tests.factories import make_acme, make_beta
+
+
+@pytest.fixture
+def acme(db_session):
+    """Acme: Olive (owner), Grace (member) and Vic (viewer); projects WEB and API."""
+    acme = make_acme({"grace@example.com": "member", "vic@example.com": "viewer"}, projects=("WEB", "API"))
+    db_session.commit()
+    return acme
+
+
+def _results(html: str) -> str:
+    """The list of results of a search page ('' when there is none)."""
+    found = re.search(r'<ol class="results">(.*?)</ol>', html, re.S)
+    return found.group(1).strip() if found else ""
+
+
+def _search(client, words: str, org: str = "acme") -> str:
+    response = client.get(f"/{org}/search?q={quote(words)}")
+    assert response.status_code == 200
+    return _results(response.get_data(as_text=True))
+
+
+def _refs(results: str) -> list[str]:
+    return re.findall(r'<span class="ref">([^<]+)</span>', results)
+
+
+class Statements:
+    """Every statement the app's engine sends while in the block."""
+
+    def __init__(self, app):
+        with app.app_context():
+            self.engine = db.engine
+        self.sent: list[str] = []
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn, cursor, statement, *args):
+        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
+            self.sent.append(statement)  # (the test's transaction, standing in for the request's)
+
+    @property
+    def searches(self) -> list[str]:
+        return [s for s in self.sent if "ts_rank_cd" in s or "issue_search" in s]
+
+
+def test_a_result_shows_its_reference_title_state_and_excerpt(client, db_session, acme):
+    """Each result links the issue by its reference, with its title, its state and the matching excerpt."""
+    issue = acme.add_issue("Kestrel nest on the roof", "Seen at dawn", project="API")
+    with tenant_context(acme.id):
+        issues.update_issue(issue, acme.owner, state="in_progress")
+        db_session.commit()
+    login(client, "owner@example.com")
+    results = _search(client, "kestrel")
+    assert _refs(results) == ["API-1"]
+    assert 'href="/acme/issues/API-1"' in results
+    assert "Kestrel nest on the roof</a>" in results
+    assert 'class="state state--in_progress">In progress<' in results
+    assert "<mark>Kestrel</mark> nest on the roof" in results
+
+
+HOSTILE_TITLE = "<script>alert(\"x\")</script> kestrel & 'quotes' </li><img src=x onerror=alert(1)>"
+HOSTILE_TEXT = 'Tom & Jerry "<b>kestrel</b>" &amp; </p><iframe src="javascript:alert(1)">'
+
+
+def test_hostile_titles_descriptions_and_comments_stay_text(client, db_session, acme):
+    """Markup, quotes and entities typed into an issue are shown as text: only <mark> is markup."""
+    issue = acme.add_issue(HOSTILE_TITLE, HOSTILE_TEXT)
+    with tenant_context(acme.id):
+        issues.add_comment(issue, acme.owner, "<script>document.cookie</script> biscuit")
+        db_session.commit()
+    login(client, "owner@example.com")
+    in_title, in_description, in_comment = (_search(client, w) for w in ("kestrel", "jerry", "biscuit"))
+    for results in (in_title, in_description, in_comment):
+        assert _refs(results) == ["WEB-1"]
+        tags = set(re.findall(r"</?([a-zA-Z][\w-]*)", results))
+        assert tags <= {"li", "a", "span", "p", "mark"}, results
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; <mark>kestrel</mark>" in in_title
+    assert "<mark>kestrel</mark> &amp; &#39;quotes&#39;" in in_title
+    assert "&lt;img src=x onerror=alert(1)&gt;" in in_title
+    assert "Tom &amp; <mark>Jerry</mark> &#34;&lt;b&gt;kestrel&lt;/b&gt;&#34; &amp;amp;" in in_description
+    assert "&amp;amp; &lt;/p&gt;&lt;iframe" in in_description
+    assert "&lt;script&gt;document.cookie&lt;/script&gt; <mark>biscuit</mark>" in in_comment
+
+
+def test_a_search_runs_the_same_statements_for_forty_hits_as_for_one(app, client, db_session, acme):
+    """Results are read with what they show in one statement: the count does not grow with the hits."""
+    acme.add_issue("Osprey over the lake")
+    for n in range(40):
+        issue = acme.add_issue(f"Kestrel {n}", f"Hovering kestrel number {n}")
+        with tenant_context(acme.id):
+            issues.add_comment(issue, acme.owner, "A kestrel again")
+            db_session.flush()
+    db_session.commit()
+    login(client, "owner@example.com")
+    client.get("/acme/search")  # the signed-in person's account is cached from here on
+    with Statements(app) as one:
+        assert len(_refs(_search(client, "osprey"))) == 1
+    with Statements(app) as thirty:
+        assert len(_refs(_search(client, "kestrel"))) == 30
+    assert len(thirty.sent) == len(one.sent), (one.sent, thirty.sent)
+    assert len(one.searches) == len(thirty.searches) == 1
+    assert not [s for s in thirty.sent if s not in thirty.searches and re.search(r"\bissues\b", s)]
+
+
+def test_a_repeated_search_is_served_from_the_cache(app, client, db_session, acme):
+    """Asked again, the same question runs no query; asked by another member, it is not searched again."""
+    acme.add_issue("Kestrel nest")
+    db_session.commit()
+    login(client, "owner@example.com")
+    client.get("/acme/search")
+    first = _search(client, "kestrel")
+    with Statements(app) as again:
+        assert _search(client, "kestrel") == first
+    assert again.sent == []
+    vic = app.test_client()
+    login(vic, "vic@example.com")
+    vic.get("/acme/search")
+    with Statements(app) as other_member:
+        page = vic.get("/acme/search?q=kestrel").get_data(as_text=True)
+    assert other_member.searches == [] and _results(page) == first
+    assert not [s for s in other_member.sent if re.search(r"\b(issues|comments|projects)\b", s)]
+    assert "Vic Viewer" in page and "Olive Owner" not in page  # the page around them is the viewer's own
+
+
+def test_organizations_never_share_cached_results(app, client, db_session, acme, redis_client):
+    """A question asked in two organizations gets each one its own issues, cached under its own key."""
+    acme.add_issue("Acme kestrel")
+    beta = make_beta(projects=("WEB",))
+    beta.add_issue("Beta kestrel")
+    db_session.commit()
+    tenants = {str(acme.id), str(beta.id)}
+    login(client, "owner@example.com")
+    assert "Acme kestrel" in _search(client, "kestrel")
+    bert = app.test_client()
+    login(bert, "bert@example.com")
+    results = _search(bert, "kestrel", org="beta")
+    assert "Beta kestrel" in results and "Acme" not in results
+    assert "Acme kestrel" in _search(client, "kestrel") and "Beta" not in _search(client, "kestrel")
+    assert bert.get("/acme/search?q=kestrel").status_code == 404  # not a member of Acme
+    keys = [k.decode().split(":") for k in redis_client.keys("*:search:*")]  # results, and whole pages
+    assert {key[3] for key in keys} == tenants
+    assert sorted(key[3] for key in keys if key[4] == "search") == sorted(tenants)
+
+
+def test_an_edit_shows_in_the_next_search(client, db_session, acme):
+    """After an issue is edited, the next search finds it by its new words, with its new state."""
+    acme.add_issue("Kestrel nest")
+    db_session.commit()
+    login(client, "owner@example.com")
+    assert _refs(_search(client, "kestrel")) == ["WEB-1"]
+    assert _search(client, "merlin") == ""
+    edit = {"title": "Merlin nest", "description": "", "priority": "0"}
+    post_form(client, "/acme/issues/WEB-1", "/acme/issues/WEB-1/edit", state="todo", **edit)
+    assert _search(client, "kestrel") == ""
+    assert _refs(_search(client, "merlin")) == ["WEB-1"]
+    post_form(client, "/acme/issues/WEB-1", "/acme/issues/WEB-1/edit", state="done", **edit)
+    assert "state--done" in _search(client, "merlin")
+
+
+def test_a_comment_shows_in_the_next_search(client, db_session, acme):
+    """A comment just added, edited or deleted changes the next search's results and excerpt."""
+    acme.add_issue("Bird survey")
+    db_session.commit()
+    acme_id = acme.id
+    login(client, "owner@example.com")
+    assert _search(client, "goshawk") == ""
+    post_form(client, "/acme/issues/WEB-1", "/acme/issues/WEB-1/comments", body="Spotted a goshawk")
+    assert "<mark>goshawk</mark>" in _search(client, "goshawk")
+    with tenant_context(acme_id):
+        comment = db_session.query(Comment).one()
+        comment.body = "Spotted a buzzard"
+        db_session.commit()
+    assert _search(client, "goshawk") == ""
+    assert _refs(_search(client, "buzzard")) == ["WEB-1"]
+    with tenant_context(acme_id):
+        db_session.delete(db_session.query(Comment).one())
+        db_session.commit()
+    assert _search(client, "buzzard") == ""
