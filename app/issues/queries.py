@@ -226,6 +226,36 @@ def issue_or_404(issue_ref: str) -> Issue:
     return issue
 
 
+def issue_stamp_or_404(issue_ref: str) -> tuple[uuid.UUID, int]:
+    """The id and version of the issue a reference names (one small query), for pages that
+    serve the issue from the cache while it has not changed."""
+    match = REF_PATTERN.match(issue_ref)
+    if not match:
+        abort(404)
+    found = db.session.execute(
+        select(Issue.id, Issue.version)
+        .join(Project)
+        .where(Project.key == match.group(1).upper(), Issue.number == int(match.group(2)))
+    ).first()
+    if found is None:
+        abort(404)
+    return found.id, found.version
+
+
+def issue_by_id(issue_id) -> Issue:
+    """An issue with what its page shows: project (joined), assignees and labels (one query each)."""
+    return db.session.scalars(select(Issue).where(Issue.id == issue_id)).unique().one()
+
+
+def watcher_ids(issue: Issue) -> set[str]:
+    return {
+        str(user_id)
+        for user_id in db.session.scalars(
+            select(IssueWatcher.user_id).where(IssueWatcher.issue_id == issue.id)
+        )
+    }
+
+
 def members() -> list[User]:
     return db.session.scalars(
         select(User).join(Membership, Membership.user_id == User.id).order_by(User.name)

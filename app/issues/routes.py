@@ -14,6 +14,7 @@ from wtforms import SelectChoice
 from app.auth.identity import signed_in
 from app.core import cache, edits
 from app.core.database import commit_now
+from app.core.markdown import RENDERER_VERSION, stored_html
 from app.core.permissions import require
 from app.extensions import cache as app_cache
 from app.extensions import db
@@ -25,7 +26,6 @@ from app.issues.queries import LIST_TOPICS, SORTS, IssueFilters, issue_or_404, l
 from app.models import Issue
 from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
-from app.notifications.services import unread_count
 from app.orgs.context import current_access
 from app.orgs.forms import ConfirmForm
 from app.projects.services import project_or_404
@@ -99,10 +99,10 @@ def project_list(project_key):
     return cache.cached_page("project-issues", render, *LIST_TOPICS)
 
 
-def _fill_choices(form: IssueForm, members=None) -> None:
-    members = queries.members() if members is None else members
-    form.assignees.choices = [SelectChoice(str(u.id), u.name) for u in members]
-    form.labels.choices = [SelectChoice(str(label.id), label.name) for label in queries.labels()]
+def _fill_choices(form: IssueForm) -> None:
+    people, labels = queries.filter_choices()
+    form.assignees.choices = [SelectChoice(person.id, person.name) for person in people]
+    form.labels.choices = [SelectChoice(label.id, label.name) for label in labels]
 
 
 @bp.route("/projects/<project_key>/issues/new", methods=["GET", "POST"])
@@ -160,26 +160,76 @@ def _submitted(form: IssueEditForm) -> dict:
     }
 
 
-def _issue_page(issue: Issue, form=None, comment_form=None, status=200, conflict=None, notice=None):
-    if form is None:
-        values = issues.edit_values(issue)
-        form = _edit_form(values, values)
-    members = queries.members()
-    _fill_choices(form, members)
-    watching = issues.is_watching(issue, current_user)
-    response = render_template(
-        "issues/show.html",
+#: What an issue's page shows besides the issue's own rows: people's names (and who a mention
+#: names), label names, the project's name.
+PAGE_TOPICS = ("members", "labels", "projects")
+
+
+def _page_topics(issue_id) -> tuple:
+    return (("issue", issue_id), *PAGE_TOPICS)
+
+
+def _issue_parts(issue_id, issue: Issue | None = None) -> dict:
+    """The parts of an issue's page that are the same for everyone who may see it: the title,
+    description, comments and history, the details, who watches, the values of the edit form.
+
+    Cached per organization and issue under the versions of everything they show: a change to
+    the issue or any of its rows, to a member or a label moves one of them.
+    """
+    numbers = ".".join(map(str, cache.versions(*_page_topics(issue_id))))
+    key = cache.tenant_key("issue-parts", issue_id, f"v{numbers}.r{RENDERER_VERSION}")
+    parts = app_cache.get(key)
+    if parts is None:
+        # The versions were read before the data: a change committed meanwhile moves them again.
+        parts = _render_parts(issue if issue is not None else queries.issue_by_id(issue_id))
+        app_cache.set(key, parts, timeout=cache.DEFAULT_TIMEOUT)
+    return parts
+
+
+def _render_parts(issue: Issue) -> dict:
+    mention_url = _mention_url(queries.members())
+
+    def html_of(row) -> Markup:
+        if isinstance(row, Issue):
+            return stored_html(
+                row.description, row.description_html, row.description_html_version, mention_url
+            )
+        return stored_html(row.body, row.body_html, row.body_html_version, mention_url)
+
+    shown = {"state_labels": STATE_LABELS, "priority_labels": PRIORITY_LABELS}
+    main = render_template(
+        "issues/_issue_main.html",
         issue=issue,
-        form=form,
-        comment_form=comment_form or CommentForm(),
         comments=queries.comments_of(issue),
         activity=queries.activity_of(issue),
-        watching=watching,
-        move_form=MoveForm(state=issue.state, from_state=issue.state),
+        html_of=html_of,
+        **shown,
+    )
+    return {
+        "ref": issue.ref,
+        "title": issue.title,
+        "project_name": issue.project.name,
+        "project_url": url_for("issues.project_list", project_key=issue.project.key),
+        "main": str(main),
+        "details": str(render_template("issues/_issue_details.html", issue=issue)),
+        "watchers": queries.watcher_ids(issue),
+        "values": issues.edit_values(issue),
+    }
+
+
+def _issue_page(issue_id, issue=None, form=None, comment_form=None, status=200, conflict=None, notice=None):
+    """The issue's page: its shared parts (cached) around this viewer's own forms and buttons."""
+    parts = _issue_parts(issue_id, issue)
+    if form is None:
+        form = _edit_form(parts["values"], parts["values"])
+    _fill_choices(form)
+    response = render_template(
+        "issues/show.html",
+        parts={**parts, "main": Markup(parts["main"]), "details": Markup(parts["details"])},
+        form=form,
+        comment_form=comment_form or CommentForm(),
+        watching=str(signed_in().user_id) in parts["watchers"],
         confirm_form=ConfirmForm(),
-        state_labels=STATE_LABELS,
-        priority_labels=PRIORITY_LABELS,
-        mention_url=_mention_url(members),
         conflict=conflict,
         notice=notice,
     )
@@ -199,15 +249,21 @@ def _mention_url(members):
 @bp.get("/issues/<issue_ref>")
 @require("work.view")
 def show(issue_ref):
-    issue = issue_or_404(issue_ref)
-    unread = unread_count()
+    """The issue's page; served from the cache, with an ETag, until anything on it changes."""
+    issue_id, version = queries.issue_stamp_or_404(issue_ref)
+    topics = _page_topics(issue_id)
+    user_id = signed_in().user_id
+    shown = (
+        *cache.versions(*topics, ("notifications", user_id)),
+        cache.user_version(user_id, "account"),
+    )
     etag = hashlib.sha256(
-        f"{issue.id}:{issue.version}:{current_user.id}:{unread}:{current_access().role}".encode()
+        f"{issue_id}:{version}:{shown}:{user_id}:{current_access().role}".encode()
     ).hexdigest()[:32]
     if request.if_none_match.contains(etag):
         response = make_response("", 304)
     else:
-        response = make_response(*_issue_page(issue))
+        response = make_response(cache.cached_page("issue", lambda: _issue_page(issue_id)[0], *topics))
     response.set_etag(etag)
     response.headers["Cache-Control"] = "private, no-cache"
     return response
@@ -221,7 +277,7 @@ def edit(issue_ref):
     form = IssueEditForm()
     _fill_choices(form)
     if not form.validate_on_submit():
-        return _issue_page(issue, form=form, status=422)
+        return _issue_page(issue.id, issue, form=form, status=422)
     loaded = edits.decode(form.loaded.data, issues.EDIT_FIELDS)
     submitted = _submitted(form)
     try:
@@ -231,12 +287,12 @@ def edit(issue_ref):
         issue = issue_or_404(issue_ref)
         current = issues.edit_values(issue)
         form = _edit_form(edits.after_conflict(current, loaded, submitted), current)
-        return _issue_page(issue, form=form, status=409, conflict=conflict)
+        return _issue_page(issue.id, issue, form=form, status=409, conflict=conflict)
     except issues.IssueError as exc:
         db.session.rollback()
         issue = issue_or_404(issue_ref)
         form.assignees.errors.append(str(exc))
-        return _issue_page(issue, form=form, status=422)
+        return _issue_page(issue.id, issue, form=form, status=422)
     flash("Saved.", "success")
     return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
 
@@ -249,7 +305,7 @@ def comment(issue_ref):
     if form.validate_on_submit():
         issues.add_comment(issue, current_user, form.body.data)
         return redirect(url_for("issues.show", issue_ref=issue_ref) + "#comments", 303)
-    return _issue_page(issue, comment_form=form, status=422)
+    return _issue_page(issue.id, issue, comment_form=form, status=422)
 
 
 @bp.post("/issues/<issue_ref>/watch")
@@ -307,7 +363,8 @@ def _after_move_conflict(issue_ref: str, project_key: str, notice: str):
         project = project_or_404(project_key)
         partial = bool(request.headers.get("HX-Request"))
         return board_response(project, partial=partial, notice=notice), 409
-    return _issue_page(issue_or_404(issue_ref), status=409, notice=notice)
+    issue = issue_or_404(issue_ref)
+    return _issue_page(issue.id, issue, status=409, notice=notice)
 
 
 @bp.get("/my-work")
