@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, timedelta
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms import SelectChoice
@@ -14,19 +14,16 @@ from wtforms import SelectChoice
 from app.auth.identity import signed_in
 from app.core import cache, edits
 from app.core.database import commit_now
-from app.core.markdown import RENDERER_VERSION, stored_html
 from app.core.permissions import require
 from app.extensions import cache as app_cache
 from app.extensions import db
-from app.issues import bp, queries
+from app.issues import bp, page, queries
 from app.issues import services as issues
 from app.issues.board import board_response
 from app.issues.forms import CommentForm, IssueEditForm, IssueForm, MoveForm
 from app.issues.queries import LIST_TOPICS, SORTS, IssueFilters, issue_or_404, list_issues
-from app.models import Issue
 from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
-from app.orgs.context import current_access
 from app.orgs.forms import ConfirmForm
 from app.projects.services import project_or_404
 
@@ -160,66 +157,10 @@ def _submitted(form: IssueEditForm) -> dict:
     }
 
 
-#: What an issue's page shows besides the issue's own rows: people's names (and who a mention
-#: names), label names, the project's name.
-PAGE_TOPICS = ("members", "labels", "projects")
-
-
-def _page_topics(issue_id) -> tuple:
-    return (("issue", issue_id), *PAGE_TOPICS)
-
-
-def _issue_parts(issue_id, issue: Issue | None = None) -> dict:
-    """The parts of an issue's page that are the same for everyone who may see it: the title,
-    description, comments and history, the details, who watches, the values of the edit form.
-
-    Cached per organization and issue under the versions of everything they show: a change to
-    the issue or any of its rows, to a member or a label moves one of them.
-    """
-    numbers = ".".join(map(str, cache.versions(*_page_topics(issue_id))))
-    key = cache.tenant_key("issue-parts", issue_id, f"v{numbers}.r{RENDERER_VERSION}")
-    parts = app_cache.get(key)
-    if parts is None:
-        # The versions were read before the data: a change committed meanwhile moves them again.
-        parts = _render_parts(issue if issue is not None else queries.issue_by_id(issue_id))
-        app_cache.set(key, parts, timeout=cache.DEFAULT_TIMEOUT)
-    return parts
-
-
-def _render_parts(issue: Issue) -> dict:
-    mention_url = _mention_url(queries.members())
-
-    def html_of(row) -> Markup:
-        if isinstance(row, Issue):
-            return stored_html(
-                row.description, row.description_html, row.description_html_version, mention_url
-            )
-        return stored_html(row.body, row.body_html, row.body_html_version, mention_url)
-
-    shown = {"state_labels": STATE_LABELS, "priority_labels": PRIORITY_LABELS}
-    main = render_template(
-        "issues/_issue_main.html",
-        issue=issue,
-        comments=queries.comments_of(issue),
-        activity=queries.activity_of(issue),
-        html_of=html_of,
-        **shown,
-    )
-    return {
-        "ref": issue.ref,
-        "title": issue.title,
-        "project_name": issue.project.name,
-        "project_url": url_for("issues.project_list", project_key=issue.project.key),
-        "main": str(main),
-        "details": str(render_template("issues/_issue_details.html", issue=issue)),
-        "watchers": queries.watcher_ids(issue),
-        "values": issues.edit_values(issue),
-    }
-
-
-def _issue_page(issue_id, issue=None, form=None, comment_form=None, status=200, conflict=None, notice=None):
+def _issue_page(issue_ref, parts=None, form=None, comment_form=None, status=200, conflict=None, notice=None):
     """The issue's page: its shared parts (cached) around this viewer's own forms and buttons."""
-    parts = _issue_parts(issue_id, issue)
+    if parts is None:
+        _, parts = page.parts_for(issue_ref)
     if form is None:
         form = _edit_form(parts["values"], parts["values"])
     _fill_choices(form)
@@ -236,37 +177,11 @@ def _issue_page(issue_id, issue=None, form=None, comment_form=None, status=200, 
     return response, status
 
 
-def _mention_url(members):
-    handles = {u.email.split("@", 1)[0].lower(): u for u in members}
-
-    def url(handle: str):
-        user = handles.get(handle.lower())
-        return url_for("issues.all_issues", assignee=str(user.id)) if user else None
-
-    return url
-
-
 @bp.get("/issues/<issue_ref>")
 @require("work.view")
 def show(issue_ref):
     """The issue's page; served from the cache, with an ETag, until anything on it changes."""
-    issue_id, version = queries.issue_stamp_or_404(issue_ref)
-    topics = _page_topics(issue_id)
-    user_id = signed_in().user_id
-    shown = (
-        *cache.versions(*topics, ("notifications", user_id)),
-        cache.user_version(user_id, "account"),
-    )
-    etag = hashlib.sha256(
-        f"{issue_id}:{version}:{shown}:{user_id}:{current_access().role}".encode()
-    ).hexdigest()[:32]
-    if request.if_none_match.contains(etag):
-        response = make_response("", 304)
-    else:
-        response = make_response(cache.cached_page("issue", lambda: _issue_page(issue_id)[0], *topics))
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    return page.page_response(issue_ref, lambda _issue_id, parts: _issue_page(issue_ref, parts)[0])
 
 
 @bp.post("/issues/<issue_ref>/edit")
@@ -277,7 +192,7 @@ def edit(issue_ref):
     form = IssueEditForm()
     _fill_choices(form)
     if not form.validate_on_submit():
-        return _issue_page(issue.id, issue, form=form, status=422)
+        return _issue_page(issue_ref, form=form, status=422)
     loaded = edits.decode(form.loaded.data, issues.EDIT_FIELDS)
     submitted = _submitted(form)
     try:
@@ -287,12 +202,12 @@ def edit(issue_ref):
         issue = issue_or_404(issue_ref)
         current = issues.edit_values(issue)
         form = _edit_form(edits.after_conflict(current, loaded, submitted), current)
-        return _issue_page(issue.id, issue, form=form, status=409, conflict=conflict)
+        return _issue_page(issue_ref, form=form, status=409, conflict=conflict)
     except issues.IssueError as exc:
         db.session.rollback()
         issue = issue_or_404(issue_ref)
         form.assignees.errors.append(str(exc))
-        return _issue_page(issue.id, issue, form=form, status=422)
+        return _issue_page(issue_ref, form=form, status=422)
     flash("Saved.", "success")
     return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
 
@@ -305,7 +220,7 @@ def comment(issue_ref):
     if form.validate_on_submit():
         issues.add_comment(issue, current_user, form.body.data)
         return redirect(url_for("issues.show", issue_ref=issue_ref) + "#comments", 303)
-    return _issue_page(issue.id, issue, comment_form=form, status=422)
+    return _issue_page(issue_ref, comment_form=form, status=422)
 
 
 @bp.post("/issues/<issue_ref>/watch")
@@ -363,8 +278,7 @@ def _after_move_conflict(issue_ref: str, project_key: str, notice: str):
         project = project_or_404(project_key)
         partial = bool(request.headers.get("HX-Request"))
         return board_response(project, partial=partial, notice=notice), 409
-    issue = issue_or_404(issue_ref)
-    return _issue_page(issue.id, issue, status=409, notice=notice)
+    return _issue_page(issue_ref, status=409, notice=notice)
 
 
 @bp.get("/my-work")
