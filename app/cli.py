@@ -1,4 +1,4 @@
-"""Flask CLI commands of the app: roles, demo data, importing an export.
+"""Flask CLI commands of the app: roles, demo data, stored Markdown HTML, importing an export.
 
 The process commands ``flask worker`` and ``flask scheduler`` are the processes' own
 (``workers/cli.py``), added by ``wsgi.py``: the app never imports ``workers``.
@@ -47,6 +47,26 @@ def register_cli(app: Flask) -> None:
             click.echo(f"demo organization created; log in as {email} with password {password}")
         else:
             click.echo(f"demo organization present; log in as {email} with password {password}")
+
+    @app.cli.group("markdown")
+    def markdown_group():
+        """Issue descriptions and comments: their stored HTML."""
+
+    @markdown_group.command("render")
+    def render_markdown_command():
+        """Store the HTML of descriptions and comments stored without it or by an older renderer."""
+        from sqlalchemy import select
+
+        from app.core.tenancy import tenant_context
+        from app.extensions import db
+        from app.issues.services import store_rendered_markdown
+        from app.models import Organization
+
+        written = 0
+        for org_id in db.session.scalars(select(Organization.id).order_by(Organization.id)).all():
+            with tenant_context(org_id):
+                written += store_rendered_markdown()
+        click.echo(f"stored the HTML of {written:,} descriptions and comments")
 
     @app.cli.group("org")
     def org_group():

@@ -122,7 +122,7 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
             project = Project(key="OLD", name="Old")
             db.session.add(project)
             db.session.flush()
-            # Only the columns issues had at 0003 (the model may have more by now).
+            # Only the columns issues and comments had at 0003 (the models may have more by now).
             issue_id = uuid.uuid4()
             db.session.execute(
                 insert(Issue.__table__).values(
@@ -140,7 +140,16 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
                     rank=0.0,
                 )
             )
-            db.session.add(Comment(issue_id=issue_id, body="Seen at dawn"))
+            db.session.execute(
+                insert(Comment.__table__).values(
+                    tenant_id=org.id,
+                    id=uuid.uuid4(),
+                    issue_id=issue_id,
+                    body="Seen at dawn",
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
             db.session.commit()
         upgrade(directory=MIGRATIONS)
         with tenant_context(org.id):

@@ -132,8 +132,9 @@ user_logged_out.connect(_forget_request_account)
 
 @cache.also_expires(User)
 def _name_in_organizations(session: Session, user: User, changed) -> list[str]:
-    """Each of the person's organizations shows their name in cached lists: expire those."""
-    if changed is not None and "name" not in changed:
+    """Each of the person's organizations shows their name in cached lists, and links mentions
+    of their email's first part to them on issue pages: expire those."""
+    if changed is not None and not changed & {"name", "email"}:
         return []
     return [cache.topic_key_in(access.org_id, "members") for access in memberships_of(user.id)]
 

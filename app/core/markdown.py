@@ -39,7 +39,7 @@ import nh3
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 MentionURL = Callable[[str], str | None]
 
@@ -322,3 +322,54 @@ def markdown_excerpt(text: str | None, length: int = 160) -> str:
     if not plain[len(cut)].isspace() and space > length // 2:
         cut = cut[:space]  # end at a word, unless that loses more than half
     return cut.rstrip(" .,;:-") + "…"
+
+
+# --- rendered once, when the text is written --------------------------------------------
+
+#: Bumped whenever a change here alters the HTML of some text: stored HTML rendered with
+#: another version is rendered again when read (``stored_html``).
+RENDERER_VERSION = 1
+#: Stands in for a mention's URL in stored HTML. Who a handle names changes with the members
+#: (added, removed, their email changed), so stored HTML keeps every mention as a link to this
+#: path, and ``resolve_mentions`` puts in the member's URL, or the plain text, when shown.
+MENTION_PLACEHOLDER = "/__mention__/"
+_STORED_MENTION = re.compile(
+    '<a href="'
+    + re.escape(MENTION_PLACEHOLDER)
+    + r'([A-Za-z0-9_.\-]+)" class="'
+    + MENTION_CLASS
+    + '" rel="'
+    + re.escape(LINK_REL)
+    + r'">(@[A-Za-z0-9_.\-]+)</a>'
+)
+
+
+def render_for_storage(text: str | None) -> str:
+    """The sanitized HTML of the source to store beside it, mentions left to ``resolve_mentions``."""
+    return str(render_markdown(text, lambda handle: MENTION_PLACEHOLDER + handle))
+
+
+def resolve_mentions(stored: str, mention_url: MentionURL | None) -> Markup:
+    """Stored HTML as ``render_markdown(text, mention_url)`` would give it now.
+
+    Only links in the exact form ``render_for_storage`` makes are touched (the text cannot
+    make a link with the mention class); a handle that names nobody becomes its text again.
+    """
+
+    def link(match: re.Match) -> str:
+        url = mention_url(match.group(1)) if mention_url else None
+        if not url or not is_allowed_url(url):
+            return match.group(2)
+        return f'<a href="{escape(url)}" class="{MENTION_CLASS}" rel="{LINK_REL}">{match.group(2)}</a>'
+
+    return Markup(_STORED_MENTION.sub(link, stored))
+
+
+def stored_html(text: str | None, html: str | None, version: int | None, mention_url: MentionURL | None):
+    """The text's HTML from what was stored when it was written, rendered again when the
+    stored copy is missing or was made by another renderer version."""
+    if not text:
+        return Markup("")
+    if html is None or version != RENDERER_VERSION:
+        html = render_for_storage(text)
+    return resolve_mentions(html, mention_url)

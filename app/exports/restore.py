@@ -34,6 +34,7 @@ from app.exports.tables import FORMAT, FORMAT_VERSION, TABLES, ExportTable
 from app.extensions import db
 from app.models import Membership, Organization, User
 from app.models.base import UTCDateTime, new_id
+from app.models.work import rendered_columns
 from app.orgs.services import OrgError, create_organization, slug_problem
 
 BATCH_ROWS = 1000
@@ -224,6 +225,7 @@ def _import_rows(
                     old_ids[str(row["id"])] = str(values["id"])
             for column in reading.documents:
                 values[column] = _with_new_ids(values[column], old_ids, where)
+            values.update(rendered_columns(table.model, values))
             batch.add(**values)
         batch.flush()
         report.rows[table.name] = batch.count

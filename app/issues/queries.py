@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 from flask import abort, request
 from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy.orm import joinedload
 
 from app.core import cache
 from app.extensions import db
@@ -226,10 +227,63 @@ def issue_or_404(issue_ref: str) -> Issue:
     return issue
 
 
+def canonical_ref_or_404(issue_ref: str) -> str:
+    """The reference as the issue's ``ref`` spells it (``web-07`` is ``WEB-7``)."""
+    match = REF_PATTERN.match(issue_ref)
+    if not match:
+        abort(404)
+    return f"{match.group(1).upper()}-{int(match.group(2))}"
+
+
+def issue_stamp_or_404(issue_ref: str) -> tuple[uuid.UUID, int]:
+    """The id and version of the issue a reference names (one small query), for pages that
+    serve the issue from the cache while it has not changed."""
+    match = REF_PATTERN.match(issue_ref)
+    if not match:
+        abort(404)
+    found = db.session.execute(
+        select(Issue.id, Issue.version)
+        .join(Project)
+        .where(Project.key == match.group(1).upper(), Issue.number == int(match.group(2)))
+    ).first()
+    if found is None:
+        abort(404)
+    return found.id, found.version
+
+
+def issue_with_people(issue_id) -> Issue | None:
+    """An issue with its project, assignees and labels, in one query (None if there is none)."""
+    statement = (
+        select(Issue)
+        .where(Issue.id == issue_id)
+        .options(joinedload(Issue.assignees), joinedload(Issue.labels))
+    )
+    return db.session.scalars(statement).unique().one_or_none()
+
+
+def watcher_ids(issue: Issue) -> set[str]:
+    return {
+        str(user_id)
+        for user_id in db.session.scalars(
+            select(IssueWatcher.user_id).where(IssueWatcher.issue_id == issue.id)
+        )
+    }
+
+
 def members() -> list[User]:
     return db.session.scalars(
         select(User).join(Membership, Membership.user_id == User.id).order_by(User.name)
     ).all()
+
+
+def mention_handles() -> dict[str, str]:
+    """Member ids by the handle that mentions them (an email's first part, lower-cased), cached
+    per tenant until the members change."""
+
+    def compute():
+        return {u.email.split("@", 1)[0].lower(): str(u.id) for u in members()}
+
+    return cache.memoize_for_tenant("members", "mention-handles", compute)
 
 
 def labels() -> list[Label]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, timedelta
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms import SelectChoice
@@ -17,16 +17,13 @@ from app.core.database import commit_now
 from app.core.permissions import require
 from app.extensions import cache as app_cache
 from app.extensions import db
-from app.issues import bp, queries
+from app.issues import bp, page, queries
 from app.issues import services as issues
 from app.issues.board import board_response
 from app.issues.forms import CommentForm, IssueEditForm, IssueForm, MoveForm
 from app.issues.queries import LIST_TOPICS, SORTS, IssueFilters, issue_or_404, list_issues
-from app.models import Issue
 from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
-from app.notifications.services import unread_count
-from app.orgs.context import current_access
 from app.orgs.forms import ConfirmForm
 from app.projects.services import project_or_404
 
@@ -99,10 +96,10 @@ def project_list(project_key):
     return cache.cached_page("project-issues", render, *LIST_TOPICS)
 
 
-def _fill_choices(form: IssueForm, members=None) -> None:
-    members = queries.members() if members is None else members
-    form.assignees.choices = [SelectChoice(str(u.id), u.name) for u in members]
-    form.labels.choices = [SelectChoice(str(label.id), label.name) for label in queries.labels()]
+def _fill_choices(form: IssueForm) -> None:
+    people, labels = queries.filter_choices()
+    form.assignees.choices = [SelectChoice(person.id, person.name) for person in people]
+    form.labels.choices = [SelectChoice(label.id, label.name) for label in labels]
 
 
 @bp.route("/projects/<project_key>/issues/new", methods=["GET", "POST"])
@@ -160,57 +157,31 @@ def _submitted(form: IssueEditForm) -> dict:
     }
 
 
-def _issue_page(issue: Issue, form=None, comment_form=None, status=200, conflict=None, notice=None):
+def _issue_page(issue_ref, parts=None, form=None, comment_form=None, status=200, conflict=None, notice=None):
+    """The issue's page: its shared parts (cached) around this viewer's own forms and buttons."""
+    if parts is None:
+        _, parts = page.parts_for(issue_ref)
     if form is None:
-        values = issues.edit_values(issue)
-        form = _edit_form(values, values)
-    members = queries.members()
-    _fill_choices(form, members)
-    watching = issues.is_watching(issue, current_user)
+        form = _edit_form(parts["values"], parts["values"])
+    _fill_choices(form)
     response = render_template(
         "issues/show.html",
-        issue=issue,
+        parts={**parts, "main": Markup(parts["main"]), "details": Markup(parts["details"])},
         form=form,
         comment_form=comment_form or CommentForm(),
-        comments=queries.comments_of(issue),
-        activity=queries.activity_of(issue),
-        watching=watching,
-        move_form=MoveForm(state=issue.state, from_state=issue.state),
+        watching=str(signed_in().user_id) in parts["watchers"],
         confirm_form=ConfirmForm(),
-        state_labels=STATE_LABELS,
-        priority_labels=PRIORITY_LABELS,
-        mention_url=_mention_url(members),
         conflict=conflict,
         notice=notice,
     )
     return response, status
 
 
-def _mention_url(members):
-    handles = {u.email.split("@", 1)[0].lower(): u for u in members}
-
-    def url(handle: str):
-        user = handles.get(handle.lower())
-        return url_for("issues.all_issues", assignee=str(user.id)) if user else None
-
-    return url
-
-
 @bp.get("/issues/<issue_ref>")
 @require("work.view")
 def show(issue_ref):
-    issue = issue_or_404(issue_ref)
-    unread = unread_count()
-    etag = hashlib.sha256(
-        f"{issue.id}:{issue.version}:{current_user.id}:{unread}:{current_access().role}".encode()
-    ).hexdigest()[:32]
-    if request.if_none_match.contains(etag):
-        response = make_response("", 304)
-    else:
-        response = make_response(*_issue_page(issue))
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    """The issue's page; served from the cache, with an ETag, until anything on it changes."""
+    return page.page_response(issue_ref, lambda _issue_id, parts: _issue_page(issue_ref, parts)[0])
 
 
 @bp.post("/issues/<issue_ref>/edit")
@@ -221,7 +192,7 @@ def edit(issue_ref):
     form = IssueEditForm()
     _fill_choices(form)
     if not form.validate_on_submit():
-        return _issue_page(issue, form=form, status=422)
+        return _issue_page(issue_ref, form=form, status=422)
     loaded = edits.decode(form.loaded.data, issues.EDIT_FIELDS)
     submitted = _submitted(form)
     try:
@@ -231,12 +202,12 @@ def edit(issue_ref):
         issue = issue_or_404(issue_ref)
         current = issues.edit_values(issue)
         form = _edit_form(edits.after_conflict(current, loaded, submitted), current)
-        return _issue_page(issue, form=form, status=409, conflict=conflict)
+        return _issue_page(issue_ref, form=form, status=409, conflict=conflict)
     except issues.IssueError as exc:
         db.session.rollback()
         issue = issue_or_404(issue_ref)
         form.assignees.errors.append(str(exc))
-        return _issue_page(issue, form=form, status=422)
+        return _issue_page(issue_ref, form=form, status=422)
     flash("Saved.", "success")
     return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
 
@@ -249,7 +220,7 @@ def comment(issue_ref):
     if form.validate_on_submit():
         issues.add_comment(issue, current_user, form.body.data)
         return redirect(url_for("issues.show", issue_ref=issue_ref) + "#comments", 303)
-    return _issue_page(issue, comment_form=form, status=422)
+    return _issue_page(issue_ref, comment_form=form, status=422)
 
 
 @bp.post("/issues/<issue_ref>/watch")
@@ -307,7 +278,7 @@ def _after_move_conflict(issue_ref: str, project_key: str, notice: str):
         project = project_or_404(project_key)
         partial = bool(request.headers.get("HX-Request"))
         return board_response(project, partial=partial, notice=notice), 409
-    return _issue_page(issue_or_404(issue_ref), status=409, notice=notice)
+    return _issue_page(issue_ref, status=409, notice=notice)
 
 
 @bp.get("/my-work")

@@ -10,9 +10,11 @@ import uuid
 from dataclasses import replace
 from datetime import date
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 
 from app.core import edits
+from app.core.markdown import RENDERER_VERSION, render_for_storage
+from app.core.tenancy import require_tenant
 from app.extensions import db
 from app.models import (
     Comment,
@@ -28,7 +30,14 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
-from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATE_LABELS, STATES, due_date_problem
+from app.models.work import (
+    CLOSED_STATES,
+    PRIORITY_LABELS,
+    RENDERED,
+    STATE_LABELS,
+    STATES,
+    due_date_problem,
+)
 from app.notifications.services import notify
 from app.projects.services import next_issue_number
 
@@ -384,3 +393,38 @@ def save_edit(issue: Issue, actor, loaded: dict, submitted: dict) -> list[str]:
         set_labels(issue, actor, to_write["labels"])
         changed.append("labels")
     return changed
+
+
+# --- stored Markdown HTML ----------------------------------------------------------------
+
+
+def store_rendered_markdown(batch: int = 500) -> int:
+    """Store the HTML of the organization's descriptions and comments whose stored copy is
+    missing (rows from before it was stored) or made by another renderer version; returns how
+    many rows were written. Pages render those rows on read meanwhile, to the same HTML, so no
+    cached page changes. Commits after each batch."""
+    tenant_id, written = require_tenant(), 0
+    for model, columns in RENDERED.items():
+        for source, (html, version) in columns.items():
+            written += _store_rendered(model.__table__, source, html, version, tenant_id, batch)
+    return written
+
+
+def _store_rendered(table, source: str, html: str, version: str, tenant_id, batch: int) -> int:
+    stale = or_(table.c[html].is_(None), func.coalesce(table.c[version], 0) != RENDERER_VERSION)
+    written, last = 0, None
+    while True:
+        statement = select(table.c.id, table.c[source]).where(table.c.tenant_id == tenant_id, stale)
+        if last is not None:
+            statement = statement.where(table.c.id > last)
+        rows = db.session.execute(statement.order_by(table.c.id).limit(batch)).all()
+        if not rows:
+            return written
+        for row_id, text in rows:
+            db.session.execute(
+                update(table)
+                .where(table.c.tenant_id == tenant_id, table.c.id == row_id)
+                .values({html: render_for_storage(text), version: RENDERER_VERSION})
+            )
+        db.session.commit()
+        written, last = written + len(rows), rows[-1][0]

@@ -14,9 +14,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.markdown import RENDERER_VERSION, render_for_storage
 from app.core.tenancy import TenantMixin
 from app.extensions import db
 from app.models.base import CacheTopic, JSONDocument, UTCDateTime, new_id, utcnow
@@ -103,13 +105,18 @@ class Label(TenantMixin, db.Model):
 
 class Issue(TenantMixin, db.Model):
     __tablename__ = "issues"
-    __cache_topics__ = ("issues",)
+    #: Lists and boards show every issue; its own page shows it (the topic "issue" per issue id).
+    __cache_topics__ = ("issues", CacheTopic("issue", per="id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     project_id: Mapped[uuid.UUID]
     number: Mapped[int]
     title: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text, default="")
+    #: The description's sanitized HTML, rendered when it is written (``rendered_columns``),
+    #: and the renderer version that made it; NULL (or an older version) is rendered on read.
+    description_html: Mapped[str | None] = mapped_column(Text)
+    description_html_version: Mapped[int | None]
     state: Mapped[str] = mapped_column(String(16), default=TODO, info={"choices": STATES})
     priority: Mapped[int] = mapped_column(default=0)
     due_date: Mapped[date | None] = mapped_column(Date)
@@ -184,8 +191,8 @@ class Issue(TenantMixin, db.Model):
 
 class IssueAssignee(TenantMixin, db.Model):
     __tablename__ = "issue_assignees"
-    #: Issue rows and board cards show the assignees.
-    __cache_topics__ = ("issues",)
+    #: Issue rows, board cards and the issue's page show the assignees.
+    __cache_topics__ = ("issues", CacheTopic("issue", per="issue_id"))
 
     issue_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
@@ -198,8 +205,8 @@ class IssueAssignee(TenantMixin, db.Model):
 
 class IssueLabel(TenantMixin, db.Model):
     __tablename__ = "issue_labels"
-    #: Issue rows and board cards show the labels.
-    __cache_topics__ = ("issues",)
+    #: Issue rows, board cards and the issue's page show the labels.
+    __cache_topics__ = ("issues", CacheTopic("issue", per="issue_id"))
 
     issue_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     label_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -213,6 +220,8 @@ class IssueLabel(TenantMixin, db.Model):
 
 class IssueWatcher(TenantMixin, db.Model):
     __tablename__ = "issue_watchers"
+    #: The issue's page shows whether the viewer watches it.
+    __cache_topics__ = (CacheTopic("issue", per="issue_id"),)
 
     issue_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
@@ -222,13 +231,17 @@ class IssueWatcher(TenantMixin, db.Model):
 
 class Comment(TenantMixin, db.Model):
     __tablename__ = "comments"
-    #: Search results are found and excerpted from comments too (``app.issues.search``).
-    __cache_topics__ = ("comments",)
+    #: Shown on the issue's page, and search results are found and excerpted from comments
+    #: too (``app.issues.search``).
+    __cache_topics__ = ("comments", CacheTopic("issue", per="issue_id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     issue_id: Mapped[uuid.UUID]
     author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     body: Mapped[str] = mapped_column(Text)
+    #: The body's sanitized HTML and its renderer version, as ``Issue.description_html``.
+    body_html: Mapped[str | None] = mapped_column(Text)
+    body_html_version: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -240,10 +253,41 @@ class Comment(TenantMixin, db.Model):
     )
 
 
+#: Markdown columns and where their rendered HTML is stored: (HTML column, version column).
+RENDERED = {
+    Issue: {"description": ("description_html", "description_html_version")},
+    Comment: {"body": ("body_html", "body_html_version")},
+}
+
+
+def rendered_columns(model, values: dict) -> dict:
+    """The stored HTML of the Markdown among ``values`` (a row's column values), for writers
+    that insert rows without the ORM (restoring an export)."""
+    found = {}
+    for source, (html, version) in RENDERED.get(model, {}).items():
+        if source in values:
+            found[html], found[version] = render_for_storage(values[source]), RENDERER_VERSION
+    return found
+
+
+def _render_when_set(model, source: str, html: str, version: str) -> None:
+    @event.listens_for(getattr(model, source), "set")
+    def render(target, value, _old, _initiator):
+        setattr(target, html, render_for_storage(value))
+        setattr(target, version, RENDERER_VERSION)
+
+
+for _model, _columns in RENDERED.items():
+    for _source, (_html, _version) in _columns.items():
+        _render_when_set(_model, _source, _html, _version)
+
+
 class IssueActivity(TenantMixin, db.Model):
     """One change to an issue: which field, from what, to what, by whom."""
 
     __tablename__ = "issue_activities"
+    #: Shown on the issue's page.
+    __cache_topics__ = (CacheTopic("issue", per="issue_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     issue_id: Mapped[uuid.UUID]

@@ -1,0 +1,209 @@
+"""An issue's page, from the cache while nothing it shows has changed.
+
+Two levels, both keyed by the organization and by the versions of what they show (the issue's
+own topic ``("issue", id)``, moved by any change to the issue or to its assignees, labels,
+watchers, comments and history; ``members``, ``labels`` and ``projects`` for names and
+mentions):
+
+- the issue's **shared parts** (title, description, comments and history, details, who
+  watches, the edit form's values): the same for everyone who may see the issue, rendered once
+  per change and never holding anything of a person (no token, no permission);
+- the **person's page** around them (their forms, watch button, controls their role allows,
+  unread count), stored per person and URL with the CSRF token as a placeholder, also keyed by
+  their own versions (notifications, account: name, role). A page with a flash message is
+  rendered, not stored.
+
+The issue a reference names is remembered per process (``_REFS``), so a warm page needs no
+query: a remembered id is trusted only as far as cached data rendered for that id says its
+reference is the one asked for, under versions that move if that reference changes (a project
+key, an issue moved or deleted); otherwise the database is asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from flask import abort, make_response, render_template, request, session, url_for
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
+
+from app.auth.identity import signed_in
+from app.core import cache
+from app.core.markdown import MENTION_PLACEHOLDER, RENDERER_VERSION, stored_html
+from app.core.tenancy import require_tenant
+from app.extensions import cache as app_cache
+from app.issues import queries
+from app.issues import services as issues
+from app.models import Issue
+from app.models.work import PRIORITY_LABELS, STATE_LABELS
+from app.orgs.context import current_access
+
+#: What an issue's page shows besides the issue's own rows: people's names (and who a mention
+#: names), label names, the project's name.
+PAGE_TOPICS = ("members", "labels", "projects")
+#: (organization, reference) -> the issue id last found for it in this process.
+_REFS: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
+_MAX_REFS = 100_000
+
+
+def page_topics(issue_id) -> tuple:
+    return (("issue", issue_id), *PAGE_TOPICS)
+
+
+def _remembered(ref: str) -> uuid.UUID | None:
+    return _REFS.get((require_tenant(), ref))
+
+
+def _remember(ref: str, issue_id: uuid.UUID) -> None:
+    if len(_REFS) >= _MAX_REFS:
+        _REFS.clear()
+    _REFS[(require_tenant(), ref)] = issue_id
+
+
+# --- the shared parts ---------------------------------------------------------------------
+
+
+def shared_parts(issue_id, ref: str, render: bool = True) -> dict | None:
+    """The issue's shared parts, or None when the issue ``issue_id`` is not ``ref`` (any more),
+    or when they are not cached and not to be ``render``-ed."""
+    numbers = ".".join(map(str, cache.versions(*page_topics(issue_id))))
+    key = cache.tenant_key("issue-parts", issue_id, f"v{numbers}.r{RENDERER_VERSION}")
+    parts = app_cache.get(key)
+    if parts is None:
+        if not render:
+            return None
+        # The versions were read before the data: a change committed meanwhile moves them again.
+        issue = queries.issue_with_people(issue_id)
+        if issue is None or issue.ref != ref:
+            return None
+        parts = _render_parts(issue)
+        app_cache.set(key, parts, timeout=cache.DEFAULT_TIMEOUT)
+    return parts if parts["ref"] == ref else None
+
+
+def parts_for(issue_ref: str) -> tuple[uuid.UUID, dict]:
+    """The id and shared parts of the issue ``issue_ref`` names (404 if none)."""
+    ref = queries.canonical_ref_or_404(issue_ref)
+    remembered = _remembered(ref)
+    # A remembered id is used only for cached parts: what to render is asked of the database.
+    if remembered is not None and (parts := shared_parts(remembered, ref, render=False)) is not None:
+        return remembered, parts
+    for _ in range(3):
+        issue_id, _version = queries.issue_stamp_or_404(issue_ref)
+        _remember(ref, issue_id)
+        parts = shared_parts(issue_id, ref)
+        if parts is not None:
+            return issue_id, parts
+        # Its reference changed between the two reads: read again what it names now.
+    abort(503, "The issue kept changing while its page was read: try again.")
+
+
+def _render_parts(issue: Issue) -> dict:
+    comments, activity = queries.comments_of(issue), queries.activity_of(issue)
+    mention_url = _mention_url() if _has_mentions(issue, comments) else None
+
+    def html_of(row) -> Markup:
+        if isinstance(row, Issue):
+            text, html, made_with = row.description, row.description_html, row.description_html_version
+        else:
+            text, html, made_with = row.body, row.body_html, row.body_html_version
+        return stored_html(text, html, made_with, mention_url)
+
+    main = render_template(
+        "issues/_issue_main.html",
+        issue=issue,
+        comments=comments,
+        activity=activity,
+        html_of=html_of,
+        state_labels=STATE_LABELS,
+        priority_labels=PRIORITY_LABELS,
+    )
+    return {
+        "ref": issue.ref,
+        "title": issue.title,
+        "project_name": issue.project.name,
+        "project_url": url_for("issues.project_list", project_key=issue.project.key),
+        "main": str(main),
+        "details": str(render_template("issues/_issue_details.html", issue=issue)),
+        "watchers": queries.watcher_ids(issue),
+        "values": issues.edit_values(issue),
+    }
+
+
+def _has_mentions(issue: Issue, comments) -> bool:
+    """Whether any text may mention someone (current stored HTML without a mention link has none)."""
+    stored = [
+        (issue.description, issue.description_html, issue.description_html_version),
+        *((c.body, c.body_html, c.body_html_version) for c in comments),
+    ]
+    return any(
+        text and (html is None or made_with != RENDERER_VERSION or MENTION_PLACEHOLDER in html)
+        for text, html, made_with in stored
+    )
+
+
+def _mention_url():
+    handles = queries.mention_handles()
+
+    def url(handle: str):
+        user_id = handles.get(handle.lower())
+        return url_for("issues.all_issues", assignee=user_id) if user_id else None
+
+    return url
+
+
+# --- the person's page --------------------------------------------------------------------
+
+
+def _page_key(user_id) -> str:
+    url = f"{request.full_path}|{request.headers.get('HX-Request', '')}"
+    return cache.tenant_key("issue-page", user_id, hashlib.sha256(url.encode()).hexdigest()[:24])
+
+
+def _viewer_versions(issue_id, user_id, along: str | None = None):
+    """The versions of everything the person's page shows (and the value under ``along``)."""
+    found = cache.versions(*page_topics(issue_id), ("notifications", user_id), along=along)
+    numbers, stored = (found[:-1], found[-1]) if along is not None else (found, None)
+    return (*numbers, cache.user_version(user_id, "account")), stored
+
+
+def _etag(issue_id, versions, user_id) -> str:
+    role = current_access().role
+    return hashlib.sha256(f"{issue_id}:{versions}:{user_id}:{role}".encode()).hexdigest()[:32]
+
+
+def page_response(issue_ref: str, render):
+    """The person's page of the issue: from the cache, or ``render(issue_id, parts)`` stored.
+
+    Answers 304 to a matching If-None-Match: the ETag follows the same versions.
+    """
+    user_id = signed_in().user_id
+    key, storable = _page_key(user_id), not session.get("_flashes")
+    remembered = _remembered(queries.canonical_ref_or_404(issue_ref))
+    if remembered is not None and storable:
+        versions, stored = _viewer_versions(remembered, user_id, along=key)
+        if isinstance(stored, tuple) and len(stored) == 3 and stored[:2] == (remembered, versions):
+            return _answer(_etag(remembered, versions, user_id), lambda: _with_token(stored[2]))
+    issue_id, parts = parts_for(issue_ref)
+    versions, _ = _viewer_versions(issue_id, user_id)
+
+    def fresh() -> str:
+        html = str(render(issue_id, parts))
+        if storable:
+            stored = (issue_id, versions, html.replace(generate_csrf(), cache.CSRF_PLACEHOLDER))
+            app_cache.set(key, stored, timeout=cache.DEFAULT_TIMEOUT)
+        return html
+
+    return _answer(_etag(issue_id, versions, user_id), fresh)
+
+
+def _with_token(html: str) -> str:
+    return html.replace(cache.CSRF_PLACEHOLDER, generate_csrf())
+
+
+def _answer(etag: str, body):
+    response = make_response("", 304) if request.if_none_match.contains(etag) else make_response(body())
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response

@@ -1,0 +1,389 @@
+"""The issue page: Markdown rendered when written, a fixed number of queries, and its cached parts
+following every change while never shared across organizations or people."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import event, select, update
+
+from app.core.markdown import (
+    MENTION_PLACEHOLDER,
+    RENDERER_VERSION,
+    render_for_storage,
+    render_markdown,
+    stored_html,
+)
+from app.core.tenancy import tenant_context
+from app.extensions import cache as app_cache
+from app.extensions import db
+from app.issues import services as issues
+from app.models import Comment, Issue, IssueActivity, Label, Project, User
+from tests.accounts import add_member, login, post_form
+from tests.factories import make_acme, make_beta, person
+
+PAGE = "/acme/issues/WEB-1"
+SAMPLES = (
+    "Hi @grace and @nobody, thanks @Grace.",
+    "# Title\n\n**bold** `@grace` [@grace](/x) mail grace@example.com \\@grace",
+    f"[a link]({MENTION_PLACEHOLDER}grace) and {MENTION_PLACEHOLDER}grace",
+    '<a href="/__mention__/grace" class="mention">@grace</a> <script>alert(1)</script>',
+    "![img](https://example.com/a.png) [x](javascript:alert(1)) www.example.com setup.py",
+    "| a | b |\n| :- | -: |\n| @grace | ~~x~~ |\n\n```py\n@grace\n```\n\n1. one\n2. two",
+)
+
+
+@pytest.fixture
+def acme(db_session):
+    """Acme (owner Olive, member Grace, viewer Vic), labels bug and ui, and WEB-1 with a
+    description mentioning Grace, assigned to her, with both labels."""
+    acme = make_acme({"grace@example.com": "member", "vic@example.com": "viewer"}, labels=("bug", "ui"))
+    acme.add_issue(
+        "Broken login",
+        "Ask @grace",
+        assignee_ids=[acme.people["grace@example.com"].id],
+        label_ids=[label.id for label in acme.labels.values()],
+    )
+    db_session.commit()
+    return acme.ref
+
+
+def _user(db_session, email) -> User:
+    return db_session.scalars(select(User).where(User.email == email)).one()
+
+
+def _page(client, url=PAGE) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.get_data(as_text=True)
+
+
+def _queries(app, client, url=PAGE) -> list[str]:
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        _page(client, url)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    # The tests' own savepoints (each request runs inside the test's transaction) are not the page's.
+    return [s for s in statements if "SAVEPOINT" not in s]
+
+
+def _cold_queries(app, client, url) -> list[str]:
+    with app.app_context():
+        app_cache.clear()
+    return _queries(app, client, url)
+
+
+def _grace_url(db_session) -> str:
+    return f"/acme/issues?assignee={_user(db_session, 'grace@example.com').id}"
+
+
+# --- Markdown stored when written ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_stored_html_shows_what_rendering_shows(text):
+    """HTML stored when the text was written, mentions resolved on read, is the HTML rendered now."""
+
+    def mention_url(handle):
+        return "/acme/issues?assignee=1" if handle == "grace" else None
+
+    stored = render_for_storage(text)
+    assert stored_html(text, stored, RENDERER_VERSION, mention_url) == render_markdown(text, mention_url)
+    assert stored_html(text, stored, RENDERER_VERSION, None) == render_markdown(text)
+
+
+def test_descriptions_and_comments_store_their_html_when_written(app, db_session, acme):
+    """Creating and editing an issue, and commenting, store the rendered HTML with its version."""
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        assert issue.description_html == render_for_storage("Ask @grace")
+        assert issue.description_html_version == RENDERER_VERSION
+        issues.update_issue(issue, _user(db_session, "owner@example.com"), description="Now **bold**")
+        comment = issues.add_comment(issue, _user(db_session, "grace@example.com"), "A _reply_")
+        db_session.commit()
+        assert db_session.scalar(select(Issue.description_html)) == "<p>Now <strong>bold</strong></p>\n"
+        stored = db_session.scalars(select(Comment).where(Comment.id == comment.id)).one()
+        assert (stored.body_html, stored.body_html_version) == ("<p>A <em>reply</em></p>\n", RENDERER_VERSION)
+
+
+def test_the_page_shows_the_stored_html_and_renders_older_versions_again(app, client, db_session, acme):
+    """The page shows the HTML stored for the current renderer; a missing or older copy is rendered."""
+    login(client, "grace@example.com")
+    with tenant_context(acme.id):
+        db_session.execute(update(Issue).values(description_html="<p>Stored copy</p>"))
+        db_session.commit()
+    assert "Stored copy" in _page(client)
+    with tenant_context(acme.id):
+        db_session.execute(update(Issue).values(description_html_version=RENDERER_VERSION - 1))
+        db_session.commit()
+    html = _page(client)
+    assert "Stored copy" not in html
+    assert f'<p>Ask <a href="{_grace_url(db_session)}" class="mention"' in html
+    with tenant_context(acme.id):
+        db_session.execute(update(Issue).values(description_html=None, description_html_version=None))
+        db_session.commit()
+    assert f'<p>Ask <a href="{_grace_url(db_session)}" class="mention"' in _page(client)
+
+
+# --- a fixed number of queries ---------------------------------------------------------------
+
+
+def test_the_page_runs_as_many_queries_for_a_long_history_as_for_a_short_one(app, client, db_session, acme):
+    """Uncached, the page runs the same queries with 40 comments, 40 changes, 3 assignees and 6
+    labels as with none of them."""
+    login(client, "owner@example.com")
+    with tenant_context(acme.id):
+        project = db_session.scalars(select(Project)).one()
+        issues.create_issue(project, _user(db_session, "owner@example.com"), "Plain", "For @grace")
+        db_session.commit()
+    few = _cold_queries(app, client, "/acme/issues/WEB-2")
+    with tenant_context(acme.id):
+        owner, grace, vic = (_user(db_session, f"{n}@example.com") for n in ("owner", "grace", "vic"))
+        labels = [Label(name=f"label {n}") for n in range(6)]
+        db_session.add_all(labels)
+        db_session.flush()
+        issue = db_session.scalars(select(Issue).where(Issue.number == 2)).one()
+        issues.set_assignees(issue, owner, [owner.id, grace.id, vic.id])
+        issues.set_labels(issue, owner, [label.id for label in labels])
+        for n in range(40):
+            issues.add_comment(issue, grace if n % 2 else owner, f"Comment {n} for @grace")
+            issues.update_issue(issue, owner, title=f"Title {n}", priority=n % 5)
+        db_session.commit()
+        assert db_session.query(IssueActivity).count() >= 80
+    many = _cold_queries(app, client, "/acme/issues/WEB-2")
+    assert len(many) == len(few), (few, many)
+
+
+def test_a_warm_page_runs_no_query(app, client, db_session, acme):
+    """Once cached, the page is served without a single database query."""
+    login(client, "grace@example.com")
+    _page(client)
+    assert _queries(app, client) == []
+    assert "Ask" in _page(client)
+
+
+def test_another_person_gets_the_shared_parts_from_the_cache(app, client, db_session, acme):
+    """A second member's first view renders only their own parts: the issue's rows are not read."""
+    login(client, "grace@example.com")
+    _page(client)
+    olive = app.test_client()
+    login(olive, "owner@example.com")
+    statements = _queries(app, olive)
+    assert not [s for s in statements if "FROM comments" in s or "FROM issue_activities" in s]
+    assert "Ask" in _page(olive)
+
+
+# --- every change shows on the next view -----------------------------------------------------
+
+
+def _warm(client, url=PAGE) -> str:
+    _page(client, url)
+    return _page(client, url)
+
+
+def test_an_edit_shows_on_the_next_view(app, client, db_session, acme):
+    """Editing the title shows the new title, and the change in the history, at once."""
+    login(client, "owner@example.com")
+    _warm(client)
+    saved = post_form(client, PAGE, f"{PAGE}/edit", title="Login broken on Safari")
+    assert saved.status_code == 303
+    _page(client)  # the flash
+    html = _page(client)
+    assert "Login broken on Safari" in html and "changed title" in html
+
+
+def test_a_comment_shows_on_the_next_view(app, client, db_session, acme):
+    """A comment posted by someone else shows on a viewer's warm page."""
+    login(client, "vic@example.com")
+    _warm(client)
+    grace = app.test_client()
+    login(grace, "grace@example.com")
+    assert post_form(grace, PAGE, f"{PAGE}/comments", body="Fixed in **main**").status_code == 303
+    assert "Fixed in <strong>main</strong>" in _page(client)
+
+
+def test_a_change_made_outside_the_pages_shows_on_the_next_view(app, client, db_session, acme):
+    """A history entry or comment written directly (a job, an import) shows without an issue edit."""
+    login(client, "vic@example.com")
+    _warm(client)
+    with tenant_context(acme.id):
+        issue_id = db_session.scalar(select(Issue.id))
+        db_session.add(IssueActivity(issue_id=issue_id, field="estimate", old_value=None, new_value="8"))
+        db_session.commit()
+    assert "changed estimate" in _page(client)
+    with tenant_context(acme.id):
+        db_session.add(Comment(issue_id=issue_id, body="Imported remark"))
+        db_session.commit()
+    assert "Imported remark" in _page(client)
+
+
+def test_assignee_and_label_changes_show_on_the_next_view(app, client, db_session, acme):
+    """Changing the assignees and labels, and renaming a label, show at once."""
+    login(client, "vic@example.com")
+    assert '<span class="chip">bug</span>' in _warm(client)
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        owner = _user(db_session, "owner@example.com")
+        issues.set_assignees(issue, owner, [owner.id])
+        db_session.commit()
+    html = _page(client)
+    assert "Olive Owner</dd>" in html and "Grace Hopper</dd>" not in html
+    with tenant_context(acme.id):
+        db_session.scalars(select(Label).where(Label.name == "bug")).one().name = "defect"
+        db_session.commit()
+    assert '<span class="chip">defect</span>' in _page(client)
+
+
+def test_member_changes_show_on_the_next_view(app, client, db_session, acme):
+    """A renamed member's new name, and a mention of a member's new handle, show at once."""
+    login(client, "vic@example.com")
+    assert "Grace Hopper" in _warm(client)
+    grace = _user(db_session, "grace@example.com")
+    grace.name = "Grace B. Hopper"
+    db_session.commit()
+    html = _page(client)
+    assert "Grace B. Hopper" in html and "Grace Hopper" not in html
+    _user(db_session, "grace@example.com").email = "hopper@example.com"
+    db_session.commit()
+    assert "<p>Ask @grace</p>" in _page(client)
+
+
+def test_a_new_member_becomes_a_mention_link(app, client, db_session, acme):
+    """A handle that named nobody links to the member who joins with it."""
+    with tenant_context(acme.id):
+        issues.add_comment(
+            db_session.scalars(select(Issue)).one(), _user(db_session, "owner@example.com"), "@ada?"
+        )
+        db_session.commit()
+    login(client, "vic@example.com")
+    assert "<p>@ada?</p>" in _warm(client)
+    ada = person("ada@example.com")
+    add_member(acme, ada, "member")
+    db_session.commit()
+    assert f'<a href="/acme/issues?assignee={ada.id}" class="mention"' in _page(client)
+
+
+def test_watching_shows_on_the_next_view_for_that_person_only(app, client, db_session, acme):
+    """Watching and unwatching change the button for the person who did it, and for no one else."""
+    login(client, "vic@example.com")
+    assert ">Watch</button>" in _warm(client)
+    grace = app.test_client()
+    login(grace, "grace@example.com")
+    assert ">Stop watching</button>" in _warm(grace)  # assigned: watching
+    assert post_form(client, PAGE, f"{PAGE}/watch", watch="1").status_code == 303
+    assert ">Stop watching</button>" in _page(client)
+    assert post_form(grace, PAGE, f"{PAGE}/watch", watch="0").status_code == 303
+    assert ">Watch</button>" in _page(grace)
+    assert ">Stop watching</button>" in _page(client)
+
+
+def test_a_project_rename_shows_on_the_next_view(app, client, db_session, acme):
+    """The breadcrumb shows the project's new name at once."""
+    login(client, "vic@example.com")
+    _warm(client)
+    with tenant_context(acme.id):
+        db_session.scalars(select(Project)).one().name = "Storefront"
+        db_session.commit()
+    assert ">Storefront</a> / WEB-1</nav>" in _page(client)
+
+
+def test_a_deleted_issue_or_a_changed_project_key_is_not_served_from_the_cache(app, client, db_session, acme):
+    """A warm page's reference stops naming its issue once the issue is gone or its project's key
+    changed: the old address answers 404 and the new one the issue."""
+    login(client, "vic@example.com")
+    _warm(client)
+    with tenant_context(acme.id):
+        db_session.scalars(select(Project)).one().key = "SHOP"
+        db_session.commit()
+    assert client.get(PAGE).status_code == 404
+    assert "Broken login" in _warm(client, "/acme/issues/SHOP-1")
+    with tenant_context(acme.id):
+        db_session.delete(db_session.scalars(select(Issue)).one())
+        db_session.commit()
+    assert client.get("/acme/issues/SHOP-1").status_code == 404
+
+
+def test_the_etag_follows_what_the_page_shows(app, client, db_session, acme):
+    """A 304 is answered until anything on the page changes, a watch or a member's name included."""
+    login(client, "vic@example.com")
+    etag = client.get(PAGE).headers["ETag"]
+    assert client.get(PAGE, headers={"If-None-Match": etag}).status_code == 304
+    assert post_form(client, PAGE, f"{PAGE}/watch", watch="1").status_code == 303
+    assert client.get(PAGE, headers={"If-None-Match": etag}).status_code == 200
+    etag = client.get(PAGE).headers["ETag"]
+    _user(db_session, "grace@example.com").name = "Grace B. Hopper"
+    db_session.commit()
+    assert client.get(PAGE, headers={"If-None-Match": etag}).status_code == 200
+
+
+# --- never shared across organizations or people ---------------------------------------------
+
+
+def test_two_organizations_never_see_each_others_issue(app, client, db_session, acme):
+    """WEB-1 of Acme and WEB-1 of Beta, both cached, each show their own organization's issue."""
+    beta = make_beta(projects=("WEB",))
+    beta.add_issue("Beta's own issue", "Secret of beta")
+    beta_id = beta.id
+    add_member(beta.org, _user(db_session, "grace@example.com"), "member")
+    db_session.commit()
+    login(client, "grace@example.com")
+    for _ in range(2):
+        acme_html, beta_html = _page(client), _page(client, "/beta/issues/WEB-1")
+        assert "Broken login" in acme_html and "Secret of beta" not in acme_html
+        assert "Beta&#39;s own issue" in beta_html and "Ask" not in beta_html
+    with app.app_context():
+        keys = [key.decode() for key in app_cache.cache._read_client.keys("*issue-parts*")]
+    assert keys and all(f":t:{acme.id}:" in key or f":t:{beta_id}:" in key for key in keys)
+
+
+def test_people_see_their_own_controls_from_the_shared_parts(app, client, db_session, acme):
+    """A viewer and a member share the issue's cached parts, not their forms or permissions."""
+    login(client, "grace@example.com")
+    member_html = _warm(client)
+    vic = app.test_client()
+    login(vic, "vic@example.com")
+    viewer_html = _warm(vic)
+    assert "Edit issue" in member_html and f'action="{PAGE}/comments"' in member_html
+    assert "Edit issue" not in viewer_html and f'action="{PAGE}/comments"' not in viewer_html
+    assert "Ask" in viewer_html and "Ask" in member_html
+    token = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+    assert token.search(member_html).group(1) != token.search(viewer_html).group(1)
+    assert "Edit issue" in _page(client) and "Edit issue" not in _page(vic)
+
+
+def test_rows_without_current_html_are_stored_by_the_command(app, db_session, acme):
+    """`flask markdown render` stores the HTML of rows written before it was stored, or by an
+    older renderer, and leaves current rows alone."""
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        issues.add_comment(issue, _user(db_session, "grace@example.com"), "Old **comment**")
+        issues.add_comment(issue, _user(db_session, "grace@example.com"), "Current")
+        db_session.flush()
+        db_session.execute(update(Issue).values(description_html=None, description_html_version=None))
+        db_session.execute(
+            update(Comment).where(Comment.body != "Current").values(body_html="<p>x</p>", body_html_version=0)
+        )
+        db_session.commit()
+    result = app.test_cli_runner().invoke(args=["markdown", "render"])
+    assert result.exit_code == 0, result.output
+    assert "stored the HTML of 2 descriptions and comments" in result.output
+    db_session.expire_all()
+    with tenant_context(acme.id):
+        assert db_session.execute(select(Issue.description_html, Issue.description_html_version)).one() == (
+            render_for_storage("Ask @grace"),
+            RENDERER_VERSION,
+        )
+        stored = dict(db_session.execute(select(Comment.body, Comment.body_html)).all())
+        assert stored == {
+            "Old **comment**": "<p>Old <strong>comment</strong></p>\n",
+            "Current": "<p>Current</p>\n",
+        }
