@@ -2,14 +2,15 @@
 
     .venv/bin/python -m bench.search                              # this checkout
     .venv/bin/python -m bench.search --baseline ../other-checkout  # and another one, same data
+    .venv/bin/python -m bench.search --baseline ../a --baseline ../b
     .venv/bin/python -m bench.search --query "thumbnails" --samples 200 --duration 10
 
 Not part of the tests. It starts its own PostgreSQL and Redis (bench/services.py), builds the
 10-organization database of ``bench/run --preset small`` (the measured organization, with its
 5,500 issues, and the first nine filler organizations) and serves it with the Procfile's web
-process. With ``--baseline DIR`` a second web process runs the app of another checkout (the
-code before a change) on the same database and Redis, and every measurement alternates between
-the two, so that whatever else the machine does weighs on both alike.
+process. Each ``--baseline DIR`` adds a web process running the app of another checkout (the
+code before a change, named by its directory) on the same database and Redis, and every
+measurement alternates between them, so that whatever else the machine does weighs on all alike.
 
 As ``bench@measured.example``, each round:
 
@@ -62,7 +63,13 @@ class CheckoutWebProcess(WebProcess):
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.search", description=__doc__.splitlines()[0])
     parser.add_argument("--query", default="thumbnails", help="the words searched (default: thumbnails)")
-    parser.add_argument("--baseline", type=Path, help="another checkout of the app, measured beside this one")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        help="another checkout of the app, measured beside this one (repeatable)",
+    )
     parser.add_argument("--samples", type=int, default=150, help="sequential rounds (default 150)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk run (default 10)")
     parser.add_argument("--quiet-wait", type=float, default=30, help="seconds to wait for a quiet machine")
@@ -73,8 +80,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     load.wrk_path()
     settings = {"query": args.query, "samples": args.samples, "wrk_seconds": args.duration}
-    if args.baseline:
-        settings["baseline"] = str(args.baseline.resolve())
+    settings["baselines"] = [str(path.resolve()) for path in args.baseline]
     return run_benchmark(
         "search", {"settings": settings}, lambda services, results: measure(services, results, args)
     )
@@ -84,8 +90,8 @@ def measure(services, results: dict, args) -> None:
     filler = dataset.filler_sizes(dataset.PRESETS["small"].org_steps[-1], dataset.PRESETS["small"].issues)
     system = build(services, 10, 0, filler, hash_password(dataset.BENCH_PASSWORD))
     roots = {"this": Path(__file__).resolve().parent.parent}
-    if args.baseline:
-        roots["baseline"] = args.baseline.resolve()
+    for path in args.baseline:
+        roots[path.resolve().name] = path.resolve()
     webs, clients = {}, {}
     try:
         for name, root in roots.items():

@@ -58,6 +58,8 @@ SEARCHED_TOPICS = ("issues", "comments")
 #: Seconds a page of results stays cached. Its versions are checked on every read, so this only
 #: bounds how long a question nobody asks again keeps its room.
 CACHE_SECONDS = 60
+#: Part of the cache keys: a new number whenever what ``_page_to_cache`` stores changes shape.
+_CACHE_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ def cached_search_issues(query: str, *, project_id=None, limit: int = 20, offset
     if not any(not term.excluded for term in parse_query(query)):
         return search_issues(query, project_id=project_id, limit=limit, offset=offset)
     question = json.dumps([query, str(project_id or ""), limit, offset])
-    key = cache.tenant_key("search", hashlib.sha256(question.encode()).hexdigest()[:32])
+    key = cache.tenant_key("search", _CACHE_FORMAT, hashlib.sha256(question.encode()).hexdigest()[:32])
     *current, stored = cache.versions(*SEARCHED_TOPICS, along=key)
     if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == tuple(current):
         return _page_from_cache(stored[1])
