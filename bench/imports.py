@@ -21,8 +21,8 @@ import json
 import sys
 import time
 
-from bench.jobs import _stop, _wait, _workers
-from bench.services import Services, run_benchmark, say
+from bench.jobs import _wait
+from bench.services import Services, flask_processes, run_benchmark, say, stop_processes
 
 STATES = ["Backlog", "Todo", "In progress", "in_review", "Done"]
 PRIORITIES = ["Urgent", "High", "Medium", "Low", "0"]
@@ -90,12 +90,12 @@ def _import(app, env, org_id, user_id, project_id, content: bytes, log_dir) -> d
             db.session.remove()
             return done
 
-    processes = _workers(env, 1, log_dir)
+    processes = flask_processes(env, ["worker"], log_dir)
     try:
         task = _wait(finished, 1800, "the import task")
         waited = time.perf_counter() - queued
     finally:
-        _stop(processes)
+        stop_processes(processes)
     if task.status != Task.FINISHED:
         raise SystemExit(f"the import failed: {task.error}")
     seconds = (task.finished_at - task.started_at).total_seconds()
