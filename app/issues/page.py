@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from flask import abort, make_response, render_template, request, session, url_for
+from flask import abort, g, make_response, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -66,11 +66,14 @@ def _remember(ref: str, issue_id: uuid.UUID) -> None:
 
 def shared_parts(issue_id, ref: str, render: bool = True) -> dict | None:
     """The issue's shared parts, or None when the issue ``issue_id`` is not ``ref`` (any more),
-    or when they are not cached and not to be ``render``-ed."""
+    or when they are not cached and not to be ``render``-ed. Parts rendered here are stored
+    with the page (``_store``), or at once by ``store_rendered_parts``."""
     numbers = ".".join(map(str, cache.versions(*page_topics(issue_id))))
     key = cache.tenant_key("issue-parts", issue_id, f"v{numbers}.r{RENDERER_VERSION}")
-    parts = app_cache.get(key)
+    missed = g.setdefault("issue_parts_missed", set())
+    parts = None if key in missed else app_cache.get(key)
     if parts is None:
+        missed.add(key)
         if not render:
             return None
         # The versions were read before the data: a change committed meanwhile moves them again.
@@ -78,7 +81,7 @@ def shared_parts(issue_id, ref: str, render: bool = True) -> dict | None:
         if issue is None or issue.ref != ref:
             return None
         parts = _render_parts(issue)
-        app_cache.set(key, parts, timeout=cache.DEFAULT_TIMEOUT)
+        g.issue_parts_rendered = {key: parts}
     return parts if parts["ref"] == ref else None
 
 
@@ -97,6 +100,13 @@ def parts_for(issue_ref: str) -> tuple[uuid.UUID, dict]:
             return issue_id, parts
         # Its reference changed between the two reads: read again what it names now.
     abort(503, "The issue kept changing while its page was read: try again.")
+
+
+def store_rendered_parts(page: dict | None = None) -> None:
+    """Store the parts this request rendered, with ``page`` ({key: value}), in one round trip."""
+    values = {**g.pop("issue_parts_rendered", {}), **(page or {})}
+    if values:
+        app_cache.set_many(values, timeout=cache.DEFAULT_TIMEOUT)
 
 
 def _render_parts(issue: Issue) -> dict:
@@ -190,9 +200,8 @@ def page_response(issue_ref: str, render):
 
     def fresh() -> str:
         html = str(render(issue_id, parts))
-        if storable:
-            stored = (issue_id, versions, html.replace(generate_csrf(), cache.CSRF_PLACEHOLDER))
-            app_cache.set(key, stored, timeout=cache.DEFAULT_TIMEOUT)
+        stored = (issue_id, versions, html.replace(generate_csrf(), cache.CSRF_PLACEHOLDER))
+        store_rendered_parts({key: stored} if storable else None)
         return html
 
     return _answer(_etag(issue_id, versions, user_id), fresh)
