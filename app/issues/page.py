@@ -6,7 +6,7 @@ watchers, comments and history; ``members``, ``labels`` and ``projects`` for nam
 mentions):
 
 - the issue's **shared parts** (title, description, comments and history, details, who
-  watches, the edit form's values): the same for everyone who may see the issue, rendered once
+  watches, the edit form's values and choices): the same for everyone who may see the issue, rendered once
   per change and never holding anything of a person (no token, no permission);
 - the **person's page** around them (their forms, watch button, controls their role allows,
   unread count), stored per person and URL with the CSRF token as a placeholder, also keyed by
@@ -111,7 +111,8 @@ def store_rendered_parts(page: dict | None = None) -> None:
 
 def _render_parts(issue: Issue) -> dict:
     comments, activity = queries.comments_of(issue), queries.activity_of(issue)
-    mention_url = _mention_url() if _has_mentions(issue, comments) else None
+    people, labels, handles = queries.issue_page_choices()
+    mention_url = _mention_url(handles) if _has_mentions(issue, comments) else None
 
     def html_of(row) -> Markup:
         if isinstance(row, Issue):
@@ -138,6 +139,8 @@ def _render_parts(issue: Issue) -> dict:
         "details": str(render_template("issues/_issue_details.html", issue=issue)),
         "watchers": queries.watcher_ids(issue),
         "values": issues.edit_values(issue),
+        "people": people,
+        "labels": labels,
     }
 
 
@@ -153,9 +156,7 @@ def _has_mentions(issue: Issue, comments) -> bool:
     )
 
 
-def _mention_url():
-    handles = queries.mention_handles()
-
+def _mention_url(handles: dict[str, str]):
     def url(handle: str):
         user_id = handles.get(handle.lower())
         return url_for("issues.all_issues", assignee=user_id) if user_id else None
