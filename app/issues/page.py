@@ -205,7 +205,10 @@ def page_response(issue_ref: str, render):
         store_rendered_parts({key: stored} if storable else None)
         return html
 
-    return _answer(_etag(issue_id, versions, user_id), fresh)
+    etag = _etag(issue_id, versions, user_id)
+    if request.if_none_match.contains(etag):
+        store_rendered_parts()  # rendered for nothing this time: keep them for the next
+    return _answer(etag, fresh)
 
 
 def _with_token(html: str) -> str:
