@@ -65,7 +65,9 @@ def register_cli(app: Flask) -> None:
         written = 0
         for org_id in db.session.scalars(select(Organization.id).order_by(Organization.id)).all():
             with tenant_context(org_id):
-                written += store_rendered_markdown()
+                while batch := store_rendered_markdown():
+                    db.session.commit()
+                    written += batch
         click.echo(f"stored the HTML of {written:,} descriptions and comments")
 
     @app.cli.group("org")

@@ -387,3 +387,26 @@ def test_rows_without_current_html_are_stored_by_the_command(app, db_session, ac
             "Old **comment**": "<p>Old <strong>comment</strong></p>\n",
             "Current": "<p>Current</p>\n",
         }
+
+
+def test_a_restored_export_stores_the_html_of_its_text(app, db_session):
+    """Restoring an export stores the rendered HTML of its descriptions and comments."""
+    from app.exports.restore import import_export
+    from tests.accounts import make_user
+    from tests.test_restore import ISSUE, PROJECT, _export
+
+    make_user("owner@example.com")
+    db_session.commit()
+    at = "2026-01-01T10:00:00+00:00"
+    comment = {"issue": "WEB-1", "author": "owner@example.com", "body": "A **note**", "created_at": at}
+    source = _export(
+        projects=[PROJECT],
+        issues=[{**ISSUE, "description": "Some _text_"}],
+        comments=[{**comment, "updated_at": at}],
+    )
+    report = import_export(source, "Copy", "owner@example.com")
+    with tenant_context(report.organization_id):
+        issue = db_session.execute(select(Issue.description_html, Issue.description_html_version)).one()
+        assert tuple(issue) == ("<p>Some <em>text</em></p>\n", RENDERER_VERSION)
+        stored = db_session.execute(select(Comment.body_html, Comment.body_html_version)).one()
+        assert tuple(stored) == ("<p>A <strong>note</strong></p>\n", RENDERER_VERSION)

@@ -6,7 +6,7 @@ watchers, comments and history; ``members``, ``labels`` and ``projects`` for nam
 mentions):
 
 - the issue's **shared parts** (title, description, comments and history, details, who
-  watches, the edit form's values): the same for everyone who may see the issue, rendered once
+  watches, the edit form's values and choices): the same for everyone who may see the issue, rendered once
   per change and never holding anything of a person (no token, no permission);
 - the **person's page** around them (their forms, watch button, controls their role allows,
   unread count), stored per person and URL with the CSRF token as a placeholder, also keyed by
@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from flask import abort, make_response, render_template, request, session, url_for
+from flask import abort, g, make_response, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -66,11 +66,14 @@ def _remember(ref: str, issue_id: uuid.UUID) -> None:
 
 def shared_parts(issue_id, ref: str, render: bool = True) -> dict | None:
     """The issue's shared parts, or None when the issue ``issue_id`` is not ``ref`` (any more),
-    or when they are not cached and not to be ``render``-ed."""
+    or when they are not cached and not to be ``render``-ed. Parts rendered here are stored
+    with the page (``_store``), or at once by ``store_rendered_parts``."""
     numbers = ".".join(map(str, cache.versions(*page_topics(issue_id))))
     key = cache.tenant_key("issue-parts", issue_id, f"v{numbers}.r{RENDERER_VERSION}")
-    parts = app_cache.get(key)
+    missed = g.setdefault("issue_parts_missed", set())
+    parts = None if key in missed else app_cache.get(key)
     if parts is None:
+        missed.add(key)
         if not render:
             return None
         # The versions were read before the data: a change committed meanwhile moves them again.
@@ -78,7 +81,7 @@ def shared_parts(issue_id, ref: str, render: bool = True) -> dict | None:
         if issue is None or issue.ref != ref:
             return None
         parts = _render_parts(issue)
-        app_cache.set(key, parts, timeout=cache.DEFAULT_TIMEOUT)
+        g.issue_parts_rendered = {key: parts}
     return parts if parts["ref"] == ref else None
 
 
@@ -99,9 +102,17 @@ def parts_for(issue_ref: str) -> tuple[uuid.UUID, dict]:
     abort(503, "The issue kept changing while its page was read: try again.")
 
 
+def store_rendered_parts(page: dict | None = None) -> None:
+    """Store the parts this request rendered, with ``page`` ({key: value}), in one round trip."""
+    values = {**g.pop("issue_parts_rendered", {}), **(page or {})}
+    if values:
+        app_cache.set_many(values, timeout=cache.DEFAULT_TIMEOUT)
+
+
 def _render_parts(issue: Issue) -> dict:
     comments, activity = queries.comments_of(issue), queries.activity_of(issue)
-    mention_url = _mention_url() if _has_mentions(issue, comments) else None
+    people, labels, handles = queries.issue_page_choices()
+    mention_url = _mention_url(handles) if _has_mentions(issue, comments) else None
 
     def html_of(row) -> Markup:
         if isinstance(row, Issue):
@@ -128,6 +139,8 @@ def _render_parts(issue: Issue) -> dict:
         "details": str(render_template("issues/_issue_details.html", issue=issue)),
         "watchers": queries.watcher_ids(issue),
         "values": issues.edit_values(issue),
+        "people": people,
+        "labels": labels,
     }
 
 
@@ -143,9 +156,7 @@ def _has_mentions(issue: Issue, comments) -> bool:
     )
 
 
-def _mention_url():
-    handles = queries.mention_handles()
-
+def _mention_url(handles: dict[str, str]):
     def url(handle: str):
         user_id = handles.get(handle.lower())
         return url_for("issues.all_issues", assignee=user_id) if user_id else None
@@ -190,12 +201,14 @@ def page_response(issue_ref: str, render):
 
     def fresh() -> str:
         html = str(render(issue_id, parts))
-        if storable:
-            stored = (issue_id, versions, html.replace(generate_csrf(), cache.CSRF_PLACEHOLDER))
-            app_cache.set(key, stored, timeout=cache.DEFAULT_TIMEOUT)
+        stored = (issue_id, versions, html.replace(generate_csrf(), cache.CSRF_PLACEHOLDER))
+        store_rendered_parts({key: stored} if storable else None)
         return html
 
-    return _answer(_etag(issue_id, versions, user_id), fresh)
+    etag = _etag(issue_id, versions, user_id)
+    if request.if_none_match.contains(etag):
+        store_rendered_parts()  # rendered for nothing this time: keep them for the next
+    return _answer(etag, fresh)
 
 
 def _with_token(html: str) -> str:

@@ -252,12 +252,9 @@ def issue_stamp_or_404(issue_ref: str) -> tuple[uuid.UUID, int]:
 
 
 def issue_with_people(issue_id) -> Issue | None:
-    """An issue with its project, assignees and labels, in one query (None if there is none)."""
-    statement = (
-        select(Issue)
-        .where(Issue.id == issue_id)
-        .options(joinedload(Issue.assignees), joinedload(Issue.labels))
-    )
+    """An issue with its project and assignees (one query) and labels (a second: joined too, they
+    would join labels inside an outer join, where the tenant is not pinned for Citus)."""
+    statement = select(Issue).where(Issue.id == issue_id).options(joinedload(Issue.assignees))
     return db.session.scalars(statement).unique().one_or_none()
 
 
@@ -274,16 +271,6 @@ def members() -> list[User]:
     return db.session.scalars(
         select(User).join(Membership, Membership.user_id == User.id).order_by(User.name)
     ).all()
-
-
-def mention_handles() -> dict[str, str]:
-    """Member ids by the handle that mentions them (an email's first part, lower-cased), cached
-    per tenant until the members change."""
-
-    def compute():
-        return {u.email.split("@", 1)[0].lower(): str(u.id) for u in members()}
-
-    return cache.memoize_for_tenant("members", "mention-handles", compute)
 
 
 def labels() -> list[Label]:
@@ -306,6 +293,19 @@ def filter_choices() -> tuple[list[Choice], list[Choice]]:
         return people, [Choice(str(label.id), label.name) for label in labels()]
 
     return cache.memoize_for_tenant("members", "filter-choices", compute, f"l{cache.version('labels')}")
+
+
+def issue_page_choices() -> tuple[list[Choice], list[Choice], dict[str, str]]:
+    """An issue page's edit-form choices (members, labels) and the member ids by the handle that
+    mentions them (an email's first part, lower-cased); cached per tenant until either changes."""
+
+    def compute():
+        people = members()
+        handles = {u.email.split("@", 1)[0].lower(): str(u.id) for u in people}
+        choices = [Choice(str(u.id), u.name) for u in people]
+        return choices, [Choice(str(label.id), label.name) for label in labels()], handles
+
+    return cache.memoize_for_tenant("members", "issue-choices", compute, f"l{cache.version('labels')}")
 
 
 def saved_views_of(user_id) -> list[SavedView]:

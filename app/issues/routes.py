@@ -161,9 +161,11 @@ def _issue_page(issue_ref, parts=None, form=None, comment_form=None, status=200,
     """The issue's page: its shared parts (cached) around this viewer's own forms and buttons."""
     if parts is None:
         _, parts = page.parts_for(issue_ref)
+        page.store_rendered_parts()
     if form is None:
         form = _edit_form(parts["values"], parts["values"])
-    _fill_choices(form)
+    form.assignees.choices = [SelectChoice(person.id, person.name) for person in parts["people"]]
+    form.labels.choices = [SelectChoice(label.id, label.name) for label in parts["labels"]]
     response = render_template(
         "issues/show.html",
         parts={**parts, "main": Markup(parts["main"]), "details": Markup(parts["details"])},

@@ -399,10 +399,10 @@ def save_edit(issue: Issue, actor, loaded: dict, submitted: dict) -> list[str]:
 
 
 def store_rendered_markdown(batch: int = 500) -> int:
-    """Store the HTML of the organization's descriptions and comments whose stored copy is
-    missing (rows from before it was stored) or made by another renderer version; returns how
-    many rows were written. Pages render those rows on read meanwhile, to the same HTML, so no
-    cached page changes. Commits after each batch."""
+    """Store the HTML of up to ``batch`` of the organization's descriptions and of its comments
+    whose stored copy is missing (rows from before it was stored) or made by another renderer
+    version; returns how many rows were written (0: none left). Pages render those rows on
+    read meanwhile, to the same HTML, so no cached page changes."""
     tenant_id, written = require_tenant(), 0
     for model, columns in RENDERED.items():
         for source, (html, version) in columns.items():
@@ -412,19 +412,13 @@ def store_rendered_markdown(batch: int = 500) -> int:
 
 def _store_rendered(table, source: str, html: str, version: str, tenant_id, batch: int) -> int:
     stale = or_(table.c[html].is_(None), func.coalesce(table.c[version], 0) != RENDERER_VERSION)
-    written, last = 0, None
-    while True:
-        statement = select(table.c.id, table.c[source]).where(table.c.tenant_id == tenant_id, stale)
-        if last is not None:
-            statement = statement.where(table.c.id > last)
-        rows = db.session.execute(statement.order_by(table.c.id).limit(batch)).all()
-        if not rows:
-            return written
-        for row_id, text in rows:
-            db.session.execute(
-                update(table)
-                .where(table.c.tenant_id == tenant_id, table.c.id == row_id)
-                .values({html: render_for_storage(text), version: RENDERER_VERSION})
-            )
-        db.session.commit()
-        written, last = written + len(rows), rows[-1][0]
+    statement = select(table.c.id, table.c[source]).where(table.c.tenant_id == tenant_id, stale)
+    written = 0
+    for row_id, text in db.session.execute(statement.order_by(table.c.id).limit(batch)).all():
+        result = db.session.execute(
+            update(table)
+            .where(table.c.tenant_id == tenant_id, table.c.id == row_id)
+            .values({html: render_for_storage(text), version: RENDERER_VERSION})
+        )
+        written += result.rowcount
+    return written
