@@ -166,6 +166,7 @@ class System:
     measured_org_id: object
     build_seconds: float
     rows: dict[str, int]
+    issue_id: str = ""
     web: WebProcess | None = None
     client: load.Client | None = None
     cookie: str = ""
@@ -175,6 +176,18 @@ class System:
     def version_key(self) -> str:
         """The Redis key of the measured organization's issue-cache version (app/core/cache.py)."""
         return f"worklane:cache:t:{self.measured_org_id}:version:issues"
+
+    @property
+    def issue_version_key(self) -> str:
+        """The cache version of the measured issue's own rows (``issue.<id>``), which its page follows."""
+        return f"worklane:cache:t:{self.measured_org_id}:version:issue.{self.issue_id}"
+
+    def as_after_an_edit(self) -> None:
+        """Move the versions an edit of the measured issue moves at commit: its page and the lists miss."""
+        with self.cache.pipeline() as pipe:
+            pipe.incr(self.version_key)
+            pipe.incr(self.issue_version_key)
+            pipe.execute()
 
     def start(self, threads: int) -> None:
         self.web = WebProcess(self.env, threads, self.services.work / f"web-{self.orgs}.log")
@@ -214,9 +227,24 @@ def build(services: Services, orgs: int, index: int, filler: list[int], password
         services.psql("VACUUM (ANALYZE)", database)  # as after the nightly maintenance
         services.psql("CHECKPOINT", database)
         rows = table_counts(connection)
+        issue_id = measured_issue_id(connection, builder.measured_org_id)
+    # As after the migration that added the stored HTML: every description and comment rendered.
+    flask(env, "markdown", "render")
     seconds = round(time.perf_counter() - started, 1)
     say(f"{database}: built in {seconds} s ({rows['issues']:,} issues, {rows['comments']:,} comments)")
-    return System(orgs, services, env, builder.measured_org_id, seconds, rows)
+    return System(orgs, services, env, builder.measured_org_id, seconds, rows, str(issue_id))
+
+
+def measured_issue_id(connection, org_id) -> str:
+    """The id of the measured issue (``dataset.ISSUE_REF``)."""
+    key, number = dataset.ISSUE_REF.split("-")
+    row = connection.execute(
+        "SELECT i.id FROM issues i JOIN projects p ON p.tenant_id = i.tenant_id AND p.id = i.project_id "
+        "WHERE i.tenant_id = %s AND p.key = %s AND i.number = %s",
+        (org_id, key, int(number)),
+    ).fetchone()
+    connection.commit()
+    return str(row[0])
 
 
 def check_app_role(services: Services, database: str) -> None:
@@ -289,7 +317,7 @@ def measure(systems: list[System], args, monitor: Interference, stamp: str) -> l
         for i in range(rounds):
             order = list(enumerate(systems)) if i % 2 == 0 else list(enumerate(systems))[::-1]
             for _, system in order:
-                system.cache.incr(system.version_key)
+                system.as_after_an_edit()
             for kind, page in SEQUENTIAL:
                 for n, system in order:
                     response = system.client.get(

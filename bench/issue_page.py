@@ -24,7 +24,6 @@ import os
 import sys
 import time
 
-import psycopg
 import redis
 
 from app.core.security import hash_password
@@ -45,21 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _issue_id(services, database: str, org_id) -> str:
-    key, number = dataset.ISSUE_REF.split("-")
-    with psycopg.connect(services.url("postgres", database)) as connection:
-        row = connection.execute(
-            "SELECT i.id FROM issues i JOIN projects p ON p.tenant_id = i.tenant_id AND p.id = i.project_id "
-            "WHERE i.tenant_id = %s AND p.key = %s AND i.number = %s",
-            (org_id, key, int(number)),
-        ).fetchone()
-    return str(row[0])
-
-
 def measure(args, services, results: dict) -> None:
     filler = dataset.filler_sizes(args.orgs, args.issues)
     system = build(services, args.orgs, 0, filler, hash_password(dataset.BENCH_PASSWORD))
-    database = f"worklane_bench_{args.orgs}"
     try:
         flask(system.env, "markdown", "render")
         results["stored_html"] = True
@@ -67,8 +54,7 @@ def measure(args, services, results: dict) -> None:
         results["stored_html"] = False  # code without stored HTML
     system.start(args.web_threads)
     try:
-        issue_id = _issue_id(services, database, system.measured_org_id)
-        key = f"worklane:cache:t:{system.measured_org_id}:version:issue.{issue_id}"
+        key = system.issue_version_key
         cache = redis.Redis.from_url(system.env["REDIS_URL"])
         page = PAGES["issue"]
         times: dict[str, list[float]] = {"miss": [], "hit": [], "healthz": []}
