@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_caching import Cache
-from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -18,6 +17,7 @@ from flask_wtf import CSRFProtect
 from redis import Redis
 from sqlalchemy import MetaData
 
+from app.core.compression import SizedCompress
 from app.core.replica import RoutingSession
 
 # Constraint names are fixed by convention so migrations stay identical on
@@ -36,7 +36,7 @@ db = SQLAlchemy(
 )
 migrate = Migrate(compare_type=True, render_as_batch=True)
 cache = Cache()
-compress = Compress()
+compress = SizedCompress()  # Flask-Compress, cheaper on large bodies
 csrf = CSRFProtect()
 login_manager = LoginManager()
 # Limits are declared on the views that need them (login, reset); storage is Redis.

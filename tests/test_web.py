@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
 import re
 
+import brotli
 import pytest
 from flask import abort
 from sqlalchemy.exc import ProgrammingError
@@ -180,6 +182,52 @@ def test_html_is_compressed(client):
     assert gzip.headers["Content-Encoding"] == "gzip"
     assert len(brotli.data) < 0.5 * len(plain.data)
     assert "Accept-Encoding" in brotli.headers["Vary"]
+
+
+@pytest.fixture
+def sized_app(migrated_env, make_app):
+    """An app with a page of a given number of bytes, and its ETag, at /sized/<n>."""
+    app = make_app(migrated_env)
+
+    @app.get("/sized/<int:size>")
+    def sized(size):
+        # Text like a page's, varied enough that compression levels differ in what they save.
+        words = [
+            f"<li class=row-{n % 7}>issue {n * 7919 % 10007} needs review</li>" for n in range(size // 40 + 1)
+        ]
+        response = app.make_response("".join(words)[:size])
+        response.set_etag(f"tag{size}")
+        return response
+
+    return app
+
+
+@pytest.mark.parametrize("size", [20_000, 200_000])
+def test_a_body_is_compressed_at_the_level_for_its_size(sized_app, size):
+    """A large body is compressed at the cheap large-body levels, a small one at the default ones;
+    either decompresses to the page, with Vary and an ETag marked with its encoding."""
+    client = sized_app.test_client()
+    plain = client.get(f"/sized/{size}", headers={"Accept-Encoding": "identity"}).data
+    assert len(plain) == size
+    config = sized_app.config
+    large = size >= config["COMPRESS_LARGE_SIZE"]
+    br = client.get(f"/sized/{size}", headers={"Accept-Encoding": "br, gzip"})
+    assert br.headers["Content-Encoding"] == "br" and "Accept-Encoding" in br.headers["Vary"]
+    assert brotli.decompress(br.data) == plain
+    quality = config["COMPRESS_LARGE_BR_LEVEL"] if large else config["COMPRESS_BR_LEVEL"]
+    expected = brotli.compress(
+        plain, mode=config["COMPRESS_BR_MODE"], quality=quality, lgwin=config["COMPRESS_BR_WINDOW"]
+    )
+    assert br.data == expected
+    assert br.headers["ETag"] == f'"tag{size}:br"'
+    unchanged = client.get(
+        f"/sized/{size}", headers={"Accept-Encoding": "br", "If-None-Match": f'"tag{size}:br"'}
+    )
+    assert unchanged.status_code == 304
+    gzipped = client.get(f"/sized/{size}", headers={"Accept-Encoding": "gzip"})
+    assert gzipped.headers["Content-Encoding"] == "gzip" and gzip.decompress(gzipped.data) == plain
+    level = config["COMPRESS_LARGE_LEVEL"] if large else config["COMPRESS_LEVEL"]
+    assert len(gzipped.data) == len(gzip.compress(plain, level))
 
 
 def test_static_assets_have_versioned_immutable_urls(client):
