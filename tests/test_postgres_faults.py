@@ -48,7 +48,9 @@ def migrate_and_seed(app, cluster) -> None:
     with app.app_context():
         upgrade(directory=str(PROJECT_ROOT / "migrations"))
         if cluster.psql("SELECT count(*) FROM organizations", DATABASE).strip() == "0":
-            make_acme(members={VIEWER: "viewer"}).add_issue("Restarts cost nothing")
+            team = make_acme(members={VIEWER: "viewer"})
+            team.add_issue("Restarts cost nothing")
+            team.add_issue("Nobody has opened this one yet")
             db.session.commit()
         db.session.remove()
 
@@ -110,9 +112,9 @@ def test_the_next_requests_after_a_restart_succeed(cluster, served):
     browser = signed_in(served)
     assert browser.open("/acme/issues/WEB-1").status == 200
     cluster.restart()
-    page = browser.open("/acme/issues/WEB-1")
+    page = browser.open("/acme/issues/WEB-2")  # not cached yet: read through a new connection
     assert page.status == 200, page.body
-    assert "Restarts cost nothing" in page.body
+    assert "Nobody has opened this one yet" in page.body
     assert HttpBrowser(served.url).open("/login").status == 200
 
 
@@ -196,8 +198,9 @@ def test_the_500_page_renders_after_a_cut_connection_left_the_session_failed(ser
 
 
 def test_pages_answer_503_while_the_database_is_down_and_200_when_it_is_back(cluster, served):
-    """With the database stopped, a signed-in page and the public login answer a 503 page saying
-    so (with Retry-After), never a 500; once it is started again they answer as before."""
+    """With the database stopped, a page that needs it and the public login answer a 503 page
+    saying so (with Retry-After), never a 500, while a page already cached is still served; once
+    the database is started again they answer as before."""
     browser = signed_in(served)
     visitor = HttpBrowser(served.url)
     assert browser.open("/acme/issues/WEB-1").status == 200
@@ -207,12 +210,14 @@ def test_pages_answer_503_while_the_database_is_down_and_200_when_it_is_back(clu
         assert login_page.status == 200
         login = {"csrf_token": csrf_token_from(login_page.body), "email": OWNER, "password": PASSWORD}
         for page in (
-            browser.open("/acme/issues/WEB-1"),
+            browser.open("/acme/issues/WEB-2"),
             browser.open("/acme/projects/"),
             visitor.open("/login", login),
         ):
             assert_error_page(page, 503, "Temporarily unavailable")
             assert page.headers.get("Retry-After")
+        cached = browser.open("/acme/issues/WEB-1")  # its page and parts come from the cache
+        assert cached.status == 200 and "Restarts cost nothing" in cached.body
     finally:
         cluster.start()
     wait_for(lambda: browser.open("/acme/issues/WEB-1").status == 200, 30, "the issue page answers again")
