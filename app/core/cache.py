@@ -221,7 +221,40 @@ def memoize_for_user(user_id, topic: str, name: str, compute: Callable[[], Any],
     return value
 
 
+def may_store() -> bool:
+    """Whether what this request read may be stored in the cache: not when it read a replica.
+
+    A value is stored under the versions read before it was computed, and those versions move
+    at the commits the value must show. A streaming replica may not have replayed them yet:
+    a page read there could show the data from before an edit, and would then be served under
+    the new versions until the next change. So a page view on the replica answers from the
+    cache when it can and renders otherwise, but stores nothing; what the primary reads (the
+    writer's own page views until the replica has caught up, every request without a replica)
+    is stored.
+    """
+    from app.core.replica import reads_from_replica
+
+    return not reads_from_replica()
+
+
+def store(key: str, value: Any, timeout=DEFAULT_TIMEOUT) -> None:
+    """Keep ``value`` under ``key`` (see ``may_store``); an unreachable cache is only logged."""
+    if may_store():
+        _set(key, value, timeout)
+
+
+def store_many(values: dict[str, Any], timeout=DEFAULT_TIMEOUT) -> None:
+    """``store`` for several keys in one round trip."""
+    if values and may_store():
+        try:
+            cache.set_many(values, timeout=timeout)
+        except RedisError as exc:
+            log.warning("cache unavailable", extra={"error": str(exc)})
+
+
 def _set(key: str, value: Any, timeout) -> None:
+    if not may_store():
+        return
     try:
         cache.set(key, value, timeout=timeout)
     except RedisError as exc:

@@ -32,7 +32,7 @@ def board_columns_html(project: Project, can_edit: bool) -> str:
                 can_edit=can_edit,
             )
         )
-        app_cache.set(key, html, timeout=cache.DEFAULT_TIMEOUT)
+        cache.store(key, html, timeout=cache.DEFAULT_TIMEOUT)
     return html.replace(cache.CSRF_PLACEHOLDER, generate_csrf())
 
 

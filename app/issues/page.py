@@ -106,7 +106,7 @@ def store_rendered_parts(page: dict | None = None) -> None:
     """Store the parts this request rendered, with ``page`` ({key: value}), in one round trip."""
     values = {**g.pop("issue_parts_rendered", {}), **(page or {})}
     if values:
-        app_cache.set_many(values, timeout=cache.DEFAULT_TIMEOUT)
+        cache.store_many(values, timeout=cache.DEFAULT_TIMEOUT)
 
 
 def _render_parts(issue: Issue) -> dict:

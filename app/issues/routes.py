@@ -47,7 +47,7 @@ def _list_context(filters: IssueFilters, project=None):
             priority_labels=PRIORITY_LABELS,
         )
         cached = {"rows": str(rows_html), "next": page.next_cursor, "count": len(page.issues)}
-        app_cache.set(key, cached, timeout=cache.DEFAULT_TIMEOUT)
+        cache.store(key, cached, timeout=cache.DEFAULT_TIMEOUT)
     views = queries.saved_views_of(signed_in().user_id)
     members, labels = queries.filter_choices()
     return {

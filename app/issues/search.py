@@ -41,7 +41,6 @@ from sqlalchemy import Float, Integer, String, Uuid, bindparam, text
 
 from app.core import cache
 from app.core.tenancy import require_tenant
-from app.extensions import cache as cache_store
 from app.extensions import db
 
 #: Longest query looked at (characters); the rest is ignored.
@@ -169,7 +168,7 @@ def cached_search_issues(query: str, *, project_id=None, limit: int = 20, offset
         return _page_from_cache(stored[1])
     # The versions were read before the data: a change committed meanwhile moves them again.
     page = search_issues(query, project_id=project_id, limit=limit, offset=offset)
-    cache_store.set(key, (tuple(current), _page_to_cache(page)), timeout=CACHE_SECONDS)
+    cache.store(key, (tuple(current), _page_to_cache(page)), timeout=CACHE_SECONDS)
     return page
 
 
