@@ -44,7 +44,11 @@ _VERSION_TIMEOUT = 7 * 24 * 3600
 
 
 def tenant_key(name: str, *parts: Any) -> str:
-    return ":".join(["t", str(require_tenant()), name, *map(str, parts)])
+    return _key_in(require_tenant(), name, *parts)
+
+
+def _key_in(tenant_id, name: str, *parts: Any) -> str:
+    return ":".join(["t", str(tenant_id), name, *map(str, parts)])
 
 
 def user_key(user_id, name: str, *parts: Any) -> str:
@@ -239,8 +243,7 @@ def may_store() -> bool:
 
 def store(key: str, value: Any, timeout=DEFAULT_TIMEOUT) -> None:
     """Keep ``value`` under ``key`` (see ``may_store``); an unreachable cache is only logged."""
-    if may_store():
-        _set(key, value, timeout)
+    _set(key, value, timeout)
 
 
 def store_many(values: dict[str, Any], timeout=DEFAULT_TIMEOUT) -> None:
@@ -366,8 +369,9 @@ def expires_anything(model: type) -> bool:
 
 
 def topic_key_in(tenant_id, topic: str, *parts: Any) -> str:
-    """The version key of a tenant's topic: only for moving it (never for reading values)."""
-    return ":".join(["t", str(tenant_id), "version", ".".join([topic, *map(str, parts)])])
+    """The version key of a tenant's topic, named outside the tenant's context (to move it at a
+    commit, or to read it with the session before the tenant is known)."""
+    return _key_in(tenant_id, "version", ".".join([topic, *map(str, parts)]))
 
 
 def user_topic_key(user_id, topic: str) -> str:
@@ -540,10 +544,10 @@ def viewer_from(find: Callable[[], Any]) -> None:
     _VIEWER["find"] = find
 
 
-def _page_key(tenant_id, name: str, user_id, request) -> str:
+def page_key(tenant_id, name: str, user_id, request) -> str:
+    """The key of a person's cached page ``name`` at the request's exact URL (and htmx or not)."""
     url = f"{request.full_path}|{request.headers.get('HX-Request', '')}"
-    digest = hashlib.sha256(url.encode()).hexdigest()[:24]
-    return ":".join(["t", str(tenant_id), "page", name, str(user_id), digest])
+    return _key_in(tenant_id, "page", name, user_id, hashlib.sha256(url.encode()).hexdigest()[:24])
 
 
 #: The cached page each path showed last in this process: (tenant, name, topics), so that the next
@@ -569,7 +573,7 @@ def page_keys_for(request, user_id) -> list[str] | None:
     tenant_id, name, topics = page
     topics = (*topics, *((topic, user_id) for topic in _MEMBER_TOPICS))
     keys = [topic_key_in(tenant_id, t) if isinstance(t, str) else topic_key_in(tenant_id, *t) for t in topics]
-    return [*keys, _page_key(tenant_id, name, user_id, request)]
+    return [*keys, page_key(tenant_id, name, user_id, request)]
 
 
 def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFAULT_TIMEOUT) -> str:
@@ -591,7 +595,7 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
         return render()
     tenant_id = require_tenant()
     _remember_page(request.path, tenant_id, name, topics)
-    key = _page_key(tenant_id, name, user_id, request)
+    key = page_key(tenant_id, name, user_id, request)
     *numbers, stored = versions(*topics, *((topic, user_id) for topic in _MEMBER_TOPICS), along=key)
     current = (*numbers, user_version(user_id, "account"))
     if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == current:

@@ -167,11 +167,6 @@ def _mention_url(handles: dict[str, str]):
 # --- the person's page --------------------------------------------------------------------
 
 
-def _page_key(user_id) -> str:
-    url = f"{request.full_path}|{request.headers.get('HX-Request', '')}"
-    return cache.tenant_key("issue-page", user_id, hashlib.sha256(url.encode()).hexdigest()[:24])
-
-
 def _viewer_versions(issue_id, user_id, along: str | None = None):
     """The versions of everything the person's page shows (and the value under ``along``)."""
     found = cache.versions(*page_topics(issue_id), ("notifications", user_id), along=along)
@@ -190,7 +185,7 @@ def page_response(issue_ref: str, render):
     Answers 304 to a matching If-None-Match: the ETag follows the same versions.
     """
     user_id = signed_in().user_id
-    key, storable = _page_key(user_id), not session.get("_flashes")
+    key, storable = cache.page_key(require_tenant(), "issue", user_id, request), not session.get("_flashes")
     remembered = _remembered(queries.canonical_ref_or_404(issue_ref))
     if remembered is not None and storable:
         versions, stored = _viewer_versions(remembered, user_id, along=key)
