@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.core.queue.queues import DEFAULT, queued_jobs
 from app.core.security import spreadsheet_safe
@@ -24,6 +24,7 @@ from app.reports.services import current_data_version, store_snapshot
 from tests.accounts import add_member, browser_login, login, make_org, make_user
 from tests.conftest import csrf_token_from, run_flask
 from tests.factories import make_acme, make_beta
+from tests.support.statements import Statements
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
 NS = "{http://www.w3.org/2000/svg}"
@@ -161,23 +162,6 @@ def _fresh_snapshot(org_id, project_key="WEB"):
         db.session.commit()
 
 
-class _Statements:
-    def __init__(self, app):
-        with app.app_context():
-            self.engine = db.engine
-        self.seen: list[str] = []
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._record)
-
-    def _record(self, conn, cursor, statement, *args):
-        self.seen.append(statement)
-
-
 def _reads_issues(statement: str) -> bool:
     return bool(re.search(r"\b(issues|issue_activities|issue_assignees)\b", statement))
 
@@ -187,12 +171,12 @@ def test_the_page_shows_charts_from_the_snapshot_without_aggregating(app, client
     _history(acme.id)
     _fresh_snapshot(acme.id)
     login(client, "owner@example.com")
-    with _Statements(app) as statements:
+    with Statements(app) as statements:
         page = client.get("/acme/projects/WEB/reports")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert not [s for s in statements.seen if _reads_issues(s)], statements.seen
-    selects = [s for s in statements.seen if s.lstrip().upper().startswith("SELECT")]
+    assert not [s for s in statements.sent if _reads_issues(s)], statements.sent
+    selects = [s for s in statements.sent if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) <= 4, selects  # the project, the snapshot, the layout's unread count
     assert "hx-trigger" not in html and "Updating" not in html
     with tenant_context(acme.id):

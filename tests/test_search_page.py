@@ -7,14 +7,13 @@ import re
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import event
 
 from app.core.tenancy import tenant_context
-from app.extensions import db
 from app.issues import services as issues
 from app.models import Comment
 from tests.accounts import login, post_form
 from tests.factories import make_acme, make_beta
+from tests.support import statements
 
 
 @pytest.fixture
@@ -41,24 +40,8 @@ def _refs(results: str) -> list[str]:
     return re.findall(r'<span class="ref">([^<]+)</span>', results)
 
 
-class Statements:
-    """Every statement the app's engine sends while in the block."""
-
-    def __init__(self, app):
-        with app.app_context():
-            self.engine = db.engine
-        self.sent: list[str] = []
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._record)
-
-    def _record(self, conn, cursor, statement, *args):
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
-            self.sent.append(statement)  # (the test's transaction, standing in for the request's)
+class Statements(statements.Statements):
+    """Every statement the app's engine sends in the block, and which of them search."""
 
     @property
     def searches(self) -> list[str]:
