@@ -12,13 +12,14 @@ from flask import Flask
 
 from app.config import PROJECT_ROOT, BaseConfig, config_from_env
 from app.core.logs import remember_secret_routes
+from app.core.web import WorklaneFlask
 
 
 def create_app(config: BaseConfig | None = None) -> Flask:
     """Build the Worklane WSGI app from a config object (default: the environment)."""
     if config is None:
         config = config_from_env()
-    app = Flask(
+    app = WorklaneFlask(
         __name__,
         instance_path=config.INSTANCE_PATH,
         template_folder=str(PROJECT_ROOT / "templates"),

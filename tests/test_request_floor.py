@@ -121,3 +121,21 @@ def test_values_read_for_another_login_are_not_used(app, client, db_session, acm
     assert len(traffic.round_trips) > 1  # Grace's own account and page are read after it
     assert "Grace Hopper" in page
     assert msgspec.msgpack.decode(recent.last(sid)[b"_user_id"]).startswith(grace_id)
+
+
+def test_hooks_are_checked_for_coroutines_once_not_on_every_request(
+    app, client, db_session, acme, monkeypatch
+):
+    """Flask's per-hook coroutine check runs on a function's first request only, and hooks still run."""
+    import flask.app
+
+    asked = []
+    check = flask.app.iscoroutinefunction
+    monkeypatch.setattr(flask.app, "iscoroutinefunction", lambda func: asked.append(func) or check(func))
+    login(client, "grace@example.com")
+    assert client.get(LIST).status_code == 200
+    asked.clear()
+    page = client.get(LIST)
+    assert page.status_code == 200
+    assert "X-Request-ID" in page.headers and "Content-Security-Policy" in page.headers
+    assert asked == []

@@ -29,6 +29,38 @@ log = logging.getLogger(__name__)
 
 #: While stopping, a connection idle this long is closed (see above: above nginx's 3 s).
 DRAIN_IDLE_SECONDS = 5.0
+#: At most one "requests are waiting for a thread" warning per this many seconds.
+QUEUE_WARNING_SECONDS = 10.0
+
+
+class QueueDepthLog:
+    """Waitress's ``queue_logger``, warning at most once per ``seconds`` with the deepest queue.
+
+    Waitress warns "Task queue depth is N" for every request that finds all threads busy: on a
+    loaded process that is a log line per request, which costs the request as much as its own
+    access line and says nothing new. This keeps the signal (the deepest queue seen, and how
+    many requests waited) in one line per period.
+    """
+
+    def __init__(self, logger: logging.Logger, seconds: float = QUEUE_WARNING_SECONDS, clock=time.monotonic):
+        self.logger, self.seconds, self.clock = logger, seconds, clock
+        self._next = 0.0
+        self._deepest = 0
+        self._waited = 0
+
+    def warning(self, message: str, depth: int, *args) -> None:
+        # Called by the waitress loop only (ThreadedTaskDispatcher.add_task): no lock needed.
+        self._deepest = max(self._deepest, depth)
+        self._waited += 1
+        now = self.clock()
+        if now < self._next:
+            return
+        self._next = now + self.seconds
+        self.logger.warning(
+            "requests are waiting for a web thread",
+            extra={"queue_depth_max": self._deepest, "requests_queued": self._waited},
+        )
+        self._deepest = self._waited = 0
 
 
 class GracefulServer:
@@ -52,6 +84,7 @@ class GracefulServer:
         # create_server binds the listening sockets (one per address) into self.map.
         self.server = create_server(app, map=self.map, **settings)
         self.dispatcher = self.server.task_dispatcher
+        self.dispatcher.queue_logger = QueueDepthLog(logging.getLogger("waitress.queue"))
         for listener in self.listeners():
             listener.channel_class = Channel
 

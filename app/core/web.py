@@ -13,6 +13,29 @@ from flask import Flask, abort, request
 STATIC_VERSION_ARG = "v"
 
 
+class WorklaneFlask(Flask):
+    """Flask, deciding once per function whether it must run through ``async_to_sync``.
+
+    Flask asks ``inspect.iscoroutinefunction`` again for every hook of every request (about
+    fifteen per request here); the answer never changes for a function, so it is kept.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._synchronous: dict = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._synchronous[func]
+        except KeyError:
+            runnable = super().ensure_sync(func)
+            if len(self._synchronous) < 10_000:  # bounded, should callables be made per request
+                self._synchronous[func] = runnable
+            return runnable
+        except TypeError:  # an unhashable callable
+            return super().ensure_sync(func)
+
+
 class StaticVersions:
     """Content hashes of static files, so their URLs change when they do."""
 

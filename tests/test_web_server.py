@@ -1,0 +1,81 @@
+"""The web process's waitress server: what it logs when every thread is busy."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+
+from tests.support.workers import wait_for
+from workers.web import GracefulServer, QueueDepthLog
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_requests_queued_behind_busy_threads_give_one_warning_with_the_deepest_queue(caplog):
+    """Ten requests queued behind one busy thread log one warning, naming the deepest queue."""
+    release = threading.Event()
+
+    def slow_app(environ, start_response):
+        release.wait(30)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    server = GracefulServer(slow_app, 5, host="127.0.0.1", port=0, threads=1)
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    host, port = server.addresses[0]
+    answers: list[int] = []
+
+    def fetch():
+        connection = http.client.HTTPConnection(host, port, timeout=30)
+        connection.request("GET", "/")
+        answers.append(connection.getresponse().status)
+        connection.close()
+
+    clients = [threading.Thread(target=fetch) for _ in range(11)]
+    with caplog.at_level(logging.WARNING, logger="waitress.queue"):
+        for client in clients:
+            client.start()
+        wait_for(lambda: len(server.dispatcher.queue) == 10, timeout=15, message="ten queued requests")
+        release.set()
+        for client in clients:
+            client.join(30)
+    server.stop()
+    serving.join(15)
+
+    assert answers == [200] * 11
+    queued = [r for r in caplog.records if r.name == "waitress.queue"]
+    assert len(queued) == 1
+    assert queued[0].getMessage() == "requests are waiting for a web thread"
+    assert queued[0].queue_depth_max >= 1
+
+
+def test_the_queue_warning_repeats_once_per_period_with_what_happened_since():
+    """After the period the next queued request logs again, with the queue seen since the last line."""
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    logger = logging.getLogger("tests.web_queue")
+    logger.addHandler(Collect())
+    logger.propagate = False
+    clock = _Clock()
+    log = QueueDepthLog(logger, seconds=10, clock=clock)
+
+    log.warning("Task queue depth is %d", 1)
+    for depth in (4, 7, 2):
+        clock.now += 1
+        log.warning("Task queue depth is %d", depth)
+    clock.now += 10
+    log.warning("Task queue depth is %d", 3)
+
+    assert [(r.queue_depth_max, r.requests_queued) for r in records] == [(1, 1), (7, 4)]
