@@ -20,6 +20,7 @@ sessions, so both expire the same way.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -47,12 +48,17 @@ def tenant_key(name: str, *parts: Any) -> str:
     return _key_in(require_tenant(), name, *parts)
 
 
+#: An organization's or a person's id as text: a page builds a dozen keys from the same two ids,
+#: and ``str`` of a UUID is Python code (``uuid.UUID.__str__``).
+_id_text = functools.lru_cache(maxsize=4096)(str)
+
+
 def _key_in(tenant_id, name: str, *parts: Any) -> str:
-    return ":".join(["t", str(tenant_id), name, *map(str, parts)])
+    return ":".join(["t", _id_text(tenant_id), name, *map(str, parts)])
 
 
 def user_key(user_id, name: str, *parts: Any) -> str:
-    return ":".join(["u", str(user_id), name, *map(str, parts)])
+    return ":".join(["u", _id_text(user_id), name, *map(str, parts)])
 
 
 def _topic_key(topic: str, parts: tuple) -> str:
