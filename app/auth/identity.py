@@ -93,9 +93,10 @@ def _load_account(user_id: uuid.UUID) -> Account | None:
 
 def signed_in() -> Account | None:
     """The account of this request's session, if its login is still valid (once per request)."""
-    if "account" not in g:
-        g.account = _session_account()
-    return g.account
+    request_globals = g._get_current_object()  # each read through the proxy costs about 1 µs
+    if "account" not in request_globals:
+        request_globals.account = _session_account()
+    return request_globals.account
 
 
 def _session_account() -> Account | None:

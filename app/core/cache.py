@@ -92,9 +92,8 @@ def version(topic: str, *parts: Any) -> int:
 def _request_memo() -> dict[str, int]:
     if not has_app_context():
         return {}
-    if "cache_versions" not in g:
-        g.cache_versions = {}
-    return g.cache_versions
+    # The proxy resolved first: an attribute read through ``g`` costs about 1 µs.
+    return g._get_current_object().setdefault("cache_versions", {})
 
 
 class ForgivingRedisCache(RedisCache):
@@ -186,7 +185,7 @@ def read_along(*groups: list[str]) -> tuple[list[str], Callable[[list], None]] |
     prefix = backend._get_prefix()
 
     def take(raw_values: list) -> None:
-        earlier = g.setdefault(_READ_EARLIER, {})
+        earlier = g._get_current_object().setdefault(_READ_EARLIER, {})
         values = iter(raw_values)
         for keys in groups:
             earlier[tuple(keys)] = [backend.serializer.loads(next(values)) for _ in keys]
@@ -197,7 +196,7 @@ def read_along(*groups: list[str]) -> tuple[list[str], Callable[[list], None]] |
 def _read_earlier(keys: list[str]) -> list[Any] | None:
     if not has_app_context():
         return None
-    earlier = g.get(_READ_EARLIER)
+    earlier = g._get_current_object().get(_READ_EARLIER)
     return earlier.pop(tuple(keys), None) if earlier else None
 
 
@@ -597,9 +596,10 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     from flask_wtf.csrf import generate_csrf
 
     user_id = _VIEWER["find"]()
-    if user_id is None or session.get("_flashes"):
+    if user_id is None or session._get_current_object().get("_flashes"):
         return render()
     tenant_id = require_tenant()
+    request = request._get_current_object()
     _remember_page(request.path, tenant_id, name, topics)
     key = page_key(tenant_id, name, user_id, request)
     *numbers, stored = versions(*topics, *((topic, user_id) for topic in _MEMBER_TOPICS), along=key)

@@ -122,8 +122,9 @@ class MetricsMiddleware:
 
 
 def _remember_route() -> None:
-    rule = request.url_rule
-    request.environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
+    current = request._get_current_object()
+    rule = current.url_rule
+    current.environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
 
 
 def register_http_metrics(app: Flask) -> None:
