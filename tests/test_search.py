@@ -251,6 +251,17 @@ def test_snippet_shows_the_comment_that_matched(acme):
     assert "&lt;kestrel&gt;" in snippet
 
 
+def test_snippet_comes_from_the_issue_itself_when_it_matches_there(acme):
+    """When the title or description matches, the excerpt is theirs, not that of a matching comment."""
+    issue = acme.add_issue("Bird survey", "A kestrel nests under the bridge")
+    acme.add_comment(issue, "Another kestrel was seen by the lighthouse")
+    snippet = acme.search("kestrel").hits[0].snippet
+    assert "<mark>kestrel</mark> nests under the bridge" in snippet
+    assert "lighthouse" not in snippet
+    both = acme.search("kestrel lighthouse").hits[0].snippet  # only the comments hold both
+    assert "<mark>lighthouse</mark>" in both
+
+
 def test_user_text_containing_other_sentinels_stays_text(acme):
     """Characters an engine could use as highlight markers are user text like any other."""
     acme.add_issue("Kestrel \x02start\x03 \ue000x\ue001 S0E0")

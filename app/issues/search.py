@@ -345,7 +345,9 @@ def _typed(statement: str, by_project: bool):
 def _postgres_search(by_project: bool):
     # The page is chosen first; excerpts are made for its rows only. ts_headline reads the
     # text HTML-escaped (its parser would drop anything that looks like a tag) and between
-    # two edge words (it drops punctuation before the first word and after the last).
+    # two edge words (it drops punctuation before the first word and after the last). It
+    # parses all the text it is given: the comments are added only when the title and the
+    # description (weights A and B of the vector) do not match the query by themselves.
     return _typed(
         f"""
         SELECT page.id AS issue_id, page.score AS score, page.total AS total,
@@ -354,10 +356,16 @@ def _postgres_search(by_project: bool):
                    concat_ws(' ', CAST(:edge AS text), replace(replace(replace(concat_ws(E'\\n',
                        page.title,
                        left(page.description, {INDEXED_CHARACTERS}),
-                       (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
-                                    {INDEXED_CHARACTERS})
-                        FROM comments c
-                        WHERE c.tenant_id = :tenant_id AND c.issue_id = page.id)
+                       CASE WHEN (SELECT ts_filter(s.search_vector, '{{a,b}}')
+                                         @@ websearch_to_tsquery('english', :query)
+                                  FROM issue_search s
+                                  WHERE s.tenant_id = :tenant_id AND s.issue_id = page.id)
+                            THEN NULL
+                            ELSE (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
+                                              {INDEXED_CHARACTERS})
+                                  FROM comments c
+                                  WHERE c.tenant_id = :tenant_id AND c.issue_id = page.id)
+                       END
                    ), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), CAST(:edge AS text)),
                    websearch_to_tsquery('english', :query), :headline_options) AS snippet
         FROM (
