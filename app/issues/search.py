@@ -2,7 +2,7 @@
 
 ``search_issues(query)`` finds issues by their title, description and comments, best match
 first (title matches outrank description matches, which outrank comment matches), then
-newest. The database keeps the index current (migration 0004):
+newest. The database keeps the index current (migrations 0004 and 0012):
 
 - PostgreSQL: the table ``issue_search`` (one tsvector per issue, 'english' configuration,
   GIN-indexed; migration 0012), matched with ``websearch_to_tsquery``, ranked with

@@ -12,7 +12,8 @@ GIN-indexed), and the app finds matches only through ``issue_search_matches(tsqu
 - ``issue_search`` enables row-level security (the tenant policy) without forcing it: the app's
   role, which writes the vectors through the triggers, sees and writes only the current tenant's
   rows; the owner, which runs the function, is not held back by the policy, so the planner may
-  use the GIN index. The app reads the table only through the function.
+  use the GIN index. The app looks for matches only through the function; it reads the rows
+  of a page of results by key, under the policy, to choose the text of their excerpts.
 
 Its primary key is ``(issue_id, tenant_id)``: no index leads with ``tenant_id``, so the GIN index
 is the only way to a tenant's matches, whatever the tenant's share of the table.
