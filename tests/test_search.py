@@ -531,3 +531,18 @@ def test_the_index_finds_only_the_tenant_in_the_connections_setting(db_session, 
     with unscoped("test check"):
         assert _matches(db_session, "kestrel") == []
         assert db_session.execute(text("SELECT count(*) FROM issue_search")).scalar() >= 4
+
+
+@pytest.mark.postgres_only
+def test_only_roles_that_read_issues_may_call_the_index(db_session):
+    """issue_search_matches is not callable by every role (PUBLIC), only by those that may read issues."""
+    grantees = db_session.execute(
+        text(
+            "SELECT a.grantee FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a "
+            "WHERE p.proname = 'issue_search_matches' AND a.privilege_type = 'EXECUTE'"
+        )
+    ).scalars()
+    assert 0 not in set(grantees)  # 0: PUBLIC
+    assert db_session.execute(
+        text("SELECT has_function_privilege(current_user, 'issue_search_matches(tsquery)', 'EXECUTE')")
+    ).scalar()

@@ -8,7 +8,8 @@ GIN-indexed), and the app finds matches only through ``issue_search_matches(tsqu
 - a SECURITY DEFINER function owned by the schema owner, with a fixed ``search_path``, that
   returns the matching issue ids and their rank for the tenant of the connection's
   ``app.tenant_id`` setting, the one row-level security reads. The tenant is never a parameter:
-  with no tenant set it finds nothing, whatever ``app.unscoped`` says.
+  with no tenant set it finds nothing, whatever ``app.unscoped`` says. Only the roles that may
+  read ``issues`` may call it (``flask grant-app-role`` grants it to a new app role).
 - ``issue_search`` enables row-level security (the tenant policy) without forcing it: the app's
   role, which writes the vectors through the triggers, sees and writes only the current tenant's
   rows; the owner, which runs the function, is not held back by the policy, so the planner may
@@ -108,6 +109,21 @@ UPGRADE = (
         FROM public.issue_search s
         WHERE s.search_vector @@ p_query
           AND s.tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid
+    $$
+    """,
+    # Callable by the roles that may read issues (under the same policy), not by every role.
+    "REVOKE EXECUTE ON FUNCTION issue_search_matches(tsquery) FROM PUBLIC",
+    """
+    DO $$
+    DECLARE reader text;
+    BEGIN
+        FOR reader IN
+            SELECT rolname FROM pg_roles
+            WHERE rolname <> current_user AND has_table_privilege(oid, 'issues', 'SELECT')
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION issue_search_matches(tsquery) TO %I', reader);
+        END LOOP;
+    END
     $$
     """,
 )
