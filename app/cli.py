@@ -14,7 +14,7 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("grant-app-role")
     @click.argument("role")
     def grant_app_role_command(role):
-        """Grant the app's login ROLE use of the tables (run as the owner, after migrations)."""
+        """Grant the app's login ROLE use of the tables and functions (run as the owner, after migrations)."""
         from sqlalchemy import create_engine, text
 
         from app.core.database import app_role_grants
@@ -33,7 +33,7 @@ def register_cli(app: Flask) -> None:
             for statement in statements:
                 connection.execute(text(statement))
         engine.dispose()
-        click.echo(f"granted {role} the use of the schema's tables")
+        click.echo(f"granted {role} the use of the schema's tables and functions")
 
     @app.cli.command("seed-demo")
     def seed_demo_command():

@@ -561,7 +561,7 @@ class DatasetBuilder:
     def flush(self) -> None:
         """COPY every buffered row, in foreign-key order, in one transaction."""
         with self.connection.transaction(), self.connection.cursor() as cursor:
-            # User triggers (the search vector's) would run one UPDATE of the issue per comment:
+            # User triggers (the search vector's) would recompute the issue's vector per comment:
             # off during the load; the issues' own trigger stays on and fills each new row.
             quiet = [table for table in self._tables_with_user_triggers() if table != "issues"]
             for table in quiet:

@@ -205,13 +205,25 @@ class System:
             self.web.stop()
 
 
-def build(services: Services, orgs: int, index: int, filler: list[int], password_hash: str) -> System:
-    """A database with ``orgs`` organizations: the measured one and the first ``orgs - 1`` fillers."""
-    database = f"worklane_bench_{orgs}"
+def build(
+    services: Services,
+    orgs: int,
+    index: int,
+    filler: list[int],
+    password_hash: str,
+    *,
+    root: Path = ROOT,
+    database: str = "",
+) -> System:
+    """A database with ``orgs`` organizations: the measured one and the first ``orgs - 1`` fillers.
+
+    Its schema is the one of the migrations of the checkout at ``root`` (this one by default).
+    """
+    database = database or f"worklane_bench_{orgs}"
     services.create_database(database)
     env = services.app_env(database, redis_db=index)
     say(f"{database}: migrations (flask --app wsgi db upgrade, as the owner)")
-    flask(env, "db", "upgrade")
+    flask(env, "db", "upgrade", root=root)
     check_app_role(services, database)
     say(f"{database}: {orgs:,} organizations")
     started = time.perf_counter()
@@ -226,7 +238,7 @@ def build(services: Services, orgs: int, index: int, filler: list[int], password
         builder.flush()
         # Every description and comment stored with its HTML, as the app writes them; before the
         # VACUUM, which the rewritten rows need (bloat, planner statistics) as much as the load.
-        flask(env, "markdown", "render")
+        flask(env, "markdown", "render", root=root)
         services.psql("VACUUM (ANALYZE)", database)  # as after the nightly maintenance
         services.psql("CHECKPOINT", database)
         rows = table_counts(connection)

@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.search --baseline ../other-checkout  # and another one, same data
     .venv/bin/python -m bench.search --baseline ../a --baseline ../b
     .venv/bin/python -m bench.search --query "thumbnails" --samples 200 --duration 10
+    .venv/bin/python -m bench.search --baseline ../other-checkout --own-databases  # schemas differ
 
 Not part of the tests. It starts its own PostgreSQL and Redis (bench/services.py), builds the
 10-organization database of ``bench/run --preset small`` (the measured organization, with its
@@ -11,6 +12,9 @@ Not part of the tests. It starts its own PostgreSQL and Redis (bench/services.py
 process. Each ``--baseline DIR`` adds a web process running the app of another checkout (the
 code before a change, named by its directory) on the same database and Redis, and every
 measurement alternates between them, so that whatever else the machine does weighs on all alike.
+With ``--own-databases`` each checkout gets a database of its own, built by its own migrations
+with the same data (for a change of schema, which one database cannot serve to both), and each
+round moves the version in each.
 
 As ``bench@measured.example``, each round:
 
@@ -70,6 +74,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=[],
         help="another checkout of the app, measured beside this one (repeatable)",
     )
+    parser.add_argument(
+        "--own-databases",
+        action="store_true",
+        help="each checkout on a database built by its own migrations (when the schemas differ)",
+    )
     parser.add_argument("--samples", type=int, default=150, help="sequential rounds (default 150)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk run (default 10)")
     parser.add_argument("--quiet-wait", type=float, default=30, help="seconds to wait for a quiet machine")
@@ -81,6 +90,7 @@ def main(argv=None) -> int:
     load.wrk_path()
     settings = {"query": args.query, "samples": args.samples, "wrk_seconds": args.duration}
     settings["baselines"] = [str(path.resolve()) for path in args.baseline]
+    settings["own_databases"] = args.own_databases
     return run_benchmark(
         "search", {"settings": settings}, lambda services, results: measure(services, results, args)
     )
@@ -88,18 +98,26 @@ def main(argv=None) -> int:
 
 def measure(services, results: dict, args) -> None:
     filler = dataset.filler_sizes(dataset.PRESETS["small"].org_steps[-1], dataset.PRESETS["small"].issues)
-    system = build(services, 10, 0, filler, hash_password(dataset.BENCH_PASSWORD))
+    password_hash = hash_password(dataset.BENCH_PASSWORD)
     roots = {"this": Path(__file__).resolve().parent.parent}
     for path in args.baseline:
         roots[path.resolve().name] = path.resolve()
+    if args.own_databases:
+        systems = {
+            name: build(services, 10, index, filler, password_hash, root=root, database=f"search_{index}")
+            for index, (name, root) in enumerate(roots.items())
+        }
+    else:
+        system = build(services, 10, 0, filler, password_hash)
+        systems = dict.fromkeys(roots, system)
     webs, clients = {}, {}
     try:
         for name, root in roots.items():
-            webs[name] = CheckoutWebProcess(root, system.env, 8, services.work / f"web-{name}.log")
+            webs[name] = CheckoutWebProcess(root, systems[name].env, 8, services.work / f"web-{name}.log")
             webs[name].start()
             clients[name] = load.Client(webs[name].url)
             clients[name].login(dataset.BENCH_EMAIL, dataset.BENCH_PASSWORD)
-        results["figures"] = _measure(system, services, webs, clients, args)
+        results["figures"] = _measure(systems, services, webs, clients, args)
     finally:
         for client in clients.values():
             client.close()
@@ -108,8 +126,9 @@ def measure(services, results: dict, args) -> None:
     print(markdown(results["figures"], args.query))
 
 
-def _measure(system, services, webs, clients, args) -> dict:
-    cache = redis.Redis.from_url(system.env["REDIS_URL"])
+def _measure(systems, services, webs, clients, args) -> dict:
+    versions = {(system.env["REDIS_URL"], system.version_key) for system in systems.values()}
+    caches = [(redis.Redis.from_url(url), key) for url, key in sorted(versions)]
     path = SEARCH + quote(args.query)
     first = clients["this"].get(path, encoding="identity")
     if first.status != 200:
@@ -122,7 +141,8 @@ def _measure(system, services, webs, clients, args) -> dict:
         times = {name: {"miss": [], "hit": []} for name in names}
         for i in range(count):
             order = names if i % 2 == 0 else names[::-1]
-            cache.incr(system.version_key)
+            for cache, version_key in caches:
+                cache.incr(version_key)
             for kind in ("miss", "hit"):
                 for name in order:
                     response = clients[name].get(path, request_id=f"{tag}-{name}-{kind}-{i}")

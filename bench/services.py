@@ -276,11 +276,12 @@ def _run(command: list[str], log: Path) -> None:
         raise SystemExit(f"{command[0]} failed:\n{log.read_text()}")
 
 
-def flask(env: dict[str, str], *args: str) -> str:
-    """``flask --app wsgi …`` as its own process, the way the Procfile runs it."""
+def flask(env: dict[str, str], *args: str, root: Path = ROOT) -> str:
+    """``flask --app wsgi …`` as its own process, the way the Procfile runs it (the app of the
+    checkout at ``root``)."""
     result = subprocess.run(
         [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
-        cwd=ROOT,
+        cwd=root,
         env={**os.environ, **env},
         capture_output=True,
         text=True,

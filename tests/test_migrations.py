@@ -233,7 +233,12 @@ def test_grant_app_role_lets_a_new_login_role_use_the_tables(migrated_env):
                 ),
                 {"role": role},
             ).scalar()
+            searches = connection.execute(
+                text("SELECT has_function_privilege(:role, 'issue_search_matches(tsquery)', 'EXECUTE')"),
+                {"role": role},
+            ).scalar()
         assert allowed is True
+        assert searches is True
     finally:
         with admin.connect() as connection:
             connection.execute(text(f"DROP OWNED BY {role}"))

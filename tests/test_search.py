@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 from markupsafe import Markup
-from sqlalchemy import create_engine, event, orm, select, text
+from sqlalchemy import create_engine, event, orm, text
 
 from app.config import normalize_database_url
-from app.core.tenancy import TenantNotSet, tenant_context
+from app.core.tenancy import TenantNotSet, tenant_context, unscoped
 from app.issues.search import MAX_LIMIT, SearchPage, cached_search_issues, search_issues
 from app.models import Organization
 from app.models.base import utcnow
@@ -206,11 +206,13 @@ def test_deleted_issues_are_not_found(db_session, acme):
     acme.add_comment(issue, "Fast peregrine")
     acme.delete(issue)
     assert acme.found("peregrine") == []
-    if db_session.get_bind().dialect.name == "sqlite":  # its row in the FTS table is gone too
+    sqlite = db_session.get_bind().dialect.name == "sqlite"
+    with tenant_context(acme.org_id):  # its row in the search table is gone too
         rows = db_session.execute(
-            text("SELECT count(*) FROM issue_search WHERE issue_id = :id"), {"id": issue.id.hex}
+            text("SELECT count(*) FROM issue_search WHERE issue_id = :id"),
+            {"id": issue.id.hex if sqlite else issue.id},
         ).scalar()
-        assert rows == 0
+    assert rows == 0
 
 
 # --- excerpts ---------------------------------------------------------------------------------------
@@ -247,6 +249,17 @@ def test_snippet_shows_the_comment_that_matched(acme):
     snippet = acme.search("hovering").hits[0].snippet
     assert "<mark>hovering</mark>" in snippet
     assert "&lt;kestrel&gt;" in snippet
+
+
+def test_snippet_comes_from_the_issue_itself_when_it_matches_there(acme):
+    """When the title or description matches, the excerpt is theirs, not that of a matching comment."""
+    issue = acme.add_issue("Bird survey", "A kestrel nests under the bridge")
+    acme.add_comment(issue, "Another kestrel was seen by the lighthouse")
+    snippet = acme.search("kestrel").hits[0].snippet
+    assert "<mark>kestrel</mark> nests under the bridge" in snippet
+    assert "lighthouse" not in snippet
+    both = acme.search("kestrel lighthouse").hits[0].snippet  # only the comments hold both
+    assert "<mark>lighthouse</mark>" in both
 
 
 def test_user_text_containing_other_sentinels_stays_text(acme):
@@ -408,7 +421,7 @@ def test_cached_answers_are_kept_apart_by_words_project_and_page(app, acme):
         cached_search_issues("kestrel")
 
 
-# --- PostgreSQL: the plan ------------------------------------------------------------------------------
+# --- PostgreSQL: the index and its isolation ------------------------------------------------------
 
 
 def _capture_search_sql(session, tracker: Tracker, query: str) -> tuple[str, dict]:
@@ -417,7 +430,7 @@ def _capture_search_sql(session, tracker: Tracker, query: str) -> tuple[str, dic
     sent = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        if "ts_rank_cd" in statement:
+        if "issue_search_matches" in statement:
             sent.append((statement, dict(parameters)))
 
     event.listen(connection, "before_cursor_execute", record)
@@ -427,11 +440,6 @@ def _capture_search_sql(session, tracker: Tracker, query: str) -> tuple[str, dic
         event.remove(connection, "before_cursor_execute", record)
     assert len(sent) == 1
     return sent[0]
-
-
-def _plan(connection, statement: str, parameters: dict) -> str:
-    rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters).all()
-    return "\n".join(row[0] for row in rows)
 
 
 def _add_many_issues(tracker: Tracker, count: int) -> None:
@@ -448,39 +456,23 @@ def _add_many_issues(tracker: Tracker, count: int) -> None:
         tracker.session.flush()
 
 
-@pytest.mark.postgres_only
-def test_the_app_roles_search_reads_only_the_tenants_rows(db_session, acme, globex):
-    """As the app's role, the plan reaches issues through an index on tenant_id, never a full scan.
-
-    Row-level security keeps the GIN index out of reach (``@@`` is not leakproof), so the
-    explicit tenant filter is what bounds the work to one tenant's issues.
-    """
-    _add_many_issues(acme, 300)
-    _add_many_issues(globex, 300)
-    statement, parameters = _capture_search_sql(db_session, acme, "kestrel")
-    connection = db_session.connection()
-    with tenant_context(acme.org_id):
-        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        plan = _plan(connection, statement, parameters)
-        leakproof = connection.exec_driver_sql(
-            "SELECT proleakproof FROM pg_proc WHERE oid = 'ts_match_vq'::regproc"
-        ).scalar()
-    assert "Seq Scan on issues" not in plan, plan
-    if leakproof:
-        assert "ix_issues_search_vector" in plan, plan
-    else:
-        assert "Index Cond: (tenant_id = " in plan, plan
+def _matches(session, query: str) -> list[uuid.UUID]:
+    """What the app's role gets from ``issue_search_matches`` in the session's tenant setting."""
+    statement = text("SELECT issue_id FROM issue_search_matches(websearch_to_tsquery('english', :query))")
+    return [row[0] for row in session.execute(statement, {"query": query})]
 
 
 @pytest.mark.postgres_only
-def test_the_search_can_use_the_gin_index(db_session, acme):
-    """Where row-level security lets it, the planner answers the search from ix_issues_search_vector.
+def test_the_app_roles_search_answers_from_the_gin_index(db_session, acme):
+    """As the app's role, under row-level security, the search finds its matches through the GIN index.
 
-    Shown as the database's superuser (no RLS), then as the app's role once ``@@`` is marked
-    leakproof; both inside one transaction that is rolled back.
+    The plans of the statement and of the function it calls are shown by auto_explain, loaded
+    by the database's superuser, which then acts as the app's role; all inside one transaction
+    that is rolled back.
     """
     statement, parameters = _capture_search_sql(db_session, acme, "kestrel")
     admin = create_engine(normalize_database_url(os.environ["TEST_POSTGRES_URL"]))
+    plans: list[str] = []
     try:
         with admin.connect() as connection:
             transaction = connection.begin()
@@ -488,25 +480,69 @@ def test_the_search_can_use_the_gin_index(db_session, acme):
             org = Organization(slug=f"gin-{uuid.uuid4().hex[:8]}", name="Gin")
             session.add(org)
             session.flush()
-            tracker = Tracker(session, org.id)
-            _add_many_issues(tracker, 300)
-            with tenant_context(org.id):
-                assert session.scalar(select(Issue.id).where(Issue.title == "Issue 50 kestrel"))
+            _add_many_issues(Tracker(session, org.id), 300)
             # What autovacuum does in the background: statistics, and the GIN index's pending
             # list (where new entries wait) merged into the index proper.
-            connection.exec_driver_sql("ANALYZE issues")
-            connection.exec_driver_sql("SELECT gin_clean_pending_list('ix_issues_search_vector')")
-            parameters = {**parameters, "tenant_id": org.id}
-            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            connection.exec_driver_sql("ANALYZE issue_search")
+            connection.exec_driver_sql("SELECT gin_clean_pending_list('ix_issue_search_vector')")
+            connection.connection.driver_connection.add_notice_handler(
+                lambda notice: plans.append(notice.message_primary or "")
+            )
+            for setting in (
+                "LOAD 'auto_explain'",
+                "SET LOCAL auto_explain.log_min_duration = 0",
+                "SET LOCAL auto_explain.log_nested_statements = on",
+                "SET LOCAL auto_explain.log_level = notice",
+                "SET LOCAL enable_seqscan = off",
+                f"SET LOCAL ROLE {APP_ROLE}",
+            ):
+                connection.exec_driver_sql(setting)
             with tenant_context(org.id):
-                plan = _plan(connection, statement, parameters)
-                assert "ix_issues_search_vector" in plan, plan
-                connection.exec_driver_sql(
-                    "ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF"
-                )
-                connection.exec_driver_sql(f"SET LOCAL ROLE {APP_ROLE}")
-                assert "ix_issues_search_vector" in _plan(connection, statement, parameters)
+                rows = connection.exec_driver_sql(statement, {**parameters, "tenant_id": org.id}).all()
             session.close()
             transaction.rollback()
     finally:
         admin.dispose()
+    assert len(rows) == 6  # issues 0, 50, … 250
+    plan = "\n".join(plans)
+    assert "Bitmap Index Scan on ix_issue_search_vector" in plan, plan
+    assert "on issues" in plan and "Seq Scan on issues" not in plan, plan
+
+
+@pytest.mark.postgres_only
+def test_the_index_finds_only_the_tenant_in_the_connections_setting(db_session, acme, globex):
+    """issue_search_matches answers for the tenant row-level security uses, and for nobody without one.
+
+    The app's role cannot name another tenant through it, and with no tenant set (even with the
+    unscoped switch on) it finds nothing rather than everyone's issues; the table itself shows
+    the app's role only the current tenant's rows.
+    """
+    mine = acme.add_issue("Plain title", "a kestrel")
+    theirs = [globex.add_issue("Kestrel kestrel", "kestrel") for _ in range(3)]
+    with tenant_context(acme.org_id):
+        assert _matches(db_session, "kestrel") == [mine.id]
+        assert acme.search("kestrel").total == 1
+        visible = db_session.execute(text("SELECT DISTINCT tenant_id FROM issue_search")).scalars().all()
+        assert visible == [acme.org_id]
+    with tenant_context(globex.org_id):
+        assert set(_matches(db_session, "kestrel")) == {issue.id for issue in theirs}
+    assert _matches(db_session, "kestrel") == []
+    assert db_session.execute(text("SELECT count(*) FROM issue_search")).scalar() == 0
+    with unscoped("test check"):
+        assert _matches(db_session, "kestrel") == []
+        assert db_session.execute(text("SELECT count(*) FROM issue_search")).scalar() >= 4
+
+
+@pytest.mark.postgres_only
+def test_only_roles_that_read_issues_may_call_the_index(db_session):
+    """issue_search_matches is not callable by every role (PUBLIC), only by those that may read issues."""
+    grantees = db_session.execute(
+        text(
+            "SELECT a.grantee FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a "
+            "WHERE p.proname = 'issue_search_matches' AND a.privilege_type = 'EXECUTE'"
+        )
+    ).scalars()
+    assert 0 not in set(grantees)  # 0: PUBLIC
+    assert db_session.execute(
+        text("SELECT has_function_privilege(current_user, 'issue_search_matches(tsquery)', 'EXECUTE')")
+    ).scalar()

@@ -291,7 +291,7 @@ def disable_tenant_rls(op, table: str) -> None:
 
 
 def app_role_grants(role: str) -> list[str]:
-    """SQL, run by the table owner, that lets the app's login role use the schema.
+    """SQL, run by the table owner, that lets the app's login role use the schema (tables and functions).
 
     The app role owns nothing and is created NOSUPERUSER NOBYPASSRLS, so row-level
     security applies to it; ``flask db grant-app-role ROLE`` runs these statements.
@@ -303,4 +303,6 @@ def app_role_grants(role: str) -> list[str]:
         f"GRANT USAGE ON SCHEMA public TO {role}",
         f"GRANT {privileges} ON ALL TABLES IN SCHEMA public TO {role}",
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {privileges} ON TABLES TO {role}",
+        # The search's matches (migration 0012), which PUBLIC may not call.
+        f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {role}",
     ]

@@ -2,10 +2,11 @@
 
 ``search_issues(query)`` finds issues by their title, description and comments, best match
 first (title matches outrank description matches, which outrank comment matches), then
-newest. The database keeps the index current (migration 0004):
+newest. The database keeps the index current (migrations 0004 and 0012):
 
-- PostgreSQL: ``issues.search_vector`` with the 'english' configuration, matched with
-  ``websearch_to_tsquery``, ranked with ``ts_rank_cd``, excerpted with ``ts_headline``.
+- PostgreSQL: the table ``issue_search`` (one tsvector per issue, 'english' configuration,
+  GIN-indexed; migration 0012), matched with ``websearch_to_tsquery``, ranked with
+  ``ts_rank_cd``, excerpted with ``ts_headline``.
 - SQLite: the FTS5 table ``issue_search`` (porter stemming), queried with a MATCH expression
   built here from quoted terms, ranked with ``bm25()``, excerpted with ``snippet()``.
 
@@ -21,9 +22,13 @@ and comments on every read.
 
 The statements are raw SQL, which the ORM's tenant scoping does not rewrite: each filters on
 the current tenant explicitly, and on PostgreSQL row-level security applies as well.
-Under row-level security PostgreSQL does not use the GIN index for ``@@`` (the operator is not
-marked leakproof), so a search reads the tenant's issues through the primary key, whose first
-column is ``tenant_id``: its cost grows with the tenant's issues, not with the table's.
+Under row-level security PostgreSQL does not use a GIN index for ``@@`` (the operator is not
+marked leakproof), so on PostgreSQL the matches come from ``issue_search_matches(tsquery)``, a
+SECURITY DEFINER function of the schema owner that reads ``issue_search`` through its GIN index
+for the tenant of the connection's ``app.tenant_id`` setting (the one row-level security reads;
+with none it finds nothing). The statement then reads the matching issues by primary key, under
+row-level security and the explicit tenant filter: a search costs what its matches cost, not
+what the tenant's issues do.
 """
 
 from __future__ import annotations
@@ -340,7 +345,9 @@ def _typed(statement: str, by_project: bool):
 def _postgres_search(by_project: bool):
     # The page is chosen first; excerpts are made for its rows only. ts_headline reads the
     # text HTML-escaped (its parser would drop anything that looks like a tag) and between
-    # two edge words (it drops punctuation before the first word and after the last).
+    # two edge words (it drops punctuation before the first word and after the last). It
+    # parses all the text it is given: the comments are added only when the title and the
+    # description (weights A and B of the vector) do not match the query by themselves.
     return _typed(
         f"""
         SELECT page.id AS issue_id, page.score AS score, page.total AS total,
@@ -349,22 +356,25 @@ def _postgres_search(by_project: bool):
                    concat_ws(' ', CAST(:edge AS text), replace(replace(replace(concat_ws(E'\\n',
                        page.title,
                        left(page.description, {INDEXED_CHARACTERS}),
-                       (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
-                                    {INDEXED_CHARACTERS})
-                        FROM comments c
-                        WHERE c.tenant_id = :tenant_id AND c.issue_id = page.id)
+                       CASE WHEN (SELECT ts_filter(s.search_vector, '{{a,b}}')
+                                         @@ websearch_to_tsquery('english', :query)
+                                  FROM issue_search s
+                                  WHERE s.tenant_id = :tenant_id AND s.issue_id = page.id)
+                            THEN NULL
+                            ELSE (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
+                                              {INDEXED_CHARACTERS})
+                                  FROM comments c
+                                  WHERE c.tenant_id = :tenant_id AND c.issue_id = page.id)
+                       END
                    ), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), CAST(:edge AS text)),
                    websearch_to_tsquery('english', :query), :headline_options) AS snippet
         FROM (
             SELECT i.tenant_id, i.id, i.project_id, i.number, i.title, i.description, i.state,
-                   i.created_at,
-                   ts_rank_cd(i.search_vector, websearch_to_tsquery('english', :query)) AS score,
-                   count(*) OVER () AS total
-            FROM issues i
-            WHERE i.tenant_id = :tenant_id
-              AND i.search_vector @@ websearch_to_tsquery('english', :query)
-              {"AND i.project_id = :project_id" if by_project else ""}
-            ORDER BY score DESC, i.created_at DESC, i.id DESC
+                   i.created_at, m.score AS score, count(*) OVER () AS total
+            FROM issue_search_matches(websearch_to_tsquery('english', :query)) AS m
+            JOIN issues i ON i.tenant_id = :tenant_id AND i.id = m.issue_id
+            {"WHERE i.project_id = :project_id" if by_project else ""}
+            ORDER BY m.score DESC, i.created_at DESC, i.id DESC
             LIMIT :limit OFFSET :offset
         ) AS page
         JOIN projects p ON p.tenant_id = :tenant_id AND p.id = page.project_id
@@ -414,7 +424,7 @@ _SQLITE_SEARCH = {by_project: _sqlite_search(by_project) for by_project in (Fals
 
 # --- the schema the models do not describe ------------------------------------------------------
 
-#: The FTS5 table and the shadow tables SQLite keeps for it.
+#: PostgreSQL's table of search vectors; SQLite's FTS5 table of the same name and its shadow tables.
 _SEARCH_TABLES = {
     "issue_search",
     *(f"issue_search_{s}" for s in ("data", "idx", "content", "docsize", "config")),
@@ -422,15 +432,11 @@ _SEARCH_TABLES = {
 
 
 def include_in_schema_comparison(name, type_, parent_names) -> bool:
-    """Alembic ``include_name``: leave the search objects of migration 0004 out of autogenerate.
+    """Alembic ``include_name``: leave the search tables (migrations 0004, 0012) out of autogenerate.
 
     The database maintains them with triggers and only this module's SQL reads them, so the
     models do not declare them (and the ORM never loads a tsvector).
     """
     if type_ == "table":
         return name not in _SEARCH_TABLES
-    if type_ == "column":
-        return not (parent_names.get("table_name") == "issues" and name == "search_vector")
-    if type_ == "index":
-        return name != "ix_issues_search_vector"
     return True
