@@ -18,6 +18,7 @@ from app.core.markdown import (
 from app.core.tenancy import tenant_context
 from app.extensions import cache as app_cache
 from app.extensions import db
+from app.issues import page
 from app.issues import services as issues
 from app.models import Comment, Issue, IssueActivity, Label, Project, User
 from tests.accounts import add_member, login, post_form
@@ -77,8 +78,10 @@ def _queries(app, client, url=PAGE) -> list[str]:
 
 
 def _cold_queries(app, client, url) -> list[str]:
+    """The queries of a view with nothing cached and the issue's reference not yet looked up."""
     with app.app_context():
         app_cache.clear()
+    page._REFS.clear()
     return _queries(app, client, url)
 
 
@@ -161,6 +164,44 @@ def test_the_page_runs_as_many_queries_for_a_long_history_as_for_a_short_one(app
         assert db_session.query(IssueActivity).count() >= 80
     many = _cold_queries(app, client, "/acme/issues/WEB-2")
     assert len(many) == len(few), (few, many)
+
+
+def test_after_an_edit_the_page_reads_the_issue_by_the_id_it_remembers(app, client, db_session, acme):
+    """After an edit the page runs one query fewer than for a reference not yet looked up."""
+    login(client, "grace@example.com")
+    _warm(client)
+
+    def edit(title):
+        with tenant_context(acme.id):
+            issue = db_session.scalars(select(Issue)).one()
+            issues.update_issue(issue, _user(db_session, "owner@example.com"), title=title)
+            db_session.commit()
+
+    edit("Login broken on Safari")
+    page._REFS.clear()
+    looked_up = _queries(app, client)
+    edit("Login broken on Firefox")
+    remembered = _queries(app, client)
+    assert len(remembered) == len(looked_up) - 1, (looked_up, remembered)
+    assert "Login broken on Firefox" in _page(client)
+
+
+def test_a_reference_taken_by_another_issue_shows_that_issue(app, client, db_session, acme):
+    """When a remembered issue's project changes key and a new project takes the old key, the old
+    address shows the new project's issue."""
+    login(client, "grace@example.com")
+    _warm(client)
+    with tenant_context(acme.id):
+        db_session.scalars(select(Project)).one().key = "SHOP"
+        db_session.commit()
+        project = Project(key="WEB", name="Website again")
+        db_session.add(project)
+        db_session.flush()
+        issues.create_issue(project, _user(db_session, "owner@example.com"), "Checkout is slow", "")
+        db_session.commit()
+    html = _page(client)
+    assert "Checkout is slow" in html and "Broken login" not in html
+    assert "Broken login" in _page(client, "/acme/issues/SHOP-1")
 
 
 def test_a_warm_page_runs_no_query(app, client, db_session, acme):

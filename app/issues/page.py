@@ -14,9 +14,10 @@ mentions):
   rendered, not stored.
 
 The issue a reference names is remembered per process (``_REFS``), so a warm page needs no
-query: a remembered id is trusted only as far as cached data rendered for that id says its
-reference is the one asked for, under versions that move if that reference changes (a project
-key, an issue moved or deleted); otherwise the database is asked. The URL also remembers which
+query and a page after an edit reads the issue by its id: a remembered id is trusted only as far
+as cached data rendered for that id, or its row read now, says its reference is the one asked
+for, under versions that move if that reference changes (a project key, an issue moved or
+deleted); otherwise the reference is looked up first. The URL also remembers which
 versions and page it read (``cache.remember_page``), so the next request for it reads them with
 its session: a warm page costs one Redis round trip.
 """
@@ -68,18 +69,16 @@ def _remember(ref: str, issue_id: uuid.UUID) -> None:
 # --- the shared parts ---------------------------------------------------------------------
 
 
-def shared_parts(issue_id, ref: str, render: bool = True) -> dict | None:
-    """The issue's shared parts, or None when the issue ``issue_id`` is not ``ref`` (any more),
-    or when they are not cached and not to be ``render``-ed. Parts rendered here are stored
-    with the page (``_store``), or at once by ``store_rendered_parts``."""
+def shared_parts(issue_id, ref: str) -> dict | None:
+    """The issue's shared parts, or None when the issue ``issue_id`` is not ``ref`` (any more).
+    Parts rendered here are stored with the page (``page_response``), or at once by
+    ``store_rendered_parts``."""
     numbers = ".".join(map(str, cache.versions(*page_topics(issue_id))))
     key = cache.tenant_key("issue-parts", issue_id, f"v{numbers}.r{RENDERER_VERSION}")
     missed = g.setdefault("issue_parts_missed", set())
     parts = None if key in missed else app_cache.get(key)
     if parts is None:
         missed.add(key)
-        if not render:
-            return None
         # The versions were read before the data: a change committed meanwhile moves them again.
         issue = queries.issue_with_people(issue_id)
         if issue is None or issue.ref != ref:
@@ -93,8 +92,9 @@ def parts_for(issue_ref: str) -> tuple[uuid.UUID, dict]:
     """The id and shared parts of the issue ``issue_ref`` names (404 if none)."""
     ref = queries.canonical_ref_or_404(issue_ref)
     remembered = _remembered(ref)
-    # A remembered id is used only for cached parts: what to render is asked of the database.
-    if remembered is not None and (parts := shared_parts(remembered, ref, render=False)) is not None:
+    # A remembered id is trusted only as far as its cached parts, or its row read now, carry the
+    # reference asked for (the row is read by id in the current organization).
+    if remembered is not None and (parts := shared_parts(remembered, ref)) is not None:
         return remembered, parts
     for _ in range(3):
         issue_id, _version = queries.issue_stamp_or_404(issue_ref)
