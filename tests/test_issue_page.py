@@ -7,7 +7,9 @@ import re
 
 import pytest
 from sqlalchemy import event, select, update
+from wtforms import Form, SelectChoice, SelectField, SelectMultipleField
 
+from app.core.fields import QuickSelect
 from app.core.markdown import (
     MENTION_PLACEHOLDER,
     RENDERER_VERSION,
@@ -135,6 +137,29 @@ def test_the_page_shows_the_stored_html_and_renders_older_versions_again(app, cl
         db_session.execute(update(Issue).values(description_html=None, description_html_version=None))
         db_session.commit()
     assert f'<p>Ask <a href="{_grace_url(db_session)}" class="mention"' in _page(client)
+
+
+@pytest.mark.parametrize("multiple", [False, True])
+def test_the_quick_select_writes_what_wtforms_writes(multiple):
+    """The edit form's selects write the same HTML as WTForms' own widget, escaping and selection included."""
+    choices = [
+        SelectChoice("1", "Grace <b>\"G\"</b> & 'co'"),
+        SelectChoice("a&b", None),
+        SelectChoice("x", "Ex", render_kw={"disabled": True}),
+        SelectChoice("3", "Three"),
+    ]
+    field = SelectMultipleField if multiple else SelectField
+
+    class Stock(Form):
+        f = field(choices=choices, validate_choice=False)
+
+    class Quick(Form):
+        f = field(choices=choices, validate_choice=False, widget=QuickSelect(multiple))
+
+    data = {"f": ["1", "a&b"] if multiple else "a&b"}
+    expected = str(Stock(data=data).f(class_="input", aria_invalid="true"))
+    assert str(Quick(data=data).f(class_="input", aria_invalid="true")) == expected
+    assert expected.count(" selected ") == (2 if multiple else 1)
 
 
 # --- a fixed number of queries ---------------------------------------------------------------
