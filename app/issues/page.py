@@ -80,10 +80,10 @@ def shared_parts(issue_id, ref: str) -> dict | None:
     if parts is None:
         missed.add(key)
         # The versions were read before the data: a change committed meanwhile moves them again.
-        issue = queries.issue_with_people(issue_id)
-        if issue is None or issue.ref != ref:
+        found = queries.issue_with_people(issue_id)
+        if found is None or found[0].ref != ref:
             return None
-        parts = _render_parts(issue)
+        parts = _render_parts(*found)
         g.issue_parts_rendered = {key: parts}
     return parts if parts["ref"] == ref else None
 
@@ -113,7 +113,7 @@ def store_rendered_parts(page: dict | None = None) -> None:
         cache.store_many(values, timeout=cache.DEFAULT_TIMEOUT)
 
 
-def _render_parts(issue: Issue) -> dict:
+def _render_parts(issue: Issue, watchers: set[str]) -> dict:
     comments, activity = queries.comments_of(issue), queries.activity_of(issue)
     people, labels, handles = queries.issue_page_choices()
     mention_url = _mention_url(handles) if _has_mentions(issue, comments) else None
@@ -141,7 +141,7 @@ def _render_parts(issue: Issue) -> dict:
         "project_url": url_for("issues.project_list", project_key=issue.project.key),
         "main": str(main),
         "details": str(render_template("issues/_issue_details.html", issue=issue)),
-        "watchers": queries.watcher_ids(issue),
+        "watchers": watchers,
         "values": issues.edit_values(issue),
         "people": people,
         "labels": labels,
