@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import template_rendered
 from sqlalchemy import event, select, update
 from wtforms import Form, SelectChoice, SelectField, SelectMultipleField
 
@@ -22,7 +23,7 @@ from app.extensions import cache as app_cache
 from app.extensions import db
 from app.issues import page
 from app.issues import services as issues
-from app.models import Comment, Issue, IssueActivity, Label, Project, User
+from app.models import Comment, Issue, IssueActivity, Label, Membership, Project, User
 from tests.accounts import add_member, login, post_form
 from tests.factories import make_acme, make_beta, person
 
@@ -227,6 +228,58 @@ def test_a_reference_taken_by_another_issue_shows_that_issue(app, client, db_ses
     html = _page(client)
     assert "Checkout is slow" in html and "Broken login" not in html
     assert "Broken login" in _page(client, "/acme/issues/SHOP-1")
+
+
+def test_after_an_edit_only_the_issue_and_the_edit_form_are_rendered(app, client, db_session, acme):
+    """A page after an edit fills the person's cached page frame: the layout around the issue is
+    not rendered again."""
+    login(client, "grace@example.com")
+    _warm(client)
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        issues.update_issue(issue, _user(db_session, "owner@example.com"), title="Login broken on Safari")
+        db_session.commit()
+    rendered = []
+
+    def record(_app, template, context, **_extra):
+        rendered.append(template.name)
+
+    template_rendered.connect(record, app)
+    try:
+        html = _page(client)
+    finally:
+        template_rendered.disconnect(record, app)
+    parts = ("_edit_form", "_issue_details", "_issue_main")
+    assert sorted(rendered) == [f"issues/{name}.html" for name in parts]
+    assert "<title>WEB-1 Login broken on Safari" in html and "changed title" in html
+    assert 'name="title" required type="text" value="Login broken on Safari"' in html
+
+
+def test_text_like_a_slot_of_the_page_is_shown_as_written(app, client, db_session, acme):
+    """A title that spells a slot of the page frame, or holds markup, is shown as typed, once."""
+    login(client, "grace@example.com")
+    _warm(client)
+    title = "<b>__worklane_slot_main__</b> & __worklane_slot_title__"
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        issues.update_issue(issue, _user(db_session, "owner@example.com"), title=title)
+        db_session.commit()
+    html = _page(client)
+    shown = "&lt;b&gt;__worklane_slot_main__&lt;/b&gt; &amp; __worklane_slot_title__"
+    assert f"<title>WEB-1 {shown} · " in html
+    assert html.count("Ask <a") == 1 and "<b>" not in html
+
+
+def test_a_role_change_shows_on_the_next_view(app, client, db_session, acme):
+    """A member made a viewer no longer gets the edit and comment forms, from the next view on."""
+    login(client, "grace@example.com")
+    assert "Edit issue" in _warm(client)
+    grace = _user(db_session, "grace@example.com")
+    with tenant_context(acme.id):
+        db_session.scalars(select(Membership).where(Membership.user_id == grace.id)).one().role = "viewer"
+        db_session.commit()
+    html = _page(client)
+    assert "Edit issue" not in html and f'action="{PAGE}/comments"' not in html and "Ask" in html
 
 
 def test_a_warm_page_runs_no_query(app, client, db_session, acme):

@@ -11,7 +11,10 @@ mentions):
 - the **person's page** around them (their forms, watch button, controls their role allows,
   unread count), stored per person and URL with the CSRF token as a placeholder, also keyed by
   their own versions (notifications, account: name, role). A page with a flash message is
-  rendered, not stored.
+  rendered, not stored. Stored with it is the page's **frame**: the same page with slots where
+  the issue's parts, the watch button's state and the edit form go, kept under every version
+  but the issue's own. After a change to the issue only the parts and the person's edit form
+  are rendered, and filled into the frame.
 
 The issue a reference names is remembered per process (``_REFS``), so a warm page needs no
 query and a page after an edit reads the issue by its id: a remembered id is trusted only as far
@@ -25,11 +28,12 @@ its session: a warm page costs one Redis round trip.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 
 from flask import abort, g, make_response, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app.auth.identity import signed_in
 from app.core import cache
@@ -189,18 +193,23 @@ def _etag(issue_id, versions, user_id) -> str:
     return hashlib.sha256(f"{issue_id}:{versions}:{user_id}:{role}".encode()).hexdigest()[:32]
 
 
-def page_response(issue_ref: str, render):
-    """The person's page of the issue: from the cache, or ``render(issue_id, parts)`` stored.
+def page_response(issue_ref: str, render, edit_form):
+    """The person's page of the issue: from the cache, or rendered and stored.
 
-    Answers 304 to a matching If-None-Match: the ETag follows the same versions.
+    ``render(parts, watch, edit_form_html)`` renders the page around the shared parts (or the
+    slots of its frame), ``edit_form(parts)`` the person's edit form. Answers 304 to a matching
+    If-None-Match: the ETag follows the same versions.
     """
     user_id, tenant_id = signed_in().user_id, require_tenant()
     key, storable = cache.page_key(tenant_id, "issue", user_id, request), not session.get("_flashes")
     remembered = _remembered(queries.canonical_ref_or_404(issue_ref))
+    stored = None
     if remembered is not None and storable:
         _read_with_session_next_time(tenant_id, remembered)
         versions, stored = _viewer_versions(remembered, user_id, along=key)
-        if isinstance(stored, tuple) and len(stored) == 3 and stored[:2] == (remembered, versions):
+        if not (isinstance(stored, tuple) and len(stored) == 4):
+            stored = None
+        elif stored[:2] == (remembered, versions):
             return _answer(_etag(remembered, versions, user_id), lambda: _with_token(stored[2]))
     issue_id, parts = parts_for(issue_ref)
     versions, _ = _viewer_versions(issue_id, user_id)
@@ -208,15 +217,69 @@ def page_response(issue_ref: str, render):
         _read_with_session_next_time(tenant_id, issue_id)
 
     def fresh() -> str:
-        html = str(render(issue_id, parts))
-        stored = (issue_id, versions, html.replace(generate_csrf(), cache.CSRF_PLACEHOLDER))
-        store_rendered_parts({key: stored} if storable else None)
-        return html
+        watch = watch_state(str(user_id) in parts["watchers"])
+        if not storable:
+            html = str(render(parts, watch, edit_form(parts)))
+            store_rendered_parts()
+            return html
+        token = generate_csrf()
+        # The frame shows nothing of the issue but its reference (the URL's): it is kept while
+        # the person's own versions and the tenant's names stay as they were.
+        frame_versions = versions[1:]
+        if stored is not None and stored[0] == issue_id and stored[3][0] == frame_versions:
+            frame = stored[3][1]
+        else:
+            frame = str(render(*_frame_slots(parts["ref"]))).replace(token, cache.CSRF_PLACEHOLDER)
+        own_form = str(edit_form(parts)).replace(token, cache.CSRF_PLACEHOLDER)
+        html = _fill(frame, parts, watch, own_form)
+        store_rendered_parts({key: (issue_id, versions, html, (frame_versions, frame))})
+        return html.replace(cache.CSRF_PLACEHOLDER, token)
 
     etag = _etag(issue_id, versions, user_id)
     if request.if_none_match.contains(etag):
         store_rendered_parts()  # rendered for nothing this time: keep them for the next
     return _answer(etag, fresh)
+
+
+def watch_state(watching: bool) -> dict:
+    """The watch button's hidden value and label."""
+    return {"value": "0" if watching else "1", "label": "Stop watching" if watching else "Watch"}
+
+
+# --- the person's page frame: their page with slots for what follows the issue ---------------
+
+#: A slot the frame leaves open, filled per response in one pass (so filled text is never read
+#: again as a slot).
+_SLOT = re.compile(r"__worklane_slot_([a-z_]+?)__")
+
+
+def _slot(name: str) -> Markup:
+    return Markup(f"__worklane_slot_{name}__")
+
+
+def _frame_slots(ref: str) -> tuple[dict, dict, Markup]:
+    """``render``'s arguments for the frame: slots in place of the parts, the watch button and
+    the edit form; the reference is the URL's."""
+    parts = {name: _slot(name) for name in ("title", "project_url", "project_name", "main", "details")}
+    return (
+        {**parts, "ref": ref},
+        {"value": _slot("watch_value"), "label": _slot("watch_label")},
+        _slot("edit_form"),
+    )
+
+
+def _fill(frame: str, parts: dict, watch: dict, edit_form: str) -> str:
+    values = {
+        "title": escape(parts["title"]),
+        "project_url": escape(parts["project_url"]),
+        "project_name": escape(parts["project_name"]),
+        "main": parts["main"],
+        "details": parts["details"],
+        "watch_value": escape(watch["value"]),
+        "watch_label": escape(watch["label"]),
+        "edit_form": edit_form,
+    }
+    return _SLOT.sub(lambda found: str(values.get(found.group(1), found.group(0))), frame)
 
 
 def _with_token(html: str) -> str:
