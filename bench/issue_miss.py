@@ -6,9 +6,9 @@ it directly (no socket, no waitress) as the bench's signed-in member. Each round
 measured issue's own cache version, as an edit does at commit, then asks for its page twice: a
 miss, then a hit. Reports milliseconds per request (elapsed and the thread's CPU time, medians),
 the SQL statements and Redis round trips of one miss and of one hit, and with ``--profile`` the
-functions holding the most time over the misses (cProfile).
+functions holding the most time over the misses or the hits (cProfile).
 
-    .venv/bin/python -m bench.issue_miss --rounds 300 --profile
+    .venv/bin/python -m bench.issue_miss --rounds 300 --profile miss
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from bench.services import Services, say
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.issue_miss", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300, help="rounds of miss then hit (default 300)")
-    parser.add_argument("--profile", action="store_true", help="cProfile the misses of a second pass")
+    parser.add_argument(
+        "--profile", choices=("miss", "hit"), help="cProfile the misses (or the hits) of a second pass"
+    )
     parser.add_argument("--top", type=int, default=30, help="functions listed by the profile (default 30)")
     return parser.parse_args(argv)
 
@@ -57,17 +59,17 @@ def login_cookie(app) -> str:
     return client.get_cookie("worklane_session").value
 
 
-def rounds_of(app, environ, bump, rounds: int, profiler=None) -> dict[str, list[float]]:
+def rounds_of(app, environ, bump, rounds: int, profiler=None, profiled="miss") -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"miss": [], "hit": [], "miss_cpu": [], "hit_cpu": []}
     for _ in range(rounds):
         bump()
         for kind in ("miss", "hit"):
-            if profiler is not None and kind == "miss":
+            if profiler is not None and kind == profiled:
                 profiler.enable()
             started, started_cpu = time.perf_counter(), time.thread_time()
             status, _ = call(app, environ)
             cpu, elapsed = time.thread_time() - started_cpu, time.perf_counter() - started
-            if profiler is not None and kind == "miss":
+            if profiler is not None and kind == profiled:
                 profiler.disable()
             assert status.startswith("200"), status
             times[kind].append(elapsed * 1000)
@@ -108,7 +110,7 @@ def measure(args) -> None:
         print(f"\nload (1 min) after: {os.getloadavg()[0]:.2f}")
         if args.profile:
             profiler = cProfile.Profile()
-            rounds_of(app, environ, bump, args.rounds, profiler)
+            rounds_of(app, environ, bump, args.rounds, profiler, args.profile)
             for order in ("cumulative", "tottime"):
                 out = io.StringIO()
                 pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(args.top)
