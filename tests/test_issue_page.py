@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import template_rendered
 from sqlalchemy import event, select, update
+from wtforms import Form, SelectChoice, SelectField, SelectMultipleField
 
+from app.core.fields import QuickSelect
 from app.core.markdown import (
     MENTION_PLACEHOLDER,
     RENDERER_VERSION,
@@ -18,8 +21,9 @@ from app.core.markdown import (
 from app.core.tenancy import tenant_context
 from app.extensions import cache as app_cache
 from app.extensions import db
+from app.issues import page
 from app.issues import services as issues
-from app.models import Comment, Issue, IssueActivity, Label, Project, User
+from app.models import Comment, Issue, IssueActivity, Label, Membership, Project, User
 from tests.accounts import add_member, login, post_form
 from tests.factories import make_acme, make_beta, person
 
@@ -77,8 +81,10 @@ def _queries(app, client, url=PAGE) -> list[str]:
 
 
 def _cold_queries(app, client, url) -> list[str]:
+    """The queries of a view with nothing cached and the issue's reference not yet looked up."""
     with app.app_context():
         app_cache.clear()
+    page._REFS.clear()
     return _queries(app, client, url)
 
 
@@ -134,6 +140,29 @@ def test_the_page_shows_the_stored_html_and_renders_older_versions_again(app, cl
     assert f'<p>Ask <a href="{_grace_url(db_session)}" class="mention"' in _page(client)
 
 
+@pytest.mark.parametrize("multiple", [False, True])
+def test_the_quick_select_writes_what_wtforms_writes(multiple):
+    """The edit form's selects write the same HTML as WTForms' own widget, escaping and selection included."""
+    choices = [
+        SelectChoice("1", "Grace <b>\"G\"</b> & 'co'"),
+        SelectChoice("a&b", None),
+        SelectChoice("x", "Ex", render_kw={"disabled": True}),
+        SelectChoice("3", "Three"),
+    ]
+    field = SelectMultipleField if multiple else SelectField
+
+    class Stock(Form):
+        f = field(choices=choices, validate_choice=False)
+
+    class Quick(Form):
+        f = field(choices=choices, validate_choice=False, widget=QuickSelect(multiple))
+
+    data = {"f": ["1", "a&b"] if multiple else "a&b"}
+    expected = str(Stock(data=data).f(class_="input", aria_invalid="true"))
+    assert str(Quick(data=data).f(class_="input", aria_invalid="true")) == expected
+    assert expected.count(" selected ") == (2 if multiple else 1)
+
+
 # --- a fixed number of queries ---------------------------------------------------------------
 
 
@@ -161,6 +190,96 @@ def test_the_page_runs_as_many_queries_for_a_long_history_as_for_a_short_one(app
         assert db_session.query(IssueActivity).count() >= 80
     many = _cold_queries(app, client, "/acme/issues/WEB-2")
     assert len(many) == len(few), (few, many)
+
+
+def test_after_an_edit_the_page_reads_the_issue_by_the_id_it_remembers(app, client, db_session, acme):
+    """After an edit the page runs one query fewer than for a reference not yet looked up."""
+    login(client, "grace@example.com")
+    _warm(client)
+
+    def edit(title):
+        with tenant_context(acme.id):
+            issue = db_session.scalars(select(Issue)).one()
+            issues.update_issue(issue, _user(db_session, "owner@example.com"), title=title)
+            db_session.commit()
+
+    edit("Login broken on Safari")
+    page._REFS.clear()
+    looked_up = _queries(app, client)
+    edit("Login broken on Firefox")
+    remembered = _queries(app, client)
+    assert len(remembered) == len(looked_up) - 1, (looked_up, remembered)
+    assert "Login broken on Firefox" in _page(client)
+
+
+def test_a_reference_taken_by_another_issue_shows_that_issue(app, client, db_session, acme):
+    """When a remembered issue's project changes key and a new project takes the old key, the old
+    address shows the new project's issue."""
+    login(client, "grace@example.com")
+    _warm(client)
+    with tenant_context(acme.id):
+        db_session.scalars(select(Project)).one().key = "SHOP"
+        db_session.commit()
+        project = Project(key="WEB", name="Website again")
+        db_session.add(project)
+        db_session.flush()
+        issues.create_issue(project, _user(db_session, "owner@example.com"), "Checkout is slow", "")
+        db_session.commit()
+    html = _page(client)
+    assert "Checkout is slow" in html and "Broken login" not in html
+    assert "Broken login" in _page(client, "/acme/issues/SHOP-1")
+
+
+def test_after_an_edit_only_the_issue_and_the_edit_form_are_rendered(app, client, db_session, acme):
+    """A page after an edit fills the person's cached page frame: the layout around the issue is
+    not rendered again."""
+    login(client, "grace@example.com")
+    _warm(client)
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        issues.update_issue(issue, _user(db_session, "owner@example.com"), title="Login broken on Safari")
+        db_session.commit()
+    rendered = []
+
+    def record(_app, template, context, **_extra):
+        rendered.append(template.name)
+
+    template_rendered.connect(record, app)
+    try:
+        html = _page(client)
+    finally:
+        template_rendered.disconnect(record, app)
+    parts = ("_edit_form", "_issue_details", "_issue_main")
+    assert sorted(rendered) == [f"issues/{name}.html" for name in parts]
+    assert "<title>WEB-1 Login broken on Safari" in html and "changed title" in html
+    assert 'name="title" required type="text" value="Login broken on Safari"' in html
+
+
+def test_text_like_a_slot_of_the_page_is_shown_as_written(app, client, db_session, acme):
+    """A title that spells a slot of the page frame, or holds markup, is shown as typed, once."""
+    login(client, "grace@example.com")
+    _warm(client)
+    title = "<b>__worklane_slot_main__</b> & __worklane_slot_title__"
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        issues.update_issue(issue, _user(db_session, "owner@example.com"), title=title)
+        db_session.commit()
+    html = _page(client)
+    shown = "&lt;b&gt;__worklane_slot_main__&lt;/b&gt; &amp; __worklane_slot_title__"
+    assert f"<title>WEB-1 {shown} · " in html
+    assert html.count("Ask <a") == 1 and "<b>" not in html
+
+
+def test_a_role_change_shows_on_the_next_view(app, client, db_session, acme):
+    """A member made a viewer no longer gets the edit and comment forms, from the next view on."""
+    login(client, "grace@example.com")
+    assert "Edit issue" in _warm(client)
+    grace = _user(db_session, "grace@example.com")
+    with tenant_context(acme.id):
+        db_session.scalars(select(Membership).where(Membership.user_id == grace.id)).one().role = "viewer"
+        db_session.commit()
+    html = _page(client)
+    assert "Edit issue" not in html and f'action="{PAGE}/comments"' not in html and "Ask" in html
 
 
 def test_a_warm_page_runs_no_query(app, client, db_session, acme):

@@ -286,10 +286,13 @@ def _queries_for(app, client, url) -> int:
 
 
 def app_cache_clear(app):
+    """Nothing cached: neither in Redis nor the issue references this process remembers."""
     from app.extensions import cache
+    from app.issues import page
 
     with app.app_context():
         cache.clear()
+    page._REFS.clear()
 
 
 def _add_issues(db_session, org, count, comments_on_first=0):

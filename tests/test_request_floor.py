@@ -15,6 +15,7 @@ from tests.factories import make_acme
 
 LIST = "/acme/projects/WEB/issues"
 BOARD = "/acme/projects/WEB/board"
+ISSUE = "/acme/issues/WEB-1"
 _COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
 
 
@@ -80,7 +81,7 @@ def test_a_health_check_and_a_static_file_touch_neither_redis_nor_the_database(
     assert client.get(LIST).status_code == 200  # still signed in
 
 
-@pytest.mark.parametrize("url", [LIST, BOARD, "/acme/issues"])
+@pytest.mark.parametrize("url", [LIST, BOARD, "/acme/issues", ISSUE])
 def test_a_warm_page_reads_redis_in_one_round_trip(app, client, db_session, acme, monkeypatch, url):
     """A cached page of a signed-in member: its session, account and page come in one Redis round trip."""
     login(client, "grace@example.com")

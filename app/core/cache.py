@@ -555,28 +555,31 @@ def page_key(tenant_id, name: str, user_id, request) -> str:
     return _key_in(tenant_id, "page", name, user_id, hashlib.sha256(url.encode()).hexdigest()[:24])
 
 
-#: The cached page each path showed last in this process: (tenant, name, topics), so that the next
-#: request for it can read the page with the session (``page_keys_for``).
-_PAGES: dict[str, tuple[Any, str, tuple]] = {}
+#: The cached page each path showed last in this process: (tenant, name, topics, member topics),
+#: so that the next request for it can read the page with the session (``page_keys_for``).
+_PAGES: dict[str, tuple[Any, str, tuple, tuple]] = {}
 _MAX_PAGES = 10_000
 
 
-def _remember_page(path: str, tenant_id, name: str, topics: tuple) -> None:
-    if _PAGES.get(path) != (tenant_id, name, topics):
+def remember_page(path: str, tenant_id, name: str, topics: tuple, member_topics=_MEMBER_TOPICS) -> None:
+    """Note that ``path`` showed the cached page ``name``, read with ``versions(*topics, *((t, user)
+    for t in member_topics), along=page_key(...))``: the next request for it reads those keys with
+    its session."""
+    if _PAGES.get(path) != (tenant_id, name, topics, member_topics):
         if len(_PAGES) >= _MAX_PAGES:
             _PAGES.clear()
-        _PAGES[path] = (tenant_id, name, topics)
+        _PAGES[path] = (tenant_id, name, topics, member_topics)
 
 
 def page_keys_for(request, user_id) -> list[str] | None:
-    """The keys ``cached_page`` reads for this request of ``user_id`` (the versions of what the
+    """The keys a cached page reads for this request of ``user_id`` (the versions of what the
     page shows, then the page), if this path last showed a cached page: a guess, taken only when
     the page asks for exactly these keys (same organization, person, page and topics)."""
     page = _PAGES.get(request.path)
     if page is None:
         return None
-    tenant_id, name, topics = page
-    topics = (*topics, *((topic, user_id) for topic in _MEMBER_TOPICS))
+    tenant_id, name, topics, member_topics = page
+    topics = (*topics, *((topic, user_id) for topic in member_topics))
     keys = [topic_key_in(tenant_id, t) if isinstance(t, str) else topic_key_in(tenant_id, *t) for t in topics]
     return [*keys, page_key(tenant_id, name, user_id, request)]
 
@@ -600,7 +603,7 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
         return render()
     tenant_id = require_tenant()
     request = request._get_current_object()
-    _remember_page(request.path, tenant_id, name, topics)
+    remember_page(request.path, tenant_id, name, topics)
     key = page_key(tenant_id, name, user_id, request)
     *numbers, stored = versions(*topics, *((topic, user_id) for topic in _MEMBER_TOPICS), along=key)
     current = (*numbers, user_version(user_id, "account"))

@@ -1,10 +1,13 @@
 """Form fields many forms declare alike: a required name of visible characters, a long text
-typed in a text area, and the hidden record of what an edit page showed."""
+typed in a text area, the hidden record of what an edit page showed, and a select that renders
+its options quickly."""
 
 from __future__ import annotations
 
+from markupsafe import Markup, escape
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
+from wtforms.widgets import Select
 
 from app.core.edits import lf_newlines
 from app.core.names import VisibleText
@@ -27,3 +30,17 @@ def long_text_field(label: str, max_length: int, too_long: str, required: str | 
 def loaded_field():
     """The values the edit page showed (``app.core.edits``)."""
     return HiddenField()
+
+
+class QuickSelect(Select):
+    """WTForms' ``Select`` widget, writing a plain option (a text value, no extra attributes)
+    straight out rather than through ``html_params``: the same HTML, in a fraction of the time
+    for a list of every member or label. Anything else is rendered by ``Select`` itself."""
+
+    @classmethod
+    def render_option(cls, choice, **kwargs):
+        value = choice.value
+        if kwargs or choice.render_kw or not isinstance(value, str):
+            return super().render_option(choice, **kwargs)
+        selected = "selected " if choice.selected else ""
+        return Markup(f'<option {selected}value="{escape(value)}">{escape(choice.label or value)}</option>')

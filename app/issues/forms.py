@@ -2,7 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, SelectChoice, SelectField, SelectMultipleField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
-from app.core.fields import loaded_field, long_text_field, name_field
+from app.core.fields import QuickSelect, loaded_field, long_text_field, name_field
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, due_date_problem
 
 STATE_CHOICES = [SelectChoice(value, label) for value, label in STATE_LABELS.items()]
@@ -22,10 +22,10 @@ class IssueForm(FlaskForm):
         "Keep it under 50,000 characters.",
         description="Markdown. Mention people with @ and the first part of their email address.",
     )
-    state = SelectField("State", choices=STATE_CHOICES, default="todo")
-    priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="0")
-    assignees = SelectMultipleField("Assignees", choices=[], validate_choice=False)
-    labels = SelectMultipleField("Labels", choices=[], validate_choice=False)
+    state = SelectField("State", choices=STATE_CHOICES, default="todo", widget=QuickSelect())
+    priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="0", widget=QuickSelect())
+    assignees = SelectMultipleField("Assignees", choices=[], validate_choice=False, widget=QuickSelect(True))
+    labels = SelectMultipleField("Labels", choices=[], validate_choice=False, widget=QuickSelect(True))
     due_date = DateField("Due date", validators=[Optional(), due_date_in_range])
     estimate = IntegerField(
         "Estimate (points)",

@@ -11,22 +11,29 @@ mentions):
 - the **person's page** around them (their forms, watch button, controls their role allows,
   unread count), stored per person and URL with the CSRF token as a placeholder, also keyed by
   their own versions (notifications, account: name, role). A page with a flash message is
-  rendered, not stored.
+  rendered, not stored. Stored with it is the page's **frame**: the same page with slots where
+  the issue's parts, the watch button's state and the edit form go, kept under every version
+  but the issue's own. After a change to the issue only the parts and the person's edit form
+  are rendered, and filled into the frame.
 
 The issue a reference names is remembered per process (``_REFS``), so a warm page needs no
-query: a remembered id is trusted only as far as cached data rendered for that id says its
-reference is the one asked for, under versions that move if that reference changes (a project
-key, an issue moved or deleted); otherwise the database is asked.
+query and a page after an edit reads the issue by its id: a remembered id is trusted only as far
+as cached data rendered for that id, or its row read now, says its reference is the one asked
+for, under versions that move if that reference changes (a project key, an issue moved or
+deleted); otherwise the reference is looked up first. The URL also remembers which
+versions and page it read (``cache.remember_page``), so the next request for it reads them with
+its session: a warm page costs one Redis round trip.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 
 from flask import abort, g, make_response, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app.auth.identity import signed_in
 from app.core import cache
@@ -42,6 +49,8 @@ from app.orgs.context import current_access
 #: What an issue's page shows besides the issue's own rows: people's names (and who a mention
 #: names), label names, the project's name.
 PAGE_TOPICS = ("members", "labels", "projects")
+#: What the person's page shows of the viewer's own: their unread count (and their account).
+VIEWER_TOPICS = ("notifications",)
 #: (organization, reference) -> the issue id last found for it in this process.
 _REFS: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
 _MAX_REFS = 100_000
@@ -64,23 +73,21 @@ def _remember(ref: str, issue_id: uuid.UUID) -> None:
 # --- the shared parts ---------------------------------------------------------------------
 
 
-def shared_parts(issue_id, ref: str, render: bool = True) -> dict | None:
-    """The issue's shared parts, or None when the issue ``issue_id`` is not ``ref`` (any more),
-    or when they are not cached and not to be ``render``-ed. Parts rendered here are stored
-    with the page (``_store``), or at once by ``store_rendered_parts``."""
+def shared_parts(issue_id, ref: str) -> dict | None:
+    """The issue's shared parts, or None when the issue ``issue_id`` is not ``ref`` (any more).
+    Parts rendered here are stored with the page (``page_response``), or at once by
+    ``store_rendered_parts``."""
     numbers = ".".join(map(str, cache.versions(*page_topics(issue_id))))
     key = cache.tenant_key("issue-parts", issue_id, f"v{numbers}.r{RENDERER_VERSION}")
     missed = g.setdefault("issue_parts_missed", set())
     parts = None if key in missed else app_cache.get(key)
     if parts is None:
         missed.add(key)
-        if not render:
-            return None
         # The versions were read before the data: a change committed meanwhile moves them again.
-        issue = queries.issue_with_people(issue_id)
-        if issue is None or issue.ref != ref:
+        found = queries.issue_with_people(issue_id)
+        if found is None or found[0].ref != ref:
             return None
-        parts = _render_parts(issue)
+        parts = _render_parts(*found)
         g.issue_parts_rendered = {key: parts}
     return parts if parts["ref"] == ref else None
 
@@ -89,8 +96,9 @@ def parts_for(issue_ref: str) -> tuple[uuid.UUID, dict]:
     """The id and shared parts of the issue ``issue_ref`` names (404 if none)."""
     ref = queries.canonical_ref_or_404(issue_ref)
     remembered = _remembered(ref)
-    # A remembered id is used only for cached parts: what to render is asked of the database.
-    if remembered is not None and (parts := shared_parts(remembered, ref, render=False)) is not None:
+    # A remembered id is trusted only as far as its cached parts, or its row read now, carry the
+    # reference asked for (the row is read by id in the current organization).
+    if remembered is not None and (parts := shared_parts(remembered, ref)) is not None:
         return remembered, parts
     for _ in range(3):
         issue_id, _version = queries.issue_stamp_or_404(issue_ref)
@@ -109,7 +117,7 @@ def store_rendered_parts(page: dict | None = None) -> None:
         cache.store_many(values, timeout=cache.DEFAULT_TIMEOUT)
 
 
-def _render_parts(issue: Issue) -> dict:
+def _render_parts(issue: Issue, watchers: set[str]) -> dict:
     comments, activity = queries.comments_of(issue), queries.activity_of(issue)
     people, labels, handles = queries.issue_page_choices()
     mention_url = _mention_url(handles) if _has_mentions(issue, comments) else None
@@ -137,7 +145,7 @@ def _render_parts(issue: Issue) -> dict:
         "project_url": url_for("issues.project_list", project_key=issue.project.key),
         "main": str(main),
         "details": str(render_template("issues/_issue_details.html", issue=issue)),
-        "watchers": queries.watcher_ids(issue),
+        "watchers": watchers,
         "values": issues.edit_values(issue),
         "people": people,
         "labels": labels,
@@ -169,9 +177,15 @@ def _mention_url(handles: dict[str, str]):
 
 def _viewer_versions(issue_id, user_id, along: str | None = None):
     """The versions of everything the person's page shows (and the value under ``along``)."""
-    found = cache.versions(*page_topics(issue_id), ("notifications", user_id), along=along)
+    found = cache.versions(*page_topics(issue_id), *((t, user_id) for t in VIEWER_TOPICS), along=along)
     numbers, stored = (found[:-1], found[-1]) if along is not None else (found, None)
     return (*numbers, cache.user_version(user_id, "account")), stored
+
+
+def _read_with_session_next_time(tenant_id, issue_id) -> None:
+    """The next request for this URL reads the versions and the page ``page_response`` reads
+    first with its session, in one round trip (``cache.page_keys_for``)."""
+    cache.remember_page(request.path, tenant_id, "issue", page_topics(issue_id), VIEWER_TOPICS)
 
 
 def _etag(issue_id, versions, user_id) -> str:
@@ -179,31 +193,93 @@ def _etag(issue_id, versions, user_id) -> str:
     return hashlib.sha256(f"{issue_id}:{versions}:{user_id}:{role}".encode()).hexdigest()[:32]
 
 
-def page_response(issue_ref: str, render):
-    """The person's page of the issue: from the cache, or ``render(issue_id, parts)`` stored.
+def page_response(issue_ref: str, render, edit_form):
+    """The person's page of the issue: from the cache, or rendered and stored.
 
-    Answers 304 to a matching If-None-Match: the ETag follows the same versions.
+    ``render(parts, watch, edit_form_html)`` renders the page around the shared parts (or the
+    slots of its frame), ``edit_form(parts)`` the person's edit form. Answers 304 to a matching
+    If-None-Match: the ETag follows the same versions.
     """
-    user_id = signed_in().user_id
-    key, storable = cache.page_key(require_tenant(), "issue", user_id, request), not session.get("_flashes")
+    user_id, tenant_id = signed_in().user_id, require_tenant()
+    key, storable = cache.page_key(tenant_id, "issue", user_id, request), not session.get("_flashes")
     remembered = _remembered(queries.canonical_ref_or_404(issue_ref))
+    stored = None
     if remembered is not None and storable:
+        _read_with_session_next_time(tenant_id, remembered)
         versions, stored = _viewer_versions(remembered, user_id, along=key)
-        if isinstance(stored, tuple) and len(stored) == 3 and stored[:2] == (remembered, versions):
+        if not (isinstance(stored, tuple) and len(stored) == 4):
+            stored = None
+        elif stored[:2] == (remembered, versions):
             return _answer(_etag(remembered, versions, user_id), lambda: _with_token(stored[2]))
     issue_id, parts = parts_for(issue_ref)
     versions, _ = _viewer_versions(issue_id, user_id)
+    if storable:
+        _read_with_session_next_time(tenant_id, issue_id)
 
     def fresh() -> str:
-        html = str(render(issue_id, parts))
-        stored = (issue_id, versions, html.replace(generate_csrf(), cache.CSRF_PLACEHOLDER))
-        store_rendered_parts({key: stored} if storable else None)
-        return html
+        watch = watch_state(str(user_id) in parts["watchers"])
+        if not storable:
+            html = str(render(parts, watch, edit_form(parts)))
+            store_rendered_parts()
+            return html
+        token = generate_csrf()
+        # The frame shows nothing of the issue but its reference (the URL's): it is kept while
+        # the person's own versions and the tenant's names stay as they were.
+        frame_versions = versions[1:]
+        if stored is not None and stored[0] == issue_id and stored[3][0] == frame_versions:
+            frame = stored[3][1]
+        else:
+            frame = str(render(*_frame_slots(parts["ref"]))).replace(token, cache.CSRF_PLACEHOLDER)
+        own_form = str(edit_form(parts)).replace(token, cache.CSRF_PLACEHOLDER)
+        html = _fill(frame, parts, watch, own_form)
+        store_rendered_parts({key: (issue_id, versions, html, (frame_versions, frame))})
+        return html.replace(cache.CSRF_PLACEHOLDER, token)
 
     etag = _etag(issue_id, versions, user_id)
     if request.if_none_match.contains(etag):
         store_rendered_parts()  # rendered for nothing this time: keep them for the next
     return _answer(etag, fresh)
+
+
+def watch_state(watching: bool) -> dict:
+    """The watch button's hidden value and label."""
+    return {"value": "0" if watching else "1", "label": "Stop watching" if watching else "Watch"}
+
+
+# --- the person's page frame: their page with slots for what follows the issue ---------------
+
+#: A slot the frame leaves open, filled per response in one pass (so filled text is never read
+#: again as a slot).
+_SLOT = re.compile(r"__worklane_slot_([a-z_]+?)__")
+
+
+def _slot(name: str) -> Markup:
+    return Markup(f"__worklane_slot_{name}__")
+
+
+def _frame_slots(ref: str) -> tuple[dict, dict, Markup]:
+    """``render``'s arguments for the frame: slots in place of the parts, the watch button and
+    the edit form; the reference is the URL's."""
+    parts = {name: _slot(name) for name in ("title", "project_url", "project_name", "main", "details")}
+    return (
+        {**parts, "ref": ref},
+        {"value": _slot("watch_value"), "label": _slot("watch_label")},
+        _slot("edit_form"),
+    )
+
+
+def _fill(frame: str, parts: dict, watch: dict, edit_form: str) -> str:
+    values = {
+        "title": escape(parts["title"]),
+        "project_url": escape(parts["project_url"]),
+        "project_name": escape(parts["project_name"]),
+        "main": parts["main"],
+        "details": parts["details"],
+        "watch_value": escape(watch["value"]),
+        "watch_label": escape(watch["label"]),
+        "edit_form": edit_form,
+    }
+    return _SLOT.sub(lambda found: str(values.get(found.group(1), found.group(0))), frame)
 
 
 def _with_token(html: str) -> str:

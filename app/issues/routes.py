@@ -14,7 +14,7 @@ from wtforms import SelectChoice
 from app.auth.identity import signed_in
 from app.core import cache, edits
 from app.core.database import commit_now
-from app.core.permissions import require
+from app.core.permissions import can, require
 from app.extensions import cache as app_cache
 from app.extensions import db
 from app.issues import bp, page, queries
@@ -157,33 +157,45 @@ def _submitted(form: IssueEditForm) -> dict:
     }
 
 
-def _issue_page(issue_ref, parts=None, form=None, comment_form=None, status=200, conflict=None, notice=None):
-    """The issue's page: its shared parts (cached) around this viewer's own forms and buttons."""
-    if parts is None:
-        _, parts = page.parts_for(issue_ref)
-        page.store_rendered_parts()
+def _issue_page(issue_ref, form=None, comment_form=None, status=200, conflict=None, notice=None):
+    """The issue's page after a refused form: its shared parts (cached) around this viewer's own
+    forms and buttons."""
+    _, parts = page.parts_for(issue_ref)
+    page.store_rendered_parts()
+    watch = page.watch_state(str(signed_in().user_id) in parts["watchers"])
+    html = _show(parts, watch, _edit_form_html(parts, form, conflict), comment_form, notice)
+    return html, status
+
+
+def _show(parts: dict, watch: dict, edit_form: Markup, comment_form=None, notice=None) -> str:
+    """The issue's page around ``parts`` (or the slots of its frame, ``page.frame``)."""
+    return render_template(
+        "issues/show.html",
+        parts={**parts, "main": Markup(parts["main"]), "details": Markup(parts["details"])},
+        edit_form=edit_form,
+        comment_form=comment_form or CommentForm(),
+        watch=watch,
+        confirm_form=ConfirmForm(),
+        notice=notice,
+    )
+
+
+def _edit_form_html(parts: dict, form=None, conflict=None) -> Markup:
+    """The edit form of the issue ``parts`` show (empty for someone who may not edit)."""
+    if not can("work.edit"):
+        return Markup("")
     if form is None:
         form = _edit_form(parts["values"], parts["values"])
     form.assignees.choices = [SelectChoice(person.id, person.name) for person in parts["people"]]
     form.labels.choices = [SelectChoice(label.id, label.name) for label in parts["labels"]]
-    response = render_template(
-        "issues/show.html",
-        parts={**parts, "main": Markup(parts["main"]), "details": Markup(parts["details"])},
-        form=form,
-        comment_form=comment_form or CommentForm(),
-        watching=str(signed_in().user_id) in parts["watchers"],
-        confirm_form=ConfirmForm(),
-        conflict=conflict,
-        notice=notice,
-    )
-    return response, status
+    return Markup(render_template("issues/_edit_form.html", form=form, conflict=conflict, ref=parts["ref"]))
 
 
 @bp.get("/issues/<issue_ref>")
 @require("work.view")
 def show(issue_ref):
     """The issue's page; served from the cache, with an ETag, until anything on it changes."""
-    return page.page_response(issue_ref, lambda _issue_id, parts: _issue_page(issue_ref, parts)[0])
+    return page.page_response(issue_ref, _show, _edit_form_html)
 
 
 @bp.post("/issues/<issue_ref>/edit")
