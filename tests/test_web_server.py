@@ -7,7 +7,7 @@ import logging
 import threading
 
 from tests.support.workers import wait_for
-from workers.web import GracefulServer, QueueDepthLog
+from workers.web import GracefulServer, QueuedRequests
 
 
 class _Clock:
@@ -69,7 +69,7 @@ def test_the_queue_warning_repeats_once_per_period_with_what_happened_since():
     logger.addHandler(Collect())
     logger.propagate = False
     clock = _Clock()
-    log = QueueDepthLog(logger, seconds=10, clock=clock)
+    log = QueuedRequests(logger, seconds=10, clock=clock)
 
     log.warning("Task queue depth is %d", 1)
     for depth in (4, 7, 2):
@@ -79,3 +79,15 @@ def test_the_queue_warning_repeats_once_per_period_with_what_happened_since():
     log.warning("Task queue depth is %d", 3)
 
     assert [(r.queue_depth_max, r.requests_queued) for r in records] == [(1, 1), (7, 4)]
+
+
+def test_a_request_that_must_wait_hands_the_interpreter_to_the_threads_at_work(monkeypatch):
+    """Each queued request makes the loop yield the GIL, so busy threads finish before more is read."""
+    import workers.web
+
+    slept: list[float] = []
+    monkeypatch.setattr(workers.web.time, "sleep", slept.append)
+    log = QueuedRequests(logging.getLogger("tests.web_queue_yield"), seconds=10, clock=_Clock())
+    for depth in (1, 2, 3):
+        log.warning("Task queue depth is %d", depth)
+    assert slept == [0, 0, 0]
