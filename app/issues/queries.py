@@ -7,12 +7,14 @@ import base64
 import json
 import re
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import abort, request
-from sqlalchemy import and_, exists, func, literal, or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import and_, exists, func, literal, or_, select, union_all
+from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import cache
 from app.extensions import db
@@ -162,7 +164,7 @@ def list_issues(
     filters: IssueFilters, *, project_id=None, user_id=None, cursor: str | None = None, limit=PAGE_SIZE
 ):
     """One page of issues; three queries (issues with projects, assignees, labels) whatever the size."""
-    statement = select(Issue)
+    statement = select(Issue).options(*_PEOPLE_AND_LABELS_APART)
     if project_id is not None:
         statement = statement.where(Issue.project_id == project_id)
     if filters.states:
@@ -193,8 +195,44 @@ def list_issues(
     statement = statement.order_by(*(e.desc() if d else e.asc() for e, d in columns)).limit(limit + 1)
     rows = list(db.session.scalars(statement).unique())
     has_more = len(rows) > limit
-    rows = rows[:limit]
+    rows = with_people_and_labels(rows[:limit])
     return IssuePage(rows, encode_cursor(rows[-1], filters.sort) if has_more and rows else None)
+
+
+#: Issues whose assignees and labels ``with_people_and_labels`` loads (not the relationships' own
+#: selectin loads, which find them by (tenant_id, id) tuples, a predicate the planner reads poorly).
+_PEOPLE_AND_LABELS_APART = (lazyload(Issue.assignees), lazyload(Issue.labels))
+
+
+def with_people_and_labels(issues: list[Issue]) -> list[Issue]:
+    """``issues`` with their assignees and labels loaded: two queries whatever their number, each
+    by the tenant and the issue ids (``tenant_id = … AND issue_id IN (…)``, the primary key's
+    prefix: an index scan of these issues' rows alone, whatever the plan's statistics)."""
+    if not issues:
+        return issues
+    ids = [issue.id for issue in issues]
+    people: dict[uuid.UUID, list[User]] = defaultdict(list)
+    found = db.session.execute(
+        select(IssueAssignee.issue_id, User)
+        .join(User, User.id == IssueAssignee.user_id)
+        .where(IssueAssignee.issue_id.in_(ids))
+        .order_by(User.name)
+    )
+    for issue_id, user in found:
+        people[issue_id].append(user)
+    tags: dict[uuid.UUID, list[Label]] = defaultdict(list)
+    found = db.session.execute(
+        select(IssueLabel.issue_id, Label)
+        .join(Label, and_(Label.tenant_id == IssueLabel.tenant_id, Label.id == IssueLabel.label_id))
+        .where(IssueLabel.issue_id.in_(ids))
+        .order_by(Label.name)
+    )
+    for issue_id, label in found:
+        tags[issue_id].append(label)
+    for issue in issues:
+        set_committed_value(issue, "assignees", people[issue.id])
+        set_committed_value(issue, "labels", tags[issue.id])
+    return issues
 
 
 def _as_uuid(value: str):
@@ -328,11 +366,38 @@ def activity_of(issue: Issue) -> list[IssueActivity]:
 
 def board_column(project: Project, state: str, after_rank: float | None = None):
     """One page of a board column's cards, and whether more follow."""
-    statement = select(Issue).where(Issue.project_id == project.id, Issue.state == state)
+    statement = _column_ids(project, state)
     if after_rank is not None:
         statement = statement.where(Issue.rank > after_rank)
-    cards = list(db.session.scalars(statement.order_by(Issue.rank, Issue.id).limit(BOARD_PAGE + 1)).unique())
-    return cards[:BOARD_PAGE], len(cards) > BOARD_PAGE
+    return board_columns(project, {state: statement})[state]
+
+
+def _column_ids(project: Project, state: str):
+    """The ids of a column's first cards and of the one after them (in the index's order)."""
+    return (
+        select(Issue.id)
+        .where(Issue.project_id == project.id, Issue.state == state)
+        .order_by(Issue.rank, Issue.id)
+        .limit(BOARD_PAGE + 1)
+    )
+
+
+def board_columns(project: Project, columns: dict | None = None) -> dict[str, tuple[list[Issue], bool]]:
+    """Each column's first page of cards and whether more follow, by state: three queries for the
+    whole board (its cards, their assignees, their labels), which read only the cards shown."""
+    columns = columns or {state: _column_ids(project, state) for state in STATES}
+    shown = union_all(*(ids.subquery().select() for ids in columns.values()))
+    statement = (
+        select(Issue)
+        .options(*_PEOPLE_AND_LABELS_APART)
+        .where(Issue.id.in_(shown))
+        .order_by(Issue.rank, Issue.id)
+    )
+    cards = with_people_and_labels(list(db.session.scalars(statement).unique()))
+    by_state: dict[str, list[Issue]] = {state: [] for state in columns}
+    for card in cards:
+        by_state[card.state].append(card)
+    return {state: (found[:BOARD_PAGE], len(found) > BOARD_PAGE) for state, found in by_state.items()}
 
 
 def column_counts(project: Project) -> dict[str, int]:
