@@ -54,6 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="log the plan of each statement of the web processes slower than MS (auto_explain) "
         "and print them: the plans the server really used (prepared statements included)",
     )
+    parser.add_argument(
+        "--hold", type=int, default=0, metavar="S", help="keep the databases S seconds at the end (psql)"
+    )
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the web processes")
     args = parser.parse_args(argv)
     args.steps = tuple(int(n) for n in args.orgs.split(","))
@@ -260,6 +263,11 @@ def measure(args, services, results: dict) -> None:
         for system in systems:
             explain(system, services)
     print(report(results))
+    if args.hold:
+        for system in systems:
+            say(f"{system.orgs} organizations: {system.env['DATABASE_URL']}")
+        say(f"holding for {args.hold} s")
+        time.sleep(args.hold)
 
 
 def report(results: dict) -> str:

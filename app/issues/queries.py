@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import abort, request
-from sqlalchemy import and_, exists, func, literal, or_, select, union_all
+from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -164,7 +164,7 @@ def list_issues(
     filters: IssueFilters, *, project_id=None, user_id=None, cursor: str | None = None, limit=PAGE_SIZE
 ):
     """One page of issues; three queries (issues with projects, assignees, labels) whatever the size."""
-    statement = select(Issue).options(*_PEOPLE_AND_LABELS_APART)
+    statement = select(Issue).options(*_apart())
     if project_id is not None:
         statement = statement.where(Issue.project_id == project_id)
     if filters.states:
@@ -199,15 +199,25 @@ def list_issues(
     return IssuePage(rows, encode_cursor(rows[-1], filters.sort) if has_more and rows else None)
 
 
-#: Issues whose assignees and labels ``with_people_and_labels`` loads (not the relationships' own
-#: selectin loads, which find them by (tenant_id, id) tuples, a predicate the planner reads poorly).
-_PEOPLE_AND_LABELS_APART = (lazyload(Issue.assignees), lazyload(Issue.labels))
+def _apart(entity=Issue) -> tuple:
+    """Options for a query of issues whose assignees and labels ``with_people_and_labels`` loads."""
+    return (lazyload(entity.assignees), lazyload(entity.labels))
+
+
+def _ids_in(column, ids):
+    """``column IN (…)`` with the ids written into the statement (they are uuids, never text):
+    even the generic plan of a prepared statement, made for an average tenant, then knows which
+    and how many rows it asks for, and reads them by key."""
+    return column.in_(bindparam(None, list(ids), expanding=True, literal_execute=True))
 
 
 def with_people_and_labels(issues: list[Issue]) -> list[Issue]:
-    """``issues`` with their assignees and labels loaded: two queries whatever their number, each
-    by the tenant and the issue ids (``tenant_id = … AND issue_id IN (…)``, the primary key's
-    prefix: an index scan of these issues' rows alone, whatever the plan's statistics)."""
+    """``issues`` with their assignees and labels loaded: three queries whatever their number, by
+    the tenant and the issue ids (``tenant_id = … AND issue_id IN (…)``, the primary key's prefix:
+    these issues' index entries alone), then the labels by key. The relationships' own selectin
+    loads find them by ``(tenant_id, id) IN ((…), …)`` tuples, which the planner reads as an OR of
+    pairs: prepared, their generic plan read every issue of a large tenant; and a join from the
+    labels reads every issue of each label."""
     if not issues:
         return issues
     ids = [issue.id for issue in issues]
@@ -215,23 +225,27 @@ def with_people_and_labels(issues: list[Issue]) -> list[Issue]:
     found = db.session.execute(
         select(IssueAssignee.issue_id, User)
         .join(User, User.id == IssueAssignee.user_id)
-        .where(IssueAssignee.issue_id.in_(ids))
+        .where(_ids_in(IssueAssignee.issue_id, ids))
         .order_by(User.name)
     )
     for issue_id, user in found:
         people[issue_id].append(user)
-    tags: dict[uuid.UUID, list[Label]] = defaultdict(list)
-    found = db.session.execute(
-        select(IssueLabel.issue_id, Label)
-        .join(Label, and_(Label.tenant_id == IssueLabel.tenant_id, Label.id == IssueLabel.label_id))
-        .where(IssueLabel.issue_id.in_(ids))
-        .order_by(Label.name)
+    links = db.session.execute(
+        select(IssueLabel.issue_id, IssueLabel.label_id).where(_ids_in(IssueLabel.issue_id, ids))
     )
-    for issue_id, label in found:
-        tags[issue_id].append(label)
+    label_ids: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for issue_id, label_id in links:
+        label_ids[issue_id].append(label_id)
+    wanted = {label_id for found in label_ids.values() for label_id in found}
+    named = (
+        db.session.scalars(select(Label).where(_ids_in(Label.id, wanted)).order_by(Label.name)).all()
+        if wanted
+        else []
+    )
     for issue in issues:
         set_committed_value(issue, "assignees", people[issue.id])
-        set_committed_value(issue, "labels", tags[issue.id])
+        mine = set(label_ids[issue.id])
+        set_committed_value(issue, "labels", [label for label in named if label.id in mine])
     return issues
 
 
@@ -373,7 +387,9 @@ def board_column(project: Project, state: str, after_rank: float | None = None):
 
 
 def _column_ids(project: Project, state: str):
-    """The ids of a column's first cards and of the one after them (in the index's order)."""
+    """The ids of a column's first cards and of the one after them: the first entries of an index
+    in this order, read without the rows (so no estimate of the column's size can make the
+    planner read the whole column and sort it instead)."""
     return (
         select(Issue.id)
         .where(Issue.project_id == project.id, Issue.state == state)
@@ -383,20 +399,27 @@ def _column_ids(project: Project, state: str):
 
 
 def board_columns(project: Project, columns: dict | None = None) -> dict[str, tuple[list[Issue], bool]]:
-    """Each column's first page of cards and whether more follow, by state: three queries for the
-    whole board (its cards, their assignees, their labels), which read only the cards shown."""
+    """Each column's first page of cards and whether more follow, by state: the cards' ids (an
+    index's first entries per column), their rows by key, then their assignees and labels; only
+    the cards shown are read, in as many queries whatever their number."""
     columns = columns or {state: _column_ids(project, state) for state in STATES}
-    shown = union_all(*(ids.subquery().select() for ids in columns.values()))
+    ids = db.session.scalars(union_all(*(column.subquery().select() for column in columns.values()))).all()
+    if not ids:
+        return {state: ([], False) for state in columns}
+    # The project is known: joined to each card, it led the planner to read the project's issues.
     statement = (
         select(Issue)
-        .options(*_PEOPLE_AND_LABELS_APART)
-        .where(Issue.id.in_(shown))
+        .options(lazyload(Issue.project), *_apart())
+        .where(_ids_in(Issue.id, ids))
         .order_by(Issue.rank, Issue.id)
     )
-    cards = with_people_and_labels(list(db.session.scalars(statement).unique()))
-    by_state: dict[str, list[Issue]] = {state: [] for state in columns}
+    cards = list(db.session.scalars(statement))
     for card in cards:
-        by_state[card.state].append(card)
+        set_committed_value(card, "project", project)
+    by_state: dict[str, list[Issue]] = {state: [] for state in columns}
+    for card in with_people_and_labels(cards):
+        if card.state in by_state:  # else moved to a column not asked for since its id was read
+            by_state[card.state].append(card)
     return {state: (found[:BOARD_PAGE], len(found) > BOARD_PAGE) for state, found in by_state.items()}
 
 
