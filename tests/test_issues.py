@@ -527,6 +527,29 @@ def test_board_and_list_read_issues_in_a_fixed_number_of_statements(app, client,
     assert not [s for s in statements.sent if re.search(r"\) IN \((\(|VALUES)", s)]  # tuples
 
 
+def test_my_work_reads_no_assignees_or_labels_it_does_not_show(app, client, db_session, acme):
+    """My work lists the person's issues without loading their labels and assignees, which it does
+    not show (and which were found by (tenant, id) tuples)."""
+    with tenant_context(acme.id):
+        project = db_session.scalars(select(Project)).one()
+        owner = _user(db_session, "owner@example.com")
+        labels = db_session.scalars(select(Label)).all()
+        for n in range(3):
+            issues.create_issue(
+                project, owner, f"Mine {n}", assignee_ids=[owner.id], label_ids=[label.id for label in labels]
+            )
+            issues.set_watching(
+                db_session.scalars(select(Issue).where(Issue.title == f"Mine {n}")).one(), owner, True
+            )
+        db_session.commit()
+    login(client, "owner@example.com")
+    with Statements(app) as statements:
+        page = client.get("/acme/my-work")
+    assert page.status_code == 200 and "Mine 2" in page.get_data(as_text=True)
+    assert not [s for s in statements.sent if "issue_labels" in s]
+    assert not [s for s in statements.sent if re.search(r"\) IN \((\(|VALUES)", s)]
+
+
 def test_cached_board_carries_each_viewers_own_csrf_token(app, client, db_session, acme):
     """The board's cached columns get the viewer's own CSRF token, so moves work from a cache hit."""
     _issue(db_session, acme)

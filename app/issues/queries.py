@@ -436,6 +436,7 @@ def open_assigned_to(user_id) -> list[Issue]:
     return (
         db.session.scalars(
             select(Issue)
+            .options(*_apart())  # my work shows neither
             .join(IssueAssignee, IssueAssignee.issue_id == Issue.id)
             .where(IssueAssignee.user_id == user_id, Issue.state.not_in(CLOSED_STATES))
             .order_by(Issue.priority.desc(), Issue.updated_at.desc())
@@ -451,6 +452,7 @@ def watched_recently_updated(user_id) -> list[Issue]:
     return (
         db.session.scalars(
             select(Issue)
+            .options(*_apart())
             .join(IssueWatcher, IssueWatcher.issue_id == Issue.id)
             .where(IssueWatcher.user_id == user_id, Issue.updated_at >= utcnow() - timedelta(days=7))
             .order_by(Issue.updated_at.desc())
