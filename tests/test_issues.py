@@ -13,8 +13,10 @@ from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.models import Issue, IssueActivity, Label, Notification, Project
+from app.models.work import STATES
 from tests.accounts import login, make_org, make_user, post_form
 from tests.factories import make_acme
+from tests.support.statements import Statements
 
 
 @pytest.fixture
@@ -448,6 +450,107 @@ def test_saved_views_belong_to_their_owner(app, client, db_session, acme):
     other = app.test_client()
     login(other, "grace@example.com")
     assert "My todo" not in other.get("/acme/projects/WEB/issues").get_data(as_text=True)
+
+
+def _board_cards(html: str) -> dict[str, list[str]]:
+    """The refs of each column's cards, in the order the board shows them."""
+    columns = {}
+    for state, body in re.findall(
+        r'<section class="board-column" aria-labelledby="col-(\w+)">(.*?)</section>', html, re.S
+    ):
+        columns[state] = re.findall(r'<span class="ref">([^<]+)</span>', body)
+    return columns
+
+
+def test_board_shows_each_columns_first_cards_with_their_people_and_labels(client, db_session, acme):
+    """Each column shows its first 25 cards by rank, each with its assignees and labels, and offers
+    more only where more follow."""
+    with tenant_context(acme.id):
+        project = db_session.scalars(select(Project)).one()
+        owner, grace = _user(db_session, "owner@example.com"), _user(db_session, "grace@example.com")
+        bug = db_session.scalars(select(Label).where(Label.name == "bug")).one()
+        for n in range(28):
+            issues.create_issue(project, owner, f"Todo {n}", assignee_ids=[grace.id] if n % 2 else [])
+        for n in range(3):
+            issues.create_issue(project, owner, f"Done {n}", state="done", label_ids=[bug.id])
+        db_session.flush()
+        last = db_session.scalars(select(Issue).where(Issue.title == "Todo 27")).one()
+        last.rank = -1.0  # moved to the top of its column
+        db_session.commit()
+        expected = {
+            state: [
+                f"WEB-{number}"
+                for number in db_session.scalars(
+                    select(Issue.number).where(Issue.state == state).order_by(Issue.rank, Issue.id)
+                )
+            ]
+            for state in ("todo", "done")
+        }
+    login(client, "owner@example.com")
+    html = client.get("/acme/projects/WEB/board").get_data(as_text=True)
+    columns = _board_cards(html)
+    assert columns["todo"] == expected["todo"][:25] and columns["todo"][0] == "WEB-28"
+    assert columns["done"] == expected["done"]
+    assert all(columns[state] == [] for state in columns if state not in ("todo", "done"))
+    assert re.findall(r"/acme/projects/WEB/board/(\w+)\?after=", html) == ["todo", "todo"]
+    cards = dict(re.findall(r'<span class="ref">([^<]+)</span>(.*?)</li>', html, re.S))
+    assert "Grace" in cards["WEB-2"] and "Grace" not in cards["WEB-1"]
+    assert all(">bug<" in cards[ref] for ref in expected["done"])
+    assert ">bug<" not in cards["WEB-1"]
+
+
+@pytest.mark.parametrize("url", ["/acme/projects/WEB/board", "/acme/projects/WEB/issues"])
+def test_board_and_list_read_issues_in_a_fixed_number_of_statements(app, client, db_session, acme, url):
+    """The board reads its cards' ids, their rows, assignees and labels and its counts in five
+    statements, whatever the number of columns and cards; the list its rows in three. Assignees and labels are
+    found by issue ids, not by (tenant, id) tuples."""
+    with tenant_context(acme.id):
+        project = db_session.scalars(select(Project)).one()
+        owner, grace = _user(db_session, "owner@example.com"), _user(db_session, "grace@example.com")
+        labels = db_session.scalars(select(Label)).all()
+        for state in STATES:
+            for n in range(3):
+                issues.create_issue(
+                    project,
+                    owner,
+                    f"{state} {n}",
+                    state=state,
+                    assignee_ids=[grace.id],
+                    label_ids=[label.id for label in labels],
+                )
+        db_session.commit()
+    login(client, "owner@example.com")
+    app_cache_clear(app)
+    with Statements(app) as statements:
+        assert client.get(url).status_code == 200
+    issue_reads = [
+        s for s in statements.sent if re.search(r"\bFROM (issues|issue_assignees|issue_labels)\b", s)
+    ]
+    assert len(issue_reads) == (5 if "board" in url else 3), issue_reads
+    assert not [s for s in statements.sent if re.search(r"\) IN \((\(|VALUES)", s)]  # tuples
+
+
+def test_my_work_reads_no_assignees_or_labels_it_does_not_show(app, client, db_session, acme):
+    """My work lists the person's issues without loading their labels and assignees, which it does
+    not show (and which were found by (tenant, id) tuples)."""
+    with tenant_context(acme.id):
+        project = db_session.scalars(select(Project)).one()
+        owner = _user(db_session, "owner@example.com")
+        labels = db_session.scalars(select(Label)).all()
+        for n in range(3):
+            issues.create_issue(
+                project, owner, f"Mine {n}", assignee_ids=[owner.id], label_ids=[label.id for label in labels]
+            )
+            issues.set_watching(
+                db_session.scalars(select(Issue).where(Issue.title == f"Mine {n}")).one(), owner, True
+            )
+        db_session.commit()
+    login(client, "owner@example.com")
+    with Statements(app) as statements:
+        page = client.get("/acme/my-work")
+    assert page.status_code == 200 and "Mine 2" in page.get_data(as_text=True)
+    assert not [s for s in statements.sent if "issue_labels" in s]
+    assert not [s for s in statements.sent if re.search(r"\) IN \((\(|VALUES)", s)]
 
 
 def test_cached_board_carries_each_viewers_own_csrf_token(app, client, db_session, acme):

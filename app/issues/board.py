@@ -9,9 +9,9 @@ from markupsafe import Markup
 from app.core import cache
 from app.core.permissions import can
 from app.extensions import cache as app_cache
-from app.issues.queries import board_column, column_counts
+from app.issues.queries import board_columns, column_counts
 from app.models import Project
-from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
+from app.models.work import PRIORITY_LABELS, STATE_LABELS
 
 
 def board_columns_html(project: Project, can_edit: bool) -> str:
@@ -24,7 +24,7 @@ def board_columns_html(project: Project, can_edit: bool) -> str:
             render_template(
                 "issues/_board_columns.html",
                 project=project,
-                columns={state: board_column(project, state) for state in STATES},
+                columns=board_columns(project),
                 counts=column_counts(project),
                 state_labels=STATE_LABELS,
                 priority_labels=PRIORITY_LABELS,

@@ -7,12 +7,14 @@ import base64
 import json
 import re
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import abort, request
-from sqlalchemy import String, and_, cast, exists, func, literal, or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, or_, select, union_all
+from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import cache
 from app.extensions import db
@@ -162,7 +164,7 @@ def list_issues(
     filters: IssueFilters, *, project_id=None, user_id=None, cursor: str | None = None, limit=PAGE_SIZE
 ):
     """One page of issues; three queries (issues with projects, assignees, labels) whatever the size."""
-    statement = select(Issue)
+    statement = select(Issue).options(*_apart())
     if project_id is not None:
         statement = statement.where(Issue.project_id == project_id)
     if filters.states:
@@ -193,8 +195,58 @@ def list_issues(
     statement = statement.order_by(*(e.desc() if d else e.asc() for e, d in columns)).limit(limit + 1)
     rows = list(db.session.scalars(statement).unique())
     has_more = len(rows) > limit
-    rows = rows[:limit]
+    rows = with_people_and_labels(rows[:limit])
     return IssuePage(rows, encode_cursor(rows[-1], filters.sort) if has_more and rows else None)
+
+
+def _apart(entity=Issue) -> tuple:
+    """Options for a query of issues whose assignees and labels ``with_people_and_labels`` loads."""
+    return (lazyload(entity.assignees), lazyload(entity.labels))
+
+
+def _ids_in(column, ids):
+    """``column IN (…)`` with the ids written into the statement (they are uuids, never text):
+    even the generic plan of a prepared statement, made for an average tenant, then knows which
+    and how many rows it asks for, and reads them by key."""
+    return column.in_(bindparam(None, list(ids), expanding=True, literal_execute=True))
+
+
+def with_people_and_labels(issues: list[Issue]) -> list[Issue]:
+    """``issues`` with their assignees and labels loaded: three queries whatever their number, by
+    the tenant and the issue ids (``tenant_id = … AND issue_id IN (…)``, the primary key's prefix:
+    these issues' index entries alone), then the labels by key. The relationships' own selectin
+    loads find them by ``(tenant_id, id) IN ((…), …)`` tuples, which the planner reads as an OR of
+    pairs: prepared, their generic plan read every issue of a large tenant; and a join from the
+    labels reads every issue of each label."""
+    if not issues:
+        return issues
+    ids = [issue.id for issue in issues]
+    people: dict[uuid.UUID, list[User]] = defaultdict(list)
+    found = db.session.execute(
+        select(IssueAssignee.issue_id, User)
+        .join(User, User.id == IssueAssignee.user_id)
+        .where(_ids_in(IssueAssignee.issue_id, ids))
+        .order_by(User.name)
+    )
+    for issue_id, user in found:
+        people[issue_id].append(user)
+    links = db.session.execute(
+        select(IssueLabel.issue_id, IssueLabel.label_id).where(_ids_in(IssueLabel.issue_id, ids))
+    )
+    label_ids: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for issue_id, label_id in links:
+        label_ids[issue_id].append(label_id)
+    wanted = {label_id for found in label_ids.values() for label_id in found}
+    named = (
+        db.session.scalars(select(Label).where(_ids_in(Label.id, wanted)).order_by(Label.name)).all()
+        if wanted
+        else []
+    )
+    for issue in issues:
+        set_committed_value(issue, "assignees", people[issue.id])
+        mine = set(label_ids[issue.id])
+        set_committed_value(issue, "labels", [label for label in named if label.id in mine])
+    return issues
 
 
 def _as_uuid(value: str):
@@ -330,11 +382,47 @@ def activity_of(issue: Issue) -> list[IssueActivity]:
 
 def board_column(project: Project, state: str, after_rank: float | None = None):
     """One page of a board column's cards, and whether more follow."""
-    statement = select(Issue).where(Issue.project_id == project.id, Issue.state == state)
+    statement = _column_ids(project, state)
     if after_rank is not None:
         statement = statement.where(Issue.rank > after_rank)
-    cards = list(db.session.scalars(statement.order_by(Issue.rank, Issue.id).limit(BOARD_PAGE + 1)).unique())
-    return cards[:BOARD_PAGE], len(cards) > BOARD_PAGE
+    return board_columns(project, {state: statement})[state]
+
+
+def _column_ids(project: Project, state: str):
+    """The ids of a column's first cards and of the one after them: the first entries of an index
+    in this order, read without the rows (so no estimate of the column's size can make the
+    planner read the whole column and sort it instead)."""
+    return (
+        select(Issue.id)
+        .where(Issue.project_id == project.id, Issue.state == state)
+        .order_by(Issue.rank, Issue.id)
+        .limit(BOARD_PAGE + 1)
+    )
+
+
+def board_columns(project: Project, columns: dict | None = None) -> dict[str, tuple[list[Issue], bool]]:
+    """Each column's first page of cards and whether more follow, by state: the cards' ids (an
+    index's first entries per column), their rows by key, then their assignees and labels; only
+    the cards shown are read, in as many queries whatever their number."""
+    columns = columns or {state: _column_ids(project, state) for state in STATES}
+    ids = db.session.scalars(union_all(*(column.subquery().select() for column in columns.values()))).all()
+    if not ids:
+        return {state: ([], False) for state in columns}
+    # The project is known: joined to each card, it led the planner to read the project's issues.
+    statement = (
+        select(Issue)
+        .options(lazyload(Issue.project), *_apart())
+        .where(_ids_in(Issue.id, ids))
+        .order_by(Issue.rank, Issue.id)
+    )
+    cards = list(db.session.scalars(statement))
+    for card in cards:
+        set_committed_value(card, "project", project)
+    by_state: dict[str, list[Issue]] = {state: [] for state in columns}
+    for card in with_people_and_labels(cards):
+        if card.state in by_state:  # else moved to a column not asked for since its id was read
+            by_state[card.state].append(card)
+    return {state: (found[:BOARD_PAGE], len(found) > BOARD_PAGE) for state, found in by_state.items()}
 
 
 def column_counts(project: Project) -> dict[str, int]:
@@ -350,6 +438,7 @@ def open_assigned_to(user_id) -> list[Issue]:
     return (
         db.session.scalars(
             select(Issue)
+            .options(*_apart())  # my work shows neither
             .join(IssueAssignee, IssueAssignee.issue_id == Issue.id)
             .where(IssueAssignee.user_id == user_id, Issue.state.not_in(CLOSED_STATES))
             .order_by(Issue.priority.desc(), Issue.updated_at.desc())
@@ -365,6 +454,7 @@ def watched_recently_updated(user_id) -> list[Issue]:
     return (
         db.session.scalars(
             select(Issue)
+            .options(*_apart())
             .join(IssueWatcher, IssueWatcher.issue_id == Issue.id)
             .where(IssueWatcher.user_id == user_id, Issue.updated_at >= utcnow() - timedelta(days=7))
             .order_by(Issue.updated_at.desc())

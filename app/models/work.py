@@ -167,7 +167,10 @@ class Issue(TenantMixin, db.Model):
         ),
         CheckConstraint("priority BETWEEN 0 AND 4", name="priority_range"),
         CheckConstraint("estimate IS NULL OR estimate >= 0", name="estimate_positive"),
-        Index("ix_issues_tenant_id_project_id_state_rank", "tenant_id", "project_id", "state", "rank"),
+        # A board column's order (rank, id) in full: it reads its first cards and stops.
+        Index(
+            "ix_issues_tenant_id_project_id_state_rank_id", "tenant_id", "project_id", "state", "rank", "id"
+        ),
         Index("ix_issues_tenant_id_updated_at", "tenant_id", "updated_at"),
         Index("ix_issues_import_key", "tenant_id", "project_id", "import_key", unique=True),
     )
