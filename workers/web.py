@@ -53,7 +53,7 @@ class QueuedRequests:
         self._waited = 0
 
     def warning(self, message: str, depth: int, *args) -> None:
-        # Called by the waitress loop only (ThreadedTaskDispatcher.add_task): no lock needed.
+        # Called under the dispatcher's lock (ThreadedTaskDispatcher.add_task): none of its own needed.
         self._deepest = max(self._deepest, depth)
         self._waited += 1
         now = self.clock()
