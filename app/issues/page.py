@@ -213,7 +213,7 @@ def page_response(issue_ref: str, render, edit_form):
             return _answer(_etag(remembered, versions, user_id), lambda: _with_token(stored[2]))
     issue_id, parts = parts_for(issue_ref)
     versions, _ = _viewer_versions(issue_id, user_id)
-    if storable:
+    if storable and issue_id != remembered:  # already noted above for the remembered issue
         _read_with_session_next_time(tenant_id, issue_id)
 
     def fresh() -> str:

@@ -168,7 +168,7 @@ def _issue_page(issue_ref, form=None, comment_form=None, status=200, conflict=No
 
 
 def _show(parts: dict, watch: dict, edit_form: Markup, comment_form=None, notice=None) -> str:
-    """The issue's page around ``parts`` (or the slots of its frame, ``page.frame``)."""
+    """The issue's page around ``parts`` (or the slots of its frame, ``page._frame_slots``)."""
     return render_template(
         "issues/show.html",
         parts={**parts, "main": Markup(parts["main"]), "details": Markup(parts["details"])},
