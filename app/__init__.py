@@ -62,6 +62,7 @@ def register_extensions(app: Flask) -> None:
     )
     from app.core.ratelimits import register_rate_limits
     from app.core.replica import register_replica_reads
+    from app.core.security import check_csrf_only_on_unsafe_methods
     from app.core.sessions import register_sessions
     from app.extensions import (
         cache,
@@ -82,6 +83,7 @@ def register_extensions(app: Flask) -> None:
     cache.init_app(app)
     compress.init_app(app)
     csrf.init_app(app)
+    check_csrf_only_on_unsafe_methods(app)
     redis_connections.init_app(app)
     # Sessions live in Redis: the client object is created here, connected on first use.
     register_sessions(app, redis_connections.client(app))

@@ -63,6 +63,20 @@ def test_wrong_passwords_block_the_attackers_address_not_the_owner(app, db_sessi
     assert login(owner, "ada@example.com", PASSWORD).status_code == 303
 
 
+def test_a_limited_answer_says_what_is_left_and_other_answers_carry_no_limit(app, db_session):
+    """A login answer carries the X-RateLimit headers, counting down; a page no limit covers has none."""
+    make_user("ada@example.com")
+    db_session.commit()
+    attacker = _client_at(app, ATTACKER)
+    first, second = (login(attacker, "ada@example.com", f"guess {i}") for i in range(2))
+    assert int(first.headers["X-RateLimit-Limit"]) > 0
+    assert int(second.headers["X-RateLimit-Remaining"]) < int(first.headers["X-RateLimit-Remaining"])
+    assert int(second.headers["X-RateLimit-Reset"]) > 0
+    unlimited = attacker.get("/healthz")
+    assert unlimited.status_code == 200
+    assert not [name for name, _value in unlimited.headers.items() if name.startswith("X-RateLimit")]
+
+
 def test_successful_logins_do_not_count_against_the_limits(app, db_session):
     """Only failed logins count: people signing in many times from one office address are never blocked."""
     make_user("ada@example.com")

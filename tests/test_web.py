@@ -230,6 +230,18 @@ def test_a_body_is_compressed_at_the_level_for_its_size(sized_app, size):
     assert len(gzipped.data) == len(gzip.compress(plain, level))
 
 
+def test_a_body_below_the_minimum_is_sent_as_it_is_with_vary(sized_app):
+    """A body under COMPRESS_MIN_SIZE is sent uncompressed, still saying it varies by Accept-Encoding."""
+    client = sized_app.test_client()
+    size = sized_app.config["COMPRESS_MIN_SIZE"] - 1
+    small = client.get(f"/sized/{size}", headers={"Accept-Encoding": "br, gzip"})
+    assert small.headers.get("Content-Encoding") is None and len(small.data) == size
+    assert "Accept-Encoding" in small.headers["Vary"]
+    assert small.headers["ETag"] == f'"tag{size}"'
+    at_minimum = client.get(f"/sized/{size + 1}", headers={"Accept-Encoding": "br"})
+    assert at_minimum.headers["Content-Encoding"] == "br"
+
+
 def test_static_assets_have_versioned_immutable_urls(client):
     """Layout asset URLs carry a content hash and are cached for a year; bare URLs are not."""
     html = client.get("/").get_data(as_text=True)

@@ -26,6 +26,11 @@ class SizedCompress(Compress):
     """Flask-Compress, compressing a large body at the large-body levels itself."""
 
     def after_request(self, response: Response | None) -> Response:
+        if response is not None and self._is_small(response):
+            # Too small to compress (Flask-Compress would decide so after its other checks):
+            # only the Vary header it adds to every response.
+            _vary_on_accept_encoding(response.headers)
+            return response
         if response is not None and self._is_large(response):
             algorithm = _choose_algorithm(self.enabled_algorithms, request.headers.get("Accept-Encoding", ""))
             if algorithm in ("br", "gzip") and self._compressible(response):
@@ -47,6 +52,11 @@ class SizedCompress(Compress):
         return super().after_request(response)
 
     @staticmethod
+    def _is_small(response: Response) -> bool:
+        length = response.content_length
+        return length is not None and length < current_app.config["COMPRESS_MIN_SIZE"]
+
+    @staticmethod
     def _is_large(response: Response) -> bool:
         length = response.content_length
         return (
@@ -58,6 +68,15 @@ class SizedCompress(Compress):
 
     def _compressible(self, response: Response) -> bool:
         return response.mimetype in self.compress_mimetypes_set and 200 <= response.status_code < 300
+
+
+def _vary_on_accept_encoding(headers) -> None:
+    """Flask-Compress's Vary: a response's content depends on the Accept-Encoding asked for."""
+    vary = headers.get("Vary")
+    if not vary:
+        headers["Vary"] = "Accept-Encoding"
+    elif "accept-encoding" not in vary.lower():
+        headers["Vary"] = f"{vary}, Accept-Encoding"
 
 
 def _compress_large(data: bytes, algorithm: str) -> bytes:

@@ -93,9 +93,11 @@ class RedactSecretsFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
-        for name, value in list(vars(record).items()):
-            if name not in _RECORD_FIELDS and isinstance(value, str):
-                setattr(record, name, redact(value))
+        fields = vars(record)
+        for name in fields.keys() - _RECORD_FIELDS:  # the extra fields
+            value = fields[name]
+            if isinstance(value, str):
+                fields[name] = redact(value)
         return True
 
 
@@ -132,6 +134,11 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     handler.addFilter(RedactSecretsFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    # No line shows where in the code it was logged from, or the thread or process name: each
+    # record would look them up (the caller by walking the stack), as the logging HOWTO's
+    # "Optimization" section says, for nothing.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # Keep libraries' chatter out of the logs unless asked for.
     logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, root.level))
 

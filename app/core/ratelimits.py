@@ -13,10 +13,12 @@ it, a forwarded header is ignored.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
 from flask import Flask, current_app, request
+from flask.globals import request_ctx
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user
 
@@ -156,6 +158,33 @@ def limits_on_every_request() -> bool:
     )
 
 
+#: Where Flask-Limiter keeps a request's state (its ``Limiter.context``), on the request context.
+_LIMITER_STATE = "_limiter_request_context"
+
+
+def _limiter_ran() -> bool:
+    """Whether a limit was checked in this request (Flask-Limiter made its per-request state)."""
+    return hasattr(request_ctx._get_current_object(), _LIMITER_STATE)
+
+
+def _run_only_where_limits_ran(hooks: list) -> None:
+    """Replace Flask-Limiter's own hooks in ``hooks`` by ones that run only if ``_limiter_ran``."""
+    for index, hook in enumerate(hooks):
+        if isinstance(hook, functools.partial):  # after_request: partial(Limiter.__inject_headers, limiter)
+            owner = hook.args[0] if hook.args else None
+        else:  # teardown_request: a bound method of the limiter
+            owner = getattr(hook, "__self__", None)
+        if owner is not limiter:
+            continue
+
+        def only_where_limits_ran(value=None, hook=hook):
+            if _limiter_ran():
+                return hook(value)
+            return value
+
+        hooks[index] = only_where_limits_ran
+
+
 def register_rate_limits(app: Flask) -> None:
     from app.core.errors import render_error
 
@@ -171,6 +200,13 @@ def register_rate_limits(app: Flask) -> None:
                 check()
 
         functions[functions.index(check)] = _check_app_wide_limits
+
+    # After the view, Flask-Limiter deducts the limits that count only some answers (failed
+    # logins) and adds the X-RateLimit-* headers; at teardown it clears its per-request state.
+    # Both work from that state, which exists only once a limit was checked in this request:
+    # on every other request (most of them) there is nothing to do.
+    _run_only_where_limits_ran(app.after_request_funcs.setdefault(None, []))
+    _run_only_where_limits_ran(app.teardown_request_funcs.setdefault(None, []))
 
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded):

@@ -114,6 +114,23 @@ def register_host_check(app: Flask) -> None:
             abort(400, "This site is not served under that host name.")
 
 
+def check_csrf_only_on_unsafe_methods(app: Flask) -> None:
+    """Flask-WTF's CSRF check runs before every request, looks up whether the view is exempt,
+    and only then finds that a GET (or any method outside ``WTF_CSRF_METHODS``) has nothing to
+    check. Call after ``csrf.init_app``: its hook then runs only for the methods it checks."""
+    functions = app.before_request_funcs.setdefault(None, [])
+    for index, hook in enumerate(functions):
+        if getattr(hook, "__module__", None) != "flask_wtf.csrf" or hook.__name__ != "csrf_protect":
+            continue
+
+        def csrf_protect(hook=hook):
+            if request.method in app.config["WTF_CSRF_METHODS"]:
+                return hook()
+            return None
+
+        functions[index] = csrf_protect
+
+
 # --- response headers --------------------------------------------------------------------
 
 

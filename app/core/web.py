@@ -121,9 +121,13 @@ def register_input_checks(app: Flask) -> None:
     @app.url_value_preprocessor
     def _refuse_control_characters(endpoint, values):
         current = request._get_current_object()  # each read through the proxy costs about 1 µs
+        environ = current.environ
         texts = [current.path]
-        # Only these bodies are parsed into form fields; reading ``request.form`` is not free.
-        sources = (current.args, current.form) if current.mimetype in _FORM_TYPES else (current.args,)
+        # Parsed only when there is something to parse; reading ``request.form`` is not free, and
+        # only these bodies are parsed into form fields.
+        sources = [current.args] if environ.get("QUERY_STRING") else []
+        if environ.get("CONTENT_TYPE") and current.mimetype in _FORM_TYPES:
+            sources.append(current.form)
         for fields in sources:
             for name, values in fields.lists():
                 texts.append(name)
