@@ -104,6 +104,26 @@ def test_a_cold_page_still_reads_the_session_and_account_together(app, client, d
     assert ["HGETALL"] not in traffic.round_trips
 
 
+_PERSON_BY_ID = re.compile(r"FROM users\s+WHERE users\.id = ", re.IGNORECASE)
+
+
+@pytest.mark.parametrize(
+    "url", [LIST + "?state=open", BOARD + "?assignee=me", "/acme/search?q=broken", ISSUE, "/acme/"]
+)
+def test_a_page_rendered_anew_shows_the_person_from_the_cached_account(
+    app, client, db_session, acme, monkeypatch, url
+):
+    """A page not in the cache is rendered without reading the signed-in person's row: the layout
+    shows them from their cached account."""
+    login(client, "grace@example.com")
+    assert client.get("/account").status_code == 200  # the account is cached
+    with Traffic(app, monkeypatch).watching() as traffic:
+        response = client.get(url)
+    assert response.status_code == 200
+    assert "Grace Hopper" in response.get_data(as_text=True)  # the layout's link to the account
+    assert traffic.statements and not [s for s in traffic.statements if _PERSON_BY_ID.search(s)]
+
+
 def test_values_read_for_another_login_are_not_used(app, client, db_session, acme, monkeypatch):
     """When this process's copy of a session names another person, what was read for them is dropped."""
     grace_id = str(acme.people["grace@example.com"].id)

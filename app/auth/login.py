@@ -6,6 +6,7 @@ import hmac
 import uuid
 
 from flask import Flask, flash, redirect, request, url_for
+from flask_login import current_user
 
 from app.extensions import db, login_manager
 from app.models import User
@@ -32,7 +33,15 @@ def register_login(app: Flask) -> None:
     from app.core.sessions import read_along_with_login
 
     read_along_with_login(_read_with_session)
-    login_manager.init_app(app)
+    # Flask-Login's own context processor loads the person's row (a query) for every template
+    # rendered; the layout reads the cached account instead (``signed_in_account``), and the
+    # few templates that show the person's details load it when they do.
+    login_manager.init_app(app, add_context_processor=False)
+
+    @app.context_processor
+    def _current_user_when_used():
+        return {"current_user": current_user}
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Log in to continue."
     login_manager.login_message_category = "info"

@@ -47,7 +47,7 @@ def _account_in_layout():
         account = signed_in()
         return account.organizations if account is not None else ()
 
-    return {"my_organizations": my_organizations}
+    return {"my_organizations": my_organizations, "signed_in_account": signed_in}
 
 
 def safe_next(target: str | None) -> str | None:

@@ -11,7 +11,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms import SelectChoice
 
-from app.auth.identity import signed_in
+from app.auth.identity import signed_in, signed_in_id
 from app.core import cache, edits
 from app.core.database import commit_now
 from app.core.permissions import can, require
@@ -36,7 +36,7 @@ def _list_context(filters: IssueFilters, project=None):
         page = list_issues(
             filters,
             project_id=project.id if project else None,
-            user_id=current_user.id,
+            user_id=signed_in_id(),
             cursor=request.args.get("after"),
         )
         rows_html = render_template(
@@ -66,7 +66,7 @@ def _list_context(filters: IssueFilters, project=None):
 
 
 def _list_cache_key(filters: IssueFilters, project) -> str:
-    me = current_user.id if filters.assignee == "me" else ""
+    me = signed_in_id() if filters.assignee == "me" else ""
     token = hashlib.sha256(
         f"{filters.cache_token()}|{request.args.get('after', '')}|{me}".encode()
     ).hexdigest()[:24]
@@ -298,10 +298,10 @@ def _after_move_conflict(issue_ref: str, project_key: str, notice: str):
 @bp.get("/my-work")
 @require("work.view")
 def my_work():
-    assigned = queries.open_assigned_to(current_user.id)
+    assigned = queries.open_assigned_to(signed_in_id())
     soon = utcnow().date() + timedelta(days=7)
     due = [i for i in assigned if i.due_date and i.due_date <= soon]
-    watched_recent = queries.watched_recently_updated(current_user.id)
+    watched_recent = queries.watched_recently_updated(signed_in_id())
     return render_template(
         "issues/my_work.html",
         assigned=assigned,
