@@ -571,6 +571,20 @@ def remember_page(path: str, tenant_id, name: str, topics: tuple, member_topics=
         _PAGES[path] = (tenant_id, name, topics, member_topics)
 
 
+def _page_topics(topics: tuple, member_topics: tuple, user_id) -> tuple:
+    """The topics whose versions a person's cached page is stored at: ``topics`` of the tenant,
+    then ``member_topics`` of the person (followed, in ``page_versions``, by their account)."""
+    return (*topics, *((topic, user_id) for topic in member_topics))
+
+
+def page_versions(topics: tuple, member_topics: tuple, user_id, along: str | None = None) -> tuple:
+    """The versions a person's cached page is stored at (``_page_topics`` and their account's),
+    and the value stored under ``along`` (the page), read in the same round trip."""
+    found = versions(*_page_topics(topics, member_topics, user_id), along=along)
+    numbers, stored = (found[:-1], found[-1]) if along is not None else (found, None)
+    return (*numbers, user_version(user_id, "account")), stored
+
+
 def page_keys_for(request, user_id) -> list[str] | None:
     """The keys a cached page reads for this request of ``user_id`` (the versions of what the
     page shows, then the page), if this path last showed a cached page: a guess, taken only when
@@ -579,8 +593,10 @@ def page_keys_for(request, user_id) -> list[str] | None:
     if page is None:
         return None
     tenant_id, name, topics, member_topics = page
-    topics = (*topics, *((topic, user_id) for topic in member_topics))
-    keys = [topic_key_in(tenant_id, t) if isinstance(t, str) else topic_key_in(tenant_id, *t) for t in topics]
+    keys = [
+        topic_key_in(tenant_id, t) if isinstance(t, str) else topic_key_in(tenant_id, *t)
+        for t in _page_topics(topics, member_topics, user_id)
+    ]
     return [*keys, page_key(tenant_id, name, user_id, request)]
 
 
@@ -605,8 +621,7 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     request = request._get_current_object()
     remember_page(request.path, tenant_id, name, topics)
     key = page_key(tenant_id, name, user_id, request)
-    *numbers, stored = versions(*topics, *((topic, user_id) for topic in _MEMBER_TOPICS), along=key)
-    current = (*numbers, user_version(user_id, "account"))
+    current, stored = page_versions(topics, _MEMBER_TOPICS, user_id, along=key)
     if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == current:
         return stored[1].replace(CSRF_PLACEHOLDER, generate_csrf())
     # The versions were read before the data: a change committed meanwhile moves them again.

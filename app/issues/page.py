@@ -177,9 +177,7 @@ def _mention_url(handles: dict[str, str]):
 
 def _viewer_versions(issue_id, user_id, along: str | None = None):
     """The versions of everything the person's page shows (and the value under ``along``)."""
-    found = cache.versions(*page_topics(issue_id), *((t, user_id) for t in VIEWER_TOPICS), along=along)
-    numbers, stored = (found[:-1], found[-1]) if along is not None else (found, None)
-    return (*numbers, cache.user_version(user_id, "account")), stored
+    return cache.page_versions(page_topics(issue_id), VIEWER_TOPICS, user_id, along=along)
 
 
 def _read_with_session_next_time(tenant_id, issue_id) -> None:
