@@ -262,6 +262,56 @@ def test_snippet_comes_from_the_issue_itself_when_it_matches_there(acme):
     assert "<mark>lighthouse</mark>" in both
 
 
+def test_an_excerpt_follows_edits_to_the_issue_and_its_comments(acme):
+    """After its description or a comment changes, a hit's excerpt shows the text as it is now."""
+    issue = acme.add_issue("Raptor survey", "The kestrel hovers over the meadow")
+    assert "meadow" in acme.search("kestrel").hits[0].snippet
+    acme.change(issue, description="The kestrel hovers over the harbour")
+    snippet = acme.search("kestrel").hits[0].snippet
+    assert "harbour" in snippet and "meadow" not in snippet
+    quiet = acme.add_issue("Bird survey", "Counting birds")
+    comment = acme.add_comment(quiet, "A goshawk over the dunes")
+    assert "dunes" in acme.search("goshawk").hits[0].snippet
+    acme.change(comment, body="A goshawk over the cliffs")
+    snippet = acme.search("goshawk").hits[0].snippet
+    assert "cliffs" in snippet and "dunes" not in snippet
+    acme.add_comment(quiet, "Then a goshawk by the lighthouse")
+    assert "lighthouse" in acme.search("goshawk lighthouse").hits[0].snippet
+
+
+@pytest.mark.postgres_only
+def test_after_an_edit_only_the_edited_issue_is_excerpted_again(db_session, acme):
+    """A search after one of its hits changed makes that hit's excerpt only; the others are kept."""
+    issues = [acme.add_issue(f"Kestrel {n}", f"Kestrel notes number {n}", age_minutes=n) for n in range(5)]
+    assert _excerpted(db_session, acme, "kestrel") == {issue.id for issue in issues}
+    assert _excerpted(db_session, acme, "kestrel") == set()
+    acme.change(issues[2], description="Kestrel notes rewritten")
+    assert _excerpted(db_session, acme, "kestrel") == {issues[2].id}
+    snippets = {hit.issue_id: str(hit.snippet) for hit in acme.search("kestrel").hits}
+    assert "rewritten" in snippets[issues[2].id]
+    assert all(f"number {n}" in snippets[issue.id] for n, issue in enumerate(issues) if n != 2)
+    assert _excerpted(db_session, acme, "KESTRELS") == set()  # the same question to PostgreSQL
+    assert _excerpted(db_session, acme, "kestrel notes") == {issue.id for issue in issues}  # another question
+
+
+def _excerpted(session, tracker: Tracker, query: str) -> set[uuid.UUID]:
+    """The issues whose excerpts a search made (the ids the excerpt statement was sent)."""
+    connection = session.connection()
+    sent: list[dict] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "ts_headline" in statement:
+            sent.append(dict(parameters))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        tracker.search(query)
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    assert len(sent) <= 1
+    return {uuid.UUID(str(v)) for params in sent for name, v in params.items() if name.startswith("ids")}
+
+
 def test_user_text_containing_other_sentinels_stays_text(acme):
     """Characters an engine could use as highlight markers are user text like any other."""
     acme.add_issue("Kestrel \x02start\x03 \ue000x\ue001 S0E0")

@@ -15,10 +15,12 @@ match, in any form English stemming relates: "deploying" finds "deployed"), ``"a
 ``this or that``, and ``-word`` to exclude. There is no prefix matching. Any input is safe:
 it can never be a syntax error, and a query with nothing to look for finds nothing.
 
-One statement reads a page of hits with all a result shows (reference, title, state) and its
-excerpt, whatever the number of hits. ``cached_search_issues`` keeps each page of results in the
-cache for a short time, per tenant and question, checked against the versions of the issues
-and comments on every read.
+One statement reads a page of hits with all a result shows (reference, title, state), whatever
+the number of hits; on SQLite it makes the excerpts too. On PostgreSQL, where making an excerpt
+(``ts_headline``) is most of a search's time, each is kept per issue, question and version of
+the issue's text, and a second statement makes only those not kept (after an edit: the edited
+issue's). ``cached_search_issues`` keeps each page of results in the cache for a short time, per
+tenant and question, checked against the versions of the issues and comments on every read.
 
 The statements are raw SQL, which the ORM's tenant scoping does not rewrite: each filters on
 the current tenant explicitly, and on PostgreSQL row-level security applies as well.
@@ -46,6 +48,7 @@ from sqlalchemy import Float, Integer, String, Uuid, bindparam, text
 
 from app.core import cache
 from app.core.tenancy import require_tenant
+from app.extensions import cache as app_cache
 from app.extensions import db
 
 #: Longest query looked at (characters); the rest is ignored.
@@ -64,6 +67,10 @@ SEARCHED_TOPICS = ("issues", "comments")
 CACHE_SECONDS = 60
 #: Part of the cache keys: a new number whenever what ``_page_to_cache`` stores changes shape.
 _CACHE_FORMAT = 1
+#: Seconds an issue's excerpt for a question is kept (it is kept per version of the issue's text).
+EXCERPT_SECONDS = 3600
+#: Part of the excerpts' keys: a new number whenever the way excerpts are made changes.
+_EXCERPT_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -106,8 +113,9 @@ def search_issues(query: str, *, project_id=None, limit: int = 20, offset: int =
     """The current tenant's issues matching ``query``, best first; raises ``TenantNotSet``.
 
     ``project_id`` narrows the search to one project (an id that is not a UUID finds nothing).
-    One statement reads the page of hits with what each shows and its excerpt (a second one
-    only counts the matches when ``offset`` is past the last of them).
+    One statement reads the page of hits with what each shows (another counts the matches when
+    ``offset`` is past the last of them); the excerpts come with it on SQLite, and on PostgreSQL
+    from the cache or one more statement (``_postgres_excerpts``).
     """
     tenant_id = require_tenant()
     limit, offset = _bounded(limit, offset)
@@ -126,7 +134,7 @@ def search_issues(query: str, *, project_id=None, limit: int = 20, offset: int =
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         statement = _POSTGRES_SEARCH[project_id is not None]
-        params = {"query": query, "headline_options": marks.headline_options(), "edge": marks.edge}
+        params = {"query": query}
     else:
         statement = _SQLITE_SEARCH[project_id is not None]
         params = {"match": fts5_expression(terms), "start": marks.start, "stop": marks.stop}
@@ -139,19 +147,50 @@ def search_issues(query: str, *, project_id=None, limit: int = 20, offset: int =
         # Past the last page: count the matches with the first one.
         first = session.execute(statement, {**params, "limit": 1, "offset": 0}).all()
         return SearchPage(total=first[0].total if first else 0, offset=offset)
+    if postgres:
+        snippets = _postgres_excerpts(tenant_id, query, rows)
+    else:
+        snippets = [marks.to_markup(row.snippet or "") for row in rows]
     hits = [
-        SearchHit(
-            row.issue_id,
-            float(row.score),
-            marks.to_markup(row.snippet or "", html_escaped=postgres),
-            row.project_key,
-            row.number,
-            row.title,
-            row.state,
-        )
-        for row in rows
+        SearchHit(row.issue_id, float(row.score), snippet, row.project_key, row.number, row.title, row.state)
+        for row, snippet in zip(rows, snippets, strict=True)
     ]
     return SearchPage(hits=hits, total=rows[0].total if rows else 0, offset=offset)
+
+
+def _postgres_excerpts(tenant_id, query: str, rows) -> list[Markup]:
+    """The excerpts of a page of hits (rows with ``issue_id``, ``stamp`` and ``question``), made by
+    ``ts_headline`` only for the issues whose text changed since they were last made for this
+    question: ``ts_headline`` parses and stems all the text it is given, most of a search's time.
+
+    An excerpt is kept per issue, question (the query as PostgreSQL parsed it, so "Thumbnails"
+    and "thumbnail" share theirs) and **stamp**: the row version of the issue's ``issue_search``
+    row (``xmin`` and ``ctid``), which the triggers rewrite whenever the issue's title or
+    description or any of its comments is written. So after an edit only the edited issue is
+    excerpted again. An excerpt made in a later snapshot than the page's rows is kept under the
+    stamp it was made from.
+    """
+    question = hashlib.sha256(rows[0].question.encode()).hexdigest()[:32] if rows else ""
+
+    def key(issue_id, stamp) -> str:
+        return cache.tenant_key("excerpt", _EXCERPT_FORMAT, question, issue_id, stamp)
+
+    kept = app_cache.get_many(*(key(row.issue_id, row.stamp) for row in rows))
+    missing = [row.issue_id for row, excerpt in zip(rows, kept, strict=True) if excerpt is None]
+    made: dict[uuid.UUID, str] = {}
+    if missing:
+        marks = _Marks.new()
+        params = {"query": query, "headline_options": marks.headline_options(), "edge": marks.edge}
+        found = db.session.execute(_POSTGRES_EXCERPTS, {**params, "tenant_id": tenant_id, "ids": missing})
+        fresh = {}
+        for row in found:
+            made[row.issue_id] = str(marks.to_markup(row.snippet or "", html_escaped=True))
+            fresh[key(row.issue_id, row.stamp)] = made[row.issue_id]
+        cache.store_many(fresh, timeout=EXCERPT_SECONDS)
+    return [
+        Markup(excerpt if excerpt is not None else made.get(row.issue_id, ""))  # escaped when made
+        for row, excerpt in zip(rows, kept, strict=True)
+    ]
 
 
 def cached_search_issues(query: str, *, project_id=None, limit: int = 20, offset: int = 0) -> SearchPage:
@@ -322,7 +361,7 @@ class _Marks:
 # --- statements --------------------------------------------------------------------------------
 
 
-def _typed(statement: str, by_project: bool):
+def _typed(statement: str, by_project: bool, **more_columns):
     uuids = [bindparam("tenant_id", type_=Uuid())]
     if by_project:
         uuids.append(bindparam("project_id", type_=Uuid()))
@@ -338,38 +377,30 @@ def _typed(statement: str, by_project: bool):
             number=Integer(),
             title=String(),
             state=String(),
+            **more_columns,
         )
     )
 
 
+#: The row version of an issue's search row, which changes whenever its searched text does.
+_STAMP = (
+    "(SELECT s.xmin::text || s.ctid::text FROM issue_search s"
+    " WHERE s.tenant_id = :tenant_id AND s.issue_id = {})"
+)
+
+
 def _postgres_search(by_project: bool):
-    # The page is chosen first; excerpts are made for its rows only. ts_headline reads the
-    # text HTML-escaped (its parser would drop anything that looks like a tag) and between
-    # two edge words (it drops punctuation before the first word and after the last). It
-    # parses all the text it is given: the comments are added only when the title and the
-    # description (weights A and B of the vector) do not match the query by themselves.
+    # The matches come from the owner's function (through the GIN index); the page of them is
+    # chosen by rank, then newest, and its issues read by key. Excerpts are made apart
+    # (``_postgres_excerpts``), only for the hits whose text changed.
     return _typed(
         f"""
         SELECT page.id AS issue_id, page.score AS score, page.total AS total,
                p.key AS project_key, page.number AS number, page.title AS title, page.state AS state,
-               ts_headline('english',
-                   concat_ws(' ', CAST(:edge AS text), replace(replace(replace(concat_ws(E'\\n',
-                       page.title,
-                       left(page.description, {INDEXED_CHARACTERS}),
-                       CASE WHEN (SELECT ts_filter(s.search_vector, '{{a,b}}')
-                                         @@ websearch_to_tsquery('english', :query)
-                                  FROM issue_search s
-                                  WHERE s.tenant_id = :tenant_id AND s.issue_id = page.id)
-                            THEN NULL
-                            ELSE (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
-                                              {INDEXED_CHARACTERS})
-                                  FROM comments c
-                                  WHERE c.tenant_id = :tenant_id AND c.issue_id = page.id)
-                       END
-                   ), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), CAST(:edge AS text)),
-                   websearch_to_tsquery('english', :query), :headline_options) AS snippet
+               {_STAMP.format("page.id")} AS stamp,
+               CAST(websearch_to_tsquery('english', :query) AS text) AS question
         FROM (
-            SELECT i.tenant_id, i.id, i.project_id, i.number, i.title, i.description, i.state,
+            SELECT i.tenant_id, i.id, i.project_id, i.number, i.title, i.state,
                    i.created_at, m.score AS score, count(*) OVER () AS total
             FROM issue_search_matches(websearch_to_tsquery('english', :query)) AS m
             JOIN issues i ON i.tenant_id = :tenant_id AND i.id = m.issue_id
@@ -381,6 +412,45 @@ def _postgres_search(by_project: bool):
         ORDER BY page.score DESC, page.created_at DESC, page.id DESC
     """,
         by_project,
+        stamp=String(),
+        question=String(),
+    )
+
+
+def _excerpts_statement():
+    # ts_headline reads the text HTML-escaped (its parser would drop anything that looks like a
+    # tag) and between two edge words (it drops punctuation before the first word and after
+    # the last). It parses all the text it is given: the comments are added only when the title
+    # and the description (weights A and B of the vector) do not match the query by themselves.
+    return (
+        text(
+            f"""
+        SELECT i.id AS issue_id, {_STAMP.format("i.id")} AS stamp,
+               ts_headline('english',
+                   concat_ws(' ', CAST(:edge AS text), replace(replace(replace(concat_ws(E'\\n',
+                       i.title,
+                       left(i.description, {INDEXED_CHARACTERS}),
+                       CASE WHEN (SELECT ts_filter(s.search_vector, '{{a,b}}')
+                                         @@ websearch_to_tsquery('english', :query)
+                                  FROM issue_search s
+                                  WHERE s.tenant_id = :tenant_id AND s.issue_id = i.id)
+                            THEN NULL
+                            ELSE (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
+                                              {INDEXED_CHARACTERS})
+                                  FROM comments c
+                                  WHERE c.tenant_id = :tenant_id AND c.issue_id = i.id)
+                       END
+                   ), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), CAST(:edge AS text)),
+                   websearch_to_tsquery('english', :query), :headline_options) AS snippet
+        FROM issues i
+        WHERE i.tenant_id = :tenant_id AND i.id IN :ids
+    """
+        )
+        .bindparams(
+            bindparam("tenant_id", type_=Uuid()),
+            bindparam("ids", type_=Uuid(), expanding=True),
+        )
+        .columns(issue_id=Uuid(), stamp=String(), snippet=String())
     )
 
 
@@ -419,6 +489,7 @@ def _sqlite_search(by_project: bool):
 
 
 _POSTGRES_SEARCH = {by_project: _postgres_search(by_project) for by_project in (False, True)}
+_POSTGRES_EXCERPTS = _excerpts_statement()
 _SQLITE_SEARCH = {by_project: _sqlite_search(by_project) for by_project in (False, True)}
 
 
