@@ -569,3 +569,32 @@ def test_cached_board_carries_each_viewers_own_csrf_token(app, client, db_sessio
         data={"csrf_token": token, "state": "done", "next": "board", "from_state": "todo"},
     )
     assert moved.status_code == 303
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/acme/issues",
+        "/acme/projects/WEB/issues",
+        "/acme/projects/WEB/board",
+        "/acme/search?q=kestrel",
+        "/acme/my-work",
+    ],
+)
+def test_every_issue_link_on_a_page_of_issues_opens_that_issue(client, db_session, acme, page):
+    """The links to issues on the lists, the board, search results and My work open the issue they name."""
+    titles = {}
+    for n in range(3):
+        issue = _issue(
+            db_session,
+            acme,
+            title=f"Kestrel sighting {n}",
+            assignee_ids=[_user(db_session, "owner@example.com").id],
+        )
+        titles[issue.ref] = issue.title
+    login(client, "owner@example.com")
+    html = client.get(page).get_data(as_text=True)
+    links = set(re.findall(r'href="(/acme/issues/[^"?#/]+)"', html))
+    assert links == {f"/acme/issues/{ref}" for ref in titles}, links
+    for link in links:
+        assert titles[link.rsplit("/", 1)[1]] in client.get(link).get_data(as_text=True)

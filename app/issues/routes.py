@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, timedelta
+from urllib.parse import quote
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, has_request_context, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms import SelectChoice
@@ -26,6 +27,23 @@ from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
 from app.orgs.forms import ConfirmForm
 from app.projects.services import project_or_404
+
+#: Stands in for an issue's reference in the address of its page (``issue_url``).
+_REF_SLOT = "__issue_ref__"
+
+
+@bp.app_template_global()
+def issue_url(ref: str) -> str:
+    """``url_for("issues.show", issue_ref=ref)`` for the many issues of a list, a board or a page
+    of search results: the organization's address of an issue page is built once per request
+    (``url_for`` costs about as much as the rest of a row) and each reference put in."""
+    if not has_request_context():  # a job may render for one organization, then another
+        return url_for("issues.show", issue_ref=ref)
+    request_globals = g._get_current_object()
+    template = request_globals.get("issue_url_template")
+    if template is None:
+        template = request_globals.issue_url_template = url_for("issues.show", issue_ref=_REF_SLOT)
+    return template.replace(_REF_SLOT, quote(ref, safe=""))
 
 
 def _list_context(filters: IssueFilters, project=None):
