@@ -2,7 +2,14 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, SelectChoice, SelectField, SelectMultipleField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
-from app.core.fields import QuickSelect, loaded_field, long_text_field, name_field
+from app.core.fields import (
+    QuickDateInput,
+    QuickNumberInput,
+    QuickSelect,
+    loaded_field,
+    long_text_field,
+    name_field,
+)
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, due_date_problem
 
 STATE_CHOICES = [SelectChoice(value, label) for value, label in STATE_LABELS.items()]
@@ -26,10 +33,11 @@ class IssueForm(FlaskForm):
     priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="0", widget=QuickSelect())
     assignees = SelectMultipleField("Assignees", choices=[], validate_choice=False, widget=QuickSelect(True))
     labels = SelectMultipleField("Labels", choices=[], validate_choice=False, widget=QuickSelect(True))
-    due_date = DateField("Due date", validators=[Optional(), due_date_in_range])
+    due_date = DateField("Due date", validators=[Optional(), due_date_in_range], widget=QuickDateInput())
     estimate = IntegerField(
         "Estimate (points)",
         validators=[Optional(), NumberRange(min=0, max=1000, message="Between 0 and 1000.")],
+        widget=QuickNumberInput(),
     )
 
 
