@@ -22,6 +22,12 @@ As ``bench@measured.example``, each round:
   issue does at commit), then GETs ``/measured/search?q=<query>``;
 - **hit**: GETs the same page again.
 
+With ``--edit-hit`` each round also rewrites, before the miss, the description of one of the
+issues the page shows (each in turn, as the schema owner, so the triggers rewrite its search
+row as an edit through the app does): the miss then makes that issue's excerpt again (on
+PostgreSQL excerpts are kept per version of an issue's text), where without it every excerpt
+of the page is kept.
+
 "thumbnails" matches about 134 of the measured organization's issues; the page shows the first
 30. Reported per code: medians and p95 of the request time measured by the client (one
 keep-alive connection over loopback) and of the access log's ``duration_ms``, then wrk
@@ -41,6 +47,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 import redis
 
 from app.core.security import hash_password
@@ -79,6 +86,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="each checkout on a database built by its own migrations (when the schemas differ)",
     )
+    parser.add_argument(
+        "--edit-hit",
+        action="store_true",
+        help="before each miss, also rewrite the text of one issue the page shows",
+    )
     parser.add_argument("--samples", type=int, default=150, help="sequential rounds (default 150)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk run (default 10)")
     parser.add_argument("--quiet-wait", type=float, default=30, help="seconds to wait for a quiet machine")
@@ -91,6 +103,7 @@ def main(argv=None) -> int:
     settings = {"query": args.query, "samples": args.samples, "wrk_seconds": args.duration}
     settings["baselines"] = [str(path.resolve()) for path in args.baseline]
     settings["own_databases"] = args.own_databases
+    settings["edit_hit"] = args.edit_hit
     return run_benchmark(
         "search", {"settings": settings}, lambda services, results: measure(services, results, args)
     )
@@ -137,10 +150,15 @@ def _measure(systems, services, webs, clients, args) -> dict:
     monitor = Interference(lambda: [os.getpid(), *(w.process.pid for w in webs.values()), *services.pids()])
     names = list(webs)
 
+    editors = [_HitEditor(system, args.query) for system in {id(s): s for s in systems.values()}.values()]
+
     def rounds(count: int, tag: str) -> dict:
         times = {name: {"miss": [], "hit": []} for name in names}
         for i in range(count):
             order = names if i % 2 == 0 else names[::-1]
+            if args.edit_hit:
+                for editor in editors:
+                    editor.edit(i)
             for cache, version_key in caches:
                 cache.incr(version_key)
             for kind in ("miss", "hit"):
@@ -186,7 +204,40 @@ def _measure(systems, services, webs, clients, args) -> dict:
             result.update(load=load_average, others_cpu=round(monitor.share_since(started), 3))
             figures[name][f"wrk_{target}"] = result
             time.sleep(min(10.0, result["latency_ms"]["max"] / 1000) + 0.5)
+    for editor in editors:
+        editor.close()
     return figures
+
+
+class _HitEditor:
+    """Rewrites the description of the issues the search page shows, one per round, in turn."""
+
+    def __init__(self, system, query: str):
+        self.connection = psycopg.connect(system.env["DATABASE_MIGRATION_URL"], autocommit=True)
+        self.ids = [
+            row[0]
+            for row in self.connection.execute(
+                """
+                SELECT s.issue_id FROM issue_search s
+                JOIN issues i ON i.tenant_id = s.tenant_id AND i.id = s.issue_id
+                WHERE s.tenant_id = %(tenant)s
+                  AND s.search_vector @@ websearch_to_tsquery('english', %(query)s)
+                ORDER BY ts_rank_cd(s.search_vector, websearch_to_tsquery('english', %(query)s)) DESC,
+                         i.created_at DESC, i.id DESC
+                LIMIT 30
+                """,
+                {"tenant": system.measured_org_id, "query": query},
+            )
+        ]
+
+    def edit(self, round_number: int) -> None:
+        self.connection.execute(
+            "UPDATE issues SET description = description || %s WHERE id = %s",
+            (f" (round {round_number})", self.ids[round_number % len(self.ids)]),
+        )
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 def markdown(figures: dict, query: str) -> str:
