@@ -214,6 +214,7 @@ class _HitEditor:
 
     def __init__(self, system, query: str):
         self.connection = psycopg.connect(system.env["DATABASE_MIGRATION_URL"], autocommit=True)
+        self.connection.execute("SET app.unscoped = 'on'")  # the owner too is held to the tenant policy
         self.ids = [
             row[0]
             for row in self.connection.execute(
