@@ -4,10 +4,11 @@ following every change while never shared across organizations or people."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from flask import template_rendered
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 from wtforms import Form, SelectChoice, SelectField, SelectMultipleField
 
 from app.core.fields import QuickSelect
@@ -23,7 +24,8 @@ from app.extensions import cache as app_cache
 from app.extensions import db
 from app.issues import page
 from app.issues import services as issues
-from app.models import Comment, Issue, IssueActivity, Label, Membership, Project, User
+from app.models import Comment, Issue, IssueActivity, IssueLabel, Label, Membership, Project, User
+from app.models.base import utcnow
 from tests.accounts import add_member, login, post_form
 from tests.factories import make_acme, make_beta, person
 
@@ -360,6 +362,32 @@ def test_assignee_and_label_changes_show_on_the_next_view(app, client, db_sessio
         db_session.scalars(select(Label).where(Label.name == "bug")).one().name = "defect"
         db_session.commit()
     assert '<span class="chip">defect</span>' in _page(client)
+
+
+def test_a_label_the_cached_names_do_not_know_yet_is_shown(app, client, db_session, acme):
+    """A label written straight to the database (no version moved) and then put on the issue is
+    shown by name: the page reads the labels its cached names lack."""
+    login(client, "vic@example.com")
+    _warm(client)
+    sqlite = db_session.get_bind().dialect.name == "sqlite"
+    label_id = uuid.uuid4()
+    with tenant_context(acme.id):
+        db_session.execute(
+            text(
+                "INSERT INTO labels (tenant_id, id, name, color, created_at)"
+                " VALUES (:t, :i, 'urgent', '#b91c1c', :c)"
+            ),
+            {
+                "t": acme.id.hex if sqlite else acme.id,
+                "i": label_id.hex if sqlite else label_id,
+                "c": utcnow(),
+            },
+        )
+        issue = db_session.scalars(select(Issue)).one()
+        db_session.add(IssueLabel(issue_id=issue.id, label_id=label_id))
+        db_session.commit()
+    html = _page(client)
+    assert '<span class="chip">urgent</span>' in html and '<span class="chip">bug</span>' in html
 
 
 def test_member_changes_show_on_the_next_view(app, client, db_session, acme):

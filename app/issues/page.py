@@ -117,9 +117,14 @@ def store_rendered_parts(page: dict | None = None) -> None:
         cache.store_many(values, timeout=cache.DEFAULT_TIMEOUT)
 
 
-def _render_parts(issue: Issue, watchers: set[str]) -> dict:
+def _render_parts(issue: Issue, watchers: set[str], label_ids: set[str]) -> dict:
     comments, activity = queries.comments_of(issue), queries.activity_of(issue)
     people, labels, handles = queries.issue_page_choices()
+    # The issue's labels, named from the tenant's cached ones (in their order, by name); a label
+    # made since those were cached is read with the rest of them.
+    issue_labels = [label for label in labels if label.id in label_ids]
+    if len(issue_labels) < len(label_ids):
+        issue_labels = queries.labels_named(label_ids)
     mention_url = _mention_url(handles) if _has_mentions(issue, comments) else None
 
     def html_of(row) -> Markup:
@@ -132,6 +137,7 @@ def _render_parts(issue: Issue, watchers: set[str]) -> dict:
     main = render_template(
         "issues/_issue_main.html",
         issue=issue,
+        labels=issue_labels,
         comments=comments,
         activity=activity,
         html_of=html_of,
@@ -146,7 +152,7 @@ def _render_parts(issue: Issue, watchers: set[str]) -> dict:
         "main": str(main),
         "details": str(render_template("issues/_issue_details.html", issue=issue)),
         "watchers": watchers,
-        "values": issues.edit_values(issue),
+        "values": issues.edit_values(issue, label_ids),
         "people": people,
         "labels": labels,
     }

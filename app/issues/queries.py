@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from flask import abort, request
 from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, or_, select, union_all
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm import joinedload, lazyload, raiseload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import cache
@@ -303,22 +303,36 @@ def issue_stamp_or_404(issue_ref: str) -> tuple[uuid.UUID, int]:
     return found.id, found.version
 
 
-def issue_with_people(issue_id) -> tuple[Issue, set[str]] | None:
-    """An issue with its project, assignees and the ids of who watches it (one query), and its
-    labels (a second: joined too, they would join labels inside an outer join, where the tenant is
-    not pinned for Citus)."""
+def issue_with_people(issue_id) -> tuple[Issue, set[str], set[str]] | None:
+    """An issue with its project and assignees, the ids of who watches it and the ids of its
+    labels, in one query. (``Issue.labels`` is not loaded: the page names the labels from the
+    tenant's cached ones, ``issue_page_choices``. Joined, they would join labels inside an outer
+    join, where the tenant is not pinned for Citus.)"""
     watchers = (
         select(func.aggregate_strings(cast(IssueWatcher.user_id, String), ","))
         .where(IssueWatcher.tenant_id == Issue.tenant_id, IssueWatcher.issue_id == Issue.id)
         .scalar_subquery()
     )
-    statement = select(Issue, watchers).where(Issue.id == issue_id).options(joinedload(Issue.assignees))
+    labels = (
+        select(func.aggregate_strings(cast(IssueLabel.label_id, String), ","))
+        .where(IssueLabel.tenant_id == Issue.tenant_id, IssueLabel.issue_id == Issue.id)
+        .scalar_subquery()
+    )
+    statement = (
+        select(Issue, watchers, labels)
+        .where(Issue.id == issue_id)
+        .options(joinedload(Issue.assignees), raiseload(Issue.labels))
+    )
     found = db.session.execute(statement).unique().one_or_none()
     if found is None:
         return None
-    issue, watcher_list = found
-    # A UUID is spelled with dashes by PostgreSQL and as 32 hex digits by SQLite.
-    return issue, {str(uuid.UUID(user_id)) for user_id in (watcher_list or "").split(",") if user_id}
+    issue, watcher_list, label_list = found
+    return issue, _id_set(watcher_list), _id_set(label_list)
+
+
+def _id_set(joined: str | None) -> set[str]:
+    """Ids joined with commas, as dashed UUIDs (SQLite spells a UUID as 32 hex digits)."""
+    return {str(uuid.UUID(value)) for value in (joined or "").split(",") if value}
 
 
 def members() -> list[User]:
@@ -329,6 +343,13 @@ def members() -> list[User]:
 
 def labels() -> list[Label]:
     return db.session.scalars(select(Label).order_by(Label.name)).all()
+
+
+def labels_named(label_ids) -> list[Choice]:
+    """The labels with these ids (as text), by name, as ``issue_page_choices`` gives them."""
+    ids = [uuid.UUID(label_id) for label_id in label_ids]
+    found = db.session.scalars(select(Label).where(Label.id.in_(ids)).order_by(Label.name))
+    return [Choice(str(label.id), label.name) for label in found]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ labels) are looked up through the scoped session, so another tenant's ids are re
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
 
@@ -323,15 +324,18 @@ EDIT_FIELDS = {
 }
 
 
-def edit_values(issue: Issue) -> dict:
-    """The issue's editable values as plain JSON values (what an edit form carries as loaded)."""
+def edit_values(issue: Issue, label_ids: Iterable[str] | None = None) -> dict:
+    """The issue's editable values as plain JSON values (what an edit form carries as loaded);
+    ``label_ids``, when given, are its labels' (then ``issue.labels`` is not read)."""
+    if label_ids is None:
+        label_ids = (str(label.id) for label in issue.labels)
     return {
         "title": issue.title,
         "description": issue.description or "",
         "state": issue.state,
         "priority": issue.priority,
         "assignees": sorted(str(u.id) for u in issue.assignees),
-        "labels": sorted(str(label.id) for label in issue.labels),
+        "labels": sorted(label_ids),
         "due_date": issue.due_date.isoformat() if issue.due_date else None,
         "estimate": issue.estimate,
     }
