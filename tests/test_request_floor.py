@@ -124,6 +124,20 @@ def test_a_page_rendered_anew_shows_the_person_from_the_cached_account(
     assert traffic.statements and not [s for s in traffic.statements if _PERSON_BY_ID.search(s)]
 
 
+@pytest.mark.parametrize("url", [LIST + "?priority=0", "/acme/search?q=broken"])
+def test_a_page_rendered_anew_is_stored_with_its_parts_in_one_round_trip(
+    app, client, db_session, acme, monkeypatch, url
+):
+    """A list or search page not in the cache keeps what it rendered (the rows or the results,
+    and the page itself) in one Redis round trip."""
+    login(client, "grace@example.com")
+    assert client.get(LIST).status_code == 200  # the account and the filters' choices are cached
+    with Traffic(app, monkeypatch).watching() as traffic:
+        assert client.get(url).status_code == 200
+    writes = [trip for trip in traffic.round_trips if {"SET", "SETEX"} & set(trip)]
+    assert writes == [["SET", "SET"]], traffic.round_trips
+
+
 def test_values_read_for_another_login_are_not_used(app, client, db_session, acme, monkeypatch):
     """When this process's copy of a session names another person, what was read for them is dropped."""
     grace_id = str(acme.people["grace@example.com"].id)

@@ -24,7 +24,8 @@ import functools
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import g, has_app_context
@@ -247,17 +248,64 @@ def may_store() -> bool:
 
 
 def store(key: str, value: Any, timeout=DEFAULT_TIMEOUT) -> None:
-    """Keep ``value`` under ``key`` (see ``may_store``); an unreachable cache is only logged."""
-    _set(key, value, timeout)
+    """Keep ``value`` under ``key`` (see ``may_store``); an unreachable cache is only logged.
+    While a cached page renders, its parts are kept with the page, in one round trip."""
+    store_many({key: value}, timeout)
 
 
 def store_many(values: dict[str, Any], timeout=DEFAULT_TIMEOUT) -> None:
     """``store`` for several keys in one round trip."""
-    if values and may_store():
-        try:
-            cache.set_many(values, timeout=timeout)
-        except RedisError as exc:
-            log.warning("cache unavailable", extra={"error": str(exc)})
+    if not values or not may_store():
+        return
+    collected = _collected_stores()
+    if collected is not None:
+        collected.update((key, (value, timeout)) for key, value in values.items())
+        return
+    try:
+        cache.set_many(values, timeout=timeout)
+    except RedisError as exc:
+        log.warning("cache unavailable", extra={"error": str(exc)})
+
+
+_COLLECTED = "cache_collected_stores"
+
+
+def _collected_stores() -> dict | None:
+    return g._get_current_object().get(_COLLECTED) if has_app_context() else None
+
+
+@contextmanager
+def stores_together() -> Iterator[dict]:
+    """Inside, ``store`` and ``store_many`` collect what they keep; ``store_collected`` (or the
+    end of the block) writes it all in one round trip, each value with its own timeout."""
+    request_globals = g._get_current_object()
+    outer = request_globals.get(_COLLECTED)
+    collected = request_globals.setdefault(_COLLECTED, {}) if outer is None else outer
+    try:
+        yield collected
+    finally:
+        if outer is None:
+            request_globals.pop(_COLLECTED, None)
+            _write_collected(collected)
+
+
+def _write_collected(collected: dict) -> None:
+    if not collected:
+        return
+    backend = cache.cache
+    prefix = backend._get_prefix()
+    try:
+        if _unapplied_bumps:
+            _apply_unapplied_bumps()
+        pipe = backend._write_client.pipeline(transaction=False)
+        for key, (value, timeout) in collected.items():
+            seconds = backend._normalize_timeout(timeout)
+            dumped = backend.serializer.dumps(value)
+            pipe.set(prefix + key, dumped, ex=seconds if seconds > 0 else None)
+        pipe.execute()
+    except RedisError as exc:
+        log.warning("cache unavailable", extra={"error": str(exc)})
+    collected.clear()
 
 
 def _set(key: str, value: Any, timeout) -> None:
@@ -625,6 +673,7 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == current:
         return stored[1].replace(CSRF_PLACEHOLDER, generate_csrf())
     # The versions were read before the data: a change committed meanwhile moves them again.
-    html = str(render())
-    _set(key, (current, html.replace(generate_csrf(), CSRF_PLACEHOLDER)), timeout)
+    with stores_together():  # what rendering keeps (list rows, search results), with the page
+        html = str(render())
+        store(key, (current, html.replace(generate_csrf(), CSRF_PLACEHOLDER)), timeout)
     return html
