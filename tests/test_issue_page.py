@@ -404,6 +404,18 @@ def test_member_changes_show_on_the_next_view(app, client, db_session, acme):
     assert "<p>Ask @grace</p>" in _page(client)
 
 
+def test_someone_assigned_who_left_the_organization_is_still_shown(app, client, db_session, acme):
+    """An assignee removed from the organization stays named on the page (and in the edit form's values)."""
+    login(client, "vic@example.com")
+    assert "Grace Hopper</dd>" in _warm(client)
+    with tenant_context(acme.id):
+        grace = _user(db_session, "grace@example.com")
+        db_session.delete(db_session.scalars(select(Membership).where(Membership.user_id == grace.id)).one())
+        db_session.commit()
+    html = _page(client)
+    assert "Grace Hopper</dd>" in html
+
+
 def test_a_new_member_becomes_a_mention_link(app, client, db_session, acme):
     """A handle that named nobody links to the member who joins with it."""
     with tenant_context(acme.id):

@@ -135,7 +135,8 @@ def test_a_page_rendered_anew_is_stored_with_its_parts_in_one_round_trip(
     with Traffic(app, monkeypatch).watching() as traffic:
         assert client.get(url).status_code == 200
     writes = [trip for trip in traffic.round_trips if {"SET", "SETEX"} & set(trip)]
-    assert writes == [["SET", "SET"]], traffic.round_trips
+    # The page and its rows or results (on PostgreSQL, also the search's excerpts made).
+    assert len(writes) == 1 and len(writes[0]) >= 2 and set(writes[0]) == {"SET"}, traffic.round_trips
 
 
 def test_values_read_for_another_login_are_not_used(app, client, db_session, acme, monkeypatch):

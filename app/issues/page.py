@@ -117,11 +117,15 @@ def store_rendered_parts(page: dict | None = None) -> None:
         cache.store_many(values, timeout=cache.DEFAULT_TIMEOUT)
 
 
-def _render_parts(issue: Issue, watchers: set[str], label_ids: set[str]) -> dict:
+def _render_parts(issue: Issue, assignee_ids: set[str], watchers: set[str], label_ids: set[str]) -> dict:
     comments, activity = queries.comments_of(issue), queries.activity_of(issue)
     people, labels, handles = queries.issue_page_choices()
-    # The issue's labels, named from the tenant's cached ones (in their order, by name); a label
-    # made since those were cached is read with the rest of them.
+    # The issue's assignees and labels, named from the tenant's cached members and labels (in
+    # their order, by name); one the cache does not know (a label made since, someone assigned
+    # who has left) is read with the rest.
+    assignees = [person for person in people if person.id in assignee_ids]
+    if len(assignees) < len(assignee_ids):
+        assignees = queries.people_named(assignee_ids)
     issue_labels = [label for label in labels if label.id in label_ids]
     if len(issue_labels) < len(label_ids):
         issue_labels = queries.labels_named(label_ids)
@@ -150,9 +154,9 @@ def _render_parts(issue: Issue, watchers: set[str], label_ids: set[str]) -> dict
         "project_name": issue.project.name,
         "project_url": url_for("issues.project_list", project_key=issue.project.key),
         "main": str(main),
-        "details": str(render_template("issues/_issue_details.html", issue=issue)),
+        "details": str(render_template("issues/_issue_details.html", issue=issue, assignees=assignees)),
         "watchers": watchers,
-        "values": issues.edit_values(issue, label_ids),
+        "values": issues.edit_values(issue, label_ids, assignee_ids),
         "people": people,
         "labels": labels,
     }

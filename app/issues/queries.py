@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from flask import abort, request
 from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, or_, select, union_all
-from sqlalchemy.orm import joinedload, lazyload, raiseload
+from sqlalchemy.orm import lazyload, raiseload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import cache
@@ -303,31 +303,33 @@ def issue_stamp_or_404(issue_ref: str) -> tuple[uuid.UUID, int]:
     return found.id, found.version
 
 
-def issue_with_people(issue_id) -> tuple[Issue, set[str], set[str]] | None:
-    """An issue with its project and assignees, the ids of who watches it and the ids of its
-    labels, in one query. (``Issue.labels`` is not loaded: the page names the labels from the
-    tenant's cached ones, ``issue_page_choices``. Joined, they would join labels inside an outer
-    join, where the tenant is not pinned for Citus.)"""
-    watchers = (
-        select(func.aggregate_strings(cast(IssueWatcher.user_id, String), ","))
-        .where(IssueWatcher.tenant_id == Issue.tenant_id, IssueWatcher.issue_id == Issue.id)
-        .scalar_subquery()
-    )
-    labels = (
-        select(func.aggregate_strings(cast(IssueLabel.label_id, String), ","))
-        .where(IssueLabel.tenant_id == Issue.tenant_id, IssueLabel.issue_id == Issue.id)
-        .scalar_subquery()
-    )
+def issue_with_people(issue_id) -> tuple[Issue, set[str], set[str], set[str]] | None:
+    """An issue with its project, and the ids of its assignees, its watchers and its labels, in
+    one query. (``Issue.assignees`` and ``Issue.labels`` are not loaded: the page names them
+    from the tenant's cached members and labels, ``issue_page_choices``.)"""
+
+    def ids_of(column, link):
+        return (
+            select(func.aggregate_strings(cast(column, String), ","))
+            .where(link.tenant_id == Issue.tenant_id, link.issue_id == Issue.id)
+            .scalar_subquery()
+        )
+
     statement = (
-        select(Issue, watchers, labels)
+        select(
+            Issue,
+            ids_of(IssueAssignee.user_id, IssueAssignee),
+            ids_of(IssueWatcher.user_id, IssueWatcher),
+            ids_of(IssueLabel.label_id, IssueLabel),
+        )
         .where(Issue.id == issue_id)
-        .options(joinedload(Issue.assignees), raiseload(Issue.labels))
+        .options(raiseload(Issue.assignees), raiseload(Issue.labels))
     )
-    found = db.session.execute(statement).unique().one_or_none()
+    found = db.session.execute(statement).one_or_none()
     if found is None:
         return None
-    issue, watcher_list, label_list = found
-    return issue, _id_set(watcher_list), _id_set(label_list)
+    issue, assignees, watchers, labels = found
+    return issue, _id_set(assignees), _id_set(watchers), _id_set(labels)
 
 
 def _id_set(joined: str | None) -> set[str]:
@@ -350,6 +352,14 @@ def labels_named(label_ids) -> list[Choice]:
     ids = [uuid.UUID(label_id) for label_id in label_ids]
     found = db.session.scalars(select(Label).where(Label.id.in_(ids)).order_by(Label.name))
     return [Choice(str(label.id), label.name) for label in found]
+
+
+def people_named(user_ids) -> list[Choice]:
+    """The people with these ids (as text), by name, members or not (someone assigned who has
+    left the organization since)."""
+    ids = [uuid.UUID(user_id) for user_id in user_ids]
+    found = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(User.name))
+    return [Choice(str(user.id), user.name) for user in found]
 
 
 @dataclass(frozen=True)

@@ -324,17 +324,22 @@ EDIT_FIELDS = {
 }
 
 
-def edit_values(issue: Issue, label_ids: Iterable[str] | None = None) -> dict:
+def edit_values(
+    issue: Issue, label_ids: Iterable[str] | None = None, assignee_ids: Iterable[str] | None = None
+) -> dict:
     """The issue's editable values as plain JSON values (what an edit form carries as loaded);
-    ``label_ids``, when given, are its labels' (then ``issue.labels`` is not read)."""
+    ``label_ids`` and ``assignee_ids``, when given, are its labels' and assignees' (then
+    ``issue.labels`` and ``issue.assignees`` are not read)."""
     if label_ids is None:
         label_ids = (str(label.id) for label in issue.labels)
+    if assignee_ids is None:
+        assignee_ids = (str(user.id) for user in issue.assignees)
     return {
         "title": issue.title,
         "description": issue.description or "",
         "state": issue.state,
         "priority": issue.priority,
-        "assignees": sorted(str(u.id) for u in issue.assignees),
+        "assignees": sorted(assignee_ids),
         "labels": sorted(label_ids),
         "due_date": issue.due_date.isoformat() if issue.due_date else None,
         "estimate": issue.estimate,
