@@ -88,7 +88,8 @@ def test_hostile_titles_descriptions_and_comments_stay_text(client, db_session, 
 
 
 def test_a_search_runs_the_same_statements_for_forty_hits_as_for_one(app, client, db_session, acme):
-    """Results are read with what they show in one statement: the count does not grow with the hits."""
+    """Results are read with what they show in one statement (on PostgreSQL their excerpts in a
+    second): the count does not grow with the hits."""
     acme.add_issue("Osprey over the lake")
     for n in range(40):
         issue = acme.add_issue(f"Kestrel {n}", f"Hovering kestrel number {n}")
@@ -103,7 +104,8 @@ def test_a_search_runs_the_same_statements_for_forty_hits_as_for_one(app, client
     with Statements(app) as thirty:
         assert len(_refs(_search(client, "kestrel"))) == 30
     assert len(thirty.sent) == len(one.sent), (one.sent, thirty.sent)
-    assert len(one.searches) == len(thirty.searches) == 1
+    postgres = db_session.get_bind().dialect.name == "postgresql"
+    assert len(one.searches) == len(thirty.searches) == (2 if postgres else 1), thirty.searches
     assert not [s for s in thirty.sent if s not in thirty.searches and re.search(r"\bissues\b", s)]
 
 
