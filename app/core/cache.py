@@ -275,18 +275,19 @@ def _collected_stores() -> dict | None:
 
 
 @contextmanager
-def stores_together() -> Iterator[dict]:
-    """Inside, ``store`` and ``store_many`` collect what they keep; ``store_collected`` (or the
-    end of the block) writes it all in one round trip, each value with its own timeout."""
+def stores_together() -> Iterator[None]:
+    """Inside, ``store`` and ``store_many`` collect what they keep; the end of the outermost
+    block writes it all in one round trip, each value with its own timeout."""
     request_globals = g._get_current_object()
-    outer = request_globals.get(_COLLECTED)
-    collected = request_globals.setdefault(_COLLECTED, {}) if outer is None else outer
+    if _COLLECTED in request_globals:  # an outer block writes them
+        yield
+        return
+    collected = request_globals.setdefault(_COLLECTED, {})
     try:
-        yield collected
+        yield
     finally:
-        if outer is None:
-            request_globals.pop(_COLLECTED, None)
-            _write_collected(collected)
+        request_globals.pop(_COLLECTED, None)
+        _write_collected(collected)
 
 
 def _write_collected(collected: dict) -> None:
@@ -305,7 +306,6 @@ def _write_collected(collected: dict) -> None:
         pipe.execute()
     except RedisError as exc:
         log.warning("cache unavailable", extra={"error": str(exc)})
-    collected.clear()
 
 
 def _set(key: str, value: Any, timeout) -> None:

@@ -54,12 +54,9 @@ def quick_html_params(**kwargs) -> Markup:
     return Markup(" ".join(params))
 
 
-_NO_FLAGS = type("NoFlags", (), {})()
-
-
 def _validation_attributes(field, names, kwargs) -> None:
     """The attributes the field's validators set (``required``, ``maxlength`` …), as WTForms adds them."""
-    flags = vars(getattr(field, "flags", None) or _NO_FLAGS)  # the flags set (a missing one reads None)
+    flags = getattr(getattr(field, "flags", None), "__dict__", {})  # the flags set (a missing one reads None)
     for name in names:
         if name not in kwargs and name in flags:
             kwargs[name] = flags[name]

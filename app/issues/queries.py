@@ -349,17 +349,18 @@ def labels() -> list[Label]:
 
 def labels_named(label_ids) -> list[Choice]:
     """The labels with these ids (as text), by name, as ``issue_page_choices`` gives them."""
-    ids = [uuid.UUID(label_id) for label_id in label_ids]
-    found = db.session.scalars(select(Label).where(Label.id.in_(ids)).order_by(Label.name))
-    return [Choice(str(label.id), label.name) for label in found]
+    return _named(Label, label_ids)
 
 
 def people_named(user_ids) -> list[Choice]:
     """The people with these ids (as text), by name, members or not (someone assigned who has
     left the organization since)."""
-    ids = [uuid.UUID(user_id) for user_id in user_ids]
-    found = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(User.name))
-    return [Choice(str(user.id), user.name) for user in found]
+    return _named(User, user_ids)
+
+
+def _named(model, ids) -> list[Choice]:
+    statement = select(model).where(model.id.in_([uuid.UUID(i) for i in ids])).order_by(model.name)
+    return [Choice(str(row.id), row.name) for row in db.session.scalars(statement)]
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,9 @@ def _postgres_excerpts(tenant_id, query: str, rows) -> list[Markup]:
     excerpted again. An excerpt made in a later snapshot than the page's rows is kept under the
     stamp it was made from.
     """
-    question = hashlib.sha256(rows[0].question.encode()).hexdigest()[:32] if rows else ""
+    if not rows:
+        return []
+    question = hashlib.sha256(rows[0].question.encode()).hexdigest()[:32]
 
     def key(issue_id, stamp) -> str:
         return cache.tenant_key("excerpt", _EXCERPT_FORMAT, question, issue_id, stamp)
@@ -398,7 +400,7 @@ def _postgres_search(by_project: bool):
         SELECT page.id AS issue_id, page.score AS score, page.total AS total,
                p.key AS project_key, page.number AS number, page.title AS title, page.state AS state,
                {_STAMP.format("page.id")} AS stamp,
-               CAST(websearch_to_tsquery('english', :query) AS text) AS question
+               (SELECT CAST(websearch_to_tsquery('english', :query) AS text)) AS question
         FROM (
             SELECT i.tenant_id, i.id, i.project_id, i.number, i.title, i.state,
                    i.created_at, m.score AS score, count(*) OVER () AS total
