@@ -648,7 +648,7 @@ def page_keys_for(request, user_id) -> list[str] | None:
     return [*keys, page_key(tenant_id, name, user_id, request)]
 
 
-def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFAULT_TIMEOUT) -> str:
+def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFAULT_TIMEOUT):
     """A member's whole page, served from the cache until anything it shows changes.
 
     The page depends on the versions of ``topics`` (the tenant data on the page), the
@@ -656,11 +656,14 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     name, organizations and role, in the layout). It is stored under a key of the tenant, the
     member and the exact URL, together with the versions it was rendered at, so the page and
     the current versions come back in one round trip. The CSRF token is stored as a
-    placeholder and filled in per response. A page with a flash message to show is rendered,
-    not cached.
+    placeholder and filled in per response; the page is also kept gzipped, with the token
+    spliced in per response (``app.core.compression.precompress``). A page with a flash message
+    to show is rendered, not cached.
     """
     from flask import request, session
     from flask_wtf.csrf import generate_csrf
+
+    from app.core.compression import precompress, token_page
 
     user_id = _VIEWER["find"]()
     if user_id is None or session._get_current_object().get("_flashes"):
@@ -670,10 +673,12 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     remember_page(request.path, tenant_id, name, topics)
     key = page_key(tenant_id, name, user_id, request)
     current, stored = page_versions(topics, _MEMBER_TOPICS, user_id, along=key)
-    if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == current:
-        return stored[1].replace(CSRF_PLACEHOLDER, generate_csrf())
+    if isinstance(stored, tuple) and len(stored) == 3 and stored[0] == current:
+        return token_page(stored[1], CSRF_PLACEHOLDER, stored[2], generate_csrf())
     # The versions were read before the data: a change committed meanwhile moves them again.
     with stores_together():  # what rendering keeps (list rows, search results), with the page
-        html = str(render())
-        store(key, (current, html.replace(generate_csrf(), CSRF_PLACEHOLDER)), timeout)
-    return html
+        token = generate_csrf()
+        html = str(render()).replace(token, CSRF_PLACEHOLDER)
+        compressed = precompress(html, CSRF_PLACEHOLDER)
+        store(key, (current, html, compressed), timeout)
+    return token_page(html, CSRF_PLACEHOLDER, compressed, token)

@@ -9,11 +9,18 @@ saving. Measured on the pages themselves (brotli 1 / 4, CPU per response and sha
 69.8% at 3). So bodies of at least ``COMPRESS_LARGE_SIZE`` bytes are compressed at
 ``COMPRESS_LARGE_BR_LEVEL`` / ``COMPRESS_LARGE_LEVEL`` (gzip), and smaller ones at
 Flask-Compress's own levels.
+
+A cached page (``app.core.cache.cached_page``, the issue page) is gzipped once, when it is
+stored, and each response splices its own CSRF token into the stored gzip stream
+(``precompress``, ``token_page``): per response only the token's block and a checksum are made.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import struct
+import zlib
 
 import brotli
 from flask import current_app, request
@@ -26,6 +33,10 @@ class SizedCompress(Compress):
     """Flask-Compress, compressing a large body at the large-body levels itself."""
 
     def after_request(self, response: Response | None) -> Response:
+        if response is not None and getattr(response, "spliceable", None) is not None:
+            spliced = _spliced_gzip(response)
+            if spliced is not None:
+                return self._encoded(response, spliced, "gzip")
         if response is not None and self._is_small(response):
             # Too small to compress (Flask-Compress would decide so after its other checks):
             # only the Vary header it adds to every response.
@@ -34,22 +45,23 @@ class SizedCompress(Compress):
         if response is not None and self._is_large(response):
             algorithm = _choose_algorithm(self.enabled_algorithms, request.headers.get("Accept-Encoding", ""))
             if algorithm in ("br", "gzip") and self._compressible(response):
-                response.direct_passthrough = False
-                response.set_data(_compress_large(response.get_data(), algorithm))
-                response.headers["Content-Encoding"] = algorithm
-                # Flask-Compress adds Vary and leaves a body already encoded alone; the ETag
-                # is marked with the encoding, as it does for the bodies it compresses.
-                response = super().after_request(response)
-                etag, weak = response.get_etag()
-                if etag and not weak:
-                    response.set_etag(f"{etag}:{algorithm}", weak=False)
-                if current_app.config["COMPRESS_EVALUATE_CONDITIONAL_REQUEST"] and request.method in (
-                    "GET",
-                    "HEAD",
-                ):
-                    response.make_conditional(request)
-                return response
+                return self._encoded(response, _compress_large(response.get_data(), algorithm), algorithm)
         return super().after_request(response)
+
+    def _encoded(self, response: Response, body: bytes, algorithm: str) -> Response:
+        """``response`` with ``body``, its content already encoded with ``algorithm``."""
+        response.direct_passthrough = False
+        response.set_data(body)
+        response.headers["Content-Encoding"] = algorithm
+        # Flask-Compress adds Vary and leaves a body already encoded alone; the ETag is marked
+        # with the encoding, as it does for the bodies it compresses.
+        response = super().after_request(response)
+        etag, weak = response.get_etag()
+        if etag and not weak:
+            response.set_etag(f"{etag}:{algorithm}", weak=False)
+        if current_app.config["COMPRESS_EVALUATE_CONDITIONAL_REQUEST"] and request.method in ("GET", "HEAD"):
+            response.make_conditional(request)
+        return response
 
     @staticmethod
     def _is_small(response: Response) -> bool:
@@ -90,3 +102,138 @@ def _compress_large(data: bytes, algorithm: str) -> bytes:
             lgblock=config["COMPRESS_BR_BLOCK"],
         )
     return gzip.compress(data, config["COMPRESS_LARGE_LEVEL"])
+
+
+# --- cached pages: compressed once, each response's CSRF token spliced in ----------------------
+#
+# A gzip body is a deflate stream: blocks, each decoded on its own, whose back-references reach
+# up to 32 KB into what was decoded before. Every token slot of a page closes a quoted attribute
+# (``value="…"``), so a response fills each slot with the same bytes of one fixed length: its
+# token, the closing quote, and spaces up to ``SLOT_LENGTH`` (spaces inside a tag mean nothing).
+# A stored page is compressed once with a stand-in of that length in each slot, cut into chunks,
+# each flushed to end on a byte boundary, at the first slot and at any slot too far from the one
+# before it for a back-reference; the other slots stay in the chunks as back-references to an
+# earlier one. A response sends the chunks with its own slot bytes, as one uncompressed block,
+# between them, then the checksum of what it sent. The stand-in is made of control bytes, which
+# no page holds, with no three bytes in a row repeated, so a back-reference can only copy a
+# slot's bytes into the same place of another slot: whatever the token, the stream decodes to
+# the page with that token in every slot. Each stored copy is checked so with a probe; failing
+# that, every slot is cut, and failing that too the page is compressed per response as any other.
+
+#: The bytes a response puts in each token slot: a signed token (at most 123 characters), its
+#: closing quote, and spaces.
+SLOT_LENGTH = 128
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name or time, OS unknown
+_WINDOW = 32 * 1024  # how far back a deflate back-reference reaches
+#: zlib gives up the GIL over 5 KB, which costs more under load than the checksum itself.
+_CRC_CHUNK = 4096
+
+
+@functools.cache
+def _stand_in(length: int) -> bytes:
+    """``length`` control bytes (never in a page) in which no three bytes in a row repeat (the
+    start of a de Bruijn sequence of order 3)."""
+    alphabet = [c for c in range(1, 32) if c not in (9, 10, 13)]
+    k, order, word, sequence = len(alphabet), 3, [0] * len(alphabet) * 3, []
+
+    def extend(t: int, p: int) -> None:
+        if len(sequence) >= length:
+            return
+        if t > order:
+            if order % p == 0:
+                sequence.extend(word[1 : p + 1])
+            return
+        word[t] = word[t - p]
+        extend(t + 1, p)
+        for j in range(word[t - p] + 1, k):
+            word[t] = j
+            extend(t + 1, t)
+
+    extend(1, 1)
+    if len(sequence) < length:
+        raise ValueError(f"no stand-in of {length} bytes")
+    return bytes(alphabet[i] for i in sequence[:length])
+
+
+def _stored_block(data: bytes) -> bytes:
+    """A deflate block holding ``data`` as it is (after a byte boundary; not the last block)."""
+    return b"\x00" + struct.pack("<HH", len(data), len(data) ^ 0xFFFF) + data
+
+
+def _chunks(parts: list[bytes], stand_in: bytes, level: int, cut_every_slot: bool) -> tuple[bytes, ...]:
+    """The page ``parts`` (the text between its slots) compressed with ``stand_in`` in the slots,
+    cut where a response's slot bytes go in."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, 9)
+    chunks, pending = [], [compressor.compress(parts[0])]
+    position, last_slot = len(parts[0]), None
+    for part in parts[1:]:
+        if cut_every_slot or last_slot is None or position + len(stand_in) - last_slot > _WINDOW:
+            chunks.append(b"".join(pending) + compressor.flush(zlib.Z_SYNC_FLUSH))
+            compressor.compress(stand_in)
+            compressor.flush(zlib.Z_SYNC_FLUSH)  # the stand-in's own blocks: a response sends its slot
+            pending = []
+        else:
+            pending.append(compressor.compress(stand_in))
+        last_slot = position
+        pending.append(compressor.compress(part))
+        position += len(stand_in) + len(part)
+    chunks.append(b"".join(pending) + compressor.flush(zlib.Z_FINISH))
+    return tuple(chunks)
+
+
+def _slots(html: str, slot: str) -> list[bytes] | None:
+    """The text between ``html``'s token slots (each slot with its closing quote), or None if it
+    has none or one is not inside a quoted attribute."""
+    parts = html.encode().split(slot.encode())
+    if len(parts) < 2 or not all(part.startswith(b'"') for part in parts[1:]):
+        return None
+    return [parts[0], *(part[1:] for part in parts[1:])]
+
+
+def precompress(html: str, slot: str) -> tuple[bytes, ...] | None:
+    """``html``, whose token slots read ``slot``, gzipped once for ``token_page``; None when it
+    cannot be spliced (no slot, a slot outside a quoted attribute, or a page that holds the
+    stand-in's bytes). Large pages at ``COMPRESS_LARGE_LEVEL``, others at ``COMPRESS_LEVEL``."""
+    parts = _slots(html, slot)
+    if parts is None:
+        return None
+    config = current_app.config
+    large = sum(map(len, parts)) >= config["COMPRESS_LARGE_SIZE"]
+    level = config["COMPRESS_LARGE_LEVEL"] if large else config["COMPRESS_LEVEL"]
+    stand_in = _stand_in(SLOT_LENGTH)
+    probe = bytes(b + 64 for b in stand_in)  # printable, differs from the stand-in in every byte
+    for cut_every_slot in (False, True):
+        chunks = _chunks(parts, stand_in, level, cut_every_slot)
+        if zlib.decompress(_stored_block(probe).join(chunks), -zlib.MAX_WBITS) == probe.join(parts):
+            return chunks
+    return None
+
+
+def token_page(html: str, slot: str, compressed: tuple[bytes, ...] | None, token: str) -> Response:
+    """The page ``html`` with ``token`` in its slots; sent gzipped from ``compressed`` (from
+    ``precompress``) to a client that takes gzip."""
+    if compressed is None or len(token) >= SLOT_LENGTH:
+        return current_app.response_class(html.replace(slot, token), mimetype="text/html")
+    filled = f'{token}"'.ljust(SLOT_LENGTH)
+    response = current_app.response_class(html.replace(f'{slot}"', filled), mimetype="text/html")
+    response.spliceable = (compressed, filled.encode(), response.response[0])
+    return response
+
+
+def _spliced_gzip(response: Response) -> bytes | None:
+    """The gzip body of a ``token_page`` whose body is still its own, for a client that takes
+    gzip; None otherwise (the body is compressed, or not, as any other)."""
+    chunks, filled, body = response.spliceable
+    response.spliceable = None
+    if not (
+        isinstance(response.response, list) and len(response.response) == 1 and response.response[0] is body
+    ):
+        return None  # the body was replaced after the page was made
+    accepted = request.headers.get("Accept-Encoding", "")
+    if response.status_code != 200 or _choose_algorithm(("gzip",), accepted) != "gzip":
+        return None
+    crc, view = 0, memoryview(body)
+    for start in range(0, len(body), _CRC_CHUNK):
+        crc = zlib.crc32(view[start : start + _CRC_CHUNK], crc)
+    trailer = struct.pack("<II", crc, len(body) & 0xFFFFFFFF)
+    return b"".join((_GZIP_HEADER, _stored_block(filled).join(chunks), trailer))

@@ -36,7 +36,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from app.auth.identity import signed_in
-from app.core import cache
+from app.core import cache, compression
 from app.core.markdown import MENTION_PLACEHOLDER, RENDERER_VERSION, stored_html
 from app.core.tenancy import require_tenant
 from app.extensions import cache as app_cache
@@ -215,10 +215,10 @@ def page_response(issue_ref: str, render, edit_form):
     if remembered is not None and storable:
         _read_with_session_next_time(tenant_id, remembered)
         versions, stored = _viewer_versions(remembered, user_id, along=key)
-        if not (isinstance(stored, tuple) and len(stored) == 4):
+        if not (isinstance(stored, tuple) and len(stored) == 5):
             stored = None
         elif stored[:2] == (remembered, versions):
-            return _answer(_etag(remembered, versions, user_id), lambda: _with_token(stored[2]))
+            return _answer(_etag(remembered, versions, user_id), lambda: _with_token(stored[2], stored[4]))
     issue_id, parts = parts_for(issue_ref)
     versions, _ = _viewer_versions(issue_id, user_id)
     if storable and issue_id != remembered:  # already noted above for the remembered issue
@@ -240,8 +240,9 @@ def page_response(issue_ref: str, render, edit_form):
             frame = str(render(*_frame_slots(parts["ref"]))).replace(token, cache.CSRF_PLACEHOLDER)
         own_form = str(edit_form(parts)).replace(token, cache.CSRF_PLACEHOLDER)
         html = _fill(frame, parts, watch, own_form)
-        store_rendered_parts({key: (issue_id, versions, html, (frame_versions, frame))})
-        return html.replace(cache.CSRF_PLACEHOLDER, token)
+        compressed = compression.precompress(html, cache.CSRF_PLACEHOLDER)
+        store_rendered_parts({key: (issue_id, versions, html, (frame_versions, frame), compressed)})
+        return compression.token_page(html, cache.CSRF_PLACEHOLDER, compressed, token)
 
     etag = _etag(issue_id, versions, user_id)
     if request.if_none_match.contains(etag):
@@ -290,8 +291,8 @@ def _fill(frame: str, parts: dict, watch: dict, edit_form: str) -> str:
     return _SLOT.sub(lambda found: str(values.get(found.group(1), found.group(0))), frame)
 
 
-def _with_token(html: str) -> str:
-    return html.replace(cache.CSRF_PLACEHOLDER, generate_csrf())
+def _with_token(html: str, compressed):
+    return compression.token_page(html, cache.CSRF_PLACEHOLDER, compressed, generate_csrf())
 
 
 def _answer(etag: str, body):
