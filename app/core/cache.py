@@ -597,10 +597,18 @@ def viewer_from(find: Callable[[], Any]) -> None:
     _VIEWER["find"] = find
 
 
+#: Where a request keeps the digest of its URL for ``page_key`` (asked for twice a request).
+_URL_DIGEST = "worklane.page_url_digest"
+
+
 def page_key(tenant_id, name: str, user_id, request) -> str:
     """The key of a person's cached page ``name`` at the request's exact URL (and htmx or not)."""
-    url = f"{request.full_path}|{request.headers.get('HX-Request', '')}"
-    return _key_in(tenant_id, "page", name, user_id, hashlib.sha256(url.encode()).hexdigest()[:24])
+    environ = request.environ
+    digest = environ.get(_URL_DIGEST)
+    if digest is None:
+        url = f"{request.full_path}|{environ.get('HTTP_HX_REQUEST', '')}"
+        digest = environ[_URL_DIGEST] = hashlib.sha256(url.encode()).hexdigest()[:24]
+    return _key_in(tenant_id, "page", name, user_id, digest)
 
 
 #: The cached page each path showed last in this process: (tenant, name, topics, member topics),

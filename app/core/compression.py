@@ -59,7 +59,12 @@ class SizedCompress(Compress):
         etag, weak = response.get_etag()
         if etag and not weak:
             response.set_etag(f"{etag}:{algorithm}", weak=False)
-        if current_app.config["COMPRESS_EVALUATE_CONDITIONAL_REQUEST"] and request.method in ("GET", "HEAD"):
+        conditional = etag or "Last-Modified" in response.headers  # else nothing could match
+        if (
+            conditional
+            and current_app.config["COMPRESS_EVALUATE_CONDITIONAL_REQUEST"]
+            and request.method in ("GET", "HEAD")
+        ):
             response.make_conditional(request)
         return response
 

@@ -156,6 +156,8 @@ class Session(CallbackDict, SessionMixin):
         self.visitor_data: dict | None = None
         self.csrf_cookie = csrf_cookie
         self.csrf_cookie_changed = False
+        #: The CSRF secret of a logged-in session, with the session id it was computed for.
+        self._csrf_of: tuple[str | None, str | None] = (None, None)
 
     @property
     def permanent(self) -> bool:
@@ -173,8 +175,12 @@ class Session(CallbackDict, SessionMixin):
 
     def _csrf_secret(self) -> str | None:
         if self.logged_in and self.sid:
-            message = f"worklane.csrf:{self.sid}".encode()
-            return hmac.new(self._secret_key.encode(), message, hashlib.sha256).hexdigest()
+            sid, secret = self._csrf_of
+            if sid != self.sid:  # read several times a request; new with each session id
+                message = f"worklane.csrf:{self.sid}".encode()
+                secret = hmac.new(self._secret_key.encode(), message, hashlib.sha256).hexdigest()
+                self._csrf_of = (self.sid, secret)
+            return secret
         return self.csrf_cookie
 
     def __contains__(self, key) -> bool:
