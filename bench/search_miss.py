@@ -51,7 +51,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--profile", choices=("miss", "hit"), help="cProfile the misses (or the hits) of a second pass"
     )
     parser.add_argument("--keys", action="store_true", help="list the keys of a miss's Redis round trips")
+    parser.add_argument(
+        "--pieces", action="store_true", help="time the parts of a miss (the search, the render, the writes)"
+    )
     parser.add_argument("--top", type=int, default=30, help="functions listed by the profile (default 30)")
+    parser.add_argument(
+        "--callees", action="append", default=[], help="with --profile, what the functions matching this call"
+    )
     return parser.parse_args(argv)
 
 
@@ -97,6 +103,51 @@ def print_round_trips(app, environ) -> None:
         call(app, environ)
     finally:
         Redis.execute_command, Pipeline.execute = original_execute, original_pipeline
+
+
+#: The parts of a miss ``--pieces`` times: (label, module, function name).
+PIECES = (
+    ("cached_search_issues", "app.issues.search", "cached_search_issues"),
+    ("  search statement", "app.issues.search", "_search"),
+    ("render_template (in the view)", "app.issues.routes", "render_template"),
+    ("write to the cache", "app.core.cache", "_write_collected"),
+    ("session open", "app.core.sessions", "WorklaneSessionInterface.open_session"),
+    ("session save", "app.core.sessions", "WorklaneSessionInterface.save_session"),
+)
+
+
+def timed_pieces(pieces=PIECES):
+    """Wrap the functions of ``pieces`` to sum their elapsed and CPU milliseconds; returns the sums
+    and a function that puts the originals back."""
+    import importlib
+
+    sums: dict[str, list[float]] = {label: [0.0, 0.0, 0] for label, _, _ in pieces}
+    undo = []
+    for label, module_name, name in pieces:
+        owner = importlib.import_module(module_name)
+        holder_name, _, attribute = name.rpartition(".")
+        holder = getattr(owner, holder_name) if holder_name else owner
+        if not hasattr(holder, attribute):
+            continue
+        original = getattr(holder, attribute)
+
+        def wrapper(*a, _original=original, _sums=sums[label], **k):
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            try:
+                return _original(*a, **k)
+            finally:
+                _sums[0] += (time.perf_counter() - started) * 1000
+                _sums[1] += (time.thread_time() - started_cpu) * 1000
+                _sums[2] += 1
+
+        setattr(holder, attribute, wrapper)
+        undo.append((holder, attribute, original))
+
+    def restore():
+        for holder, attribute, original in undo:
+            setattr(holder, attribute, original)
+
+    return sums, restore
 
 
 def measure(args) -> None:
@@ -153,12 +204,25 @@ def measure(args) -> None:
             elapsed, cpu = statistics.median(times[kind]), statistics.median(times[f"{kind}_cpu"])
             print(f"| {kind} | {elapsed:.2f} | {cpu:.2f} | {trips['sql']} | {' '.join(trips['redis'])} |")
         print(f"\nload (1 min) after: {os.getloadavg()[0]:.2f}")
+        if args.pieces:
+            sums, restore = timed_pieces()
+            rounds_of(app, environ_of, before, args.rounds, profiled="none")
+            restore()
+            print("\n| part of a miss and a hit (per round) | elapsed ms | CPU ms | calls |")
+            print("| --- | ---: | ---: | ---: |")
+            for label, (elapsed, cpu, calls) in sums.items():
+                per_round = (elapsed / args.rounds, cpu / args.rounds, calls / args.rounds)
+                print("| {} | {:.2f} | {:.2f} | {:g} |".format(label, *per_round))
         if args.profile:
             profiler = cProfile.Profile()
             rounds_of(app, environ_of, before, args.rounds, profiler, args.profile)
             for order in ("cumulative", "tottime"):
                 out = io.StringIO()
                 pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(args.top)
+                print(out.getvalue())
+            for pattern in args.callees:
+                out = io.StringIO()
+                pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_callees(pattern)
                 print(out.getvalue())
         editor.close()
     finally:

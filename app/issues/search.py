@@ -452,6 +452,11 @@ def _typed(statement: str, by_project: bool, **more_columns):
     )
 
 
+#: Whether the title and the description (weights A and B) of an issue's search row ``s`` match.
+_TITLE_AND_DESCRIPTION_MATCH = (
+    "ts_filter(s.search_vector, '{a,b}') @@ websearch_to_tsquery('english', :query)"
+)
+
 #: The row version of an issue's search row, which changes whenever its searched text does.
 _STAMP = (
     "(SELECT s.xmin::text || s.ctid::text FROM issue_search s"
@@ -459,22 +464,24 @@ _STAMP = (
 )
 
 
-def _headline(issue: str, title: str, description: str) -> str:
-    """SQL for the excerpt of the issue whose id, title and description are the expressions given.
+def _headline(issue: str, title: str, description: str, title_and_description_match: str = "") -> str:
+    """SQL for the excerpt of the issue whose id, title and description are the expressions given
+    (and, if given, whether its vector's title and description match the query by themselves).
 
     ts_headline reads the text HTML-escaped (its parser would drop anything that looks like a
     tag) and between two edge words (it drops punctuation before the first word and after the
     last). It parses all the text it is given: the comments are added only when the title and
     the description (weights A and B of the vector) do not match the query by themselves.
     """
+    title_and_description_match = title_and_description_match or (
+        f"(SELECT {_TITLE_AND_DESCRIPTION_MATCH} FROM issue_search s"
+        f" WHERE s.tenant_id = :tenant_id AND s.issue_id = {issue})"
+    )
     return f"""ts_headline('english',
                    concat_ws(' ', CAST(:edge AS text), replace(replace(replace(concat_ws(E'\\n',
                        {title},
                        left({description}, {INDEXED_CHARACTERS}),
-                       CASE WHEN (SELECT ts_filter(s.search_vector, '{{a,b}}')
-                                         @@ websearch_to_tsquery('english', :query)
-                                  FROM issue_search s
-                                  WHERE s.tenant_id = :tenant_id AND s.issue_id = {issue})
+                       CASE WHEN {title_and_description_match}
                             THEN NULL
                             ELSE (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
                                               {INDEXED_CHARACTERS})
@@ -491,19 +498,22 @@ def _postgres_search(by_project: bool, excerpting: bool = False):
     # (``_postgres_excerpts``), only for the hits whose text changed; or, ``excerpting``, here,
     # for each hit whose "<id> <stamp>" is not among the ``known`` ones (a CASE evaluates its
     # ELSE, and the subqueries in it, only for the rows that take it).
-    snippet = ""
-    if excerpting:
+    snippet, stamp, search_row = "", _STAMP.format("page.id"), ""
+    if excerpting:  # the page's search rows read once, for their stamps and the excerpts made
         description = "(SELECT d.description FROM issues d WHERE d.tenant_id = :tenant_id AND d.id = page.id)"
+        headline = _headline("page.id", "page.title", description, _TITLE_AND_DESCRIPTION_MATCH)
+        stamp = "s.xmin::text || s.ctid::text"
+        search_row = "LEFT JOIN issue_search s ON s.tenant_id = :tenant_id AND s.issue_id = page.id"
         snippet = f""",
-               CASE WHEN CAST(page.id AS text) || ' ' || stamped.stamp = ANY(CAST(:known AS text[]))
+               CASE WHEN CAST(page.id AS text) || ' ' || {stamp} = ANY(CAST(:known AS text[]))
                     THEN NULL
-                    ELSE {_headline("page.id", "page.title", description)}
+                    ELSE {headline}
                END AS snippet"""
     statement = _typed(
         f"""
         SELECT page.id AS issue_id, page.score AS score, page.total AS total,
                p.key AS project_key, page.number AS number, page.title AS title, page.state AS state,
-               stamped.stamp AS stamp,
+               {stamp} AS stamp,
                (SELECT CAST(websearch_to_tsquery('english', :query) AS text)) AS question{snippet}
         FROM (
             SELECT i.tenant_id, i.id, i.project_id, i.number, i.title, i.state,
@@ -515,7 +525,7 @@ def _postgres_search(by_project: bool, excerpting: bool = False):
             LIMIT :limit OFFSET :offset
         ) AS page
         JOIN projects p ON p.tenant_id = :tenant_id AND p.id = page.project_id
-        CROSS JOIN LATERAL (SELECT {_STAMP.format("page.id")} AS stamp) AS stamped
+        {search_row}
         ORDER BY page.score DESC, page.created_at DESC, page.id DESC
     """,
         by_project,
