@@ -10,7 +10,7 @@ from redis.connection import AbstractConnection
 from sqlalchemy import event
 
 from app.extensions import db
-from tests.accounts import login
+from tests.accounts import login, post_form
 from tests.factories import make_acme
 
 LIST = "/acme/projects/WEB/issues"
@@ -35,15 +35,18 @@ class Traffic:
     def __init__(self, app, monkeypatch):
         self.app, self.monkeypatch = app, monkeypatch
         self.round_trips: list[list[str]] = []
+        #: What each round trip sent, as sent.
+        self.sent: list[bytes] = []
         self.statements: list[str] = []
 
     def watching(self):
         send = AbstractConnection.send_packed_command
-        trips = self.round_trips
+        trips, sent = self.round_trips, self.sent
 
         def counted(connection, command, check_health=True):
             data = command if isinstance(command, bytes) else b"".join(command)
             trips.append([name.decode().upper() for name in _COMMAND.findall(data)])
+            sent.append(data)
             return send(connection, command, check_health=check_health)
 
         self.monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
@@ -137,6 +140,27 @@ def test_a_page_rendered_anew_is_stored_with_its_parts_in_one_round_trip(
     writes = [trip for trip in traffic.round_trips if {"SET", "SETEX"} & set(trip)]
     # The page and its rows or results (on PostgreSQL, also the search's excerpts made).
     assert len(writes) == 1 and len(writes[0]) >= 2 and set(writes[0]) == {"SET"}, traffic.round_trips
+
+
+def test_a_search_after_an_edit_reads_redis_once_between_its_session_and_its_write(
+    app, client, db_session, acme, monkeypatch
+):
+    """A search page rendered anew after an edit reads the results it showed before and the
+    layout's unread count in one round trip, between the session's and the one that stores it."""
+    login(client, "grace@example.com")
+    assert client.get("/acme/search?q=broken").status_code == 200
+    edit = {"title": "Broken login page", "description": "", "priority": "0", "state": "todo"}
+    edited = post_form(client, ISSUE, ISSUE + "/edit", **edit)
+    assert edited.status_code == 303 and client.get(edited.location).status_code == 200  # its message shown
+    with Traffic(app, monkeypatch).watching() as traffic:
+        page = client.get("/acme/search?q=broken")
+    assert page.status_code == 200 and "Broken login page" in page.get_data(as_text=True)
+    session, read, write = traffic.round_trips
+    assert session == ["HGETALL", "MGET"] and read == ["MGET"], traffic.round_trips
+    assert b":search:" in traffic.sent[1] and b":unread:" in traffic.sent[1]
+    assert set(write) == {"SET"} and len(write) >= 2  # the page and the results (and an excerpt made)
+    searches = [s for s in traffic.statements if "issue_search" in s]
+    assert len(searches) == 1, traffic.statements
 
 
 def test_values_read_for_another_login_are_not_used(app, client, db_session, acme, monkeypatch):

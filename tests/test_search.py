@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import create_engine, event, orm, text
 
 from app.config import normalize_database_url
 from app.core.tenancy import TenantNotSet, tenant_context, unscoped
+from app.issues import search
 from app.issues.search import MAX_LIMIT, SearchPage, cached_search_issues, search_issues
 from app.models import Organization
 from app.models.base import utcnow
@@ -292,6 +294,60 @@ def test_after_an_edit_only_the_edited_issue_is_excerpted_again(db_session, acme
     assert all(f"number {n}" in snippets[issue.id] for n, issue in enumerate(issues) if n != 2)
     assert _excerpted(db_session, acme, "KESTRELS") == set()  # the same question to PostgreSQL
     assert _excerpted(db_session, acme, "kestrel notes") == {issue.id for issue in issues}  # another question
+
+
+@pytest.mark.postgres_only
+def test_a_cached_search_after_an_edit_makes_the_edited_excerpt_in_its_one_statement(
+    app, db_session, acme, monkeypatch
+):
+    """After an edit of one hit, the cached search reads its page and makes that hit's excerpt in one
+    statement; the other hits keep the excerpts of the page read before."""
+    issues = [acme.add_issue(f"Kestrel {n}", f"Kestrel notes number {n}", age_minutes=n) for n in range(5)]
+    ids = [issue.id for issue in issues]
+    made = []
+    make = search._Marks.to_markup
+
+    def counting(self, excerpt, *, html_escaped=False):
+        made.append(excerpt)
+        return make(self, excerpt, html_escaped=html_escaped)
+
+    monkeypatch.setattr(search._Marks, "to_markup", counting)
+    with app.app_context():
+        db_session.commit()
+        with tenant_context(acme.org_id):
+            first = cached_search_issues("kestrel")
+        assert len(made) == 5
+        acme.change(issues[2], description="Kestrel notes rewritten")
+        db_session.commit()  # moves the cached versions
+        made.clear()
+        with _statements(db_session) as sent, tenant_context(acme.org_id):
+            page = cached_search_issues("kestrel")
+    assert [s for s in sent if "issue_search" in s] == sent and len(sent) == 1, sent
+    assert len(made) == 1 and "rewritten" in made[0]
+    assert page.issue_ids == first.issue_ids
+    snippets = {hit.issue_id: str(hit.snippet) for hit in page.hits}
+    assert "<mark>Kestrel</mark> notes rewritten" in snippets[ids[2]]
+    assert all(f"number {n}" in snippets[issue_id] for n, issue_id in enumerate(ids) if n != 2)
+    assert {hit.issue_id: hit.snippet for hit in first.hits if hit.issue_id != ids[2]} == {
+        hit.issue_id: hit.snippet for hit in page.hits if hit.issue_id != ids[2]
+    }
+
+
+@contextmanager
+def _statements(session):
+    """The statements (not the RLS settings) the session's connection sends in the block."""
+    connection = session.connection()
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "set_config" not in statement:
+            sent.append(statement)
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
 
 
 def _excerpted(session, tracker: Tracker, query: str) -> set[uuid.UUID]:

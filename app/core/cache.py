@@ -160,13 +160,20 @@ def _get_many(keys: list[str]) -> list[Any]:
     read = _read_earlier(keys)
     if read is not None:
         return read
+    along = _reads_ahead(keys)
     try:
         if _unapplied_bumps:
             _apply_unapplied_bumps()
-        return cache.cache.get_many(*keys)
+        values = cache.cache.get_many(*keys, *(key for group in along for key in group))
     except RedisError as exc:
         log.warning("cache unavailable", extra={"error": str(exc)})
         return [None] * len(keys)
+    if along:
+        earlier = g._get_current_object().setdefault(_READ_EARLIER, {})
+        rest = iter(values[len(keys) :])
+        for group in along:
+            earlier[tuple(group)] = [next(rest) for _ in group]
+    return values[: len(keys)]
 
 
 # --- values read earlier in the request, in another round trip ------------------------------
@@ -192,6 +199,36 @@ def read_along(*groups: list[str]) -> tuple[list[str], Callable[[list], None]] |
             earlier[tuple(keys)] = [backend.serializer.loads(next(values)) for _ in keys]
 
     return [prefix + key for keys in groups for key in keys], take
+
+
+# --- keys a page rendered anew reads anyway, read with the render's first read ----------------
+
+#: Functions naming keys that a cached page rendered anew reads anyway (see ``read_when_rendering``).
+_READ_WHEN_RENDERING: list[Callable[[], list[str] | None]] = []
+_READS_AHEAD = "cache_reads_ahead"
+
+
+def read_when_rendering(keys_for: Callable[[], list[str] | None]) -> None:
+    """Register ``keys_for() -> keys or None``: cache keys every page rendered anew reads (the
+    layout's), read along with the first read of the cache the render makes (``cached_page``)
+    rather than in a round trip of their own. ``keys_for`` must not ask Redis itself."""
+    _READ_WHEN_RENDERING.append(keys_for)
+
+
+def _read_ahead_while_rendering() -> None:
+    """The next read of the cache in this request also reads the keys ``read_when_rendering`` names."""
+    groups = [keys for keys_for in _READ_WHEN_RENDERING if (keys := keys_for())]
+    if groups:
+        g._get_current_object().setdefault(_READS_AHEAD, []).extend(groups)
+
+
+def _reads_ahead(keys: list[str]) -> list[list[str]]:
+    """The groups of keys to read along with ``keys`` (those waiting for the next read, but a group
+    equal to ``keys``: that one is being read now)."""
+    if not has_app_context():
+        return []
+    waiting = g._get_current_object().pop(_READS_AHEAD, None)
+    return [group for group in waiting if group != keys] if waiting else []
 
 
 def _read_earlier(keys: list[str]) -> list[Any] | None:
@@ -568,7 +605,19 @@ def memoize_for_tenant(
     topic: str | tuple, name: str, compute: Callable[[], Any], *parts: Any, timeout=DEFAULT_TIMEOUT
 ):
     """The tenant's cached value for ``name``, computed on a miss; expires when ``topic`` changes."""
-    return _memoized(tenant_key(name, f"v{versions(topic)[0]}", *parts), compute, timeout)
+    return _memoized(_memoized_key(versions(topic)[0], name, *parts), compute, timeout)
+
+
+def _memoized_key(version: int, name: str, *parts: Any) -> str:
+    return tenant_key(name, f"v{version}", *parts)
+
+
+def memoized_for_tenant_keys(topic: str | tuple, name: str, *parts: Any) -> list[str] | None:
+    """The key ``memoize_for_tenant`` reads for these arguments, if this request has read the
+    topic's version already (None otherwise: naming it would cost a round trip)."""
+    version_key = _topic_key(topic, ()) if isinstance(topic, str) else _topic_key(topic[0], topic[1:])
+    version = _request_memo().get(version_key)
+    return None if version is None else [_memoized_key(version, name, *parts)]
 
 
 def _memoized(key: str, compute: Callable[[], Any], timeout) -> Any:
@@ -684,6 +733,7 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     if isinstance(stored, tuple) and len(stored) == 3 and stored[0] == current:
         return token_page(stored[1], CSRF_PLACEHOLDER, stored[2], generate_csrf())
     # The versions were read before the data: a change committed meanwhile moves them again.
+    _read_ahead_while_rendering()
     with stores_together():  # what rendering keeps (list rows, search results), with the page
         token = generate_csrf()
         html = str(render()).replace(token, CSRF_PLACEHOLDER)

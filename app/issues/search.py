@@ -18,9 +18,11 @@ it can never be a syntax error, and a query with nothing to look for finds nothi
 One statement reads a page of hits with all a result shows (reference, title, state), whatever
 the number of hits; on SQLite it makes the excerpts too. On PostgreSQL, where making an excerpt
 (``ts_headline``) is most of a search's time, each is kept per issue, question and version of
-the issue's text, and a second statement makes only those not kept (after an edit: the edited
-issue's). ``cached_search_issues`` keeps each page of results in the cache for a short time, per
-tenant and question, checked against the versions of the issues and comments on every read.
+the issue's text, and a second statement makes only those not kept. ``cached_search_issues``
+keeps each page of results in the cache for a short time, per tenant and question, checked
+against the versions of the issues and comments on every read; once they have moved (after an
+edit), the page read before lends its excerpts, each with the version of the text it was made
+from, and the one statement that reads the page makes the others (the edited issue's).
 
 The statements are raw SQL, which the ORM's tenant scoping does not rewrite: each filters on
 the current tenant explicitly, and on PostgreSQL row-level security applies as well.
@@ -44,7 +46,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
-from sqlalchemy import Float, Integer, String, Uuid, bindparam, text
+from sqlalchemy import ARRAY, Float, Integer, String, Uuid, bindparam, text
 
 from app.core import cache
 from app.core.tenancy import require_tenant
@@ -65,8 +67,9 @@ SEARCHED_TOPICS = ("issues", "comments")
 #: Seconds a page of results stays cached. Its versions are checked on every read, so this only
 #: bounds how long a question nobody asks again keeps its room.
 CACHE_SECONDS = 60
-#: Part of the cache keys: a new number whenever what ``_page_to_cache`` stores changes shape.
-_CACHE_FORMAT = 1
+#: Part of the cache keys: a new number whenever what ``_page_to_cache`` stores changes shape
+#: (the keys carry ``_EXCERPT_FORMAT`` too: a page's excerpts are used again after an edit).
+_CACHE_FORMAT = 2
 #: Seconds an issue's excerpt for a question is kept (it is kept per version of the issue's text).
 EXCERPT_SECONDS = 3600
 #: Part of the excerpts' keys: a new number whenever the way excerpts are made changes.
@@ -86,6 +89,8 @@ class SearchHit:
     number: int
     title: str
     state: str
+    #: On PostgreSQL, the version of the issue's searched text the excerpt was made from (``_STAMP``).
+    stamp: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -117,6 +122,16 @@ def search_issues(query: str, *, project_id=None, limit: int = 20, offset: int =
     ``offset`` is past the last of them); the excerpts come with it on SQLite, and on PostgreSQL
     from the cache or one more statement (``_postgres_excerpts``).
     """
+    return _search(query, project_id=project_id, limit=limit, offset=offset)
+
+
+def _search(
+    query: str, *, project_id, limit: int, offset: int, earlier: SearchPage | None = None
+) -> SearchPage:
+    """``search_issues``. On PostgreSQL, given ``earlier`` (the same question's page of results as
+    it was last read, see ``cached_search_issues``), the statement that reads the page also makes
+    the excerpts of the hits whose text is not the one ``earlier`` shows, and no other round trip
+    is needed (``_POSTGRES_SEARCH_EXCERPTING``)."""
     tenant_id = require_tenant()
     limit, offset = _bounded(limit, offset)
     query = clean_query(query)
@@ -132,7 +147,13 @@ def search_issues(query: str, *, project_id=None, limit: int = 20, offset: int =
     marks = _Marks.new()
     session = db.session
     postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
+    kept: dict[str, str] = {}
+    if postgres and earlier is not None:
+        # The excerpts ``earlier`` shows, each under the version of the text it was made from.
+        kept = {f"{hit.issue_id} {hit.stamp}": str(hit.snippet) for hit in earlier.hits if hit.stamp}
+        statement = _POSTGRES_SEARCH_EXCERPTING[project_id is not None]
+        params = {"query": query, "known": list(kept), **marks.headline_params()}
+    elif postgres:
         statement = _POSTGRES_SEARCH[project_id is not None]
         params = {"query": query}
     else:
@@ -147,15 +168,42 @@ def search_issues(query: str, *, project_id=None, limit: int = 20, offset: int =
         # Past the last page: count the matches with the first one.
         first = session.execute(statement, {**params, "limit": 1, "offset": 0}).all()
         return SearchPage(total=first[0].total if first else 0, offset=offset)
-    if postgres:
+    if postgres and earlier is not None:
+        snippets = _excerpts_made_or_kept(rows, marks, kept)
+    elif postgres:
         snippets = _postgres_excerpts(tenant_id, query, rows)
     else:
         snippets = [marks.to_markup(row.snippet or "") for row in rows]
+    stamps = [row.stamp for row in rows] if postgres else [None] * len(rows)
     hits = [
-        SearchHit(row.issue_id, float(row.score), snippet, row.project_key, row.number, row.title, row.state)
-        for row, snippet in zip(rows, snippets, strict=True)
+        SearchHit(
+            row.issue_id, float(row.score), snippet, row.project_key, row.number, row.title, row.state, stamp
+        )
+        for row, snippet, stamp in zip(rows, snippets, stamps, strict=True)
     ]
     return SearchPage(hits=hits, total=rows[0].total if rows else 0, offset=offset)
+
+
+def _excerpt_key(question: str, issue_id, stamp) -> str:
+    """The key an issue's excerpt is kept under: per tenant, question (as PostgreSQL parsed it)
+    and version of the issue's text."""
+    digest = hashlib.sha256(question.encode()).hexdigest()[:32]
+    return cache.tenant_key("excerpt", _EXCERPT_FORMAT, digest, issue_id, stamp)
+
+
+def _excerpts_made_or_kept(rows, marks: _Marks, kept: dict[str, str]) -> list[Markup]:
+    """The excerpts of rows read by ``_POSTGRES_SEARCH_EXCERPTING``: those it made (kept for later
+    searches, as ``_postgres_excerpts`` keeps them), and, where it made none, those in ``kept``."""
+    excerpts, fresh = [], {}
+    for row in rows:
+        if row.snippet is None:  # the text is the one the kept excerpt was made from
+            excerpts.append(Markup(kept.get(f"{row.issue_id} {row.stamp}", "")))  # escaped when made
+            continue
+        excerpt = marks.to_markup(row.snippet, html_escaped=True)
+        fresh[_excerpt_key(row.question, row.issue_id, row.stamp)] = str(excerpt)
+        excerpts.append(excerpt)
+    cache.store_many(fresh, timeout=EXCERPT_SECONDS)
+    return excerpts
 
 
 def _postgres_excerpts(tenant_id, query: str, rows) -> list[Markup]:
@@ -172,17 +220,17 @@ def _postgres_excerpts(tenant_id, query: str, rows) -> list[Markup]:
     """
     if not rows:
         return []
-    question = hashlib.sha256(rows[0].question.encode()).hexdigest()[:32]
+    question = rows[0].question
 
     def key(issue_id, stamp) -> str:
-        return cache.tenant_key("excerpt", _EXCERPT_FORMAT, question, issue_id, stamp)
+        return _excerpt_key(question, issue_id, stamp)
 
     kept = app_cache.get_many(*(key(row.issue_id, row.stamp) for row in rows))
     missing = [row.issue_id for row, excerpt in zip(rows, kept, strict=True) if excerpt is None]
     made: dict[uuid.UUID, str] = {}
     if missing:
         marks = _Marks.new()
-        params = {"query": query, "headline_options": marks.headline_options(), "edge": marks.edge}
+        params = {"query": query, **marks.headline_params()}
         found = db.session.execute(_POSTGRES_EXCERPTS, {**params, "tenant_id": tenant_id, "ids": missing})
         fresh = {}
         for row in found:
@@ -201,19 +249,26 @@ def cached_search_issues(query: str, *, project_id=None, limit: int = 20, offset
     Every role of an organization sees all of its issues (``work.view``), so a page of results
     is the same for each member: it is cached once per tenant and question (words, project,
     page), stored with the versions of ``SEARCHED_TOPICS`` it was read at, so that the page
-    and the current versions come back in one round trip and an edit shows at once.
+    and the current versions come back in one round trip and an edit shows at once. When the
+    versions have moved, the page read last still serves for its excerpts: on PostgreSQL each of
+    its hits carries the version of the text its excerpt was made from, and the search makes
+    only the excerpts of the hits whose text is another (``_search``).
     """
     limit, offset = _bounded(limit, offset)
     query = clean_query(query)
     if not any(not term.excluded for term in parse_query(query)):
         return search_issues(query, project_id=project_id, limit=limit, offset=offset)
     question = json.dumps([query, str(project_id or ""), limit, offset])
-    key = cache.tenant_key("search", _CACHE_FORMAT, hashlib.sha256(question.encode()).hexdigest()[:32])
+    digest = hashlib.sha256(question.encode()).hexdigest()[:32]
+    key = cache.tenant_key("search", f"{_CACHE_FORMAT}.{_EXCERPT_FORMAT}", digest)
     *current, stored = cache.versions(*SEARCHED_TOPICS, along=key)
-    if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == tuple(current):
-        return _page_from_cache(stored[1])
+    earlier = None
+    if isinstance(stored, tuple) and len(stored) == 2:
+        earlier = _page_from_cache(stored[1])
+        if stored[0] == tuple(current):
+            return earlier
     # The versions were read before the data: a change committed meanwhile moves them again.
-    page = search_issues(query, project_id=project_id, limit=limit, offset=offset)
+    page = _search(query, project_id=project_id, limit=limit, offset=offset, earlier=earlier)
     cache.store(key, (tuple(current), _page_to_cache(page)), timeout=CACHE_SECONDS)
     return page
 
@@ -225,7 +280,16 @@ def _bounded(limit, offset) -> tuple[int, int]:
 def _page_to_cache(page: SearchPage) -> tuple:
     """The page as plain values (no classes of this module in what the cache keeps)."""
     hits = tuple(
-        (hit.issue_id, hit.rank, str(hit.snippet), hit.project_key, hit.number, hit.title, hit.state)
+        (
+            hit.issue_id,
+            hit.rank,
+            str(hit.snippet),
+            hit.project_key,
+            hit.number,
+            hit.title,
+            hit.state,
+            hit.stamp,
+        )
         for hit in page.hits
     )
     return (page.total, page.offset, hits)
@@ -234,9 +298,9 @@ def _page_to_cache(page: SearchPage) -> tuple:
 def _page_from_cache(value: tuple) -> SearchPage:
     total, offset, hits = value
     return SearchPage(
-        hits=[
-            SearchHit(issue_id, rank, Markup(snippet), key, number, title, state)  # escaped when stored
-            for issue_id, rank, snippet, key, number, title, state in hits
+        hits=[  # the excerpts were escaped when stored
+            SearchHit(issue_id, rank, Markup(snippet), key, number, title, state, stamp)
+            for issue_id, rank, snippet, key, number, title, state, stamp in hits
         ],
         total=total,
         offset=offset,
@@ -352,6 +416,10 @@ class _Marks:
             'MaxFragments=2, FragmentDelimiter=" … "'
         )
 
+    def headline_params(self) -> dict[str, str]:
+        """The parameters of ``_headline`` (PostgreSQL's excerpts)."""
+        return {"headline_options": self.headline_options(), "edge": self.edge}
+
     def to_markup(self, excerpt: str, *, html_escaped: bool = False) -> Markup:
         if html_escaped:
             excerpt = _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], excerpt)
@@ -384,6 +452,11 @@ def _typed(statement: str, by_project: bool, **more_columns):
     )
 
 
+#: Whether the title and the description (weights A and B) of an issue's search row ``s`` match.
+_TITLE_AND_DESCRIPTION_MATCH = (
+    "ts_filter(s.search_vector, '{a,b}') @@ websearch_to_tsquery('english', :query)"
+)
+
 #: The row version of an issue's search row, which changes whenever its searched text does.
 _STAMP = (
     "(SELECT s.xmin::text || s.ctid::text FROM issue_search s"
@@ -391,16 +464,57 @@ _STAMP = (
 )
 
 
-def _postgres_search(by_project: bool):
+def _headline(issue: str, title: str, description: str, title_and_description_match: str = "") -> str:
+    """SQL for the excerpt of the issue whose id, title and description are the expressions given
+    (and, if given, whether its vector's title and description match the query by themselves).
+
+    ts_headline reads the text HTML-escaped (its parser would drop anything that looks like a
+    tag) and between two edge words (it drops punctuation before the first word and after the
+    last). It parses all the text it is given: the comments are added only when the title and
+    the description (weights A and B of the vector) do not match the query by themselves.
+    """
+    title_and_description_match = title_and_description_match or (
+        f"(SELECT {_TITLE_AND_DESCRIPTION_MATCH} FROM issue_search s"
+        f" WHERE s.tenant_id = :tenant_id AND s.issue_id = {issue})"
+    )
+    return f"""ts_headline('english',
+                   concat_ws(' ', CAST(:edge AS text), replace(replace(replace(concat_ws(E'\\n',
+                       {title},
+                       left({description}, {INDEXED_CHARACTERS}),
+                       CASE WHEN {title_and_description_match}
+                            THEN NULL
+                            ELSE (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
+                                              {INDEXED_CHARACTERS})
+                                  FROM comments c
+                                  WHERE c.tenant_id = :tenant_id AND c.issue_id = {issue})
+                       END
+                   ), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), CAST(:edge AS text)),
+                   websearch_to_tsquery('english', :query), :headline_options)"""
+
+
+def _postgres_search(by_project: bool, excerpting: bool = False):
     # The matches come from the owner's function (through the GIN index); the page of them is
     # chosen by rank, then newest, and its issues read by key. Excerpts are made apart
-    # (``_postgres_excerpts``), only for the hits whose text changed.
-    return _typed(
+    # (``_postgres_excerpts``), only for the hits whose text changed; or, ``excerpting``, here,
+    # for each hit whose "<id> <stamp>" is not among the ``known`` ones (a CASE evaluates its
+    # ELSE, and the subqueries in it, only for the rows that take it).
+    snippet, stamp, search_row = "", _STAMP.format("page.id"), ""
+    if excerpting:  # the page's search rows read once, for their stamps and the excerpts made
+        description = "(SELECT d.description FROM issues d WHERE d.tenant_id = :tenant_id AND d.id = page.id)"
+        headline = _headline("page.id", "page.title", description, _TITLE_AND_DESCRIPTION_MATCH)
+        stamp = "s.xmin::text || s.ctid::text"
+        search_row = "LEFT JOIN issue_search s ON s.tenant_id = :tenant_id AND s.issue_id = page.id"
+        snippet = f""",
+               CASE WHEN CAST(page.id AS text) || ' ' || {stamp} = ANY(CAST(:known AS text[]))
+                    THEN NULL
+                    ELSE {headline}
+               END AS snippet"""
+    statement = _typed(
         f"""
         SELECT page.id AS issue_id, page.score AS score, page.total AS total,
                p.key AS project_key, page.number AS number, page.title AS title, page.state AS state,
-               {_STAMP.format("page.id")} AS stamp,
-               (SELECT CAST(websearch_to_tsquery('english', :query) AS text)) AS question
+               {stamp} AS stamp,
+               (SELECT CAST(websearch_to_tsquery('english', :query) AS text)) AS question{snippet}
         FROM (
             SELECT i.tenant_id, i.id, i.project_id, i.number, i.title, i.state,
                    i.created_at, m.score AS score, count(*) OVER () AS total
@@ -411,39 +525,22 @@ def _postgres_search(by_project: bool):
             LIMIT :limit OFFSET :offset
         ) AS page
         JOIN projects p ON p.tenant_id = :tenant_id AND p.id = page.project_id
+        {search_row}
         ORDER BY page.score DESC, page.created_at DESC, page.id DESC
     """,
         by_project,
         stamp=String(),
         question=String(),
     )
+    return statement.bindparams(bindparam("known", type_=ARRAY(String()))) if excerpting else statement
 
 
 def _excerpts_statement():
-    # ts_headline reads the text HTML-escaped (its parser would drop anything that looks like a
-    # tag) and between two edge words (it drops punctuation before the first word and after
-    # the last). It parses all the text it is given: the comments are added only when the title
-    # and the description (weights A and B of the vector) do not match the query by themselves.
     return (
         text(
             f"""
         SELECT i.id AS issue_id, {_STAMP.format("i.id")} AS stamp,
-               ts_headline('english',
-                   concat_ws(' ', CAST(:edge AS text), replace(replace(replace(concat_ws(E'\\n',
-                       i.title,
-                       left(i.description, {INDEXED_CHARACTERS}),
-                       CASE WHEN (SELECT ts_filter(s.search_vector, '{{a,b}}')
-                                         @@ websearch_to_tsquery('english', :query)
-                                  FROM issue_search s
-                                  WHERE s.tenant_id = :tenant_id AND s.issue_id = i.id)
-                            THEN NULL
-                            ELSE (SELECT left(string_agg(c.body, E'\\n' ORDER BY c.created_at, c.id),
-                                              {INDEXED_CHARACTERS})
-                                  FROM comments c
-                                  WHERE c.tenant_id = :tenant_id AND c.issue_id = i.id)
-                       END
-                   ), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), CAST(:edge AS text)),
-                   websearch_to_tsquery('english', :query), :headline_options) AS snippet
+               {_headline("i.id", "i.title", "i.description")} AS snippet
         FROM issues i
         WHERE i.tenant_id = :tenant_id AND i.id IN :ids
     """
@@ -491,6 +588,7 @@ def _sqlite_search(by_project: bool):
 
 
 _POSTGRES_SEARCH = {by_project: _postgres_search(by_project) for by_project in (False, True)}
+_POSTGRES_SEARCH_EXCERPTING = {by_project: _postgres_search(by_project, True) for by_project in (False, True)}
 _POSTGRES_EXCERPTS = _excerpts_statement()
 _SQLITE_SEARCH = {by_project: _sqlite_search(by_project) for by_project in (False, True)}
 

@@ -21,7 +21,7 @@ from flask import g, has_app_context
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app.auth.identity import signed_in
+from app.auth.identity import signed_in, signed_in_id
 from app.core import cache, edits
 from app.core.tenancy import require_tenant, tenant_context, unscoped
 from app.extensions import db
@@ -59,6 +59,19 @@ def unread_count() -> int:
 
         g.unread_count = cache.memoize_for_tenant(("notifications", user_id), "unread", compute, user_id)
     return g.unread_count
+
+
+def _unread_count_keys() -> list[str] | None:
+    """The key ``unread_count`` will read, for a page rendered anew to read it with its first read."""
+    if "unread_count" in g:
+        return None
+    user_id = signed_in_id()
+    if user_id is None:
+        return None
+    return cache.memoized_for_tenant_keys(("notifications", user_id), "unread", user_id)
+
+
+cache.read_when_rendering(_unread_count_keys)
 
 
 def email_preferences(user_id: uuid.UUID) -> list[EmailPreference]:
