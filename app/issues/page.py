@@ -118,7 +118,8 @@ def store_rendered_parts(page: dict | None = None) -> None:
 
 
 def _render_parts(issue: Issue, assignee_ids: set[str], watchers: set[str], label_ids: set[str]) -> dict:
-    comments, activity = queries.comments_of(issue), queries.activity_of(issue)
+    timeline = queries.timeline_of(issue.id)
+    comments = [entry for entry in timeline if entry.kind == "comment"]
     people, labels, handles = queries.issue_page_choices()
     # The issue's assignees and labels, named from the tenant's cached members and labels (in
     # their order, by name); one the cache does not know (a label made since, someone assigned
@@ -142,8 +143,7 @@ def _render_parts(issue: Issue, assignee_ids: set[str], watchers: set[str], labe
         "issues/_issue_main.html",
         issue=issue,
         labels=issue_labels,
-        comments=comments,
-        activity=activity,
+        timeline=timeline,
         html_of=html_of,
         state_labels=STATE_LABELS,
         priority_labels=PRIORITY_LABELS,

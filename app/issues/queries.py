@@ -12,7 +12,22 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import abort, request
-from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import lazyload, raiseload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -303,29 +318,90 @@ def issue_stamp_or_404(issue_ref: str) -> tuple[uuid.UUID, int]:
     return found.id, found.version
 
 
+def _ids_of(column, link):
+    """The ids in ``column`` of the issue's ``link`` rows, joined with commas."""
+    return (
+        select(func.aggregate_strings(cast(column, String), ","))
+        .where(link.tenant_id == Issue.tenant_id, link.issue_id == Issue.id)
+        .scalar_subquery()
+    )
+
+
+# The issue page's statements are built once; only the issue's id is bound per execution. The
+# tenant's criteria are added to them when they run, as to every ORM statement
+# (``app.core.tenancy``).
+_ISSUE_WITH_PEOPLE = (
+    select(
+        Issue,
+        _ids_of(IssueAssignee.user_id, IssueAssignee),
+        _ids_of(IssueWatcher.user_id, IssueWatcher),
+        _ids_of(IssueLabel.label_id, IssueLabel),
+    )
+    .where(Issue.id == bindparam("issue_id"))
+    .options(raiseload(Issue.assignees), raiseload(Issue.labels))
+)
+
+
+def _timeline_of(model, kind: str, person, columns: dict):
+    """One kind of the issue's timeline entries, in ``_TIMELINE``'s columns (NULL where ``model``
+    has none)."""
+    shown = {name: cast(null(), type_).label(name) for name, type_ in _TIMELINE_COLUMNS.items()}
+    shown.update({name: column.label(name) for name, column in columns.items()})
+    return (
+        select(
+            model.created_at.label("created_at"),
+            literal_column(f"'{kind}'", String).label("kind"),
+            *shown.values(),
+        )
+        .select_from(model)
+        .outerjoin(User, User.id == person)
+        .where(model.issue_id == bindparam("issue_id"))
+    )
+
+
+_TIMELINE_COLUMNS = {
+    "name": String(),
+    "body": Text(),
+    "body_html": Text(),
+    "body_html_version": Integer(),
+    "field": String(),
+    "old_value": Text(),
+    "new_value": Text(),
+}
+#: The issue's comments and changes, oldest first (a comment before a change made at the same
+#: instant): who wrote or made it (``name``, None once they are deleted), a comment's text and
+#: stored HTML, a change's field and values.
+_TIMELINE = union_all(
+    _timeline_of(
+        Comment,
+        "comment",
+        Comment.author_id,
+        {
+            "name": User.name,
+            "body": Comment.body,
+            "body_html": Comment.body_html,
+            "body_html_version": Comment.body_html_version,
+        },
+    ),
+    _timeline_of(
+        IssueActivity,
+        "event",
+        IssueActivity.actor_id,
+        {
+            "name": User.name,
+            "field": IssueActivity.field,
+            "old_value": IssueActivity.old_value,
+            "new_value": IssueActivity.new_value,
+        },
+    ),
+).order_by("created_at", "kind")
+
+
 def issue_with_people(issue_id) -> tuple[Issue, set[str], set[str], set[str]] | None:
     """An issue with its project, and the ids of its assignees, its watchers and its labels, in
     one query. (``Issue.assignees`` and ``Issue.labels`` are not loaded: the page names them
     from the tenant's cached members and labels, ``issue_page_choices``.)"""
-
-    def ids_of(column, link):
-        return (
-            select(func.aggregate_strings(cast(column, String), ","))
-            .where(link.tenant_id == Issue.tenant_id, link.issue_id == Issue.id)
-            .scalar_subquery()
-        )
-
-    statement = (
-        select(
-            Issue,
-            ids_of(IssueAssignee.user_id, IssueAssignee),
-            ids_of(IssueWatcher.user_id, IssueWatcher),
-            ids_of(IssueLabel.label_id, IssueLabel),
-        )
-        .where(Issue.id == issue_id)
-        .options(raiseload(Issue.assignees), raiseload(Issue.labels))
-    )
-    found = db.session.execute(statement).one_or_none()
+    found = db.session.execute(_ISSUE_WITH_PEOPLE, {"issue_id": issue_id}).one_or_none()
     if found is None:
         return None
     issue, assignees, watchers, labels = found
@@ -400,16 +476,9 @@ def saved_views_of(user_id) -> list[SavedView]:
     ).all()
 
 
-def comments_of(issue: Issue) -> list[Comment]:
-    return db.session.scalars(
-        select(Comment).where(Comment.issue_id == issue.id).order_by(Comment.created_at)
-    ).all()
-
-
-def activity_of(issue: Issue) -> list[IssueActivity]:
-    return db.session.scalars(
-        select(IssueActivity).where(IssueActivity.issue_id == issue.id).order_by(IssueActivity.created_at)
-    ).all()
+def timeline_of(issue_id) -> list:
+    """The issue's comments and changes as its page shows them, oldest first (``_TIMELINE``)."""
+    return db.session.execute(_TIMELINE, {"issue_id": issue_id}).all()
 
 
 def board_column(project: Project, state: str, after_rank: float | None = None):
