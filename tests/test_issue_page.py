@@ -253,6 +253,21 @@ def test_comments_and_changes_show_in_the_order_they_were_made(app, client, db_s
     assert html.index("First comment") < html.index("Second comment") < html.index("changed title")
 
 
+def test_comments_and_changes_of_a_deleted_account_show_someone(app, client, db_session, acme):
+    """A comment or a change whose author's account is gone shows "Someone" in their place."""
+    login(client, "grace@example.com")
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        issues.add_comment(issue, _user(db_session, "owner@example.com"), "Orphaned words")
+        db_session.flush()
+        db_session.execute(update(Comment).values(author_id=None))
+        db_session.execute(update(IssueActivity).values(actor_id=None))
+        db_session.commit()
+    html = _page(client)
+    assert "<strong>Someone</strong>" in html and "Orphaned words" in html
+    assert re.search(r'<li class="timeline__event muted">\s*Someone\s', html)
+
+
 def test_a_reference_taken_by_another_issue_shows_that_issue(app, client, db_session, acme):
     """When a remembered issue's project changes key and a new project takes the old key, the old
     address shows the new project's issue."""
