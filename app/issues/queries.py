@@ -9,10 +9,11 @@ import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import abort, request
 from sqlalchemy import (
+    Date,
     Integer,
     String,
     Text,
@@ -28,7 +29,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.orm import lazyload, raiseload
+from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import cache
@@ -327,38 +328,47 @@ def _ids_of(column, link):
     )
 
 
-# The issue page's statements are built once; only the issue's id is bound per execution. The
-# tenant's criteria are added to them when they run, as to every ORM statement
-# (``app.core.tenancy``).
-_ISSUE_WITH_PEOPLE = (
-    select(
-        Issue,
-        _ids_of(IssueAssignee.user_id, IssueAssignee),
-        _ids_of(IssueWatcher.user_id, IssueWatcher),
-        _ids_of(IssueLabel.label_id, IssueLabel),
-    )
-    .where(Issue.id == bindparam("issue_id"))
-    .options(raiseload(Issue.assignees), raiseload(Issue.labels))
-)
+@dataclass(frozen=True, slots=True)
+class ShownIssue:
+    """What the issue's page shows of the issue itself (``issue_page``)."""
+
+    id: uuid.UUID
+    created_at: datetime
+    number: int
+    title: str
+    state: str
+    priority: int
+    due_date: date | None
+    estimate: int | None
+    project_key: str
+    project_name: str
+    description: str | None
+    description_html: str | None
+    description_html_version: int | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project_key}-{self.number}"
 
 
-def _timeline_of(model, kind: str, person, columns: dict):
-    """One kind of the issue's timeline entries, in ``_TIMELINE``'s columns (NULL where ``model``
-    has none)."""
-    shown = {name: cast(null(), type_).label(name) for name, type_ in _TIMELINE_COLUMNS.items()}
-    shown.update({name: column.label(name) for name, column in columns.items()})
-    return (
-        select(
-            model.created_at.label("created_at"),
-            literal_column(f"'{kind}'", String).label("kind"),
-            *shown.values(),
-        )
-        .select_from(model)
-        .outerjoin(User, User.id == person)
-        .where(model.issue_id == bindparam("issue_id"))
-    )
-
-
+#: The columns of the issue page's one query after its position, time and kind: the issue's
+#: (NULL on its comments and changes), then its comments' and changes' (NULL on the issue).
+_ISSUE_COLUMNS = {
+    "number": Integer(),
+    "title": String(),
+    "state": String(),
+    "priority": Integer(),
+    "due_date": Date(),
+    "estimate": Integer(),
+    "project_key": String(),
+    "project_name": String(),
+    "description": Text(),
+    "description_html": Text(),
+    "description_html_version": Integer(),
+    "assignee_ids": Text(),
+    "watcher_ids": Text(),
+    "label_ids": Text(),
+}
 _TIMELINE_COLUMNS = {
     "name": String(),
     "body": Text(),
@@ -368,44 +378,92 @@ _TIMELINE_COLUMNS = {
     "old_value": Text(),
     "new_value": Text(),
 }
-#: The issue's comments and changes, oldest first (a comment before a change made at the same
-#: instant): who wrote or made it (``name``, None once they are deleted), a comment's text and
-#: stored HTML, a change's field and values.
-_TIMELINE = union_all(
-    _timeline_of(
+
+
+def _page_rows(model, position: int, kind: str, columns: dict):
+    """The rows of ``model`` in the page query's columns (NULL where ``model`` has none)."""
+    shown = {name: cast(null(), type_) for name, type_ in {**_ISSUE_COLUMNS, **_TIMELINE_COLUMNS}.items()}
+    shown.update(columns)
+    return select(
+        literal_column(str(position), Integer).label("position"),
+        model.created_at.label("created_at"),
+        literal_column(f"'{kind}'", String).label("kind"),
+        *(column.label(name) for name, column in shown.items()),
+    ).select_from(model)
+
+
+# Built once: only the issue's id is bound per execution. The tenant's criteria are added when it
+# runs, as to every ORM statement (``app.core.tenancy``).
+#: Everything an issue's page shows of its rows, in one query: first the issue with its project
+#: and the ids of its assignees, watchers and labels, then its comments and changes oldest first
+#: (a comment before a change made at the same instant), with who wrote or made each (``name``,
+#: None once their account is gone).
+_ISSUE_PAGE = union_all(
+    _page_rows(
+        Issue,
+        0,
+        "issue",
+        {
+            **{name: getattr(Issue, name) for name in list(_ISSUE_COLUMNS)[:6]},
+            "project_key": Project.key,
+            "project_name": Project.name,
+            "description": Issue.description,
+            "description_html": Issue.description_html,
+            "description_html_version": Issue.description_html_version,
+            "assignee_ids": _ids_of(IssueAssignee.user_id, IssueAssignee),
+            "watcher_ids": _ids_of(IssueWatcher.user_id, IssueWatcher),
+            "label_ids": _ids_of(IssueLabel.label_id, IssueLabel),
+        },
+    )
+    .join(Issue.project)
+    .where(Issue.id == bindparam("issue_id")),
+    _page_rows(
         Comment,
+        1,
         "comment",
-        Comment.author_id,
         {
             "name": User.name,
             "body": Comment.body,
             "body_html": Comment.body_html,
             "body_html_version": Comment.body_html_version,
         },
-    ),
-    _timeline_of(
+    )
+    .outerjoin(User, User.id == Comment.author_id)
+    .where(Comment.issue_id == bindparam("issue_id")),
+    _page_rows(
         IssueActivity,
+        1,
         "event",
-        IssueActivity.actor_id,
         {
             "name": User.name,
             "field": IssueActivity.field,
             "old_value": IssueActivity.old_value,
             "new_value": IssueActivity.new_value,
         },
-    ),
-).order_by("created_at", "kind")
+    )
+    .outerjoin(User, User.id == IssueActivity.actor_id)
+    .where(IssueActivity.issue_id == bindparam("issue_id")),
+).order_by("position", "created_at", "kind")
 
 
-def issue_with_people(issue_id) -> tuple[Issue, set[str], set[str], set[str]] | None:
-    """An issue with its project, and the ids of its assignees, its watchers and its labels, in
-    one query. (``Issue.assignees`` and ``Issue.labels`` are not loaded: the page names them
-    from the tenant's cached members and labels, ``issue_page_choices``.)"""
-    found = db.session.execute(_ISSUE_WITH_PEOPLE, {"issue_id": issue_id}).one_or_none()
-    if found is None:
+def issue_page_rows(issue_id) -> list:
+    """The rows of ``_ISSUE_PAGE`` for the issue ``issue_id`` in the current organization."""
+    return db.session.execute(_ISSUE_PAGE, {"issue_id": issue_id}).all()
+
+
+def issue_page(issue_id) -> tuple[ShownIssue, set[str], set[str], set[str], list] | None:
+    """What an issue's page shows of its rows, in one query (``_ISSUE_PAGE``): the issue, the ids
+    of its assignees, its watchers and its labels, and its comments and changes (rows with
+    ``kind`` "comment" or "event"); None when the current organization has no such issue. (The
+    page names the assignees and labels from the tenant's cached members and labels,
+    ``issue_page_choices``.)"""
+    rows = issue_page_rows(issue_id)
+    if not rows or rows[0].kind != "issue":
         return None
-    issue, assignees, watchers, labels = found
-    return issue, _id_set(assignees), _id_set(watchers), _id_set(labels)
+    first = rows[0]
+    issue = ShownIssue(issue_id, first.created_at, *first[3 : 3 + len(ShownIssue.__slots__) - 2])
+    ids = (_id_set(first.assignee_ids), _id_set(first.watcher_ids), _id_set(first.label_ids))
+    return (issue, *ids, rows[1:])
 
 
 def _id_set(joined: str | None) -> set[str]:
@@ -474,11 +532,6 @@ def saved_views_of(user_id) -> list[SavedView]:
     return db.session.scalars(
         select(SavedView).where(SavedView.user_id == user_id).order_by(SavedView.name)
     ).all()
-
-
-def timeline_of(issue_id) -> list:
-    """The issue's comments and changes as its page shows them, oldest first (``_TIMELINE``)."""
-    return db.session.execute(_TIMELINE, {"issue_id": issue_id}).all()
 
 
 def board_column(project: Project, state: str, after_rank: float | None = None):
