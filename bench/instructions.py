@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.instructions                       # /healthz, a warm list, an issue page
     .venv/bin/python -m bench.instructions --rounds 200 /healthz
+    .venv/bin/python -m bench.instructions miss:/acme/issues/WEB-1  # the issue page after an edit
 
 Times on a shared 2-core machine move by 10 to 20% from run to run; the number of instructions the
 interpreter executes for a request does not (two runs agree within about 1%). For each path this
@@ -10,6 +11,8 @@ under ``valgrind --tool=callgrind`` with instrumentation off while the app is bu
 warmed up, turns it on (``callgrind_control``) for ``--rounds`` requests made inside
 ``itertools.starmap`` (callgrind counts only inside that call), and prints the instructions per
 request: Python, C extensions (brotli, hiredis, pickle) and the C library, not the kernel.
+A path written ``miss:<path>`` is asked for after moving the cache versions of everything the page
+shows, as an edit does at commit (one Redis ``INCR`` per version, counted with the request).
 
 Needs ``valgrind`` (Debian package ``valgrind``; as root it is installed when missing).
 """
@@ -94,18 +97,41 @@ def serve(path: str, rounds: int, sync: str) -> None:
     try:
         app = floor.build_app(directory, url)
         cookie = floor.seed(app)
+        miss = path.startswith("miss:")
+        path = path.removeprefix("miss:")
         environ = floor.environ_for(app, path, None if path == "/healthz" else cookie)
+        call = floor.call
         for _ in range(200):
-            status, _body = floor.call(app, environ)
+            status, _body = call(app, environ)
+        if miss:
+            call = _after_an_edit(url, call)
+            status, _body = call(app, environ)
         if not status.startswith("200"):
             raise SystemExit(f"{path} answered {status}")
         Path(sync).with_suffix(".ready").write_text(str(os.getpid()))
         while not Path(sync).with_suffix(".go").exists():
             time.sleep(0.05)
-        list(itertools.starmap(floor.call, itertools.repeat((app, environ), rounds)))
+        list(itertools.starmap(call, itertools.repeat((app, environ), rounds)))
     finally:
         redis.kill()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _after_an_edit(redis_url: str, call):
+    """``call`` preceded by moving the versions of every issue's own rows (each ``issue.<id>``)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match="*:version:issue.*"))
+    if not keys:
+        raise SystemExit("no issue versions in the cache: the page did not follow one")
+
+    def edited_then_called(app, environ):
+        for key in keys:
+            client.incr(key)
+        return call(app, environ)
+
+    return edited_then_called
 
 
 def main(argv=None) -> int:

@@ -36,6 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--profile", choices=("miss", "hit"), help="cProfile the misses (or the hits) of a second pass"
     )
     parser.add_argument("--top", type=int, default=30, help="functions listed by the profile (default 30)")
+    parser.add_argument("--save", metavar="PATH", help="also write the profile to PATH (for pstats)")
     return parser.parse_args(argv)
 
 
@@ -111,6 +112,8 @@ def measure(args) -> None:
         if args.profile:
             profiler = cProfile.Profile()
             rounds_of(app, environ, bump, args.rounds, profiler, args.profile)
+            if args.save:
+                profiler.dump_stats(args.save)
             for order in ("cumulative", "tottime"):
                 out = io.StringIO()
                 pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(args.top)

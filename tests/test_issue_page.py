@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from flask import template_rendered
@@ -22,7 +23,7 @@ from app.core.markdown import (
 from app.core.tenancy import tenant_context
 from app.extensions import cache as app_cache
 from app.extensions import db
-from app.issues import page
+from app.issues import page, queries
 from app.issues import services as issues
 from app.models import Comment, Issue, IssueActivity, IssueLabel, Label, Membership, Project, User
 from app.models.base import utcnow
@@ -212,6 +213,59 @@ def test_after_an_edit_the_page_reads_the_issue_by_the_id_it_remembers(app, clie
     remembered = _queries(app, client)
     assert len(remembered) == len(looked_up) - 1, (looked_up, remembered)
     assert "Login broken on Firefox" in _page(client)
+
+
+def test_after_an_edit_the_page_runs_one_query(app, client, db_session, acme):
+    """After an edit the page reads the issue with its people, its comments and its history in
+    one query."""
+    login(client, "grace@example.com")
+    _warm(client)
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        grace = _user(db_session, "grace@example.com")  # her own changes leave her unread count as it was
+        issues.add_comment(issue, grace, "Seen on Safari")
+        issues.update_issue(issue, grace, title="Login broken on Safari")
+        db_session.commit()
+    statements = _queries(app, client)
+    assert len(statements) == 1, statements
+    assert statements[0].upper().count("UNION ALL") == 2, statements
+    html = _page(client)
+    assert "Seen on Safari" in html and "changed title" in html
+
+
+def test_comments_and_changes_show_in_the_order_they_were_made(app, client, db_session, acme):
+    """The history interleaves comments and changes by time, a comment first when both were made
+    at the same instant."""
+    login(client, "grace@example.com")
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        owner = _user(db_session, "owner@example.com")
+        first = issues.add_comment(issue, owner, "First comment")
+        issues.update_issue(issue, owner, title="Renamed")
+        second = issues.add_comment(issue, owner, "Second comment")
+        db_session.flush()
+        start = utcnow()
+        change = db_session.scalars(select(IssueActivity).where(IssueActivity.field == "title")).one()
+        first.created_at, change.created_at = start, start + timedelta(seconds=2)
+        second.created_at = start + timedelta(seconds=2)
+        db_session.commit()
+    html = _page(client)
+    assert html.index("First comment") < html.index("Second comment") < html.index("changed title")
+
+
+def test_comments_and_changes_of_a_deleted_account_show_someone(app, client, db_session, acme):
+    """A comment or a change whose author's account is gone shows "Someone" in their place."""
+    login(client, "grace@example.com")
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        issues.add_comment(issue, _user(db_session, "owner@example.com"), "Orphaned words")
+        db_session.flush()
+        db_session.execute(update(Comment).values(author_id=None))
+        db_session.execute(update(IssueActivity).values(actor_id=None))
+        db_session.commit()
+    html = _page(client)
+    assert "<strong>Someone</strong>" in html and "Orphaned words" in html
+    assert re.search(r'<li class="timeline__event muted">\s*Someone\s', html)
 
 
 def test_a_reference_taken_by_another_issue_shows_that_issue(app, client, db_session, acme):
@@ -502,6 +556,26 @@ def test_two_organizations_never_see_each_others_issue(app, client, db_session, 
     with app.app_context():
         keys = [key.decode() for key in app_cache.cache._read_client.keys("*issue-parts*")]
     assert keys and all(f":t:{acme.id}:" in key or f":t:{beta_id}:" in key for key in keys)
+
+
+def test_the_page_reads_nothing_of_another_organizations_issue(app, db_session, acme):
+    """The page's queries, built once, find an issue and its comments and history only in the
+    current organization."""
+    with tenant_context(acme.id):
+        issue = db_session.scalars(select(Issue)).one()
+        issues.add_comment(issue, _user(db_session, "grace@example.com"), "Acme only")
+        db_session.commit()
+        issue_id = issue.id
+        found = queries.issue_page(issue_id)
+        assert found is not None and found[0].ref == "WEB-1"
+        timeline = found[-1]
+        assert [(entry.kind, entry.name) for entry in timeline][-1] == ("comment", "Grace Hopper")
+        assert any(entry.kind == "event" for entry in timeline)
+    beta = make_beta(projects=("WEB",))
+    db_session.commit()
+    with tenant_context(beta.id):
+        assert queries.issue_page_rows(issue_id) == []
+        assert queries.issue_page(issue_id) is None
 
 
 def test_people_see_their_own_controls_from_the_shared_parts(app, client, db_session, acme):

@@ -42,7 +42,6 @@ from app.core.tenancy import require_tenant
 from app.extensions import cache as app_cache
 from app.issues import queries
 from app.issues import services as issues
-from app.models import Issue
 from app.models.work import PRIORITY_LABELS, STATE_LABELS
 from app.orgs.context import current_access
 
@@ -84,7 +83,7 @@ def shared_parts(issue_id, ref: str) -> dict | None:
     if parts is None:
         missed.add(key)
         # The versions were read before the data: a change committed meanwhile moves them again.
-        found = queries.issue_with_people(issue_id)
+        found = queries.issue_page(issue_id)
         if found is None or found[0].ref != ref:
             return None
         parts = _render_parts(*found)
@@ -117,8 +116,10 @@ def store_rendered_parts(page: dict | None = None) -> None:
         cache.store_many(values, timeout=cache.DEFAULT_TIMEOUT)
 
 
-def _render_parts(issue: Issue, assignee_ids: set[str], watchers: set[str], label_ids: set[str]) -> dict:
-    comments, activity = queries.comments_of(issue), queries.activity_of(issue)
+def _render_parts(
+    issue: queries.ShownIssue, assignee_ids: set[str], watchers: set[str], label_ids: set[str], timeline: list
+) -> dict:
+    comments = [entry for entry in timeline if entry.kind == "comment"]
     people, labels, handles = queries.issue_page_choices()
     # The issue's assignees and labels, named from the tenant's cached members and labels (in
     # their order, by name); one the cache does not know (a label made since, someone assigned
@@ -132,7 +133,7 @@ def _render_parts(issue: Issue, assignee_ids: set[str], watchers: set[str], labe
     mention_url = _mention_url(handles) if _has_mentions(issue, comments) else None
 
     def html_of(row) -> Markup:
-        if isinstance(row, Issue):
+        if isinstance(row, queries.ShownIssue):
             text, html, made_with = row.description, row.description_html, row.description_html_version
         else:
             text, html, made_with = row.body, row.body_html, row.body_html_version
@@ -142,8 +143,7 @@ def _render_parts(issue: Issue, assignee_ids: set[str], watchers: set[str], labe
         "issues/_issue_main.html",
         issue=issue,
         labels=issue_labels,
-        comments=comments,
-        activity=activity,
+        timeline=timeline,
         html_of=html_of,
         state_labels=STATE_LABELS,
         priority_labels=PRIORITY_LABELS,
@@ -151,8 +151,8 @@ def _render_parts(issue: Issue, assignee_ids: set[str], watchers: set[str], labe
     return {
         "ref": issue.ref,
         "title": issue.title,
-        "project_name": issue.project.name,
-        "project_url": url_for("issues.project_list", project_key=issue.project.key),
+        "project_name": issue.project_name,
+        "project_url": url_for("issues.project_list", project_key=issue.project_key),
         "main": str(main),
         "details": str(render_template("issues/_issue_details.html", issue=issue, assignees=assignees)),
         "watchers": watchers,
@@ -162,7 +162,7 @@ def _render_parts(issue: Issue, assignee_ids: set[str], watchers: set[str], labe
     }
 
 
-def _has_mentions(issue: Issue, comments) -> bool:
+def _has_mentions(issue: queries.ShownIssue, comments) -> bool:
     """Whether any text may mention someone (current stored HTML without a mention link has none)."""
     stored = [
         (issue.description, issue.description_html, issue.description_html_version),

@@ -9,11 +9,27 @@ import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import abort, request
-from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, or_, select, union_all
-from sqlalchemy.orm import lazyload, raiseload
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import cache
@@ -303,33 +319,151 @@ def issue_stamp_or_404(issue_ref: str) -> tuple[uuid.UUID, int]:
     return found.id, found.version
 
 
-def issue_with_people(issue_id) -> tuple[Issue, set[str], set[str], set[str]] | None:
-    """An issue with its project, and the ids of its assignees, its watchers and its labels, in
-    one query. (``Issue.assignees`` and ``Issue.labels`` are not loaded: the page names them
-    from the tenant's cached members and labels, ``issue_page_choices``.)"""
-
-    def ids_of(column, link):
-        return (
-            select(func.aggregate_strings(cast(column, String), ","))
-            .where(link.tenant_id == Issue.tenant_id, link.issue_id == Issue.id)
-            .scalar_subquery()
-        )
-
-    statement = (
-        select(
-            Issue,
-            ids_of(IssueAssignee.user_id, IssueAssignee),
-            ids_of(IssueWatcher.user_id, IssueWatcher),
-            ids_of(IssueLabel.label_id, IssueLabel),
-        )
-        .where(Issue.id == issue_id)
-        .options(raiseload(Issue.assignees), raiseload(Issue.labels))
+def _ids_of(column, link):
+    """The ids in ``column`` of the issue's ``link`` rows, joined with commas."""
+    return (
+        select(func.aggregate_strings(cast(column, String), ","))
+        .where(link.tenant_id == Issue.tenant_id, link.issue_id == Issue.id)
+        .scalar_subquery()
     )
-    found = db.session.execute(statement).one_or_none()
-    if found is None:
+
+
+@dataclass(frozen=True, slots=True)
+class ShownIssue:
+    """What the issue's page shows of the issue itself (``issue_page``)."""
+
+    id: uuid.UUID
+    created_at: datetime
+    number: int
+    title: str
+    state: str
+    priority: int
+    due_date: date | None
+    estimate: int | None
+    project_key: str
+    project_name: str
+    description: str | None
+    description_html: str | None
+    description_html_version: int | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project_key}-{self.number}"
+
+
+#: The columns of the issue page's one query after its position, time and kind: the issue's
+#: (NULL on its comments and changes), then its comments' and changes' (NULL on the issue).
+_ISSUE_COLUMNS = {
+    "number": Integer(),
+    "title": String(),
+    "state": String(),
+    "priority": Integer(),
+    "due_date": Date(),
+    "estimate": Integer(),
+    "project_key": String(),
+    "project_name": String(),
+    "description": Text(),
+    "description_html": Text(),
+    "description_html_version": Integer(),
+    "assignee_ids": Text(),
+    "watcher_ids": Text(),
+    "label_ids": Text(),
+}
+_TIMELINE_COLUMNS = {
+    "name": String(),
+    "body": Text(),
+    "body_html": Text(),
+    "body_html_version": Integer(),
+    "field": String(),
+    "old_value": Text(),
+    "new_value": Text(),
+}
+
+
+def _page_rows(model, position: int, kind: str, columns: dict):
+    """The rows of ``model`` in the page query's columns (NULL where ``model`` has none)."""
+    shown = {name: cast(null(), type_) for name, type_ in {**_ISSUE_COLUMNS, **_TIMELINE_COLUMNS}.items()}
+    shown.update(columns)
+    return select(
+        literal_column(str(position), Integer).label("position"),
+        model.created_at.label("created_at"),
+        literal_column(f"'{kind}'", String).label("kind"),
+        *(column.label(name) for name, column in shown.items()),
+    ).select_from(model)
+
+
+# Built once: only the issue's id is bound per execution. The tenant's criteria are added when it
+# runs, as to every ORM statement (``app.core.tenancy``).
+#: Everything an issue's page shows of its rows, in one query: first the issue with its project
+#: and the ids of its assignees, watchers and labels, then its comments and changes oldest first
+#: (a comment before a change made at the same instant), with who wrote or made each (``name``,
+#: None once their account is gone).
+_ISSUE_PAGE = union_all(
+    _page_rows(
+        Issue,
+        0,
+        "issue",
+        {
+            **{name: getattr(Issue, name) for name in list(_ISSUE_COLUMNS)[:6]},
+            "project_key": Project.key,
+            "project_name": Project.name,
+            "description": Issue.description,
+            "description_html": Issue.description_html,
+            "description_html_version": Issue.description_html_version,
+            "assignee_ids": _ids_of(IssueAssignee.user_id, IssueAssignee),
+            "watcher_ids": _ids_of(IssueWatcher.user_id, IssueWatcher),
+            "label_ids": _ids_of(IssueLabel.label_id, IssueLabel),
+        },
+    )
+    .join(Issue.project)
+    .where(Issue.id == bindparam("issue_id")),
+    _page_rows(
+        Comment,
+        1,
+        "comment",
+        {
+            "name": User.name,
+            "body": Comment.body,
+            "body_html": Comment.body_html,
+            "body_html_version": Comment.body_html_version,
+        },
+    )
+    .outerjoin(User, User.id == Comment.author_id)
+    .where(Comment.issue_id == bindparam("issue_id")),
+    _page_rows(
+        IssueActivity,
+        1,
+        "event",
+        {
+            "name": User.name,
+            "field": IssueActivity.field,
+            "old_value": IssueActivity.old_value,
+            "new_value": IssueActivity.new_value,
+        },
+    )
+    .outerjoin(User, User.id == IssueActivity.actor_id)
+    .where(IssueActivity.issue_id == bindparam("issue_id")),
+).order_by("position", "created_at", "kind")
+
+
+def issue_page_rows(issue_id) -> list:
+    """The rows of ``_ISSUE_PAGE`` for the issue ``issue_id`` in the current organization."""
+    return db.session.execute(_ISSUE_PAGE, {"issue_id": issue_id}).all()
+
+
+def issue_page(issue_id) -> tuple[ShownIssue, set[str], set[str], set[str], list] | None:
+    """What an issue's page shows of its rows, in one query (``_ISSUE_PAGE``): the issue, the ids
+    of its assignees, its watchers and its labels, and its comments and changes (rows with
+    ``kind`` "comment" or "event"); None when the current organization has no such issue. (The
+    page names the assignees and labels from the tenant's cached members and labels,
+    ``issue_page_choices``.)"""
+    rows = issue_page_rows(issue_id)
+    if not rows or rows[0].kind != "issue":
         return None
-    issue, assignees, watchers, labels = found
-    return issue, _id_set(assignees), _id_set(watchers), _id_set(labels)
+    first = rows[0]
+    issue = ShownIssue(issue_id, first.created_at, *first[3 : 3 + len(ShownIssue.__slots__) - 2])
+    ids = (_id_set(first.assignee_ids), _id_set(first.watcher_ids), _id_set(first.label_ids))
+    return (issue, *ids, rows[1:])
 
 
 def _id_set(joined: str | None) -> set[str]:
@@ -397,18 +531,6 @@ def issue_page_choices() -> tuple[list[Choice], list[Choice], dict[str, str]]:
 def saved_views_of(user_id) -> list[SavedView]:
     return db.session.scalars(
         select(SavedView).where(SavedView.user_id == user_id).order_by(SavedView.name)
-    ).all()
-
-
-def comments_of(issue: Issue) -> list[Comment]:
-    return db.session.scalars(
-        select(Comment).where(Comment.issue_id == issue.id).order_by(Comment.created_at)
-    ).all()
-
-
-def activity_of(issue: Issue) -> list[IssueActivity]:
-    return db.session.scalars(
-        select(IssueActivity).where(IssueActivity.issue_id == issue.id).order_by(IssueActivity.created_at)
     ).all()
 
 
