@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, or_, select, update
 
@@ -41,6 +42,9 @@ from app.models.work import (
 )
 from app.notifications.services import notify
 from app.projects.services import next_issue_number
+
+if TYPE_CHECKING:
+    from app.issues.queries import ShownIssue
 
 RANK_STEP = 1024.0
 
@@ -325,7 +329,9 @@ EDIT_FIELDS = {
 
 
 def edit_values(
-    issue: Issue, label_ids: Iterable[str] | None = None, assignee_ids: Iterable[str] | None = None
+    issue: Issue | ShownIssue,
+    label_ids: Iterable[str] | None = None,
+    assignee_ids: Iterable[str] | None = None,
 ) -> dict:
     """The issue's editable values as plain JSON values (what an edit form carries as loaded);
     ``label_ids`` and ``assignee_ids``, when given, are its labels' and assignees' (then
