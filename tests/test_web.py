@@ -7,6 +7,8 @@ import io
 import json
 import logging
 import re
+import urllib.request
+from pathlib import Path
 
 import brotli
 import pytest
@@ -253,6 +255,22 @@ def test_static_assets_have_versioned_immutable_urls(client):
     with client.get("/static/css/app.css") as bare:
         assert "immutable" not in (bare.headers.get("Cache-Control") or "")
     assert re.search(r'src="/static/vendor/htmx-2\.0\.8\.min\.js\?v=[0-9a-f]{12}"', html)
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+def test_a_large_static_file_is_sent_compressed_and_whole(app, live_server, encoding):
+    """Served by waitress, a stylesheet over the large-body size comes compressed and decodes to the file."""
+    path = Path(app.static_folder) / "css" / "app.css"
+    assert path.stat().st_size >= app.config["COMPRESS_LARGE_SIZE"]
+    request = urllib.request.Request(
+        live_server.url + "/static/css/app.css", headers={"Accept-Encoding": encoding}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        assert response.headers["Content-Encoding"] == encoding
+        body = response.read()
+    decoded = brotli.decompress(body) if encoding == "br" else gzip.decompress(body)
+    assert decoded == path.read_bytes()
 
 
 def test_layout_loads_nothing_from_other_hosts(client):

@@ -45,6 +45,7 @@ class SizedCompress(Compress):
         if response is not None and self._is_large(response):
             algorithm = _choose_algorithm(self.enabled_algorithms, request.headers.get("Accept-Encoding", ""))
             if algorithm in ("br", "gzip") and self._compressible(response):
+                response.direct_passthrough = False  # a file sent whole (a large stylesheet)
                 return self._encoded(response, _compress_large(response.get_data(), algorithm), algorithm)
         return super().after_request(response)
 
