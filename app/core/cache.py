@@ -66,6 +66,11 @@ def _topic_key(topic: str, parts: tuple) -> str:
     return tenant_key("version", ".".join([topic, *map(str, parts)]))
 
 
+def _version_key(topic: str | tuple) -> str:
+    """The version key of a topic given as ``versions`` takes it: a name, or a name with parts."""
+    return _topic_key(topic, ()) if isinstance(topic, str) else _topic_key(topic[0], topic[1:])
+
+
 def versions(*topics: str | tuple, along: str | None = None) -> tuple[int, ...]:
     """The current versions of kinds of the tenant's data (0 until each first changes).
 
@@ -74,7 +79,7 @@ def versions(*topics: str | tuple, along: str | None = None) -> tuple[int, ...]:
     request answer from memory (a commit forgets what it moved). The value under the key
     ``along``, if given, is read in the same round trip and returned last.
     """
-    keys = [_topic_key(t, ()) if isinstance(t, str) else _topic_key(t[0], t[1:]) for t in topics]
+    keys = [_version_key(topic) for topic in topics]
     known = _request_memo()
     missing = [key for key in keys if key not in known]
     extra = [along] if along is not None else []
@@ -615,8 +620,7 @@ def _memoized_key(version: int, name: str, *parts: Any) -> str:
 def memoized_for_tenant_keys(topic: str | tuple, name: str, *parts: Any) -> list[str] | None:
     """The key ``memoize_for_tenant`` reads for these arguments, if this request has read the
     topic's version already (None otherwise: naming it would cost a round trip)."""
-    version_key = _topic_key(topic, ()) if isinstance(topic, str) else _topic_key(topic[0], topic[1:])
-    version = _request_memo().get(version_key)
+    version = _request_memo().get(_version_key(topic))
     return None if version is None else [_memoized_key(version, name, *parts)]
 
 

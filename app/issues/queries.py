@@ -392,6 +392,16 @@ def _page_rows(model, position: int, kind: str, columns: dict):
     ).select_from(model)
 
 
+def _timeline_rows(model, kind: str, person, columns: dict):
+    """The issue's rows of ``model`` (comments or changes) in the page query's columns, with the
+    name of the person ``person`` names (None once their account is gone)."""
+    return (
+        _page_rows(model, 1, kind, {"name": User.name, **columns})
+        .outerjoin(User, User.id == person)
+        .where(model.issue_id == bindparam("issue_id"))
+    )
+
+
 # Built once: only the issue's id is bound per execution. The tenant's criteria are added when it
 # runs, as to every ORM statement (``app.core.tenancy``).
 #: Everything an issue's page shows of its rows, in one query: first the issue with its project
@@ -417,32 +427,26 @@ _ISSUE_PAGE = union_all(
     )
     .join(Issue.project)
     .where(Issue.id == bindparam("issue_id")),
-    _page_rows(
+    _timeline_rows(
         Comment,
-        1,
         "comment",
+        Comment.author_id,
         {
-            "name": User.name,
             "body": Comment.body,
             "body_html": Comment.body_html,
             "body_html_version": Comment.body_html_version,
         },
-    )
-    .outerjoin(User, User.id == Comment.author_id)
-    .where(Comment.issue_id == bindparam("issue_id")),
-    _page_rows(
+    ),
+    _timeline_rows(
         IssueActivity,
-        1,
         "event",
+        IssueActivity.actor_id,
         {
-            "name": User.name,
             "field": IssueActivity.field,
             "old_value": IssueActivity.old_value,
             "new_value": IssueActivity.new_value,
         },
-    )
-    .outerjoin(User, User.id == IssueActivity.actor_id)
-    .where(IssueActivity.issue_id == bindparam("issue_id")),
+    ),
 ).order_by("position", "created_at", "kind")
 
 
