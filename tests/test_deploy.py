@@ -375,6 +375,22 @@ def login_held_by_the_database(web: WebProcess):
     request.join(30)
 
 
+def test_the_web_process_keeps_its_start_up_objects_out_of_garbage_collections(migrated_env, tmp_path):
+    """The web process freezes what start-up made (the app, its modules, the mappers) before serving."""
+    web = WebProcess(web_env(migrated_env), tmp_path / "web.log")
+    try:
+        serving = [
+            json.loads(line)
+            for line in web.output().splitlines()
+            if line.startswith("{") and json.loads(line).get("message") == "web serving"
+        ]
+        assert serving, web.output()
+        assert serving[0]["gc_frozen_objects"] > 50_000, serving[0]
+        assert answers(web.url + "/healthz")
+    finally:
+        stop_process(web.process, 10)
+
+
 @pytest.mark.postgres_only
 def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections(
     app, committed_db, migrated_env, tmp_path
