@@ -91,7 +91,7 @@ class BaseConfig:
     #: Migrations run as the table owner; the app connects as a role that cannot bypass RLS.
     DATABASE_MIGRATION_URL: str | None = None
     #: Filled in by ``finish`` from the URL (see ``engine_options``).
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     #: PostgreSQL: seconds to wait for a new connection, so a server that does not answer (a host
     #: gone from the network) costs a request a quick 503 instead of a thread held for minutes.
     DATABASE_CONNECT_TIMEOUT = 5
@@ -326,16 +326,17 @@ class BaseConfig:
             self.SQLALCHEMY_BINDS = {REPLICA: replica_bind(self.DATABASE_REPLICA_URL, connect_args)}
 
     def engine_options(self) -> dict:
-        """SQLAlchemy engine options: every connection is checked before use (``pool_pre_ping``).
+        """SQLAlchemy engine options.
 
-        A server that restarted leaves the pool's connections dead: the first one found dead on
-        checkout, or cut under a statement, makes SQLAlchemy discard every connection made before,
-        so one request after a restart finds them all gone, not one request per connection.
-        On PostgreSQL, new connections give up after ``DATABASE_CONNECT_TIMEOUT`` seconds, TCP
-        keepalives notice a server that vanished under a long statement, and connections are
-        replaced after ``DATABASE_POOL_RECYCLE_SECONDS``.
+        Every pooled connection is checked before use (``app.core.database``, on checkout, in
+        place of SQLAlchemy's ``pool_pre_ping``): the first one found dead after a server restart
+        makes SQLAlchemy discard every connection made before, so one request after a restart
+        finds them all gone, not one request per connection. On PostgreSQL, new connections give
+        up after ``DATABASE_CONNECT_TIMEOUT`` seconds, TCP keepalives notice a server that
+        vanished under a long statement, and connections are replaced after
+        ``DATABASE_POOL_RECYCLE_SECONDS``.
         """
-        options: dict = {"pool_pre_ping": True}
+        options: dict = {}
         if (self.SQLALCHEMY_DATABASE_URI or "").startswith("postgresql"):
             options["pool_recycle"] = self.DATABASE_POOL_RECYCLE_SECONDS
             options["connect_args"] = {

@@ -7,9 +7,11 @@ import re
 import msgspec
 import pytest
 from redis.connection import AbstractConnection
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from app.core.tenancy import tenant_context
 from app.extensions import db
+from app.models import Issue
 from tests.accounts import login, post_form
 from tests.factories import make_acme
 
@@ -199,3 +201,46 @@ def test_hooks_are_checked_for_coroutines_once_not_on_every_request(
     assert page.status_code == 200
     assert "X-Request-ID" in page.headers and "Content-Security-Policy" in page.headers
     assert asked == []
+
+
+@pytest.mark.postgres_only
+def test_a_page_after_an_edit_waits_on_postgresql_four_times_without_a_ping(app, committed_db, tmp_path):
+    """On a pooled connection, an issue page after an edit waits on PostgreSQL four times (the
+    transaction's start, its tenant setting, the page's query, the commit), with no ping first."""
+    with app.app_context():
+        acme = make_acme({"grace@example.com": "member"})
+        acme.add_issue("Broken login")
+        db.session.commit()
+        acme_id, engine = acme.id, db.engine
+    client = app.test_client()
+    login(client, "grace@example.com")
+    assert client.get(ISSUE).status_code == 200
+    engine.dispose()
+    trace_path = tmp_path / "protocol.trace"
+    traced = []
+
+    def trace(dbapi_connection, record):
+        dbapi_connection.pgconn.trace(log.fileno())
+        traced.append(dbapi_connection.pgconn)
+
+    with open(trace_path, "w") as log:
+        event.listen(engine, "connect", trace)
+        try:
+            assert client.get(ISSUE).status_code == 200  # a pooled connection: no longer fresh
+            with app.app_context(), tenant_context(acme_id):
+                issue = db.session.scalars(select(Issue)).one()
+                issue.title = "Login broken on Safari"
+                db.session.commit()
+            assert "Login broken on Safari" in client.get(ISSUE).get_data(as_text=True)
+        finally:
+            event.remove(engine, "connect", trace)
+            for pgconn in traced:
+                pgconn.untrace()  # flushes what libpq still holds
+            engine.dispose()
+    messages = trace_path.read_text()
+    edit = messages.index('"UPDATE issues SET title')
+    edit_committed = messages.index("\tReadyForQuery\t", messages.index('"COMMIT"', edit))
+    sent = messages[messages.index("\n", edit_committed) :]
+    waits = [line for line in sent.splitlines() if "\tReadyForQuery\t" in line]
+    assert len(waits) == 4, sent
+    assert '"BEGIN"' in sent and "set_config" in sent and '";"' not in sent, sent

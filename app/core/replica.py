@@ -58,7 +58,6 @@ def replica_bind(url: str, connect_args: dict | None = None) -> dict:
     (``connect_args``: keepalives, prepared statements behind a pooler) but impatiently."""
     return {
         "url": url,
-        "pool_pre_ping": True,
         # A replica that does not answer is given up quickly: the primary serves instead.
         "connect_args": {**(connect_args or {}), "connect_timeout": 2},
     }
