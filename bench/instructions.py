@@ -11,8 +11,9 @@ under ``valgrind --tool=callgrind`` with instrumentation off while the app is bu
 warmed up, turns it on (``callgrind_control``) for ``--rounds`` requests made inside
 ``itertools.starmap`` (callgrind counts only inside that call), and prints the instructions per
 request: Python, C extensions (brotli, hiredis, pickle) and the C library, not the kernel.
-A path written ``miss:<path>`` is asked for after moving the cache versions of everything the page
-shows, as an edit does at commit (one Redis ``INCR`` per version, counted with the request).
+A path written ``miss:<path>`` is asked for after moving the cache versions an edit of an issue
+moves at commit, as ``bench/run`` does (the organization's issues and each issue's own rows; one
+Redis ``INCR`` per version, counted with the request).
 
 Needs ``valgrind`` (Debian package ``valgrind``; as root it is installed when missing).
 """
@@ -118,11 +119,12 @@ def serve(path: str, rounds: int, sync: str) -> None:
 
 
 def _after_an_edit(redis_url: str, call):
-    """``call`` preceded by moving the versions of every issue's own rows (each ``issue.<id>``)."""
+    """``call`` preceded by moving the versions an edit of an issue moves at commit, as
+    ``bench/run`` does: the organization's ``issues`` and each issue's own rows (``issue.<id>``)."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match="*:version:issue.*"))
+    keys = [*client.scan_iter(match="*:version:issue.*"), *client.scan_iter(match="*:version:issues")]
     if not keys:
         raise SystemExit("no issue versions in the cache: the page did not follow one")
 
