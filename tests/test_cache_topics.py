@@ -62,6 +62,7 @@ PAGES = (
     "/acme/projects/WEB/issues",
     "/acme/projects/WEB/board",
     "/acme/issues",
+    "/acme/search?q=login",
     "/acme/",
 )
 

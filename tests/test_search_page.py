@@ -7,10 +7,12 @@ import re
 from urllib.parse import quote
 
 import pytest
+from flask import template_rendered
+from sqlalchemy import select
 
 from app.core.tenancy import tenant_context
 from app.issues import services as issues
-from app.models import Comment
+from app.models import Comment, Issue, User
 from tests.accounts import login, post_form
 from tests.factories import make_acme, make_beta
 from tests.support import statements
@@ -183,3 +185,51 @@ def test_a_comment_shows_in_the_next_search(client, db_session, acme):
         db_session.delete(db_session.query(Comment).one())
         db_session.commit()
     assert _search(client, "buzzard") == ""
+
+
+def _renders(app, client, url: str) -> tuple[list[str], str]:
+    """The templates rendered for ``url``, and the page."""
+    rendered = []
+
+    def record(sender, template, context, **extra):
+        rendered.append(template.name)
+
+    with template_rendered.connected_to(record, app):
+        html = client.get(url).get_data(as_text=True)
+    return rendered, html
+
+
+def test_an_edit_that_changes_no_result_shown_keeps_the_search_page_as_it_was(app, client, db_session, acme):
+    """After an edit of an issue the search does not show, the page is searched again but not
+    rendered again; an edit of one it shows, and a change of the person's own, render it anew."""
+    acme.add_issue("Kestrel nest")
+    acme.add_issue("Roof repairs")
+    db_session.commit()
+    acme_id = acme.id
+
+    def retitle(number: int, title: str) -> None:
+        with tenant_context(acme_id):
+            issue = db_session.scalars(select(Issue).where(Issue.number == number)).one()
+            owner = db_session.scalars(select(User).where(User.email == "owner@example.com")).one()
+            issues.update_issue(issue, owner, title=title)
+            db_session.commit()
+
+    login(client, "owner@example.com")
+    url = "/acme/search?q=kestrel"
+    first_rendered, first = _renders(app, client, url)
+    assert "issues/search.html" in first_rendered
+    retitle(2, "Roof repairs, east side")
+    with Statements(app) as after_edit:
+        rendered, page = _renders(app, client, url)
+    assert after_edit.searches, "the results are read again after an edit"
+    assert rendered == [] and _results(page) == _results(first)
+    assert _renders(app, client, url)[0] == []  # stored again under the new versions: a hit
+    retitle(1, "Kestrel nest, second brood")
+    rendered, page = _renders(app, client, url)
+    assert "issues/search.html" in rendered and "second brood" in _results(page)
+    grace = app.test_client()
+    login(grace, "grace@example.com")
+    post_form(grace, "/acme/issues/WEB-1", "/acme/issues/WEB-1/comments", body="@owner the kestrel is back")
+    rendered, page = _renders(app, client, url)
+    assert "issues/search.html" in rendered  # her mention moved the owner's unread count
+    assert re.search(r'class="count">1<', page), page[:3000]

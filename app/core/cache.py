@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 from flask import g, has_app_context
 from flask_caching.backends import RedisCache
 from redis.exceptions import RedisError
@@ -709,7 +710,13 @@ def page_keys_for(request, user_id) -> list[str] | None:
     return [*keys, page_key(tenant_id, name, user_id, request)]
 
 
-def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFAULT_TIMEOUT):
+def cached_page(
+    name: str,
+    render: Callable[..., str],
+    *topics: str,
+    timeout=DEFAULT_TIMEOUT,
+    shown: Callable[[], Any] | None = None,
+):
     """A member's whole page, served from the cache until anything it shows changes.
 
     The page depends on the versions of ``topics`` (the tenant data on the page), the
@@ -720,6 +727,12 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
     placeholder and filled in per response; the page is also kept gzipped, with the token
     spliced in per response (``app.core.compression.precompress``). A page with a flash message
     to show is rendered, not cached.
+
+    With ``shown`` (a function that reads what the page shows from ``topics``, as plain values,
+    without rendering), ``render`` is given what it read. After ``topics`` moved (an edit
+    anywhere in the organization), a page whose stored copy was made from the same values, with
+    the member's own versions and account unchanged, is the same page: it is stored again under
+    the new versions, neither rendered nor compressed again.
     """
     from flask import request, session
     from flask_wtf.csrf import generate_csrf
@@ -728,19 +741,30 @@ def cached_page(name: str, render: Callable[[], str], *topics: str, timeout=DEFA
 
     user_id = _VIEWER["find"]()
     if user_id is None or session._get_current_object().get("_flashes"):
-        return render()
+        return render() if shown is None else render(shown())
     tenant_id = require_tenant()
     request = request._get_current_object()
     remember_page(request.path, tenant_id, name, topics)
     key = page_key(tenant_id, name, user_id, request)
     current, stored = page_versions(topics, _MEMBER_TOPICS, user_id, along=key)
-    if isinstance(stored, tuple) and len(stored) == 3 and stored[0] == current:
+    if not (isinstance(stored, tuple) and len(stored) == 4):
+        stored = None
+    elif stored[0] == current:
         return token_page(stored[1], CSRF_PLACEHOLDER, stored[2], generate_csrf())
     # The versions were read before the data: a change committed meanwhile moves them again.
     _read_ahead_while_rendering()
     with stores_together():  # what rendering keeps (list rows, search results), with the page
         token = generate_csrf()
-        html = str(render()).replace(token, CSRF_PLACEHOLDER)
-        compressed = precompress(html, CSRF_PLACEHOLDER)
-        store(key, (current, html, compressed), timeout)
+        values = digest = None
+        if shown is not None:
+            values = shown()
+            digest = hashlib.blake2b(msgspec.msgpack.encode(values), digest_size=16).digest()
+        own = len(topics)  # the member's own versions and the account's follow the page's topics
+        same = stored is not None and digest is not None and stored[3] == digest
+        if same and stored[0][own:] == current[own:]:
+            html, compressed = stored[1], stored[2]
+        else:
+            html = str(render() if shown is None else render(values)).replace(token, CSRF_PLACEHOLDER)
+            compressed = precompress(html, CSRF_PLACEHOLDER)
+        store(key, (current, html, compressed, digest), timeout)
     return token_page(html, CSRF_PLACEHOLDER, compressed, token)

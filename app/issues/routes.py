@@ -339,11 +339,16 @@ def search():
     if not query:
         return render_template("issues/search.html", query=query, hits=[], state_labels=STATE_LABELS)
 
-    def render():
+    def shown():
         hits = issue_search.cached_search_issues(query, limit=30).hits
+        return [(hit.ref, hit.title, hit.state, str(hit.snippet)) for hit in hits]
+
+    def render(results):
+        hits = [issue_search.ShownHit(ref, title, state, Markup(html)) for ref, title, state, html in results]
         return render_template("issues/search.html", query=query, hits=hits, state_labels=STATE_LABELS)
 
     # The results are shared by the organization's members; the whole page is the person's own.
+    # After an edit that changed none of the results shown, the person's page is kept as it was.
     return cache.cached_page(
-        "search", render, *issue_search.SEARCHED_TOPICS, timeout=issue_search.CACHE_SECONDS
+        "search", render, *issue_search.SEARCHED_TOPICS, timeout=issue_search.CACHE_SECONDS, shown=shown
     )

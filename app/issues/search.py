@@ -44,6 +44,7 @@ import secrets
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from markupsafe import Markup, escape
 from sqlalchemy import ARRAY, Float, Integer, String, Uuid, bindparam, text
@@ -96,6 +97,15 @@ class SearchHit:
     def ref(self) -> str:
         """The issue's reference (``WEB-42``), as ``Issue.ref``."""
         return f"{self.project_key}-{self.number}"
+
+
+class ShownHit(NamedTuple):
+    """A result as the search page shows it (the excerpt escaped, its matches marked)."""
+
+    ref: str
+    title: str
+    state: str
+    snippet: Markup
 
 
 @dataclass(frozen=True)
