@@ -113,3 +113,61 @@ def test_the_issue_form_renders_with_the_quick_widgets(app):
         form = IssueEditForm(meta={"csrf": False})
     widgets = {name: type(field.widget).__name__ for name, field in form._fields.items()}
     assert all(widget.startswith("Quick") for widget in widgets.values()), widgets
+
+
+#: The Jinja macro ``labelled_field`` replaced, as the reference for what it writes.
+FIELD_MACRO = """{% macro field(f, autocomplete=None, autofocus=False, hint=None) -%}
+  {% set described = [] %}
+  {% if f.description or hint %}{% set _ = described.append(f.id ~ '-hint') %}{% endif %}
+  {% if f.errors %}{% set _ = described.append(f.id ~ '-error') %}{% endif %}
+  <div class="field{% if f.errors %} field--error{% endif %}">
+    <label for="{{ f.id }}">{{ f.label.text }}</label>
+    {% if f.description or hint -%}
+    <p class="field__hint" id="{{ f.id }}-hint">{{ hint or f.description }}</p>
+    {%- endif %}
+    {% set attrs = {} %}
+    {% if autocomplete %}{% set _ = attrs.update({'autocomplete': autocomplete}) %}{% endif %}
+    {% if autofocus %}{% set _ = attrs.update({'autofocus': True}) %}{% endif %}
+    {% if described %}{% set _ = attrs.update({'aria-describedby': described|join(' ')}) %}{% endif %}
+    {% if f.errors %}{% set _ = attrs.update({'aria-invalid': 'true'}) %}{% endif %}
+    {{ f(class_='input', **attrs) }}
+    {% if f.errors %}
+      <p class="field__error" id="{{ f.id }}-error">{{ f.errors|join(' ') }}</p>
+    {% endif %}
+  </div>
+{%- endmacro %}"""
+
+
+class Labelled(Form):
+    title = StringField(
+        "Title <&>", validators=[DataRequired(), Length(max=5)], description='Short "and" <sweet>'
+    )
+    state = SelectField("State", choices=[SelectChoice("a", "A & B"), SelectChoice("b", "<B>")])
+    body = TextAreaField("Body", validators=[Optional()])
+    due = DateField("Due", validators=[Optional()])
+
+
+@pytest.mark.parametrize("data", [{}, {"title": "Too long a title", "state": "z", "due": "31-31-2026"}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"autocomplete": "off", "autofocus": True},
+        {"hint": "A hint <i>"},
+        {"hint": Markup("<em>safe</em>")},
+    ],
+)
+def test_a_labelled_field_is_what_the_form_macro_wrote(data, options):
+    """Label, hint, errors and their links for screen readers come out as the former macro wrote them."""
+    from jinja2 import Environment
+    from werkzeug.datastructures import MultiDict
+
+    from app.core.fields import labelled_field
+
+    macro = Environment(autoescape=True).from_string(FIELD_MACRO).module.field
+    form = Labelled(MultiDict(data))
+    if data:
+        assert not form.validate()
+    for field in form:
+        expected, written = str(macro(field, **options)), str(labelled_field(field, **options))
+        assert " ".join(written.split()) == " ".join(expected.split()), field.name

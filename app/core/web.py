@@ -143,11 +143,13 @@ def register_input_checks(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     from flask import g
 
+    from app.core.fields import labelled_field
     from app.core.markdown import markdown_excerpt, render_markdown
     from app.core.permissions import ROLE_LABELS, can
 
     # {{ issue.description|markdown }} is sanitized HTML; |markdown_excerpt is plain text.
     app.add_template_filter(render_markdown, "markdown")
+    app.add_template_global(labelled_field, "field")
     app.add_template_filter(markdown_excerpt, "markdown_excerpt")
 
     @app.template_filter("urlencode_multi")
