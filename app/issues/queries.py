@@ -254,7 +254,7 @@ def with_people_and_labels(issues: list[Issue]) -> list[Issue]:
         label_ids[issue_id].append(label_id)
     wanted = {label_id for found in label_ids.values() for label_id in found}
     named = (
-        db.session.scalars(select(Label).where(_ids_in(Label.id, wanted)).order_by(Label.name)).all()
+        db.session.scalars(select(Label).where(_ids_in(Label.id, wanted)).order_by(Label.folded_name)).all()
         if wanted
         else []
     )
@@ -482,7 +482,7 @@ def members() -> list[User]:
 
 
 def labels() -> list[Label]:
-    return db.session.scalars(select(Label).order_by(Label.name)).all()
+    return db.session.scalars(select(Label).order_by(Label.folded_name)).all()
 
 
 def labels_named(label_ids) -> list[Choice]:
