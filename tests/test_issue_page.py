@@ -428,8 +428,8 @@ def test_a_label_the_cached_names_do_not_know_yet_is_shown(app, client, db_sessi
     with tenant_context(acme.id):
         db_session.execute(
             text(
-                "INSERT INTO labels (tenant_id, id, name, color, created_at)"
-                " VALUES (:t, :i, 'urgent', '#b91c1c', :c)"
+                "INSERT INTO labels (tenant_id, id, name, folded_name, color, created_at)"
+                " VALUES (:t, :i, 'urgent', 'urgent', '#b91c1c', :c)"
             ),
             {
                 "t": acme.id.hex if sqlite else acme.id,
