@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import re
+import threading
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from werkzeug.datastructures import MultiDict
 
 from app.core.tenancy import tenant_context
@@ -17,6 +18,7 @@ from app.models.work import LABEL_COLORS
 from tests.accounts import browser_login, login
 from tests.factories import make_acme, make_beta
 from tests.support.forms import parse_forms
+from tests.support.workers import wait_for
 
 LABELS = "/acme/settings/labels"
 
@@ -211,6 +213,47 @@ def test_another_organization_never_sees_or_touches_the_labels(client, db_sessio
         assert response.status_code == 404, (method, url)
     assert _labels(db_session, acme.id) == {"bug": "#6b7280", "ui": "#6b7280"}
     assert _issue_labels(db_session, acme.id) == {1: ["bug", "ui"], 2: ["bug"]}
+
+
+@pytest.mark.postgres_only
+def test_two_people_creating_the_same_name_at_once_end_with_one_label(app, committed_db):
+    """Two transactions create "Bug" and "BUG" at the same time: the second waits on the unique
+    index until the first commits, then is told the name is taken; one label remains."""
+    from app.extensions import db
+
+    with app.app_context():
+        org_id = make_acme().id
+        db.session.commit()
+    first_written, outcome = threading.Event(), {}
+
+    def second_person():
+        with app.app_context(), tenant_context(org_id):
+            first_written.wait(10)
+            try:
+                label_services.create_label("BUG")
+                db.session.commit()
+                outcome["second"] = "created"
+            except label_services.LabelError as exc:
+                db.session.rollback()
+                outcome["second"] = str(exc)
+
+    def second_is_waiting_on_the_index():
+        with db.engine.connect() as connection:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            return connection.execute(text(query)).scalar() > 0
+
+    second = threading.Thread(target=second_person)
+    second.start()
+    with app.app_context():
+        with tenant_context(org_id):
+            label_services.create_label("Bug")  # written, not committed yet
+            first_written.set()
+            wait_for(second_is_waiting_on_the_index, 10, "the second insert waits for the first")
+            db.session.commit()
+        second.join(10)
+        assert outcome == {"second": "A label named “Bug” already exists."}
+        with tenant_context(org_id):
+            assert [label.name for label in db.session.scalars(select(Label))] == ["Bug"]
 
 
 # --- the issue form's "new label" field --------------------------------------------------------
