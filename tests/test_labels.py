@@ -317,7 +317,7 @@ def test_new_renamed_and_deleted_labels_show_at_once_on_the_list_issue_page_and_
     client, db_session, acme
 ):
     """With the list's filters, the issue page's picker and the board cached, a label created,
-    renamed or deleted shows on each of them on the very next request."""
+    renamed and recoloured, or deleted shows on each of them on the very next request."""
     pages = ("/acme/projects/WEB/issues", "/acme/issues/WEB-1", "/acme/projects/WEB/board")
     login(client, "ava@example.com")
     for url in pages:
@@ -328,10 +328,12 @@ def test_new_renamed_and_deleted_labels_show_at_once_on_the_list_issue_page_and_
     for url in pages[:2]:
         assert f'<option value="{frontend}">Frontend</option>' in client.get(url).get_data(as_text=True), url
 
-    _submit(client, f"{LABELS}/{_label_id(db_session, acme.id, 'bug')}", name="defect")
+    _submit(
+        client, f"{LABELS}/{_label_id(db_session, acme.id, 'bug')}", name="defect", color=LABEL_COLORS["red"]
+    )
     for url in pages:
         html = client.get(url).get_data(as_text=True)
-        assert ">defect<" in html and ">bug<" not in html, url
+        assert '<span class="chip label--red">defect</span>' in html and ">bug<" not in html, url
 
     _submit(client, f"{LABELS}/{_label_id(db_session, acme.id, 'ui')}/delete")
     for url in pages:
