@@ -100,6 +100,7 @@ def register_blueprints(app: Flask) -> None:
     from app.home import bp as home_bp
     from app.imports import bp as imports_bp
     from app.issues import bp as issues_bp
+    from app.labels import bp as labels_bp
     from app.notifications.routes import bp as notifications_bp
     from app.operators import bp as operators_bp
     from app.orgs import bp as orgs_bp
@@ -123,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(org_bp)
     app.register_blueprint(projects_bp)
     app.register_blueprint(issues_bp)
+    app.register_blueprint(labels_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(tasks_bp)
     app.register_blueprint(exports_bp)

@@ -62,6 +62,8 @@ ACTION_ENDPOINTS = {
     "projects.new": "creates a project",
     "projects.archive": "archives or unarchives (a button)",
     "issues.new_issue": "creates an issue",
+    "labels.create": "creates a label (its fields start empty)",
+    "labels.delete": "deletes a label (the form of its confirmation page)",
     "issues.comment": "adds a comment (starts empty)",
     "issues.watch": "starts or stops watching (a button)",
     "notifications.read_all": "marks notifications read (a button)",
@@ -89,6 +91,7 @@ class Seed:
     state: str
     task_id: str
     job_id: str
+    label_id: str
 
 
 #: URL argument -> how to build it from the seed.
@@ -99,6 +102,7 @@ URL_ARGUMENTS: dict[str, Callable[[Seed], str]] = {
     "state": lambda seed: seed.state,
     "task_id": lambda seed: seed.task_id,
     "job_id": lambda seed: seed.job_id,
+    "label_id": lambda seed: seed.label_id,
 }
 
 

@@ -188,7 +188,7 @@ def sample_string_column(model: type):
         for constraint in table.constraints
         if isinstance(constraint, UniqueConstraint)
         for column in constraint.columns
-    }
+    } | {column.name for index in table.indexes if index.unique for column in index.columns}
     for column in table.columns:
         if (
             column.primary_key

@@ -17,12 +17,14 @@ MACROS = (
     '{% macro priority_icon(priority, labels) -%}<span class="priority priority--{{ priority }}" '
     'title="{{ labels[priority] }}"><span class="visually-hidden">{{ labels[priority] }}</span></span>'
     "{%- endmacro %}"
-    '{% macro label_chips(labels) -%}{% for l in labels %}<span class="chip">{{ l.name }}</span>{% endfor %}'
+    "{% macro label_chips(labels) -%}{% for l in labels %}"
+    '<span class="chip label--{{ l.color_name }}">{{ l.name }}</span>{% endfor %}'
     "{%- endmacro %}"
     '{% macro avatars(users) -%}{% for u in users %}<span class="avatar" title="{{ u.name }}">'
     "{{ u.name[:1] }}</span>{% endfor %}{%- endmacro %}"
 )
 NAMES = ["Grace", "<b>Bold</b> & co", "Quote \"q\" 's'", "Émile", "", "日本"]
+COLORS = ["red", "gray", "blue", "green", "violet", 'x"<y>']
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def test_a_priority_icon_is_what_the_template_wrote(macros, priority):
 
 def test_label_chips_and_avatars_escape_names_as_the_template_did(macros):
     """Labels and people with markup, quotes and non-Latin names come out as the templates wrote them."""
-    named = [SimpleNamespace(name=name) for name in NAMES]
+    named = [SimpleNamespace(name=name, color_name=color) for name, color in zip(NAMES, COLORS, strict=True)]
     assert str(badges.label_chips(named)) == str(macros.label_chips(named))
     assert str(badges.avatars(named)) == str(macros.avatars(named))
     assert str(badges.label_chips([])) == str(macros.label_chips([])) == ""

@@ -56,7 +56,7 @@ def seeded(db_session):
         for membership in db_session.scalars(select(Membership).where(Membership.user_id == owner.id)):
             membership.email_notifications = "daily"
         db_session.flush()
-        ref, task_id = issue.ref, str(task.id)
+        ref, task_id, label_id = issue.ref, str(task.id), str(bug.id)
     with tenant_context(other.id):
         for membership in db_session.scalars(select(Membership).where(Membership.user_id == owner.id)):
             membership.email_notifications = "off"
@@ -73,6 +73,7 @@ def seeded(db_session):
         state="in_review",
         task_id=task_id,
         job_id=job_id,
+        label_id=label_id,
     )
 
 
@@ -87,6 +88,7 @@ def test_every_edit_form_round_trips_without_changes(app, client, db_session, se
         "issues.move",
         "projects.settings",
         "org.settings",
+        "labels.edit",
         "org.change_role",
         "auth.update_profile",
         "auth.update_notification_email",

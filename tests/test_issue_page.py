@@ -404,7 +404,7 @@ def test_a_change_made_outside_the_pages_shows_on_the_next_view(app, client, db_
 def test_assignee_and_label_changes_show_on_the_next_view(app, client, db_session, acme):
     """Changing the assignees and labels, and renaming a label, show at once."""
     login(client, "vic@example.com")
-    assert '<span class="chip">bug</span>' in _warm(client)
+    assert '<span class="chip label--gray">bug</span>' in _warm(client)
     with tenant_context(acme.id):
         issue = db_session.scalars(select(Issue)).one()
         owner = _user(db_session, "owner@example.com")
@@ -415,7 +415,7 @@ def test_assignee_and_label_changes_show_on_the_next_view(app, client, db_sessio
     with tenant_context(acme.id):
         db_session.scalars(select(Label).where(Label.name == "bug")).one().name = "defect"
         db_session.commit()
-    assert '<span class="chip">defect</span>' in _page(client)
+    assert '<span class="chip label--gray">defect</span>' in _page(client)
 
 
 def test_a_label_the_cached_names_do_not_know_yet_is_shown(app, client, db_session, acme):
@@ -428,8 +428,8 @@ def test_a_label_the_cached_names_do_not_know_yet_is_shown(app, client, db_sessi
     with tenant_context(acme.id):
         db_session.execute(
             text(
-                "INSERT INTO labels (tenant_id, id, name, color, created_at)"
-                " VALUES (:t, :i, 'urgent', '#b91c1c', :c)"
+                "INSERT INTO labels (tenant_id, id, name, folded_name, color, created_at)"
+                " VALUES (:t, :i, 'urgent', 'urgent', '#dc2626', :c)"
             ),
             {
                 "t": acme.id.hex if sqlite else acme.id,
@@ -441,7 +441,10 @@ def test_a_label_the_cached_names_do_not_know_yet_is_shown(app, client, db_sessi
         db_session.add(IssueLabel(issue_id=issue.id, label_id=label_id))
         db_session.commit()
     html = _page(client)
-    assert '<span class="chip">urgent</span>' in html and '<span class="chip">bug</span>' in html
+    assert (
+        '<span class="chip label--red">urgent</span>' in html
+        and '<span class="chip label--gray">bug</span>' in html
+    )
 
 
 def test_member_changes_show_on_the_next_view(app, client, db_session, acme):

@@ -208,6 +208,68 @@ def test_system_jobs_become_tasks_of_no_organization_and_back(migrated_env, make
         db.session.remove()
 
 
+def test_labels_differing_only_by_case_are_renamed_not_lost(migrated_env, make_app, scratch_database_url):
+    """Labels written before 0014 that differ only by case keep their rows, the later ones numbered;
+    another organization's label of the same name is left alone."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from app.core.tenancy import unscoped
+    from app.models import Organization
+    from app.models.base import utcnow
+
+    labels = sa.table(
+        "labels",
+        sa.column("tenant_id", sa.Uuid()),
+        sa.column("id", sa.Uuid()),
+        sa.column("name", sa.String()),
+        sa.column("color", sa.String()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
+    with app.app_context(), unscoped("test: labels of two organizations before 0014"):
+        upgrade(directory=MIGRATIONS, revision="0013")
+        acme, beta = Organization(slug="acme", name="Acme"), Organization(slug="beta", name="Beta")
+        db.session.add_all([acme, beta])
+        db.session.flush()
+        start = utcnow()
+        written = [
+            (acme.id, "Bug"),
+            (acme.id, "bug"),
+            (acme.id, "bug (2)"),
+            (acme.id, "BUG"),
+            (beta.id, "bug"),
+        ]
+        db.session.execute(
+            insert(labels),
+            [
+                {
+                    "tenant_id": org_id,
+                    "id": uuid.uuid4(),
+                    "name": name,
+                    "color": "#6b7280",
+                    "created_at": start + timedelta(seconds=n),
+                }
+                for n, (org_id, name) in enumerate(written)
+            ],
+        )
+        db.session.commit()
+        upgrade(directory=MIGRATIONS)
+        rows = db.session.execute(
+            text("SELECT tenant_id, name, folded_name FROM labels ORDER BY created_at")
+        ).all()
+        names = [(uuid.UUID(str(tenant_id)) == acme.id, name, folded) for tenant_id, name, folded in rows]
+        assert names == [
+            (True, "Bug", "bug"),
+            (True, "bug (3)", "bug (3)"),
+            (True, "bug (2)", "bug (2)"),
+            (True, "BUG (4)", "bug (4)"),
+            (False, "bug", "bug"),
+        ]
+        db.session.remove()
+
+
 @pytest.mark.processes
 @pytest.mark.postgres_only
 def test_grant_app_role_lets_a_new_login_role_use_the_tables(migrated_env):

@@ -40,6 +40,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Starting a report computation again (after a failure) costs a worker: not for viewers.
     "reports.recompute": _WRITERS,
     "projects.manage": _ADMINS,
+    # Members add labels from an issue's form (work.edit); renaming and deleting is for admins.
+    "labels.manage": _ADMINS,
     "audit.view": _ADMINS,
     "org.export": _ADMINS,
 }

@@ -25,8 +25,15 @@ def priority_icon(priority: int, labels) -> Markup:
 
 
 def label_chips(labels) -> Markup:
-    """A chip per label, by name."""
-    return Markup("".join([f'<span class="chip">{escape(label.name)}</span>' for label in labels]))
+    """A chip per label, by name, in its colour (``Label.color_name``, a class of the palette)."""
+    return Markup(
+        "".join(
+            [
+                f'<span class="chip label--{escape(label.color_name)}">{escape(label.name)}</span>'
+                for label in labels
+            ]
+        )
+    )
 
 
 def avatars(users) -> Markup:

@@ -1,15 +1,25 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, IntegerField, SelectChoice, SelectField, SelectMultipleField
-from wtforms.validators import NumberRange, Optional, ValidationError
+from wtforms import (
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from app.core.fields import (
     QuickDateInput,
     QuickNumberInput,
     QuickSelect,
+    QuickTextInput,
     loaded_field,
     long_text_field,
     name_field,
 )
+from app.core.names import VisibleText
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, due_date_problem
 
 STATE_CHOICES = [SelectChoice(value, label) for value, label in STATE_LABELS.items()]
@@ -33,6 +43,14 @@ class IssueForm(FlaskForm):
     priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="0", widget=QuickSelect())
     assignees = SelectMultipleField("Assignees", choices=[], validate_choice=False, widget=QuickSelect(True))
     labels = SelectMultipleField("Labels", choices=[], validate_choice=False, widget=QuickSelect(True))
+    #: A label to add that is not in the list yet: created with the issue's save (or the existing
+    #: label of that name, whatever its case, is added).
+    new_label = StringField(
+        "New label",
+        description="Not in the list? Type its name: it is created and added when you save.",
+        validators=[Optional(), Length(max=50, message="Keep it under 50 characters."), VisibleText()],
+        widget=QuickTextInput(),
+    )
     due_date = DateField("Due date", validators=[Optional(), due_date_in_range], widget=QuickDateInput())
     estimate = IntegerField(
         "Estimate (points)",

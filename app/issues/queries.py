@@ -48,7 +48,7 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
-from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATES
+from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATES, label_color_name
 
 PAGE_SIZE = 50
 BOARD_PAGE = 25
@@ -254,7 +254,7 @@ def with_people_and_labels(issues: list[Issue]) -> list[Issue]:
         label_ids[issue_id].append(label_id)
     wanted = {label_id for found in label_ids.values() for label_id in found}
     named = (
-        db.session.scalars(select(Label).where(_ids_in(Label.id, wanted)).order_by(Label.name)).all()
+        db.session.scalars(select(Label).where(_ids_in(Label.id, wanted)).order_by(Label.folded_name)).all()
         if wanted
         else []
     )
@@ -482,7 +482,7 @@ def members() -> list[User]:
 
 
 def labels() -> list[Label]:
-    return db.session.scalars(select(Label).order_by(Label.name)).all()
+    return db.session.scalars(select(Label).order_by(Label.folded_name)).all()
 
 
 def labels_named(label_ids) -> list[Choice]:
@@ -498,7 +498,7 @@ def people_named(user_ids) -> list[Choice]:
 
 def _named(model, ids) -> list[Choice]:
     statement = select(model).where(model.id.in_([uuid.UUID(i) for i in ids])).order_by(model.name)
-    return [Choice(str(row.id), row.name) for row in db.session.scalars(statement)]
+    return [Choice(str(row.id), row.name, getattr(row, "color", "")) for row in db.session.scalars(statement)]
 
 
 @dataclass(frozen=True)
@@ -507,6 +507,12 @@ class Choice:
 
     id: str
     name: str
+    #: A label's colour (empty for a person).
+    color: str = ""
+
+    @property
+    def color_name(self) -> str:
+        return label_color_name(self.color)
 
 
 def filter_choices() -> tuple[list[Choice], list[Choice]]:
@@ -527,7 +533,8 @@ def issue_page_choices() -> tuple[list[Choice], list[Choice], dict[str, str]]:
         people = members()
         handles = {u.email.split("@", 1)[0].lower(): str(u.id) for u in people}
         choices = [Choice(str(u.id), u.name) for u in people]
-        return choices, [Choice(str(label.id), label.name) for label in labels()], handles
+        label_choices = [Choice(str(label.id), label.name, label.color) for label in labels()]
+        return choices, label_choices, handles
 
     return cache.memoize_for_tenant("members", "issue-choices", compute, f"l{cache.version('labels')}")
 

@@ -23,6 +23,7 @@ from app.issues import services as issues
 from app.issues.board import board_response
 from app.issues.forms import CommentForm, IssueEditForm, IssueForm, MoveForm
 from app.issues.queries import LIST_TOPICS, SORTS, IssueFilters, issue_or_404, list_issues
+from app.labels import services as label_services
 from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
 from app.orgs.forms import ConfirmForm
@@ -115,9 +116,17 @@ def project_list(project_key):
 
 
 def _fill_choices(form: IssueForm) -> None:
-    people, labels = queries.filter_choices()
+    people, label_choices = queries.filter_choices()
     form.assignees.choices = [SelectChoice(person.id, person.name) for person in people]
-    form.labels.choices = [SelectChoice(label.id, label.name) for label in labels]
+    form.labels.choices = [SelectChoice(label.id, label.name) for label in label_choices]
+
+
+def _add_new_label(form: IssueForm) -> None:
+    """The label typed in the form's "new label" field, created if need be, among its chosen labels."""
+    name = label_services.clean_name(form.new_label.data or "")
+    if name:
+        label_id = str(label_services.label_for_issue(name).id)
+        form.labels.data = [*(form.labels.data or []), label_id]
 
 
 @bp.route("/projects/<project_key>/issues/new", methods=["GET", "POST"])
@@ -128,6 +137,7 @@ def new_issue(project_key):
     _fill_choices(form)
     if form.validate_on_submit():
         try:
+            _add_new_label(form)
             issue = issues.create_issue(
                 project,
                 current_user,
@@ -140,6 +150,9 @@ def new_issue(project_key):
                 due_date=form.due_date.data,
                 estimate=form.estimate.data,
             )
+        except label_services.LabelError as exc:
+            db.session.rollback()
+            form.new_label.errors.append(str(exc))
         except issues.IssueError as exc:
             db.session.rollback()
             form.assignees.errors.append(str(exc))
@@ -226,6 +239,12 @@ def edit(issue_ref):
     if not form.validate_on_submit():
         return _issue_page(issue_ref, form=form, status=422)
     loaded = edits.decode(form.loaded.data, issues.EDIT_FIELDS)
+    try:
+        _add_new_label(form)
+    except label_services.LabelError as exc:
+        db.session.rollback()
+        form.new_label.errors.append(str(exc))
+        return _issue_page(issue_ref, form=form, status=422)
     submitted = _submitted(form)
     try:
         issues.save_edit(issue, current_user, loaded, submitted)
@@ -233,7 +252,9 @@ def edit(issue_ref):
         db.session.rollback()
         issue = issue_or_404(issue_ref)
         current = issues.edit_values(issue)
+        typed_label = form.new_label.data
         form = _edit_form(edits.after_conflict(current, loaded, submitted), current)
+        form.new_label.data = typed_label  # its label went with the refused save: type, save again
         return _issue_page(issue_ref, form=form, status=409, conflict=conflict)
     except issues.IssueError as exc:
         db.session.rollback()
