@@ -198,6 +198,21 @@ def test_mark_one_read_moves_the_badge_on_the_next_page(app, db_session, team):
     assert _read_at(db_session, team["acme"], second) is None
 
 
+def test_mark_read_returns_to_the_same_filter_and_page(app, db_session, team):
+    """Marking one read on an older page of "All" comes back to that very page."""
+    ids = [_for_grace(db_session, team, ago=timedelta(minutes=i)) for i in range(55)]
+    grace = _grace(app)
+    older = _link(_page(grace, f"{INBOX}?show=all"), "Older")
+    html = _page(grace, older)
+    assert _shown(html) == ids[50:]
+    response = _submit(grace, html, older, f"{INBOX}/{ids[52]}/mark-read")
+    assert response.status_code == 303 and response.headers["Location"] == older
+    after = _page(grace, older)
+    assert _shown(after) == ids[50:] and 'aria-label="Mark WEB-1 read"' in after
+    assert after.count('aria-label="Mark WEB-1 read"') == 4
+    assert _badge(after) == 54
+
+
 def test_opening_marks_read_and_shows_the_issue(app, db_session, team):
     """Opening a notification (a POST from its link) marks it read and goes to its issue."""
     only = _for_grace(db_session, team)
