@@ -11,12 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from app.core.tenancy import tenant_context
-from app.models import Notification
+from app.issues import services as issues
+from app.models import Notification, Project, User
 from app.models.base import utcnow
 from app.notifications.inbox import time_ago
 from tests.accounts import login
 from tests.factories import make_acme, make_beta
 from tests.support.forms import parse_forms
+from tests.support.statements import Statements
 
 INBOX = "/acme/notifications"
 BADGE = re.compile(r'class="bell"[^>]*>Inbox(?: <span class="count">(\d+)</span>)?</a>')
@@ -114,9 +116,9 @@ def test_pages_show_every_notification_once_newest_first(app, db_session, team):
     now = utcnow()
     made = []
     for i in range(120):
-        at = now - timedelta(minutes=i // 2)  # two at each instant: the id breaks the tie
+        at = now - timedelta(minutes=i // 3)  # threes: ties across a page end
         made.append(_for_grace(db_session, team, at=at, read=i % 3 == 0))
-    stamps = [(now - timedelta(minutes=i // 2), made[i]) for i in range(120)]
+    stamps = [(now - timedelta(minutes=i // 3), made[i]) for i in range(120)]
     expected = [n for _, n in sorted(stamps, reverse=True)]
     grace = _grace(app)
 
@@ -273,3 +275,25 @@ def test_a_bad_filter_or_page_is_a_clear_400(app, db_session, team, query):
     """An unknown filter or a page cursor the inbox did not write is refused with a reason, not a 500."""
     response = _grace(app).get(f"{INBOX}?{query}")
     assert response.status_code == 400
+
+
+def test_a_page_sends_as_many_statements_for_fifty_issues_as_for_one(app, db_session, team):
+    """Each notification's issue, project and actor come with the page's query, not one query each."""
+    _for_grace(db_session, team)
+    grace = _grace(app)
+    _page(grace, INBOX)
+    with Statements(app) as one:
+        _page(grace, INBOX)
+    with tenant_context(team["acme"]):
+        project = db_session.scalars(select(Project)).one()
+        owner = db_session.get(User, team["owner"])
+        made = [issues.create_issue(project, owner, f"Issue {i}") for i in range(49)]
+        db_session.commit()
+        issue_ids = [issue.id for issue in made]
+    for issue_id in issue_ids:
+        _notify(db_session, team["acme"], team["grace"], issue_id, actor_id=team["owner"])
+    _page(grace, INBOX)
+    with Statements(app) as fifty:
+        html = _page(grace, INBOX)
+    assert len(_shown(html)) == 50
+    assert len(fifty.sent) == len(one.sent)
