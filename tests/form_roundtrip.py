@@ -68,6 +68,7 @@ ACTION_ENDPOINTS = {
     "issues.watch": "starts or stops watching (a button)",
     "notifications.read_all": "marks notifications read (a button)",
     "notifications.read_one": "marks a notification read and opens its issue (a button)",
+    "notifications.mark_read": "marks one notification read (a button)",
     "issues.save_view": "saves the filters on screen under a name typed fresh (renders empty, required)",
     "issues.delete_view": "deletes a saved view",
     "imports.upload": "uploads a file to import",

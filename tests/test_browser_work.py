@@ -62,7 +62,7 @@ def test_project_issues_board_search_mention_notification(page, app, live_server
     assert grace.locator(".bell .count").inner_text() == "1"
     grace.locator(".bell").click()
     grace.get_by_text("mentioned you in").wait_for()
-    grace.get_by_role("button", name="Open").click()
+    grace.get_by_role("button", name=re.compile("Fix the checkout")).click()
     grace.get_by_role("heading", name=re.compile("Fix the checkout")).wait_for()
     assert grace.locator(".bell .count").count() == 0
     assert page.problems == []
