@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from app.models.base import new_id
+from app.models.work import folded_label_name
 
 MEASURED_SLUG = "measured"
 BENCH_EMAIL = "bench@measured.example"
@@ -65,7 +66,7 @@ TABLES = {
         "created_at",
         "updated_at",
     ),
-    "labels": ("tenant_id", "id", "name", "color", "created_at"),
+    "labels": ("tenant_id", "id", "name", "folded_name", "color", "created_at"),
     "issues": (
         "tenant_id",
         "id",
@@ -415,7 +416,8 @@ class DatasetBuilder:
         for label_name, color in rnd.sample(LABELS, rnd.randint(4, 8)):
             label_id = new_id()
             labels.append(label_id)
-            self.rows["labels"].append((org_id, label_id, label_name, color, created))
+            folded = folded_label_name(label_name)
+            self.rows["labels"].append((org_id, label_id, label_name, folded, color, created))
         for key, project_name, size in projects:
             self._project(org_id, key, project_name, size, people, labels, created, rnd)
         return org_id
