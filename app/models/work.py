@@ -384,6 +384,8 @@ class Notification(TenantMixin, db.Model):
         _tenant_fk(["issue_id"], "issues"),
         CheckConstraint("kind IN ('assigned', 'mentioned', 'commented')", name="kind_known"),
         Index("ix_notifications_user_unread", "tenant_id", "user_id", "read_at", "created_at"),
+        # The inbox's All view, newest first, paged by (created_at, id).
+        Index("ix_notifications_user_created", "tenant_id", "user_id", "created_at", "id"),
     )
 
 
