@@ -1,20 +1,12 @@
 """Background jobs: what people see of work done by the workers.
-
-Revision ID: 0001
-Revises: 
-Create Date: 2026-11-25 09:22:58.341362
-
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 
-# revision identifiers, used by Alembic.
 revision = '0001'
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -1,11 +1,6 @@
 """Accounts and organizations: users, tenants, memberships, invitations, audit events.
 
 Tenant tables lead their keys with tenant_id and get PostgreSQL row-level security.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-25 09:38:21.324276
-
 """
 from alembic import op
 import sqlalchemy as sa
@@ -16,11 +11,8 @@ from app.core.database import disable_tenant_rls, enable_tenant_rls
 TENANT_TABLES = ("memberships", "invitations", "audit_events")
 
 
-# revision identifiers, used by Alembic.
 revision = '0002'
 down_revision = '0001'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -1,11 +1,6 @@
 """Projects and issues: labels, assignees, watchers, comments, activity, notifications, saved views.
 
 Every table is a tenant table: tenant_id leads its keys, and PostgreSQL row-level security applies.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-25 10:12:30.241874
-
 """
 from alembic import op
 import sqlalchemy as sa
@@ -27,11 +22,8 @@ TENANT_TABLES = (
 )
 from sqlalchemy.dialects import postgresql
 
-# revision identifiers, used by Alembic.
 revision = '0003'
 down_revision = '0002'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -15,21 +15,13 @@ Neither is described by the models: ``app.issues.search.include_in_schema_compar
 of autogenerate. On SQLite, a later migration that rebuilds ``issues`` or ``comments`` in
 batch mode (copy, drop, rename) drops their triggers with the old table and must create them
 again.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-26 09:20:41.518302
-
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-# revision identifiers, used by Alembic.
 revision = '0004'
 down_revision = '0003'
-branch_labels = None
-depends_on = None
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------

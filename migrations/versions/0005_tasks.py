@@ -1,11 +1,6 @@
 """Tasks: an organization's background work (imports, exports, reports) with its progress.
 
 A tenant table: tenant_id leads its key, and PostgreSQL row-level security applies.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-25 12:45:10.000000
-
 """
 from alembic import op
 import sqlalchemy as sa
@@ -13,11 +8,8 @@ from sqlalchemy.dialects import postgresql
 
 from app.core.database import disable_tenant_rls, enable_tenant_rls
 
-# revision identifiers, used by Alembic.
 revision = '0005'
 down_revision = '0004'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -4,20 +4,12 @@
 per tenant and project (NULL for issues created any other way). Both the column and the unique
 index are added in place, without rebuilding ``issues``: on SQLite a batch rebuild would drop
 the full-text search triggers of 0004.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-25 13:10:00.000000
-
 """
 from alembic import op
 import sqlalchemy as sa
 
-# revision identifiers, used by Alembic.
 revision = '0006'
 down_revision = '0005'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -1,11 +1,6 @@
 """Report snapshots: each organization's and project's latest computed reports.
 
 A tenant table: tenant_id leads its key, and PostgreSQL row-level security applies.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-25 13:05:00.000000
-
 """
 from alembic import op
 import sqlalchemy as sa
@@ -13,11 +8,8 @@ from sqlalchemy.dialects import postgresql
 
 from app.core.database import disable_tenant_rls, enable_tenant_rls
 
-# revision identifiers, used by Alembic.
 revision = '0007'
 down_revision = '0006'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -2,20 +2,12 @@
 
 memberships.email_notifications is 'immediately' (the default, also for existing members),
 'daily' (one digest a day) or 'off'.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-11-25 13:10:00.000000
-
 """
 from alembic import op
 import sqlalchemy as sa
 
-# revision identifiers, used by Alembic.
 revision = '0008'
 down_revision = '0007'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -2,22 +2,14 @@
 
 ``outbox`` holds account mail (no organization); ``tenant_outbox`` the mail an
 organization sends, a tenant table (tenant_id leads its key, row-level security applies).
-
-Revision ID: 0009_outbox
-Revises: 0008
-Create Date: 2026-11-25 21:00:00.000000
-
 """
 from alembic import op
 import sqlalchemy as sa
 
 from app.core.database import disable_tenant_rls, enable_tenant_rls
 
-# revision identifiers, used by Alembic.
 revision = '0009_outbox'
 down_revision = '0008'
-branch_labels = None
-depends_on = None
 
 
 def _mail_columns():

@@ -5,11 +5,6 @@ system's own work, which belongs to no organization: ``tenant_id`` becomes nulla
 primary key is ``id`` alone. Rows of no organization pass the policy only unscoped (operator
 and system code). The rows of ``background_jobs`` move into ``tasks`` as such rows; the
 downgrade moves them back. Both copy while row-level security is off for the table.
-
-Revision ID: 0010
-Revises: 0009_outbox
-Create Date: 2026-11-26 00:10:00.000000
-
 """
 from alembic import op
 import sqlalchemy as sa
@@ -17,11 +12,8 @@ from sqlalchemy.dialects import postgresql
 
 from app.core.database import disable_tenant_rls, enable_tenant_rls
 
-# revision identifiers, used by Alembic.
 revision = '0010'
 down_revision = '0009_outbox'
-branch_labels = None
-depends_on = None
 
 #: The columns both tables have, in the order the copies below use.
 _SHARED = 'id, kind, description, status, progress, result, error, created_at, started_at, finished_at'

@@ -7,20 +7,12 @@ when they are read, as it does for rows of an older renderer version, and
 ``flask markdown render`` stores them. Columns are added in place (no batch rebuild: on
 SQLite that would drop the search triggers of 0004); the tables' row-level security policies
 cover the new columns as they are.
-
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-11-26 05:40:00.000000
-
 """
 from alembic import op
 import sqlalchemy as sa
 
-# revision identifiers, used by Alembic.
 revision = '0011'
 down_revision = '0010'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -22,19 +22,11 @@ is the only way to a tenant's matches, whatever the tenant's share of the table.
 The triggers of 0004 now write ``issue_search``: after an issue's title or description is
 written, and after a comment is added, edited or deleted. A comment no longer rewrites its issue
 row. ``issues.search_vector`` and its index are dropped. SQLite is unchanged (FTS5, 0004).
-
-Revision ID: 0012
-Revises: 0011
-Create Date: 2026-11-26 09:00:00.000000
-
 """
 from alembic import op
 
-# revision identifiers, used by Alembic.
 revision = '0012'
 down_revision = '0011'
-branch_labels = None
-depends_on = None
 
 _TENANT_PREDICATE = (
     "current_setting('app.unscoped', true) = 'on' "

@@ -6,19 +6,11 @@ it holds (the tenant's share of the table shrinks as organizations are added, an
 project are counted as independent), it chose to read the whole column and sort it rather than
 the index's first entries. With ``id`` in the index the order is the query's: a column reads its
 first cards and nothing more, whatever the statistics; the column counts read it alone.
-
-Revision ID: 0013
-Revises: 0012
-Create Date: 2026-11-26 08:55:00.000000
-
 """
 from alembic import op
 
-# revision identifiers, used by Alembic.
 revision = '0013'
 down_revision = '0012'
-branch_labels = None
-depends_on = None
 
 
 def upgrade():

@@ -7,22 +7,14 @@ Labels that already differ only by case keep their rows (and their issues): the 
 renamed with a number, "bug (2)". The column and the index are added in place, without
 rebuilding ``labels`` (on SQLite a rebuild would drop the table its issue links point to);
 SQLite keeps the column's empty default, which the application never relies on.
-
-Revision ID: 0014
-Revises: 0013
-Create Date: 2026-11-26 18:10:00.000000
-
 """
 import unicodedata
 
 from alembic import op
 import sqlalchemy as sa
 
-# revision identifiers, used by Alembic.
 revision = '0014'
 down_revision = '0013'
-branch_labels = None
-depends_on = None
 
 _labels = sa.table(
     'labels',
