@@ -15,7 +15,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +173,63 @@ def web_address(env: dict[str, str], port_free=port_is_free) -> dict[str, str]:
     return env
 
 
+class Relay:
+    """Copies the processes' output to ours line by line, and knows when the last line came."""
+
+    def __init__(self, stream) -> None:
+        self.last_line_at = time.monotonic()
+        self._thread = threading.Thread(target=self._copy, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _copy(self, stream) -> None:
+        for line in stream:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            self.last_line_at = time.monotonic()
+
+    def quiet_for(self) -> float:
+        return time.monotonic() - self.last_line_at
+
+    def finish(self, timeout: float = 5) -> None:
+        """Wait for the rest of the output (the processes' goodbyes) once they have exited."""
+        self._thread.join(timeout)
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except (OSError, urllib.error.HTTPError):
+        return False
+
+
+def wait_until_started(
+    url: str, honcho: subprocess.Popen, relay: Relay, quiet: float = 1.0, limit: float = 120
+) -> bool:
+    """Wait until the web answers ``/readyz`` and the start-up output has settled (no line for
+    ``quiet`` seconds: the worker has sent the demo's mail, the scheduler its first jobs), so
+    what is printed next is the last thing on the screen. False if the processes exited or
+    ``limit`` seconds passed first."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and honcho.poll() is None:
+        if relay.quiet_for() >= quiet and answers(url + "readyz"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def announce(url: str, login: str, mail: bool, started: bool) -> None:
+    """The lines a person needs, printed after the processes' start-up output."""
+    rule = "-" * 72
+    lines = [rule, f"Worklane is running: open {url}" if started else f"Worklane is still starting: {url}"]
+    lines.append(login)
+    if mail:
+        lines.append(f"mail sent by the app: {url}dev/mail")
+    lines += ["Ctrl-C stops everything", rule]
+    for line in lines:
+        say(line)
+
+
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("WORKLANE_ENV", "development")
@@ -181,6 +241,7 @@ def main() -> int:
     redis_process = None
     mail_process = None
     honcho = None
+    relay = None
     try:
         if not (env.get("REDIS_URL") or env.get("REDIS_QUEUE_URL")):
             redis_process, env["REDIS_URL"] = start_redis(instance)
@@ -201,21 +262,32 @@ def main() -> int:
             capture_output=True,
             text=True,
         )
-        say(seeded.stdout.strip())
+        login = seeded.stdout.strip()
+        say(login)
 
         url = env["PUBLIC_URL"].rstrip("/") + "/"
-        say(f"starting web, worker and scheduler; open {url}  (Ctrl-C stops everything)")
-        if mail_process is not None:
-            say(f"mail sent by the app: {url}dev/mail")
+        say("starting web, worker and scheduler")
         honcho = subprocess.Popen(
             [str(BIN / "honcho"), "start", "web", "worker", "scheduler"],
             cwd=ROOT,
             env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
+        relay = Relay(honcho.stdout)
+        announced = False
         while True:
             try:
+                if not announced:
+                    started = wait_until_started(url, honcho, relay)
+                    announced = True
+                    if honcho.poll() is None:
+                        announce(url, login.split("; ", 1)[-1], mail_process is not None, started)
                 return honcho.wait()
             except KeyboardInterrupt:
+                announced = True
                 # A terminal's Ctrl-C reaches honcho too; a signal sent to this
                 # process alone does not. Either way honcho stops its processes
                 # once (it ignores a second signal) and we wait for it.
@@ -227,6 +299,8 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop(honcho, "honcho", timeout=20)
+        if relay is not None:
+            relay.finish()
         if mail_process is not None:
             stop(mail_process, "mail sink")
             say("stopped the local mail sink")

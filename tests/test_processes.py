@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -108,6 +109,10 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
         text=True,
         start_new_session=True,  # its own process group, like a terminal's foreground job
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(line.rstrip("\n") for line in launcher.stdout))
+    reader.start()
+    banner_line = f"worklane: Worklane is running: open http://127.0.0.1:{port}/"
     base = f"http://127.0.0.1:{port}"
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     processes: list[psutil.Process] = []
@@ -120,6 +125,7 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
                 return False
 
         wait_for(ready, 90, "make run to become ready", interval=0.5)
+        wait_for(lambda: banner_line in lines, 60, "the address and the login, printed last", interval=0.2)
         processes = descendants(launcher.pid)
         names = " ".join(" ".join(p.cmdline()) for p in processes)
         assert "redis-server" in names and "wsgi web" in names
@@ -156,14 +162,23 @@ def test_make_run_serves_runs_a_job_and_stops_cleanly(tmp_path, stop_signal, who
         else:
             launcher.send_signal(stop_signal)  # a supervisor stopping the launcher alone
         try:
-            output, _ = launcher.communicate(timeout=40)
+            launcher.wait(timeout=40)
         except subprocess.TimeoutExpired:
             os.killpg(launcher.pid, signal.SIGKILL)
-            output, _ = launcher.communicate()
-            pytest.fail("make run did not stop within 40s:\n" + output[-3000:])
-    assert f"open http://127.0.0.1:{port}/" in output
-    assert "log in as demo@example.com with password worklane-demo" in output
+            launcher.wait()
+            reader.join(10)
+            launcher.stdout.close()
+            pytest.fail("make run did not stop within 40s:\n" + "\n".join(lines[-40:]))
+        reader.join(10)
+        launcher.stdout.close()
+    output = "\n".join(lines)
+    # The address and the demo login come after the processes' start-up output, not under it.
+    running = lines.index(banner_line)
+    banner = lines[running : running + 4]
+    assert "worklane: log in as demo@example.com with password worklane-demo" in banner
+    assert f"worklane: mail sent by the app: http://127.0.0.1:{port}/dev/mail" in banner
+    started = [n for n, line in enumerate(lines) if '"web serving"' in line or "Listening on" in line]
+    assert len(started) == 2 and max(started) < running
     assert "stopped the private Redis" in output
-    assert f"mail sent by the app: http://127.0.0.1:{port}/dev/mail" in output
     assert "stopped the local mail sink" in output
     assert_all_gone(processes)
