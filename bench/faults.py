@@ -386,8 +386,11 @@ def replica(services: Services, args) -> dict:
         client.login(DEMO_EMAIL, DEMO_PASSWORD)
         token = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
         for number in range(args.writes):
-            page = client.get(ISSUE_PAGE, encoding="identity").body.decode()
-            body = urlencode({"csrf_token": token.search(page).group(1), "body": f"Replica check {number}."})
+            answer = client.get(ISSUE_PAGE, encoding="identity")
+            found = token.search(answer.body.decode())
+            if answer.status != 200 or not found:
+                raise SystemExit(f"the issue page answered {answer.status} without a form: {answer.body[:300]!r}")
+            body = urlencode({"csrf_token": found.group(1), "body": f"Replica check {number}."})
             form = {"Content-Type": "application/x-www-form-urlencoded"}
             posted = client.request("POST", f"{ISSUE_PAGE}/comments", body=body, headers=form)
             if posted.status != 303:
