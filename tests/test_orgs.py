@@ -121,6 +121,31 @@ def test_role_matrix_on_every_tenant_form(app, client, db_session, org, role):
         assert checked >= 5
 
 
+def test_client_error_pages_keep_the_signed_in_navigation(client, db_session, org):
+    """A 404 or 403 inside the organization shows the person's navigation, to go on from there;
+    a page in an organization they are not in names nothing of it."""
+    add_member(org, make_user("member@example.com", name="Grace Hopper"), "member")
+    outsider = make_user("bert@example.com", name="Bert Outsider")
+    make_org(outsider, "Beta", "beta")
+    db_session.commit()
+    login(client, "member@example.com")
+    token = csrf_token_from(client.get("/acme/").get_data(as_text=True))
+    for response, code in [
+        (client.get("/acme/issues/WEB-999"), 404),
+        (client.post("/acme/settings", data={"csrf_token": token, "name": "Hacked"}), 403),
+        (client.get("/no/such/page"), 404),
+    ]:
+        html = response.get_data(as_text=True)
+        assert response.status_code == code
+        assert "Grace Hopper" in html and "Log out" in html
+    inside = client.get("/acme/issues/WEB-999").get_data(as_text=True)
+    assert 'href="/acme/projects/"' in inside and "Acme" in inside
+    foreign = client.get("/beta/")
+    assert foreign.status_code == 404
+    html = foreign.get_data(as_text=True)
+    assert "Grace Hopper" in html and "Beta" not in html and 'href="/beta/' not in html
+
+
 def test_settings_are_read_only_for_members(client, db_session, org):
     """Members see the settings page but cannot change it."""
     member = make_user("member@example.com")

@@ -1,9 +1,10 @@
 """Error pages and JSON errors.
 
-The error templates extend the layout with ``minimal=True`` and are given
-nothing that needs the database, so they render even when it is down: the
-request's transaction is rolled back first (a broken connection leaves it
-failed) and the signed-in person is not loaded for them.
+A client error (4xx) is shown in the whole layout, with the signed-in person's navigation, so
+they can go on from it. A server error (5xx), and a client error whose layout fails to render,
+extends the layout with ``minimal=True`` and is given nothing that needs the database, so it
+renders even when that is down: the request's transaction is rolled back first (a broken
+connection leaves it failed) and the signed-in person is not loaded for it.
 
 A database that cannot be reached (restarting, down, a connection cut under a
 statement) is answered 503 with ``Retry-After``, not 500: the request did
@@ -57,6 +58,12 @@ def render_error(code: int, description: str | None = None):
     text = description or default_text
     if wants_json():
         return jsonify(error={"status": code, "title": title, "detail": text}), code
+    if code < 500:
+        try:
+            return render_template("errors/error.html", code=code, title=title, text=text), code
+        except Exception:  # the person or their organizations could not be read: the minimal page
+            log.warning("error page with navigation failed to render", exc_info=True)
+            _discard_transaction()
     _keep_the_person_unloaded()
     try:
         return render_template("errors/error.html", code=code, title=title, text=text, minimal=True), code
