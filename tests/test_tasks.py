@@ -106,5 +106,8 @@ def test_the_tasks_page_lists_what_people_asked_for(app, acme):
         db.session.commit()
     client = app.test_client()
     login(client, "owner@example.com")
+    overview = client.get("/acme/").get_data(as_text=True)
+    assert '<a href="/acme/tasks">Tasks</a>' in overview  # the navigation leads there
     page = client.get("/acme/tasks").get_data(as_text=True)
     assert "Counting" in page and "Reports of Acme" not in page
+    assert '<a href="/acme/tasks" aria-current="page">Tasks</a>' in page
