@@ -147,7 +147,7 @@ class BaseConfig:
 
     # Flask-Caching: one Redis-backed cache; keys are owned by app/core/cache.py. Its backend
     # answers as an empty cache while the cache Redis is unreachable (pages come from the database).
-    CACHE_TYPE = "app.core.cache.ForgivingRedisCache"
+    CACHE_TYPE = "app.core.cache_backend.ForgivingRedisCache"
     CACHE_DEFAULT_TIMEOUT = 300
     CACHE_KEY_PREFIX = "worklane:cache:"
 
