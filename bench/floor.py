@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 LAYERS = (
     ("access log (app/core/logs.py, logging, JSON)", ("app/core/logs.py", "logging/", "pythonjsonlogger/")),
     ("HTTP metrics (app/core/metrics.py, prometheus)", ("app/core/metrics.py", "prometheus_client/")),
-    ("session (app/core/sessions.py)", ("app/core/sessions.py",)),
+    ("session (app/core/sessions.py)", ("app/core/sessions.py", "app/core/session_")),
     ("security headers, host check (app/core/security.py)", ("app/core/security.py",)),
     ("input checks, static versions, helpers (app/core/web.py)", ("app/core/web.py",)),
     (
