@@ -55,8 +55,8 @@ def register_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from app.auth import identity  # noqa: F401  (what a person's or organization's change expires)
     from app.auth.login import register_login
-    from app.core import cache as _cache_hooks  # noqa: F401  (writes move cache versions)
     from app.core import (
+        cache_topics,  # noqa: F401  (writes move cache versions)
         database,  # engine event hooks; SQLite GET views that write
         tenancy,  # noqa: F401  (ORM tenant scoping hooks)
     )

@@ -41,10 +41,13 @@ sys.path.insert(0, str(ROOT))
 LAYERS = (
     ("access log (app/core/logs.py, logging, JSON)", ("app/core/logs.py", "logging/", "pythonjsonlogger/")),
     ("HTTP metrics (app/core/metrics.py, prometheus)", ("app/core/metrics.py", "prometheus_client/")),
-    ("session (app/core/sessions.py)", ("app/core/sessions.py",)),
+    ("session (app/core/sessions.py)", ("app/core/sessions.py", "app/core/session_")),
     ("security headers, host check (app/core/security.py)", ("app/core/security.py",)),
     ("input checks, static versions, helpers (app/core/web.py)", ("app/core/web.py",)),
-    ("cache versions and page (app/core/cache.py)", ("app/core/cache.py", "flask_caching/")),
+    (
+        "cache versions and page (app/core/cache.py)",
+        ("app/core/cache.py", "app/core/cache_", "app/core/page_cache.py", "flask_caching/"),
+    ),
     ("account, login (app/auth, flask_login)", ("app/auth/", "flask_login/")),
     ("tenant (app/orgs/context.py, app/core/tenancy.py)", ("app/orgs/context.py", "app/core/tenancy.py")),
     ("replica chooser (app/core/replica.py)", ("app/core/replica.py",)),

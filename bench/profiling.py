@@ -22,7 +22,7 @@ CATEGORIES = (
     ("Jinja templates (rendering)", ("jinja2/", "templates/")),
     ("compression (Flask-Compress, brotli)", ("flask_compress/", "brotli")),
     ("Redis client (cache, sessions)", ("redis/",)),
-    ("server-side session", ("app/core/sessions.py",)),
+    ("server-side session", ("app/core/sessions.py", "app/core/session_")),
     ("login / user loading", ("flask_login/",)),
     ("Markdown rendering and sanitizing", ("markdown_it/", "nh3", "app/core/markdown.py")),
     ("logging", ("logging/", "pythonjsonlogger/")),

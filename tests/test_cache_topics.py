@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core import cache
+from app.core import cache, cache_topics
 from app.core.tenancy import TenantMixin, is_tenant_model, tenant_context
 from app.issues import services as issues
 from app.models import Label, Membership, Notification, Project, SavedView, User
@@ -72,7 +72,7 @@ def _models() -> list[type]:
 
 
 def _topic_models() -> list[type]:
-    return [model for model in _models() if cache.topics_of(model)]
+    return [model for model in _models() if cache_topics.topics_of(model)]
 
 
 def declaration_problems(models: list[type]) -> list[str]:
@@ -80,9 +80,9 @@ def declaration_problems(models: list[type]) -> list[str]:
     problems = []
     for model in models:
         name = model.__name__
-        if cache.expires_anything(model) and name in NOT_ON_CACHED_PAGES:
+        if cache_topics.expires_anything(model) and name in NOT_ON_CACHED_PAGES:
             problems.append(f"{name} declares cached topics and is listed as not shown")
-        if not cache.expires_anything(model) and not NOT_ON_CACHED_PAGES.get(name):
+        if not cache_topics.expires_anything(model) and not NOT_ON_CACHED_PAGES.get(name):
             problems.append(f"{name} declares no __cache_topics__ and is not listed in NOT_ON_CACHED_PAGES")
     return problems
 
@@ -117,7 +117,7 @@ def _topics_of_row(model, row) -> list[tuple]:
     """(topic, tenant, part) for each of the row's topics, read while the row is there."""
     return [
         (topic, getattr(row, "tenant_id", None), getattr(row, topic.per) if topic.per else None)
-        for topic in cache.topics_of(model)
+        for topic in cache_topics.topics_of(model)
     ]
 
 

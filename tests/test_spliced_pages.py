@@ -10,7 +10,7 @@ import brotli
 import pytest
 
 from app.core import compression
-from app.core.cache import CSRF_PLACEHOLDER
+from app.core.page_cache import CSRF_PLACEHOLDER
 from tests.accounts import csrf_token_from, login
 from tests.factories import make_acme
 

@@ -9,7 +9,7 @@ version that moves when any of them changes:
 - a membership added, removed or given another role;
 - an organization renamed.
 
-Each is caught from the data change itself (``app/core/cache.py``): ``User`` and ``Membership``
+Each is caught from the data change itself (``app/core/cache_topics.py``): ``User`` and ``Membership``
 declare the account as a topic, and the organization's members are found here.
 
 The cached value also expires after ``ACCOUNT_TIMEOUT`` seconds, which bounds how long a
@@ -29,7 +29,7 @@ from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.core import cache
+from app.core import cache, cache_topics, page_cache
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Membership, Organization, User
@@ -126,14 +126,14 @@ def signed_in_id() -> uuid.UUID | None:
 
 
 # Cached pages are per person: the cache asks here who is viewing.
-cache.viewer_from(signed_in_id)
+page_cache.viewer_from(signed_in_id)
 
 # Logging in or out in this request changes who is asking.
 user_logged_in.connect(_forget_request_account)
 user_logged_out.connect(_forget_request_account)
 
 
-@cache.also_expires(User)
+@cache_topics.also_expires(User)
 def _name_in_organizations(session: Session, user: User, changed) -> list[str]:
     """Each of the person's organizations shows their name in cached lists, and links mentions
     of their email's first part to them on issue pages: expire those."""
@@ -142,7 +142,7 @@ def _name_in_organizations(session: Session, user: User, changed) -> list[str]:
     return [cache.topic_key_in(access.org_id, "members") for access in memberships_of(user.id)]
 
 
-@cache.also_expires(Organization)
+@cache_topics.also_expires(Organization)
 def _members_accounts(session: Session, org: Organization, changed) -> list[str]:
     """Every member's switcher shows the organization's name and address."""
     with tenant_context(org.id):

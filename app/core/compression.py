@@ -10,7 +10,7 @@ saving. Measured on the pages themselves (brotli 1 / 4, CPU per response and sha
 ``COMPRESS_LARGE_BR_LEVEL`` / ``COMPRESS_LARGE_LEVEL`` (gzip), and smaller ones at
 Flask-Compress's own levels.
 
-A cached page (``app.core.cache.cached_page``, the issue page) is gzipped once, when it is
+A cached page (``app.core.page_cache.cached_page``, the issue page) is gzipped once, when it is
 stored, and each response splices its own CSRF token into the stored gzip stream
 (``precompress``, ``token_page``): per response only the token's block and a checksum are made.
 """

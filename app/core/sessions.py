@@ -12,10 +12,8 @@ A **visitor** (no login) has nothing in Redis: what a visitor's session holds be
 requests (a flash message across a redirect, the address on the check-your-mail page) travels
 in the same cookie, signed with the secret key. Anonymous traffic thus never grows Redis.
 
-The **CSRF secret** that Flask-WTF reads as ``session["csrf_token"]`` is never stored: for a
-logged-in session it is an HMAC of the session id (the same for every parallel request, new at
-each login); a visitor gets a random one in a cookie of its own (signed double submit: the form
-carries the token signed by Flask-WTF, the cookie the value it must match).
+The **CSRF secret** is computed, never stored (app/core/session_data.py); a visitor's session
+and CSRF cookie are read and written by app/core/session_cookies.py.
 
 If Redis is unreachable (or its circuit breaker is open, see app/core/redis_breaker.py):
 
@@ -38,43 +36,39 @@ Visitors are served as usual (their session is in their cookie).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 import msgspec
 from flask import Flask, session
-from flask.sessions import SessionInterface, SessionMixin
-from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 from redis.exceptions import RedisError, ResponseError
-from werkzeug.datastructures import CallbackDict
-from werkzeug.exceptions import ServiceUnavailable
+
+from app.core.session_cookies import CookieSessions
+from app.core.session_data import (
+    CSRF_KEY,
+    FLASHES,
+    RETRY_AFTER_SECONDS,
+    STORED_AT,
+    USER_KEY,
+    RecentSessions,
+    Session,
+    SessionStoreUnavailable,
+    SkippedSession,
+)
 
 log = logging.getLogger(__name__)
 
 #: Seconds between two writes of an unchanged session (each renews its idle expiry).
 REFRESH_INTERVAL = 60
-_STORED_AT = "_stored_at"
-#: The key that makes a session worth storing: Flask-Login's identity of the logged-in person.
-USER_KEY = "_user_id"
-#: Flask-WTF's session key for the CSRF secret (``WTF_CSRF_FIELD_NAME``); computed, never stored.
-CSRF_KEY = "csrf_token"
-_FLASHES = "_flashes"
 _FLASH_FIELD = "_flash:"
-#: Flask-Login's bookkeeping, meaningless without a login: a visitor's cookie does not carry it.
-_LOGIN_ONLY_KEYS = frozenset({"_fresh", "_id", "_remember", "_remember_seconds", _STORED_AT})
-#: A cookie holds about 4 KB: a visitor's cookie keeps only the latest flash messages.
-_VISITOR_FLASHES = 5
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 
 _codec_encode = msgspec.msgpack.Encoder().encode
 _codec_decode = msgspec.msgpack.Decoder().decode
+
 
 # Write the changed fields of a stored session: KEYS[1] the hash; ARGV: idle seconds, "1" when the
 # session must still exist, the number of fields to set, those field/value pairs, fields to delete.
@@ -116,142 +110,7 @@ def read_along_with_login(keys_for: Callable[[str], tuple[list[str], Callable[[l
     _READ_ALONG["keys_for"] = keys_for
 
 
-#: Seconds a person is asked to wait when the session store is unreachable.
-RETRY_AFTER_SECONDS = 5
-
-
-class SessionStoreUnavailable(ServiceUnavailable):
-    """Redis, where logins are kept, cannot be reached: a 503 page with ``Retry-After``."""
-
-    description = "Worklane cannot reach its session store for a moment. Try again in a few seconds."
-
-    def __init__(self, description: str | None = None):
-        super().__init__(description, retry_after=RETRY_AFTER_SECONDS)
-
-
-class Session(CallbackDict, SessionMixin):
-    """The session of one request (``flask.session``)."""
-
-    def __init__(self, secret_key: str, csrf_cookie: str | None = None):
-        def on_update(self) -> None:
-            self.modified = True
-            self.accessed = True
-
-        super().__init__(None, on_update)
-        self.modified = self.accessed = False
-        self._secret_key = secret_key
-        #: Id of the stored session (None: a visitor, or a session not stored yet).
-        self.sid: str | None = None
-        #: The stored fields as loaded (raw values), and the loaded flash messages' fields.
-        self.stored: dict[str, bytes] = {}
-        self.flash_fields: list[tuple[str, bytes]] = []
-        #: The stored session existed when the request began (saves must not recreate it).
-        self.loaded = False
-        #: The request came with a session cookie / Redis could not be read / and the stored
-        #: session was filled in from this process's last copy (read-only).
-        self.had_cookie = False
-        self.unavailable = False
-        self.served_from_copy = False
-        #: The visitor data the cookie carried, to write the cookie only when it changes.
-        self.visitor_data: dict | None = None
-        self.csrf_cookie = csrf_cookie
-        self.csrf_cookie_changed = False
-        #: The CSRF secret of a logged-in session, with the session id it was computed for.
-        self._csrf_of: tuple[str | None, str | None] = (None, None)
-
-    @property
-    def permanent(self) -> bool:
-        return True
-
-    @permanent.setter
-    def permanent(self, value: bool) -> None:
-        """Every session lasts its idle timeout; the flag is not stored."""
-
-    @property
-    def logged_in(self) -> bool:
-        return dict.__contains__(self, USER_KEY)
-
-    # The CSRF secret is read through the mapping (Flask-WTF), but is computed, not kept.
-
-    def _csrf_secret(self) -> str | None:
-        if self.logged_in and self.sid:
-            sid, secret = self._csrf_of
-            if sid != self.sid:  # read several times a request; new with each session id
-                message = f"worklane.csrf:{self.sid}".encode()
-                secret = hmac.new(self._secret_key.encode(), message, hashlib.sha256).hexdigest()
-                self._csrf_of = (self.sid, secret)
-            return secret
-        return self.csrf_cookie
-
-    def __contains__(self, key) -> bool:
-        if key == CSRF_KEY:
-            return self._csrf_secret() is not None
-        self.accessed = True
-        return super().__contains__(key)
-
-    def __getitem__(self, key):
-        if key == CSRF_KEY:
-            secret = self._csrf_secret()
-            if secret is None:
-                raise KeyError(key)
-            return secret
-        self.accessed = True
-        return super().__getitem__(key)
-
-    def get(self, key, default=None):
-        if key == CSRF_KEY:
-            secret = self._csrf_secret()
-            return default if secret is None else secret
-        self.accessed = True
-        return super().get(key, default)
-
-    def setdefault(self, key, default=None):
-        self.accessed = True
-        return super().setdefault(key, default)
-
-    def __setitem__(self, key, value) -> None:
-        if key == CSRF_KEY:
-            # Flask-WTF draws a secret for a visitor who has none yet: it goes in the cookie.
-            if not (self.logged_in and self.sid):
-                self.csrf_cookie, self.csrf_cookie_changed = str(value), True
-            return
-        super().__setitem__(key, value)
-
-
-class RecentSessions:
-    """The stored sessions this process read last (their fields, not their flash messages), to
-    serve pages from while Redis cannot be read; the least recently read go first."""
-
-    def __init__(self, size: int = 10_000):
-        self.size = size
-        self._items: OrderedDict[str, tuple[float, dict[str, bytes]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def remember(self, sid: str, fields: dict[str, bytes]) -> None:
-        with self._lock:
-            self._items[sid] = (time.monotonic(), fields)
-            self._items.move_to_end(sid)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def recall(self, sid: str, max_age: float) -> dict[str, bytes] | None:
-        with self._lock:
-            item = self._items.get(sid)
-        if item is None or time.monotonic() - item[0] > max_age:
-            return None
-        return item[1]
-
-    def last(self, sid: str) -> dict[str, bytes] | None:
-        """The fields this process last read of a session, however old (None if it read none)."""
-        item = self._items.get(sid)
-        return item[1] if item is not None else None
-
-    def forget(self, sid: str | None) -> None:
-        with self._lock:
-            self._items.pop(sid, None)
-
-
-class WorklaneSessionInterface(SessionInterface):
+class WorklaneSessionInterface(CookieSessions):
     """Opens and saves :class:`Session`: Redis for a login, a signed cookie for a visitor."""
 
     def __init__(self, client, key_prefix: str, outage_grace_seconds: float = 0, shares_cache: bool = False):
@@ -263,7 +122,7 @@ class WorklaneSessionInterface(SessionInterface):
         self.outage_grace_seconds = outage_grace_seconds
         self.recent = RecentSessions()
 
-    # --- names and signing ------------------------------------------------------------------
+    # --- names ------------------------------------------------------------------------------
 
     def _store_key(self, sid: str) -> str:
         return self.key_prefix + sid
@@ -272,28 +131,11 @@ class WorklaneSessionInterface(SessionInterface):
     def _new_sid() -> str:
         return secrets.token_urlsafe(32)
 
-    @staticmethod
-    def _visitor_serializer(app: Flask) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(app.secret_key, salt="worklane.visitor-session")
-
-    @staticmethod
-    def _csrf_signer(app: Flask) -> Signer:
-        return Signer(app.secret_key, salt="worklane.csrf-cookie")
-
-    def _cookie_options(self, app: Flask) -> dict:
-        return {
-            "domain": self.get_cookie_domain(app),
-            "path": self.get_cookie_path(app),
-            "secure": self.get_cookie_secure(app),
-            "httponly": True,
-            "samesite": self.get_cookie_samesite(app),
-        }
-
     # --- opening ------------------------------------------------------------------------------
 
     def open_session(self, app: Flask, request) -> Session:
         if request.path in _NO_SESSION_PATHS or request.path.startswith(_STATIC_PREFIX):
-            return _SkippedSession(app.secret_key)
+            return SkippedSession(app.secret_key)
         session = Session(app.secret_key, self._read_csrf_cookie(app, request))
         value = request.cookies.get(self.get_cookie_name(app))
         if not value:
@@ -304,15 +146,6 @@ class WorklaneSessionInterface(SessionInterface):
         else:
             self._load_visitor(app, session, value)
         return session
-
-    def _read_csrf_cookie(self, app: Flask, request) -> str | None:
-        value = request.cookies.get(app.config["CSRF_COOKIE_NAME"])
-        if not value:
-            return None
-        try:
-            return self._csrf_signer(app).unsign(value).decode()
-        except (BadSignature, UnicodeDecodeError):
-            return None
 
     def _read_along(self, sid: str) -> tuple[bytes, list[str], Callable[[list], None]] | None:
         """What to read with this session: keys for the login its last copy held (see
@@ -376,7 +209,7 @@ class WorklaneSessionInterface(SessionInterface):
         flashes.sort()
         session.flash_fields = flashes
         if flashes:
-            dict.__setitem__(session, _FLASHES, [tuple(_codec_decode(raw)) for _, raw in flashes])
+            dict.__setitem__(session, FLASHES, [tuple(_codec_decode(raw)) for _, raw in flashes])
         session.sid, session.loaded = sid, True
         if hand_over is not None:
             hand_over()
@@ -395,23 +228,10 @@ class WorklaneSessionInterface(SessionInterface):
         if not isinstance(data, dict) or USER_KEY not in data:
             return
         data = {key: value for key, value in data.items() if key not in (CSRF_KEY, "_permanent")}
-        if data.get(_FLASHES):
-            data[_FLASHES] = [tuple(message) for message in data[_FLASHES]]
+        if data.get(FLASHES):
+            data[FLASHES] = [tuple(message) for message in data[FLASHES]]
         dict.update(session, data)
         session.sid = self._new_sid()
-
-    def _load_visitor(self, app: Flask, session: Session, value: str) -> None:
-        max_age = int(app.permanent_session_lifetime.total_seconds())
-        try:
-            data = self._visitor_serializer(app).loads(value, max_age=max_age)
-        except BadSignature:
-            return
-        if isinstance(data, dict):
-            data = {key: value for key, value in data.items() if key != USER_KEY}
-            session.visitor_data = dict(data)
-            if data.get(_FLASHES):
-                data[_FLASHES] = [tuple(message) for message in data[_FLASHES]]
-            dict.update(session, data)
 
     # --- regenerating (login, logout) -----------------------------------------------------------
 
@@ -439,7 +259,7 @@ class WorklaneSessionInterface(SessionInterface):
     # --- saving -------------------------------------------------------------------------------
 
     def save_session(self, app: Flask, session: Session, response) -> None:
-        if isinstance(session, _SkippedSession):
+        if isinstance(session, SkippedSession):
             return
         if session.accessed:
             response.vary.add("Cookie")
@@ -458,27 +278,16 @@ class WorklaneSessionInterface(SessionInterface):
             return
         self._save_visitor(app, session, response)
 
-    def _save_csrf_cookie(self, app: Flask, session: Session, response) -> None:
-        if not session.csrf_cookie_changed:
-            return
-        name = app.config["CSRF_COOKIE_NAME"]
-        options = self._cookie_options(app)
-        if session.csrf_cookie:
-            value = self._csrf_signer(app).sign(session.csrf_cookie).decode()
-            response.set_cookie(name, value, **options)
-        else:
-            response.delete_cookie(name, **options)
-
     def _save_stored(self, app: Flask, session: Session, response) -> None:
         if session.sid is None:  # a login without regenerate(): never reuse a visitor's state
             session.sid = self._new_sid()
         now = int(time.time())
         changed, deleted = self._changes(session)
         if not (changed or deleted):
-            stale = now - session.get(_STORED_AT, 0) >= REFRESH_INTERVAL
+            stale = now - session.get(STORED_AT, 0) >= REFRESH_INTERVAL
             if not (stale and app.config["SESSION_REFRESH_EACH_REQUEST"]):
                 return
-        changed[_STORED_AT] = _codec_encode(now)
+        changed[STORED_AT] = _codec_encode(now)
         lifetime = int(app.permanent_session_lifetime.total_seconds())
         pairs = [part for item in changed.items() for part in item]
         args = [lifetime, "1" if session.loaded else "0", len(changed), *pairs, *deleted]
@@ -496,7 +305,7 @@ class WorklaneSessionInterface(SessionInterface):
         """The fields this request set (new raw values) and deleted, compared with what it loaded."""
         changed: dict[str, bytes] = {}
         for key, value in dict.items(session):
-            if key in (_FLASHES, CSRF_KEY):
+            if key in (FLASHES, CSRF_KEY):
                 continue
             raw = _codec_encode(value)
             if session.stored.get(key) != raw:
@@ -504,7 +313,7 @@ class WorklaneSessionInterface(SessionInterface):
         deleted = [key for key in session.stored if not dict.__contains__(session, key)]
         # Flash messages: the loaded ones stay unless this request showed them; new ones are added.
         loaded = [raw for _, raw in session.flash_fields]
-        current = [_codec_encode(list(message)) for message in dict.get(session, _FLASHES) or []]
+        current = [_codec_encode(list(message)) for message in dict.get(session, FLASHES) or []]
         if current[: len(loaded)] == loaded:
             added = current[len(loaded) :]
         else:
@@ -514,36 +323,12 @@ class WorklaneSessionInterface(SessionInterface):
             changed[f"{_FLASH_FIELD}{time.time_ns():020d}:{secrets.token_hex(4)}"] = raw
         return changed, deleted
 
-    def _save_visitor(self, app: Flask, session: Session, response) -> None:
-        name = self.get_cookie_name(app)
-        data = {key: value for key, value in dict.items(session) if key not in _LOGIN_ONLY_KEYS}
-        if data.get(_FLASHES):
-            data[_FLASHES] = data[_FLASHES][-_VISITOR_FLASHES:]
-        if not data:
-            if session.had_cookie:
-                response.delete_cookie(name, **self._cookie_options(app))
-            return
-        if msgspec.json.encode(data) == msgspec.json.encode(session.visitor_data):
-            return  # unchanged: the cookie the browser has is still right
-        value = self._visitor_serializer(app).dumps(data)
-        response.set_cookie(
-            name, value, expires=self.get_expiration_time(app, session), **self._cookie_options(app)
-        )
-
 
 #: Endpoints served even when a login cannot be read: they do not depend on who is asking.
 _SERVED_WITHOUT_SESSION = frozenset({"static", "health.healthz", "health.readyz"})
 #: Their paths: a request for one of them neither reads nor writes a session (nor its cookies).
 _NO_SESSION_PATHS = frozenset({"/healthz", "/readyz"})
 _STATIC_PREFIX = "/static/"
-
-
-class _SkippedSession(Session):
-    """The session of a request that uses none (a health check, a static file): empty, never
-    read from Redis or the cookie, never saved; the cookies the client sent are left as they are."""
-
-    def __init__(self, secret_key: str):
-        super().__init__(secret_key)
 
 
 def register_sessions(app: Flask, client) -> None:

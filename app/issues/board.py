@@ -6,7 +6,7 @@ from flask import render_template
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from app.core import cache
+from app.core import cache, page_cache
 from app.core.permissions import can
 from app.extensions import cache as app_cache
 from app.issues.queries import board_columns, column_counts
@@ -28,12 +28,12 @@ def board_columns_html(project: Project, can_edit: bool) -> str:
                 counts=column_counts(project),
                 state_labels=STATE_LABELS,
                 priority_labels=PRIORITY_LABELS,
-                csrf_value=cache.CSRF_PLACEHOLDER,
+                csrf_value=page_cache.CSRF_PLACEHOLDER,
                 can_edit=can_edit,
             )
         )
         cache.store(key, html, timeout=cache.DEFAULT_TIMEOUT)
-    return html.replace(cache.CSRF_PLACEHOLDER, generate_csrf())
+    return html.replace(page_cache.CSRF_PLACEHOLDER, generate_csrf())
 
 
 def board_response(project: Project, partial: bool = False, notice: str | None = None):

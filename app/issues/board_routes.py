@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, render_template, request
 from flask_wtf.csrf import generate_csrf
 
-from app.core import cache
+from app.core import page_cache
 from app.core.permissions import can, require
 from app.issues import bp, queries
 from app.issues.board import board_response
@@ -19,7 +19,7 @@ def board(project_key):
     def render():
         return board_response(project_or_404(project_key))
 
-    return cache.cached_page("board", render, *queries.LIST_TOPICS)
+    return page_cache.cached_page("board", render, *queries.LIST_TOPICS)
 
 
 @bp.get("/projects/<project_key>/board/<state>")

@@ -21,7 +21,7 @@ query and a page after an edit reads the issue by its id: a remembered id is tru
 as cached data rendered for that id, or its row read now, says its reference is the one asked
 for, under versions that move if that reference changes (a project key, an issue moved or
 deleted); otherwise the reference is looked up first. The URL also remembers which
-versions and page it read (``cache.remember_page``), so the next request for it reads them with
+versions and page it read (``page_cache.remember_page``), so the next request for it reads them with
 its session: a warm page costs one Redis round trip.
 """
 
@@ -36,7 +36,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from app.auth.identity import signed_in
-from app.core import cache, compression
+from app.core import cache, compression, page_cache
 from app.core.markdown import MENTION_PLACEHOLDER, RENDERER_VERSION, stored_html
 from app.core.tenancy import require_tenant
 from app.extensions import cache as app_cache
@@ -187,13 +187,13 @@ def _mention_url(handles: dict[str, str]):
 
 def _viewer_versions(issue_id, user_id, along: str | None = None):
     """The versions of everything the person's page shows (and the value under ``along``)."""
-    return cache.page_versions(page_topics(issue_id), VIEWER_TOPICS, user_id, along=along)
+    return page_cache.page_versions(page_topics(issue_id), VIEWER_TOPICS, user_id, along=along)
 
 
 def _read_with_session_next_time(tenant_id, issue_id) -> None:
     """The next request for this URL reads the versions and the page ``page_response`` reads
-    first with its session, in one round trip (``cache.page_keys_for``)."""
-    cache.remember_page(request.path, tenant_id, "issue", page_topics(issue_id), VIEWER_TOPICS)
+    first with its session, in one round trip (``page_cache.page_keys_for``)."""
+    page_cache.remember_page(request.path, tenant_id, "issue", page_topics(issue_id), VIEWER_TOPICS)
 
 
 def _etag(issue_id, versions, user_id) -> str:
@@ -209,7 +209,7 @@ def page_response(issue_ref: str, render, edit_form):
     If-None-Match: the ETag follows the same versions.
     """
     user_id, tenant_id = signed_in().user_id, require_tenant()
-    key, storable = cache.page_key(tenant_id, "issue", user_id, request), not session.get("_flashes")
+    key, storable = page_cache.page_key(tenant_id, "issue", user_id, request), not session.get("_flashes")
     remembered = _remembered(queries.canonical_ref_or_404(issue_ref))
     stored = None
     if remembered is not None and storable:
@@ -237,12 +237,12 @@ def page_response(issue_ref: str, render, edit_form):
         if stored is not None and stored[0] == issue_id and stored[3][0] == frame_versions:
             frame = stored[3][1]
         else:
-            frame = str(render(*_frame_slots(parts["ref"]))).replace(token, cache.CSRF_PLACEHOLDER)
-        own_form = str(edit_form(parts)).replace(token, cache.CSRF_PLACEHOLDER)
+            frame = str(render(*_frame_slots(parts["ref"]))).replace(token, page_cache.CSRF_PLACEHOLDER)
+        own_form = str(edit_form(parts)).replace(token, page_cache.CSRF_PLACEHOLDER)
         html = _fill(frame, parts, watch, own_form)
-        compressed = compression.precompress(html, cache.CSRF_PLACEHOLDER)
+        compressed = compression.precompress(html, page_cache.CSRF_PLACEHOLDER)
         store_rendered_parts({key: (issue_id, versions, html, (frame_versions, frame), compressed)})
-        return compression.token_page(html, cache.CSRF_PLACEHOLDER, compressed, token)
+        return compression.token_page(html, page_cache.CSRF_PLACEHOLDER, compressed, token)
 
     etag = _etag(issue_id, versions, user_id)
     if request.if_none_match.contains(etag):
@@ -292,7 +292,7 @@ def _fill(frame: str, parts: dict, watch: dict, edit_form: str) -> str:
 
 
 def _with_token(html: str, compressed):
-    return compression.token_page(html, cache.CSRF_PLACEHOLDER, compressed, generate_csrf())
+    return compression.token_page(html, page_cache.CSRF_PLACEHOLDER, compressed, generate_csrf())
 
 
 def _answer(etag: str, body):

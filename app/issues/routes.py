@@ -13,7 +13,7 @@ from markupsafe import Markup
 from wtforms import SelectChoice
 
 from app.auth.identity import signed_in, signed_in_id
-from app.core import cache, edits
+from app.core import cache, edits, page_cache
 from app.core.database import commit_now
 from app.core.permissions import can, require
 from app.extensions import cache as app_cache
@@ -97,7 +97,7 @@ def _list_cache_key(filters: IssueFilters, project) -> str:
 @bp.get("/issues")
 @require("work.view")
 def all_issues():
-    return cache.cached_page(
+    return page_cache.cached_page(
         "issues",
         lambda: render_template("issues/list.html", **_list_context(IssueFilters.from_args(request.args))),
         *LIST_TOPICS,
@@ -112,7 +112,7 @@ def project_list(project_key):
         filters = IssueFilters.from_args(request.args)
         return render_template("issues/list.html", **_list_context(filters, project))
 
-    return cache.cached_page("project-issues", render, *LIST_TOPICS)
+    return page_cache.cached_page("project-issues", render, *LIST_TOPICS)
 
 
 def _fill_choices(form: IssueForm) -> None:
@@ -370,6 +370,6 @@ def search():
 
     # The results are shared by the organization's members; the whole page is the person's own.
     # After an edit that changed none of the results shown, the person's page is kept as it was.
-    return cache.cached_page(
+    return page_cache.cached_page(
         "search", render, *issue_search.SEARCHED_TOPICS, timeout=issue_search.CACHE_SECONDS, shown=shown
     )

@@ -57,7 +57,7 @@ class CacheTopic(NamedTuple):
 
     A model lists its topics in ``__cache_topics__``; a plain string ``"issues"`` stands for
     ``CacheTopic("issues")``. When a row is inserted, updated or deleted, each of its topics
-    moves at commit, in the row's own organization (``app/core/cache.py``).
+    moves at commit, in the row's own organization (``app/core/cache_topics.py``).
 
     - ``per``: a row attribute whose value is part of the topic: one person's own data
       (``CacheTopic("notifications", per="user_id")``).
