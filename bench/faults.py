@@ -389,7 +389,8 @@ def replica(services: Services, args) -> dict:
             answer = client.get(ISSUE_PAGE, encoding="identity")
             found = token.search(answer.body.decode())
             if answer.status != 200 or not found:
-                raise SystemExit(f"the issue page answered {answer.status} without a form: {answer.body[:300]!r}")
+                excerpt = answer.body[:300]
+                raise SystemExit(f"the issue page answered {answer.status} without a form: {excerpt!r}")
             body = urlencode({"csrf_token": found.group(1), "body": f"Replica check {number}."})
             form = {"Content-Type": "application/x-www-form-urlencoded"}
             posted = client.request("POST", f"{ISSUE_PAGE}/comments", body=body, headers=form)
