@@ -54,11 +54,12 @@ ACTION_ENDPOINTS = {
     "auth.change_password": "asks for the current and a new password; renders empty by design",
     "auth.change_email": "asks for a new address and the password; renders empty by design",
     "orgs.new": "creates an organization",
-    "org.leave": "leaves the organization",
-    "org.remove_member": "removes a member",
+    "org.leave": "leaves the organization (the form of its confirmation page)",
+    "org.remove_member": "removes a member (the form of its confirmation page)",
+    "org.restore_member": "undoes a removal (shown right after one)",
     "org.invite": "creates an invitation (its fields start empty)",
     "org.resend_invitation": "mails the invitation again",
-    "org.revoke_invitation": "revokes an invitation",
+    "org.revoke_invitation": "revokes an invitation (the form of its confirmation page)",
     "projects.new": "creates a project",
     "projects.archive": "archives or unarchives (a button)",
     "issues.new_issue": "creates an issue",
@@ -93,6 +94,8 @@ class Seed:
     task_id: str
     job_id: str
     label_id: str
+    membership_id: str
+    invitation_id: str
 
 
 #: URL argument -> how to build it from the seed.
@@ -104,6 +107,8 @@ URL_ARGUMENTS: dict[str, Callable[[Seed], str]] = {
     "task_id": lambda seed: seed.task_id,
     "job_id": lambda seed: seed.job_id,
     "label_id": lambda seed: seed.label_id,
+    "membership_id": lambda seed: seed.membership_id,
+    "invitation_id": lambda seed: seed.invitation_id,
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from flask import redirect, render_template_string, request
@@ -13,7 +13,8 @@ from app.extensions import db
 from app.issues import services as issues
 from app.issues.forms import IssueForm
 from app.issues.queries import issue_or_404
-from app.models import Membership, Notification, SavedView, Task
+from app.models import Invitation, Membership, Notification, SavedView, Task
+from app.models.base import utcnow
 from app.orgs.context import tenant_blueprint
 from tests.accounts import add_member, login, make_org, make_user
 from tests.factories import make_acme
@@ -56,7 +57,17 @@ def seeded(db_session):
         for membership in db_session.scalars(select(Membership).where(Membership.user_id == owner.id)):
             membership.email_notifications = "daily"
         db_session.flush()
-        ref, task_id, label_id = issue.ref, str(task.id), str(bug.id)
+        invitation = Invitation(
+            email="new@example.com",
+            role="member",
+            invited_by_id=owner.id,
+            expires_at=utcnow() + timedelta(days=7),
+        )
+        db_session.add(invitation)
+        db_session.flush()
+        ref, task_id, label_id, invitation_id = issue.ref, str(task.id), str(bug.id), str(invitation.id)
+        graces = select(Membership.id).where(Membership.user_id == grace.id)
+        membership_id = str(db_session.scalar(graces))
     with tenant_context(other.id):
         for membership in db_session.scalars(select(Membership).where(Membership.user_id == owner.id)):
             membership.email_notifications = "off"
@@ -74,6 +85,8 @@ def seeded(db_session):
         task_id=task_id,
         job_id=job_id,
         label_id=label_id,
+        membership_id=membership_id,
+        invitation_id=invitation_id,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import select
 
 from app.core.permissions import PERMISSIONS, READ_PERMISSIONS, ROLES, role_can
 from app.core.tenancy import tenant_context
-from app.models import AuditEvent, Invitation, Membership, Organization
+from app.models import AuditEvent, Invitation, Membership, Organization, User
 from app.models.base import utcnow
 from tests.accounts import PASSWORD, add_member, login, make_org, make_user, post_form, sent_mails
 from tests.conftest import csrf_token_from
@@ -168,7 +169,7 @@ def test_last_owner_cannot_leave_or_be_demoted(client, db_session, org, owner):
     login(client, "owner@example.com")
     with tenant_context(org.id):
         mine_id = db_session.scalars(select(Membership)).one().id
-    left = post_form(client, "/acme/members", "/acme/leave")
+    left = post_form(client, "/acme/leave")
     assert left.status_code == 303
     assert "You are the last owner" in client.get("/acme/members").get_data(as_text=True)
     admin = make_user("admin@example.com")
@@ -192,7 +193,7 @@ def test_admins_cannot_touch_owners(client, db_session, org):
         owner_ms_id = db_session.scalar(select(Membership.id).where(Membership.role == "owner"))
     login(client, "admin@example.com")
     post_form(client, "/acme/members", f"/acme/members/{member_ms_id}/role", role="owner")
-    post_form(client, "/acme/members", f"/acme/members/{owner_ms_id}/remove")
+    post_form(client, f"/acme/members/{owner_ms_id}/remove")
     roles = _members(db_session, org)
     assert roles["member@example.com"] == "member" and roles["owner@example.com"] == "owner"
     post_form(client, "/acme/members", f"/acme/members/{member_ms_id}/role", role="viewer")
@@ -206,10 +207,49 @@ def test_remove_member_records_an_audit_event(client, db_session, org):
     ms_id = add_member(org, member, "member")
     db_session.commit()
     login(client, "owner@example.com")
-    response = post_form(client, "/acme/members", f"/acme/members/{ms_id}/remove")
+    response = post_form(client, f"/acme/members/{ms_id}/remove")
     assert response.status_code == 303
     assert "member@example.com" not in _members(db_session, org)
     assert "member.removed" in _audit_actions(db_session, org)
+
+
+def test_a_removal_is_undone_once_with_the_role_it_had(client, db_session, org):
+    """The members page after a removal offers Undo: the person is back with their role, it is
+    audited, and the same undo cannot add them twice."""
+    ms_id = add_member(org, make_user("member@example.com"), "admin")
+    db_session.commit()
+    login(client, "owner@example.com")
+    post_form(client, f"/acme/members/{ms_id}/remove")
+    page = client.get("/acme/members").get_data(as_text=True)
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    assert "is no longer a member" not in client.get("/acme/members").get_data(as_text=True)
+    undo = {"csrf_token": csrf_token_from(page), "token": token}
+    assert client.post("/acme/members/restore", data=undo).status_code == 303
+    assert _members(db_session, org)["member@example.com"] == "admin"
+    assert "member.restored" in _audit_actions(db_session, org)
+    again = client.post("/acme/members/restore", data=undo, follow_redirects=True)
+    assert "is already a member" in again.get_data(as_text=True)
+
+
+def test_an_undo_from_another_organization_or_forged_is_refused(client, db_session, org):
+    """An undo token works only in the organization it was made in, and only as signed."""
+    ms_id = add_member(org, make_user("member@example.com"), "member")
+    other = make_org(make_user("olga@example.com"), "Other", "other")
+    add_member(other, db_session.scalar(select(User).where(User.email == "owner@example.com")), "owner")
+    db_session.commit()
+    login(client, "owner@example.com")
+    post_form(client, f"/acme/members/{ms_id}/remove")
+    page = client.get("/acme/members").get_data(as_text=True)
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    elsewhere = client.post(
+        "/other/members/restore", data={"csrf_token": csrf_token_from(page), "token": token}
+    )
+    assert elsewhere.status_code == 400 and "another organization" in elsewhere.get_data(as_text=True)
+    forged = client.post(
+        "/acme/members/restore", data={"csrf_token": csrf_token_from(page), "token": token + "x"}
+    )
+    assert forged.status_code == 400
+    assert "member@example.com" not in _members(db_session, org)
 
 
 # --- invitations -------------------------------------------------------------------------------
@@ -262,7 +302,7 @@ def test_revoked_and_resent_invitations(app, client, db_session, redis_client, o
         ids = {i.email: i.id for i in db_session.scalars(select(Invitation))}
     first_a = sent_mails(redis_client, "a@example.com")[-1].link()
     first_b = sent_mails(redis_client, "b@example.com")[-1].link()
-    post_form(client, "/acme/members", f"/acme/invitations/{ids['a@example.com']}/revoke")
+    post_form(client, f"/acme/invitations/{ids['a@example.com']}/revoke")
     post_form(client, "/acme/members", f"/acme/invitations/{ids['b@example.com']}/resend")
     guest = app.test_client()
     assert guest.get(first_a).status_code == 400

@@ -85,7 +85,7 @@ def test_a_removed_member_is_refused_at_once(app, client, db_session, acme):
         membership_id = db_session.scalar(
             select(Membership.id).where(Membership.user_id == _user(db_session, "grace@example.com").id)
         )
-    assert post_form(client, "/acme/members", f"/acme/members/{membership_id}/remove").status_code == 303
+    assert post_form(client, f"/acme/members/{membership_id}/remove").status_code == 303
     assert grace.get(LIST).status_code == 404
     assert grace.get("/acme/").status_code == 404
 

@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from app.core.confirm import ConfirmForm  # noqa: F401 (the pages' forms name it here)
 from app.core.fields import loaded_field, name_field
 from app.core.names import VisibleText
 from app.core.permissions import ROLE_LABELS
@@ -43,7 +44,3 @@ class InviteForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=[])
-
-
-class ConfirmForm(FlaskForm):
-    """No fields: a button that needs its CSRF token."""

@@ -192,6 +192,22 @@ def remove_member(actor: Membership, target: Membership) -> None:
     db.session.delete(target)
 
 
+def restore_member(actor: Membership, user_id: str, role: str) -> Membership:
+    """Undo a removal: ``user_id`` is a member again with ``role``, if the actor may grant it."""
+    if actor.role not in (OWNER, ADMIN) or role not in roles_grantable_by(actor.role):
+        raise OrgError("You cannot give that role back.")
+    user = db.session.get(User, uuid.UUID(user_id))
+    if user is None:
+        raise OrgError("That account no longer exists.")
+    if db.session.scalar(select(Membership).where(Membership.user_id == user.id)) is not None:
+        raise OrgError(f"{user.name} is already a member.")
+    membership = Membership(user_id=user.id, role=role)
+    db.session.add(membership)
+    db.session.flush()
+    audit.record("member.restored", target=membership, user_id=str(user.id), role=role)
+    return membership
+
+
 # --- invitations -----------------------------------------------------------------------------
 
 INVITATION_TOKEN = "invitation"

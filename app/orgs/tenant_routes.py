@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from app.auth.identity import organizations_of
 from app.core import cache, edits
+from app.core.confirm import confirmation, confirmed
 from app.core.mail import public_url, send_email
 from app.core.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
 from app.core.ratelimits import invitation_limit, resend_limit
+from app.core.security import InvalidToken, make_token, read_token
 from app.core.web import duration_text
 from app.extensions import db
 from app.models import Invitation, Membership, User
@@ -51,7 +53,7 @@ def dashboard():
 # --- members -------------------------------------------------------------------------------
 
 
-def _members_page(invite_form=None, status=200, conflict=None):
+def _members_page(invite_form=None, status=200, conflict=None, undo=None):
     members = db.session.scalars(
         select(Membership).join(User, User.id == Membership.user_id).order_by(User.name)
     ).all()
@@ -75,13 +77,14 @@ def _members_page(invite_form=None, status=200, conflict=None):
         role_labels=ROLE_LABELS,
         role_descriptions=ROLE_DESCRIPTIONS,
         conflict=conflict,
+        undo=undo,
     ), status
 
 
 @bp.get("/members")
 @require("members.view")
 def members():
-    return _members_page()
+    return _members_page(undo=session.pop(_UNDO_KEY, None))
 
 
 def _apply(action, success: str, back: str = "org.members"):
@@ -94,11 +97,6 @@ def _apply(action, success: str, back: str = "org.members"):
         return redirect(url_for("org.members"), 303)
     flash(success, "success")
     return redirect(back if back.startswith("/") else url_for(back), 303)
-
-
-def _confirmed() -> None:
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
 
 
 @bp.post("/members/<uuid:membership_id>/role")
@@ -122,19 +120,71 @@ def change_role(membership_id):
     return _apply(lambda: orgs.change_role(current_membership(), target, form.role.data), message)
 
 
-@bp.post("/members/<uuid:membership_id>/remove")
+#: Minutes during which a removal can be undone from the members page.
+UNDO_MINUTES = 10
+_UNDO_TOKEN = "member-removal"
+_UNDO_KEY = "undo_removal"
+
+
+@bp.route("/members/<uuid:membership_id>/remove", methods=["GET", "POST"])
 @require("members.remove")
 def remove_member(membership_id):
+    """Remove someone, once confirmed; the members page then offers to undo it for a while."""
     target = _membership_or_404(membership_id)
-    _confirmed()
-    message = f"{target.user.name} was removed from {current_access().name}."
-    return _apply(lambda: orgs.remove_member(current_membership(), target), message)
+    name, org = target.user.name, current_access().name
+    if request.method == "GET":
+        return confirmation(
+            f"Remove {name} from {org}?",
+            [
+                f"{name} loses access to {org}'s projects, issues and reports at once.",
+                "What they wrote stays: their issues, comments and history keep their name.",
+                f"You can undo this for {UNDO_MINUTES} minutes.",
+            ],
+            f"Remove {name}",
+            url_for("org.members"),
+        )
+    confirmed()
+    payload = {"t": str(current_access().org_id), "u": str(target.user_id), "r": target.role}
+
+    def remove_and_offer_undo():
+        orgs.remove_member(current_membership(), target)
+        session[_UNDO_KEY] = {"name": name, "token": make_token(_UNDO_TOKEN, payload)}
+
+    return _apply(remove_and_offer_undo, f"{name} was removed from {org}.")
 
 
-@bp.post("/leave")
+@bp.post("/members/restore")
+@require("members.remove")
+def restore_member():
+    """Undo a removal: the person is a member again, with the role they had."""
+    confirmed()
+    try:
+        payload = read_token(_UNDO_TOKEN, request.form.get("token", ""), UNDO_MINUTES * 60)
+    except InvalidToken:
+        abort(400, f"A removal can be undone for {UNDO_MINUTES} minutes; invite them again instead.")
+    if payload.get("t") != str(current_access().org_id):
+        abort(400, "This undo belongs to another organization.")
+    return _apply(
+        lambda: orgs.restore_member(current_membership(), payload["u"], payload["r"]),
+        f"The removal is undone: they are a member of {current_access().name} again.",
+    )
+
+
+@bp.route("/leave", methods=["GET", "POST"])
 @require("org.view")
 def leave():
-    _confirmed()
+    org = current_access().name
+    if request.method == "GET":
+        return confirmation(
+            f"Leave {org}?",
+            [
+                f"You lose access to {org}'s projects, issues and reports at once.",
+                "To come back, an owner or admin must invite you again.",
+            ],
+            f"Leave {org}",
+            url_for("org.members"),
+        )
+    confirmed()
     others = [o for o in organizations_of(current_user.id) if o.org_id != current_access().org_id]
     back = url_for("org.dashboard", org_slug=others[0].slug) if others else url_for("orgs.new")
     me = current_membership()
@@ -181,18 +231,25 @@ def invite():
 @resend_limit
 def resend_invitation(invitation_id):
     invitation = _invitation_or_404(invitation_id)
-    _confirmed()
+    confirmed()
     return _apply(
         lambda: (orgs.resend(invitation), _send_invitation(invitation)),
         f"Invitation sent again to {invitation.email}.",
     )
 
 
-@bp.post("/invitations/<uuid:invitation_id>/revoke")
+@bp.route("/invitations/<uuid:invitation_id>/revoke", methods=["GET", "POST"])
 @require("members.invite")
 def revoke_invitation(invitation_id):
     invitation = _invitation_or_404(invitation_id)
-    _confirmed()
+    if request.method == "GET":
+        return confirmation(
+            f"Revoke the invitation for {invitation.email}?",
+            ["The link in their mail stops working. You can invite them again later."],
+            "Revoke invitation",
+            url_for("org.members"),
+        )
+    confirmed()
     return _apply(lambda: orgs.revoke(invitation), f"The invitation for {invitation.email} is revoked.")
 
 
