@@ -48,7 +48,8 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
-from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATES, label_color_name
+from app.models.labels import label_color_name
+from app.models.work import CLOSED_STATES, PRIORITY_LABELS, STATES
 
 PAGE_SIZE = 50
 BOARD_PAGE = 25
