@@ -59,7 +59,7 @@ def register_cli(app: Flask) -> None:
 
         from app.core.tenancy import tenant_context
         from app.extensions import db
-        from app.issues.services import store_rendered_markdown
+        from app.issues.rendered_markdown import store_rendered_markdown
         from app.models import Organization
 
         written = 0

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from app.models.base import new_id
-from app.models.work import folded_label_name
+from app.models.labels import folded_label_name
 
 MEASURED_SLUG = "measured"
 BENCH_EMAIL = "bench@measured.example"

@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 
 import app.models  # noqa: F401  (every model in the metadata)
 from app.core.tenancy import unscoped
-from app.issues.search import include_in_schema_comparison
+from app.issues.search_sql import include_in_schema_comparison
 from app.models.base import UTCDateTime
 
 config = context.config

@@ -23,7 +23,7 @@ from app.core.markdown import (
 from app.core.tenancy import tenant_context
 from app.extensions import cache as app_cache
 from app.extensions import db
-from app.issues import page, queries
+from app.issues import page, page_queries
 from app.issues import services as issues
 from app.models import Comment, Issue, IssueActivity, IssueLabel, Label, Membership, Project, User
 from app.models.base import utcnow
@@ -569,7 +569,7 @@ def test_the_page_reads_nothing_of_another_organizations_issue(app, db_session, 
         issues.add_comment(issue, _user(db_session, "grace@example.com"), "Acme only")
         db_session.commit()
         issue_id = issue.id
-        found = queries.issue_page(issue_id)
+        found = page_queries.issue_page(issue_id)
         assert found is not None and found[0].ref == "WEB-1"
         timeline = found[-1]
         assert [(entry.kind, entry.name) for entry in timeline][-1] == ("comment", "Grace Hopper")
@@ -577,8 +577,8 @@ def test_the_page_reads_nothing_of_another_organizations_issue(app, db_session, 
     beta = make_beta(projects=("WEB",))
     db_session.commit()
     with tenant_context(beta.id):
-        assert queries.issue_page_rows(issue_id) == []
-        assert queries.issue_page(issue_id) is None
+        assert page_queries.issue_page_rows(issue_id) == []
+        assert page_queries.issue_page(issue_id) is None
 
 
 def test_people_see_their_own_controls_from_the_shared_parts(app, client, db_session, acme):

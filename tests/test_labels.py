@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from app.core.tenancy import tenant_context
 from app.labels import services as label_services
 from app.models import AuditEvent, Issue, Label
-from app.models.work import LABEL_COLORS
+from app.models.labels import LABEL_COLORS
 from tests.accounts import browser_login, login
 from tests.factories import make_acme, make_beta
 from tests.support.forms import parse_forms

@@ -14,7 +14,7 @@ from sqlalchemy import Column, Integer, MetaData, create_engine, insert, inspect
 
 from app.config import PROJECT_ROOT, normalize_database_url
 from app.extensions import db
-from app.issues.search import include_in_schema_comparison
+from app.issues.search_sql import include_in_schema_comparison
 from tests.conftest import DATABASE_KIND
 
 MIGRATIONS = str(PROJECT_ROOT / "migrations")

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, event, orm, text
 
 from app.config import normalize_database_url
 from app.core.tenancy import TenantNotSet, tenant_context, unscoped
-from app.issues import search
+from app.issues import search_excerpts
 from app.issues.search import MAX_LIMIT, SearchPage, cached_search_issues, search_issues
 from app.models import Organization
 from app.models.base import utcnow
@@ -305,13 +305,13 @@ def test_a_cached_search_after_an_edit_makes_the_edited_excerpt_in_its_one_state
     issues = [acme.add_issue(f"Kestrel {n}", f"Kestrel notes number {n}", age_minutes=n) for n in range(5)]
     ids = [issue.id for issue in issues]
     made = []
-    make = search._Marks.to_markup
+    make = search_excerpts.Marks.to_markup
 
     def counting(self, excerpt, *, html_escaped=False):
         made.append(excerpt)
         return make(self, excerpt, html_escaped=html_escaped)
 
-    monkeypatch.setattr(search._Marks, "to_markup", counting)
+    monkeypatch.setattr(search_excerpts.Marks, "to_markup", counting)
     with app.app_context():
         db_session.commit()
         with tenant_context(acme.org_id):

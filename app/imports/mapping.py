@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import re
 
+from app.issues.edit_form import EDIT_FIELDS
+
 IGNORE = "ignore"
-#: What a CSV column can become, in the order the mapping menu shows them.
+#: What a CSV column can become, in the order the mapping menu shows them: an issue's fields as
+#: its form names them, and an ID.
 FIELDS = {
     IGNORE: "Ignore this column",
-    "title": "Title",
-    "description": "Description",
-    "state": "State",
-    "priority": "Priority",
-    "assignees": "Assignees",
-    "labels": "Labels",
-    "due_date": "Due date",
-    "estimate": "Estimate",
+    **EDIT_FIELDS,
     "external_id": "ID (recognises re-imports)",
 }
 #: Header names (compared in lower case, ``_`` and ``-`` read as spaces) each field is guessed from.

@@ -40,8 +40,7 @@ from app.core import cache, compression, page_cache
 from app.core.markdown import MENTION_PLACEHOLDER, RENDERER_VERSION, stored_html
 from app.core.tenancy import require_tenant
 from app.extensions import cache as app_cache
-from app.issues import queries
-from app.issues import services as issues
+from app.issues import edit_form, page_queries, queries
 from app.models.work import PRIORITY_LABELS, STATE_LABELS
 from app.orgs.context import current_access
 
@@ -83,7 +82,7 @@ def shared_parts(issue_id, ref: str) -> dict | None:
     if parts is None:
         missed.add(key)
         # The versions were read before the data: a change committed meanwhile moves them again.
-        found = queries.issue_page(issue_id)
+        found = page_queries.issue_page(issue_id)
         if found is None or found[0].ref != ref:
             return None
         parts = _render_parts(*found)
@@ -117,7 +116,11 @@ def store_rendered_parts(page: dict | None = None) -> None:
 
 
 def _render_parts(
-    issue: queries.ShownIssue, assignee_ids: set[str], watchers: set[str], label_ids: set[str], timeline: list
+    issue: page_queries.ShownIssue,
+    assignee_ids: set[str],
+    watchers: set[str],
+    label_ids: set[str],
+    timeline: list,
 ) -> dict:
     comments = [entry for entry in timeline if entry.kind == "comment"]
     people, labels, handles = queries.issue_page_choices()
@@ -133,7 +136,7 @@ def _render_parts(
     mention_url = _mention_url(handles) if _has_mentions(issue, comments) else None
 
     def html_of(row) -> Markup:
-        if isinstance(row, queries.ShownIssue):
+        if isinstance(row, page_queries.ShownIssue):
             text, html, made_with = row.description, row.description_html, row.description_html_version
         else:
             text, html, made_with = row.body, row.body_html, row.body_html_version
@@ -156,13 +159,13 @@ def _render_parts(
         "main": str(main),
         "details": str(render_template("issues/_issue_details.html", issue=issue, assignees=assignees)),
         "watchers": watchers,
-        "values": issues.edit_values(issue, label_ids, assignee_ids),
+        "values": edit_form.edit_values(issue, label_ids, assignee_ids),
         "people": people,
         "labels": labels,
     }
 
 
-def _has_mentions(issue: queries.ShownIssue, comments) -> bool:
+def _has_mentions(issue: page_queries.ShownIssue, comments) -> bool:
     """Whether any text may mention someone (current stored HTML without a mention link has none)."""
     stored = [
         (issue.description, issue.description_html, issue.description_html_version),

@@ -18,11 +18,12 @@ from app.core.database import commit_now
 from app.core.permissions import can, require
 from app.extensions import cache as app_cache
 from app.extensions import db
-from app.issues import bp, page, queries
+from app.issues import bp, edit_form, page, queries
 from app.issues import services as issues
 from app.issues.board import board_response
 from app.issues.forms import CommentForm, IssueEditForm, IssueForm, MoveForm
-from app.issues.queries import LIST_TOPICS, SORTS, IssueFilters, issue_or_404, list_issues
+from app.issues.list_queries import SORTS, IssueFilters, list_issues
+from app.issues.queries import LIST_TOPICS, issue_or_404
 from app.labels import services as label_services
 from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
@@ -165,7 +166,7 @@ def new_issue(project_key):
 
 
 def _edit_form(values: dict, loaded: dict) -> IssueEditForm:
-    """The edit form showing ``values``, carrying ``loaded`` (both as ``services.edit_values``)."""
+    """The edit form showing ``values``, carrying ``loaded`` (both as ``edit_form.edit_values``)."""
     data = dict(values)
     data["priority"] = str(data["priority"])
     data["due_date"] = date.fromisoformat(data["due_date"]) if data["due_date"] else None
@@ -175,7 +176,7 @@ def _edit_form(values: dict, loaded: dict) -> IssueEditForm:
 
 
 def _submitted(form: IssueEditForm) -> dict:
-    """The form's values in the shape of ``services.edit_values``."""
+    """The form's values in the shape of ``edit_form.edit_values``."""
     return {
         "title": (form.title.data or "").strip(),
         "description": (form.description.data or "").strip(),
@@ -238,7 +239,7 @@ def edit(issue_ref):
     _fill_choices(form)
     if not form.validate_on_submit():
         return _issue_page(issue_ref, form=form, status=422)
-    loaded = edits.decode(form.loaded.data, issues.EDIT_FIELDS)
+    loaded = edits.decode(form.loaded.data, edit_form.EDIT_FIELDS)
     try:
         _add_new_label(form)
     except label_services.LabelError as exc:
@@ -247,11 +248,11 @@ def edit(issue_ref):
         return _issue_page(issue_ref, form=form, status=422)
     submitted = _submitted(form)
     try:
-        issues.save_edit(issue, current_user, loaded, submitted)
+        edit_form.save_edit(issue, current_user, loaded, submitted)
     except edits.EditConflict as conflict:
         db.session.rollback()
         issue = issue_or_404(issue_ref)
-        current = issues.edit_values(issue)
+        current = edit_form.edit_values(issue)
         typed_label = form.new_label.data
         form = _edit_form(edits.after_conflict(current, loaded, submitted), current)
         form.new_label.data = typed_label  # its label went with the refused save: type, save again

@@ -1,4 +1,5 @@
-"""Issues: creation, edits with their history, assignees, labels, watchers, comments, moves.
+"""Issues: creation, edits with their history, assignees, labels, watchers, comments, moves
+(the issue page's edit form is ``edit_form``).
 
 Every function works inside the current tenant: ids that come from forms (assignees,
 labels) are looked up through the scoped session, so another tenant's ids are refused.
@@ -7,16 +8,12 @@ labels) are looked up through the scoped session, so another tenant's ids are re
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select
 
 from app.core import edits
-from app.core.markdown import RENDERER_VERSION, render_for_storage
-from app.core.tenancy import require_tenant
 from app.extensions import db
 from app.models import (
     Comment,
@@ -35,16 +32,12 @@ from app.models.base import utcnow
 from app.models.work import (
     CLOSED_STATES,
     PRIORITY_LABELS,
-    RENDERED,
     STATE_LABELS,
     STATES,
     due_date_problem,
 )
 from app.notifications.services import notify
 from app.projects.services import next_issue_number
-
-if TYPE_CHECKING:
-    from app.issues.queries import ShownIssue
 
 RANK_STEP = 1024.0
 
@@ -288,7 +281,7 @@ def move_issue(issue: Issue, actor, state: str, before_id=None, from_state: str 
     if state not in STATES:
         raise IssueError("Choose one of the listed states.")
     if from_state is not None and from_state != issue.state and state != issue.state:
-        _refuse(
+        refuse_conflicts(
             [edits.Conflict("state", "State", from_state, issue.state, state)], issue, {"state": issue.state}
         )
     old_state = issue.state
@@ -313,47 +306,11 @@ def move_issue(issue: Issue, actor, state: str, before_id=None, from_state: str 
     _touch(issue)
 
 
-# --- editing an issue from its page --------------------------------------------------------
-
-#: The fields of the issue form, in the form's order, with their names for people.
-EDIT_FIELDS = {
-    "title": "Title",
-    "description": "Description",
-    "state": "State",
-    "priority": "Priority",
-    "assignees": "Assignees",
-    "labels": "Labels",
-    "due_date": "Due date",
-    "estimate": "Estimate",
-}
-
-
-def edit_values(
-    issue: Issue | ShownIssue,
-    label_ids: Iterable[str] | None = None,
-    assignee_ids: Iterable[str] | None = None,
-) -> dict:
-    """The issue's editable values as plain JSON values (what an edit form carries as loaded);
-    ``label_ids`` and ``assignee_ids``, when given, are its labels' and assignees' (then
-    ``issue.labels`` and ``issue.assignees`` are not read)."""
-    if label_ids is None:
-        label_ids = (str(label.id) for label in issue.labels)
-    if assignee_ids is None:
-        assignee_ids = (str(user.id) for user in issue.assignees)
-    return {
-        "title": issue.title,
-        "description": issue.description or "",
-        "state": issue.state,
-        "priority": issue.priority,
-        "assignees": sorted(assignee_ids),
-        "labels": sorted(label_ids),
-        "due_date": issue.due_date.isoformat() if issue.due_date else None,
-        "estimate": issue.estimate,
-    }
+# --- refusing a change that collides with another -----------------------------------------
 
 
 def _shown(issue: Issue, name: str, value):
-    """A value of ``edit_values`` as people read it (names, not ids)."""
+    """A value of ``edit_form.edit_values`` as people read it (names, not ids)."""
     if name == "state":
         return STATE_LABELS.get(value, value)
     if name == "priority":
@@ -367,7 +324,7 @@ def _shown(issue: Issue, name: str, value):
     return value if value not in (None, "") else "nothing"
 
 
-def _refuse(conflicts, issue: Issue, current: dict):
+def refuse_conflicts(conflicts, issue: Issue, current: dict):
     """Raise the conflict, naming who made each other change (from the issue's history)."""
     described = []
     for conflict in conflicts:
@@ -387,53 +344,3 @@ def _refuse(conflicts, issue: Issue, current: dict):
             )
         )
     raise edits.EditConflict(described, current)
-
-
-def save_edit(issue: Issue, actor, loaded: dict, submitted: dict) -> list[str]:
-    """Apply the fields the person changed since ``loaded``; refuse (EditConflict) if another
-    change since collides with one of them. ``issue`` must be read under a row lock."""
-    current = edit_values(issue)
-    try:
-        to_write = edits.merge(current, loaded, submitted, EDIT_FIELDS)
-    except edits.EditConflict as conflict:
-        _refuse(conflict.conflicts, issue, current)
-    scalars = {name: value for name, value in to_write.items() if name not in ("assignees", "labels")}
-    if scalars.get("due_date"):
-        scalars["due_date"] = date.fromisoformat(scalars["due_date"])
-    changed = update_issue(issue, actor, **scalars)
-    if "assignees" in to_write:
-        set_assignees(issue, actor, to_write["assignees"])
-        changed.append("assignees")
-    if "labels" in to_write:
-        set_labels(issue, actor, to_write["labels"])
-        changed.append("labels")
-    return changed
-
-
-# --- stored Markdown HTML ----------------------------------------------------------------
-
-
-def store_rendered_markdown(batch: int = 500) -> int:
-    """Store the HTML of up to ``batch`` of the organization's descriptions and of its comments
-    whose stored copy is missing (rows from before it was stored) or made by another renderer
-    version; returns how many rows were written (0: none left). Pages render those rows on
-    read meanwhile, to the same HTML, so no cached page changes."""
-    tenant_id, written = require_tenant(), 0
-    for model, columns in RENDERED.items():
-        for source, (html, version) in columns.items():
-            written += _store_rendered(model.__table__, source, html, version, tenant_id, batch)
-    return written
-
-
-def _store_rendered(table, source: str, html: str, version: str, tenant_id, batch: int) -> int:
-    stale = or_(table.c[html].is_(None), func.coalesce(table.c[version], 0) != RENDERER_VERSION)
-    statement = select(table.c.id, table.c[source]).where(table.c.tenant_id == tenant_id, stale)
-    written = 0
-    for row_id, text in db.session.execute(statement.order_by(table.c.id).limit(batch)).all():
-        result = db.session.execute(
-            update(table)
-            .where(table.c.tenant_id == tenant_id, table.c.id == row_id)
-            .values({html: render_for_storage(text), version: RENDERER_VERSION})
-        )
-        written += result.rowcount
-    return written

@@ -11,7 +11,7 @@ from app.core.permissions import require
 from app.extensions import db
 from app.issues import bp
 from app.issues import saved_views as views
-from app.issues.queries import IssueFilters
+from app.issues.list_queries import IssueFilters
 from app.models import SavedView
 from app.orgs.forms import ConfirmForm
 from app.projects.services import project_or_404

@@ -3,7 +3,7 @@ from wtforms import RadioField, SelectChoice
 from wtforms.validators import AnyOf, InputRequired
 
 from app.core.fields import name_field
-from app.models.work import DEFAULT_LABEL_COLOR, LABEL_COLORS
+from app.models.labels import DEFAULT_LABEL_COLOR, LABEL_COLORS
 
 COLOR_CHOICES = [SelectChoice(value, name.capitalize()) for name, value in LABEL_COLORS.items()]
 _CHOOSE_COLOR = "Choose one of the colours shown."

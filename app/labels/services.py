@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core import audit
 from app.extensions import db
 from app.models import IssueLabel, Label
-from app.models.work import DEFAULT_LABEL_COLOR, LABEL_COLORS, folded_label_name
+from app.models.labels import DEFAULT_LABEL_COLOR, LABEL_COLORS, folded_label_name
 
 
 class LabelError(ValueError):

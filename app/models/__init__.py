@@ -1,6 +1,8 @@
 """All models, imported here so Alembic and the tests see the whole metadata."""
 
 from app.models.accounts import User
+from app.models.labels import Label
+from app.models.notifications import Notification
 from app.models.orgs import AuditEvent, Invitation, Membership, Organization
 from app.models.outbox import OutboxMail, TenantOutboxMail
 from app.models.reports import ReportSnapshot
@@ -12,8 +14,6 @@ from app.models.work import (
     IssueAssignee,
     IssueLabel,
     IssueWatcher,
-    Label,
-    Notification,
     Project,
     SavedView,
 )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 import uuid6
-from sqlalchemy import JSON, DateTime, TypeDecorator
+from sqlalchemy import JSON, DateTime, ForeignKeyConstraint, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 
 #: JSON in a column: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
@@ -25,6 +25,13 @@ def new_id() -> uuid.UUID:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def tenant_fk(columns: list[str], table: str) -> ForeignKeyConstraint:
+    """A foreign key to another tenant table, tenant_id included at both ends."""
+    return ForeignKeyConstraint(
+        ["tenant_id", *columns], [f"{table}.tenant_id", f"{table}.id"], ondelete="CASCADE"
+    )
 
 
 class UTCDateTime(TypeDecorator):

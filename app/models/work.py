@@ -1,8 +1,8 @@
-"""The work itself: projects, issues and what hangs off them. Every table is a tenant table."""
+"""The work itself: projects, issues and what hangs off them (labels are in ``labels``,
+notifications in ``notifications``). Every table is a tenant table."""
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from datetime import date, datetime
 
@@ -10,19 +10,19 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     String,
     Text,
     UniqueConstraint,
     event,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.markdown import RENDERER_VERSION, render_for_storage
 from app.core.tenancy import TenantMixin
 from app.extensions import db
-from app.models.base import CacheTopic, JSONDocument, UTCDateTime, new_id, utcnow
+from app.models.base import CacheTopic, JSONDocument, UTCDateTime, new_id, tenant_fk, utcnow
+from app.models.labels import Label
 
 # Workflow states, in board order. "Open" states are everything but done and cancelled.
 BACKLOG, TODO, IN_PROGRESS, IN_REVIEW, DONE, CANCELLED = (
@@ -58,13 +58,6 @@ def due_date_problem(value: date | None) -> str | None:
     return None
 
 
-def _tenant_fk(columns: list[str], table: str) -> ForeignKeyConstraint:
-    """A foreign key to another tenant table, tenant_id included at both ends."""
-    return ForeignKeyConstraint(
-        ["tenant_id", *columns], [f"{table}.tenant_id", f"{table}.id"], ondelete="CASCADE"
-    )
-
-
 class Project(TenantMixin, db.Model):
     __tablename__ = "projects"
     #: Its name heads the list and board pages; issue rows and cards show its key.
@@ -89,67 +82,6 @@ class Project(TenantMixin, db.Model):
     @property
     def archived(self) -> bool:
         return self.archived_at is not None
-
-
-#: The colours a label may have, by the name people (and the stylesheet's ``label--<name>``
-#: classes) know them by; a label stores the colour's value.
-LABEL_COLORS = {
-    "gray": "#6b7280",
-    "red": "#dc2626",
-    "orange": "#ea580c",
-    "yellow": "#ca8a04",
-    "green": "#16a34a",
-    "teal": "#0d9488",
-    "blue": "#2563eb",
-    "purple": "#9333ea",
-    "pink": "#db2777",
-}
-DEFAULT_LABEL_COLOR = LABEL_COLORS["gray"]
-_LABEL_COLOR_NAMES = {value: name for name, value in LABEL_COLORS.items()}
-
-
-def label_color_name(color: str | None) -> str:
-    """The palette name of a stored colour (gray for one outside the palette, as older data may hold)."""
-    return _LABEL_COLOR_NAMES.get((color or "").lower(), "gray")
-
-
-def folded_label_name(name: str) -> str:
-    """A label's name as names are compared: "Bug", "BUG" and "bug" are one label."""
-    return unicodedata.normalize("NFKC", name).casefold()
-
-
-def _folded_name_default(context) -> str:
-    """``folded_name`` for rows inserted without the ORM (restoring an export)."""
-    return folded_label_name(context.get_current_parameters()["name"])
-
-
-class Label(TenantMixin, db.Model):
-    __tablename__ = "labels"
-    #: The filter menus and the issue page's picker list labels; issue rows and board cards
-    #: show their names.
-    __cache_topics__ = ("labels", "issues")
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(50))
-    #: The name as compared (``folded_label_name``), set with the name: unique per organization,
-    #: so two people creating "Bug" and "bug" at once end with one label.
-    folded_name: Mapped[str] = mapped_column(String(200), default=_folded_name_default)
-    color: Mapped[str] = mapped_column(String(7), default=DEFAULT_LABEL_COLOR)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "name"),
-        Index("ix_labels_folded_name", "tenant_id", "folded_name", unique=True),
-    )
-
-    @validates("name")
-    def _fold_name(self, _key, name):
-        self.folded_name = folded_label_name(name) if name is not None else None
-        return name
-
-    @property
-    def color_name(self) -> str:
-        return label_color_name(self.color)
 
 
 class Issue(TenantMixin, db.Model):
@@ -208,7 +140,7 @@ class Issue(TenantMixin, db.Model):
     )
 
     __table_args__ = (
-        _tenant_fk(["project_id"], "projects"),
+        tenant_fk(["project_id"], "projects"),
         UniqueConstraint("tenant_id", "project_id", "number"),
         CheckConstraint(
             "state IN ('backlog', 'todo', 'in_progress', 'in_review', 'done', 'cancelled')",
@@ -250,7 +182,7 @@ class IssueAssignee(TenantMixin, db.Model):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
 
     __table_args__ = (
-        _tenant_fk(["issue_id"], "issues"),
+        tenant_fk(["issue_id"], "issues"),
         Index("ix_issue_assignees_user_id", "tenant_id", "user_id"),
     )
 
@@ -264,8 +196,8 @@ class IssueLabel(TenantMixin, db.Model):
     label_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
 
     __table_args__ = (
-        _tenant_fk(["issue_id"], "issues"),
-        _tenant_fk(["label_id"], "labels"),
+        tenant_fk(["issue_id"], "issues"),
+        tenant_fk(["label_id"], "labels"),
         Index("ix_issue_labels_label_id", "tenant_id", "label_id"),
     )
 
@@ -278,7 +210,7 @@ class IssueWatcher(TenantMixin, db.Model):
     issue_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
 
-    __table_args__ = (_tenant_fk(["issue_id"], "issues"),)
+    __table_args__ = (tenant_fk(["issue_id"], "issues"),)
 
 
 class Comment(TenantMixin, db.Model):
@@ -300,7 +232,7 @@ class Comment(TenantMixin, db.Model):
     author = relationship("User", lazy="joined")
 
     __table_args__ = (
-        _tenant_fk(["issue_id"], "issues"),
+        tenant_fk(["issue_id"], "issues"),
         Index("ix_comments_issue", "tenant_id", "issue_id", "created_at"),
     )
 
@@ -352,40 +284,8 @@ class IssueActivity(TenantMixin, db.Model):
     actor = relationship("User", lazy="joined")
 
     __table_args__ = (
-        _tenant_fk(["issue_id"], "issues"),
+        tenant_fk(["issue_id"], "issues"),
         Index("ix_issue_activities_issue", "tenant_id", "issue_id", "created_at"),
-    )
-
-
-class Notification(TenantMixin, db.Model):
-    """Something a person should know about an issue; shown in the app, emailed by preference."""
-
-    __tablename__ = "notifications"
-    #: The recipient's unread count, in the layout of every page.
-    __cache_topics__ = (CacheTopic("notifications", per="user_id"),)
-
-    ASSIGNED, MENTIONED, COMMENTED = "assigned", "mentioned", "commented"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    issue_id: Mapped[uuid.UUID]
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    kind: Mapped[str] = mapped_column(String(16), info={"choices": (ASSIGNED, MENTIONED, COMMENTED)})
-    excerpt: Mapped[str] = mapped_column(String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: Set when the notification went out by email (immediately or in a digest).
-    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    actor = relationship("User", foreign_keys=[actor_id], lazy="joined")
-    issue = relationship(Issue, lazy="joined", innerjoin=True)
-
-    __table_args__ = (
-        _tenant_fk(["issue_id"], "issues"),
-        CheckConstraint("kind IN ('assigned', 'mentioned', 'commented')", name="kind_known"),
-        Index("ix_notifications_user_unread", "tenant_id", "user_id", "read_at", "created_at"),
-        # The inbox's All view, newest first, paged by (created_at, id).
-        Index("ix_notifications_user_created", "tenant_id", "user_id", "created_at", "id"),
     )
 
 
@@ -404,6 +304,6 @@ class SavedView(TenantMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        _tenant_fk(["project_id"], "projects"),
+        tenant_fk(["project_id"], "projects"),
         UniqueConstraint("tenant_id", "user_id", "name"),
     )

@@ -11,7 +11,7 @@ SQLite: an FTS5 table ``issue_search`` (one row per issue, porter stemming over 
 holds a copy of the title, description and joined comments; triggers on issues and comments
 keep it in sync.
 
-Neither is described by the models: ``app.issues.search.include_in_schema_comparison`` keeps them out
+Neither is described by the models: ``app.issues.search_sql.include_in_schema_comparison`` keeps them out
 of autogenerate. On SQLite, a later migration that rebuilds ``issues`` or ``comments`` in
 batch mode (copy, drop, rename) drops their triggers with the old table and must create them
 again.

@@ -27,7 +27,7 @@ _labels = sa.table(
 
 
 def _folded(name):
-    # As app.models.work.folded_label_name at this revision.
+    # As app.models.labels.folded_label_name at this revision.
     return unicodedata.normalize('NFKC', name).casefold()
 
 
