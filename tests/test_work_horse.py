@@ -150,7 +150,6 @@ def test_a_reused_horse_dies_with_its_killed_worker_and_its_job_runs_again(
 ):
     """SIGKILL of a worker mid-job, in a horse that ran a job before: the horse dies, the job runs again."""
     first = WorkerProcess(migrated_env, tmp_path / "first.log")
-    leftovers = []
     try:
         _queue(app, _call("report_state", "before"))
         before = wait_for(lambda: _runs(redis_client).get("before"), 30, "the first job to run")
@@ -159,14 +158,9 @@ def test_a_reused_horse_dies_with_its_killed_worker_and_its_job_runs_again(
         wait_for(lambda: redis_client.llen("started:mid-job"), 30, "the second job to start")
         horse = int(redis_client.lindex("started:mid-job", 0).split()[1])
         assert horse == before["pid"]  # the horse that ran the first job runs the second
-        leftovers = first.descendants()
-        first.kill()
-        wait_for(lambda: gone(horse), 10, "the work horse to die with its worker")
+        first.kill_mid_job(horse)
     finally:
         first.stop()
-        for process in leftovers:
-            if process.is_running():
-                process.kill()
     redis_client.rpush("release:mid-job", "go")
     second = WorkerProcess(migrated_env, tmp_path / "second.log")
     try:
