@@ -351,6 +351,19 @@ def lock_waiters() -> int:
 
 
 @contextmanager
+def web_serving_acme(app, env: dict[str, str], log_path):
+    """Acme committed, and a web process serving it until the block ends."""
+    with app.app_context():
+        make_acme()
+        db.session.commit()
+    web = WebProcess(env, log_path)
+    try:
+        yield web
+    finally:
+        stop_process(web.process, 10)
+
+
+@contextmanager
 def login_held_by_the_database(web: WebProcess):
     """A login POST in flight on ``web``, waiting on a lock of the users table until the block ends."""
     browser = HttpBrowser(web.url)
@@ -396,11 +409,7 @@ def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections(
     app, committed_db, migrated_env, tmp_path
 ):
     """SIGTERM with a login waiting on the database: it completes, new connections are refused, exit 0."""
-    with app.app_context():
-        make_acme()
-        db.session.commit()
-    web = WebProcess(web_env(migrated_env), tmp_path / "web.log")
-    try:
+    with web_serving_acme(app, web_env(migrated_env), tmp_path / "web.log") as web:
         with login_held_by_the_database(web) as result:
             web.process.send_signal(signal.SIGTERM)
             wait_for(lambda: refuses(web.port), 10, "new connections refused")
@@ -409,8 +418,6 @@ def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections(
         assert result["page"].status == 303, result["page"].body[:300]
         assert web.process.wait(20) == 0, web.output()
         assert "web stopping" in web.output()
-    finally:
-        stop_process(web.process, 10)
 
 
 @pytest.mark.postgres_only
@@ -418,11 +425,8 @@ def test_sigterm_waits_for_a_request_no_longer_than_the_shutdown_setting(
     app, committed_db, migrated_env, tmp_path
 ):
     """A request still running WEB_SHUTDOWN_SECONDS after SIGTERM is cut: the process exits 1 and says so."""
-    with app.app_context():
-        make_acme()
-        db.session.commit()
-    web = WebProcess({**web_env(migrated_env), "WEB_SHUTDOWN_SECONDS": "1"}, tmp_path / "web.log")
-    try:
+    env = {**web_env(migrated_env), "WEB_SHUTDOWN_SECONDS": "1"}
+    with web_serving_acme(app, env, tmp_path / "web.log") as web:
         with login_held_by_the_database(web) as result:
             web.process.send_signal(signal.SIGTERM)
             wait_for(lambda: web.process.poll() is not None, 20, "the web process gone, the login still held")
@@ -430,8 +434,6 @@ def test_sigterm_waits_for_a_request_no_longer_than_the_shutdown_setting(
         stopped = [json.loads(line) for line in web.output().splitlines() if '"requests_cut"' in line]
         assert [record["requests_cut"] for record in stopped] == [1], web.output()
         assert "error" in result, result
-    finally:
-        stop_process(web.process, 10)
 
 
 # --- (c) rolling restart, (d) supervision ------------------------------------------------------
