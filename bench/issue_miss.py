@@ -60,6 +60,18 @@ def login_cookie(app) -> str:
     return client.get_cookie("worklane_session").value
 
 
+def measured_app(services: Services):
+    """The measured organization built on the started ``services``: the system, the app in this
+    process, and a client of its Redis."""
+    import redis
+
+    from app.core.security import hash_password
+
+    system = build(services, 1, 0, [], hash_password(dataset.BENCH_PASSWORD))
+    app = app_for(system.env)
+    return system, app, redis.Redis.from_url(system.env["REDIS_URL"])
+
+
 def rounds_of(app, environ_of, before, rounds: int, profiler=None, profiled="miss") -> dict[str, list[float]]:
     """Time ``rounds`` rounds of a miss then a hit, in milliseconds (elapsed and the thread's CPU).
 
@@ -107,13 +119,7 @@ def measure(args) -> None:
     services = Services()
     try:
         services.start()
-        from app.core.security import hash_password
-
-        system = build(services, 1, 0, [], hash_password(dataset.BENCH_PASSWORD))
-        app = app_for(system.env)
-        import redis
-
-        cache = redis.Redis.from_url(system.env["REDIS_URL"])
+        system, app, cache = measured_app(services)
         environ = environ_for(app, PAGES["issue"], login_cookie(app))
         environ["HTTP_HOST"] = "localhost"
 

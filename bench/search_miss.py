@@ -31,8 +31,7 @@ from urllib.parse import quote
 
 from bench import dataset
 from bench.floor import call, count_round_trips, environ_for
-from bench.harness import build
-from bench.issue_miss import app_for, login_cookie, print_profile, print_times, rounds_of
+from bench.issue_miss import login_cookie, measured_app, print_profile, print_times, rounds_of
 from bench.services import Services, say
 
 
@@ -136,13 +135,7 @@ def measure(args) -> None:
     services = Services()
     try:
         services.start()
-        from app.core.security import hash_password
-
-        system = build(services, 1, 0, [], hash_password(dataset.BENCH_PASSWORD))
-        app = app_for(system.env)
-        import redis
-
-        cache = redis.Redis.from_url(system.env["REDIS_URL"])
+        system, app, cache = measured_app(services)
         cookie = login_cookie(app)
         editor = _HitEditor(system, args.query)
         environs: dict[str, dict] = {}
