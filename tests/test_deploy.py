@@ -528,15 +528,22 @@ def test_supervisord_restarts_a_killed_worker_while_web_keeps_answering(stack):
         assert answers(f"http://127.0.0.1:{port}/healthz")
 
 
+def sigterm_during_a_job(worker: WorkerProcess, redis_client, seconds: int):
+    """Once ``worker`` has registered and started a job sleeping ``seconds``, SIGTERM it; it exits 0.
+    Returns the job."""
+    wait_for(lambda: len(Worker.all(connection=redis_client)) == 1, 30, "the worker registered")
+    job = Queue(DEFAULT, connection=redis_client).enqueue("time.sleep", seconds)
+    wait_for(lambda: job.get_status(refresh=True) == "started", 30, "the job started")
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.process.wait(30) == 0, worker.output()
+    return job
+
+
 def test_sigterm_to_a_worker_lets_its_running_job_finish(migrated_env, redis_client, tmp_path):
     """A worker told to stop (supervisord's SIGTERM) finishes the job it runs, then exits 0."""
     worker = WorkerProcess(migrated_env, tmp_path / "worker.log")
     try:
-        wait_for(lambda: len(Worker.all(connection=redis_client)) == 1, 30, "the worker registered")
-        job = Queue(DEFAULT, connection=redis_client).enqueue("time.sleep", 2)
-        wait_for(lambda: job.get_status(refresh=True) == "started", 30, "the job started")
-        worker.process.send_signal(signal.SIGTERM)
-        assert worker.process.wait(30) == 0, worker.output()
+        job = sigterm_during_a_job(worker, redis_client, 2)
         assert job.get_status(refresh=True) == "finished"
     finally:
         worker.stop()
@@ -550,11 +557,7 @@ def test_a_job_outlasting_the_workers_stop_is_put_back_and_run_by_the_next_worke
     stopping = WorkerProcess(env, tmp_path / "stopping.log")
     job = None
     try:
-        wait_for(lambda: len(Worker.all(connection=redis_client)) == 1, 30, "the worker registered")
-        job = Queue(DEFAULT, connection=redis_client).enqueue("time.sleep", 6)
-        wait_for(lambda: job.get_status(refresh=True) == "started", 30, "the job started")
-        stopping.process.send_signal(signal.SIGTERM)
-        assert stopping.process.wait(30) == 0, stopping.output()
+        job = sigterm_during_a_job(stopping, redis_client, 6)
         assert job.get_status(refresh=True) == "queued"
         assert job.id not in FailedJobRegistry(DEFAULT, connection=redis_client).get_job_ids()
     finally:
