@@ -238,6 +238,18 @@ def behind_proxy(services: Services, database: str) -> tuple[Proxy, list[WebProc
     return Proxy(services, [first, second]), [first, second]
 
 
+def under_load(url: str, args, fault) -> tuple[list[Answer], float, float]:
+    """``args.clients`` signed-in clients load ``url`` for ``args.settle`` seconds, while ``fault()``
+    runs, and ``args.settle`` seconds after: their answers, and when the fault began and ended."""
+    people = Load(url, sign_in(url, args.clients)).start()
+    time.sleep(args.settle)
+    began = time.monotonic()
+    fault()
+    ended = time.monotonic()
+    time.sleep(args.settle)
+    return people.stop(), began, ended
+
+
 def redis_pid(services: Services) -> int:
     return int((services.work / "redis" / "redis.pid").read_text().split()[0])
 
@@ -284,19 +296,17 @@ def redis_pause(services: Services, args) -> dict:
 @scenario("postgres-restart")
 def postgres_restart(services: Services, args) -> dict:
     _env, web = deploy(services, "pg_restart")
-    try:
-        people = Load(web.url, sign_in(web.url, args.clients)).start()
-        time.sleep(args.settle)
+    pg_ctl = [str(services.pg_bin / "pg_ctl"), "-D", str(services.pgdata), "-m", "fast", "-w"]
+    options = services.postgres_options()
+    log = ["-l", str(services.work / "pglog" / "pg.log")]
+    restart = [*services._run_as, *pg_ctl, *log, "-o", options, "restart"]
+
+    def fault() -> None:
         say("PostgreSQL: pg_ctl restart -m fast")
-        started = time.monotonic()
-        pg_ctl = [str(services.pg_bin / "pg_ctl"), "-D", str(services.pgdata), "-m", "fast", "-w"]
-        options = services.postgres_options()
-        log = ["-l", str(services.work / "pglog" / "pg.log")]
-        restart = [*services._run_as, *pg_ctl, *log, "-o", options, "restart"]
         subprocess.run(restart, check=True, capture_output=True)
-        restarted = time.monotonic()
-        time.sleep(args.settle)
-        answers = people.stop()
+
+    try:
+        answers, started, restarted = under_load(web.url, args, fault)
     finally:
         web.stop()
     result = phases(answers, started, restarted)
@@ -456,17 +466,15 @@ def _open(sock: socket.socket) -> bool:
 @scenario("rolling-restart")
 def rolling_restart(services: Services, args) -> dict:
     proxy, webs = behind_proxy(services, "rolling")
-    try:
-        people = Load(proxy.url, sign_in(proxy.url, args.clients)).start()
-        time.sleep(args.settle)
-        began = time.monotonic()
+
+    def fault() -> None:
         for web in webs:
             say(f"restarting the web process on port {web.port}")
             web.stop()  # SIGTERM: it stops accepting and drains
             web.start()  # on the same port, ready when /readyz answers 200
-        ended = time.monotonic()
-        time.sleep(args.settle)
-        answers = people.stop()
+
+    try:
+        answers, began, ended = under_load(proxy.url, args, fault)
     finally:
         proxy.stop()
         for web in webs:

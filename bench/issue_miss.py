@@ -60,10 +60,29 @@ def login_cookie(app) -> str:
     return client.get_cookie("worklane_session").value
 
 
-def rounds_of(app, environ, bump, rounds: int, profiler=None, profiled="miss") -> dict[str, list[float]]:
+def measured_app(services: Services):
+    """The measured organization built on the started ``services``: the system, the app in this
+    process, and a client of its Redis."""
+    import redis
+
+    from app.core.security import hash_password
+
+    system = build(services, 1, 0, [], hash_password(dataset.BENCH_PASSWORD))
+    app = app_for(system.env)
+    return system, app, redis.Redis.from_url(system.env["REDIS_URL"])
+
+
+def rounds_of(app, environ_of, before, rounds: int, profiler=None, profiled="miss") -> dict[str, list[float]]:
+    """Time ``rounds`` rounds of a miss then a hit, in milliseconds (elapsed and the thread's CPU).
+
+    Each round first calls ``before(number)`` (which moves the cache version the page reads),
+    then asks twice for the request of ``environ_of(number)``. With ``profiler``, only the
+    requests of the kind ``profiled`` run under it.
+    """
     times: dict[str, list[float]] = {"miss": [], "hit": [], "miss_cpu": [], "hit_cpu": []}
-    for _ in range(rounds):
-        bump()
+    for number in range(rounds):
+        before(number)
+        environ = environ_of(number)
         for kind in ("miss", "hit"):
             if profiler is not None and kind == profiled:
                 profiler.enable()
@@ -78,46 +97,52 @@ def rounds_of(app, environ, bump, rounds: int, profiler=None, profiled="miss") -
     return times
 
 
+def print_times(times: dict[str, list[float]], miss: dict, hit: dict) -> None:
+    """The table of a miss and a hit: median milliseconds, and the SQL and Redis round trips of one."""
+    print("\n| request | elapsed ms (median) | CPU ms (median) | SQL | Redis round trips |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for kind, trips in (("miss", miss), ("hit", hit)):
+        elapsed, cpu = statistics.median(times[kind]), statistics.median(times[f"{kind}_cpu"])
+        print(f"| {kind} | {elapsed:.2f} | {cpu:.2f} | {trips['sql']} | {' '.join(trips['redis'])} |")
+    print(f"\nload (1 min) after: {os.getloadavg()[0]:.2f}")
+
+
+def print_profile(profiler: cProfile.Profile, top: int) -> None:
+    """The ``top`` functions of the profile, by cumulative time, then by their own time."""
+    for order in ("cumulative", "tottime"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(top)
+        print(out.getvalue())
+
+
 def measure(args) -> None:
     services = Services()
     try:
         services.start()
-        from app.core.security import hash_password
-
-        system = build(services, 1, 0, [], hash_password(dataset.BENCH_PASSWORD))
-        app = app_for(system.env)
-        import redis
-
-        cache = redis.Redis.from_url(system.env["REDIS_URL"])
+        system, app, cache = measured_app(services)
         environ = environ_for(app, PAGES["issue"], login_cookie(app))
         environ["HTTP_HOST"] = "localhost"
 
-        def bump():
+        def before(_number: int) -> None:
             cache.incr(system.issue_version_key)
 
-        for _ in range(20):
-            bump()
+        def environ_of(_number: int) -> dict:
+            return environ
+
+        for number in range(20):
+            before(number)
             call(app, environ)
-        bump()
+        before(20)
         miss = count_round_trips(app, environ)
         hit = count_round_trips(app, environ)
         say(f"{args.rounds} rounds (load {os.getloadavg()[0]:.2f})")
-        times = rounds_of(app, environ, bump, args.rounds)
-        print("\n| request | elapsed ms (median) | CPU ms (median) | SQL | Redis round trips |")
-        print("| --- | ---: | ---: | ---: | --- |")
-        for kind, trips in (("miss", miss), ("hit", hit)):
-            elapsed, cpu = statistics.median(times[kind]), statistics.median(times[f"{kind}_cpu"])
-            print(f"| {kind} | {elapsed:.2f} | {cpu:.2f} | {trips['sql']} | {' '.join(trips['redis'])} |")
-        print(f"\nload (1 min) after: {os.getloadavg()[0]:.2f}")
+        print_times(rounds_of(app, environ_of, before, args.rounds), miss, hit)
         if args.profile:
             profiler = cProfile.Profile()
-            rounds_of(app, environ, bump, args.rounds, profiler, args.profile)
+            rounds_of(app, environ_of, before, args.rounds, profiler, args.profile)
             if args.save:
                 profiler.dump_stats(args.save)
-            for order in ("cumulative", "tottime"):
-                out = io.StringIO()
-                pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(args.top)
-                print(out.getvalue())
+            print_profile(profiler, args.top)
     finally:
         services.stop()
 

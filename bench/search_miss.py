@@ -25,15 +25,13 @@ import cProfile
 import io
 import os
 import pstats
-import statistics
 import sys
 import time
 from urllib.parse import quote
 
 from bench import dataset
 from bench.floor import call, count_round_trips, environ_for
-from bench.harness import build
-from bench.issue_miss import app_for, login_cookie
+from bench.issue_miss import login_cookie, measured_app, print_profile, print_times, rounds_of
 from bench.services import Services, say
 
 
@@ -59,25 +57,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--callees", action="append", default=[], help="with --profile, what the functions matching this call"
     )
     return parser.parse_args(argv)
-
-
-def rounds_of(app, environ_of, before, rounds: int, profiler=None, profiled="miss") -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"miss": [], "hit": [], "miss_cpu": [], "hit_cpu": []}
-    for number in range(rounds):
-        before(number)
-        environ = environ_of(number)
-        for kind in ("miss", "hit"):
-            if profiler is not None and kind == profiled:
-                profiler.enable()
-            started, started_cpu = time.perf_counter(), time.thread_time()
-            status, _ = call(app, environ)
-            cpu, elapsed = time.thread_time() - started_cpu, time.perf_counter() - started
-            if profiler is not None and kind == profiled:
-                profiler.disable()
-            assert status.startswith("200"), status
-            times[kind].append(elapsed * 1000)
-            times[f"{kind}_cpu"].append(cpu * 1000)
-    return times
 
 
 def print_round_trips(app, environ) -> None:
@@ -156,13 +135,7 @@ def measure(args) -> None:
     services = Services()
     try:
         services.start()
-        from app.core.security import hash_password
-
-        system = build(services, 1, 0, [], hash_password(dataset.BENCH_PASSWORD))
-        app = app_for(system.env)
-        import redis
-
-        cache = redis.Redis.from_url(system.env["REDIS_URL"])
+        system, app, cache = measured_app(services)
         cookie = login_cookie(app)
         editor = _HitEditor(system, args.query)
         environs: dict[str, dict] = {}
@@ -197,13 +170,7 @@ def measure(args) -> None:
             before(22)
         miss, hit = count_round_trips(app, environ), count_round_trips(app, environ)
         say(f"{args.rounds} rounds (load {os.getloadavg()[0]:.2f})")
-        times = rounds_of(app, environ_of, before, args.rounds)
-        print("\n| request | elapsed ms (median) | CPU ms (median) | SQL | Redis round trips |")
-        print("| --- | ---: | ---: | ---: | --- |")
-        for kind, trips in (("miss", miss), ("hit", hit)):
-            elapsed, cpu = statistics.median(times[kind]), statistics.median(times[f"{kind}_cpu"])
-            print(f"| {kind} | {elapsed:.2f} | {cpu:.2f} | {trips['sql']} | {' '.join(trips['redis'])} |")
-        print(f"\nload (1 min) after: {os.getloadavg()[0]:.2f}")
+        print_times(rounds_of(app, environ_of, before, args.rounds), miss, hit)
         if args.pieces:
             sums, restore = timed_pieces()
             rounds_of(app, environ_of, before, args.rounds, profiled="none")
@@ -216,10 +183,7 @@ def measure(args) -> None:
         if args.profile:
             profiler = cProfile.Profile()
             rounds_of(app, environ_of, before, args.rounds, profiler, args.profile)
-            for order in ("cumulative", "tottime"):
-                out = io.StringIO()
-                pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(args.top)
-                print(out.getvalue())
+            print_profile(profiler, args.top)
             for pattern in args.callees:
                 out = io.StringIO()
                 pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_callees(pattern)

@@ -351,6 +351,19 @@ def lock_waiters() -> int:
 
 
 @contextmanager
+def web_serving_acme(app, env: dict[str, str], log_path):
+    """Acme committed, and a web process serving it until the block ends."""
+    with app.app_context():
+        make_acme()
+        db.session.commit()
+    web = WebProcess(env, log_path)
+    try:
+        yield web
+    finally:
+        stop_process(web.process, 10)
+
+
+@contextmanager
 def login_held_by_the_database(web: WebProcess):
     """A login POST in flight on ``web``, waiting on a lock of the users table until the block ends."""
     browser = HttpBrowser(web.url)
@@ -396,11 +409,7 @@ def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections(
     app, committed_db, migrated_env, tmp_path
 ):
     """SIGTERM with a login waiting on the database: it completes, new connections are refused, exit 0."""
-    with app.app_context():
-        make_acme()
-        db.session.commit()
-    web = WebProcess(web_env(migrated_env), tmp_path / "web.log")
-    try:
+    with web_serving_acme(app, web_env(migrated_env), tmp_path / "web.log") as web:
         with login_held_by_the_database(web) as result:
             web.process.send_signal(signal.SIGTERM)
             wait_for(lambda: refuses(web.port), 10, "new connections refused")
@@ -409,8 +418,6 @@ def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections(
         assert result["page"].status == 303, result["page"].body[:300]
         assert web.process.wait(20) == 0, web.output()
         assert "web stopping" in web.output()
-    finally:
-        stop_process(web.process, 10)
 
 
 @pytest.mark.postgres_only
@@ -418,11 +425,8 @@ def test_sigterm_waits_for_a_request_no_longer_than_the_shutdown_setting(
     app, committed_db, migrated_env, tmp_path
 ):
     """A request still running WEB_SHUTDOWN_SECONDS after SIGTERM is cut: the process exits 1 and says so."""
-    with app.app_context():
-        make_acme()
-        db.session.commit()
-    web = WebProcess({**web_env(migrated_env), "WEB_SHUTDOWN_SECONDS": "1"}, tmp_path / "web.log")
-    try:
+    env = {**web_env(migrated_env), "WEB_SHUTDOWN_SECONDS": "1"}
+    with web_serving_acme(app, env, tmp_path / "web.log") as web:
         with login_held_by_the_database(web) as result:
             web.process.send_signal(signal.SIGTERM)
             wait_for(lambda: web.process.poll() is not None, 20, "the web process gone, the login still held")
@@ -430,8 +434,6 @@ def test_sigterm_waits_for_a_request_no_longer_than_the_shutdown_setting(
         stopped = [json.loads(line) for line in web.output().splitlines() if '"requests_cut"' in line]
         assert [record["requests_cut"] for record in stopped] == [1], web.output()
         assert "error" in result, result
-    finally:
-        stop_process(web.process, 10)
 
 
 # --- (c) rolling restart, (d) supervision ------------------------------------------------------
@@ -526,15 +528,22 @@ def test_supervisord_restarts_a_killed_worker_while_web_keeps_answering(stack):
         assert answers(f"http://127.0.0.1:{port}/healthz")
 
 
+def sigterm_during_a_job(worker: WorkerProcess, redis_client, seconds: int):
+    """Once ``worker`` has registered and started a job sleeping ``seconds``, SIGTERM it; it exits 0.
+    Returns the job."""
+    wait_for(lambda: len(Worker.all(connection=redis_client)) == 1, 30, "the worker registered")
+    job = Queue(DEFAULT, connection=redis_client).enqueue("time.sleep", seconds)
+    wait_for(lambda: job.get_status(refresh=True) == "started", 30, "the job started")
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.process.wait(30) == 0, worker.output()
+    return job
+
+
 def test_sigterm_to_a_worker_lets_its_running_job_finish(migrated_env, redis_client, tmp_path):
     """A worker told to stop (supervisord's SIGTERM) finishes the job it runs, then exits 0."""
     worker = WorkerProcess(migrated_env, tmp_path / "worker.log")
     try:
-        wait_for(lambda: len(Worker.all(connection=redis_client)) == 1, 30, "the worker registered")
-        job = Queue(DEFAULT, connection=redis_client).enqueue("time.sleep", 2)
-        wait_for(lambda: job.get_status(refresh=True) == "started", 30, "the job started")
-        worker.process.send_signal(signal.SIGTERM)
-        assert worker.process.wait(30) == 0, worker.output()
+        job = sigterm_during_a_job(worker, redis_client, 2)
         assert job.get_status(refresh=True) == "finished"
     finally:
         worker.stop()
@@ -548,11 +557,7 @@ def test_a_job_outlasting_the_workers_stop_is_put_back_and_run_by_the_next_worke
     stopping = WorkerProcess(env, tmp_path / "stopping.log")
     job = None
     try:
-        wait_for(lambda: len(Worker.all(connection=redis_client)) == 1, 30, "the worker registered")
-        job = Queue(DEFAULT, connection=redis_client).enqueue("time.sleep", 6)
-        wait_for(lambda: job.get_status(refresh=True) == "started", 30, "the job started")
-        stopping.process.send_signal(signal.SIGTERM)
-        assert stopping.process.wait(30) == 0, stopping.output()
+        job = sigterm_during_a_job(stopping, redis_client, 6)
         assert job.get_status(refresh=True) == "queued"
         assert job.id not in FailedJobRegistry(DEFAULT, connection=redis_client).get_job_ids()
     finally:

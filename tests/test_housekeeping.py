@@ -44,6 +44,19 @@ def _write(app, key: str, age_days: float) -> None:
         os.utime(store.path(key), (then, then))
 
 
+def _run_job(app, migrated_env, path: str) -> None:
+    """Queue the job ``path`` and run it in a burst worker."""
+    with app.app_context():
+        enqueue(path)
+    assert run_flask(migrated_env, "worker", "--burst").returncode == 0
+
+
+def _left(app, column, reason: str) -> list:
+    """The values of ``column`` in every organization's rows, sorted."""
+    with app.app_context(), unscoped(reason):
+        return sorted(db.session.scalars(select(column)).all())
+
+
 @pytest.mark.processes
 def test_export_files_older_than_the_retention_are_deleted(app, migrated_env):
     """Exports older than EXPORT_RETENTION_DAYS go, in every organization; newer ones and other files stay."""
@@ -59,9 +72,7 @@ def test_export_files_older_than_the_retention_are_deleted(app, migrated_env):
     _write(app, keys["old-b"], 30)
     _write(app, keys["fresh"], 6.5)
     _write(app, keys["upload"], 30)
-    with app.app_context():
-        enqueue("app.exports.jobs.delete_expired_exports")
-    assert run_flask(migrated_env, "worker", "--burst").returncode == 0
+    _run_job(app, migrated_env, "app.exports.jobs.delete_expired_exports")
     with app.app_context():
         store = file_store()
         assert {name for name, key in keys.items() if store.exists(key)} == {"fresh", "upload"}
@@ -86,10 +97,8 @@ def test_only_long_expired_invitations_are_deleted(app, committed_db, migrated_e
                 )
             db.session.flush()
         db.session.commit()
-        enqueue("app.orgs.jobs.delete_expired_invitations")
-    assert run_flask(migrated_env, "worker", "--burst").returncode == 0
-    with app.app_context(), unscoped("test: every organization's invitations"):
-        left = sorted(db.session.scalars(select(Invitation.email)).all())
+    _run_job(app, migrated_env, "app.orgs.jobs.delete_expired_invitations")
+    left = _left(app, Invitation.email, "test: every organization's invitations")
     assert left == ["accepted@example.com", "pending@example.com", "recent@example.com"]
 
 
@@ -111,10 +120,8 @@ def test_only_tasks_that_ended_long_ago_are_deleted(app, committed_db, migrated_
                 db.session.add(Task(kind=kind, description=description, status=status, finished_at=ended))
             db.session.flush()
         db.session.commit()
-        enqueue("app.tasks.jobs.delete_old_tasks")
-    assert run_flask(migrated_env, "worker", "--burst").returncode == 0
-    with app.app_context(), unscoped("test: every organization's tasks"):
-        left = sorted(db.session.scalars(select(Task.description)).all())
+    _run_job(app, migrated_env, "app.tasks.jobs.delete_old_tasks")
+    left = _left(app, Task.description, "test: every organization's tasks")
     assert left == ["long running export", "recent import", "today's report"]
 
 

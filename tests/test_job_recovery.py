@@ -18,7 +18,7 @@ from app.core.queue import lanes
 from app.core.queue.queues import DEFAULT, enqueue, failed_jobs, get_queue, queue_depths, transient_mail_error
 from app.core.tenancy import tenant_context
 from tests.conftest import run_flask
-from tests.support.workers import WorkerProcess, gone, wait_for
+from tests.support.workers import WorkerProcess, wait_for
 from workers.maintenance import run_maintenance
 from workers.worker import AppWorker, warn_unless_noeviction
 
@@ -45,19 +45,12 @@ def test_a_job_whose_worker_is_killed_mid_job_runs_again(app, migrated_env, redi
     with app.app_context(), tenant_context(uuid.uuid4()):
         job = enqueue("tests.support.jobs.block_until_released", "mid-job", retry=Retry(max=2, interval=1))
     first = WorkerProcess(migrated_env, tmp_path / "first.log")
-    leftovers = []
     try:
         wait_for(lambda: _started(redis_client, "mid-job"), 30, "the job to start")
         [(_job_id, horse_pid, _at)] = _started(redis_client, "mid-job")
-        leftovers = first.descendants()
-        first.kill()
-        killed_at = time.time()
-        wait_for(lambda: gone(horse_pid), 10, "the work horse to die with its worker")
+        killed_at = first.kill_mid_job(horse_pid)
     finally:
         first.stop()
-        for process in leftovers:
-            if process.is_running():
-                process.kill()
     redis_client.rpush("release:mid-job", "go")
     second = WorkerProcess(migrated_env, tmp_path / "second.log")
     try:
@@ -84,20 +77,14 @@ def test_a_job_recovered_from_a_killed_worker_goes_first_in_its_lane(
     with app.app_context(), tenant_context(tenant):
         victim = enqueue("tests.support.jobs.block_until_released", "victim", retry=retry)
     first = WorkerProcess(migrated_env, tmp_path / "first.log")
-    leftovers = []
     try:
         wait_for(lambda: _started(redis_client, "victim"), 30, "the job to start")
         [(_job_id, horse_pid, _at)] = _started(redis_client, "victim")
         with app.app_context(), tenant_context(tenant):
             backlog = [enqueue("tests.support.jobs.record_start", "backlog", str(n)) for n in range(5)]
-        leftovers = first.descendants()
-        first.kill()
-        wait_for(lambda: gone(horse_pid), 10, "the work horse to die with its worker")
+        first.kill_mid_job(horse_pid)
     finally:
         first.stop()
-        for process in leftovers:
-            if process.is_running():
-                process.kill()
     redis_client.rpush("release:victim", "go")
 
     def recovered():

@@ -44,6 +44,12 @@ def run(*command) -> subprocess.CompletedProcess:
     return result
 
 
+def new_issue(client, title: str) -> str | None:
+    """Create an issue in Acme's WEB project through its form; the page it redirects to, if any."""
+    created = post_form(client, "/acme/projects/WEB/issues/new", title=title, state="todo", priority="0")
+    return created.headers["Location"] if created.status_code == 303 else None
+
+
 def issues_seen_by_the_app_role(cluster, tenant_id: str = "") -> int:
     """How many issues the app's role sees in ``cluster`` with ``tenant_id`` set (none: unset)."""
     engine = create_engine(cluster.url(DATABASE, APP_ROLE).replace("postgresql:", "postgresql+psycopg:"))
@@ -74,14 +80,7 @@ def test_a_backup_restored_into_a_new_cluster_is_served_with_isolation_intact(
         db.session.remove()
     with app_a.test_client() as client:
         login(client, OWNER)
-        created = post_form(
-            client,
-            "/acme/projects/WEB/issues/new",
-            title="Written before the backup",
-            state="todo",
-            priority="0",
-        )
-        assert created.status_code == 303 and created.headers["Location"] == "/acme/issues/WEB-1"
+        assert new_issue(client, "Written before the backup") == "/acme/issues/WEB-1"
 
     backup = run(BACKUP, a.url(DATABASE), tmp_path / "backups").stdout.strip().splitlines()[-1]
     run(RESTORE, backup, b.url("postgres"))
@@ -92,14 +91,7 @@ def test_a_backup_restored_into_a_new_cluster_is_served_with_isolation_intact(
         page = client.get("/acme/issues/WEB-1")
         assert page.status_code == 200
         assert "Written before the backup" in page.get_data(as_text=True)
-        after = post_form(
-            client,
-            "/acme/projects/WEB/issues/new",
-            title="Written after the restore",
-            state="todo",
-            priority="0",
-        )
-        assert after.status_code == 303 and after.headers["Location"] == "/acme/issues/WEB-2"
+        assert new_issue(client, "Written after the restore") == "/acme/issues/WEB-2"
 
     assert issues_seen_by_the_app_role(b) == 0
     assert issues_seen_by_the_app_role(b, acme_id) == 2

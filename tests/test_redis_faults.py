@@ -326,19 +326,39 @@ def test_a_killed_redis_with_an_append_only_file_keeps_the_login(
 # --- a paused cache Redis -----------------------------------------------------------------------------
 
 
+def _app_caching_in(make_app, migrated_env, cache_server):
+    """An app holding Acme that caches in ``cache_server`` (its queue stays on the tests' Redis)."""
+    urls = {"REDIS_QUEUE_URL": migrated_env["REDIS_URL"], "REDIS_CACHE_URL": cache_server.url}
+    app = make_app({**migrated_env, **urls})
+    _acme(app)
+    return app
+
+
+def _grace_with_the_list_cached(live) -> HttpBrowser:
+    """Grace signed in, with the issue list (holding "Broken login") cached."""
+    grace = HttpBrowser(live.url)
+    assert _log_in(grace, "grace@example.com").status == 303
+    assert "Broken login" in fetch(grace, LIST).body  # now cached
+    return grace
+
+
+def _renamed_issue_shown_once_ready(grace: HttpBrowser, waiting_for: str) -> None:
+    """Once /readyz answers 200 again, the list shows the issue's new title every time."""
+    wait_for(lambda: readyz(grace)[0] == 200, 30, waiting_for)
+    for _ in range(3):
+        page = fetch(grace, LIST)
+        assert page.status == 200 and "Login fixed during the outage" in page.body
+
+
 @pytest.mark.processes
 def test_a_page_whose_cache_is_unreachable_is_rendered_from_the_database(
     make_app, migrated_env, committed_db, private_redis
 ):
     """With the cache Redis paused, a cached page is rendered from the database (never a 500)."""
     cache_server = private_redis("--maxmemory-policy", "allkeys-lru")
-    urls = {"REDIS_QUEUE_URL": migrated_env["REDIS_URL"], "REDIS_CACHE_URL": cache_server.url}
-    app = make_app({**migrated_env, **urls})
-    _acme(app)
+    app = _app_caching_in(make_app, migrated_env, cache_server)
     with LiveServer(app) as live:
-        grace = HttpBrowser(live.url)
-        assert _log_in(grace, "grace@example.com").status == 303
-        assert "Broken login" in fetch(grace, LIST).body  # now cached
+        grace = _grace_with_the_list_cached(live)
         cache_server.pause()
         try:
             _rename_issue(app, "Login fixed during the outage")
@@ -351,10 +371,7 @@ def test_a_page_whose_cache_is_unreachable_is_rendered_from_the_database(
             assert body["checks"]["redis"]["ok"] is True
         finally:
             cache_server.resume()
-        wait_for(lambda: readyz(grace)[0] == 200, 30, "readyz says ready once the cache answers again")
-        for _ in range(3):
-            page = fetch(grace, LIST)
-            assert page.status == 200 and "Login fixed during the outage" in page.body
+        _renamed_issue_shown_once_ready(grace, "readyz says ready once the cache answers again")
 
 
 @pytest.mark.processes
@@ -363,21 +380,14 @@ def test_a_change_made_while_the_cache_is_down_is_not_hidden_by_a_page_cached_be
 ):
     """A change committed while the cache Redis is down shows once it is back, not the page it had cached."""
     cache_server = private_redis("--appendonly", "yes", "--appendfsync", "always")  # keeps its pages
-    urls = {"REDIS_QUEUE_URL": migrated_env["REDIS_URL"], "REDIS_CACHE_URL": cache_server.url}
-    app = make_app({**migrated_env, **urls})
-    _acme(app)
+    app = _app_caching_in(make_app, migrated_env, cache_server)
     with LiveServer(app) as live:
-        grace = HttpBrowser(live.url)
-        assert _log_in(grace, "grace@example.com").status == 303
-        assert "Broken login" in fetch(grace, LIST).body  # now cached
+        grace = _grace_with_the_list_cached(live)
         cache_server.kill()
         _rename_issue(app, "Login fixed during the outage")  # its cache version cannot move now
         assert "Login fixed during the outage" in fetch(grace, LIST).body
         cache_server.start()
-        wait_for(lambda: readyz(grace)[0] == 200, 30, "readyz says ready once the cache is back")
-        for _ in range(3):
-            page = fetch(grace, LIST)
-            assert page.status == 200 and "Login fixed during the outage" in page.body
+        _renamed_issue_shown_once_ready(grace, "readyz says ready once the cache is back")
 
 
 # --- readiness in production ------------------------------------------------------------------------

@@ -98,27 +98,31 @@ def test_a_horse_is_replaced_after_its_quota_of_jobs(app, migrated_env, redis_cl
     assert pid[0] == pid[1] != pid[2] == pid[3] != pid[4]
 
 
+def _failure_before_the_next_job(app, migrated_env, redis_client, failing) -> str:
+    """Queue the call ``failing``, then one reporting "after", and run a burst worker: the first
+    job fails, the next one finishes. Returns the first job's error."""
+    first, after = _queue(app, failing, _call("report_state", "after"))
+    result = run_flask(migrated_env, "worker", "--burst")
+    assert result.returncode == 0, result.stderr
+    [entry] = [entry for entry in failed_jobs(redis_client) if entry["id"] == first.id]
+    assert after.get_status(refresh=True) == JobStatus.FINISHED
+    return entry["error"]
+
+
 @pytest.mark.processes
 def test_a_job_past_its_timeout_fails_and_the_next_job_runs(app, migrated_env, redis_client):
     """A job that outlives its timeout is stopped and failed with a timeout error; the next job runs."""
-    slow, after = _queue(app, _call("sleep_for", "slow", 60, timeout=1), _call("report_state", "after"))
-    result = run_flask(migrated_env, "worker", "--burst")
-    assert result.returncode == 0, result.stderr
-    [entry] = [entry for entry in failed_jobs(redis_client) if entry["id"] == slow.id]
-    assert "JobTimeoutException" in entry["error"]
-    assert after.get_status(refresh=True) == JobStatus.FINISHED
+    slow = _call("sleep_for", "slow", 60, timeout=1)
+    assert "JobTimeoutException" in _failure_before_the_next_job(app, migrated_env, redis_client, slow)
     assert set(_runs(redis_client)) == {"slow", "after"}
 
 
 @pytest.mark.processes
 def test_a_hung_job_that_no_alarm_reaches_is_killed_and_the_next_job_runs(app, migrated_env, redis_client):
     """A job stuck where its own timeout cannot interrupt it is killed by its worker; the next job runs."""
-    hung, after = _queue(app, _call("hang", "hung", 120, timeout=1), _call("report_state", "after"))
-    result = run_flask(migrated_env, "worker", "--burst")
-    assert result.returncode == 0, result.stderr
-    [entry] = [entry for entry in failed_jobs(redis_client) if entry["id"] == hung.id]
-    assert "Work-horse terminated unexpectedly" in entry["error"]
-    assert after.get_status(refresh=True) == JobStatus.FINISHED
+    hung = _call("hang", "hung", 120, timeout=1)
+    error = _failure_before_the_next_job(app, migrated_env, redis_client, hung)
+    assert "Work-horse terminated unexpectedly" in error
     runs = _runs(redis_client)
     assert runs["after"]["pid"] != runs["hung"]["pid"]
     assert gone(runs["hung"]["pid"])
@@ -150,7 +154,6 @@ def test_a_reused_horse_dies_with_its_killed_worker_and_its_job_runs_again(
 ):
     """SIGKILL of a worker mid-job, in a horse that ran a job before: the horse dies, the job runs again."""
     first = WorkerProcess(migrated_env, tmp_path / "first.log")
-    leftovers = []
     try:
         _queue(app, _call("report_state", "before"))
         before = wait_for(lambda: _runs(redis_client).get("before"), 30, "the first job to run")
@@ -159,14 +162,9 @@ def test_a_reused_horse_dies_with_its_killed_worker_and_its_job_runs_again(
         wait_for(lambda: redis_client.llen("started:mid-job"), 30, "the second job to start")
         horse = int(redis_client.lindex("started:mid-job", 0).split()[1])
         assert horse == before["pid"]  # the horse that ran the first job runs the second
-        leftovers = first.descendants()
-        first.kill()
-        wait_for(lambda: gone(horse), 10, "the work horse to die with its worker")
+        first.kill_mid_job(horse)
     finally:
         first.stop()
-        for process in leftovers:
-            if process.is_running():
-                process.kill()
     redis_client.rpush("release:mid-job", "go")
     second = WorkerProcess(migrated_env, tmp_path / "second.log")
     try:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from flask import g, session
 from flask_login import user_logged_in, user_logged_out
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.core import cache, cache_topics, page_cache
@@ -55,16 +55,23 @@ def organizations_of(user_id: uuid.UUID) -> tuple[MembershipSummary, ...]:
     return account.organizations if account is not None else ()
 
 
+def own_organizations(user_id: uuid.UUID, membership_column) -> Select:
+    """The user's organizations by name: id, slug, name and ``membership_column`` of their
+    membership in each. It reads across tenants: run it inside ``unscoped`` (a user may always
+    list their own memberships)."""
+    return (
+        select(Organization.id, Organization.slug, Organization.name, membership_column)
+        .join(Membership, Membership.tenant_id == Organization.id)
+        .where(Membership.user_id == user_id)
+        .order_by(func.lower(Organization.name))
+    )
+
+
 def memberships_of(user_id: uuid.UUID) -> list[MembershipSummary]:
     """Every organization the user belongs to, from the database (a user may always list
     their own memberships, across organizations)."""
     with unscoped("a user's own memberships, for the organization switcher"):
-        rows = db.session.execute(
-            select(Organization.id, Organization.slug, Organization.name, Membership.role)
-            .join(Membership, Membership.tenant_id == Organization.id)
-            .where(Membership.user_id == user_id)
-            .order_by(func.lower(Organization.name))
-        ).all()
+        rows = db.session.execute(own_organizations(user_id, Membership.role)).all()
     return [MembershipSummary(*row) for row in rows]
 
 

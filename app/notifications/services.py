@@ -21,11 +21,11 @@ from flask import g, has_app_context
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app.auth.identity import signed_in, signed_in_id
+from app.auth.identity import own_organizations, signed_in, signed_in_id
 from app.core import cache, edits
 from app.core.tenancy import require_tenant, tenant_context, unscoped
 from app.extensions import db
-from app.models import Issue, Membership, Notification, Organization
+from app.models import Issue, Membership, Notification
 from app.models.base import new_id
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,7 @@ cache.read_when_rendering(_unread_count_keys)
 def email_preferences(user_id: uuid.UUID) -> list[EmailPreference]:
     """The person's choice in each of their organizations (their own memberships, across tenants)."""
     with unscoped("a person's own notification email choices, for their account page"):
-        rows = db.session.execute(
-            select(Organization.id, Organization.slug, Organization.name, Membership.email_notifications)
-            .join(Membership, Membership.tenant_id == Organization.id)
-            .where(Membership.user_id == user_id)
-            .order_by(func.lower(Organization.name))
-        ).all()
+        rows = db.session.execute(own_organizations(user_id, Membership.email_notifications)).all()
     return [EmailPreference(*row) for row in rows]
 
 

@@ -97,6 +97,20 @@ class WorkerProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
+    def kill_mid_job(self, horse_pid: int) -> float:
+        """SIGKILL the worker while its work horse ``horse_pid`` runs a job, wait for the horse to
+        die with it, and kill whatever of its processes is left; returns when the worker was killed."""
+        leftovers = self.descendants()
+        self.kill()
+        killed_at = time.time()
+        try:
+            wait_for(lambda: gone(horse_pid), 10, "the work horse to die with its worker")
+        finally:
+            for process in leftovers:
+                if process.is_running():
+                    process.kill()
+        return killed_at
+
     def stop(self) -> None:
         """SIGTERM (a warm shutdown), then SIGKILL if it is still there after 20 s."""
         stop_process(self.process, 20)

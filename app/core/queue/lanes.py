@@ -77,7 +77,20 @@ def started_registry_key(priority: str) -> str:
     return f"rq:wip:{priority}"
 
 
-_PUSH = """
+#: Lua: a lane that holds work joins the ring (once), and a token wakes an idle worker.
+_JOIN_RING_AND_WAKE = """
+local function join_ring_and_wake(lane, ring, ring_set, wake, tokens_kept)
+  if redis.call('SADD', ring_set, lane) == 1 then
+    redis.call('LPUSH', ring, lane)
+  end
+  redis.call('LPUSH', wake, '1')
+  redis.call('LTRIM', wake, 0, tonumber(tokens_kept) - 1)
+end
+"""
+
+_PUSH = (
+    _JOIN_RING_AND_WAKE
+    + """
 -- KEYS: job hash, lane, ring, ring set, wake list
 -- ARGV: job id, job TTL (-1: none), tokens kept, field, value, field, value, ...
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -89,13 +102,10 @@ if ttl and ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
-if redis.call('SADD', KEYS[4], KEYS[2]) == 1 then
-  redis.call('LPUSH', KEYS[3], KEYS[2])
-end
-redis.call('LPUSH', KEYS[5], '1')
-redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[3]) - 1)
+join_ring_and_wake(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[3])
 return 1
 """
+)
 
 _DEQUEUE = """
 -- ARGV: now, claim seconds, execution id, routes per dequeue, lane field, priority, priority, ...
@@ -240,16 +250,15 @@ def lanes(connection: Redis, priority: str) -> list[str]:
     return [base, *(lane for lane in members if lane != base)]
 
 
-_REQUEUE = """
+_REQUEUE = (
+    _JOIN_RING_AND_WAKE
+    + """
 -- KEYS: lane, ring, ring set, wake list; ARGV: job id, tokens kept
 redis.call('RPUSH', KEYS[1], ARGV[1])
-if redis.call('SADD', KEYS[3], KEYS[1]) == 1 then
-  redis.call('LPUSH', KEYS[2], KEYS[1])
-end
-redis.call('LPUSH', KEYS[4], '1')
-redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[2]) - 1)
+join_ring_and_wake(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2])
 return 1
 """
+)
 
 
 def requeue(connection: Redis, job_id: str, lane: str, priority: str) -> None:
@@ -262,18 +271,17 @@ def requeue(connection: Redis, job_id: str, lane: str, priority: str) -> None:
     )
 
 
-_PUT_BACK = """
+_PUT_BACK = (
+    _JOIN_RING_AND_WAKE
+    + """
 -- KEYS: job hash, the priority's own list, ring, ring set, wake list
 -- ARGV: job id, lane field, tokens kept
 local lane = redis.call('HGET', KEYS[1], ARGV[2]) or KEYS[2]
 redis.call('LPUSH', lane, ARGV[1])
-if redis.call('SADD', KEYS[4], lane) == 1 then
-  redis.call('LPUSH', KEYS[3], lane)
-end
-redis.call('LPUSH', KEYS[5], '1')
-redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[3]) - 1)
+join_ring_and_wake(lane, KEYS[3], KEYS[4], KEYS[5], ARGV[3])
 return 1
 """
+)
 
 
 def put_back(connection, job_id: str, priority: str) -> None:
