@@ -36,6 +36,7 @@ PAGES_NOT_LOADED = {
     "orgs.invitation_signup": "creates an account from an invitation: nothing existing to keep",
     "operators.console": "operators' retry and delete of queued jobs: actions, shown only to operators",
     "operators.metrics": "Prometheus text for operators, no form",
+    "operators.delete_job": "the question before deleting a failed job (operators only): an action's page",
     "system_check.show": "an operator's system check result (operators only), read live, no form",
     "system_check.status": "the system check's status fragment (operators only), polled, no form",
     "health.healthz": "a probe, no form",
@@ -61,7 +62,7 @@ ACTION_ENDPOINTS = {
     "org.resend_invitation": "mails the invitation again",
     "org.revoke_invitation": "revokes an invitation (the form of its confirmation page)",
     "projects.new": "creates a project",
-    "projects.archive": "archives or unarchives (a button)",
+    "projects.archive": "archives (the form of its confirmation page) or unarchives (a button)",
     "issues.new_issue": "creates an issue",
     "labels.create": "creates a label (its fields start empty)",
     "labels.delete": "deletes a label (the form of its confirmation page)",
@@ -71,7 +72,7 @@ ACTION_ENDPOINTS = {
     "notifications.read_one": "marks a notification read and opens its issue (a button)",
     "notifications.mark_read": "marks one notification read (a button)",
     "issues.save_view": "saves the filters on screen under a name typed fresh (renders empty, required)",
-    "issues.delete_view": "deletes a saved view",
+    "issues.delete_view": "deletes a saved view (the form of its confirmation page)",
     "imports.upload": "uploads a file to import",
     "imports.start": "starts an import",
     "exports.start": "starts an export",
@@ -79,7 +80,7 @@ ACTION_ENDPOINTS = {
     "reports.project_retry": "recomputes a report",
     "system_check.start": "starts a system check",
     "operators.retry_job": "retries a queued job",
-    "operators.delete_job": "deletes a queued job",
+    "operators.delete_job": "deletes a failed job (the form of its confirmation page)",
 }
 
 
@@ -96,6 +97,7 @@ class Seed:
     label_id: str
     membership_id: str
     invitation_id: str
+    saved_view_id: str
 
 
 #: URL argument -> how to build it from the seed.
@@ -109,6 +111,7 @@ URL_ARGUMENTS: dict[str, Callable[[Seed], str]] = {
     "label_id": lambda seed: seed.label_id,
     "membership_id": lambda seed: seed.membership_id,
     "invitation_id": lambda seed: seed.invitation_id,
+    "saved_view_id": lambda seed: seed.saved_view_id,
 }
 
 

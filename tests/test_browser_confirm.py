@@ -61,3 +61,23 @@ def test_revoking_an_invitation_and_leaving_ask_first(page, app, live_server):
     page.get_by_role("button", name="Leave Acme").click()
     page.get_by_text("You left Acme.").wait_for()
     assert page.problems == []
+
+
+def test_archiving_a_project_asks_first_and_can_be_reversed(page, app, live_server):
+    """Archive opens a page saying what changes; once archived, one button makes it active again."""
+    with app.app_context():
+        make_acme()
+        db.session.commit()
+    browser_login(page, live_server, OWNER)
+    page.goto(live_server.url + "/acme/projects/WEB/settings")
+    page.get_by_role("link", name="Archive this project").click()
+    page.get_by_role("heading", name="Archive Website?").wait_for()
+    assert page.get_by_text("becomes read-only").is_visible()
+    page.get_by_role("link", name="Cancel").click()
+    assert page.get_by_text("This project is archived").count() == 0
+    page.get_by_role("link", name="Archive this project").click()
+    page.get_by_role("button", name="Archive this project").click()
+    page.get_by_text("Website is archived.").wait_for()
+    page.get_by_role("button", name="Make active again").click()
+    page.get_by_text("Website is active again.").wait_for()
+    assert page.problems == []

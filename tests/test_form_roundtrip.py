@@ -50,7 +50,8 @@ def seeded(db_session):
             estimate=5,
         )
         issues.create_issue(project, grace, "Second card", "", state="todo", priority=1)
-        db_session.add(SavedView(user_id=owner.id, name="Mine", filters={"state": ["todo"]}))
+        mine = SavedView(user_id=owner.id, name="Mine", filters={"state": ["todo"]})
+        db_session.add(mine)
         db_session.add(Notification(user_id=owner.id, issue_id=issue.id, kind="mentioned", excerpt="hi"))
         task = Task(kind="export", description="Export", created_by_id=owner.id)
         db_session.add(task)
@@ -67,7 +68,7 @@ def seeded(db_session):
         db_session.flush()
         ref, task_id, label_id, invitation_id = issue.ref, str(task.id), str(bug.id), str(invitation.id)
         graces = select(Membership.id).where(Membership.user_id == grace.id)
-        membership_id = str(db_session.scalar(graces))
+        membership_id, saved_view_id = str(db_session.scalar(graces)), str(mine.id)
     with tenant_context(other.id):
         for membership in db_session.scalars(select(Membership).where(Membership.user_id == owner.id)):
             membership.email_notifications = "off"
@@ -87,6 +88,7 @@ def seeded(db_session):
         label_id=label_id,
         membership_id=membership_id,
         invitation_id=invitation_id,
+        saved_view_id=saved_view_id,
     )
 
 

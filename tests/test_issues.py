@@ -423,7 +423,7 @@ def test_projects_are_managed_by_admins(app, client, db_session, acme):
     assert bad.status_code == 422 and "already used" in bad.get_data(as_text=True)
     created = post_form(client, "/acme/projects/new", name="API", key="API")
     assert created.status_code == 303
-    post_form(client, "/acme/projects/API/settings", "/acme/projects/API/archive", archived="1")
+    post_form(client, "/acme/projects/API/archive")  # its confirmation page's form
     response = _new_issue_form_for(client, "API")
     assert response.status_code == 422 and "archived" in response.get_data(as_text=True)
 

@@ -133,11 +133,18 @@ def test_delete_removes_a_failed_job(app, operators, migrated_env, redis_client)
     assert run_flask(migrated_env, "worker", "--burst").returncode == 0
     client = app.test_client()
     login(client, "ops@example.com")
-    assert post_form(client, "/operators/", f"/operators/jobs/{job_id}/delete").status_code == 303
+    confirm = client.get(f"/operators/jobs/{job_id}/delete").get_data(as_text=True)
+    assert f"Delete the failed job {job_id}?" in confirm and "will not run again" in confirm
+    assert failed_jobs(redis_client) != []  # asking deletes nothing
+    token = csrf_token_from(confirm)
+    assert client.post(f"/operators/jobs/{job_id}/delete", data={"csrf_token": token}).status_code == 303
     assert failed_jobs(redis_client) == []
     assert not redis_client.exists(Job.key_for(job_id))
-    again = post_form(client, "/operators/", f"/operators/jobs/{job_id}/delete")
+    again = client.post(f"/operators/jobs/{job_id}/delete", data={"csrf_token": token})
     assert again.status_code == 303
+    assert "not in the failed list any more" in client.get("/operators/").get_data(as_text=True)
+    gone = client.get(f"/operators/jobs/{job_id}/delete")  # the question about a job already gone
+    assert gone.status_code == 303
     assert "not in the failed list any more" in client.get("/operators/").get_data(as_text=True)
 
 

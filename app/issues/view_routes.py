@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.core import edits
+from app.core.confirm import confirmation, confirmed
 from app.core.names import invisible_text_problem
 from app.core.permissions import require
 from app.extensions import db
@@ -52,14 +53,21 @@ def save_view():
     return redirect(views.view_url(view, project), 303)
 
 
-@bp.post("/views/<uuid:saved_view_id>/delete")
+@bp.route("/views/<uuid:saved_view_id>/delete", methods=["GET", "POST"])
 @require("work.view")
 def delete_view(saved_view_id):
+    """Delete one of the person's saved views, once confirmed."""
     view = SavedView.get_scoped(db.session, saved_view_id)
     if view is None or view.user_id != current_user.id:
         abort(404)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    if request.method == "GET":
+        return confirmation(
+            f"Delete the view “{view.name}”?",
+            ["Its filters are forgotten; the issues it showed stay as they are."],
+            "Delete view",
+            views.view_url(view),
+        )
+    confirmed()
     db.session.delete(view)
     flash("View deleted.", "success")
     return redirect(url_for("issues.all_issues"), 303)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from redis import RedisError
 
+from app.core.confirm import confirmation
 from app.core.metrics import http_metrics_text
 from app.extensions import redis_connections
 from app.operators import bp
@@ -45,9 +46,22 @@ def retry_job(job_id):
     return _job_action(ops.retry_failed_job, f"Job {job_id} is queued again.", job_id)
 
 
-@bp.post("/operators/jobs/<job_id>/delete")
+@bp.route("/operators/jobs/<job_id>/delete", methods=["GET", "POST"])
 @operator_required
 def delete_job(job_id):
+    """Delete a failed job, once confirmed."""
+    if request.method == "GET":
+        try:
+            job, _priority = ops.failed_job(redis_connections.client(), job_id)
+        except ops.OperatorError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("operators.console") + "#failed", 303)
+        return confirmation(
+            f"Delete the failed job {job.id}?",
+            [f"“{job.description}” and its error are forgotten; it will not run again."],
+            "Delete job",
+            url_for("operators.console") + "#failed",
+        )
     return _job_action(ops.delete_failed_job, f"Job {job_id} is deleted.", job_id)
 
 

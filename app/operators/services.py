@@ -116,7 +116,7 @@ def failed_counts(connection: Redis) -> dict[str, int]:
     return {priority: Queue(priority, connection=connection).failed_job_registry.count for priority in QUEUES}
 
 
-def _failed_job(connection: Redis, job_id: str) -> tuple[Job, str]:
+def failed_job(connection: Redis, job_id: str) -> tuple[Job, str]:
     """The failed job and its priority; OperatorError when it is not in a failed registry."""
     for priority in QUEUES:
         registry = Queue(priority, connection=connection).failed_job_registry
@@ -131,7 +131,7 @@ def _failed_job(connection: Redis, job_id: str) -> tuple[Job, str]:
 
 def retry_failed_job(connection: Redis, job_id: str) -> Job:
     """Put a failed job back on its queue: a tenant's job in that tenant's lane, as when first queued."""
-    job, priority = _failed_job(connection, job_id)
+    job, priority = failed_job(connection, job_id)
     registry = Queue(priority, connection=connection).failed_job_registry
     if not connection.zrem(registry.key, job.id):  # another operator was quicker
         raise OperatorError("That job is not in the failed list any more.")
@@ -149,7 +149,7 @@ def retry_failed_job(connection: Redis, job_id: str) -> Job:
 
 def delete_failed_job(connection: Redis, job_id: str) -> None:
     """Forget a failed job: its record and its entry in the failed list."""
-    job, _priority = _failed_job(connection, job_id)
+    job, _priority = failed_job(connection, job_id)
     job.delete()
 
 

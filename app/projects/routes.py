@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from app.core import edits
+from app.core.confirm import confirmation, confirmed
 from app.core.permissions import can, require
 from app.extensions import db
 from app.models import Issue, Project
@@ -104,12 +105,24 @@ def settings(project_key):
     return redirect(url_for("projects.settings", project_key=project.key), 303)
 
 
-@bp.post("/<project_key>/archive")
+@bp.route("/<project_key>/archive", methods=["GET", "POST"])
 @require("projects.manage")
 def archive(project_key):
+    """Archive a project once confirmed (the settings page then offers to make it active again),
+    or make it active again (``archived=0``, not destructive, so no question)."""
     project = project_or_404(project_key)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    if request.method == "GET":
+        return confirmation(
+            f"Archive {project.name}?",
+            [
+                f"{project.name} becomes read-only: its issues can be read, not changed,"
+                " and none can be added.",
+                "It leaves the list of active projects. You can make it active again from its settings.",
+            ],
+            "Archive this project",
+            url_for("projects.settings", project_key=project.key),
+        )
+    confirmed()
     archived = request.form.get("archived", "1") == "1"
     projects.set_archived(project, archived)
     flash(f"{project.name} is {'archived' if archived else 'active again'}.", "success")
