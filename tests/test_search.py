@@ -138,11 +138,21 @@ def test_english_stemming_relates_forms_of_a_word(acme, query):
     assert acme.found(query) == [issue.id]
 
 
-@pytest.mark.parametrize("query", ["depl", "deplo*", "pipe"])
-def test_there_is_no_prefix_matching(acme, query):
-    """A word's beginning is not the word: "depl" or "deplo*" does not find "Deployment pipeline"."""
-    acme.add_issue("Deployment pipeline")
-    assert acme.found(query) == []
+@pytest.mark.parametrize("query", ["Safar", "safari cras", "depl", "deplo*", "pipe", "crash pipel"])
+def test_the_last_word_also_finds_the_words_it_starts(acme, query):
+    """As it is typed, the last word of a query finds longer words: "Safar" finds "Safari"."""
+    issue = acme.add_issue("Safari crash in the deployment pipeline")
+    acme.add_issue("Firefox works")
+    assert acme.found(query) == [issue.id]
+
+
+@pytest.mark.parametrize("query", ["depl pipeline", '"depl"', "pipeline -depl", "d", "saf*ari"])
+def test_only_the_last_plain_word_is_a_prefix(acme, query):
+    """A word before the last, a quoted word, an excluded word and a one-letter word are whole
+    words: none of them finds "Deployment pipeline" (nor does the last one exclude it)."""
+    issue = acme.add_issue("Deployment pipeline")
+    expected = [issue.id] if query == "pipeline -depl" else []
+    assert acme.found(query) == expected
 
 
 def test_stop_words_are_ignored_by_both_engines(acme):

@@ -5,15 +5,16 @@ first (title matches outrank description matches, which outrank comment matches)
 newest. The database keeps the index current (migrations 0004 and 0012):
 
 - PostgreSQL: the table ``issue_search`` (one tsvector per issue, 'english' configuration,
-  GIN-indexed; migration 0012), matched with ``websearch_to_tsquery``, ranked with
+  GIN-indexed; migration 0012), matched with ``to_tsquery`` of the text built here, ranked with
   ``ts_rank_cd``, excerpted with ``ts_headline``.
 - SQLite: the FTS5 table ``issue_search`` (porter stemming), queried with a MATCH expression
   built here from quoted terms, ranked with ``bm25()``, excerpted with ``snippet()``.
 
 Both understand the same query language, the one of web search boxes: words (all must
 match, in any form English stemming relates: "deploying" finds "deployed"), ``"a phrase"``,
-``this or that``, and ``-word`` to exclude. There is no prefix matching. Any input is safe:
-it can never be a syntax error, and a query with nothing to look for finds nothing.
+``this or that``, and ``-word`` to exclude; the last word, as it is being typed, also finds
+the words it starts ("Safar" finds "Safari"). Any input is safe: it can never be a syntax
+error, and a query with nothing to look for finds nothing.
 
 One statement reads a page of hits with all a result shows (reference, title, state), whatever
 the number of hits; on SQLite it makes the excerpts too. On PostgreSQL, where making an excerpt
@@ -47,7 +48,7 @@ from app.issues.search_sql import (
     POSTGRES_SEARCH_EXCERPTING,
     SQLITE_SEARCH,
 )
-from app.issues.search_terms import clean_query, fts5_expression, parse_query
+from app.issues.search_terms import clean_query, fts5_expression, parse_query, tsquery_text
 
 #: Largest page size a caller may ask for.
 MAX_LIMIT = 100
@@ -147,10 +148,10 @@ def _search(
         # The excerpts ``earlier`` shows, each under the version of the text it was made from.
         kept = {f"{hit.issue_id} {hit.stamp}": str(hit.snippet) for hit in earlier.hits if hit.stamp}
         statement = POSTGRES_SEARCH_EXCERPTING[project_id is not None]
-        params = {"query": query, "known": list(kept), **marks.headline_params()}
+        params = {"query": tsquery_text(terms), "known": list(kept), **marks.headline_params()}
     elif postgres:
         statement = POSTGRES_SEARCH[project_id is not None]
-        params = {"query": query}
+        params = {"query": tsquery_text(terms)}
     else:
         statement = SQLITE_SEARCH[project_id is not None]
         params = {"match": fts5_expression(terms), "start": marks.start, "stop": marks.stop}
@@ -166,7 +167,7 @@ def _search(
     if postgres and earlier is not None:
         snippets = excerpts_made_or_kept(rows, marks, kept)
     elif postgres:
-        snippets = postgres_excerpts(tenant_id, query, rows)
+        snippets = postgres_excerpts(tenant_id, tsquery_text(terms), rows)
     else:
         snippets = [marks.to_markup(row.snippet or "") for row in rows]
     stamps = [row.stamp for row in rows] if postgres else [None] * len(rows)

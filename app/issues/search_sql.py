@@ -43,9 +43,7 @@ def _typed(statement: str, by_project: bool, **more_columns):
 
 
 #: Whether the title and the description (weights A and B) of an issue's search row ``s`` match.
-_TITLE_AND_DESCRIPTION_MATCH = (
-    "ts_filter(s.search_vector, '{a,b}') @@ websearch_to_tsquery('english', :query)"
-)
+_TITLE_AND_DESCRIPTION_MATCH = "ts_filter(s.search_vector, '{a,b}') @@ to_tsquery('english', :query)"
 
 #: The row version of an issue's search row, which changes whenever its searched text does.
 _STAMP = (
@@ -79,7 +77,7 @@ def _headline(issue: str, title: str, description: str, title_and_description_ma
                                   WHERE c.tenant_id = :tenant_id AND c.issue_id = {issue})
                        END
                    ), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), CAST(:edge AS text)),
-                   websearch_to_tsquery('english', :query), :headline_options)"""
+                   to_tsquery('english', :query), :headline_options)"""
 
 
 def _postgres_search(by_project: bool, excerpting: bool = False):
@@ -104,11 +102,11 @@ def _postgres_search(by_project: bool, excerpting: bool = False):
         SELECT page.id AS issue_id, page.score AS score, page.total AS total,
                p.key AS project_key, page.number AS number, page.title AS title, page.state AS state,
                {stamp} AS stamp,
-               (SELECT CAST(websearch_to_tsquery('english', :query) AS text)) AS question{snippet}
+               (SELECT CAST(to_tsquery('english', :query) AS text)) AS question{snippet}
         FROM (
             SELECT i.tenant_id, i.id, i.project_id, i.number, i.title, i.state,
                    i.created_at, m.score AS score, count(*) OVER () AS total
-            FROM issue_search_matches(websearch_to_tsquery('english', :query)) AS m
+            FROM issue_search_matches(to_tsquery('english', :query)) AS m
             JOIN issues i ON i.tenant_id = :tenant_id AND i.id = m.issue_id
             {"WHERE i.project_id = :project_id" if by_project else ""}
             ORDER BY m.score DESC, i.created_at DESC, i.id DESC

@@ -1,17 +1,21 @@
 """The query language of search boxes, read alike for both engines: words, "phrases", ``or``
-and ``-excluded`` terms (``parse_query``), and the FTS5 MATCH expression SQLite is given
-(``fts5_expression``). Any input is safe: it can never be a syntax error."""
+and ``-excluded`` terms (``parse_query``), the last word also found as the start of a longer one
+(as it is typed: "Safar" finds "Safari"), and what each engine is given: the FTS5 MATCH
+expression of SQLite (``fts5_expression``) and the tsquery text of PostgreSQL
+(``tsquery_text``). Any input is safe: it can never be a syntax error."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: Longest query looked at (characters); the rest is ignored.
 MAX_QUERY_LENGTH = 256
 #: At most this many terms of a query are used.
 MAX_TERMS = 24
+#: The shortest last word that is also looked for as the start of longer words.
+MIN_PREFIX = 2
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class Term:
     excluded: bool = False
     #: Joined to the term before it with OR.
     alternative: bool = False
+    #: Its last word also matches as the start of a longer word (the last word of a query).
+    prefix: bool = False
 
 
 #: PostgreSQL's english stop words (the Snowball list). The 'english' configuration drops them
@@ -51,10 +57,13 @@ def clean_query(query) -> str:
 def parse_query(query: str) -> list[Term]:
     """Read a web-search style query: words, "phrases", ``or`` and ``-excluded`` terms.
 
-    Punctuation separates words; a token of several words (``e-mail``) is a phrase.
+    Punctuation separates words; a token of several words (``e-mail``) is a phrase. The last
+    term, when it is a plain word being looked for (not quoted, not excluded) of at least
+    ``MIN_PREFIX`` characters, is a prefix too.
     """
     terms: list[Term] = []
     pending_or = False
+    last_plain = False
     for match in _TOKEN.finditer(query):
         negation, phrase, word = match.groups()
         if word is not None:
@@ -68,9 +77,12 @@ def parse_query(query: str) -> list[Term]:
             continue  # nothing to look for (a phrase keeps its stop words: FTS5 matches them)
         excluded = bool(negation)
         terms.append(Term(words, excluded=excluded, alternative=pending_or and not excluded))
+        last_plain = word is not None and not excluded and len(words) == 1
         pending_or = False
         if len(terms) == MAX_TERMS:
             break
+    if terms and last_plain and len(terms[-1].words[-1]) >= MIN_PREFIX:
+        terms[-1] = replace(terms[-1], prefix=True)
     return terms
 
 
@@ -79,7 +91,7 @@ def fts5_expression(terms: list[Term]) -> str:
     groups: list[list[str]] = []
     excluded = []
     for term in terms:
-        quoted = '"' + " ".join(term.words).replace('"', '""') + '"'
+        quoted = '"' + " ".join(term.words).replace('"', '""') + '"' + (" *" if term.prefix else "")
         if term.excluded:
             excluded.append(quoted)
         elif term.alternative and groups:
@@ -88,3 +100,23 @@ def fts5_expression(terms: list[Term]) -> str:
             groups.append([quoted])
     expression = " AND ".join("(" + " OR ".join(group) + ")" for group in groups)
     return "(" + expression + ")" + "".join(f" NOT {term}" for term in excluded)
+
+
+def tsquery_text(terms: list[Term]) -> str:
+    """The terms as the text of a PostgreSQL tsquery, for ``to_tsquery('english', …)``: words
+    (letters and digits only, so never an operator) joined with ``&``, ``|``, ``!`` and, within a
+    phrase, ``<->``; a prefix term's last word followed by ``:*``."""
+    groups: list[list[str]] = []
+    excluded = []
+    for term in terms:
+        words = list(term.words)
+        if term.prefix:
+            words[-1] += ":*"
+        phrase = " <-> ".join(words)
+        if term.excluded:
+            excluded.append(f"!({phrase})")
+        elif term.alternative and groups:
+            groups[-1].append(f"({phrase})")
+        else:
+            groups.append([f"({phrase})"])
+    return " & ".join(["(" + " | ".join(group) + ")" for group in groups] + excluded)
