@@ -27,9 +27,8 @@ def acme(db_session):
 
 
 def _results(html: str) -> str:
-    """The list of results of a search page ('' when there is none)."""
-    found = re.search(r'<ol class="results">(.*?)</ol>', html, re.S)
-    return found.group(1).strip() if found else ""
+    """The results of a search page, of every project's group in order ('' when there is none)."""
+    return "\n".join(group.strip() for group in re.findall(r'<ol class="results">(.*?)</ol>', html, re.S))
 
 
 def _search(client, words: str, org: str = "acme") -> str:
@@ -63,6 +62,26 @@ def test_a_result_shows_its_reference_title_state_and_excerpt(client, db_session
     assert "Kestrel nest on the roof</a>" in results
     assert 'class="state state--in_progress">In progress<' in results
     assert "<mark>Kestrel</mark> nest on the roof" in results
+
+
+def test_results_are_grouped_by_project_best_first_with_the_total(client, db_session, acme):
+    """Results come in one group per project, the project of the best match first; the page says
+    how many matched in all when it shows only the best."""
+    web = acme.add_issue("Osprey sighting", "osprey", project="WEB").ref
+    api = acme.add_issue("Osprey osprey osprey in the title", "osprey osprey", project="API").ref
+    for n in range(31):
+        acme.add_issue(f"Note {n}", "an osprey was mentioned", project="WEB")
+    db_session.commit()
+    login(client, "owner@example.com")
+    html = client.get("/acme/search?q=osprey").get_data(as_text=True)
+    headings = re.findall(r'<h2 class="results-group__title" id="results-(\w+)">', html)
+    assert headings == ["API", "WEB"] or headings == ["WEB", "API"]
+    assert "33 results for “osprey”, the best 30 shown" in html
+    refs = _refs(_results(html))
+    assert len(refs) == 30 and api in refs and web in refs
+    first_group = refs[: refs.index(next(r for r in refs if not r.startswith(headings[0])))]
+    assert all(r.startswith(headings[0] + "-") for r in first_group)
+    assert sorted(refs, key=lambda r: headings.index(r.split("-")[0])) == refs  # one block per project
 
 
 HOSTILE_TITLE = "<script>alert(\"x\")</script> kestrel & 'quotes' </li><img src=x onerror=alert(1)>"

@@ -352,22 +352,36 @@ def my_work():
     )
 
 
+#: Results the search page shows (the total says how many matched).
+SEARCH_RESULTS = 30
+
+
 @bp.get("/search")
 @require("work.view")
 def search():
+    """The organization's issues matching the query: the best ``SEARCH_RESULTS``, grouped by
+    project in the order of each project's best match."""
     from app.issues import search as issue_search
 
     query = request.args.get("q", "").strip()[:200]
     if not query:
-        return render_template("issues/search.html", query=query, hits=[], state_labels=STATE_LABELS)
+        return render_template("issues/search.html", query=query, hits=[], total=0, state_labels=STATE_LABELS)
 
     def shown():
-        hits = issue_search.cached_search_issues(query, limit=30).hits
-        return [(hit.ref, hit.title, hit.state, str(hit.snippet)) for hit in hits]
+        page = issue_search.cached_search_issues(query, limit=SEARCH_RESULTS)
+        return page.total, [(hit.ref, hit.title, hit.state, str(hit.snippet)) for hit in page.hits]
 
     def render(results):
-        hits = [issue_search.ShownHit(ref, title, state, Markup(html)) for ref, title, state, html in results]
-        return render_template("issues/search.html", query=query, hits=hits, state_labels=STATE_LABELS)
+        total, rows = results
+        hits = [issue_search.ShownHit(ref, title, state, Markup(html)) for ref, title, state, html in rows]
+        return render_template(
+            "issues/search.html",
+            query=query,
+            hits=hits,
+            total=total,
+            groups=issue_search.by_project(hits),
+            state_labels=STATE_LABELS,
+        )
 
     # The results are shared by the organization's members; the whole page is the person's own.
     # After an edit that changed none of the results shown, the person's page is kept as it was.

@@ -93,6 +93,18 @@ class ShownHit(NamedTuple):
     state: str
     snippet: Markup
 
+    @property
+    def project_key(self) -> str:
+        return self.ref.rsplit("-", 1)[0]
+
+
+def by_project(hits: list[ShownHit]) -> list[tuple[str, list[ShownHit]]]:
+    """The hits grouped by project key, each group in the order of its best hit, best first."""
+    groups: dict[str, list[ShownHit]] = {}
+    for hit in hits:
+        groups.setdefault(hit.project_key, []).append(hit)
+    return list(groups.items())
+
 
 @dataclass(frozen=True)
 class SearchPage:
