@@ -16,7 +16,7 @@ from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.models import Issue, Label, Organization, Project, User
-from tests.accounts import OrgRef, add_member, make_org, make_user
+from tests.accounts import OrgRef, add_member, browser_login, make_org, make_user
 
 OWNER = "owner@example.com"
 
@@ -111,3 +111,14 @@ def make_acme(
 def make_beta(projects: dict[str, str | dict] | tuple[str, ...] = ()) -> Team:
     """Beta (/beta/), owned by Bert (bert@example.com): the organization beside Acme."""
     return make_team("Beta", "beta", "bert@example.com", projects=projects)
+
+
+def acme_in_browser(
+    page, app, live_server, members: dict[str, str] | None = None, email: str = OWNER
+) -> Team:
+    """Acme (``make_acme(members)``, committed) with ``email`` signed in to it in the browser ``page``."""
+    with app.app_context():
+        acme = make_acme(members)
+        db.session.commit()
+    browser_login(page, live_server, email)
+    return acme

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.extensions import db
 from tests.accounts import browser_login
-from tests.factories import OWNER, make_acme
+from tests.factories import acme_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -14,10 +13,7 @@ pytestmark = pytest.mark.browser
 def test_remove_a_member_confirm_then_undo(page, app, live_server):
     """Olive removes Grace (an admin) after a page that says what happens, then undoes it: Grace
     is back, as an admin."""
-    with app.app_context():
-        make_acme({"grace@example.com": "admin"})
-        db.session.commit()
-    browser_login(page, live_server, OWNER)
+    acme_in_browser(page, app, live_server, {"grace@example.com": "admin"})
     page.goto(live_server.url + "/acme/members")
     page.get_by_role("link", name="Remove Grace Hopper").click()
     page.get_by_role("heading", name="Remove Grace Hopper from Acme?").wait_for()
@@ -38,10 +34,7 @@ def test_remove_a_member_confirm_then_undo(page, app, live_server):
 
 def test_revoking_an_invitation_and_leaving_ask_first(page, app, live_server):
     """Revoke and Leave open a page that asks; Cancel changes nothing, the button does it."""
-    with app.app_context():
-        make_acme({"grace@example.com": "member"})
-        db.session.commit()
-    browser_login(page, live_server, OWNER)
+    acme_in_browser(page, app, live_server, {"grace@example.com": "member"})
     page.goto(live_server.url + "/acme/members")
     page.get_by_label("Email address").fill("newcomer@example.com")
     page.get_by_role("button", name="Send invitation").click()
@@ -65,10 +58,7 @@ def test_revoking_an_invitation_and_leaving_ask_first(page, app, live_server):
 
 def test_archiving_a_project_asks_first_and_can_be_reversed(page, app, live_server):
     """Archive opens a page saying what changes; once archived, one button makes it active again."""
-    with app.app_context():
-        make_acme()
-        db.session.commit()
-    browser_login(page, live_server, OWNER)
+    acme_in_browser(page, app, live_server)
     page.goto(live_server.url + "/acme/projects/WEB/settings")
     page.get_by_role("link", name="Archive this project").click()
     page.get_by_role("heading", name="Archive Website?").wait_for()

@@ -7,7 +7,7 @@ import pytest
 
 from app.extensions import db
 from tests.accounts import browser_login
-from tests.factories import OWNER, make_acme
+from tests.factories import OWNER, acme_in_browser, make_acme
 
 pytestmark = pytest.mark.browser
 
@@ -93,10 +93,7 @@ def test_the_navigation_folds_into_a_menu(phone, live_server):
 
 def test_the_navigation_is_open_on_a_wide_screen(page, app, live_server):
     """On a laptop the links are in the bar and no Menu button is shown."""
-    with app.app_context():
-        make_acme()
-        db.session.commit()
-    browser_login(page, live_server, OWNER)
+    acme_in_browser(page, app, live_server)
     page.goto(live_server.url + "/acme/")
     assert not page.get_by_role("button", name="Menu").is_visible()
     assert page.get_by_role("navigation", name="Main").get_by_role("link", name="Reports").is_visible()
