@@ -25,6 +25,14 @@ against it, then breaks something for real and counts the answers:
   timed on a new connection.
 - **rolling-restart**: the same stack under signed-in load; each web process in turn is stopped
   with SIGTERM (it drains) and started again on its port: answers by status.
+- **deploy-with-migration**: a deploy that adds the newest migration. The release before it
+  (the parent of the commit that added the migration, checked out in a temporary git worktree)
+  builds the database with its own migrations and serves it, two web processes behind nginx;
+  under signed-in load (two of the clients commenting) the release step of this checkout runs
+  (``flask --app wsgi db upgrade``), then each web process in turn is stopped with SIGTERM and
+  this checkout's started on its port: answers by status, the migration's seconds, and whether
+  every comment answered 303 was stored. Reported as not run when the previous release cannot
+  be checked out (a shallow clone).
 
 Writes ``bench/results/faults-<timestamp>.json``; the figures go in docs/operations.md.
 """
@@ -45,11 +53,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from pathlib import Path
 from urllib.parse import urlencode
 
 from bench import load
 from bench.services import (
+    ROOT,
     Services,
     WebProcess,
     flask,
@@ -84,47 +94,87 @@ class Answer:
     started: float
     seconds: float
     status: int | str  # an HTTP status, or the error's name when there was no answer
+    expected: int = 200  # what a working system answers (303 to a comment posted)
 
 
 @dataclass
 class Load:
-    """``clients`` signed-in people, each opening ``path`` again as soon as it has answered."""
+    """One signed-in person per cookie, each opening ``path`` again as soon as it has answered.
+
+    The first ``writers`` of them comment on the issue instead, one comment after another: they
+    open the page (for its form's CSRF token) and post the comment (answered 303). The bodies
+    of the comments answered 303 are in ``comments``."""
 
     base_url: str
     cookies: list[str]
     path: str = ISSUE_PAGE
+    writers: int = 0
     answers: list[Answer] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> Load:
-        for cookie in self.cookies:
-            thread = threading.Thread(target=self._person, args=(cookie,), daemon=True)
+        for number, cookie in enumerate(self.cookies):
+            person = self._writer if number < self.writers else self._reader
+            thread = threading.Thread(target=person, args=(cookie, number), daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
 
-    def _person(self, cookie: str) -> None:
+    def _client(self, cookie: str) -> load.Client:
         client = load.Client(self.base_url)
         client.connection.timeout = 60
         client.cookie = cookie
+        return client
+
+    def _send(self, client: load.Client, method: str, body: str | None = None, expected: int = 200, **get):
+        """One request, its answer recorded; the response (None when none came) and the client to
+        go on with (a new connection after an error)."""
+        started = time.monotonic()
+        response = None
+        try:
+            if method == "GET":
+                response = client.get(self.path, **get)
+            else:
+                form = {"Content-Type": "application/x-www-form-urlencoded"}
+                response = client.request(method, f"{self.path}/comments", body=body, headers=form)
+            status = response.status
+        except (OSError, HTTPException) as exc:  # refused, reset, timed out: no answer
+            status = type(exc).__name__
+            cookie = client.cookie
+            client.close()
+            client = self._client(cookie)
+            time.sleep(0.05)
+        self.answers.append(Answer(started, time.monotonic() - started, status, expected))
+        return response, client
+
+    def _reader(self, cookie: str, _number: int) -> None:
+        client = self._client(cookie)
         while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                status = client.get(self.path).status
-            except OSError as exc:  # refused, reset, timed out: no answer
-                status = type(exc).__name__
-                client.close()
-                client = load.Client(self.base_url)
-                client.cookie = cookie
-                time.sleep(0.05)
-            self.answers.append(Answer(started, time.monotonic() - started, status))
+            _response, client = self._send(client, "GET")
+
+    def _writer(self, cookie: str, number: int) -> None:
+        client = self._client(cookie)
+        written = 0
+        while not self._stop.is_set():
+            page, client = self._send(client, "GET", encoding="identity")
+            token = load.CSRF_TOKEN.search(page.body.decode()) if page and page.status == 200 else None
+            if token is None:
+                continue
+            written += 1
+            comment = f"Deploy check {number}-{written}."
+            body = urlencode({"csrf_token": token.group(1), "body": comment})
+            posted, client = self._send(client, "POST", body, expected=303)
+            if posted is not None and posted.status == 303:
+                self.comments.append(comment)
 
     def stop(self) -> list[Answer]:
         self._stop.set()
         for thread in self._threads:
             thread.join(90)
-        return sorted(self.answers, key=lambda answer: answer.started)
+        self.answers.sort(key=lambda answer: answer.started)
+        return self.answers
 
 
 def tally(answers: list[Answer]) -> dict:
@@ -152,7 +202,7 @@ def phases(answers: list[Answer], fault_start: float, fault_end: float) -> dict:
     before = [a for a in answers if a.started + a.seconds < fault_start]
     during = [a for a in answers if a.started + a.seconds >= fault_start and a.started < fault_end]
     after = [a for a in answers if a.started >= fault_end]
-    failures_after = [a for a in after if bad(a) or a.status != 200]
+    failures_after = [a for a in after if bad(a) or a.status != a.expected]
     last_failure = max((a.started + a.seconds for a in failures_after), default=None)
     return {
         "before": tally(before),
@@ -238,16 +288,20 @@ def behind_proxy(services: Services, database: str) -> tuple[Proxy, list[WebProc
     return Proxy(services, [first, second]), [first, second]
 
 
-def under_load(url: str, args, fault) -> tuple[list[Answer], float, float]:
-    """``args.clients`` signed-in clients load ``url`` for ``args.settle`` seconds, while ``fault()``
-    runs, and ``args.settle`` seconds after: their answers, and when the fault began and ended."""
-    people = Load(url, sign_in(url, args.clients)).start()
-    time.sleep(args.settle)
-    began = time.monotonic()
-    fault()
-    ended = time.monotonic()
-    time.sleep(args.settle)
-    return people.stop(), began, ended
+def under_load(url: str, args, fault, writers: int = 0) -> tuple[Load, float, float]:
+    """``args.clients`` signed-in clients (``writers`` of them commenting) load ``url`` for
+    ``args.settle`` seconds, while ``fault()`` runs, and ``args.settle`` seconds after: the load
+    (its answers, when stopped), and when the fault began and ended."""
+    people = Load(url, sign_in(url, args.clients), writers=writers).start()
+    try:
+        time.sleep(args.settle)
+        began = time.monotonic()
+        fault()
+        ended = time.monotonic()
+        time.sleep(args.settle)
+    finally:
+        people.stop()
+    return people, began, ended
 
 
 def redis_pid(services: Services) -> int:
@@ -306,10 +360,10 @@ def postgres_restart(services: Services, args) -> dict:
         subprocess.run(restart, check=True, capture_output=True)
 
     try:
-        answers, started, restarted = under_load(web.url, args, fault)
+        people, started, restarted = under_load(web.url, args, fault)
     finally:
         web.stop()
-    result = phases(answers, started, restarted)
+    result = phases(people.answers, started, restarted)
     result["restart_seconds"] = round(restarted - started, 2)
     result["clients"] = args.clients
     return result
@@ -474,15 +528,208 @@ def rolling_restart(services: Services, args) -> dict:
             web.start()  # on the same port, ready when /readyz answers 200
 
     try:
-        answers, began, ended = under_load(proxy.url, args, fault)
+        people, began, ended = under_load(proxy.url, args, fault)
     finally:
         proxy.stop()
         for web in webs:
             web.stop()
-    result = phases(answers, began, ended)
+    result = phases(people.answers, began, ended)
     result["restart_seconds"] = round(ended - began, 1)
     result["clients"] = args.clients
     return result
+
+
+# --- a deploy with a migration ----------------------------------------------------------------
+
+
+class ReleaseUnavailable(Exception):
+    """The previous release cannot be checked out from this repository (a shallow clone, a
+    migration not committed yet, …)."""
+
+
+def git(*args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ReleaseUnavailable(f"git {' '.join(args)}: {result.stderr.strip() or result.returncode}")
+    return result.stdout.strip()
+
+
+def migration_head(root: Path):
+    """The head revision of the migrations of the checkout at ``root`` (alembic's Script)."""
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory(str(root / "migrations")).get_revisions("heads")
+    if len(heads) != 1:
+        raise ReleaseUnavailable(f"{len(heads)} migration heads in {root.name}/migrations")
+    return heads[0]
+
+
+@dataclass
+class Release:
+    """The deploy that adds the newest migration: this checkout, and the release before it, the
+    parent of the commit that added that migration, checked out in a detached git worktree."""
+
+    migration: str  # the migration's file, relative to the checkout
+    revision: str
+    down_revision: str
+    added_in: str  # the commit that added the migration
+    previous: str  # its parent: the previous release
+    code: str  # the commit of this checkout, "+ changes" when its files differ from it
+    worktree: Path | None = None
+
+    @classmethod
+    def newest(cls) -> Release:
+        head = migration_head(ROOT)
+        migration = Path(head.path).resolve().relative_to(ROOT).as_posix()
+        added_in = git("log", "--diff-filter=A", "--format=%H", "-1", "--", migration)
+        if not added_in:
+            raise ReleaseUnavailable(f"{migration} is not committed: no release added it")
+        try:
+            previous = git("rev-parse", "--verify", "--quiet", f"{added_in}^")
+        except ReleaseUnavailable:
+            # In a shallow clone the oldest commit there seems to add every file, and has no parent.
+            shallow = git("rev-parse", "--is-shallow-repository") == "true"
+            where = "this shallow clone (git fetch --unshallow)" if shallow else "this repository"
+            raise ReleaseUnavailable(
+                f"{migration} was added in {added_in[:12]}, whose parent is not in {where}"
+            ) from None
+        changed = git("status", "--porcelain", "--untracked-files=no")
+        code = git("rev-parse", "HEAD") + (" + changes" if changed else "")
+        down = head.down_revision
+        if not isinstance(down, str):
+            raise ReleaseUnavailable(f"migration {head.revision} has {down!r} as its down revision")
+        return cls(migration, head.revision, down, added_in, previous, code)
+
+    def check_out(self, directory: Path) -> Path:
+        """The previous release in a detached worktree at ``directory``; its migration head must
+        be the new migration's down revision."""
+        git("worktree", "add", "--detach", str(directory), self.previous)
+        self.worktree = directory
+        previous_head = migration_head(directory).revision
+        if previous_head != self.down_revision:
+            raise ReleaseUnavailable(
+                f"the migration head of {self.previous[:12]} is {previous_head}, not {self.down_revision}"
+            )
+        return directory
+
+    def remove(self) -> None:
+        if self.worktree is not None:
+            try:
+                git("worktree", "remove", "--force", str(self.worktree))
+            except ReleaseUnavailable as exc:
+                say(f"the previous release's worktree is left behind: {exc}")
+            self.worktree = None
+
+
+class ReleasedWeb(WebProcess):
+    """A web process of one release, ready once it answers ``/healthz``, as ``deploy/rolling-restart``
+    waits for it (the previous code's ``/readyz`` answers 503 once the schema is ahead of it)."""
+
+    ready_path = "/healthz"
+
+
+def readyz_status(url: str) -> int | str:
+    client = load.Client(url)
+    try:
+        return client.get("/readyz", encoding="identity").status
+    except (OSError, HTTPException) as exc:
+        return type(exc).__name__
+    finally:
+        client.close()
+
+
+@scenario("deploy-with-migration")
+def deploy_with_migration(services: Services, args) -> dict:
+    try:
+        release = Release.newest()
+    except ReleaseUnavailable as exc:
+        return {"not_run": str(exc)}
+    database = "deploy"
+    env = {**services.app_env(database, 0), **JOB_SETTINGS, "PYTHONPATH": str(ROOT)}
+    previous_webs: list[WebProcess] = []
+    current_webs: list[WebProcess] = []
+    proxy = None
+    seen: dict = {"restarts": []}
+
+    def release_step_and_restart() -> None:
+        say(f"release step: flask --app wsgi db upgrade ({release.down_revision} to {release.revision})")
+        started = time.monotonic()
+        flask(env, "db", "upgrade")
+        seen["migration"] = (started, time.monotonic())
+        seen["previous_code_readyz_after_migration"] = [readyz_status(web.url) for web in previous_webs]
+        for number, web in enumerate(previous_webs, start=1):
+            say(f"restarting the web process on port {web.port} into the new code")
+            began = time.monotonic()
+            web.stop()  # SIGTERM: it stops accepting and drains
+            log = services.work / f"web-{number}-current.log"
+            current_webs.append(ReleasedWeb(env, threads=8, log_path=log, port=web.port))
+            current_webs[-1].start()
+            seen["restarts"].append(
+                {
+                    "port": web.port,
+                    "seconds": round(time.monotonic() - began, 1),
+                    "exit": web.process.returncode,
+                }
+            )
+
+    try:
+        previous = release.check_out(services.work / "previous-release")
+        say(f"previous release {release.previous[:12]} (migrations up to {release.down_revision})")
+        previous_env = {**env, "PYTHONPATH": str(previous)}
+        services.create_database(database)
+        flask(previous_env, "db", "upgrade", root=previous)
+        schema_before = services.psql("SELECT version_num FROM alembic_version", database)
+        flask(previous_env, "seed-demo", root=previous)
+        for number in (1, 2):
+            log = services.work / f"web-{number}-previous.log"
+            previous_webs.append(ReleasedWeb(previous_env, threads=8, log_path=log, root=previous))
+            previous_webs[-1].start()
+        proxy = Proxy(services, previous_webs)
+        people, began, ended = under_load(proxy.url, args, release_step_and_restart, writers=args.writers)
+        schema_after = services.psql("SELECT version_num FROM alembic_version", database)
+        readyz_after = [readyz_status(web.url) for web in current_webs]
+        stored = services.psql("SELECT body FROM comments WHERE body LIKE 'Deploy check %'", database)
+    except ReleaseUnavailable as exc:
+        return {"not_run": str(exc), **release_figures(release)}
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        for web in previous_webs + current_webs:
+            web.stop()
+        release.remove()
+    migrated, migrated_by = seen["migration"]
+    in_migration = [
+        a for a in people.answers if a.started + a.seconds >= migrated and a.started < migrated_by
+    ]
+    lost = set(people.comments) - set(stored.splitlines())
+    return {
+        **release_figures(release),
+        "schema_before": schema_before,
+        "schema_after": schema_after,
+        "migration_seconds": round(migrated_by - migrated, 2),
+        "previous_code_readyz_after_migration": seen["previous_code_readyz_after_migration"],
+        "current_code_readyz_after_restart": readyz_after,
+        "restarts": seen["restarts"],
+        "deploy_seconds": round(ended - began, 1),
+        "clients": args.clients,
+        "writers": args.writers,
+        "failed_requests": sum(1 for a in people.answers if a.status != a.expected),
+        **phases(people.answers, began, ended),
+        "during_migration": tally(in_migration),
+        "comments_answered_303": len(people.comments),
+        "comments_answered_303_not_stored": len(lost),
+    }
+
+
+def release_figures(release: Release) -> dict:
+    return {
+        "migration": release.migration,
+        "from_revision": release.down_revision,
+        "to_revision": release.revision,
+        "previous_release": release.previous,
+        "migration_added_in": release.added_in,
+        "code": release.code,
+    }
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -502,6 +749,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2000, help="jobs in worker-kill (2,000)")
     parser.add_argument("--kill-every", type=int, default=50, help="jobs run between two kills (50)")
     parser.add_argument("--job-timeout", type=float, default=600, help="seconds to wait for them (600)")
+    parser.add_argument(
+        "--writers", type=int, default=2, help="of the clients, those commenting in deploy-with-migration (2)"
+    )
     parser.add_argument("--idle", type=int, default=1000, help="idle connections to nginx (1,000)")
     parser.add_argument("--writes", type=int, default=1000, help="write-then-read rounds in replica (1,000)")
     parser.add_argument("--apply-delay", default="2s", help="the replica's recovery_min_apply_delay (2s)")

@@ -293,13 +293,16 @@ def flask(env: dict[str, str], *args: str, root: Path = ROOT) -> str:
 
 class WebProcess:
     """The Procfile's ``web`` process: ``flask --app wsgi web`` (waitress, stopped gracefully) with
-    WEB_THREADS threads."""
+    WEB_THREADS threads, running the app of the checkout at ``root`` on ``port`` (a free one)."""
 
-    def __init__(self, env: dict[str, str], threads: int, log_path: Path):
+    def __init__(
+        self, env: dict[str, str], threads: int, log_path: Path, root: Path = ROOT, port: int | None = None
+    ):
         self.env = env
         self.threads = threads
         self.log_path = log_path
-        self.port = free_port()
+        self.root = root
+        self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -318,7 +321,7 @@ class WebProcess:
     def start(self) -> None:
         env = {**os.environ, **self.env, "WEB_THREADS": str(self.threads), "PORT": str(self.port)}
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=log, stderr=log)
+            self.process = subprocess.Popen(self.command(), cwd=self.root, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
