@@ -14,13 +14,19 @@ down_revision = '0012'
 
 
 def upgrade():
-    op.create_index(
-        'ix_issues_tenant_id_project_id_state_rank_id',
-        'issues',
-        ['tenant_id', 'project_id', 'state', 'rank', 'id'],
-        unique=False,
-    )
-    op.drop_index('ix_issues_tenant_id_project_id_state_rank', table_name='issues')
+    # On PostgreSQL the index is built concurrently, outside the migration's transaction, so the
+    # release step never blocks writes to issues while the old code serves (an expand step).
+    with op.get_context().autocommit_block():
+        op.create_index(
+            'ix_issues_tenant_id_project_id_state_rank_id',
+            'issues',
+            ['tenant_id', 'project_id', 'state', 'rank', 'id'],
+            unique=False,
+            postgresql_concurrently=True,
+        )
+        op.drop_index(
+            'ix_issues_tenant_id_project_id_state_rank', table_name='issues', postgresql_concurrently=True
+        )
 
 
 def downgrade():

@@ -13,12 +13,16 @@ down_revision = '0014'
 
 
 def upgrade():
-    op.create_index(
-        'ix_notifications_user_created',
-        'notifications',
-        ['tenant_id', 'user_id', 'created_at', 'id'],
-        unique=False,
-    )
+    # On PostgreSQL the index is built concurrently, outside the migration's transaction, so the
+    # release step never blocks new notifications while the old code serves (an expand step).
+    with op.get_context().autocommit_block():
+        op.create_index(
+            'ix_notifications_user_created',
+            'notifications',
+            ['tenant_id', 'user_id', 'created_at', 'id'],
+            unique=False,
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade():
