@@ -540,6 +540,7 @@ def test_another_organization_cannot_download_the_rejected_rows(app, acme, migra
     start it, gets 404."""
     status = _import(app, migrated_env, _client(app), MIXED_CSV)
     url = f"/acme/imports/{status['id']}/rejected.csv"
+    assert _client(app).get(url).status_code == 200  # the owner, who started it
     with app.app_context():
         make_org(make_user("bert@example.com", name="Bert"), "Beta", "beta")
         db.session.commit()
