@@ -549,3 +549,23 @@ def test_another_organization_cannot_download_the_rejected_rows(app, acme, migra
     assert bert.get(url.replace("/acme/", "/beta/")).status_code == 404
     assert _client(app, "grace@example.com").get(url).status_code == 404
     assert _client(app).get(f"/acme/imports/{uuid.uuid4()}/rejected.csv").status_code == 404
+
+
+def test_rows_with_problems_go_with_their_task(app, acme, migrated_env):
+    """Deleting an old import task (the daily housekeeping) deletes its rows with problems too."""
+    from datetime import timedelta
+
+    from app.imports.problems import problem_page
+    from app.models.base import utcnow
+    from app.tasks.jobs import delete_old_tasks
+
+    status = _import(app, migrated_env, _client(app), MIXED_CSV)
+    task_id = uuid.UUID(status["id"])
+    with app.app_context(), tenant_context(acme):
+        assert problem_page(task_id, 1).total == 4
+        Task.get_scoped(db.session, task_id).finished_at = utcnow() - timedelta(days=31)
+        db.session.commit()
+    with app.app_context():
+        assert delete_old_tasks() == 1
+    with app.app_context(), tenant_context(acme):
+        assert problem_page(task_id, 1).total == 0
