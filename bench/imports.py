@@ -99,12 +99,13 @@ def _import(app, env, org_id, user_id, project_id, content: bytes, log_dir) -> d
     if task.status != Task.FINISHED:
         raise SystemExit(f"the import failed: {task.error}")
     seconds = (task.finished_at - task.started_at).total_seconds()
-    result = task.result
+    result = task.result["counts"]
     return {
         "rows": result["rows"],
         "imported": result["imported"],
+        "imported_with_warnings": result["imported_with_warnings"],
         "duplicates": result["duplicates"],
-        "bad_rows": result["bad_total"],
+        "bad_rows": result["rejected"],
         "import_seconds": round(seconds, 2),
         "enqueue_to_finished_seconds": round(waited, 2),
         "rows_per_second": round(result["rows"] / seconds) if seconds else None,

@@ -46,6 +46,7 @@ NOT_ON_CACHED_PAGES = {
     "Invitation": "listed on the members page, which is not cached",
     "ReportSnapshot": "read on each report page view, which compares its data version",
     "Task": "read live by the task pages and the system check's, which poll it",
+    "ImportProblem": "listed on an import task's page and its CSV download, which are not cached",
     "OutboxMail": "mail waiting to be sent, shown on no page",
     "TenantOutboxMail": "an organization's mail waiting to be sent, shown on no page",
 }

@@ -24,8 +24,24 @@ MAX_ESTIMATE = 1000
 _LIST_SEPARATORS = re.compile(r"[,;]")
 
 
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with one value of a row: its column (empty for the whole row), the value, why."""
+
+    column: str
+    value: str
+    reason: str
+
+    def as_json(self) -> list[str]:
+        return [self.column, self.value, self.reason]
+
+
 class RowProblem(ValueError):
-    """One row cannot be imported; the message gives every reason."""
+    """One row cannot be imported; the message gives every reason, ``problems`` each one."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(problem.reason for problem in problems))
+        self.problems = problems
 
 
 @dataclass
@@ -42,6 +58,8 @@ class IssueRow:
     label_ids: list[uuid.UUID] = field(default_factory=list)
     due_date: date | None = None
     estimate: int | None = None
+    #: The values left out of the issue (bad optional cells), and why.
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def _choice_key(value: str) -> str:
@@ -68,11 +86,14 @@ def _short(value: str, limit: int = 60) -> str:
 class RowChecker:
     """Checks rows against a mapping and the organization's members and labels (loaded once)."""
 
-    def __init__(self, mapping: list[str]):
+    def __init__(self, mapping: list[str], header: list[str] | None = None, strict: bool = False):
+        """``header`` names the columns in problems; ``strict`` rejects a row for a bad optional value."""
         unknown = [f for f in mapping if f not in FIELDS]
         if unknown or "title" not in mapping:
             raise MappingError("The column mapping is not valid.")
         self.mapping = mapping
+        self.header = header or []
+        self.strict = strict
         self.columns = {f: i for i, f in enumerate(mapping) if f != IGNORE}
         members = db.session.execute(
             select(User.id, User.email, User.name).join(Membership, Membership.user_id == User.id)
@@ -125,67 +146,112 @@ class RowChecker:
             return found[0], None
         return None, f"label '{_short(value)}' does not exist (create it first)"
 
-    def _ids(self, cells: list[str], name: str, find, problems: list[str]) -> list[uuid.UUID]:
+    def _column(self, name: str) -> str:
+        """The column a field comes from, as the file's header names it."""
+        index = self.columns[name]
+        return (self.header[index] if index < len(self.header) else "") or FIELDS[name]
+
+    def _ids(self, cells: list[str], name: str, find, warn) -> list[uuid.UUID]:
         """The ids a list column names, each once (``find`` gives an id or a problem per name)."""
         ids = []
         for value in _split_list(self._value(cells, name)):
             found, problem = find(value)
             if problem:
-                problems.append(problem)
+                warn(name, value, problem)
             elif found not in ids:
                 ids.append(found)
         return ids
 
     def check(self, line: int, cells: list[str]) -> IssueRow:
-        """The row's values, resolved; ``RowProblem`` naming every reason it cannot be imported."""
-        problems = []
+        """The row's values, resolved; ``RowProblem`` naming every reason it cannot be imported.
+
+        A bad required value (the title, the description, the row's shape) rejects the row; a bad
+        optional one (state, priority, an assignee, a label, due date, estimate) is left out and
+        listed in the row's ``warnings``, or rejects the row too in strict mode.
+        """
+        found: list[tuple[Problem, bool]] = []  # each problem, and whether it rejects the row
+
+        def error(name: str, value: str, reason: str) -> None:
+            column = self._column(name) if name else ""
+            found.append((Problem(column, _short(value, 200), reason), True))
+
+        def warn(name: str, value: str, reason: str) -> None:
+            found.append((Problem(self._column(name), _short(value, 200), reason), self.strict))
+
+        row = IssueRow(line=line, import_key=self.key_of(cells), title=self._value(cells, "title"))
+        self._check_text(cells, row, error)
+        self._check_choices(cells, row, warn)
+        row.assignee_ids = self._ids(cells, "assignees", self._member, warn)
+        row.label_ids = self._ids(cells, "labels", self._label, warn)
+        self._check_numbers(cells, row, warn)
+        if any(rejects for _, rejects in found):
+            raise RowProblem([problem for problem, _ in found])
+        row.warnings = [problem for problem, _ in found]
+        return row
+
+    def _check_text(self, cells: list[str], row: IssueRow, error) -> None:
+        """The row's shape, title and description: a problem with any of them rejects the row."""
         extra = [c for c in cells[len(self.mapping) :] if c.strip()]
         if extra:
-            problems.append(f"has {len(cells)} values but the header has {len(self.mapping)} columns")
-        row = IssueRow(line=line, import_key=self.key_of(cells), title=self._value(cells, "title"))
+            error("", "", f"has {len(cells)} values but the header has {len(self.mapping)} columns")
         if not row.title:
-            problems.append("the title is empty")
+            error("title", "", "the title is empty")
         elif len(row.title) > MAX_TITLE:
-            problems.append(f"the title is longer than {MAX_TITLE} characters")
+            error("title", row.title, f"the title is longer than {MAX_TITLE} characters")
         elif invisible_text_problem(row.title):
-            problems.append(
-                "the title holds invisible formatting characters (such as a right-to-left override)"
+            error(
+                "title",
+                row.title,
+                "the title holds invisible formatting characters (such as a right-to-left override)",
             )
         row.description = self._value(cells, "description")
         if len(row.description) > MAX_DESCRIPTION:
-            problems.append(f"the description is longer than {MAX_DESCRIPTION:,} characters")
+            error(
+                "description",
+                row.description,
+                f"the description is longer than {MAX_DESCRIPTION:,} characters",
+            )
         if has_control_characters(*cells):
-            problems.append("a value holds a control character (such as a NUL byte)")
+            error("", "", "a value holds a control character (such as a NUL byte)")
+
+    def _check_choices(self, cells: list[str], row: IssueRow, warn) -> None:
+        """State and priority: a value that is none of the choices is left out (Todo, no priority)."""
         if state := self._value(cells, "state"):
-            row.state = _STATES.get(_choice_key(state))
-            if row.state is None:
-                problems.append(f"state '{_short(state)}' is not one of {_STATE_NAMES}")
+            row.state = _STATES.get(_choice_key(state), TODO)
+            if _choice_key(state) not in _STATES:
+                warn("state", state, f"state '{_short(state)}' is not one of {_STATE_NAMES}")
         if priority := self._value(cells, "priority"):
-            row.priority = _PRIORITIES.get(_choice_key(priority))
-            if row.priority is None:
-                problems.append(f"priority '{_short(priority)}' is not one of {_PRIORITY_NAMES} (or 0 to 4)")
-        row.assignee_ids = self._ids(cells, "assignees", self._member, problems)
-        row.label_ids = self._ids(cells, "labels", self._label, problems)
+            row.priority = _PRIORITIES.get(_choice_key(priority), 0)
+            if _choice_key(priority) not in _PRIORITIES:
+                warn(
+                    "priority",
+                    priority,
+                    f"priority '{_short(priority)}' is not one of {_PRIORITY_NAMES} (or 0 to 4)",
+                )
+
+    def _check_numbers(self, cells: list[str], row: IssueRow, warn) -> None:
+        """Due date and estimate: a value that is not a date, or a whole number in range, is left out."""
         if due := self._value(cells, "due_date"):
             try:
                 row.due_date = date.fromisoformat(due)
             except ValueError:
-                problems.append(f"due date '{_short(due)}' is not a date like 2026-12-31")
+                warn("due_date", due, f"due date '{_short(due)}' is not a date like 2026-12-31")
             else:
                 if problem := due_date_problem(row.due_date):
-                    problems.append(f"due date '{_short(due)}': {problem[0].lower()}{problem[1:]}")
+                    row.due_date = None
+                    warn("due_date", due, f"due date '{_short(due)}': {problem[0].lower()}{problem[1:]}")
         if estimate := self._value(cells, "estimate"):
             try:
                 row.estimate = int(estimate)
             except ValueError:
                 row.estimate = None
             if row.estimate is None or not 0 <= row.estimate <= MAX_ESTIMATE:
-                problems.append(
-                    f"estimate '{_short(estimate)}' is not a whole number from 0 to {MAX_ESTIMATE}"
+                row.estimate = None
+                warn(
+                    "estimate",
+                    estimate,
+                    f"estimate '{_short(estimate)}' is not a whole number from 0 to {MAX_ESTIMATE}",
                 )
-        if problems:
-            raise RowProblem("; ".join(problems))
-        return row
 
 
 def _split_list(value: str) -> list[str]:

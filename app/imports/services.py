@@ -10,8 +10,11 @@ its ID column when one is mapped), unique per project. A row whose key already e
 as a duplicate and skipped, so importing the same file twice, or a job run again after its
 worker died, creates nothing twice.
 
-Labels are matched by name and never created: an unknown label is reported as a bad row (a typo
-would otherwise create a stray label). Assignees are matched among the organization's members
+A bad optional value (state, priority, an unknown assignee or label, a due date, an estimate) is
+left out of the issue and reported as a warning; in strict mode it rejects the row, as a bad
+required value (the title) always does. Rejected rows and warnings are kept per import task
+(``problems.py``). Labels are matched by name and never created (a typo would otherwise create a
+stray label). Assignees are matched among the organization's members
 by email or by exact name. Imported issues notify nobody; their assignees watch them.
 """
 
@@ -24,6 +27,15 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.imports.mapping import FIELDS, IGNORE, MappingError, guess_mapping, mapping_from_form
+from app.imports.problems import (
+    PROBLEMS_PER_PAGE,
+    Outcome,
+    count_outcomes,
+    problem_page,
+    rejected_row,
+    rejected_rows_csv,
+    warned_row,
+)
 from app.imports.rows import IssueRow, RowChecker, RowProblem
 from app.imports.uploads import Upload, UploadError, delete_upload, load_upload, read_rows, store_upload
 from app.models import Issue, IssueActivity, IssueAssignee, IssueLabel, IssueWatcher, Project
@@ -31,44 +43,48 @@ from app.models.base import new_id, utcnow
 from app.models.work import CLOSED_STATES
 
 #: The import's interface: the upload (uploads.py), the mapping (mapping.py), checking rows
-#: (rows.py) and creating issues (here).
+#: (rows.py), the rows with problems (problems.py) and creating issues (here).
 __all__ = [
-    "BAD_ROWS_SHOWN",
     "FIELDS",
     "IGNORE",
+    "PROBLEMS_PER_PAGE",
     "IssueRow",
     "MappingError",
+    "Outcome",
     "RowChecker",
     "RowProblem",
     "Upload",
     "UploadError",
+    "count_outcomes",
     "create_issues",
     "delete_upload",
     "guess_mapping",
     "load_upload",
     "mapping_from_form",
+    "problem_page",
     "read_rows",
+    "rejected_row",
+    "rejected_rows_csv",
     "store_upload",
+    "warned_row",
 ]
 
-#: Bad rows a finished import lists (the total is always given).
-BAD_ROWS_SHOWN = 500
 RANK_STEP = 1024.0
 
 
 def create_issues(
     project_id: uuid.UUID, actor_id: uuid.UUID | None, rows: Iterable[IssueRow]
-) -> tuple[int, int]:
+) -> list[IssueRow]:
     """Create an issue for each row whose import key the project does not have yet.
 
-    Returns ``(created, duplicates)``. Flushes but does not commit: the caller commits the batch
-    together with its progress. The project row is locked first, so concurrent imports into one
-    project take turns and see each other's keys; its counter moves once for the whole batch
-    (numbers stay gap-free: a rolled-back batch gives them all back).
+    Returns the rows created (the others were duplicates). Flushes but does not commit: the
+    caller commits the batch together with its progress. The project row is locked first, so
+    concurrent imports into one project take turns and see each other's keys; its counter moves
+    once for the whole batch (numbers stay gap-free: a rolled-back batch gives them all back).
     """
     rows = list(rows)
     if not rows:
-        return 0, 0
+        return []
     db.session.execute(select(Project.id).where(Project.id == project_id).with_for_update()).one()
     keys = {row.import_key for row in rows}
     existing = set(
@@ -82,7 +98,7 @@ def create_issues(
             existing.add(row.import_key)
             new.append(row)
     if not new:
-        return 0, len(rows)
+        return []
     last = db.session.execute(
         update(Project)
         .where(Project.id == project_id)
@@ -131,4 +147,4 @@ def create_issues(
         for label_id in row.label_ids:
             db.session.add(IssueLabel(issue_id=issue_id, label_id=label_id))
     db.session.flush()
-    return len(new), len(rows) - len(new)
+    return new

@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the tests see the whole metadata."""
 
 from app.models.accounts import User
+from app.models.imports import ImportProblem
 from app.models.labels import Label
 from app.models.notifications import Notification
 from app.models.orgs import AuditEvent, Invitation, Membership, Organization
@@ -21,6 +22,7 @@ from app.models.work import (
 __all__ = [
     "AuditEvent",
     "Comment",
+    "ImportProblem",
     "Invitation",
     "Issue",
     "IssueActivity",

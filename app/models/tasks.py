@@ -57,6 +57,23 @@ class Task(TenantOrSystemMixin, db.Model):
         return self.status in (self.FINISHED, self.FAILED)
 
     @property
+    def attention(self) -> str:
+        """What finished work asks people to look at ("with 12 rejected rows"), from its result."""
+        if self.status != self.FINISHED or not isinstance(self.result, dict):
+            return ""
+        return self.result.get("attention") or ""
+
+    @property
+    def status_label(self) -> str:
+        """The status as its badge says it: "Finished", or "Finished with 12 rejected rows"."""
+        return f"{self.status.capitalize()} {self.attention}".strip()
+
+    @property
+    def badge(self) -> str:
+        """The badge's kind: the status, or ``warning`` for finished work with something to look at."""
+        return "warning" if self.attention else self.status
+
+    @property
     def is_system_work(self) -> bool:
         return self.tenant_id is None
 
