@@ -43,7 +43,6 @@ from tests.isolation import RowBuilder, all_mappers
 #: its topics.
 NOT_ON_CACHED_PAGES = {
     "AuditEvent": "an append-only record, shown on no page yet",
-    "Invitation": "listed on the members page, which is not cached",
     "ReportSnapshot": "read on each report page view, which compares its data version",
     "Task": "read live by the task pages and the system check's, which poll it",
     "ImportProblem": "listed on an import task's page and its CSV download, which are not cached",

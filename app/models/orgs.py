@@ -72,6 +72,8 @@ class Invitation(TenantMixin, db.Model):
     """An invitation to join with a role; the emailed link works once, until it expires."""
 
     __tablename__ = "invitations"
+    #: A new organization's overview ticks "invite people" once one is sent.
+    __cache_topics__ = ("invitations",)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     email: Mapped[str] = mapped_column(String(254))

@@ -270,8 +270,8 @@ class IssueActivity(TenantMixin, db.Model):
     """One change to an issue: which field, from what, to what, by whom."""
 
     __tablename__ = "issue_activities"
-    #: Shown on the issue's page.
-    __cache_topics__ = (CacheTopic("issue", per="issue_id"),)
+    #: Shown on the issue's page, and in the organization's latest activity (its overview).
+    __cache_topics__ = ("activity", CacheTopic("issue", per="issue_id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     issue_id: Mapped[uuid.UUID]

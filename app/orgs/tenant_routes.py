@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.auth.identity import organizations_of
-from app.core import cache, edits
+from app.auth.identity import organizations_of, signed_in_id
+from app.core import edits
 from app.core.confirm import confirmation, confirmed
 from app.core.mail import public_url, send_email
 from app.core.permissions import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLES, can, require, roles_grantable_by
@@ -15,9 +15,13 @@ from app.core.ratelimits import invitation_limit, resend_limit
 from app.core.security import InvalidToken, make_token, read_token
 from app.core.web import duration_text
 from app.extensions import db
+from app.issues import queries as issue_queries
 from app.models import Invitation, Membership, User
 from app.models.base import utcnow
+from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
+from app.notifications.inbox import exact_time, time_ago
 from app.orgs import org_bp as bp
+from app.orgs import overview
 from app.orgs import services as orgs
 from app.orgs.context import current_access, current_membership, current_organization
 from app.orgs.forms import ConfirmForm, InviteForm, OrganizationSettingsForm, RoleForm, role_choices
@@ -37,17 +41,29 @@ def _invitation_or_404(invitation_id) -> Invitation:
     return invitation
 
 
-def _role_counts() -> dict[str, int]:
-    rows = db.session.execute(select(Membership.role, func.count()).group_by(Membership.role)).all()
-    found = dict(rows)
-    return {role: found.get(role, 0) for role in ROLES}
-
-
 @bp.get("/")
 @require("org.view")
 def dashboard():
-    counts = cache.memoize_for_tenant("members", "role-counts", _role_counts)
-    return render_template("orgs/dashboard.html", member_count=sum(counts.values()), role_counts=counts)
+    """The organization at a glance: projects by state, the person's open work, the latest
+    activity and, while the organization is new, its first steps."""
+    mine = issue_queries.open_assigned_to(signed_in_id())
+    return render_template(
+        "orgs/dashboard.html",
+        overview=overview.organization_overview(),
+        my_work=mine[:MY_WORK_SHOWN],
+        my_work_total=len(mine),
+        states=STATES,
+        state_labels=STATE_LABELS,
+        priority_labels=PRIORITY_LABELS,
+        open_states=overview.OPEN_STATES,
+        now=utcnow(),
+        time_ago=time_ago,
+        exact_time=exact_time,
+    )
+
+
+#: Issues of the person's open work the overview lists (My work has them all).
+MY_WORK_SHOWN = 5
 
 
 # --- members -------------------------------------------------------------------------------
