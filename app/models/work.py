@@ -234,6 +234,7 @@ class Comment(TenantMixin, db.Model):
     __table_args__ = (
         tenant_fk(["issue_id"], "issues"),
         Index("ix_comments_issue", "tenant_id", "issue_id", "created_at"),
+        Index("ix_comments_tenant_created", "tenant_id", "created_at", "id"),
     )
 
 
@@ -286,6 +287,7 @@ class IssueActivity(TenantMixin, db.Model):
     __table_args__ = (
         tenant_fk(["issue_id"], "issues"),
         Index("ix_issue_activities_issue", "tenant_id", "issue_id", "created_at"),
+        Index("ix_issue_activities_tenant_created", "tenant_id", "created_at", "id"),
     )
 
 
