@@ -28,12 +28,17 @@ def acme_page(page, app, live_server):
     return page
 
 
+def _press_on(page, url: str, key: str, lands_on: str) -> None:
+    """Press ``key`` on the page at ``url``; returns once the browser is at ``lands_on`` (a path)."""
+    page.goto(url)
+    page.keyboard.press(key)
+    page.wait_for_url("**" + lands_on)
+
+
 def test_c_opens_the_new_issue_form_with_the_title_focused(acme_page, live_server):
     """On a project's list, "c" opens its new-issue form with the title focused: type, Enter, created."""
     page = acme_page
-    page.goto(live_server.url + "/acme/projects/API/issues")
-    page.keyboard.press("c")
-    page.wait_for_url("**/acme/projects/API/issues/new")
+    _press_on(page, live_server.url + "/acme/projects/API/issues", "c", "/acme/projects/API/issues/new")
     expect(page.get_by_label("Title")).to_be_focused()
     page.keyboard.type("Gannet dives for fish")
     page.keyboard.press("Enter")
@@ -46,14 +51,10 @@ def test_c_outside_a_project_offers_the_projects(acme_page, live_server):
     """On My work, "c" asks which project the new issue belongs to; on an issue's page, it is the
     issue's project."""
     page = acme_page
-    page.goto(live_server.url + "/acme/my-work")
-    page.keyboard.press("c")
-    page.wait_for_url("**/acme/new-issue")
+    _press_on(page, live_server.url + "/acme/my-work", "c", "/acme/new-issue")
     page.get_by_role("link", name="New issue in Public API").click()
     page.wait_for_url("**/acme/projects/API/issues/new")
-    page.goto(live_server.url + "/acme/issues/API-1")
-    page.keyboard.press("c")
-    page.wait_for_url("**/acme/projects/API/issues/new")
+    _press_on(page, live_server.url + "/acme/issues/API-1", "c", "/acme/projects/API/issues/new")
     assert page.problems == []
 
 
@@ -76,9 +77,7 @@ def test_c_typed_in_a_field_stays_in_the_field(acme_page, live_server):
 def test_slash_focuses_search(acme_page, live_server):
     """ "/" goes to the search page with its box focused, or focuses the page's own search field."""
     page = acme_page
-    page.goto(live_server.url + "/acme/my-work")
-    page.keyboard.press("/")
-    page.wait_for_url("**/acme/search")
+    _press_on(page, live_server.url + "/acme/my-work", "/", "/acme/search")
     expect(page.get_by_label("Search issues")).to_be_focused()
     page.keyboard.type("osprey")
     page.get_by_role("link", name="WEB-2 Osprey builds a nest").wait_for()
@@ -106,17 +105,26 @@ def test_j_and_k_move_through_a_list_and_enter_opens_the_issue(acme_page, live_s
     assert page.problems == []
 
 
+def _dialog_opened(page, keys: str, name: str):
+    """The dialog ``name``, once open after pressing ``keys``."""
+    page.keyboard.press(keys)
+    dialog = page.get_by_role("dialog", name=name)
+    expect(dialog).to_be_visible()
+    return dialog
+
+
 def test_question_mark_lists_the_shortcuts_and_escape_closes_it(acme_page, live_server):
     """ "?" opens a dialog listing the shortcuts; Escape closes it and the focus comes back."""
     page = acme_page
-    page.goto(live_server.url + "/acme/")
-    page.keyboard.press("?")
-    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
-    expect(dialog).to_be_visible()
+    page.goto(live_server.url + "/acme/projects/WEB/issues?sort=number")
+    page.keyboard.press("j")
+    dialog = _dialog_opened(page, "?", "Keyboard shortcuts")
     assert dialog.get_by_text("New issue").is_visible()
     assert dialog.get_by_text("Command palette", exact=False).is_visible()
+    page.keyboard.press("j")  # a shortcut while the dialog is open does nothing
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+    expect(page.locator("tr.is-selected a.ref")).to_be_focused()
     assert page.problems == []
 
 
@@ -124,9 +132,7 @@ def test_palette_finds_an_issue_by_its_title_words(acme_page, live_server):
     """Ctrl-K, the words of an issue's title, Enter: that issue's page."""
     page = acme_page
     page.goto(live_server.url + "/acme/projects/")
-    page.keyboard.press("Control+k")
-    palette = page.get_by_role("dialog", name="Command palette")
-    expect(palette).to_be_visible()
+    palette = _dialog_opened(page, "Control+k", "Command palette")
     box = palette.get_by_role("combobox")
     expect(box).to_be_focused()
     box.press_sequentially("heron pond", delay=30)
@@ -138,36 +144,32 @@ def test_palette_finds_an_issue_by_its_title_words(acme_page, live_server):
     assert page.problems == []
 
 
-def test_palette_finds_an_issue_by_reference_at_once(acme_page, live_server):
-    """Ctrl-K, a reference typed fast, Enter before the answer came: the issue it names."""
+@pytest.mark.parametrize(
+    ("start", "typed", "destination"),
+    [
+        ("/acme/", "api-1", "/acme/issues/API-1"),
+        ("/acme/projects/WEB/issues", "inbox", "/acme/notifications"),
+    ],
+)
+def test_palette_goes_where_the_words_say(acme_page, live_server, start, typed, destination):
+    """Ctrl-K, a reference (any case) or a page's name typed fast, Enter at once (before the
+    answer came for a reference): that issue, that page."""
     page = acme_page
-    page.goto(live_server.url + "/acme/")
+    page.goto(live_server.url + start)
     page.keyboard.press("Control+k")
-    page.keyboard.type("api-1")
+    page.keyboard.type(typed)
     page.keyboard.press("Enter")
-    page.wait_for_url("**/acme/issues/API-1")
-    assert page.problems == []
-
-
-def test_palette_goes_to_the_inbox(acme_page, live_server):
-    """Ctrl-K, "inbox", Enter: the inbox."""
-    page = acme_page
-    page.goto(live_server.url + "/acme/projects/WEB/issues")
-    page.keyboard.press("Control+k")
-    page.keyboard.type("inbox")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/acme/notifications")
+    page.wait_for_url("**" + destination)
     assert page.problems == []
 
 
 def test_palette_arrows_move_and_escape_gives_the_focus_back(acme_page, live_server):
     """Arrow keys move the active option; Escape closes the palette and the focus returns."""
     page = acme_page
-    page.goto(live_server.url + "/acme/projects/WEB/issues")
-    search_field = page.get_by_label("Text")
-    search_field.focus()
+    page.goto(live_server.url + "/acme/projects/WEB/issues?sort=number")
+    page.get_by_label("Text").focus()  # where the focus returns
     page.keyboard.press("Control+k")
-    palette = page.get_by_role("dialog", name="Command palette")
+    palette, options = page.get_by_role("dialog", name="Command palette"), page.get_by_role("option")
     options = palette.get_by_role("option")
     expect(options.first).to_have_attribute("aria-selected", "true")
     page.keyboard.press("ArrowDown")
@@ -178,5 +180,5 @@ def test_palette_arrows_move_and_escape_gives_the_focus_back(acme_page, live_ser
     expect(options.last).to_have_attribute("aria-selected", "true")
     page.keyboard.press("Escape")
     expect(palette).to_be_hidden()
-    expect(search_field).to_be_focused()
+    expect(page.get_by_label("Text")).to_be_focused()
     assert page.problems == []

@@ -21,23 +21,9 @@ def palette_results():
     issues = palette.matching_issues(query) if query else []
     response = jsonify(
         projects=[
-            {
-                "key": p.key,
-                "name": p.name,
-                "archived": p.archived,
-                "url": url_for("issues.project_list", project_key=p.key),
-            }
-            for p in projects
+            {**p._asdict(), "url": url_for("issues.project_list", project_key=p.key)} for p in projects
         ],
-        issues=[
-            {
-                "ref": i.ref,
-                "title": i.title,
-                "state": i.state,
-                "url": url_for("issues.show", issue_ref=i.ref),
-            }
-            for i in issues
-        ],
+        issues=[{**i._asdict(), "url": url_for("issues.show", issue_ref=i.ref)} for i in issues],
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response
