@@ -44,15 +44,15 @@ def test_sign_up_verify_invite_accept_and_switch(page, app, live_server, migrate
     assert page.get_by_label("Email").input_value() == "ada@example.com"
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Log in").click()
-    page.get_by_role("heading", name="Analytical Engines").wait_for()
+    page.get_by_role("heading", name="Analytical Engines", exact=True).wait_for()
 
     page.locator("summary.switcher__current").click()
     page.get_by_role("link", name="+ Create organization").click()
     page.get_by_label("Organization name").fill("Difference Engines")
     page.get_by_role("button", name="Create organization").click()
-    page.get_by_role("heading", name="Difference Engines").wait_for()
+    page.get_by_role("heading", name="Difference Engines", exact=True).wait_for()
 
-    page.get_by_role("link", name="Members").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Members").click()
     page.get_by_label("Email address").fill("charles@example.com")
     page.get_by_label("Role").select_option("member")
     page.get_by_role("button", name="Send invitation").click()
@@ -65,14 +65,14 @@ def test_sign_up_verify_invite_accept_and_switch(page, app, live_server, migrate
     colleague.get_by_label("Your name").fill("Charles Babbage")
     colleague.get_by_label("Password").fill("another good passphrase")
     colleague.get_by_role("button", name="Create account and join").click()
-    colleague.get_by_role("heading", name="Difference Engines").wait_for()
+    colleague.get_by_role("heading", name="Difference Engines", exact=True).wait_for()
     assert "Member" in colleague.locator(".switcher__menu").text_content()
 
     page.reload()
-    page.get_by_role("link", name="Members").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Members").click()
     page.get_by_role("cell", name="Charles Babbage", exact=True).wait_for()
     page.locator("summary.switcher__current").click()
     page.locator(".switcher__menu").get_by_role("link", name=re.compile("Analytical Engines")).click()
-    page.get_by_role("heading", name="Analytical Engines").wait_for()
+    page.get_by_role("heading", name="Analytical Engines", exact=True).wait_for()
     assert page.url.endswith("/analytical-engines/")
     assert page.problems == []

@@ -29,7 +29,7 @@ def test_a_new_owner_creates_a_project_from_the_checklist(page, app, live_server
     checklist.get_by_role("link", name="Create a project").click()
     page.get_by_role("heading", name="New project").wait_for()
     page.get_by_label("Name").fill("Website")
-    page.get_by_label("Key").fill("WEB")
+    page.get_by_label("Key", exact=True).fill("WEB")
     page.get_by_role("button", name="Create project").click()
     page.wait_for_url(re.compile(r".*/acme/projects/WEB/issues$"))
 

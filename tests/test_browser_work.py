@@ -22,10 +22,10 @@ def test_project_issues_board_search_mention_notification(page, app, live_server
         db.session.commit()
 
     browser_login(page, live_server, "owner@example.com")
-    page.get_by_role("link", name="Projects").click()
+    page.get_by_role("link", name="Projects", exact=True).click()
     page.get_by_role("link", name="New project").click()
     page.get_by_label("Name").fill("Website")
-    page.get_by_label("Key").fill("WEB")
+    page.get_by_label("Key", exact=True).fill("WEB")
     page.get_by_role("button", name="Create project").click()
     page.get_by_role("heading", name="Website").wait_for()
 
