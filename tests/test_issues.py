@@ -598,3 +598,29 @@ def test_every_issue_link_on_a_page_of_issues_opens_that_issue(client, db_sessio
     assert links == {f"/acme/issues/{ref}" for ref in titles}, links
     for link in links:
         assert titles[link.rsplit("/", 1)[1]] in client.get(link).get_data(as_text=True)
+
+
+def test_board_places_a_card_below_another_or_one_step_up_or_down(client, db_session, acme):
+    """A move with ``after`` puts the card just below that card; ``step`` moves it one place up or
+    down its column (nothing at its end), as the board's buttons and drops do."""
+    for title in ("One", "Two", "Three"):
+        _issue(db_session, acme, title)
+    login(client, "owner@example.com")
+    with tenant_context(acme.id):
+        ids = {i.ref: str(i.id) for i in db_session.scalars(select(Issue)).all()}
+
+    def move(ref, **data):
+        return post_form(client, "/acme/projects/WEB/board", f"/acme/issues/{ref}/move", **data)
+
+    def todo():
+        return _board_cards(client.get("/acme/projects/WEB/board").get_data(as_text=True))["todo"]
+
+    assert move("WEB-1", state="todo", after=ids["WEB-2"]).status_code == 303
+    assert todo() == ["WEB-2", "WEB-1", "WEB-3"]
+    assert move("WEB-3", step="up", state="todo").status_code == 303
+    assert todo() == ["WEB-2", "WEB-3", "WEB-1"]
+    assert move("WEB-2", step="down", state="todo").status_code == 303
+    assert todo() == ["WEB-3", "WEB-2", "WEB-1"]
+    assert move("WEB-1", step="down", state="todo").status_code == 303
+    assert todo() == ["WEB-3", "WEB-2", "WEB-1"]
+    assert move("WEB-3", step="sideways", state="todo").status_code == 422

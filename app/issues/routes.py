@@ -290,7 +290,8 @@ def watch(issue_ref):
 @bp.post("/issues/<issue_ref>/move")
 @require("work.edit")
 def move(issue_ref):
-    """Move an issue to another board column: a plain form, or htmx swapping the board.
+    """Move an issue to another board column, or within its column (above ``before``, below
+    ``after``, or one ``step`` up or down): a plain form, or htmx swapping the board.
 
     The form says which column the card was in when the page was loaded; a card someone
     else moved since is not moved again (409, with the board as it is now).
@@ -302,10 +303,12 @@ def move(issue_ref):
     if form.from_state.data not in STATES:
         abort(400, edits.STALE_FORM)
     project_key = issue.project.key
+    place = {"before_id": request.form.get("before") or None, "after_id": request.form.get("after") or None}
     try:
-        issues.move_issue(
-            issue, current_user, form.state.data, request.form.get("before") or None, form.from_state.data
-        )
+        if request.form.get("step"):  # a card's own Up or Down button
+            issues.step_issue(issue, current_user, request.form["step"], form.from_state.data)
+        else:
+            issues.move_issue(issue, current_user, form.state.data, from_state=form.from_state.data, **place)
     except edits.EditConflict as conflict:
         db.session.rollback()
         (moved,) = conflict.conflicts

@@ -272,8 +272,11 @@ def add_comment(issue: Issue, actor, body: str) -> Comment:
     return comment
 
 
-def move_issue(issue: Issue, actor, state: str, before_id=None, from_state: str | None = None) -> None:
-    """Move to ``state`` (a board column), above the issue ``before_id`` or at the bottom.
+def move_issue(
+    issue: Issue, actor, state: str, before_id=None, from_state: str | None = None, after_id=None
+) -> None:
+    """Move to ``state`` (a board column): above the issue ``before_id``, below ``after_id``, or
+    at the bottom.
 
     ``from_state`` is the column the card was in when the board was loaded: if someone else
     moved it since (to a column other than ``state``), the move is refused (EditConflict).
@@ -285,18 +288,10 @@ def move_issue(issue: Issue, actor, state: str, before_id=None, from_state: str 
             [edits.Conflict("state", "State", from_state, issue.state, state)], issue, {"state": issue.state}
         )
     old_state = issue.state
-    if old_state == state and not before_id:
+    if old_state == state and not (before_id or after_id):
         return
-    if before_id:
-        before = Issue.get_scoped(db.session, before_id)
-        if before is None or before.project_id != issue.project_id or before.state != state:
-            raise IssueError("That position is not in this column.")
-        above = db.session.scalar(
-            select(func.max(Issue.rank)).where(
-                Issue.project_id == issue.project_id, Issue.state == state, Issue.rank < before.rank
-            )
-        )
-        issue.rank = ((above if above is not None else before.rank - RANK_STEP) + before.rank) / 2
+    if before_id or after_id:
+        issue.rank = _rank_beside(issue, state, before_id, after_id)
     elif old_state != state:
         issue.rank = _rank_at_bottom(issue.project_id, state)
     if old_state != state:
@@ -304,6 +299,38 @@ def move_issue(issue: Issue, actor, state: str, before_id=None, from_state: str 
         issue.closed_at = utcnow() if state in CLOSED_STATES else None
         _record(issue, actor, "state", STATE_LABELS[old_state], STATE_LABELS[state])
     _touch(issue)
+
+
+def _rank_beside(issue: Issue, state: str, before_id=None, after_id=None) -> float:
+    """A rank just above the card ``before_id`` (else just below ``after_id``) of column ``state``."""
+    other = Issue.get_scoped(db.session, before_id or after_id)
+    if other is None or other.project_id != issue.project_id or other.state != state:
+        raise IssueError("That position is not in this column.")
+    in_column = (Issue.project_id == issue.project_id, Issue.state == state)
+    if before_id:
+        above = db.session.scalar(select(func.max(Issue.rank)).where(*in_column, Issue.rank < other.rank))
+        return ((above if above is not None else other.rank - RANK_STEP) + other.rank) / 2
+    below = db.session.scalar(select(func.min(Issue.rank)).where(*in_column, Issue.rank > other.rank))
+    return ((below if below is not None else other.rank + RANK_STEP) + other.rank) / 2
+
+
+#: The steps of a card's own buttons on the board: one place up or down its column.
+STEPS = ("up", "down")
+
+
+def step_issue(issue: Issue, actor, step: str, from_state: str) -> None:
+    """Move one place ``up`` or ``down`` the column ``from_state`` (nothing at its end); a card
+    someone else moved to another column since is not moved (EditConflict, as ``move_issue``)."""
+    if step not in STEPS:
+        raise IssueError("Choose up or down.")
+    in_column = select(Issue.id).where(Issue.project_id == issue.project_id, Issue.state == issue.state)
+    if step == "up":
+        nearest = in_column.where(Issue.rank < issue.rank).order_by(Issue.rank.desc(), Issue.id.desc())
+    else:
+        nearest = in_column.where(Issue.rank > issue.rank).order_by(Issue.rank, Issue.id)
+    neighbour = db.session.scalar(nearest.limit(1))
+    beside = {} if neighbour is None else {"before_id" if step == "up" else "after_id": neighbour}
+    move_issue(issue, actor, from_state, from_state=from_state, **beside)
 
 
 # --- refusing a change that collides with another -----------------------------------------
