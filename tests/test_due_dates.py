@@ -88,10 +88,14 @@ def test_the_services_refuse_a_due_date_out_of_range(db_session, acme):
 
 
 def test_the_csv_import_reports_a_due_date_out_of_range(db_session, acme):
-    """An imported row with such a due date is reported by line, with the reason."""
+    """An imported row with such a due date is reported by line, with the reason: imported
+    without it and a warning, or rejected in strict mode."""
     with tenant_context(acme):
-        checker = RowChecker(["title", "due_date"])
+        checker, strict = RowChecker(["title", "due_date"]), RowChecker(["title", "due_date"], strict=True)
         for value in OUT_OF_RANGE:
             with pytest.raises(RowProblem, match="due date"):
-                checker.check(2, ["A title", value])
+                strict.check(2, ["A title", value])
+            row = checker.check(2, ["A title", value])
+            assert row.due_date is None
+            assert any("due date" in str(warning) for warning in row.warnings)
         assert checker.check(3, ["A title", "2999-12-31"]).due_date == date(2999, 12, 31)

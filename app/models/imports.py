@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ForeignKey, Index
+from sqlalchemy import Index
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.tenancy import TenantMixin
 from app.extensions import db
-from app.models.base import JSONDocument, new_id
+from app.models.base import JSONDocument, new_id, tenant_fk
 
 
 class ImportProblem(TenantMixin, db.Model):
@@ -24,11 +24,14 @@ class ImportProblem(TenantMixin, db.Model):
     __tablename__ = "import_problems"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    task_id: Mapped[uuid.UUID]
     #: Where the row starts in the file (line 1 is the header).
     line: Mapped[int]
     rejected: Mapped[bool]
     cells: Mapped[list | None] = mapped_column(JSONDocument)
     problems: Mapped[list] = mapped_column(JSONDocument)
 
-    __table_args__ = (Index("ix_import_problems_task_line", "tenant_id", "task_id", "line", unique=True),)
+    __table_args__ = (
+        tenant_fk(["task_id"], "tasks"),
+        Index("ix_import_problems_task_line", "tenant_id", "task_id", "line", unique=True),
+    )

@@ -49,6 +49,8 @@ class Task(TenantOrSystemMixin, db.Model):
         CheckConstraint("progress >= 0 AND progress <= 100", name="progress_percent"),
         CheckConstraint("status IN ('queued', 'started', 'finished', 'failed')", name="status_known"),
         Index("ix_tasks_kind_created_at", "tenant_id", "kind", "created_at"),
+        # The key of tenant tables' foreign keys to a task (the system's tasks have no tenant).
+        Index("ix_tasks_tenant_id_id", "tenant_id", "id", unique=True),
         Index("ix_tasks_status_finished_at", "status", "finished_at"),
     )
 
