@@ -87,7 +87,14 @@
       say(refusal(move.ref, xhr), true);
       return;
     }
-    if (xhr.status === 409) {
+    // The columns that came back are swapped in now, but htmx takes over their forms only once
+    // they have settled: the focus (and a second key press) waits until then, or the press
+    // would send the plain form and load the whole page.
+    document.addEventListener("htmx:afterSettle", () => announce(move, xhr.status), { once: true });
+  });
+
+  function announce(move, statusCode) {
+    if (statusCode === 409) {
       say("", false); // the board that came back says why, in an alert
     } else {
       const where = whereIs(move.cardId);
@@ -98,7 +105,7 @@
       const control = card.querySelector(`.board-card__move ${move.focus}`);
       if (control) control.focus();
     }
-  });
+  }
 
   /** Drops are taken while no move is on its way. */
   function setDragging(enabled) {
