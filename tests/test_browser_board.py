@@ -120,6 +120,7 @@ def test_a_card_moves_with_the_keyboard(page, app, live_server, acme_board):
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Raise WEB-2 one place"
     with page.expect_response(lambda response: response.url.endswith("/move")):
         page.keyboard.press("Enter")  # already at the top: stays
+    page.locator("#board-columns:not([aria-busy])").wait_for()
     assert refs(page, "todo") == ["WEB-2", "WEB-1", "WEB-3"]
     page.get_by_role("button", name="Lower WEB-1 one place").press("Enter")
     page.get_by_role("status").get_by_text("WEB-1 moved: Todo, 3 of 3.").wait_for()
@@ -133,6 +134,26 @@ def test_a_card_moves_with_the_keyboard(page, app, live_server, acme_board):
     page.reload()
     assert refs(page, "todo") == ["WEB-2", "WEB-1"]
     assert refs(page, "in_review") == ["WEB-3"]
+    assert page.problems == [], "\n".join(page.problems)
+
+
+def test_a_key_pressed_the_moment_the_columns_come_back_moves_through_the_board(
+    page, app, live_server, acme_board
+):
+    """A card's control used the instant its move's answer is in is sent by the board, not as a
+    plain form that would load the whole page, and each of the two moves is said."""
+    open_board(page, live_server)
+    page.evaluate("window.sameDocument = true")
+    page.evaluate(
+        """() => document.addEventListener("htmx:afterRequest", () => {
+            document.querySelector('[aria-label="Lower WEB-1 one place"]').click();
+        }, { once: true })"""
+    )
+    page.get_by_role("button", name="Raise WEB-2 one place").click()
+    page.get_by_role("status").get_by_text("WEB-1 moved: Todo, 3 of 3.").wait_for()
+    assert refs(page, "todo") == ["WEB-2", "WEB-3", "WEB-1"]
+    assert page.evaluate("window.sameDocument") is True
+    assert stored(app, acme_board)["todo"] == ["WEB-2", "WEB-3", "WEB-1"]
     assert page.problems == [], "\n".join(page.problems)
 
 

@@ -57,6 +57,29 @@ def test_requests_queued_behind_busy_threads_give_one_warning_with_the_deepest_q
     assert queued[0].queue_depth_max >= 1
 
 
+def test_the_web_threads_end_before_the_pipe_that_wakes_the_loop_closes():
+    """A stopped server closes its wake-up pipe only after its threads have ended, and a late pull
+    of it (a request cut at the deadline) does nothing instead of writing to a closed descriptor."""
+    server = GracefulServer(lambda environ, start_response: [], 5, host="127.0.0.1", port=0, threads=2)
+    trigger = server.server.trigger
+    threads_at_close: list[int] = []
+    close = trigger.close
+
+    def close_and_count():
+        threads_at_close.append(len(server.dispatcher.threads))
+        close()
+
+    trigger.close = close_and_count
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    wait_for(lambda: len(server.dispatcher.threads) == 2, timeout=15, message="two web threads")
+    server.stop()
+    serving.join(15)
+
+    assert threads_at_close and threads_at_close[0] == 0
+    server.server.pull_trigger()  # as a thread finishing a cut request would
+
+
 def test_the_queue_warning_repeats_once_per_period_with_what_happened_since():
     """After the period the next queued request logs again, with the queue seen since the last line."""
     records: list[logging.LogRecord] = []

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import threading
 import time
 
 from flask import Flask
@@ -98,6 +99,8 @@ class GracefulServer:
         self.dispatcher.queue_logger = QueuedRequests(logging.getLogger("waitress.queue"))
         for listener in self.listeners():
             listener.channel_class = Channel
+        #: The pipes that wake the loop (the listeners may share one), kept past the listeners' close.
+        self.triggers = list({id(d.trigger): d.trigger for d in self.listeners()}.values())
 
     def listeners(self) -> list[BaseWSGIServer]:
         return [d for d in self.map.values() if isinstance(d, BaseWSGIServer)]
@@ -126,8 +129,14 @@ class GracefulServer:
                 wasyncore.loop(timeout=loop_timeout, map=self.map, use_poll=use_poll, count=1)
             return self._drain(use_poll)
         finally:
-            wasyncore.close_all(self.map)
+            # The threads first, as waitress's own close does: a thread ends each request by waking
+            # the loop through its trigger, a pipe, which must still be open then. Closed under a
+            # thread still running (a request cut at the deadline), that write would fail, or land
+            # in whatever file reused the pipe's descriptor: once closed, the trigger is pulled no more.
             self.dispatcher.shutdown(cancel_pending=True, timeout=1)
+            for trigger in self.triggers:
+                _close_trigger_for_good(trigger)
+            wasyncore.close_all(self.map)
 
     def _close_idle(self, cutoff: float) -> None:
         for channel in self.channels():
@@ -154,6 +163,24 @@ class GracefulServer:
         else:
             log.info("web stopped", extra={"connections_left": len(self.channels())})
         return cut
+
+
+def _close_trigger_for_good(trigger) -> None:
+    """Close waitress's trigger so that a thread pulling it at the same moment, or later, does
+    nothing, instead of writing to a closed (or reused) descriptor."""
+    lock = threading.Lock()
+    pull = trigger.pull_trigger
+    closed = False
+
+    def pull_unless_closed(thunk=None):
+        with lock:
+            if not closed:
+                pull(thunk)
+
+    trigger.pull_trigger = pull_unless_closed
+    with lock:
+        closed = True
+        trigger.close()
 
 
 def run_web(app: Flask, host: str, port: int, threads: int, shutdown_seconds: float, **settings) -> int:

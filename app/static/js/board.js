@@ -5,9 +5,12 @@
 (() => {
   "use strict";
 
-  /** The move on its way: the card's id and reference, the control of its form that had the
-   * focus, and, for a drop, where the card came from (to put it back if the move is refused). */
-  let pending = null;
+  /** A card just dropped: its id, and where it came from (to put it back if the move is
+   * refused), until its request starts. Each request then carries its own move (see below), so
+   * two moves on their way at once are each said and undone for their own card. */
+  let dropping = null;
+  /** How many moves are on their way. */
+  let moving = 0;
 
   const status = () => document.getElementById("board-status");
 
@@ -56,13 +59,26 @@
     return form.closest(".board-card");
   }
 
+  /** The move a request of a card's form is making, or null for any other request. */
+  function moveOf(event) {
+    const config = event.detail.requestConfig;
+    return (config && config.boardMove) || null;
+  }
+
   document.addEventListener("htmx:beforeRequest", (event) => {
     const form = event.detail.elt;
-    if (!form.matches || !form.matches(".board-card__move")) return;
+    if (!form.matches || !form.matches(".board-card__move") || !event.detail.requestConfig) return;
     const card = cardOf(form);
-    const dropped = pending && pending.cardId === card.id ? pending.origin : null;
-    pending = { cardId: card.id, ref: card.dataset.ref, focus: focusedControl(form), origin: dropped };
-    setDragging(false);
+    const origin = dropping && dropping.cardId === card.id ? dropping.origin : null;
+    dropping = null;
+    event.detail.requestConfig.boardMove = {
+      cardId: card.id,
+      ref: card.dataset.ref,
+      focus: focusedControl(form),
+      origin,
+    };
+    moving += 1;
+    setBusy();
   });
 
   // A drag leaves empty style attributes on the cards (SortableJS's animation). htmx copies the
@@ -75,22 +91,21 @@
     }
   });
 
+  // htmx answers here once the columns that came back are swapped in and taken over: the page
+  // sets no settle delay (base.html's htmx-config), so a form swapped in is never left for a
+  // moment as a plain form, which a quick second key press would send, loading the whole page.
   document.addEventListener("htmx:afterRequest", (event) => {
-    const form = event.detail.requestConfig && event.detail.requestConfig.elt;
-    if (!pending || !form || !form.matches(".board-card__move")) return;
-    const move = pending;
-    pending = null;
-    setDragging(true);
+    const move = moveOf(event);
+    if (!move) return;
+    moving -= 1;
+    setBusy();
     const xhr = event.detail.xhr;
     if (!event.detail.successful) {
       putBack(move.origin);
       say(refusal(move.ref, xhr), true);
       return;
     }
-    // The columns that came back are swapped in now, but htmx takes over their forms only once
-    // they have settled: the focus (and a second key press) waits until then, or the press
-    // would send the plain form and load the whole page.
-    document.addEventListener("htmx:afterSettle", () => announce(move, xhr.status), { once: true });
+    announce(move, xhr.status);
   });
 
   function announce(move, statusCode) {
@@ -107,11 +122,14 @@
     }
   }
 
-  /** Drops are taken while no move is on its way. */
-  function setDragging(enabled) {
+  /** While a move is on its way the columns are busy (aria-busy) and take no drop. */
+  function setBusy() {
+    const columns = document.getElementById("board-columns");
+    if (columns && moving > 0) columns.setAttribute("aria-busy", "true");
+    else if (columns) columns.removeAttribute("aria-busy");
     document.querySelectorAll(".board-column__cards").forEach((list) => {
       const sortable = window.Sortable && Sortable.get(list);
-      if (sortable) sortable.option("disabled", !enabled);
+      if (sortable) sortable.option("disabled", moving > 0);
     });
   }
 
@@ -132,8 +150,7 @@
     const form = card.querySelector(".board-card__move");
     const list = card.parentElement;
     if (!form || (event.from === event.to && event.oldDraggableIndex === event.newDraggableIndex)) return;
-    const origin = { card, list: event.from, index: event.oldDraggableIndex };
-    pending = { cardId: card.id, ref: card.dataset.ref, focus: null, origin };
+    dropping = { cardId: card.id, origin: { card, list: event.from, index: event.oldDraggableIndex } };
     const values = { state: list.dataset.state, before: "", after: "", ...place(card) };
     htmx.ajax("POST", form.getAttribute("action"), {
       source: form,
