@@ -60,6 +60,7 @@ def register_extensions(app: Flask) -> None:
         database,  # engine event hooks; SQLite GET views that write
         tenancy,  # noqa: F401  (ORM tenant scoping hooks)
     )
+    from app.core.csrf_tokens import csrf_token
     from app.core.ratelimits import register_rate_limits
     from app.core.replica import register_replica_reads
     from app.core.security import check_csrf_only_on_unsafe_methods
@@ -84,6 +85,7 @@ def register_extensions(app: Flask) -> None:
     compress.init_app(app)
     csrf.init_app(app)
     check_csrf_only_on_unsafe_methods(app)
+    app.jinja_env.globals["csrf_token"] = csrf_token  # Flask-WTF's, signed once per session
     redis_connections.init_app(app)
     # Sessions live in Redis: the client object is created here, connected on first use.
     register_sessions(app, redis_connections.client(app))

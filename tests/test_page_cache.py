@@ -208,3 +208,23 @@ def test_a_project_rename_shows_at_once_on_the_board_and_lists(app, client, db_s
     for url in (LIST, BOARD):
         html = grace.get(url).get_data(as_text=True)
         assert "Storefront" in html and "Website" not in html, url
+
+
+def test_a_session_carries_one_signed_token_on_every_page(app, client, db_session, acme):
+    """A session's pages carry one signed token, pages of a later second too; it posts, and
+    another session's token does not."""
+    import time
+
+    login(client, "grace@example.com")
+    first = csrf_token_from(client.get(LIST).get_data(as_text=True))
+    second = int(time.time())
+    while int(time.time()) == second:  # a token signed now would carry another time stamp
+        time.sleep(0.01)
+    assert csrf_token_from(client.get("/acme/issues").get_data(as_text=True)) == first
+    assert csrf_token_from(client.get(BOARD).get_data(as_text=True)) == first
+    other = app.test_client()
+    login(other, "grace@example.com")
+    theirs = csrf_token_from(other.get(LIST).get_data(as_text=True))
+    assert theirs != first
+    assert other.post("/logout", data={"csrf_token": first}).status_code == 400
+    assert client.post("/logout", data={"csrf_token": first}).status_code in (302, 303)

@@ -62,6 +62,10 @@ def test_logs_are_json_with_request_id(app, monkeypatch):
 
             g.request_id = "json-req-7"
             logging.getLogger("worklane.test").info("hello", extra={"answer": 42})
+            try:
+                raise ValueError("kaput")
+            except ValueError:
+                logging.getLogger("worklane.test").exception("failed %s", "here")
     finally:
         monkeypatch.undo()
         configure_logging(app.config["LOG_LEVEL"], json=app.config["LOG_JSON"])
@@ -72,6 +76,11 @@ def test_logs_are_json_with_request_id(app, monkeypatch):
     assert payload["answer"] == 42
     assert payload["level"] == "INFO"
     assert payload["logger"] == "worklane.test"
+    assert list(payload)[:5] == ["time", "level", "logger", "message", "request_id"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", payload["time"])
+    failed = json.loads(next(ln for ln in stream.getvalue().splitlines() if "failed here" in ln))
+    assert (failed["level"], failed["request_id"]) == ("ERROR", "json-req-7")
+    assert failed["exc_info"].startswith("Traceback") and "ValueError: kaput" in failed["exc_info"]
 
 
 @pytest.fixture

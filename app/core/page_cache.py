@@ -113,9 +113,9 @@ def cached_page(
     the new versions, neither rendered nor compressed again.
     """
     from flask import request, session
-    from flask_wtf.csrf import generate_csrf
 
     from app.core.compression import precompress, token_page
+    from app.core.csrf_tokens import csrf_token
 
     user_id = _VIEWER["find"]()
     if user_id is None or session._get_current_object().get("_flashes"):
@@ -128,11 +128,11 @@ def cached_page(
     if not (isinstance(stored, tuple) and len(stored) == 4):
         stored = None
     elif stored[0] == current:
-        return token_page(stored[1], CSRF_PLACEHOLDER, stored[2], generate_csrf())
+        return token_page(stored[1], CSRF_PLACEHOLDER, stored[2], csrf_token())
     # The versions were read before the data: a change committed meanwhile moves them again.
     cache.read_ahead_while_rendering()
     with cache.stores_together():  # what rendering keeps (list rows, search results), with the page
-        token = generate_csrf()
+        token = csrf_token()
         values = digest = None
         if shown is not None:
             values = shown()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import render_template
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from app.core import cache, page_cache
+from app.core.csrf_tokens import csrf_token
 from app.core.permissions import can
 from app.extensions import cache as app_cache
 from app.issues.queries import board_columns, column_counts
@@ -33,7 +33,7 @@ def board_columns_html(project: Project, can_edit: bool) -> str:
             )
         )
         cache.store(key, html, timeout=cache.DEFAULT_TIMEOUT)
-    return html.replace(page_cache.CSRF_PLACEHOLDER, generate_csrf())
+    return html.replace(page_cache.CSRF_PLACEHOLDER, csrf_token())
 
 
 def board_response(project: Project, partial: bool = False, notice: str | None = None):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import abort, render_template, request
-from flask_wtf.csrf import generate_csrf
 
 from app.core import page_cache
+from app.core.csrf_tokens import csrf_token
 from app.core.permissions import can, require
 from app.issues import bp, queries
 from app.issues.board import board_response
@@ -40,7 +40,7 @@ def board_column(project_key, state):
         state=state,
         cards=cards,
         has_more=has_more,
-        csrf_value=generate_csrf(),
+        csrf_value=csrf_token(),
         can_edit=can("work.edit"),
         state_labels=STATE_LABELS,
         priority_labels=PRIORITY_LABELS,

@@ -32,11 +32,11 @@ import re
 import uuid
 
 from flask import abort, g, make_response, render_template, request, session, url_for
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from app.auth.identity import signed_in
 from app.core import cache, compression, page_cache
+from app.core.csrf_tokens import csrf_token
 from app.core.markdown import MENTION_PLACEHOLDER, RENDERER_VERSION, stored_html
 from app.core.tenancy import require_tenant
 from app.extensions import cache as app_cache
@@ -233,7 +233,7 @@ def page_response(issue_ref: str, render, edit_form):
             html = str(render(parts, watch, edit_form(parts)))
             store_rendered_parts()
             return html
-        token = generate_csrf()
+        token = csrf_token()
         # The frame shows nothing of the issue but its reference (the URL's): it is kept while
         # the person's own versions and the tenant's names stay as they were.
         frame_versions = versions[1:]
@@ -295,7 +295,7 @@ def _fill(frame: str, parts: dict, watch: dict, edit_form: str) -> str:
 
 
 def _with_token(html: str, compressed):
-    return compression.token_page(html, page_cache.CSRF_PLACEHOLDER, compressed, generate_csrf())
+    return compression.token_page(html, page_cache.CSRF_PLACEHOLDER, compressed, csrf_token())
 
 
 def _answer(etag: str, body):
