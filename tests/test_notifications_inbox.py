@@ -210,8 +210,8 @@ def test_mark_read_returns_to_the_same_filter_and_page(app, db_session, team):
     response = _submit(grace, html, older, f"{INBOX}/{ids[52]}/mark-read")
     assert response.status_code == 303 and response.headers["Location"] == older
     after = _page(grace, older)
-    assert _shown(after) == ids[50:] and 'aria-label="Mark WEB-1 read"' in after
-    assert after.count('aria-label="Mark WEB-1 read"') == 4
+    assert _shown(after) == ids[50:] and 'aria-label="Mark read: WEB-1"' in after
+    assert after.count('aria-label="Mark read: WEB-1"') == 4
     assert _badge(after) == 54
 
 
