@@ -137,6 +137,7 @@ def register_blueprints(app: Flask) -> None:
 def register_web_basics(app: Flask) -> None:
     from app.core.errors import register_error_handlers
     from app.core.metrics import register_http_metrics
+    from app.core.offline import register_offline
     from app.core.security import register_host_check, register_security_headers
     from app.core.web import register_input_checks, register_static_versioning, register_template_helpers
 
@@ -145,6 +146,7 @@ def register_web_basics(app: Flask) -> None:
     register_host_check(app)
     register_input_checks(app)
     register_static_versioning(app)
+    register_offline(app)
     register_template_helpers(app)
     register_http_metrics(app)  # counts and times every request
 

@@ -246,3 +246,26 @@ def test_a_password_reset_by_a_visitor_needs_its_token_and_no_stored_session(app
     assert done.status_code == 303
     assert "Your password is changed" in visitor.get(done.headers["Location"]).get_data(as_text=True)
     assert redis_client.keys(SESSION_KEYS) == []
+
+
+def test_pages_name_the_session_to_the_service_worker_by_a_tag_only(app, client, db_session):
+    """A signed-in page names its session by a tag (not the session id or its CSRF secret), new
+    at each login; a signed-out page names none; the worker's script is never kept stale."""
+    make_acme()
+    db_session.commit()
+    assert "Worklane-Offline" not in client.get("/login").headers
+    script = client.get("/sw.js")
+    assert script.mimetype == "text/javascript" and script.headers["Cache-Control"] == "no-cache"
+    assert b"worklane-pages-" in script.data
+    login(client, "owner@example.com")
+    first = client.get("/acme/").headers["Worklane-Offline"]
+    assert first == client.get("/acme/issues").headers["Worklane-Offline"]
+    tag = first.split(";")[0].removeprefix("tag=")
+    sid = client.get_cookie("worklane_session").value
+    assert tag not in sid and sid not in first
+    assert first.endswith(f"max-age={app.config['SESSION_IDLE_MINUTES'] * 60}")
+    assert "Worklane-Offline" not in client.get("/healthz").headers
+    post_form(client, "/acme/", "/logout")
+    assert "Worklane-Offline" not in client.get("/login").headers
+    login(client, "owner@example.com")
+    assert client.get("/acme/").headers["Worklane-Offline"] != first

@@ -3,6 +3,12 @@
 // (shortcuts, listed by "?", and the command palette on Ctrl-K / Cmd-K).
 document.documentElement.classList.add("js");
 
+// The service worker (app/static/js/sw.js): static files without a round trip, and the pages a
+// signed-in person opened readable when the server cannot be reached.
+if ("serviceWorker" in navigator && window.isSecureContext) {
+  window.addEventListener("load", () => navigator.serviceWorker.register("/sw.js").catch(() => {}));
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpMenu();
   const keyboard = document.getElementById("keyboard");
