@@ -8,6 +8,7 @@ import pytest
 
 from app.extensions import db
 from tests.accounts import browser_login
+from tests.conftest import CHROMIUM_ARGS
 from tests.factories import make_acme
 
 pytestmark = pytest.mark.browser
@@ -125,3 +126,31 @@ def test_an_edit_is_never_hidden_offline_behind_an_older_copy(page, app, live_se
     page.goto(live_server.url + LIST)
     page.get_by_role("heading", name="You are offline").wait_for()
     assert "Checkout fails on Safari" not in page.content()
+
+
+def test_back_and_forward_restore_pages_without_loading_them(chromium_path, app, live_server, acme_offline):
+    """Back and forward show the pages as they were left (the browser's back/forward cache: the
+    pages may be kept, being ``no-cache``, not ``no-store``), not loaded again."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Playwright turns the back/forward cache off by default; a person's browser has it on.
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            ignore_default_args=["--disable-back-forward-cache"],
+        )
+        try:
+            page = browser.new_context().new_page()
+            signed_in_with_the_worker(page, live_server)
+            page.goto(live_server.url + LIST)
+            page.evaluate("window.leftHere = 'list'")
+            page.goto(live_server.url + ISSUE)
+            page.evaluate("window.leftHere = 'issue'")
+            page.go_back(wait_until="commit")  # a page restored fires no load event
+            assert page.evaluate("window.leftHere") == "list"
+            page.go_forward(wait_until="commit")
+            assert page.evaluate("window.leftHere") == "issue"
+        finally:
+            browser.close()
