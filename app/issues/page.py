@@ -133,7 +133,7 @@ def _render_parts(
     issue_labels = [label for label in labels if label.id in label_ids]
     if len(issue_labels) < len(label_ids):
         issue_labels = queries.labels_named(label_ids)
-    mention_url = _mention_url(handles) if _has_mentions(issue, comments) else None
+    mention_url = mention_url_for(handles) if _has_mentions(issue, comments) else None
 
     def html_of(row) -> Markup:
         if isinstance(row, page_queries.ShownIssue):
@@ -177,7 +177,9 @@ def _has_mentions(issue: page_queries.ShownIssue, comments) -> bool:
     )
 
 
-def _mention_url(handles: dict[str, str]):
+def mention_url_for(handles: dict[str, str]):
+    """Links @mentions of members (by the handles that name them) to the issues assigned to them."""
+
     def url(handle: str):
         user_id = handles.get(handle.lower())
         return url_for("issues.all_issues", assignee=user_id) if user_id else None
