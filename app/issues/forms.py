@@ -31,6 +31,9 @@ def due_date_in_range(form, field):
         raise ValidationError(problem)
 
 
+PICKER = {"data-picker": ""}
+
+
 class IssueForm(FlaskForm):
     title = name_field("Title", "Give the issue a title.", 255, "At most 255.")
     description = long_text_field(
@@ -41,8 +44,13 @@ class IssueForm(FlaskForm):
     )
     state = SelectField("State", choices=STATE_CHOICES, default="todo", widget=QuickSelect())
     priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="0", widget=QuickSelect())
-    assignees = SelectMultipleField("Assignees", choices=[], validate_choice=False, widget=QuickSelect(True))
-    labels = SelectMultipleField("Labels", choices=[], validate_choice=False, widget=QuickSelect(True))
+    # ``data-picker``: app/static/js/picker.js shows these as searchable pickers.
+    assignees = SelectMultipleField(
+        "Assignees", choices=[], validate_choice=False, widget=QuickSelect(True), render_kw=PICKER
+    )
+    labels = SelectMultipleField(
+        "Labels", choices=[], validate_choice=False, widget=QuickSelect(True), render_kw=PICKER
+    )
     #: A label to add that is not in the list yet: created with the issue's save (or the existing
     #: label of that name, whatever its case, is added).
     new_label = StringField(

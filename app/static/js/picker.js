@@ -1,0 +1,117 @@
+// Searchable pickers for people and labels. A <select multiple data-picker> (which works alone
+// without this script, and which the form still sends) is shown as what is chosen, each with a
+// button that takes it off, above a box that finds the others as you type and a checkbox for
+// each. Enter in the box chooses the first match.
+(() => {
+  "use strict";
+
+  let made = 0;
+
+  function element(tag, attributes = {}, text = "") {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function make(select) {
+    if (select.dataset.pickerReady) return;
+    select.dataset.pickerReady = "true";
+    const id = `picker-${(made += 1)}`;
+    const label = document.querySelector(`label[for="${select.id}"]`);
+    const name = (label ? label.textContent : select.name).trim();
+    const lower = name.toLowerCase();
+
+    const box = element("div", { class: "picker" });
+    const chosen = element("ul", { class: "picker__chosen", "aria-label": `Chosen ${lower}` });
+    const filter = element("input", {
+      type: "search",
+      id: `${id}-find`,
+      class: "picker__find",
+      placeholder: `Find ${lower}…`,
+      autocomplete: "off",
+      "aria-controls": `${id}-options`,
+    });
+    const options = element("ul", { class: "picker__options", id: `${id}-options`, role: "group" });
+    const none = element("p", { class: "picker__none muted", hidden: "" }, "Nothing matches.");
+    if (label) {
+      label.setAttribute("for", filter.id); // the label now names the box that finds
+      label.id = label.id || `${id}-label`;
+      options.setAttribute("aria-labelledby", label.id);
+    }
+
+    const checks = new Map(); // option -> its checkbox
+    for (const option of select.options) {
+      const check = element("input", { type: "checkbox", id: `${id}-${option.index}` });
+      check.checked = option.selected;
+      check.addEventListener("change", () => {
+        option.selected = check.checked;
+        showChosen();
+      });
+      const item = element("li", { class: "picker__option" });
+      item.append(check, element("label", { for: check.id }, option.textContent));
+      options.append(item);
+      checks.set(option, check);
+    }
+
+    function showChosen() {
+      chosen.replaceChildren();
+      for (const option of select.options) {
+        if (!option.selected) continue;
+        const chip = element("li", { class: "picker__chip" }, option.textContent);
+        const remove = element("button", {
+          type: "button",
+          class: "picker__remove",
+          "aria-label": `Remove ${option.textContent}`,
+        }, "×");
+        remove.addEventListener("click", () => {
+          option.selected = false;
+          checks.get(option).checked = false;
+          showChosen();
+          filter.focus();
+        });
+        chip.append(remove);
+        chosen.append(chip);
+      }
+      chosen.hidden = chosen.children.length === 0;
+    }
+
+    function matches() {
+      const words = filter.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+      let shown = 0;
+      for (const [option, check] of checks) {
+        const text = option.textContent.toLowerCase();
+        const hit = words.every((word) => text.includes(word));
+        check.parentElement.hidden = !hit;
+        if (hit) shown += 1;
+      }
+      none.hidden = shown > 0;
+    }
+
+    filter.addEventListener("input", matches);
+    filter.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter") return;
+      event.preventDefault(); // not the form's submit: Enter here chooses
+      for (const [option, check] of checks) {
+        if (check.parentElement.hidden || check.checked) continue;
+        check.checked = option.selected = true;
+        showChosen();
+        filter.value = "";
+        matches();
+        return;
+      }
+    });
+
+    select.hidden = true;
+    select.after(box);
+    box.append(chosen, filter, options, none);
+    showChosen();
+  }
+
+  function makeAll(root) {
+    if (root.querySelectorAll) root.querySelectorAll("select[multiple][data-picker]").forEach(make);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => makeAll(document));
+  document.addEventListener("htmx:load", (event) => makeAll(event.detail.elt));
+})();
