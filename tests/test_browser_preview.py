@@ -47,7 +47,8 @@ def test_a_description_and_a_comment_preview_before_they_are_saved(page, app, li
 
 def test_assignees_and_labels_are_picked_by_typing(page, app, live_server):
     """In the edit form Olive finds Grace by typing, picks her with Enter, takes a label off by
-    its chip, adds one by its checkbox, and saving keeps exactly those."""
+    its chip, adds one by its checkbox, creates one by typing its name, and saving keeps exactly
+    those."""
     with app.app_context():
         acme = make_acme(
             {"grace@example.com": "member", "vic@example.com": "viewer"}, labels=("bug", "ui", "backend")
@@ -72,10 +73,16 @@ def test_assignees_and_labels_are_picked_by_typing(page, app, live_server):
     assert chips.get_by_role("button", name="Remove Grace Hopper").is_visible()
     page.get_by_role("button", name="Remove bug").click()
     page.get_by_role("group", name="Labels").get_by_role("checkbox", name="ui").check()
+    labels = page.get_by_role("searchbox", name="Labels")
+    labels.fill("Frontend")
+    assert page.get_by_role("button", name="Create “Frontend”").is_visible()
+    labels.press("Enter")  # creates it
+    page.get_by_role("list", name="Chosen labels").get_by_text("Frontend (new)").wait_for()
+    assert page.get_by_label("New label").is_hidden()
     page.get_by_role("button", name="Save").click()
     page.get_by_text("Saved.").wait_for()
     with app.app_context(), tenant_context(org_id):
         issue = db.session.scalars(select(Issue)).one()
         assert sorted(u.email for u in issue.assignees) == ["grace@example.com", "owner@example.com"]
-        assert [label.name for label in issue.labels] == ["ui"]
+        assert sorted(label.name for label in issue.labels) == ["Frontend", "ui"]
     assert page.problems == [], "\n".join(page.problems)

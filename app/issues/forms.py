@@ -49,7 +49,11 @@ class IssueForm(FlaskForm):
         "Assignees", choices=[], validate_choice=False, widget=QuickSelect(True), render_kw=PICKER
     )
     labels = SelectMultipleField(
-        "Labels", choices=[], validate_choice=False, widget=QuickSelect(True), render_kw=PICKER
+        "Labels",
+        choices=[],
+        validate_choice=False,
+        widget=QuickSelect(True),
+        render_kw={**PICKER, "data-picker-create": "new_label"},  # a name found nowhere is created
     )
     #: A label to add that is not in the list yet: created with the issue's save (or the existing
     #: label of that name, whatever its case, is added).

@@ -1,7 +1,9 @@
 // Searchable pickers for people and labels. A <select multiple data-picker> (which works alone
 // without this script, and which the form still sends) is shown as what is chosen, each with a
 // button that takes it off, above a box that finds the others as you type and a checkbox for
-// each. Enter in the box chooses the first match.
+// each. Enter in the box chooses the first match. With data-picker-create="<id>" (labels), a name
+// that matches nothing can be created: it goes in that text field (which the form sends, and the
+// server creates and adds on save), shown as a chip marked new.
 (() => {
   "use strict";
 
@@ -34,6 +36,19 @@
     });
     const options = element("ul", { class: "picker__options", id: `${id}-options`, role: "group" });
     const none = element("p", { class: "picker__none muted", hidden: "" }, "Nothing matches.");
+    const creating = select.dataset.pickerCreate && document.getElementById(select.dataset.pickerCreate);
+    const create = element("button", { type: "button", class: "button button--small picker__create", hidden: "" });
+    if (creating) {
+      const field = creating.closest(".field");
+      if (field && !field.classList.contains("field--error")) field.hidden = true; // the picker makes it
+      create.addEventListener("click", () => {
+        creating.value = filter.value.trim();
+        filter.value = "";
+        matches();
+        showChosen();
+        filter.focus();
+      });
+    }
     if (label) {
       label.setAttribute("for", filter.id); // the label now names the box that finds
       label.id = label.id || `${id}-label`;
@@ -73,6 +88,18 @@
         chip.append(remove);
         chosen.append(chip);
       }
+      if (creating && creating.value.trim()) {
+        const typed = creating.value.trim();
+        const chip = element("li", { class: "picker__chip picker__chip--new" }, `${typed} (new)`);
+        const remove = element("button", { type: "button", class: "picker__remove", "aria-label": `Remove ${typed}` }, "×");
+        remove.addEventListener("click", () => {
+          creating.value = "";
+          showChosen();
+          filter.focus();
+        });
+        chip.append(remove);
+        chosen.append(chip);
+      }
       chosen.hidden = chosen.children.length === 0;
     }
 
@@ -86,12 +113,22 @@
         if (hit) shown += 1;
       }
       none.hidden = shown > 0;
+      if (creating) {
+        const typed = filter.value.trim();
+        const exact = [...checks.keys()].some((option) => option.textContent.trim().toLowerCase() === typed.toLowerCase());
+        create.hidden = !typed || exact;
+        create.textContent = `Create “${typed}”`;
+      }
     }
 
     filter.addEventListener("input", matches);
     filter.addEventListener("keydown", (event) => {
       if (event.key !== "Enter") return;
       event.preventDefault(); // not the form's submit: Enter here chooses
+      if (!create.hidden && none.hidden === false) {
+        create.click();
+        return;
+      }
       for (const [option, check] of checks) {
         if (check.parentElement.hidden || check.checked) continue;
         check.checked = option.selected = true;
@@ -104,7 +141,7 @@
 
     select.hidden = true;
     select.after(box);
-    box.append(chosen, filter, options, none);
+    box.append(chosen, filter, options, none, create);
     showChosen();
   }
 
