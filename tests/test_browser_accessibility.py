@@ -27,6 +27,7 @@ PAGES = {
     "project list": "/acme/projects/WEB/issues",
     "board": "/acme/projects/WEB/board",
     "issue": "/acme/issues/WEB-1",
+    "new issue": "/acme/projects/WEB/issues/new",
     "inbox": "/acme/notifications",
     "reports": "/acme/reports",
     "settings": "/acme/settings",

@@ -34,7 +34,7 @@
       autocomplete: "off",
       "aria-controls": `${id}-options`,
     });
-    const options = element("ul", { class: "picker__options", id: `${id}-options`, role: "group" });
+    const options = element("div", { class: "picker__options", id: `${id}-options`, role: "group" });
     const none = element("p", { class: "picker__none muted", hidden: "" }, "Nothing matches.");
     const creating = select.dataset.pickerCreate && document.getElementById(select.dataset.pickerCreate);
     const create = element("button", { type: "button", class: "button button--small picker__create", hidden: "" });
@@ -63,7 +63,7 @@
         option.selected = check.checked;
         showChosen();
       });
-      const item = element("li", { class: "picker__option" });
+      const item = element("div", { class: "picker__option" });
       item.append(check, element("label", { for: check.id }, option.textContent));
       options.append(item);
       checks.set(option, check);
