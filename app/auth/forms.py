@@ -95,6 +95,7 @@ class TimeZoneForm(FlaskForm):
         "Time zone",
         choices=lambda: [SelectChoice(name, name.replace("_", " ")) for name in time_zone_names()],
         description="Times on every page and in your email are shown in this zone.",
+        render_kw={"data-searchable": "time zones"},
     )
 
 

@@ -8,6 +8,7 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpMenu();
   setUpTimes();
   fillBrowserTimeZone();
+  for (const select of document.querySelectorAll("select[data-searchable]")) searchable(select);
   const keyboard = document.getElementById("keyboard");
   if (keyboard) setUpKeyboard(keyboard);
 });
@@ -409,4 +410,24 @@ function fillBrowserTimeZone() {
   for (const input of document.querySelectorAll("input[data-browser-time-zone]")) {
     if (!input.value) input.value = zone;
   }
+}
+
+// A long select (the time zones) gets a filter field: typing "tokyo" or "new york" leaves only
+// the options whose names hold the words (and the one selected: the choice stays the person's).
+function searchable(select) {
+  const filter = document.createElement("input");
+  filter.type = "search";
+  filter.className = "input select-filter";
+  filter.placeholder = `Filter ${select.dataset.searchable}`;
+  filter.setAttribute("aria-label", `Filter ${select.dataset.searchable}`);
+  filter.setAttribute("aria-controls", select.id);
+  const words = (text) => text.toLowerCase().replace(/[_/]+/g, " ");
+  filter.addEventListener("input", () => {
+    const wanted = words(filter.value).split(/\s+/).filter(Boolean);
+    for (const option of select.options) {
+      const name = words(`${option.value} ${option.text}`);
+      option.hidden = !option.selected && !wanted.every((word) => name.includes(word));
+    }
+  });
+  select.before(filter);
 }
