@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from app.core.dates import format_datetime, iso_utc
 from app.core.tenancy import tenant_context
 from app.extensions import cache as app_cache
 from app.issues import services as issues
@@ -103,7 +104,7 @@ def test_my_open_work_lists_the_persons_open_issues(app, client, acme):
 
 def test_recent_activity_is_newest_first_with_who_what_which_and_when(client, db_session, acme):
     """The latest events (creations, moves, comments) newest first, each with the person, the issue
-    and the time in words with the exact UTC time on hover."""
+    and the time as a <time data-relative> (the exact UTC time, made relative by app.js)."""
     login(client, "grace@example.com")
     assert post_form(
         client, "/acme/issues/API-2", "/acme/issues/API-2/comments", body="On it today"
@@ -121,26 +122,30 @@ def test_recent_activity_is_newest_first_with_who_what_which_and_when(client, db
     events = re.findall(r'<li class="overview-event">(.*?)</li>', feed, re.S)
     assert len(events) == 15
     text = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", event)).strip() for event in events]
-    assert text[0].startswith("Grace Hopper moved API-1 API review to Done · just now"), text[0]
-    assert (
-        text[1].startswith("Grace Hopper commented on API-2 Grace urgent · just now")
-        and "On it today" in text[1]
-    )
+    exact = r"\d{1,2} \w{3} \d{4} \d\d:\d\d UTC"
+    assert re.match(rf"Grace Hopper moved API-1 API review to Done · {exact}", text[0]), text[0]
+    assert re.match(rf"Grace Hopper commented on API-2 Grace urgent · {exact}", text[1])
+    assert "On it today" in text[1]
     assert text[2].startswith("Olive Owner created API-3 Grace finished")
     assert re.search(
-        r'<time class="muted" datetime="[^"]+" title="\d\d \w{3} \d{4} \d\d:\d\d UTC">just now</time>',
+        rf'<time class="muted" datetime="[^"]+Z" data-relative title="{exact}">{exact}</time>',
         events[0],
     )
     assert 'href="/acme/issues/API-1"' in events[0]
 
 
 def test_activity_says_how_long_ago(client, db_session, acme):
-    """An older event says how long ago it was, not "just now"."""
+    """An older event carries its own time, from which app.js says how long ago it was (the
+    words themselves: tests/test_browser_dates.py)."""
+    at = (utcnow() - timedelta(hours=3)).replace(microsecond=0)
     with tenant_context(acme):
-        db_session.execute(update(IssueActivity).values(created_at=utcnow() - timedelta(hours=3)))
+        db_session.execute(update(IssueActivity).values(created_at=at))
         db_session.commit()
     login(client, "grace@example.com")
-    assert ">3 hours ago</time>" in _page(client)
+    assert (
+        f'<time class="muted" datetime="{iso_utc(at)}" data-relative title="{format_datetime(at)}">'
+        in _page(client)
+    )
 
 
 def test_another_organizations_activity_never_appears(app, client, db_session, acme):

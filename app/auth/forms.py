@@ -1,8 +1,9 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField
+from wtforms import EmailField, HiddenField, PasswordField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from app.auth.passwords import AcceptablePassword
+from app.core.dates import is_time_zone, time_zone_names
 from app.core.edits import encode
 from app.core.fields import loaded_field, name_field
 from app.core.security import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
@@ -29,6 +30,11 @@ def _name(label: str):
     return name_field(label, "Enter your name.", 100, _TOO_LONG)
 
 
+def _browser_time_zone():
+    """Filled by app.js with the browser's time zone; the account's zone when valid, else UTC."""
+    return HiddenField(render_kw={"data-browser-time-zone": True})
+
+
 def _repeated_password():
     return PasswordField(
         "Repeat the new password", validators=[EqualTo("password", message="The two passwords differ.")]
@@ -42,11 +48,13 @@ class SignUpForm(FlaskForm):
     organization = name_field(
         "Organization name", "Name your organization (you can change it later).", 100, _TOO_LONG
     )
+    time_zone = _browser_time_zone()
 
 
 class InvitedSignUpForm(FlaskForm):
     name = _name("Your name")
     password = PasswordField("Password", validators=_password)
+    time_zone = _browser_time_zone()
 
 
 class LoginForm(FlaskForm):
@@ -72,6 +80,23 @@ class ChangePasswordForm(FlaskForm):
 class ProfileForm(FlaskForm):
     name = _name("Name")
     loaded = loaded_field()
+
+
+class TimeZoneField(SelectField):
+    """An IANA time zone; anything else is a clear form error."""
+
+    def pre_validate(self, form):
+        if not is_time_zone(self.data):
+            raise ValidationError("Choose a time zone from the list.")
+
+
+class TimeZoneForm(FlaskForm):
+    time_zone = TimeZoneField(
+        "Time zone",
+        choices=lambda: [SelectChoice(name, name.replace("_", " ")) for name in time_zone_names()],
+        description="Times on every page and in your email are shown in this zone.",
+        render_kw={"data-searchable": "time zones"},
+    )
 
 
 class ChangeEmailForm(FlaskForm):

@@ -81,6 +81,8 @@ class Account:
     name: str
     session_epoch: str
     organizations: tuple[MembershipSummary, ...]
+    #: Their IANA time zone (``app.core.dates``); the default stands for accounts cached before it.
+    time_zone: str = "UTC"
 
     def access_to(self, slug: str) -> MembershipSummary | None:
         return next((o for o in self.organizations if o.slug == slug), None)
@@ -95,7 +97,7 @@ def _load_account(user_id: uuid.UUID) -> Account | None:
     user = db.session.get(User, user_id)
     if user is None:
         return None
-    return Account(user.id, user.name, user.session_epoch, tuple(memberships_of(user.id)))
+    return Account(user.id, user.name, user.session_epoch, tuple(memberships_of(user.id)), user.time_zone)
 
 
 def signed_in() -> Account | None:

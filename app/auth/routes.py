@@ -19,6 +19,7 @@ from app.auth.forms import (
     ResendVerificationForm,
     ResetPasswordForm,
     SignUpForm,
+    TimeZoneForm,
     notification_email_form,
 )
 from app.auth.identity import signed_in
@@ -76,7 +77,9 @@ def signup():
         return redirect(accounts.home_for(current_user))
     form = SignUpForm()
     if form.validate_on_submit():
-        accounts.sign_up(form.name.data, form.email.data, form.password.data, form.organization.data)
+        accounts.sign_up(
+            form.name.data, form.email.data, form.password.data, form.organization.data, form.time_zone.data
+        )
         session[CHECK_EMAIL_KEY] = accounts.normalize_email(form.email.data)
         return redirect(url_for("auth.check_email"), 303)
     return _form_page("auth/signup.html", form)
@@ -193,6 +196,10 @@ def _account_page(conflict=None, **forms):
         forms["profile_form"] = _profile_form({"name": current_user.name}, {"name": current_user.name})
     forms.setdefault("password_form", ChangePasswordForm(prefix="password"))
     forms.setdefault("email_form", ChangeEmailForm(prefix="email"))
+    if "time_zone_form" not in forms:
+        forms["time_zone_form"] = TimeZoneForm(
+            formdata=None, data={"time_zone": current_user.time_zone}, prefix="zone"
+        )
     if "notifications_form" not in forms:
         forms["notifications_form"] = _notifications_form(submitted=False)
     status = 409 if conflict else 422 if request.method == "POST" else 200
@@ -222,6 +229,18 @@ def update_profile():
         return _account_page(conflict=conflict, profile_form=form)
     flash("Your name is saved.", "success")
     return redirect(url_for("auth.account"), 303)
+
+
+@bp.post("/account/time-zone")
+@login_required
+def update_time_zone():
+    """Save the person's time zone; one not in the list is a form error on the account page."""
+    form = TimeZoneForm(prefix="zone")
+    if form.validate_on_submit():
+        accounts.set_time_zone(current_user, form.time_zone.data)
+        flash(f"Times are now shown in {form.time_zone.data.replace('_', ' ')}.", "success")
+        return redirect(url_for("auth.account"), 303)
+    return _account_page(time_zone_form=form)
 
 
 @bp.post("/account/password")

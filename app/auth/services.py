@@ -15,6 +15,7 @@ from app.auth.identity import organizations_of
 from app.auth.passwords import hash_new_password
 from app.core import edits
 from app.core.database import commit_now
+from app.core.dates import is_time_zone, time_zone_or_default
 from app.core.mail import public_url, send_email
 from app.core.security import (
     InvalidToken,
@@ -60,8 +61,10 @@ def find_user(email: str) -> User | None:
 # --- sign-up and verification --------------------------------------------------------------
 
 
-def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
+def sign_up(name: str, email: str, password: str, org_name: str, time_zone: str | None = None) -> User | None:
     """Create the account and its first organization, and mail a verification link.
+
+    ``time_zone`` is the browser's guess: kept when it names a zone, else the account is in UTC.
 
     For an address that already has an account nothing is created: its owner gets a
     mail saying so. The caller answers the same in both cases.
@@ -78,7 +81,9 @@ def sign_up(name: str, email: str, password: str, org_name: str) -> User | None:
             reset_url=public_url("auth.forgot_password"),
         )
         return None
-    user = User(email=email, name=name.strip(), password_hash=password_hash)
+    user = User(
+        email=email, name=name.strip(), password_hash=password_hash, time_zone=time_zone_or_default(time_zone)
+    )
     db.session.add(user)
     db.session.flush()
     orgs.create_organization(user, org_name)
@@ -212,6 +217,13 @@ def update_profile(user: User, loaded: dict, submitted: dict) -> list[str]:
     for name, value in to_write.items():
         setattr(user, name, value)
     return sorted(to_write)
+
+
+def set_time_zone(user: User, time_zone: str) -> None:
+    """Show the person's times in ``time_zone`` (an IANA name; ValueError for anything else)."""
+    if not is_time_zone(time_zone):
+        raise ValueError(f"unknown time zone {time_zone!r}")
+    user.time_zone = time_zone
 
 
 def change_password(user: User, current: str, new: str) -> None:

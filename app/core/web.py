@@ -143,6 +143,7 @@ def register_input_checks(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     from flask import g
 
+    from app.core.dates import register_date_filters
     from app.core.fields import labelled_field
     from app.core.markdown import markdown_excerpt, render_markdown
     from app.core.permissions import ROLE_LABELS, can
@@ -151,6 +152,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_global(labelled_field, "field")
     app.add_template_filter(markdown_excerpt, "markdown_excerpt")
+    register_date_filters(app)
 
     @app.template_filter("urlencode_multi")
     def urlencode_multi(args: dict, **overrides) -> str:

@@ -20,7 +20,7 @@ from app.core.fields import (
     name_field,
 )
 from app.core.names import VisibleText
-from app.models.work import PRIORITY_LABELS, STATE_LABELS, due_date_problem
+from app.models.work import DUE_DATE_MAX, DUE_DATE_MIN, PRIORITY_LABELS, STATE_LABELS, due_date_problem
 
 STATE_CHOICES = [SelectChoice(value, label) for value, label in STATE_LABELS.items()]
 PRIORITY_CHOICES = [SelectChoice(str(k), v) for k, v in sorted(PRIORITY_LABELS.items(), reverse=True)]
@@ -63,7 +63,13 @@ class IssueForm(FlaskForm):
         validators=[Optional(), Length(max=50, message="Keep it under 50 characters."), VisibleText()],
         widget=QuickTextInput(),
     )
-    due_date = DateField("Due date", validators=[Optional(), due_date_in_range], widget=QuickDateInput())
+    due_date = DateField(
+        "Due date",
+        validators=[Optional(), due_date_in_range],
+        widget=QuickDateInput(),
+        # The date picker keeps to the range the server accepts.
+        render_kw={"min": DUE_DATE_MIN.isoformat(), "max": DUE_DATE_MAX.isoformat()},
+    )
     estimate = IntegerField(
         "Estimate (points)",
         validators=[Optional(), NumberRange(min=0, max=1000, message="Between 0 and 1000.")],

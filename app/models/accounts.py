@@ -35,6 +35,8 @@ class User(UserMixin, db.Model):
     session_epoch: Mapped[str] = mapped_column(String(16), default=new_session_epoch)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The IANA time zone their pages and e-mails show times in (``app.core.dates``).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_epoch}"

@@ -1,4 +1,4 @@
-"""What the inbox shows: a page of a person's notifications, newest first, and how long ago each was.
+"""What the inbox shows: a page of a person's notifications, newest first.
 
 Pages are keyset pages on ``(created_at, id)``: a cursor names the last notification a page
 showed, so a notification that arrives or is read meanwhile moves no other one to a page
@@ -137,33 +137,3 @@ def newest_unread(user_id) -> Cursor | None:
         .limit(1)
     ).first()
     return Cursor(*row) if row is not None else None
-
-
-def _plural(count: int, unit: str) -> str:
-    return f"{count} {unit}{'' if count == 1 else 's'} ago"
-
-
-def time_ago(moment: datetime, now: datetime) -> str:
-    """How long before ``now`` ``moment`` was, in words: "just now", "3 hours ago", "2 months ago"."""
-    seconds = (now - moment).total_seconds()
-    if seconds < 45:
-        return "just now"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return _plural(minutes, "minute")
-    hours = round(seconds / 3600)
-    if hours < 24:
-        return _plural(hours, "hour")
-    days = round(seconds / 86400)
-    if days == 1:
-        return "yesterday"
-    if days < 30:
-        return _plural(days, "day")
-    if days < 365:
-        return _plural(max(1, round(days / 30.44)), "month")
-    return _plural(max(1, round(days / 365.25)), "year")
-
-
-def exact_time(moment: datetime) -> str:
-    """The moment in full, for a title on hover: "26 Nov 2026 18:36 UTC"."""
-    return moment.astimezone(UTC).strftime("%d %b %Y %H:%M UTC")

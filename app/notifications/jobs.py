@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, select
 
+from app.core.dates import format_datetime
 from app.core.mail import public_url, send_email
 from app.core.mail_delivery import writes_missing_mail
 from app.core.queue.queues import LOW, Period, exponential_backoff, job
@@ -34,14 +35,15 @@ _SENTENCES = {
 }
 
 
-def _item(notification: Notification, org: Organization) -> dict:
-    """What a mail shows of one notification, as plain values."""
+def _item(notification: Notification, org: Organization, time_zone: str) -> dict:
+    """What a mail shows of one notification, as plain values (its time in the recipient's zone)."""
     issue = notification.issue
     actor = notification.actor.name if notification.actor is not None else "Someone"
     return {
         "ref": issue.ref,
         "title": issue.title,
         "sentence": _SENTENCES[notification.kind].format(actor=actor, ref=issue.ref),
+        "when": format_datetime(notification.created_at, time_zone),
         # Assignments and mentions in a description carry the title; comments carry their text.
         "excerpt": notification.excerpt if notification.excerpt != issue.title else "",
         "url": public_url("issues.show", org_slug=org.slug, issue_ref=issue.ref),
@@ -93,7 +95,7 @@ def mail_notifications(notification_ids) -> int:
     for notification, user, choice in _pending_for(ids=[i for i in ids if i is not None]):
         if choice != Membership.EMAIL_IMMEDIATELY:
             continue
-        item = _item(notification, org)
+        item = _item(notification, org, user.time_zone)
         send_email(user.email, "notification", name=user.name, item=item, **_common(org, choice))
         notification.emailed_at = utcnow()
         sent += 1
@@ -192,7 +194,7 @@ def _send_digest(user_id, since) -> int:
         user.email,
         "notification_digest",
         name=user.name,
-        items=[_item(notification, org) for notification in notifications],
+        items=[_item(notification, org, user.time_zone) for notification in notifications],
         **_common(org, Membership.EMAIL_DAILY),
     )
     now = utcnow()

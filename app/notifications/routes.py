@@ -75,9 +75,6 @@ def inbox():
         unread=unread,
         upto=upto,
         inbox_url=_inbox_url,
-        now=utcnow(),
-        time_ago=pages.time_ago,
-        exact_time=pages.exact_time,
         confirm_form=ConfirmForm(),
     )
 

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from app.auth import services as accounts
 from app.auth.forms import InvitedSignUpForm
 from app.auth.passwords import hash_new_password
+from app.core.dates import time_zone_or_default
 from app.core.permissions import ROLE_LABELS
 from app.core.security import InvalidToken
 from app.extensions import db
@@ -92,6 +93,7 @@ def invitation_signup(token):
             name=form.name.data.strip(),
             password_hash=hash_new_password(form.password.data),
             email_verified_at=utcnow(),
+            time_zone=time_zone_or_default(form.time_zone.data),
         )
         db.session.add(user)
         db.session.flush()

@@ -19,7 +19,6 @@ from app.issues import queries as issue_queries
 from app.models import Invitation, Membership, User
 from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
-from app.notifications.inbox import exact_time, time_ago
 from app.orgs import org_bp as bp
 from app.orgs import overview
 from app.orgs import services as orgs
@@ -56,9 +55,6 @@ def dashboard():
         state_labels=STATE_LABELS,
         priority_labels=PRIORITY_LABELS,
         open_states=overview.OPEN_STATES,
-        now=utcnow(),
-        time_ago=time_ago,
-        exact_time=exact_time,
     )
 
 

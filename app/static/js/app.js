@@ -1,6 +1,7 @@
 // Worklane's own script, loaded in <head>: pages work without it; with it, the navigation folds
 // into a Menu button on small screens, and an organization's pages answer the keyboard
-// (shortcuts, listed by "?", and the command palette on Ctrl-K / Cmd-K).
+// (shortcuts, listed by "?", and the command palette on Ctrl-K / Cmd-K); times read "3 hours ago",
+// with the exact time in the person's zone on hover.
 document.documentElement.classList.add("js");
 
 // The service worker (app/static/js/sw.js): static files without a round trip, and the pages a
@@ -11,6 +12,9 @@ if ("serviceWorker" in navigator && window.isSecureContext) {
 
 document.addEventListener("DOMContentLoaded", () => {
   setUpMenu();
+  setUpTimes();
+  fillBrowserTimeZone();
+  for (const select of document.querySelectorAll("select[data-searchable]")) searchable(select);
   const keyboard = document.getElementById("keyboard");
   if (keyboard) setUpKeyboard(keyboard);
 });
@@ -310,4 +314,126 @@ function setUpPalette(dialog, url) {
       input.focus();
     },
   };
+}
+
+// --- times -------------------------------------------------------------------------------------
+// The server writes each moment as <time datetime="…Z" data-relative title="…">, in UTC, the same
+// for everyone (cached pages are shared). Here its text becomes "3 hours ago" (again every
+// minute) and its title the exact time in the person's zone: the one on <html data-time-zone>
+// (their account's), else the browser's, on load and after each htmx swap. The format matches
+// app/core/dates.py.
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+function browserTimeZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch {
+    return "";
+  }
+}
+
+function exactFormat(zone) {
+  try {
+    return new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone,
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    });
+  } catch {
+    return null; // a zone this browser does not know
+  }
+}
+
+let exactTimes = null;
+
+function personsZone() {
+  if (exactTimes) return exactTimes;
+  for (const zone of [document.documentElement.dataset.timeZone, browserTimeZone(), "UTC"]) {
+    const format = zone && exactFormat(zone);
+    if (format) return (exactTimes = { zone, format });
+  }
+  return null;
+}
+
+// "27 Nov 2026 14:05 Asia/Tokyo"
+function exactTime(moment) {
+  const { zone, format } = personsZone();
+  const part = {};
+  for (const { type, value } of format.formatToParts(moment)) part[type] = value;
+  return `${Number(part.day)} ${MONTHS[Number(part.month) - 1]} ${part.year} ${part.hour}:${part.minute} ${zone}`;
+}
+
+function inWords(count, unit, future) {
+  const units = `${count} ${unit}${count === 1 ? "" : "s"}`;
+  return future ? `in ${units}` : `${units} ago`;
+}
+
+// How far from now a moment is, in words: "just now", "3 hours ago", "yesterday", "in 2 days".
+function relativeTime(moment, now) {
+  const seconds = (now - moment) / 1000;
+  const future = seconds < 0;
+  const gap = Math.abs(seconds);
+  if (gap < 45) return "just now";
+  const minutes = Math.round(gap / 60);
+  if (minutes < 60) return inWords(minutes, "minute", future);
+  const hours = Math.round(gap / 3600);
+  if (hours < 24) return inWords(hours, "hour", future);
+  const days = Math.round(gap / 86400);
+  if (days === 1) return future ? "tomorrow" : "yesterday";
+  if (days < 30) return inWords(days, "day", future);
+  if (days < 365) return inWords(Math.max(1, Math.round(days / 30.44)), "month", future);
+  return inWords(Math.max(1, Math.round(days / 365.25)), "year", future);
+}
+
+function showTimes(root) {
+  const now = Date.now();
+  for (const element of root.querySelectorAll("time[data-relative]")) {
+    const moment = new Date(element.getAttribute("datetime"));
+    if (Number.isNaN(moment.getTime())) continue;
+    const relative = relativeTime(moment, now);
+    if (element.textContent !== relative) element.textContent = relative;
+    const exact = exactTime(moment);
+    if (element.title !== exact) element.title = exact;
+  }
+}
+
+function setUpTimes() {
+  if (!personsZone()) return;
+  showTimes(document);
+  // What htmx swaps in (htmx.onLoad's event; htmx.onLoad itself, called while the page's
+  // DOMContentLoaded runs, would wait for that event again and never listen).
+  document.addEventListener("htmx:load", (event) => showTimes(event.target));
+  setInterval(() => showTimes(document), 60_000);
+}
+
+// Sign-up forms carry the browser's time zone; the server keeps it when it names a zone.
+function fillBrowserTimeZone() {
+  const zone = browserTimeZone();
+  for (const input of document.querySelectorAll("input[data-browser-time-zone]")) {
+    if (!input.value) input.value = zone;
+  }
+}
+
+// A long select (the time zones) gets a filter field: typing "tokyo" or "new york" leaves only
+// the options whose names hold the words (and the one selected: the choice stays the person's).
+function searchable(select) {
+  const filter = document.createElement("input");
+  filter.type = "search";
+  filter.className = "input select-filter";
+  filter.placeholder = `Filter ${select.dataset.searchable}`;
+  filter.setAttribute("aria-label", `Filter ${select.dataset.searchable}`);
+  filter.setAttribute("aria-controls", select.id);
+  const words = (text) => text.toLowerCase().replace(/[_/]+/g, " ");
+  filter.addEventListener("input", () => {
+    const wanted = words(filter.value).split(/\s+/).filter(Boolean);
+    for (const option of select.options) {
+      const name = words(`${option.value} ${option.text}`);
+      option.hidden = !option.selected && !wanted.every((word) => name.includes(word));
+    }
+  });
+  select.before(filter);
 }
