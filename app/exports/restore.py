@@ -291,6 +291,11 @@ def _with_new_ids(document, old_ids: dict[str, str], where: str) -> dict:
         return {}
     if not isinstance(document, dict):
         raise ImportProblem(f"{where} holds a document that is not an object.")
-    return {
-        key: old_ids.get(value, value) if isinstance(value, str) else value for key, value in document.items()
-    }
+    return {key: _new_id(value, old_ids) for key, value in document.items()}
+
+
+def _new_id(value, old_ids: dict[str, str]):
+    """A document's value with old ids rewritten: a text, or each text of a list (a filter's values)."""
+    if isinstance(value, list):
+        return [old_ids.get(v, v) if isinstance(v, str) else v for v in value]
+    return old_ids.get(value, value) if isinstance(value, str) else value

@@ -148,6 +148,7 @@ def _saved_views() -> Select:
             project.key.label("project"),
             SavedView.name,
             SavedView.filters,
+            SavedView.shared,
             SavedView.created_at,
             SavedView.id,
         )
@@ -346,7 +347,7 @@ TABLES: tuple[ExportTable, ...] = (
         SavedView,
         _saved_views,
         ReadBack(
-            ("name", "filters", "created_at"),
+            ("name", "filters", "shared", "created_at"),
             references=(Reference("project_id", "project", "projects", optional=True),),
             people=(Person("user_id", "user", "saved views skipped", True),),
             documents=("filters",),

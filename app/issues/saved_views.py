@@ -57,3 +57,42 @@ def view_url(view: SavedView, project=None) -> str:
     if project:
         return url_for("issues.project_list", project_key=project.key, **args)
     return url_for("issues.all_issues", **args)
+
+
+class ViewError(Exception):
+    """A change to a saved view that cannot be made; the message says why."""
+
+
+def visible_view(view_id, user_id) -> SavedView | None:
+    """The saved view if the person may see it: their own, or one shared with the organization."""
+    view = SavedView.get_scoped(db.session, view_id)
+    if view is None or not (view.user_id == user_id or view.shared):
+        return None
+    return view
+
+
+def refusal(view: SavedView, user_id, is_admin: bool) -> str | None:
+    """Why the person may not rename, share, unshare or delete the view (None: they may)."""
+    if view.user_id == user_id or (view.shared and is_admin):
+        return None
+    return "Only the person who saved this view, or an admin, may change or delete it."
+
+
+def update_view(view: SavedView, name: str, shared: bool) -> bool:
+    """Rename the view and share it or keep it personal; whether anything changed.
+
+    A name its owner already uses for another view is a ViewError.
+    """
+    if name == view.name and shared == view.shared:
+        return False
+    if name != view.name:
+        taken = db.session.scalar(
+            select(SavedView.id).where(
+                SavedView.user_id == view.user_id, SavedView.name == name, SavedView.id != view.id
+            )
+        )
+        if taken is not None:
+            raise ViewError(f"There is already a view named “{name}”.")
+    view.name, view.shared = name, shared
+    db.session.flush()
+    return True
