@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO
 
-from sqlalchemy import Date, Integer, String, insert, select
+from sqlalchemy import Boolean, Date, Integer, String, insert, select
 
 from app.core import audit
 from app.core.permissions import ROLES
@@ -68,6 +68,8 @@ def _parse(model, name: str, value, where: str):
             return date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
         raise ImportProblem(f"{where}: {name} {value!r} is not a date in ISO 8601.") from exc
+    if isinstance(column.type, Boolean) and not isinstance(value, bool):
+        raise ImportProblem(f"{where}: {name} {value!r} is not true or false.")
     if isinstance(column.type, Integer) and (not isinstance(value, int) or isinstance(value, bool)):
         raise ImportProblem(f"{where}: {name} {value!r} is not a whole number.")
     if isinstance(column.type, String):
@@ -281,6 +283,8 @@ def _read_row(table: ExportTable, row, where: str, people: _People, new_ids: dic
             values[column] = row[column]  # JSON as it is; old ids rewritten once the row has its id
         else:
             values[column] = _parse(table.model, column, row[column], where)
+    for column, default in reading.added_later:
+        values[column] = _parse(table.model, column, row[column], where) if column in row else default
     if reading.problem and (problem := reading.problem(values)):
         raise ImportProblem(f"{where}: {problem}")
     return values

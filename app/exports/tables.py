@@ -221,6 +221,8 @@ class ReadBack:
     documents: tuple[str, ...] = ()
     #: Why a row's values (parsed, by column) cannot be stored, or None.
     problem: Callable[[dict], str | None] | None = None
+    #: Columns exports made before them lack: (column, the value a row without it gets).
+    added_later: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -347,10 +349,11 @@ TABLES: tuple[ExportTable, ...] = (
         SavedView,
         _saved_views,
         ReadBack(
-            ("name", "filters", "shared", "created_at"),
+            ("name", "filters", "created_at"),
             references=(Reference("project_id", "project", "projects", optional=True),),
             people=(Person("user_id", "user", "saved views skipped", True),),
             documents=("filters",),
+            added_later=(("shared", False),),
         ),
     ),
     ExportTable(

@@ -32,10 +32,10 @@ MAX_VALUES = 30
 PAGE_ARGS = ("after", "before")
 
 
-def _values(args, name: str) -> list[str]:
+def _values(given: list[str]) -> list[str]:
     """The distinct non-empty values of a repeated parameter, in the order given."""
     found = []
-    for value in args.getlist(name):
+    for value in given:
         value = value.strip()[:40]
         if value and value not in found:
             found.append(value)
@@ -58,7 +58,14 @@ class IssueFilters:
     def from_args(cls, args) -> IssueFilters:
         """The filters an address (or a form) names; a chip's ``remove=<filter>:<value>`` is left out."""
         removed = set(args.getlist("remove"))
-        wanted = {name: [v for v in _values(args, name) if f"{name}:{v}" not in removed] for name in MULTI}
+        given = {
+            "state": args.getlist("state"),
+            "priority": args.getlist("priority"),
+            "assignee": args.getlist("assignee"),
+            "label": args.getlist("label"),
+            "project": args.getlist("project"),
+        }
+        wanted = {name: [v for v in _values(given[name]) if f"{name}:{v}" not in removed] for name in MULTI}
         ignored = []
         for name, values in wanted.items():
             if len(values) > MAX_VALUES:

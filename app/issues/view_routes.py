@@ -94,8 +94,7 @@ def views_index():
 def update_view(saved_view_id):
     """Rename a view and share it with the organization or keep it personal."""
     view = _manageable_or_403(saved_view_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    confirmed()  # the form's CSRF token
     name = request.form.get("name", "").strip()[:80]
     problem = "Name the view." if not name else invisible_text_problem(name)
     if not problem:
