@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import Label, SavedView
 from tests.accounts import login, post_form
 from tests.factories import make_acme, make_beta
+from tests.support.statements import Statements
 
 
 @pytest.fixture
@@ -215,3 +216,24 @@ def test_renaming_to_a_name_the_owner_uses_is_refused(app, client, db_session, a
     )
     empty = post_form(client, "/acme/views", f"/acme/views/{view.id}", name=" ", shared="0")
     assert empty.status_code == 422 and "Name the view." in empty.get_data(as_text=True)
+
+
+def test_the_count_is_kept_with_the_cached_list_and_follows_the_data(app, client, acme):
+    """A warm list reads nothing (no COUNT either); a new issue shows in the count at once."""
+    login(client, "owner@example.com")
+    url = "/acme/issues?state=todo&state=in_progress"
+    assert _list(client, url)[1] == 4
+    with Statements(app) as statements:
+        assert _list(client, url)[1] == 4
+    assert not [s for s in statements.sent if "issues" in s]
+    created = post_form(
+        client,
+        "/acme/projects/WEB/issues/new",
+        title="Another",
+        description="",
+        state="todo",
+        priority="0",
+    )
+    assert created.status_code == 303
+    refs, total, _ = _list(client, url)
+    assert total == 5 and "WEB-4" in refs
