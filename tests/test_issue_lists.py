@@ -237,3 +237,26 @@ def test_the_count_is_kept_with_the_cached_list_and_follows_the_data(app, client
     assert created.status_code == 303
     refs, total, _ = _list(client, url)
     assert total == 5 and "WEB-4" in refs
+
+
+def test_a_rename_made_meanwhile_is_not_overwritten(app, client, db_session, acme):
+    """Grace loads the views screen; Ada (an admin) renames the shared view; Grace's rename from
+    the page she loaded is a 409 that says so, and Ada's name stays. A form without what it was
+    loaded with is refused."""
+    view = _view(True, db_session, acme)
+    login(client, "grace@example.com")
+    html = client.get("/acme/views").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    loaded = re.search(r'name="loaded" value="([^"]+)"', html).group(1).replace("&#34;", '"')
+    ada = app.test_client()
+    login(ada, "ada@example.com")
+    renamed = post_form(ada, "/acme/views", f"/acme/views/{view.id}", name="Ada's name", shared="1")
+    assert renamed.status_code == 303
+    stale = {"csrf_token": token, "loaded": loaded, "name": "Grace's name", "shared": "1"}
+    refused = client.post(f"/acme/views/{view.id}", data=stale)
+    assert refused.status_code == 409
+    assert "The name was changed by someone else since you loaded this page" in refused.get_data(as_text=True)
+    without = client.post(f"/acme/views/{view.id}", data={**stale, "loaded": ""})
+    assert without.status_code == 400
+    with tenant_context(acme.id):
+        assert db_session.scalars(select(SavedView.name)).all() == ["Ada's name"]

@@ -78,21 +78,31 @@ def refusal(view: SavedView, user_id, is_admin: bool) -> str | None:
     return "Only the person who saved this view, or an admin, may change or delete it."
 
 
-def update_view(view: SavedView, name: str, shared: bool) -> bool:
+#: What the views screen's form edits, as ``edit_values`` gives it.
+EDIT_FIELDS = {"name": "The name", "shared": "Who sees it"}
+
+
+def edit_values(view: SavedView) -> dict:
+    return {"name": view.name, "shared": view.shared}
+
+
+def update_view(view: SavedView, loaded: dict, submitted: dict) -> bool:
     """Rename the view and share it or keep it personal; whether anything changed.
 
-    A name its owner already uses for another view is a ViewError.
+    Only what the person changed since ``loaded`` is written; a field someone else changed
+    meanwhile is an EditConflict, a name its owner already uses for another view a ViewError.
     """
-    if name == view.name and shared == view.shared:
-        return False
-    if name != view.name:
+    view = edits.locked(view)
+    to_write = edits.merge(edit_values(view), loaded, submitted, EDIT_FIELDS)
+    if "name" in to_write:
         taken = db.session.scalar(
             select(SavedView.id).where(
-                SavedView.user_id == view.user_id, SavedView.name == name, SavedView.id != view.id
+                SavedView.user_id == view.user_id, SavedView.name == to_write["name"], SavedView.id != view.id
             )
         )
         if taken is not None:
-            raise ViewError(f"There is already a view named “{name}”.")
-    view.name, view.shared = name, shared
+            raise ViewError(f"There is already a view named “{to_write['name']}”.")
+    for name, value in to_write.items():
+        setattr(view, name, value)
     db.session.flush()
-    return True
+    return bool(to_write)

@@ -70,7 +70,10 @@ def _views_page(errors: dict | None = None, status=200):
     me = signed_in_id()
     listed = queries.saved_views_of(me)
     may_manage_shared = can("views.manage_shared")
-    rows = [(v, views.refusal(v, me, may_manage_shared) is None) for v in listed]
+    rows = [
+        (v, views.refusal(v, me, may_manage_shared) is None, edits.encode(views.edit_values(v)))
+        for v in listed
+    ]
     owners = {str(p.id): p.name for p in queries.people_named({str(v.user_id) for v in listed})}
     return render_template(
         "issues/views.html",
@@ -95,16 +98,23 @@ def update_view(saved_view_id):
     """Rename a view and share it with the organization or keep it personal."""
     view = _manageable_or_403(saved_view_id)
     confirmed()  # the form's CSRF token
+    loaded = edits.decode(request.form.get(edits.LOADED_FIELD), views.EDIT_FIELDS)
     name = request.form.get("name", "").strip()[:80]
     problem = "Name the view." if not name else invisible_text_problem(name)
+    status = 422
     if not problem:
         try:
-            changed = views.update_view(view, name, request.form.get("shared") == "1")
+            changed = views.update_view(
+                view, loaded, {"name": name, "shared": request.form.get("shared") == "1"}
+            )
         except views.ViewError as exc:
             db.session.rollback()
             problem = str(exc)
+        except edits.EditConflict as conflict:
+            db.session.rollback()
+            problem, status = f"{conflict} since you loaded this page: it shows the view as it is now.", 409
     if problem:
-        return _views_page({str(saved_view_id): problem}, 422)
+        return _views_page({str(saved_view_id): problem}, status)
     if changed:
         flash(f"Saved the view “{name}”.", "success")
     return redirect(url_for("issues.views_index"), 303)
