@@ -42,6 +42,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "projects.manage": _ADMINS,
     # Members add labels from an issue's form (work.edit); renaming and deleting is for admins.
     "labels.manage": _ADMINS,
+    # A saved view shared with the organization is changed by whoever saved it, or by an admin.
+    "views.manage_shared": _ADMINS,
     "audit.view": _ADMINS,
     "org.export": _ADMINS,
 }

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO
 
-from sqlalchemy import Date, Integer, String, insert, select
+from sqlalchemy import Boolean, Date, Integer, String, insert, select
 
 from app.core import audit
 from app.core.permissions import ROLES
@@ -68,6 +68,8 @@ def _parse(model, name: str, value, where: str):
             return date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
         raise ImportProblem(f"{where}: {name} {value!r} is not a date in ISO 8601.") from exc
+    if isinstance(column.type, Boolean) and not isinstance(value, bool):
+        raise ImportProblem(f"{where}: {name} {value!r} is not true or false.")
     if isinstance(column.type, Integer) and (not isinstance(value, int) or isinstance(value, bool)):
         raise ImportProblem(f"{where}: {name} {value!r} is not a whole number.")
     if isinstance(column.type, String):
@@ -281,6 +283,8 @@ def _read_row(table: ExportTable, row, where: str, people: _People, new_ids: dic
             values[column] = row[column]  # JSON as it is; old ids rewritten once the row has its id
         else:
             values[column] = _parse(table.model, column, row[column], where)
+    for column, default in reading.added_later:
+        values[column] = _parse(table.model, column, row[column], where) if column in row else default
     if reading.problem and (problem := reading.problem(values)):
         raise ImportProblem(f"{where}: {problem}")
     return values
@@ -291,6 +295,11 @@ def _with_new_ids(document, old_ids: dict[str, str], where: str) -> dict:
         return {}
     if not isinstance(document, dict):
         raise ImportProblem(f"{where} holds a document that is not an object.")
-    return {
-        key: old_ids.get(value, value) if isinstance(value, str) else value for key, value in document.items()
-    }
+    return {key: _new_id(value, old_ids) for key, value in document.items()}
+
+
+def _new_id(value, old_ids: dict[str, str]):
+    """A document's value with old ids rewritten: a text, or each text of a list (a filter's values)."""
+    if isinstance(value, list):
+        return [old_ids.get(v, v) if isinstance(v, str) else v for v in value]
+    return old_ids.get(value, value) if isinstance(value, str) else value

@@ -148,6 +148,7 @@ def _saved_views() -> Select:
             project.key.label("project"),
             SavedView.name,
             SavedView.filters,
+            SavedView.shared,
             SavedView.created_at,
             SavedView.id,
         )
@@ -220,6 +221,8 @@ class ReadBack:
     documents: tuple[str, ...] = ()
     #: Why a row's values (parsed, by column) cannot be stored, or None.
     problem: Callable[[dict], str | None] | None = None
+    #: Columns exports made before them lack: (column, the value a row without it gets).
+    added_later: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -350,6 +353,7 @@ TABLES: tuple[ExportTable, ...] = (
             references=(Reference("project_id", "project", "projects", optional=True),),
             people=(Person("user_id", "user", "saved views skipped", True),),
             documents=("filters",),
+            added_later=(("shared", False),),
         ),
     ),
     ExportTable(

@@ -1,71 +1,43 @@
-"""What the issue lists read: a page of issues with filters, sorting and keyset pagination, in a
-fixed number of queries whatever the page's size."""
+"""What the issue lists read: a page of issues with filters, sorting and keyset pagination both
+ways, and how many issues match, in a fixed number of queries whatever the page's size."""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import and_, exists, func, literal, or_, select
 
+from app.core import cache
 from app.extensions import db
+from app.issues.list_filters import IssueFilters
 from app.issues.queries import people_and_labels_apart, with_people_and_labels
-from app.models import Issue, IssueAssignee, IssueLabel
-from app.models.work import PRIORITY_LABELS, STATES
+from app.models import Issue, IssueAssignee, IssueLabel, Project
 
 PAGE_SIZE = 50
-SORTS = {
-    "updated": "Recently updated",
-    "created": "Newest",
-    "priority": "Priority",
-    "due": "Due date",
-    "number": "Number",
-}
 FAR_FUTURE = date(9999, 12, 31)
 
 
-@dataclass
-class IssueFilters:
-    states: list[str] = field(default_factory=list)
-    priorities: list[int] = field(default_factory=list)
-    assignee: str = ""  # a user id, "me", "none" or ""
-    label: str = ""  # a label id or ""
-    text: str = ""
-    sort: str = "updated"
-    include_closed: bool = True
+@dataclass(frozen=True)
+class ProjectChoice:
+    """A project as a filter choice (plain values, so it can be cached)."""
 
-    @classmethod
-    def from_args(cls, args) -> IssueFilters:
-        states = [s for s in args.getlist("state") if s in STATES]
-        priorities = []
-        for value in args.getlist("priority"):
-            if value.isdigit() and int(value) in PRIORITY_LABELS:
-                priorities.append(int(value))
-        sort = args.get("sort", "updated")
-        return cls(
-            states=states,
-            priorities=priorities,
-            assignee=args.get("assignee", "")[:40],
-            label=args.get("label", "")[:40],
-            text=args.get("q", "").strip()[:200],
-            sort=sort if sort in SORTS else "updated",
-        )
+    id: str
+    key: str
+    name: str
 
-    def as_dict(self) -> dict:
-        return {
-            "state": self.states,
-            "priority": [str(p) for p in self.priorities],
-            "assignee": self.assignee,
-            "label": self.label,
-            "q": self.text,
-            "sort": self.sort,
-        }
 
-    def cache_token(self) -> str:
-        return base64.urlsafe_b64encode(json.dumps(self.as_dict(), sort_keys=True).encode()).decode()[:180]
+def project_choices() -> list[ProjectChoice]:
+    """The organization's projects for the project filter, cached per tenant until one changes."""
+
+    def compute():
+        rows = db.session.execute(select(Project.id, Project.key, Project.name).order_by(Project.key))
+        return [ProjectChoice(str(id_), key, name) for id_, key, name in rows]
+
+    return cache.memoize_for_tenant("projects", "project-choices", compute)
 
 
 def _sort_columns(sort: str):
@@ -96,6 +68,7 @@ def encode_cursor(issue: Issue, sort: str) -> str:
 
 
 def _decode_cursor(cursor: str, sort: str):
+    """The sort values and id a cursor holds, or None for one this list did not write."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError):
@@ -111,10 +84,12 @@ def _decode_cursor(cursor: str, sort: str):
                 decoded.append(datetime.fromisoformat(value))
             elif name == "due":
                 decoded.append(date.fromisoformat(value))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                decoded.append(value)
             else:
-                decoded.append(int(value))
+                return None
         decoded.append(uuid.UUID(raw[-1]))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError):
         return None
     return decoded
 
@@ -129,49 +104,90 @@ def _after(columns, values):
     return or_(*clauses)
 
 
+def _conditions(filters: IssueFilters, project_ids, user_id) -> list:
+    """The WHERE clauses of the filters: any value of a filter matches, every filter must match."""
+    found = []
+    if project_ids is not None:
+        found.append(Issue.project_id.in_(project_ids))
+    if filters.states:
+        found.append(Issue.state.in_(filters.states))
+    if filters.priorities:
+        found.append(Issue.priority.in_(filters.priorities))
+    if filters.assignees:
+        people = [user_id if a == "me" else _as_uuid(a) for a in filters.assignees if a != "none"]
+        either = []
+        if "none" in filters.assignees:
+            either.append(~exists().where(IssueAssignee.issue_id == Issue.id))
+        if people:
+            either.append(
+                exists().where(IssueAssignee.issue_id == Issue.id, IssueAssignee.user_id.in_(people))
+            )
+        found.append(or_(*either))
+    if filters.labels:
+        label_ids = [_as_uuid(label) for label in filters.labels]
+        found.append(exists().where(IssueLabel.issue_id == Issue.id, IssueLabel.label_id.in_(label_ids)))
+    if filters.text:
+        pattern = f"%{_escape_like(filters.text)}%"
+        found.append(
+            or_(Issue.title.ilike(pattern, escape="\\"), Issue.description.ilike(pattern, escape="\\"))
+        )
+    return found
+
+
 @dataclass
 class IssuePage:
     issues: list[Issue]
     next_cursor: str | None
+    previous_cursor: str | None = None
+    #: The address named a page this list did not write: the first page is shown instead.
+    bad_cursor: bool = False
 
 
 def list_issues(
-    filters: IssueFilters, *, project_id=None, user_id=None, cursor: str | None = None, limit=PAGE_SIZE
-):
-    """One page of issues; three queries (issues with projects, assignees, labels) whatever the size."""
+    filters: IssueFilters,
+    *,
+    project_ids=None,
+    user_id=None,
+    after: str | None = None,
+    before: str | None = None,
+    limit=PAGE_SIZE,
+) -> IssuePage:
+    """One page of issues: the first, the one ``after`` a row or the one ``before`` it (with
+    cursors to the pages on either side); three queries (issues, assignees, labels)."""
     statement = select(Issue).options(*people_and_labels_apart())
-    if project_id is not None:
-        statement = statement.where(Issue.project_id == project_id)
-    if filters.states:
-        statement = statement.where(Issue.state.in_(filters.states))
-    if filters.priorities:
-        statement = statement.where(Issue.priority.in_(filters.priorities))
-    if filters.assignee == "none":
-        statement = statement.where(~exists().where(IssueAssignee.issue_id == Issue.id))
-    elif filters.assignee:
-        wanted = user_id if filters.assignee == "me" else _as_uuid(filters.assignee)
-        statement = statement.where(
-            exists().where(IssueAssignee.issue_id == Issue.id, IssueAssignee.user_id == wanted)
-        )
-    if filters.label:
-        statement = statement.where(
-            exists().where(IssueLabel.issue_id == Issue.id, IssueLabel.label_id == _as_uuid(filters.label))
-        )
-    if filters.text:
-        pattern = f"%{_escape_like(filters.text)}%"
-        statement = statement.where(
-            or_(Issue.title.ilike(pattern, escape="\\"), Issue.description.ilike(pattern, escape="\\"))
-        )
+    statement = statement.where(*_conditions(filters, project_ids, user_id))
     columns = [*_sort_columns(filters.sort), (Issue.id, True)]
-    if cursor:
-        values = _decode_cursor(cursor, filters.sort)
-        if values is not None:
-            statement = statement.where(_after(columns, values))
-    statement = statement.order_by(*(e.desc() if d else e.asc() for e, d in columns)).limit(limit + 1)
+    cursor = after or before
+    values = _decode_cursor(cursor, filters.sort) if cursor else None
+    backwards = bool(before and not after and values is not None)
+    if values is not None:
+        order = [(e, not d) for e, d in columns] if backwards else columns
+        statement = statement.where(_after(order, values))
+    order = [(e, not d) for e, d in columns] if backwards else columns
+    statement = statement.order_by(*(e.desc() if d else e.asc() for e, d in order)).limit(limit + 1)
     rows = list(db.session.scalars(statement).unique())
-    has_more = len(rows) > limit
-    rows = with_people_and_labels(rows[:limit])
-    return IssuePage(rows, encode_cursor(rows[-1], filters.sort) if has_more and rows else None)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    rows = with_people_and_labels(rows)
+    first = encode_cursor(rows[0], filters.sort) if rows else None
+    last = encode_cursor(rows[-1], filters.sort) if rows else None
+    if backwards:
+        return IssuePage(rows, last, first if more else None)
+    came_from_a_page = values is not None
+    return IssuePage(
+        rows,
+        last if more else None,
+        first if came_from_a_page else None,
+        bad_cursor=bool(cursor and values is None),
+    )
+
+
+def count_issues(filters: IssueFilters, *, project_ids=None, user_id=None) -> int:
+    """How many issues the filters match: one COUNT, under the tenant's scoping."""
+    statement = select(func.count(Issue.id)).where(*_conditions(filters, project_ids, user_id))
+    return db.session.scalar(statement)
 
 
 def _as_uuid(value: str):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import abort, request
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import bindparam, func, or_, select, union_all
 from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -37,6 +37,8 @@ REF_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9]{1,9})-(\d{1,9})$")
 #: What the list pages show besides the member's own things: issues with their people and
 #: labels, the filter menus, the project.
 LIST_TOPICS = ("issues", "members", "labels", "projects")
+#: The issue lists show the views shared with the organization too.
+ISSUE_LIST_TOPICS = (*LIST_TOPICS, "shared-views")
 
 
 def people_and_labels_apart(entity=Issue) -> tuple:
@@ -197,8 +199,11 @@ def issue_page_choices() -> tuple[list[Choice], list[Choice], dict[str, str]]:
 
 
 def saved_views_of(user_id) -> list[SavedView]:
+    """The person's own saved views and those shared with the organization, by name."""
     return db.session.scalars(
-        select(SavedView).where(SavedView.user_id == user_id).order_by(SavedView.name)
+        select(SavedView)
+        .where(or_(SavedView.user_id == user_id, SavedView.shared))
+        .order_by(SavedView.name, SavedView.id)
     ).all()
 
 

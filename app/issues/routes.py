@@ -1,9 +1,8 @@
-"""Issue pages: the lists, an issue with its comments and history (edit, comment, watch, move),
-my work, search. The board, saved views and the inbox have their own modules."""
+"""Issue pages: an issue with its comments and history (edit, comment, watch, move), my work,
+search. The lists, the board, saved views and the inbox have their own modules."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date, timedelta
 from urllib.parse import quote
 
@@ -13,17 +12,15 @@ from markupsafe import Markup
 from wtforms import SelectChoice
 
 from app.auth.identity import signed_in, signed_in_id
-from app.core import cache, edits, page_cache
+from app.core import edits, page_cache
 from app.core.database import commit_now
 from app.core.permissions import can, require
-from app.extensions import cache as app_cache
 from app.extensions import db
 from app.issues import bp, edit_form, page, queries
 from app.issues import services as issues
 from app.issues.board import board_response
 from app.issues.forms import CommentForm, IssueEditForm, IssueForm, MoveForm
-from app.issues.list_queries import SORTS, IssueFilters, list_issues
-from app.issues.queries import LIST_TOPICS, issue_or_404
+from app.issues.queries import issue_or_404
 from app.labels import services as label_services
 from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
@@ -46,74 +43,6 @@ def issue_url(ref: str) -> str:
     if template is None:
         template = request_globals.issue_url_template = url_for("issues.show", issue_ref=_REF_SLOT)
     return template.replace(_REF_SLOT, quote(ref, safe=""))
-
-
-def _list_context(filters: IssueFilters, project=None):
-    """The list page's parts; the rows fragment comes from the cache when nothing changed."""
-    key = _list_cache_key(filters, project)
-    cached = app_cache.get(key)
-    if cached is None:
-        page = list_issues(
-            filters,
-            project_id=project.id if project else None,
-            user_id=signed_in_id(),
-            cursor=request.args.get("after"),
-        )
-        rows_html = render_template(
-            "issues/_rows.html",
-            issues=page.issues,
-            project=project,
-            state_labels=STATE_LABELS,
-            priority_labels=PRIORITY_LABELS,
-        )
-        cached = {"rows": str(rows_html), "next": page.next_cursor, "count": len(page.issues)}
-        cache.store(key, cached, timeout=cache.DEFAULT_TIMEOUT)
-    views = queries.saved_views_of(signed_in().user_id)
-    members, labels = queries.filter_choices()
-    return {
-        "rows_html": Markup(cached["rows"]),
-        "row_count": cached["count"],
-        "next_cursor": cached["next"],
-        "filters": filters,
-        "project": project,
-        "members": members,
-        "labels": labels,
-        "sorts": SORTS,
-        "state_labels": STATE_LABELS,
-        "priority_labels": PRIORITY_LABELS,
-        "saved_views": views,
-    }
-
-
-def _list_cache_key(filters: IssueFilters, project) -> str:
-    me = signed_in_id() if filters.assignee == "me" else ""
-    token = hashlib.sha256(
-        f"{filters.cache_token()}|{request.args.get('after', '')}|{me}".encode()
-    ).hexdigest()[:24]
-    # Any issue change or membership change moves a version, so a stale list is never served.
-    versions = f"v{cache.version('issues')}.{cache.version('members')}"
-    return cache.tenant_key("issue-rows", versions, project.id if project else "all", token)
-
-
-@bp.get("/issues")
-@require("work.view")
-def all_issues():
-    return page_cache.cached_page(
-        "issues",
-        lambda: render_template("issues/list.html", **_list_context(IssueFilters.from_args(request.args))),
-        *LIST_TOPICS,
-    )
-
-
-@bp.get("/projects/<project_key>/issues")
-@require("work.view")
-def project_list(project_key):
-    def render():
-        project = project_or_404(project_key)
-        filters = IssueFilters.from_args(request.args)
-        return render_template("issues/list.html", **_list_context(filters, project))
-
-    return page_cache.cached_page("project-issues", render, *LIST_TOPICS)
 
 
 def _fill_choices(form: IssueForm) -> None:

@@ -57,3 +57,52 @@ def view_url(view: SavedView, project=None) -> str:
     if project:
         return url_for("issues.project_list", project_key=project.key, **args)
     return url_for("issues.all_issues", **args)
+
+
+class ViewError(Exception):
+    """A change to a saved view that cannot be made; the message says why."""
+
+
+def visible_view(view_id, user_id) -> SavedView | None:
+    """The saved view if the person may see it: their own, or one shared with the organization."""
+    view = SavedView.get_scoped(db.session, view_id)
+    if view is None or not (view.user_id == user_id or view.shared):
+        return None
+    return view
+
+
+def refusal(view: SavedView, user_id, is_admin: bool) -> str | None:
+    """Why the person may not rename, share, unshare or delete the view (None: they may)."""
+    if view.user_id == user_id or (view.shared and is_admin):
+        return None
+    return "Only the person who saved this view, or an admin, may change or delete it."
+
+
+#: What the views screen's form edits, as ``edit_values`` gives it.
+EDIT_FIELDS = {"name": "The name", "shared": "Who sees it"}
+
+
+def edit_values(view: SavedView) -> dict:
+    return {"name": view.name, "shared": view.shared}
+
+
+def update_view(view: SavedView, loaded: dict, submitted: dict) -> bool:
+    """Rename the view and share it or keep it personal; whether anything changed.
+
+    Only what the person changed since ``loaded`` is written; a field someone else changed
+    meanwhile is an EditConflict, a name its owner already uses for another view a ViewError.
+    """
+    view = edits.locked(view)
+    to_write = edits.merge(edit_values(view), loaded, submitted, EDIT_FIELDS)
+    if "name" in to_write:
+        taken = db.session.scalar(
+            select(SavedView.id).where(
+                SavedView.user_id == view.user_id, SavedView.name == to_write["name"], SavedView.id != view.id
+            )
+        )
+        if taken is not None:
+            raise ViewError(f"There is already a view named “{to_write['name']}”.")
+    for name, value in to_write.items():
+        setattr(view, name, value)
+    db.session.flush()
+    return bool(to_write)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -292,17 +293,19 @@ class IssueActivity(TenantMixin, db.Model):
 
 
 class SavedView(TenantMixin, db.Model):
-    """A person's named set of list filters."""
+    """A person's named set of list filters, kept personal or shared with the organization."""
 
     __tablename__ = "saved_views"
-    #: The owner's saved views, listed on their issue lists.
-    __cache_topics__ = (CacheTopic("views", per="user_id"),)
+    #: The owner's saved views, listed on their issue lists; shared ones on everyone's lists.
+    __cache_topics__ = (CacheTopic("views", per="user_id"), "shared-views")
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     project_id: Mapped[uuid.UUID | None]
     name: Mapped[str] = mapped_column(String(80))
     filters: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    #: Listed for every member of the organization (else for its owner only).
+    shared: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
