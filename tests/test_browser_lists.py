@@ -158,3 +158,39 @@ def test_a_saved_view_renamed_shared_and_deleted(page, app, live_server):
     page.get_by_text("View “Team todo” deleted.").wait_for()
     assert page.get_by_role("region", name="Team todo").count() == 0
     assert page.problems == []
+
+
+def test_the_keyboard_stays_in_the_filters_and_the_new_count_is_said(page, app, live_server):
+    """Removing a chip from the keyboard leaves the focus on the chosen filters (on the count after
+    the last), a filter chosen keeps its field focused, and the status region says the new count."""
+    with app.app_context():
+        acme = make_acme(labels=("bug",))
+        acme.add_issue("Login fails", state="todo", label_ids=[acme.labels["bug"].id])
+        acme.add_issue("Footer colour", state="in_progress")
+        acme.add_issue("Old crash", state="done")
+        db.session.commit()
+    browser_login(page, live_server, OWNER)
+    page.goto(live_server.url + "/acme/issues?state=todo&state=in_progress")
+    status = page.get_by_role("status").filter(has_text=re.compile(r"^\d+ issues?$"))
+
+    state = page.get_by_label("State", exact=True)
+    state.focus()
+    state.select_option(label="Done")
+    page.get_by_role("button", name="Remove filter State: Done").wait_for()
+    expect(status).to_have_text("3 issues")
+    expect(page.get_by_label("State", exact=True)).to_be_focused()
+
+    chosen = page.get_by_role("list", name="Chosen filters")
+    page.get_by_role("button", name="Remove filter State: Todo").focus()
+    page.keyboard.press("Enter")
+    expect(status).to_have_text("2 issues")
+    expect(chosen).to_be_focused()
+    page.keyboard.press("Tab")  # the next chip's button
+    expect(page.get_by_role("button", name="Remove filter State: In progress")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(status).to_have_text("1 issue")
+    page.get_by_role("button", name="Remove filter State: Done").focus()
+    page.keyboard.press("Enter")
+    expect(status).to_have_text("3 issues")
+    expect(page.locator("#issue-count")).to_be_focused()
+    assert page.problems == [], "\n".join(page.problems)
