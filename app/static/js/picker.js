@@ -69,37 +69,30 @@
       checks.set(option, check);
     }
 
+    /** A chosen item: its text, and a button named "Remove <name>" that calls ``unchoose``. */
+    function addChip(text, name, extraClass, unchoose) {
+      const chip = element("li", { class: `picker__chip ${extraClass}`.trim() }, text);
+      const remove = element("button", { type: "button", class: "picker__remove", "aria-label": `Remove ${name}` }, "×");
+      remove.addEventListener("click", () => {
+        unchoose();
+        showChosen();
+        filter.focus();
+      });
+      chip.append(remove);
+      chosen.append(chip);
+    }
+
     function showChosen() {
       chosen.replaceChildren();
       for (const option of select.options) {
         if (!option.selected) continue;
-        const chip = element("li", { class: "picker__chip" }, option.textContent);
-        const remove = element("button", {
-          type: "button",
-          class: "picker__remove",
-          "aria-label": `Remove ${option.textContent}`,
-        }, "×");
-        remove.addEventListener("click", () => {
+        addChip(option.textContent, option.textContent, "", () => {
           option.selected = false;
           checks.get(option).checked = false;
-          showChosen();
-          filter.focus();
         });
-        chip.append(remove);
-        chosen.append(chip);
       }
-      if (creating && creating.value.trim()) {
-        const typed = creating.value.trim();
-        const chip = element("li", { class: "picker__chip picker__chip--new" }, `${typed} (new)`);
-        const remove = element("button", { type: "button", class: "picker__remove", "aria-label": `Remove ${typed}` }, "×");
-        remove.addEventListener("click", () => {
-          creating.value = "";
-          showChosen();
-          filter.focus();
-        });
-        chip.append(remove);
-        chosen.append(chip);
-      }
+      const typed = creating ? creating.value.trim() : "";
+      if (typed) addChip(`${typed} (new)`, typed, "picker__chip--new", () => (creating.value = ""));
       chosen.hidden = chosen.children.length === 0;
     }
 
@@ -125,7 +118,7 @@
     filter.addEventListener("keydown", (event) => {
       if (event.key !== "Enter") return;
       event.preventDefault(); // not the form's submit: Enter here chooses
-      if (!create.hidden && none.hidden === false) {
+      if (!create.hidden && !none.hidden) {
         create.click();
         return;
       }
