@@ -4,6 +4,8 @@ made is never hidden behind an older copy."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.extensions import db
@@ -56,8 +58,11 @@ def test_a_page_opened_is_readable_offline_with_its_styles(page, app, live_serve
     page.context.set_offline(True)
     page.goto(live_server.url + ISSUE)
     page.get_by_role("heading", name="Checkout fails on Safari").wait_for()
-    banner = page.get_by_role("status").filter(has_text="You are offline: this is the page as it was at")
-    assert banner.is_visible()
+    banner = page.get_by_role("status").filter(
+        has_text="You are offline: this is the page as it was just now."
+    )
+    assert banner.is_visible()  # app.js made the kept time relative, as every moment on a page
+    assert re.fullmatch(r"\d{1,2} \w{3} \d{4} \d\d:\d\d UTC", banner.locator("time").get_attribute("title"))
     assert banner.evaluate("element => getComputedStyle(element).fontWeight") == "600"  # app.css, kept
     page.goto(live_server.url + "/acme/projects/WEB/board")
     page.get_by_role("heading", name="You are offline").wait_for()

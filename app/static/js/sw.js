@@ -112,6 +112,19 @@ async function page(request) {
   return response;
 }
 
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** A moment as the server writes one (app/core/dates.py's ``|when``: "27 Nov 2026 14:05 UTC"),
+ * which app.js then shows relative, with the exact time in the person's zone. */
+function timeElement(moment) {
+  const two = (number) => String(number).padStart(2, "0");
+  const utc =
+    `${moment.getUTCDate()} ${MONTHS[moment.getUTCMonth()]} ${moment.getUTCFullYear()} ` +
+    `${two(moment.getUTCHours())}:${two(moment.getUTCMinutes())} UTC`;
+  const iso = `${moment.toISOString().slice(0, 19)}Z`;
+  return `<time datetime="${iso}" data-relative title="${utc}">${utc}</time>`;
+}
+
 async function offlineCopy(request) {
   const session = await currentSession();
   const kept = session && (await (await caches.open(PAGE_CACHE_PREFIX + session.tag)).match(request));
@@ -125,8 +138,8 @@ async function offlineCopy(request) {
   }
   const when = new Date(kept.headers.get("Date") || Date.now());
   const banner =
-    '<div class="offline-copy" role="status">You are offline: this is the page as it was at ' +
-    `<time datetime="${when.toISOString()}">${when.toLocaleString()}</time>.</div>`;
+    '<div class="offline-copy" role="status">You are offline: this is the page as it was ' +
+    `${timeElement(when)}.</div>`;
   const html = (await kept.text()).replace(/<body([^>]*)>/, (body) => body + banner);
   const headers = new Headers(kept.headers);
   headers.delete("Content-Length");
