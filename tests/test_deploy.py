@@ -567,3 +567,18 @@ def test_a_job_outlasting_the_workers_stop_is_put_back_and_run_by_the_next_worke
         wait_for(lambda: job.get_status(refresh=True) == "finished", 60, "the job run by the next worker")
     finally:
         successor.stop()
+
+
+def test_the_web_process_writes_the_line_of_every_request_it_answered_before_it_stops(migrated_env, tmp_path):
+    """150 requests then SIGTERM: 150 access lines, whole and in order, and the stop lines after them."""
+    web = WebProcess(web_env(migrated_env), tmp_path / "web.log")
+    try:
+        for n in range(150):
+            assert answers(f"{web.url}/healthz?n={n}")
+    finally:
+        assert stop_process(web.process, 10) == 0, web.output()
+    lines = [json.loads(line) for line in web.output().splitlines() if line.startswith("{")]
+    numbers = [int(line["message"].split("?n=")[1].split()[0]) for line in lines if "?n=" in line["message"]]
+    assert numbers == list(range(150))
+    messages = [line["message"] for line in lines]
+    assert messages.index("web stopped") > max(i for i, m in enumerate(messages) if "?n=" in m)

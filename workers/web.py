@@ -33,6 +33,8 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 from waitress.task import WSGITask
 
+from app.core.logs import written_in_background
+
 log = logging.getLogger(__name__)
 
 #: While stopping, a connection idle this long is closed (see above: above nginx's 3 s).
@@ -204,7 +206,8 @@ def run_web(app: Flask, host: str, port: int, threads: int, shutdown_seconds: fl
                 **settings,
             },
         )
-    return server.run()
+    with written_in_background():
+        return server.run()
 
 
 def freeze_startup_objects() -> int:

@@ -7,10 +7,13 @@ can follow one request id from the access log into the jobs it started.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import re
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 import msgspec
 from flask import Flask, g, has_request_context, request
@@ -152,13 +155,110 @@ class JsonLineFormatter(logging.Formatter):
         return self._encode(line).decode()
 
 
+class LineHandler(logging.StreamHandler):
+    """The one root handler: each record as a line on the stream.
+
+    Normally the thread that logs writes the line, under the handler's lock. Inside
+    ``written_in_background`` (the web process) a thread of the handler's own formats and writes
+    the lines: a request's thread runs the filters (which read the request) and queues the
+    record, and the writer writes what has queued every ``INTERVAL``, in one write. Eight web
+    threads writing a line each per request otherwise queue on the handler's lock and on the
+    write in turn, each wait handing the interpreter lock on: under load that cost a quarter of
+    ``/healthz``.
+    """
+
+    #: Lines the writer formats before one write to the stream, at most.
+    BATCH = 256
+    #: How often the writer writes what has queued (seconds): a line is on the stream this late.
+    INTERVAL = 0.02
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._queue: queue.SimpleQueue | None = None
+
+    def handle(self, record: logging.LogRecord):
+        pending = self._queue  # one read: ``written_in_background`` may end meanwhile
+        if pending is None:
+            return super().handle(record)
+        accepted = self.filter(record)
+        if accepted:
+            pending.put(record)
+        return accepted
+
+    def _write_lines(self, records: list[logging.LogRecord]) -> None:
+        lines = []
+        for record in records:
+            try:
+                lines.append(self.format(record) + self.terminator)
+            except Exception:
+                self.handleError(record)
+        try:
+            self.stream.write("".join(lines))
+            self.flush()
+        except Exception:
+            self.handleError(records[-1])
+
+    def _writer(self, pending: queue.SimpleQueue, stop: threading.Event) -> None:
+        # Wakes on a clock, not on each record: a wake-up per line would cost what it saves.
+        while True:
+            stopping = stop.wait(self.INTERVAL)
+            records = []
+            while True:
+                try:
+                    records.append(pending.get_nowait())
+                except queue.Empty:
+                    break
+                if len(records) >= self.BATCH:
+                    self._write_lines(records)
+                    records = []
+            if records:
+                self._write_lines(records)
+            if stopping:
+                return
+
+    @contextmanager
+    def in_background(self):
+        pending: queue.SimpleQueue = queue.SimpleQueue()
+        stop = threading.Event()
+        writer = threading.Thread(target=self._writer, args=(pending, stop), name="log writer", daemon=True)
+        writer.start()
+        self._queue = pending
+        try:
+            yield
+        finally:
+            self._queue = None
+            stop.set()
+            writer.join(timeout=10)
+            left = []  # queued by a thread that read the queue just before it ended
+            while True:
+                try:
+                    left.append(pending.get_nowait())
+                except queue.Empty:
+                    break
+            if left:
+                with self.lock:
+                    self._write_lines(left)
+
+
+@contextmanager
+def written_in_background():
+    """Within the block, the root handler's lines are written by a thread of their own (see
+    ``LineHandler``); at its end every queued line is written before it returns."""
+    handler = next((h for h in logging.getLogger().handlers if h.get_name() == _HANDLER_NAME), None)
+    if not isinstance(handler, LineHandler):
+        yield
+        return
+    with handler.in_background():
+        yield
+
+
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
     """Install the one root handler (idempotent: reconfiguring replaces it)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = LineHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     if json:
         handler.setFormatter(JsonLineFormatter())
