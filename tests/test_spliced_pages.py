@@ -161,3 +161,47 @@ def test_a_body_replaced_after_the_page_was_made_is_compressed_as_it_is(app):
         sent = app.process_response(response)
         assert sent.headers["Content-Encoding"] in ("br", "gzip")
         assert _decoded(sent) == ("<html>" + "something else " * 100 + "</html>").encode()
+
+
+def _kept_entries(redis_client, name: str) -> list:
+    """The cached pages called ``name`` as stored (the cache's serialized values)."""
+    from app.extensions import cache
+
+    backend = cache.cache
+    keys = [k.decode() for k in redis_client.keys(f"*:page:{name}:*")]
+    return [backend.get(key[len(backend.key_prefix) :]) for key in keys]
+
+
+@pytest.mark.parametrize("url", PAGES[:2] + PAGES[3:])
+def test_the_session_a_page_was_kept_for_gets_the_kept_bytes_as_they_are(
+    app, client, db_session, redis_client, acme, url
+):
+    """The session a page was stored for gets the stored gzip bytes; another fills its own token in."""
+    login(client, "grace@example.com")
+    first, html = _gzipped(client, url)  # rendered, stored with this session's token
+    token = csrf_token_from(html)
+    again, _ = _gzipped(client, url)
+    assert again == first
+    name = "issue" if "/issues/WEB-" in url else None
+    kept = [entry for entry in _kept_entries(redis_client, name or "*") if entry]
+    gzipped = [part for entry in kept for part in _gzip_bodies(entry)]
+    assert first in gzipped, "the response is the stored gzip body itself"
+    other = app.test_client()
+    login(other, "grace@example.com")
+    _, their_html = _gzipped(other, url)
+    assert csrf_token_from(their_html) not in (None, token) and token not in their_html
+    assert other.post("/logout", data={"csrf_token": csrf_token_from(their_html)}).status_code in (302, 303)
+    # The other session's request left the stored page as it was: the first session's bytes.
+    assert _gzipped(client, url)[0] == first
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.headers.get("Content-Encoding") is None
+    assert plain.data == gzip.decompress(first)
+
+
+def _gzip_bodies(value) -> list[bytes]:
+    """Every gzip stream inside a stored value (tuples nested at any depth)."""
+    if isinstance(value, bytes):
+        return [value] if value.startswith(b"\x1f\x8b") else []
+    if isinstance(value, tuple | list):
+        return [found for item in value for found in _gzip_bodies(item)]
+    return []

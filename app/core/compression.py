@@ -222,14 +222,69 @@ def token_page(html: str, slot: str, compressed: tuple[bytes, ...] | None, token
         return current_app.response_class(html.replace(slot, token), mimetype="text/html")
     filled = f'{token}"'.ljust(SLOT_LENGTH)
     response = current_app.response_class(html.replace(f'{slot}"', filled), mimetype="text/html")
-    response.spliceable = (compressed, filled.encode(), response.response[0])
+    response.spliceable = (compressed, filled.encode(), response.response[0], None)
     return response
 
 
+# --- a page kept as it was sent ----------------------------------------------------------------
+#
+# A page is kept per person, and a person's session has one token (app/core/csrf_tokens.py): the
+# next request for the page is most often from the session it was made for. So a cache keeps the
+# page as it was sent, its body and its gzip body with that session's token in, and such a request
+# is answered with them as they are: no token filled in, no checksum. Another session's request
+# takes the text back out of the body and fills its own token in, as ``token_page``. The gzip
+# body holds the compressed chunks between its slots, so they are kept as where they lie in it.
+
+
+def kept_page(html: str, slot: str, compressed: tuple[bytes, ...] | None, token: str) -> tuple:
+    """What a cache keeps of the page ``html`` (slots ``slot``) sent with ``token``, for
+    ``kept_response``: ``(token, body, gzip body or None, chunks' places in it, slot's text)``."""
+    response = token_page(html, slot, compressed, token)
+    body = response.response[0]
+    spliceable = getattr(response, "spliceable", None)
+    if spliceable is None:
+        return (token, body, None, None, token)
+    chunks, filled, _, _ = spliceable
+    gzipped = _gzip_body(chunks, filled, body)
+    places, start, gap = [], len(_GZIP_HEADER), len(_stored_block(filled))
+    for chunk in chunks:
+        places.append((start, start + len(chunk)))
+        start += len(chunk) + gap
+    return (token, body, gzipped, tuple(places), filled.decode())
+
+
+def kept_html(kept: tuple, slot: str) -> str:
+    """The page's text of a ``kept_page``, its slots reading ``slot`` again."""
+    _, body, gzipped, _, fill = kept
+    return body.decode().replace(fill, slot if gzipped is None else f'{slot}"')
+
+
+def kept_response(kept: tuple, slot: str, token: str) -> Response:
+    """The page of ``kept_page`` with ``token`` in its slots: as it was kept when the token is
+    the one it was sent with, else filled in as ``token_page`` does."""
+    kept_token, body, gzipped, places, _ = kept
+    if token != kept_token:
+        chunks = None if gzipped is None else tuple(memoryview(gzipped)[a:b] for a, b in places)
+        return token_page(kept_html(kept, slot), slot, chunks, token)
+    response = current_app.response_class(body, mimetype="text/html")
+    if gzipped is not None:
+        response.spliceable = (None, None, response.response[0], gzipped)
+    return response
+
+
+def _gzip_body(chunks, filled: bytes, body: bytes) -> bytes:
+    """The gzip stream of ``body``: its ``chunks`` with ``filled`` between them, and the trailer."""
+    crc, view = 0, memoryview(body)
+    for start in range(0, len(body), _CRC_CHUNK):
+        crc = zlib.crc32(view[start : start + _CRC_CHUNK], crc)
+    trailer = struct.pack("<II", crc, len(body) & 0xFFFFFFFF)
+    return b"".join((_GZIP_HEADER, _stored_block(filled).join(chunks), trailer))
+
+
 def _spliced_gzip(response: Response) -> bytes | None:
-    """The gzip body of a ``token_page`` whose body is still its own, for a client that takes
-    gzip; None otherwise (the body is compressed, or not, as any other)."""
-    chunks, filled, body = response.spliceable
+    """The gzip body of a ``token_page`` or ``kept_response`` whose body is still its own, for a
+    client that takes gzip; None otherwise (the body is compressed, or not, as any other)."""
+    chunks, filled, body, gzipped = response.spliceable
     response.spliceable = None
     if not (
         isinstance(response.response, list) and len(response.response) == 1 and response.response[0] is body
@@ -238,8 +293,4 @@ def _spliced_gzip(response: Response) -> bytes | None:
     accepted = request.headers.get("Accept-Encoding", "")
     if response.status_code != 200 or _choose_algorithm(("gzip",), accepted) != "gzip":
         return None
-    crc, view = 0, memoryview(body)
-    for start in range(0, len(body), _CRC_CHUNK):
-        crc = zlib.crc32(view[start : start + _CRC_CHUNK], crc)
-    trailer = struct.pack("<II", crc, len(body) & 0xFFFFFFFF)
-    return b"".join((_GZIP_HEADER, _stored_block(filled).join(chunks), trailer))
+    return gzipped if gzipped is not None else _gzip_body(chunks, filled, body)

@@ -101,10 +101,10 @@ def cached_page(
     member's own topics (unread count, saved views) and the version of their account (their
     name, organizations and role, in the layout). It is stored under a key of the tenant, the
     member and the exact URL, together with the versions it was rendered at, so the page and
-    the current versions come back in one round trip. The CSRF token is stored as a
-    placeholder and filled in per response; the page is also kept gzipped, with the token
-    spliced in per response (``app.core.compression.precompress``). A page with a flash message
-    to show is rendered, not cached.
+    the current versions come back in one round trip. The page is kept as it was sent, with the
+    CSRF token of the session it was made for, and gzipped (``app.core.compression.kept_page``):
+    that session is answered with it as it is, another fills its own token in. A page with a
+    flash message to show is rendered, not cached.
 
     With ``shown`` (a function that reads what the page shows from ``topics``, as plain values,
     without rendering), ``render`` is given what it read. After ``topics`` moved (an edit
@@ -114,7 +114,7 @@ def cached_page(
     """
     from flask import request, session
 
-    from app.core.compression import precompress, token_page
+    from app.core.compression import kept_html, kept_page, kept_response, precompress
     from app.core.csrf_tokens import csrf_token
 
     user_id = _VIEWER["find"]()
@@ -125,10 +125,10 @@ def cached_page(
     remember_page(request.path, tenant_id, name, topics)
     key = page_key(tenant_id, name, user_id, request)
     current, stored = page_versions(topics, _MEMBER_TOPICS, user_id, along=key)
-    if not (isinstance(stored, tuple) and len(stored) == 4):
+    if not (isinstance(stored, tuple) and len(stored) == 3):
         stored = None
     elif stored[0] == current:
-        return token_page(stored[1], CSRF_PLACEHOLDER, stored[2], csrf_token())
+        return kept_response(stored[1], CSRF_PLACEHOLDER, csrf_token())
     # The versions were read before the data: a change committed meanwhile moves them again.
     cache.read_ahead_while_rendering()
     with cache.stores_together():  # what rendering keeps (list rows, search results), with the page
@@ -138,11 +138,14 @@ def cached_page(
             values = shown()
             digest = hashlib.blake2b(msgspec.msgpack.encode(values), digest_size=16).digest()
         own = len(topics)  # the member's own versions and the account's follow the page's topics
-        same = stored is not None and digest is not None and stored[3] == digest
-        if same and stored[0][own:] == current[own:]:
-            html, compressed = stored[1], stored[2]
+        same = stored is not None and digest is not None and stored[2] == digest
+        if same and stored[0][own:] == current[own:] and stored[1][0] == token:
+            kept = stored[1]
         else:
-            html = str(render() if shown is None else render(values)).replace(token, CSRF_PLACEHOLDER)
-            compressed = precompress(html, CSRF_PLACEHOLDER)
-        cache.store(key, (current, html, compressed, digest), timeout)
-    return token_page(html, CSRF_PLACEHOLDER, compressed, token)
+            if same and stored[0][own:] == current[own:]:
+                html = kept_html(stored[1], CSRF_PLACEHOLDER)
+            else:
+                html = str(render() if shown is None else render(values)).replace(token, CSRF_PLACEHOLDER)
+            kept = kept_page(html, CSRF_PLACEHOLDER, precompress(html, CSRF_PLACEHOLDER), token)
+        cache.store(key, (current, kept, digest), timeout)
+    return kept_response(kept, CSRF_PLACEHOLDER, token)

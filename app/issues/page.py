@@ -220,10 +220,10 @@ def page_response(issue_ref: str, render, edit_form):
     if remembered is not None and storable:
         _read_with_session_next_time(tenant_id, remembered)
         versions, stored = _viewer_versions(remembered, user_id, along=key)
-        if not (isinstance(stored, tuple) and len(stored) == 5):
+        if not (isinstance(stored, tuple) and len(stored) == 4):
             stored = None
         elif stored[:2] == (remembered, versions):
-            return _answer(_etag(remembered, versions, user_id), lambda: _with_token(stored[2], stored[4]))
+            return _answer(_etag(remembered, versions, user_id), lambda: _with_token(stored[2]))
     issue_id, parts = parts_for(issue_ref)
     versions, _ = _viewer_versions(issue_id, user_id)
     if storable and issue_id != remembered:  # already noted above for the remembered issue
@@ -246,8 +246,9 @@ def page_response(issue_ref: str, render, edit_form):
         own_form = str(edit_form(parts)).replace(token, page_cache.CSRF_PLACEHOLDER)
         html = _fill(frame, parts, watch, own_form)
         compressed = compression.precompress(html, page_cache.CSRF_PLACEHOLDER)
-        store_rendered_parts({key: (issue_id, versions, html, (frame_versions, frame), compressed)})
-        return compression.token_page(html, page_cache.CSRF_PLACEHOLDER, compressed, token)
+        kept = compression.kept_page(html, page_cache.CSRF_PLACEHOLDER, compressed, token)
+        store_rendered_parts({key: (issue_id, versions, kept, (frame_versions, frame))})
+        return compression.kept_response(kept, page_cache.CSRF_PLACEHOLDER, token)
 
     etag = _etag(issue_id, versions, user_id)
     if request.if_none_match.contains(etag):
@@ -296,8 +297,8 @@ def _fill(frame: str, parts: dict, watch: dict, edit_form: str) -> str:
     return _SLOT.sub(lambda found: str(values.get(found.group(1), found.group(0))), frame)
 
 
-def _with_token(html: str, compressed):
-    return compression.token_page(html, page_cache.CSRF_PLACEHOLDER, compressed, csrf_token())
+def _with_token(kept: tuple):
+    return compression.kept_response(kept, page_cache.CSRF_PLACEHOLDER, csrf_token())
 
 
 def _answer(etag: str, body):
