@@ -81,10 +81,7 @@ def page_keys_for(request, user_id) -> list[str] | None:
     if page is None:
         return None
     tenant_id, name, topics, member_topics = page
-    keys = [
-        cache.topic_key_in(tenant_id, t) if isinstance(t, str) else cache.topic_key_in(tenant_id, *t)
-        for t in _page_topics(topics, member_topics, user_id)
-    ]
+    keys = cache.version_keys_in(tenant_id, _page_topics(topics, member_topics, user_id))
     return [*keys, page_key(tenant_id, name, user_id, request)]
 
 
