@@ -205,3 +205,19 @@ def _gzip_bodies(value) -> list[bytes]:
     if isinstance(value, tuple | list):
         return [found for item in value for found in _gzip_bodies(item)]
     return []
+
+
+def test_a_page_under_the_kept_large_size_is_kept_gzipped_at_the_default_level(app, client, db_session):
+    """A 20-40 KB issue page is gzipped once, when kept: at the default level, not the cheap large one."""
+    acme = make_acme({"grace@example.com": "member"})
+    words = [f"word{n % 97} is part {n} of the long description of this issue." for n in range(150)]
+    ref = acme.add_issue("A long issue", description=" ".join(words)).ref
+    db_session.commit()
+    login(client, "grace@example.com")
+    kept, html = _gzipped(client, f"/acme/issues/{ref}")
+    body = html.encode()
+    assert app.config["COMPRESS_LARGE_SIZE"] < len(body) < app.config["COMPRESS_KEPT_LARGE_SIZE"]
+    cheap = gzip.compress(body, app.config["COMPRESS_LARGE_LEVEL"])
+    default = gzip.compress(body, app.config["COMPRESS_LEVEL"])
+    assert len(kept) < len(cheap)
+    assert len(kept) <= len(default) + 300  # the token's stored block and the flushes around it

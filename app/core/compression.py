@@ -10,9 +10,13 @@ saving. Measured on the pages themselves (brotli 1 / 4, CPU per response and sha
 ``COMPRESS_LARGE_BR_LEVEL`` / ``COMPRESS_LARGE_LEVEL`` (gzip), and smaller ones at
 Flask-Compress's own levels.
 
+An issue page grew to 17 KB, so the large levels start at 24 KB.
+
 A cached page (``app.core.page_cache.cached_page``, the issue page) is gzipped once, when it is
-stored, and each response splices its own CSRF token into the stored gzip stream
-(``precompress``, ``token_page``): per response only the token's block and a checksum are made.
+stored, at the default level up to ``COMPRESS_KEPT_LARGE_SIZE``. It is kept as it was sent to
+the session it was made for (``kept_page``), which gets those bytes as they are; another session
+has its own CSRF token spliced into the stored gzip stream (``precompress``, ``token_page``): per
+response only the token's block and a checksum are made.
 """
 
 from __future__ import annotations
@@ -199,12 +203,13 @@ def _slots(html: str, slot: str) -> list[bytes] | None:
 def precompress(html: str, slot: str) -> tuple[bytes, ...] | None:
     """``html``, whose token slots read ``slot``, gzipped once for ``token_page``; None when it
     cannot be spliced (no slot, a slot outside a quoted attribute, or a page that holds the
-    stand-in's bytes). Large pages at ``COMPRESS_LARGE_LEVEL``, others at ``COMPRESS_LEVEL``."""
+    stand-in's bytes). Compressed once per change, not per response: pages up to
+    ``COMPRESS_KEPT_LARGE_SIZE`` at ``COMPRESS_LEVEL``, larger ones at ``COMPRESS_LARGE_LEVEL``."""
     parts = _slots(html, slot)
     if parts is None:
         return None
     config = current_app.config
-    large = sum(map(len, parts)) >= config["COMPRESS_LARGE_SIZE"]
+    large = sum(map(len, parts)) >= config["COMPRESS_KEPT_LARGE_SIZE"]
     level = config["COMPRESS_LARGE_LEVEL"] if large else config["COMPRESS_LEVEL"]
     stand_in = _stand_in(SLOT_LENGTH)
     probe = bytes(b + 64 for b in stand_in)  # printable, differs from the stand-in in every byte
