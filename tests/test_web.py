@@ -287,3 +287,20 @@ def test_layout_loads_nothing_from_other_hosts(client):
     html = client.get("/").get_data(as_text=True)
     for url in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert not url.startswith(("http:", "https:", "//")), url
+
+
+def test_vary_names_each_request_header_once_and_keeps_the_others():
+    """Vary gets a header once, whatever its case, after those already named."""
+    from werkzeug.datastructures import Headers
+
+    from app.core.headers import vary_on
+
+    headers = Headers()
+    vary_on(headers, "Accept-Encoding")
+    vary_on(headers, "Cookie")
+    vary_on(headers, "cookie")
+    vary_on(headers, "accept-encoding")
+    assert headers["Vary"] == "Accept-Encoding, Cookie"
+    headers["Vary"] = "X-Cookie-Jar"
+    vary_on(headers, "Cookie")
+    assert headers["Vary"] == "X-Cookie-Jar, Cookie"

@@ -32,6 +32,8 @@ from flask_compress import Compress
 from flask_compress.flask_compress import _choose_algorithm
 from werkzeug.wrappers import Response
 
+from app.core.headers import vary_on
+
 
 class SizedCompress(Compress):
     """Flask-Compress, compressing a large body at the large-body levels itself."""
@@ -44,7 +46,7 @@ class SizedCompress(Compress):
         if response is not None and self._is_small(response):
             # Too small to compress (Flask-Compress would decide so after its other checks):
             # only the Vary header it adds to every response.
-            _vary_on_accept_encoding(response.headers)
+            vary_on(response.headers, "Accept-Encoding")  # as Flask-Compress adds to every response
             return response
         if response is not None and self._is_large(response):
             algorithm = _choose_algorithm(self.enabled_algorithms, request.headers.get("Accept-Encoding", ""))
@@ -90,15 +92,6 @@ class SizedCompress(Compress):
 
     def _compressible(self, response: Response) -> bool:
         return response.mimetype in self.compress_mimetypes_set and 200 <= response.status_code < 300
-
-
-def _vary_on_accept_encoding(headers) -> None:
-    """Flask-Compress's Vary: a response's content depends on the Accept-Encoding asked for."""
-    vary = headers.get("Vary")
-    if not vary:
-        headers["Vary"] = "Accept-Encoding"
-    elif "accept-encoding" not in vary.lower():
-        headers["Vary"] = f"{vary}, Accept-Encoding"
 
 
 def _compress_large(data: bytes, algorithm: str) -> bytes:

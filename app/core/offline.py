@@ -24,6 +24,10 @@ def session_tag(secret_key: str, sid: str) -> str:
     return hmac.new(secret_key.encode(), f"worklane.offline:{sid}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+#: Each session's tag, made once per process (every page of the session carries it).
+_tagged = functools.lru_cache(maxsize=10_000)(session_tag)
+
+
 @functools.cache
 def _script(static_folder: str) -> bytes:
     return (Path(static_folder) / "js" / "sw.js").read_bytes()
@@ -46,6 +50,6 @@ def register_offline(app: Flask) -> None:
             return response
         current = session._get_current_object()
         if getattr(current, "logged_in", False) and current.sid:
-            tag = session_tag(current_app.secret_key, current.sid)
+            tag = _tagged(current_app.secret_key, current.sid)
             response.headers[HEADER] = f"tag={tag}; max-age={idle_seconds}"
         return response

@@ -46,6 +46,7 @@ import msgspec
 from flask import Flask, session
 from redis.exceptions import RedisError, ResponseError
 
+from app.core.headers import vary_on
 from app.core.session_cookies import CookieSessions
 from app.core.session_data import (
     CSRF_KEY,
@@ -262,7 +263,7 @@ class WorklaneSessionInterface(CookieSessions):
         if isinstance(session, SkippedSession):
             return
         if session.accessed:
-            response.vary.add("Cookie")
+            vary_on(response.headers, "Cookie")
         self._save_csrf_cookie(app, session, response)
         if session.unavailable:
             return  # the stored session may be fine: keep its cookie for when Redis is back
