@@ -60,9 +60,9 @@ class SizedCompress(Compress):
         response.direct_passthrough = False
         response.set_data(body)
         response.headers["Content-Encoding"] = algorithm
-        # Flask-Compress adds Vary and leaves a body already encoded alone; the ETag is marked
-        # with the encoding, as it does for the bodies it compresses.
-        response = super().after_request(response)
+        # What Flask-Compress does to a body already encoded: Vary, and nothing else. The ETag is
+        # marked with the encoding, as it does for the bodies it compresses.
+        vary_on(response.headers, "Accept-Encoding")
         etag, weak = response.get_etag()
         if etag and not weak:
             response.set_etag(f"{etag}:{algorithm}", weak=False)
