@@ -15,6 +15,7 @@ from app.models import Issue
 from tests.accounts import browser_login
 from tests.factories import OWNER, make_acme
 from tests.test_browser_accessibility import serious_violations
+from tests.test_issue_fields import fields_of
 
 pytestmark = pytest.mark.browser
 
@@ -31,15 +32,7 @@ def _acme(app) -> None:
 
 def _stored(app) -> dict:
     with app.app_context(), unscoped("test: the one issue, as stored"):
-        issue = db.session.scalars(select(Issue)).one()
-        return {
-            "state": issue.state,
-            "priority": issue.priority,
-            "assignees": sorted(u.name for u in issue.assignees),
-            "labels": sorted(label.name for label in issue.labels),
-            "due_date": issue.due_date and issue.due_date.isoformat(),
-            "estimate": issue.estimate,
-        }
+        return fields_of(db.session.scalars(select(Issue)).one())
 
 
 def _detail(page, term: str):

@@ -47,18 +47,22 @@ def _client(app, email):
     return client
 
 
+def fields_of(issue: Issue) -> dict:
+    """The fields changed in place, as stored: names for people and labels, the date as text."""
+    return {
+        "state": issue.state,
+        "priority": issue.priority,
+        "assignees": sorted(u.name for u in issue.assignees),
+        "labels": sorted(label.name for label in issue.labels),
+        "due_date": issue.due_date and issue.due_date.isoformat(),
+        "estimate": issue.estimate,
+    }
+
+
 def _issue(acme) -> dict:
     with tenant_context(acme.id):
         db.session.expire_all()
-        issue = db.session.scalars(select(Issue)).one()
-        return {
-            "state": issue.state,
-            "priority": issue.priority,
-            "assignees": sorted(u.name for u in issue.assignees),
-            "labels": sorted(label.name for label in issue.labels),
-            "due_date": issue.due_date and issue.due_date.isoformat(),
-            "estimate": issue.estimate,
-        }
+        return fields_of(db.session.scalars(select(Issue)).one())
 
 
 def _history(acme) -> list[tuple[str, str | None, str | None]]:

@@ -22,40 +22,40 @@ from app.labels import services as label_services
 from app.models.work import PRIORITY_LABELS, STATE_LABELS
 
 
-@bp.post("/issues/<issue_ref>/fields/<name>")
+@bp.post("/issues/<issue_ref>/fields/<field_name>")
 @require("work.edit")
-def edit_field(issue_ref, name):
-    """Save the field ``name`` alone, if the person changed it; 409 if another change of it collides,
+def edit_field(issue_ref, field_name):
+    """Save the field ``field_name`` alone, if the person changed it; 409 if another change of it collides,
     422 for a value it cannot take; nothing else of the issue is written."""
-    if name not in FIELD_FORMS:
+    if field_name not in FIELD_FORMS:
         abort(404)
     issue = issue_or_404(issue_ref)
-    form = page_forms.field_form(name, None, None, formdata=request.form)
+    form = page_forms.field_form(field_name, None, None, formdata=request.form)
     if not form.validate_on_submit():
-        return _refused(issue_ref, form, name, 422)
-    loaded = edits.decode(form.loaded.data, (name,))
-    if name == "labels":
+        return _refused(issue_ref, form, field_name, 422)
+    loaded = edits.decode(form.loaded.data, (field_name,))
+    if field_name == "labels":
         try:
             page_forms.add_new_label(form)
         except label_services.LabelError as exc:
             db.session.rollback()
             form.new_label.errors.append(str(exc))
-            return _refused(issue_ref, form, name, 422)
-    submitted = edit_form.submitted_values(form, (name,))
+            return _refused(issue_ref, form, field_name, 422)
+    submitted = edit_form.submitted_values(form, (field_name,))
     try:
-        edit_form.save_edit(issue, current_user, {name: loaded[name]}, submitted)
+        edit_form.save_edit(issue, current_user, {field_name: loaded[field_name]}, submitted)
     except edits.EditConflict as conflict:
         db.session.rollback()
         current = edit_form.edit_values(issue_or_404(issue_ref))
-        again = page_forms.field_form(name, submitted[name], current[name])
-        if name == "labels":  # its label went with the refused save: it is created on the next one
+        again = page_forms.field_form(field_name, submitted[field_name], current[field_name])
+        if field_name == "labels":  # its label went with the refused save: it is created on the next one
             again.new_label.data = form.new_label.data
-        refused = page_forms.OpenField(name, again, page_forms.refusal_of(conflict))
+        refused = page_forms.OpenField(field_name, again, page_forms.refusal_of(conflict))
         return _answer_refusal(issue_ref, refused, 409)
     except issues.IssueError as exc:
         db.session.rollback()
-        form[name].errors.append(str(exc))
-        return _refused(issue_ref, form, name, 422)
+        form[field_name].errors.append(str(exc))
+        return _refused(issue_ref, form, field_name, 422)
     if not request.headers.get("HX-Request"):
         flash("Saved.", "success")
         return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
@@ -67,7 +67,7 @@ def edit_field(issue_ref, name):
         "issues/_fields_saved.html",
         own=page_forms.own_html(parts),
         main=parts["main"],
-        said=saved_message(name, parts["shown"]),
+        said=saved_message(field_name, parts["shown"]),
     )
 
 
