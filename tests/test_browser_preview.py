@@ -78,7 +78,7 @@ def test_assignees_and_labels_are_picked_by_typing(page, app, live_server):
     assert page.get_by_role("button", name="Create “Frontend”").is_visible()
     labels.press("Enter")  # creates it
     page.get_by_role("list", name="Chosen labels").get_by_text("Frontend (new)").wait_for()
-    assert page.get_by_label("New label").is_hidden()
+    assert page.locator("details.edit").get_by_label("New label").is_hidden()  # the edit form of all fields
     page.get_by_role("button", name="Save").click()
     page.get_by_text("Saved.").wait_for()
     with app.app_context(), tenant_context(org_id):

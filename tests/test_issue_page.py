@@ -305,7 +305,8 @@ def test_after_an_edit_only_the_issue_and_the_edit_form_are_rendered(app, client
         html = _page(client)
     finally:
         template_rendered.disconnect(record, app)
-    parts = ("_edit_form", "_issue_details", "_issue_main")
+    # The details twice: the shared ones, and the person's own with a form per field.
+    parts = ("_edit_form", "_issue_details", "_issue_details", "_issue_main")
     assert sorted(rendered) == [f"issues/{name}.html" for name in parts]
     assert "<title>WEB-1 Login broken on Safari" in html and "changed title" in html
     assert 'name="title" required type="text" value="Login broken on Safari"' in html

@@ -9,6 +9,7 @@ for _piece in (badges.state_badge, badges.priority_icon, badges.label_chips, bad
 
 from app.issues import (  # noqa: E402,F401
     board_routes,
+    field_routes,
     list_routes,
     palette_routes,
     preview_routes,

@@ -48,6 +48,23 @@ def edit_values(
     }
 
 
+def submitted_values(form, names=EDIT_FIELDS) -> dict:
+    """The values of ``form``'s fields ``names`` in the shape of ``edit_values``."""
+    return {name: _submitted(name, form[name].data) for name in names}
+
+
+def _submitted(name: str, data):
+    if name in ("title", "description"):
+        return (data or "").strip()
+    if name in ("assignees", "labels"):
+        return sorted(set(data or []))
+    if name == "priority":
+        return int(data)
+    if name == "due_date":
+        return data.isoformat() if data else None
+    return data
+
+
 def save_edit(issue: Issue, actor, loaded: dict, submitted: dict) -> list[str]:
     """Apply the fields the person changed since ``loaded``; refuse (EditConflict) if another
     change since collides with one of them. ``issue`` must be read under a row lock."""

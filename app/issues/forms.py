@@ -83,6 +83,22 @@ class IssueEditForm(IssueForm):
     loaded = loaded_field()
 
 
+def _field_form(name: str) -> type[FlaskForm]:
+    """A form of one field of the issue form (the same field: its choices, limits and checks),
+    with the value it was loaded with; the labels' form also takes a new label's name."""
+    fields = {name: getattr(IssueForm, name), "loaded": loaded_field()}
+    if name == "labels":
+        fields["new_label"] = IssueForm.new_label
+    return type(f"Issue{name.title().replace('_', '')}Form", (FlaskForm,), fields)
+
+
+#: The fields of an issue changed one at a time where its page shows them, each with a form of
+#: its own.
+FIELD_FORMS = {
+    name: _field_form(name) for name in ("state", "priority", "assignees", "labels", "due_date", "estimate")
+}
+
+
 class CommentForm(FlaskForm):
     body = long_text_field("Comment", 20000, "Too long.", required="Write something before sending.")
 

@@ -49,6 +49,8 @@ from app.orgs.context import current_access
 PAGE_TOPICS = ("members", "labels", "projects")
 #: What the person's page shows of the viewer's own: their unread count (and their account).
 VIEWER_TOPICS = ("notifications",)
+#: Moved when what the shared parts hold changes, so parts stored in another shape are not read.
+PARTS_SHAPE = 2
 #: (organization, reference) -> the issue id last found for it in this process.
 _REFS: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
 _MAX_REFS = 100_000
@@ -76,7 +78,7 @@ def shared_parts(issue_id, ref: str) -> dict | None:
     Parts rendered here are stored with the page (``page_response``), or at once by
     ``store_rendered_parts``."""
     numbers = ".".join(map(str, cache.versions(*page_topics(issue_id))))
-    key = cache.tenant_key("issue-parts", issue_id, f"v{numbers}.r{RENDERER_VERSION}")
+    key = cache.tenant_key("issue-parts", issue_id, f"v{numbers}.r{RENDERER_VERSION}.s{PARTS_SHAPE}")
     missed = g.setdefault("issue_parts_missed", set())
     parts = None if key in missed else app_cache.get(key)
     if parts is None:
@@ -151,18 +153,45 @@ def _render_parts(
         state_labels=STATE_LABELS,
         priority_labels=PRIORITY_LABELS,
     )
+    shown = details_shown(issue, assignees, issue_labels)
     return {
         "ref": issue.ref,
         "title": issue.title,
         "project_name": issue.project_name,
         "project_url": url_for("issues.project_list", project_key=issue.project_key),
         "main": str(main),
-        "details": str(render_template("issues/_issue_details.html", issue=issue, assignees=assignees)),
+        "details": str(render_details(shown)),
+        "shown": shown,
         "watchers": watchers,
         "values": edit_form.edit_values(issue, label_ids, assignee_ids),
         "people": people,
         "labels": labels,
     }
+
+
+def details_shown(issue: page_queries.ShownIssue, assignees: list, labels: list) -> dict:
+    """What the details beside the issue show (plain values, kept with the shared parts)."""
+    return {
+        "state": issue.state,
+        "priority": issue.priority,
+        "assignees": assignees,
+        "labels": labels,
+        "due_date": issue.due_date,
+        "estimate": issue.estimate,
+        "created_at": issue.created_at,
+    }
+
+
+def render_details(shown: dict, **forms) -> str:
+    """The details beside the issue: values alone, or with ``forms`` (``ref``, ``forms``,
+    ``open_field``, ``refusal``) a form to change each."""
+    return render_template(
+        "issues/_issue_details.html",
+        shown=shown,
+        state_labels=STATE_LABELS,
+        priority_labels=PRIORITY_LABELS,
+        **{"forms": None, **forms},
+    )
 
 
 def _has_mentions(issue: page_queries.ShownIssue, comments) -> bool:

@@ -3,7 +3,7 @@ search. The lists, the board, saved views and the inbox have their own modules."
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from urllib.parse import quote
 
 from flask import abort, flash, g, has_request_context, redirect, render_template, request, url_for
@@ -11,12 +11,12 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms import SelectChoice
 
-from app.auth.identity import signed_in, signed_in_id
+from app.auth.identity import signed_in_id
 from app.core import edits, page_cache
 from app.core.database import commit_now
-from app.core.permissions import can, require
+from app.core.permissions import require
 from app.extensions import db
-from app.issues import bp, edit_form, page, queries
+from app.issues import bp, edit_form, page, page_forms, queries
 from app.issues import services as issues
 from app.issues.board import board_response
 from app.issues.forms import CommentForm, IssueEditForm, IssueForm, MoveForm
@@ -51,14 +51,6 @@ def _fill_choices(form: IssueForm) -> None:
     form.labels.choices = [SelectChoice(label.id, label.name) for label in label_choices]
 
 
-def _add_new_label(form: IssueForm) -> None:
-    """The label typed in the form's "new label" field, created if need be, among its chosen labels."""
-    name = label_services.clean_name(form.new_label.data or "")
-    if name:
-        label_id = str(label_services.label_for_issue(name).id)
-        form.labels.data = [*(form.labels.data or []), label_id]
-
-
 @bp.route("/projects/<project_key>/issues/new", methods=["GET", "POST"])
 @require("work.edit")
 def new_issue(project_key):
@@ -67,7 +59,7 @@ def new_issue(project_key):
     _fill_choices(form)
     if form.validate_on_submit():
         try:
-            _add_new_label(form)
+            page_forms.add_new_label(form)
             issue = issues.create_issue(
                 project,
                 current_user,
@@ -94,69 +86,11 @@ def new_issue(project_key):
     return render_template("issues/new.html", form=form, project=project), status
 
 
-def _edit_form(values: dict, loaded: dict) -> IssueEditForm:
-    """The edit form showing ``values``, carrying ``loaded`` (both as ``edit_form.edit_values``)."""
-    data = dict(values)
-    data["priority"] = str(data["priority"])
-    data["due_date"] = date.fromisoformat(data["due_date"]) if data["due_date"] else None
-    form = IssueEditForm(formdata=None, data=data)
-    form.loaded.data = edits.encode(loaded)
-    return form
-
-
-def _submitted(form: IssueEditForm) -> dict:
-    """The form's values in the shape of ``edit_form.edit_values``."""
-    return {
-        "title": (form.title.data or "").strip(),
-        "description": (form.description.data or "").strip(),
-        "state": form.state.data,
-        "priority": int(form.priority.data),
-        "assignees": sorted(set(form.assignees.data or [])),
-        "labels": sorted(set(form.labels.data or [])),
-        "due_date": form.due_date.data.isoformat() if form.due_date.data else None,
-        "estimate": form.estimate.data,
-    }
-
-
-def _issue_page(issue_ref, form=None, comment_form=None, status=200, conflict=None, notice=None):
-    """The issue's page after a refused form: its shared parts (cached) around this viewer's own
-    forms and buttons."""
-    _, parts = page.parts_for(issue_ref)
-    page.store_rendered_parts()
-    watch = page.watch_state(str(signed_in().user_id) in parts["watchers"])
-    html = _show(parts, watch, _edit_form_html(parts, form, conflict), comment_form, notice)
-    return html, status
-
-
-def _show(parts: dict, watch: dict, edit_form: Markup, comment_form=None, notice=None) -> str:
-    """The issue's page around ``parts`` (or the slots of its frame, ``page._frame_slots``)."""
-    return render_template(
-        "issues/show.html",
-        parts={**parts, "main": Markup(parts["main"]), "details": Markup(parts["details"])},
-        edit_form=edit_form,
-        comment_form=comment_form or CommentForm(),
-        watch=watch,
-        confirm_form=ConfirmForm(),
-        notice=notice,
-    )
-
-
-def _edit_form_html(parts: dict, form=None, conflict=None) -> Markup:
-    """The edit form of the issue ``parts`` show (empty for someone who may not edit)."""
-    if not can("work.edit"):
-        return Markup("")
-    if form is None:
-        form = _edit_form(parts["values"], parts["values"])
-    form.assignees.choices = [SelectChoice(person.id, person.name) for person in parts["people"]]
-    form.labels.choices = [SelectChoice(label.id, label.name) for label in parts["labels"]]
-    return Markup(render_template("issues/_edit_form.html", form=form, conflict=conflict, ref=parts["ref"]))
-
-
 @bp.get("/issues/<issue_ref>")
 @require("work.view")
 def show(issue_ref):
     """The issue's page; served from the cache, with an ETag, until anything on it changes."""
-    return page.page_response(issue_ref, _show, _edit_form_html)
+    return page.page_response(issue_ref, page_forms.show, page_forms.own_html)
 
 
 @bp.post("/issues/<issue_ref>/edit")
@@ -167,15 +101,15 @@ def edit(issue_ref):
     form = IssueEditForm()
     _fill_choices(form)
     if not form.validate_on_submit():
-        return _issue_page(issue_ref, form=form, status=422)
+        return page_forms.issue_page(issue_ref, form=form, status=422)
     loaded = edits.decode(form.loaded.data, edit_form.EDIT_FIELDS)
     try:
-        _add_new_label(form)
+        page_forms.add_new_label(form)
     except label_services.LabelError as exc:
         db.session.rollback()
         form.new_label.errors.append(str(exc))
-        return _issue_page(issue_ref, form=form, status=422)
-    submitted = _submitted(form)
+        return page_forms.issue_page(issue_ref, form=form, status=422)
+    submitted = edit_form.submitted_values(form)
     try:
         edit_form.save_edit(issue, current_user, loaded, submitted)
     except edits.EditConflict as conflict:
@@ -183,14 +117,14 @@ def edit(issue_ref):
         issue = issue_or_404(issue_ref)
         current = edit_form.edit_values(issue)
         typed_label = form.new_label.data
-        form = _edit_form(edits.after_conflict(current, loaded, submitted), current)
+        form = page_forms.whole_form(edits.after_conflict(current, loaded, submitted), current)
         form.new_label.data = typed_label  # its label went with the refused save: type, save again
-        return _issue_page(issue_ref, form=form, status=409, conflict=conflict)
+        return page_forms.issue_page(issue_ref, form=form, status=409, conflict=conflict)
     except issues.IssueError as exc:
         db.session.rollback()
         issue = issue_or_404(issue_ref)
         form.assignees.errors.append(str(exc))
-        return _issue_page(issue_ref, form=form, status=422)
+        return page_forms.issue_page(issue_ref, form=form, status=422)
     flash("Saved.", "success")
     return redirect(url_for("issues.show", issue_ref=issue_ref), 303)
 
@@ -203,7 +137,7 @@ def comment(issue_ref):
     if form.validate_on_submit():
         issues.add_comment(issue, current_user, form.body.data)
         return redirect(url_for("issues.show", issue_ref=issue_ref) + "#comments", 303)
-    return _issue_page(issue_ref, comment_form=form, status=422)
+    return page_forms.issue_page(issue_ref, comment_form=form, status=422)
 
 
 @bp.post("/issues/<issue_ref>/watch")
@@ -264,7 +198,7 @@ def _after_move_conflict(issue_ref: str, project_key: str, notice: str):
         project = project_or_404(project_key)
         partial = bool(request.headers.get("HX-Request"))
         return board_response(project, partial=partial, notice=notice), 409
-    return _issue_page(issue_ref, status=409, notice=notice)
+    return page_forms.issue_page(issue_ref, status=409, notice=notice)
 
 
 @bp.get("/my-work")

@@ -132,6 +132,18 @@
       }
     });
 
+    // A form put back as it was (its reset): the boxes and chips follow its options again.
+    if (select.form) {
+      select.form.addEventListener("reset", () =>
+        setTimeout(() => {
+          for (const [option, check] of checks) check.checked = option.selected;
+          filter.value = "";
+          matches();
+          showChosen();
+        }),
+      );
+    }
+
     select.hidden = true;
     select.after(box);
     box.append(chosen, filter, options, none, create);
