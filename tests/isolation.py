@@ -157,6 +157,8 @@ class RowBuilder:
                     fk_columns[col.name] = getattr(parent, element.column.name)
             elif target == "organizations":
                 continue
+            elif target == "workflow_states":
+                continue  # the project has the default states; its state is the default key
             else:
                 parent_model = next(m for m in tenant_models() if m.__table__.name == target)
                 parent = self.build(parent_model, tenant_id)

@@ -119,7 +119,7 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
         db.session.add(org)
         db.session.flush()
         with tenant_context(org.id):
-            project = Project(key="OLD", name="Old")
+            project = Project(key="OLD", name="Old", states=[])  # 0003 had no workflow states
             db.session.add(project)
             db.session.flush()
             # Only the columns issues and comments had at 0003 (the models may have more by now).

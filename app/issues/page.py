@@ -41,8 +41,9 @@ from app.core.markdown import MENTION_PLACEHOLDER, RENDERER_VERSION, stored_html
 from app.core.tenancy import require_tenant
 from app.extensions import cache as app_cache
 from app.issues import edit_form, page_queries, queries
-from app.models.work import PRIORITY_LABELS, STATE_LABELS
+from app.models.work import PRIORITY_LABELS
 from app.orgs.context import current_access
+from app.projects.workflow import state_choices
 
 #: What an issue's page shows besides the issue's own rows: people's names (and who a mention
 #: names), label names, the project's name.
@@ -124,6 +125,7 @@ def _render_parts(
 ) -> dict:
     comments = [entry for entry in timeline if entry.kind == "comment"]
     people, labels, handles = queries.issue_page_choices()
+    states = state_choices(issue.project_key)
     # The issue's assignees and labels, named from the tenant's cached members and labels (in
     # their order, by name); one the cache does not know (a label made since, someone assigned
     # who has left) is read with the rest.
@@ -148,7 +150,7 @@ def _render_parts(
         labels=issue_labels,
         timeline=timeline,
         html_of=html_of,
-        state_labels=STATE_LABELS,
+        state_labels=dict(states),
         priority_labels=PRIORITY_LABELS,
     )
     return {
@@ -162,6 +164,7 @@ def _render_parts(
         "values": edit_form.edit_values(issue, label_ids, assignee_ids),
         "people": people,
         "labels": labels,
+        "states": states,
     }
 
 

@@ -23,9 +23,10 @@ from app.issues.forms import CommentForm, IssueEditForm, IssueForm, MoveForm
 from app.issues.queries import issue_or_404
 from app.labels import services as label_services
 from app.models.base import utcnow
-from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
+from app.models.work import PRIORITY_LABELS
 from app.orgs.forms import ConfirmForm
 from app.projects.services import project_or_404
+from app.projects.workflow import default_state_key, names_by_project, state_choices
 
 #: Stands in for an issue's reference in the address of its page (``issue_url``).
 _REF_SLOT = "__issue_ref__"
@@ -45,8 +46,9 @@ def issue_url(ref: str) -> str:
     return template.replace(_REF_SLOT, quote(ref, safe=""))
 
 
-def _fill_choices(form: IssueForm) -> None:
+def _fill_choices(form: IssueForm, project_key: str) -> None:
     people, label_choices = queries.filter_choices()
+    form.state.choices = [SelectChoice(key, name) for key, name in state_choices(project_key)]
     form.assignees.choices = [SelectChoice(person.id, person.name) for person in people]
     form.labels.choices = [SelectChoice(label.id, label.name) for label in label_choices]
 
@@ -64,7 +66,9 @@ def _add_new_label(form: IssueForm) -> None:
 def new_issue(project_key):
     project = project_or_404(project_key)
     form = IssueForm()
-    _fill_choices(form)
+    _fill_choices(form, project.key)
+    if not form.is_submitted():
+        form.state.data = default_state_key(project)
     if form.validate_on_submit():
         try:
             _add_new_label(form)
@@ -147,6 +151,7 @@ def _edit_form_html(parts: dict, form=None, conflict=None) -> Markup:
         return Markup("")
     if form is None:
         form = _edit_form(parts["values"], parts["values"])
+    form.state.choices = [SelectChoice(key, name) for key, name in parts["states"]]
     form.assignees.choices = [SelectChoice(person.id, person.name) for person in parts["people"]]
     form.labels.choices = [SelectChoice(label.id, label.name) for label in parts["labels"]]
     return Markup(render_template("issues/_edit_form.html", form=form, conflict=conflict, ref=parts["ref"]))
@@ -165,7 +170,7 @@ def edit(issue_ref):
     """Save the fields the person changed; 409 with their input kept if another change collides."""
     issue = issue_or_404(issue_ref)
     form = IssueEditForm()
-    _fill_choices(form)
+    _fill_choices(form, issue.project.key)
     if not form.validate_on_submit():
         return _issue_page(issue_ref, form=form, status=422)
     loaded = edits.decode(form.loaded.data, edit_form.EDIT_FIELDS)
@@ -227,9 +232,11 @@ def move(issue_ref):
     """
     issue = issue_or_404(issue_ref)
     form = MoveForm()
+    states = state_choices(issue.project.key)
+    form.state.choices = [SelectChoice(key, name) for key, name in states]
     if not form.validate_on_submit():
         abort(400, "Choose one of the listed states.")
-    if form.from_state.data not in STATES:
+    if form.from_state.data not in dict(states):
         abort(400, edits.STALE_FORM)
     project_key = issue.project.key
     place = {"before_id": request.form.get("before") or None, "after_id": request.form.get("after") or None}
@@ -279,7 +286,7 @@ def my_work():
         assigned=assigned,
         due=sorted(due, key=lambda i: i.due_date),
         recent=watched_recent,
-        state_labels=STATE_LABELS,
+        state_labels=names_by_project(),
         priority_labels=PRIORITY_LABELS,
     )
 
@@ -297,7 +304,7 @@ def search():
 
     query = request.args.get("q", "").strip()[:200]
     if not query:
-        return render_template("issues/search.html", query=query, hits=[], total=0, state_labels=STATE_LABELS)
+        return render_template("issues/search.html", query=query, hits=[], total=0, state_labels={})
 
     def shown():
         page = issue_search.cached_search_issues(query, limit=SEARCH_RESULTS)
@@ -312,7 +319,7 @@ def search():
             hits=hits,
             total=total,
             groups=issue_search.by_project(hits),
-            state_labels=STATE_LABELS,
+            state_labels=names_by_project(),
         )
 
     # The results are shared by the organization's members; the whole page is the person's own.
