@@ -291,6 +291,10 @@ def my_work():
     )
 
 
+def _state_name(names: dict, hit) -> str:
+    return names.get(hit.ref.rsplit("-", 1)[0], {}).get(hit.state, hit.state)
+
+
 #: Results the search page shows (the total says how many matched).
 SEARCH_RESULTS = 30
 
@@ -304,15 +308,21 @@ def search():
 
     query = request.args.get("q", "").strip()[:200]
     if not query:
-        return render_template("issues/search.html", query=query, hits=[], total=0, state_labels={})
+        return render_template(
+            "issues/search.html", query=query, hits=[], total=0, state_labels=names_by_project()
+        )
 
     def shown():
         page = issue_search.cached_search_issues(query, limit=SEARCH_RESULTS)
-        return page.total, [(hit.ref, hit.title, hit.state, str(hit.snippet)) for hit in page.hits]
+        # Each result's state by name too: a renamed state is a change of what the page shows.
+        names = names_by_project()
+        return page.total, [
+            (hit.ref, hit.title, hit.state, _state_name(names, hit), str(hit.snippet)) for hit in page.hits
+        ]
 
     def render(results):
         total, rows = results
-        hits = [issue_search.ShownHit(ref, title, state, Markup(html)) for ref, title, state, html in rows]
+        hits = [issue_search.ShownHit(ref, title, state, Markup(html)) for ref, title, state, _, html in rows]
         return render_template(
             "issues/search.html",
             query=query,

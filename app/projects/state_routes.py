@@ -27,48 +27,46 @@ def _form_error(form) -> str:
     return next((error for errors in form.errors.values() for error in errors), "That was not understood.")
 
 
-@bp.post("/<project_key>/states")
-@require("projects.manage")
-def add_state(project_key):
+def _change(project_key: str, form, change):
+    """Apply ``change(project, form)`` (it answers what to say, or None) when the form is valid;
+    a refusal is said on the settings page."""
     project = project_or_404(project_key)
-    form = StateForm(prefix="state")
     if not form.validate_on_submit():
         return _refused(project, _form_error(form))
     try:
-        state = workflow.add_state(project, form.name.data, form.category.data)
+        said = change(project, form)
     except workflow.WorkflowError as exc:
         return _refused(project, str(exc))
-    flash(f"Added the state {state.name}.", "success")
+    if said:
+        flash(said, "success")
     return _back(project)
+
+
+@bp.post("/<project_key>/states")
+@require("projects.manage")
+def add_state(project_key):
+    def add(project, form):
+        return f"Added the state {workflow.add_state(project, form.name.data, form.category.data).name}."
+
+    return _change(project_key, StateForm(prefix="state"), add)
 
 
 @bp.post("/<project_key>/states/<state_key>/rename")
 @require("projects.manage")
 def rename_state(project_key, state_key):
-    project = project_or_404(project_key)
-    form = RenameStateForm()
-    if not form.validate_on_submit():
-        return _refused(project, _form_error(form))
-    try:
-        state = workflow.rename_state(project, state_key, form.name.data)
-    except workflow.WorkflowError as exc:
-        return _refused(project, str(exc))
-    flash(f"The state is now called {state.name}.", "success")
-    return _back(project)
+    def rename(project, form):
+        return f"The state is now called {workflow.rename_state(project, state_key, form.name.data).name}."
+
+    return _change(project_key, RenameStateForm(), rename)
 
 
 @bp.post("/<project_key>/states/<state_key>/move")
 @require("projects.manage")
 def move_state(project_key, state_key):
-    project = project_or_404(project_key)
-    form = StateMoveForm()
-    if not form.validate_on_submit():
-        return _refused(project, _form_error(form))
-    try:
+    def move(project, form):
         workflow.move_state(project, state_key, form.direction.data)
-    except workflow.WorkflowError as exc:
-        return _refused(project, str(exc))
-    return _back(project)
+
+    return _change(project_key, StateMoveForm(), move)
 
 
 @bp.route("/<project_key>/states/<state_key>/delete", methods=["GET", "POST"])
