@@ -222,7 +222,7 @@ GLOBAL_OBJECT_ROUTES = {
 #: URL arguments that are signed tokens, checked by signature rather than by tenant.
 TOKEN_ARGUMENTS = {"token", "filename"}
 #: URL arguments that are not object keys, with a valid value to use.
-PLAIN_ARGUMENTS = {"state": "todo", "chart": "throughput"}
+PLAIN_ARGUMENTS = {"state": "todo", "state_key": "todo", "chart": "throughput"}
 
 
 def model_for_argument(argument: str):

@@ -152,3 +152,53 @@ def test_issue_counts_and_open_work_follow_closed_at(acme):
         open_titles = db.session.scalars(select(Issue.title).where(Issue.closed_at.is_(None))).all()
         assert open_titles == ["Open"]
         assert workflow.issue_counts(web) == {"todo": 1, "done": 1}
+
+
+def test_csv_import_matches_the_projects_states_by_name_or_key_in_any_case(acme):
+    """A state cell names one of the project's states (by name or key, any case); another is left
+    out with a warning listing the project's states."""
+    from app.imports.rows import RowChecker
+
+    web = acme.projects["WEB"]
+    with tenant_context(acme.id):
+        workflow.add_state(web, "Quality check", "started")
+        checker = RowChecker(["title", "state"], ["Title", "Status"], project_id=web.id)
+        assert checker.check(2, ["A", "quality CHECK"]).state == "quality_check"
+        assert checker.check(3, ["B", "QUALITY_CHECK"]).state == "quality_check"
+        done = checker.check(4, ["C", "done"])
+        assert (done.state, done.closed) == ("done", True)
+        doing = checker.check(5, ["D", "Doing"])
+        assert doing.state is None
+        assert [p.reason for p in doing.warnings] == [
+            "state 'Doing' is not one of Backlog, Todo, In progress, In review, Quality check, Done,"
+            " Cancelled"
+        ]
+        api = RowChecker(["title", "state"], ["Title", "Status"], project_id=acme.projects["API"].id)
+        assert api.check(2, ["A", "Quality check"]).state is None
+
+
+def test_reports_count_open_issues_by_state_in_a_project_and_by_category_across(acme):
+    """A project's open issues by its own open states; the organization's by open category."""
+    from app.reports import queries
+
+    web = acme.projects["WEB"]
+    with tenant_context(acme.id):
+        workflow.add_state(web, "QA", "started")
+        acme.add_issue("In QA", state="qa")
+        acme.add_issue("Doing", state="in_progress", project="API")
+        acme.add_issue("Done", state="done")
+        by_state = {s["label"]: s["count"] for s in queries.open_by_state(web.id)}
+        assert by_state == {"Backlog": 0, "Todo": 0, "In progress": 0, "In review": 0, "QA": 1}
+        by_category = {s["label"]: s["count"] for s in queries.open_by_state(None)}
+        assert by_category == {"Backlog": 0, "Unstarted": 0, "Started": 2}
+
+
+def test_the_organizations_state_filter_names_each_key_with_its_names(acme):
+    """Across projects a key is one filter value, shown with every name the projects give it."""
+    with tenant_context(acme.id):
+        workflow.rename_state(acme.projects["WEB"], "todo", "To do")
+        workflow.add_state(acme.projects["API"], "QA", "started")
+        db.session.commit()
+        labels = workflow.organization_state_labels()
+        assert labels["todo"] == "Todo / To do" and labels["qa"] == "QA"
+        assert list(labels)[:4] == ["backlog", "todo", "in_progress", "in_review"]

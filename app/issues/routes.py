@@ -65,10 +65,9 @@ def _add_new_label(form: IssueForm) -> None:
 @require("work.edit")
 def new_issue(project_key):
     project = project_or_404(project_key)
-    form = IssueForm()
+    # A form sent without a state (none chosen) starts the issue in the project's default.
+    form = IssueForm(data={"state": default_state_key(project)})
     _fill_choices(form, project.key)
-    if not form.is_submitted():
-        form.state.data = default_state_key(project)
     if form.validate_on_submit():
         try:
             _add_new_label(form)
@@ -169,7 +168,7 @@ def show(issue_ref):
 def edit(issue_ref):
     """Save the fields the person changed; 409 with their input kept if another change collides."""
     issue = issue_or_404(issue_ref)
-    form = IssueEditForm()
+    form = IssueEditForm(data={"state": issue.state})  # a form sent without a state keeps it
     _fill_choices(form, issue.project.key)
     if not form.validate_on_submit():
         return _issue_page(issue_ref, form=form, status=422)

@@ -66,19 +66,28 @@ def _seed_states(bind):
 
 
 def _rebuild_issues_on_sqlite(change, before=None):
-    """Rebuild ``issues`` with ``change(batch_op)`` applied (after the statement ``before``),
-    outside the transaction, foreign keys off, and its triggers (the search's, 0004) made again
-    afterwards."""
+    """Rebuild ``issues`` with ``change(batch_op)`` applied (after the statement ``before``) in a
+    transaction of its own with foreign keys off, and make its triggers (the search's, 0004)
+    again afterwards.
+
+    Foreign keys can only be switched off outside a transaction, and the connection's begin
+    hook (app/core/database.py) opens one even in autocommit mode: it is closed first. With
+    them on, dropping the old table would delete every comment, label link and history entry
+    of every issue (ON DELETE CASCADE)."""
     with op.get_context().autocommit_block():
-        bind = op.get_bind()
-        raw = bind.connection.dbapi_connection
-        triggers = [
-            sql for (sql,) in raw.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'issues'"
-            ).fetchall()
-        ]
+        raw = op.get_bind().connection.dbapi_connection
+        if raw.in_transaction:
+            raw.execute('COMMIT')
         raw.execute('PRAGMA foreign_keys = OFF')
         try:
+            if raw.execute('PRAGMA foreign_keys').fetchone()[0]:
+                raise RuntimeError('foreign keys are still on: issues cannot be rebuilt safely')
+            raw.execute('BEGIN IMMEDIATE')
+            triggers = [
+                sql for (sql,) in raw.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'issues'"
+                ).fetchall()
+            ]
             if before is not None:
                 raw.execute(before)
             with op.batch_alter_table('issues', recreate='always') as batch_op:
@@ -88,6 +97,11 @@ def _rebuild_issues_on_sqlite(change, before=None):
             problems = raw.execute('PRAGMA foreign_key_check').fetchall()
             if problems:
                 raise RuntimeError(f'foreign keys broken by the rebuild of issues: {problems[:5]}')
+            raw.execute('COMMIT')
+        except Exception:
+            if raw.in_transaction:
+                raw.execute('ROLLBACK')
+            raise
         finally:
             raw.execute('PRAGMA foreign_keys = ON')
 
