@@ -115,7 +115,7 @@ def _seed_work(people) -> None:
 
     from app.issues import services as issues
     from app.models import Label, Project
-    from app.models.work import STATES
+    from app.models.workflow import DEFAULT_STATES
 
     rng = random.Random(42)
     labels = [Label(name=name) for name in LABELS]
@@ -136,7 +136,7 @@ def _seed_work(people) -> None:
                 actor,
                 title,
                 description=f"The {subject} needs work.\n\n- seen by customers\n- affects **{name}**",
-                state=rng.choices(STATES, weights=[3, 4, 3, 2, 5, 1])[0],
+                state=rng.choices([key for key, _, _ in DEFAULT_STATES], weights=[3, 4, 3, 2, 5, 1])[0],
                 priority=rng.randint(0, 4),
                 assignee_ids=[u.id for u in rng.sample(writers, rng.randint(0, 2))],
                 label_ids=[label.id for label in rng.sample(labels, rng.randint(0, 2))],

@@ -31,6 +31,7 @@ import psycopg
 
 from app.models.base import new_id
 from app.models.labels import folded_label_name
+from app.models.workflow import DEFAULT_STATES
 
 MEASURED_SLUG = "measured"
 BENCH_EMAIL = "bench@measured.example"
@@ -66,6 +67,7 @@ TABLES = {
         "created_at",
         "updated_at",
     ),
+    "workflow_states": ("tenant_id", "id", "project_id", "key", "name", "category", "position", "created_at"),
     "labels": ("tenant_id", "id", "name", "folded_name", "color", "created_at"),
     "issues": (
         "tenant_id",
@@ -440,6 +442,10 @@ class DatasetBuilder:
                 created,
             )
         )
+        for position, (state_key, state_name, category) in enumerate(DEFAULT_STATES):
+            self.rows["workflow_states"].append(
+                (org_id, new_id(), project_id, state_key, state_name, category, position, created)
+            )
         span = (self.now - created).total_seconds()
         opened = sorted(created + timedelta(seconds=rnd.uniform(0, span)) for _ in range(size))
         column_rank: dict[str, float] = defaultdict(float)

@@ -157,6 +157,8 @@ class RowBuilder:
                     fk_columns[col.name] = getattr(parent, element.column.name)
             elif target == "organizations":
                 continue
+            elif target == "workflow_states":
+                continue  # the project has the default states; its state is the default key
             else:
                 parent_model = next(m for m in tenant_models() if m.__table__.name == target)
                 parent = self.build(parent_model, tenant_id)
@@ -220,7 +222,7 @@ GLOBAL_OBJECT_ROUTES = {
 #: URL arguments that are signed tokens, checked by signature rather than by tenant.
 TOKEN_ARGUMENTS = {"token", "filename"}
 #: URL arguments that are not object keys, with a valid value to use.
-PLAIN_ARGUMENTS = {"state": "todo", "chart": "throughput", "field_name": "state"}
+PLAIN_ARGUMENTS = {"state": "todo", "state_key": "todo", "chart": "throughput", "field_name": "state"}
 
 
 def model_for_argument(argument: str):

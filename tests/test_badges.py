@@ -8,7 +8,10 @@ import pytest
 from jinja2 import Environment
 
 from app.issues import badges
-from app.models.work import PRIORITY_LABELS, STATE_LABELS
+from app.models.work import PRIORITY_LABELS
+from app.models.workflow import DEFAULT_STATES
+
+STATE_LABELS = {key: name for key, name, _category in DEFAULT_STATES}
 
 #: The Jinja macros these functions replaced, as the reference for what they write.
 MACROS = (

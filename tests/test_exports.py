@@ -129,7 +129,7 @@ def test_an_export_holds_every_table_with_its_rows(app, acme, migrated_env):
         comments_jsonl = archive.read("comments.jsonl").decode()
     # The CSV quotes what a spreadsheet would run; the JSON Lines keep the exact text.
     assert "'=1+2 A comment on 0" in comments_csv and '"=1+2 A comment on 0' in comments_jsonl
-    assert manifest["format_version"] == 1 and manifest["organization"]["slug"] == "acme"
+    assert manifest["format_version"] == 2 and manifest["organization"]["slug"] == "acme"
     assert manifest["tables"] == counts
     assert [(m["email"], m["role"]) for m in manifest["members"]] == [
         ("adam@example.com", "admin"),

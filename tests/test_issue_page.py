@@ -630,7 +630,7 @@ def test_a_restored_export_stores_the_html_of_its_text(app, db_session):
     """Restoring an export stores the rendered HTML of its descriptions and comments."""
     from app.exports.restore import import_export
     from tests.accounts import make_user
-    from tests.test_restore import ISSUE, PROJECT, _export
+    from tests.test_restore import ISSUE, PROJECT, STATES, _export
 
     make_user("owner@example.com")
     db_session.commit()
@@ -638,6 +638,7 @@ def test_a_restored_export_stores_the_html_of_its_text(app, db_session):
     comment = {"issue": "WEB-1", "author": "owner@example.com", "body": "A **note**", "created_at": at}
     source = _export(
         projects=[PROJECT],
+        workflow_states=STATES,
         issues=[{**ISSUE, "description": "Some _text_"}],
         comments=[{**comment, "updated_at": at}],
     )

@@ -13,7 +13,7 @@ from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.models import Issue, IssueActivity, Label, Notification, Project
-from app.models.work import STATES
+from app.models.workflow import DEFAULT_STATES
 from tests.accounts import login, make_org, make_user, post_form
 from tests.factories import make_acme
 from tests.support.statements import Statements
@@ -508,7 +508,7 @@ def test_board_and_list_read_issues_in_a_fixed_number_of_statements(app, client,
         project = db_session.scalars(select(Project)).one()
         owner, grace = _user(db_session, "owner@example.com"), _user(db_session, "grace@example.com")
         labels = db_session.scalars(select(Label)).all()
-        for state in STATES:
+        for state, _name, _category in DEFAULT_STATES:
             for n in range(3):
                 issues.create_issue(
                     project,

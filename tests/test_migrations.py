@@ -119,7 +119,7 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
         db.session.add(org)
         db.session.flush()
         with tenant_context(org.id):
-            project = Project(key="OLD", name="Old")
+            project = Project(key="OLD", name="Old", states=[])  # 0003 had no workflow states
             db.session.add(project)
             db.session.flush()
             # Only the columns issues and comments had at 0003 (the models may have more by now).
@@ -306,3 +306,90 @@ def test_grant_app_role_lets_a_new_login_role_use_the_tables(migrated_env):
             connection.execute(text(f"DROP OWNED BY {role}"))
             connection.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
+
+
+def test_workflow_states_migration_keeps_every_issue_and_what_hangs_off_it(
+    migrated_env, make_app, scratch_database_url
+):
+    """0020 seeds each project's six states, closes closed issues by closed_at, and rebuilding
+    issues (on SQLite) keeps their comments, labels and history: nothing cascades away."""
+    from app.core.tenancy import unscoped
+    from app.models.base import utcnow
+
+    app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
+    with app.app_context():
+        upgrade(directory=MIGRATIONS, revision="0019")
+        org_id, project_id, label_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        now = utcnow()
+        rows = {
+            "organizations": [{"id": org_id, "slug": "before-states", "name": "Before", "created_at": now}],
+            "projects": [
+                {
+                    "tenant_id": org_id,
+                    "id": project_id,
+                    "key": "OLD",
+                    "name": "Old",
+                    "description": "",
+                    "issue_counter": 2,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            ],
+            "labels": [
+                {"tenant_id": org_id, "id": label_id, "name": "bug", "folded_name": "bug", "color": "#6b7280"}
+            ],
+        }
+        issue_ids = [uuid.uuid4(), uuid.uuid4()]
+        rows["issues"] = [
+            {
+                "tenant_id": org_id,
+                "id": issue_id,
+                "project_id": project_id,
+                "number": number,
+                "title": f"Issue {number}",
+                "description": "",
+                "state": state,
+                "priority": 0,
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+                "rank": 0.0,
+            }
+            for number, (issue_id, state) in enumerate(zip(issue_ids, ("todo", "done"), strict=True), 1)
+        ]
+        rows["comments"] = [
+            {
+                "tenant_id": org_id,
+                "id": uuid.uuid4(),
+                "issue_id": i,
+                "body": "Seen",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in issue_ids
+        ]
+        rows["issue_labels"] = [{"tenant_id": org_id, "issue_id": i, "label_id": label_id} for i in issue_ids]
+        rows["issue_activities"] = [
+            {"tenant_id": org_id, "id": uuid.uuid4(), "issue_id": i, "field": "created", "created_at": now}
+            for i in issue_ids
+        ]
+        # The models' tables: at 0019 they have every column the models have.
+        with unscoped("test: rows written before 0020"):
+            for name, values in rows.items():
+                db.session.execute(insert(db.metadata.tables[name]), values)
+            db.session.commit()
+        upgrade(directory=MIGRATIONS, revision="0020")
+        counts = {}
+        with unscoped("test: rows after 0020"):
+            for name in ("issues", "comments", "issue_labels", "issue_activities", "workflow_states"):
+                counts[name] = db.session.scalar(text(f"SELECT count(*) FROM {name}"))
+            closed = dict(db.session.execute(text("SELECT state, closed_at IS NOT NULL FROM issues")).all())
+        db.session.remove()
+    assert counts == {
+        "issues": 2,
+        "comments": 2,
+        "issue_labels": 2,
+        "issue_activities": 2,
+        "workflow_states": 6,
+    }
+    assert closed == {"todo": False, "done": True}

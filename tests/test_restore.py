@@ -14,7 +14,8 @@ from app.core.tenancy import tenant_context, unscoped
 from app.exports.restore import ImportProblem, import_export
 from app.exports.tables import FORMAT, FORMAT_VERSION, TABLES
 from app.extensions import db
-from app.models import Issue, Label, Organization, SavedView
+from app.models import Issue, Label, Organization, SavedView, WorkflowState
+from app.models.workflow import DEFAULT_STATES
 from tests.accounts import make_user
 
 PROJECT = {
@@ -45,16 +46,32 @@ ISSUE = {
     "version": 1,
     "rank": 1.0,
 }
+#: WEB's states as an export since format version 2 holds them: the defaults.
+STATES = [
+    {
+        "state": f"WEB:{key}",
+        "project": "WEB",
+        "key": key,
+        "name": name,
+        "category": category,
+        "position": position,
+        "created_at": "2026-01-01T09:00:00+00:00",
+    }
+    for position, (key, name, category) in enumerate(DEFAULT_STATES)
+]
 LABEL = {"name": "bug", "color": "#dc2626", "created_at": "2026-01-01T09:00:00+00:00", "id": "old-label"}
 
 
-def _export(**tables: list[dict]) -> io.BytesIO:
-    """A minimal export zip holding ``tables`` (every other table empty)."""
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "organization": {}, "members": []}
+def _export(version: int = FORMAT_VERSION, **tables: list[dict]) -> io.BytesIO:
+    """A minimal export zip of format ``version`` holding ``tables`` (every other table of that
+    version empty)."""
+    manifest = {"format": FORMAT, "format_version": version, "organization": {}, "members": []}
     data = io.BytesIO()
     with zipfile.ZipFile(data, "w") as archive:
         archive.writestr("organization.json", json.dumps(manifest))
         for table in TABLES:
+            if table.read_back.since_version > version:
+                continue
             rows = tables.get(table.name, [])
             archive.writestr(f"{table.name}.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
     data.seek(0)
@@ -85,6 +102,7 @@ def test_restore_reads_every_table_back_with_new_ids(app, owner):
     }
     source = _export(
         projects=[PROJECT],
+        workflow_states=STATES,
         labels=[LABEL],
         issues=[ISSUE],
         issue_labels=[{"issue": "WEB-1", "label": "bug"}],
@@ -111,7 +129,8 @@ def test_restore_reads_every_table_back_with_new_ids(app, owner):
     [
         ({"issues": [{**ISSUE, "due_date": "9999-12-31"}]}, "issues.jsonl line 1: Choose a due date between"),
         ({"issues": [{**ISSUE, "due_date": "soon"}]}, "due_date 'soon' is not a date"),
-        ({"issues": [{**ISSUE, "state": "lost"}]}, "state 'lost' is not one of backlog"),
+        ({"issues": [{**ISSUE, "state": "lost"}]}, "line 1: state 'lost' is not one of its project's states"),
+        ({"workflow_states": [{**STATES[0], "category": "doing"}]}, "category 'doing' is not one of backlog"),
         ({"issues": [{**ISSUE, "project": "OPS"}]}, "refers to project OPS, which is not in the export"),
         ({"issues": [{**ISSUE, "project": ["WEB"]}]}, "refers to project \\['WEB'\\], which is not"),
         ({"issues": [{**ISSUE, "issue": 7}]}, "issues.jsonl line 1: issue 7 is not text"),
@@ -144,7 +163,35 @@ def test_restore_reads_every_table_back_with_new_ids(app, owner):
 def test_restore_refuses_rows_it_cannot_store_and_keeps_nothing(app, owner, tables, reason):
     """A value out of range, a dangling reference or a missing field: a clear error, nothing kept."""
     before = _organizations()
-    source = _export(**{"projects": [PROJECT], "labels": [LABEL], "issues": [ISSUE], **tables})
+    source = _export(
+        **{"projects": [PROJECT], "workflow_states": STATES, "labels": [LABEL], "issues": [ISSUE], **tables}
+    )
     with pytest.raises(ImportProblem, match=reason):
         import_export(source, "Copy", "owner@example.com")
     assert _organizations() == before
+
+
+def test_an_export_made_before_workflow_states_restores_with_the_default_states(app, owner):
+    """A version 1 export has no workflow_states.jsonl: each project gets the six default states,
+    and its issues keep theirs."""
+    source = _export(
+        1, projects=[PROJECT], issues=[ISSUE, {**ISSUE, "issue": "WEB-2", "number": 2, "state": "done"}]
+    )
+    report = import_export(source, "Copy", "owner@example.com")
+    assert report.rows["workflow_states"] == 6
+    with tenant_context(report.organization_id):
+        assert sorted(db.session.scalars(select(WorkflowState.key))) == sorted(
+            k for k, _, _ in DEFAULT_STATES
+        )
+        assert sorted(db.session.scalars(select(Issue.state))) == ["done", "todo"]
+
+
+def test_a_projects_own_states_come_back_with_their_issues(app, owner):
+    """A state the project added (QA, renamed and placed) is restored, and its issues in it."""
+    qa = {**STATES[2], "state": "WEB:qa", "key": "qa", "name": "Quality check", "position": 9}
+    source = _export(projects=[PROJECT], workflow_states=[*STATES, qa], issues=[{**ISSUE, "state": "qa"}])
+    report = import_export(source, "Copy", "owner@example.com")
+    with tenant_context(report.organization_id):
+        state = db.session.scalars(select(WorkflowState).where(WorkflowState.key == "qa")).one()
+        assert (state.name, state.category, state.position) == ("Quality check", "started", 9)
+        assert db.session.scalars(select(Issue.state)).one() == "qa"

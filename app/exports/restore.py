@@ -30,9 +30,10 @@ from sqlalchemy import Boolean, Date, Integer, String, insert, select
 from app.core import audit
 from app.core.permissions import ROLES
 from app.core.tenancy import tenant_context
-from app.exports.tables import FORMAT, FORMAT_VERSION, TABLES, ExportTable
+from app.exports.readback import ExportTable
+from app.exports.tables import FORMAT, FORMAT_VERSION, FORMAT_VERSIONS, TABLES
 from app.extensions import db
-from app.models import Membership, Organization, User
+from app.models import Issue, Membership, Organization, User, WorkflowState
 from app.models.base import UTCDateTime, new_id
 from app.models.work import rendered_columns
 from app.orgs.services import OrgError, create_organization, slug_problem
@@ -143,7 +144,7 @@ def read_manifest(archive: zipfile.ZipFile) -> dict:
         raise ImportProblem("organization.json is not valid JSON.") from exc
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ImportProblem("This is not a Worklane export.")
-    if document.get("format_version") != FORMAT_VERSION:
+    if document.get("format_version") not in FORMAT_VERSIONS:
         raise ImportProblem(
             f"This export has format version {document.get('format_version')!r}; "
             f"this Worklane imports version {FORMAT_VERSION}."
@@ -206,10 +207,19 @@ def _import_rows(
     new_ids: dict[str, dict] = {}
     #: Old ids of projects and labels -> new ones (for the ids inside saved views' filters).
     old_ids: dict[str, str] = {}
+    #: (project id, key) of each state restored: what an issue's state must be.
+    states: set[tuple[uuid.UUID, str]] = set()
     for table in TABLES:
         reading = table.read_back
         keys = new_ids.setdefault(table.name, {})
         batch = _Batches(table.model, organization.id)
+        if manifest["format_version"] < reading.since_version:
+            for values in reading.missing_rows(list(new_ids["projects"].values())):
+                states.add((values["project_id"], values["key"]))
+                batch.add(id=new_id(), **values)
+            batch.flush()
+            report.rows[table.name] = batch.count
+            continue
         for number, row in _rows(archive, table.name):
             where = f"{table.name}.jsonl line {number}"
             values = _read_row(table, row, where, people, new_ids)
@@ -225,6 +235,10 @@ def _import_rows(
                 keys[row[reading.key]] = values["id"]
                 if reading.ids_in_documents and "id" in row:
                     old_ids[str(row["id"])] = str(values["id"])
+            if table.model is WorkflowState:
+                states.add((values["project_id"], values["key"]))
+            elif table.model is Issue and (values["project_id"], values["state"]) not in states:
+                raise ImportProblem(f"{where}: state {values['state']!r} is not one of its project's states.")
             for column in reading.documents:
                 values[column] = _with_new_ids(values[column], old_ids, where)
             values.update(rendered_columns(table.model, values))

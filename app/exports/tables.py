@@ -8,17 +8,12 @@ whatever the ids, therefore hold the same rows in the same order.
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 
-from sqlalchemy import Select, String, cast, func, literal, select
+from sqlalchemy import Select, String, cast, literal, select
 from sqlalchemy.orm import aliased
 
-from app.core.security import spreadsheet_safe
+from app.exports.readback import ExportTable, Person, ReadBack, Reference
 from app.models import (
     Comment,
     Issue,
@@ -31,12 +26,17 @@ from app.models import (
     Project,
     SavedView,
     User,
+    WorkflowState,
 )
 from app.models.work import PRIORITY_LABELS, due_date_problem
+from app.models.workflow import CATEGORIES, DEFAULT_STATES
 
 FORMAT = "worklane-export"
 #: Bumped when a table or column changes meaning; the import refuses versions it does not know.
-FORMAT_VERSION = 1
+#: 2: projects' workflow states (``workflow_states``); a version 1 export restores with the defaults.
+FORMAT_VERSION = 2
+#: The versions the import reads.
+FORMAT_VERSIONS = (1, 2)
 
 
 def _issue_ref():
@@ -64,6 +64,39 @@ def _projects() -> Select:
         .outerjoin(creator, creator.id == Project.created_by_id)
         .order_by(Project.key)
     )
+
+
+def _workflow_states() -> Select:
+    return (
+        select(
+            (Project.key + literal(":") + WorkflowState.key).label("state"),
+            Project.key.label("project"),
+            WorkflowState.key,
+            WorkflowState.name,
+            WorkflowState.category,
+            WorkflowState.position,
+            WorkflowState.created_at,
+            WorkflowState.id,
+        )
+        .join(Project, Project.id == WorkflowState.project_id)
+        .order_by(Project.key, WorkflowState.position, WorkflowState.key)
+    )
+
+
+def default_workflow_states(project_ids) -> list[dict]:
+    """The rows of the default states of each project (restoring an export made before projects
+    had their own states: its issues' states are the defaults' keys)."""
+    return [
+        {"project_id": project_id, "key": key, "name": name, "category": category, "position": position}
+        for project_id in project_ids
+        for position, (key, name, category) in enumerate(DEFAULT_STATES)
+    ]
+
+
+def _state_problem(values: dict) -> str | None:
+    if values["category"] not in CATEGORIES:
+        return f"category {values['category']!r} is not one of {', '.join(CATEGORIES)}."
+    return None
 
 
 def _labels() -> Select:
@@ -180,65 +213,6 @@ def _notifications() -> Select:
     )
 
 
-@dataclass(frozen=True)
-class Person:
-    """A column naming someone by email in the export: their account's id here, if any."""
-
-    column: str
-    field: str
-    #: What the import report counts for someone without an account.
-    use: str
-    #: Without an account the row is skipped (else it is kept with no one named).
-    required: bool = False
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A column referring to a row of an earlier table by that table's key in the export."""
-
-    column: str
-    field: str
-    table: str
-    #: An empty value refers to nothing (else every row must name a row of ``table``).
-    optional: bool = False
-
-
-@dataclass(frozen=True)
-class ReadBack:
-    """How the import reads a table's rows back into a new organization."""
-
-    #: Copied as they are (times and dates parsed from ISO 8601).
-    columns: tuple[str, ...]
-    #: The field later tables refer to a row by; each such row gets a new id.
-    key: str | None = None
-    #: A new id for each row (link tables have none).
-    new_id: bool = True
-    references: tuple[Reference, ...] = ()
-    people: tuple[Person, ...] = ()
-    #: Old ids of this table's rows are rewritten to new ones in later tables' ``documents``.
-    ids_in_documents: bool = False
-    #: Document columns whose values may hold old ids of projects or labels.
-    documents: tuple[str, ...] = ()
-    #: Why a row's values (parsed, by column) cannot be stored, or None.
-    problem: Callable[[dict], str | None] | None = None
-    #: Columns exports made before them lack: (column, the value a row without it gets).
-    added_later: tuple[tuple[str, object], ...] = ()
-
-
-@dataclass(frozen=True)
-class ExportTable:
-    """One table of the export: its file names' stem, its model, its statement, and how it is
-    read back."""
-
-    name: str
-    model: type
-    statement: Callable[[], Select]
-    read_back: ReadBack
-
-    def count(self) -> Select:
-        return select(func.count()).select_from(self.model)
-
-
 def _issue_problem(values: dict) -> str | None:
     """What the database or the issue form would refuse in an issue's values."""
     if values["priority"] not in PRIORITY_LABELS:
@@ -266,6 +240,19 @@ TABLES: tuple[ExportTable, ...] = (
             key="key",
             people=(Person("created_by_id", "created_by", "projects created"),),
             ids_in_documents=True,
+        ),
+    ),
+    ExportTable(
+        "workflow_states",
+        WorkflowState,
+        _workflow_states,
+        ReadBack(
+            ("key", "name", "category", "position", "created_at"),
+            key="state",
+            references=(Reference("project_id", "project", "projects"),),
+            problem=_state_problem,
+            since_version=2,
+            missing_rows=default_workflow_states,
         ),
     ),
     ExportTable(
@@ -370,25 +357,3 @@ TABLES: tuple[ExportTable, ...] = (
         ),
     ),
 )
-
-
-def plain(value):
-    """A column value as JSON has it: times and dates in ISO 8601, ids as strings."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
-def csv_cell(value) -> str:
-    """A column value in a CSV cell: empty for none, JSON for documents, and text a spreadsheet
-    would run as a formula quoted (the JSON Lines file keeps the exact value)."""
-    value = plain(value)
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return spreadsheet_safe(value)

@@ -13,21 +13,47 @@ import csv
 import io
 import json
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
 from typing import IO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.exports.tables import FORMAT, FORMAT_VERSION, TABLES, csv_cell, plain
+from app.core.security import spreadsheet_safe
+from app.exports.tables import FORMAT, FORMAT_VERSION, TABLES
 from app.extensions import db
 from app.models import Membership, Organization, User
 from app.models.base import utcnow
 
 #: Rows fetched from the database per round trip.
 BATCH_ROWS = 1000
+
+
+def plain(value):
+    """A column value as JSON has it: times and dates in ISO 8601, ids as strings."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def csv_cell(value) -> str:
+    """A column value in a CSV cell: empty for none, JSON for documents, and text a spreadsheet
+    would run as a formula quoted (the JSON Lines file keeps the exact value)."""
+    value = plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return spreadsheet_safe(value)
 
 
 @contextmanager

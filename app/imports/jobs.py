@@ -109,7 +109,7 @@ def _inputs(project_id: str, token: str, mapping: list[str], strict: bool):
     if upload is None:
         raise TaskError("The uploaded file is no longer available; upload it again.")
     try:
-        checker = imports.RowChecker(mapping, upload.header, strict)
+        checker = imports.RowChecker(mapping, upload.header, strict, project.id)
     except imports.MappingError as exc:
         raise TaskError(str(exc)) from exc
     return project, upload, checker

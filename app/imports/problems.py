@@ -101,9 +101,9 @@ class Outcome:
     rejected: int = 0
 
 
-def count_outcomes(upload: Upload, mapping: list[str], strict: bool) -> Outcome:
+def count_outcomes(upload: Upload, mapping: list[str], strict: bool, project_id=None) -> Outcome:
     """Check every row of the upload as the import will (rows already imported are not told apart)."""
-    checker = RowChecker(mapping, upload.header, strict)
+    checker = RowChecker(mapping, upload.header, strict, project_id)
     outcome = Outcome()
     for line, cells in read_rows(upload):
         try:

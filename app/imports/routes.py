@@ -10,8 +10,9 @@ from app.core.permissions import require
 from app.imports import bp
 from app.imports import services as imports
 from app.imports.forms import MappingForm, UploadForm
-from app.models.work import PRIORITY_LABELS, STATE_LABELS
+from app.models.work import PRIORITY_LABELS
 from app.projects.services import project_or_404
+from app.projects.workflow import state_names
 from app.tasks.services import QueueUnavailable, start_task, visible_task_or_none
 
 
@@ -21,17 +22,17 @@ def _back_from_archived(project):
     return redirect(url_for("issues.project_list", project_key=project.key), 303)
 
 
-def _outcome(upload, mapping, strict):
+def _outcome(project, upload, mapping, strict):
     """What importing with this mapping and mode would do, or why the mapping cannot work."""
     try:
         checked = imports.mapping_from_form(upload.header, mapping)
     except imports.MappingError as exc:
         return None, str(exc)
-    return imports.count_outcomes(upload, checked, strict), None
+    return imports.count_outcomes(upload, checked, strict, project.id), None
 
 
 def _preview(project, upload, form, mapping, error=None, status=200):
-    outcome, outcome_error = _outcome(upload, mapping, form.strict.data)
+    outcome, outcome_error = _outcome(project, upload, mapping, form.strict.data)
     return render_template(
         "imports/preview.html",
         project=project,
@@ -42,7 +43,7 @@ def _preview(project, upload, form, mapping, error=None, status=200):
         error=error,
         outcome=outcome,
         outcome_error=outcome_error,
-        state_labels=STATE_LABELS,
+        state_labels=state_names(project.key),
         priority_labels=PRIORITY_LABELS,
     ), status
 

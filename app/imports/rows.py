@@ -15,8 +15,9 @@ from app.core.names import invisible_text_problem
 from app.core.web import has_control_characters
 from app.extensions import db
 from app.imports.mapping import FIELDS, IGNORE, MappingError
-from app.models import Label, Membership, User
-from app.models.work import PRIORITY_LABELS, STATE_LABELS, TODO, due_date_problem
+from app.models import Label, Membership, User, WorkflowState
+from app.models.work import PRIORITY_LABELS, due_date_problem
+from app.models.workflow import CATEGORIES, CLOSED_CATEGORIES, DEFAULT_STATES
 
 MAX_TITLE = 255
 MAX_DESCRIPTION = 50_000
@@ -52,7 +53,10 @@ class IssueRow:
     import_key: str
     title: str
     description: str = ""
-    state: str = TODO
+    #: The key of one of the project's states (None: the project's first unstarted state).
+    state: str | None = None
+    #: Whether that state closes the issue (completed or cancelled).
+    closed: bool = False
     priority: int = 0
     assignee_ids: list[uuid.UUID] = field(default_factory=list)
     label_ids: list[uuid.UUID] = field(default_factory=list)
@@ -66,16 +70,11 @@ def _choice_key(value: str) -> str:
     return "_".join(re.sub(r"[_\-]", " ", value.lower()).split())
 
 
-_STATES = {
-    **{_choice_key(k): k for k in STATE_LABELS},
-    **{_choice_key(v): k for k, v in STATE_LABELS.items()},
-}
 _PRIORITIES = {
     **{str(k): k for k in PRIORITY_LABELS},
     **{_choice_key(v): k for k, v in PRIORITY_LABELS.items()},
     "none": 0,
 }
-_STATE_NAMES = ", ".join(STATE_LABELS.values())
 _PRIORITY_NAMES = ", ".join(PRIORITY_LABELS[k] for k in sorted(PRIORITY_LABELS, reverse=True))
 
 
@@ -86,8 +85,11 @@ def _short(value: str, limit: int = 60) -> str:
 class RowChecker:
     """Checks rows against a mapping and the organization's members and labels (loaded once)."""
 
-    def __init__(self, mapping: list[str], header: list[str] | None = None, strict: bool = False):
-        """``header`` names the columns in problems; ``strict`` rejects a row for a bad optional value."""
+    def __init__(
+        self, mapping: list[str], header: list[str] | None = None, strict: bool = False, project_id=None
+    ):
+        """``header`` names the columns in problems; ``strict`` rejects a row for a bad optional
+        value; states are those of the project ``project_id`` (the default states without one)."""
         unknown = [f for f in mapping if f not in FIELDS]
         if unknown or "title" not in mapping:
             raise MappingError("The column mapping is not valid.")
@@ -107,6 +109,25 @@ class RowChecker:
         self.labels_folded: dict[str, list[uuid.UUID]] = {}
         for label_id, name in labels:
             self.labels_folded.setdefault(name.casefold(), []).append(label_id)
+        self._load_states(project_id)
+
+    def _load_states(self, project_id) -> None:
+        """The project's states by name and by key, in any case (a name first), and in words."""
+        if project_id is None:
+            states = [(key, name, category, 0) for key, name, category in DEFAULT_STATES]
+        else:
+            states = db.session.execute(
+                select(
+                    WorkflowState.key, WorkflowState.name, WorkflowState.category, WorkflowState.position
+                ).where(WorkflowState.project_id == project_id)
+            ).all()
+        states = sorted(states, key=lambda s: (CATEGORIES.index(s[2]), s[3], s[0]))
+        self.states = {_choice_key(key): key for key, _name, _category, _position in states}
+        self.states.update({_choice_key(name): key for key, name, _category, _position in states})
+        self.closed_states = {
+            key for key, _name, category, _position in states if category in CLOSED_CATEGORIES
+        }
+        self.state_names = ", ".join(name for _key, name, _category, _position in states)
 
     def _value(self, cells: list[str], name: str) -> str:
         index = self.columns.get(name)
@@ -215,11 +236,13 @@ class RowChecker:
             error("", "", "a value holds a control character (such as a NUL byte)")
 
     def _check_choices(self, cells: list[str], row: IssueRow, warn) -> None:
-        """State and priority: a value that is none of the choices is left out (Todo, no priority)."""
+        """State and priority: a value that is none of the choices is left out (the project's
+        first unstarted state, no priority)."""
         if state := self._value(cells, "state"):
-            row.state = _STATES.get(_choice_key(state), TODO)
-            if _choice_key(state) not in _STATES:
-                warn("state", state, f"state '{_short(state)}' is not one of {_STATE_NAMES}")
+            row.state = self.states.get(_choice_key(state))
+            row.closed = row.state in self.closed_states
+            if row.state is None:
+                warn("state", state, f"state '{_short(state)}' is not one of {self.state_names}")
         if priority := self._value(cells, "priority"):
             row.priority = _PRIORITIES.get(_choice_key(priority), 0)
             if _choice_key(priority) not in _PRIORITIES:

@@ -40,7 +40,7 @@ from app.imports.rows import IssueRow, RowChecker, RowProblem
 from app.imports.uploads import Upload, UploadError, delete_upload, load_upload, read_rows, store_upload
 from app.models import Issue, IssueActivity, IssueAssignee, IssueLabel, IssueWatcher, Project
 from app.models.base import new_id, utcnow
-from app.models.work import CLOSED_STATES
+from app.projects.workflow import default_state_key
 
 #: The import's interface: the upload (uploads.py), the mapping (mapping.py), checking rows
 #: (rows.py), the rows with problems (problems.py) and creating issues (here).
@@ -105,6 +105,9 @@ def create_issues(
         .values(issue_counter=Project.issue_counter + len(new))
         .returning(Project.issue_counter)
     ).scalar_one()
+    default_state = default_state_key(Project.get_scoped(db.session, project_id))
+    for row in new:
+        row.state = row.state or default_state
     ranks = dict(
         db.session.execute(
             select(Issue.state, func.max(Issue.rank))
@@ -131,7 +134,7 @@ def create_issues(
                 created_by_id=actor_id,
                 created_at=now,
                 updated_at=now,
-                closed_at=now if row.state in CLOSED_STATES else None,
+                closed_at=now if row.closed else None,
                 rank=rank,
                 import_key=row.import_key,
             )

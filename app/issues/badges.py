@@ -1,5 +1,6 @@
 """The small pieces of an issue shown on every row, card and result: its state, its priority,
-its labels and its assignees, as HTML for the templates (``state_badge(i.state, state_labels)``).
+its labels and its assignees, as HTML for the templates (``state_badge(i.state, state_labels)``,
+or ``state_badge(i.state, state_labels, i.ref)`` with the names of several projects' states).
 
 They are functions, not Jinja macros: a list page rendered anew shows about 200 of them and a
 board several hundred, and a macro call costs Jinja a new context each time. A state's or a
@@ -14,9 +15,12 @@ from functools import lru_cache
 from markupsafe import Markup, escape
 
 
-def state_badge(state: str, labels) -> Markup:
-    """``<span class="state state--…">`` with the state's label from ``labels``."""
-    return _state_badge(state, labels[state])
+def state_badge(state: str, labels, ref: str | None = None) -> Markup:
+    """``<span class="state state--…">`` with the state's label from ``labels``: by state key, or
+    with ``ref`` (an issue's, like WEB-42) by project key and then by state key."""
+    if ref is not None:
+        labels = labels.get(ref.rsplit("-", 1)[0], {})
+    return _state_badge(state, labels.get(state, state))
 
 
 def priority_icon(priority: int, labels) -> Markup:

@@ -11,7 +11,8 @@ from app.core.permissions import can
 from app.extensions import cache as app_cache
 from app.issues.queries import board_columns, column_counts
 from app.models import Project
-from app.models.work import PRIORITY_LABELS, STATE_LABELS
+from app.models.work import PRIORITY_LABELS
+from app.projects.workflow import state_names
 
 
 def board_columns_html(project: Project, can_edit: bool) -> str:
@@ -26,7 +27,7 @@ def board_columns_html(project: Project, can_edit: bool) -> str:
                 project=project,
                 columns=board_columns(project),
                 counts=column_counts(project),
-                state_labels=STATE_LABELS,
+                state_labels=state_names(project.key),
                 priority_labels=PRIORITY_LABELS,
                 csrf_value=page_cache.CSRF_PLACEHOLDER,
                 can_edit=can_edit,

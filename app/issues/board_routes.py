@@ -9,8 +9,9 @@ from app.core.csrf_tokens import csrf_token
 from app.core.permissions import can, require
 from app.issues import bp, queries
 from app.issues.board import board_response
-from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
+from app.models.work import PRIORITY_LABELS
 from app.projects.services import project_or_404
+from app.projects.workflow import state_names
 
 
 @bp.get("/projects/<project_key>/board")
@@ -27,7 +28,8 @@ def board(project_key):
 def board_column(project_key, state):
     """More cards of one column (the board pages each column on the server)."""
     project = project_or_404(project_key)
-    if state not in STATES:
+    names = state_names(project.key)
+    if state not in names:
         abort(404)
     try:
         after = float(request.args.get("after", ""))
@@ -42,6 +44,6 @@ def board_column(project_key, state):
         has_more=has_more,
         csrf_value=csrf_token(),
         can_edit=can("work.edit"),
-        state_labels=STATE_LABELS,
+        state_labels=names,
         priority_labels=PRIORITY_LABELS,
     )

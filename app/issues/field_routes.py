@@ -14,12 +14,13 @@ from app.core import edits
 from app.core.database import commit_now
 from app.core.permissions import require
 from app.extensions import db
-from app.issues import bp, edit_form, page, page_forms
+from app.issues import bp, edit_form, page, page_forms, queries
 from app.issues import services as issues
 from app.issues.forms import FIELD_FORMS
 from app.issues.queries import issue_or_404
 from app.labels import services as label_services
-from app.models.work import PRIORITY_LABELS, STATE_LABELS
+from app.models.work import PRIORITY_LABELS
+from app.projects.workflow import state_choices
 
 
 @bp.post("/issues/<issue_ref>/fields/<field_name>")
@@ -31,6 +32,7 @@ def edit_field(issue_ref, field_name):
         abort(404)
     issue = issue_or_404(issue_ref)
     form = page_forms.field_form(field_name, None, None, formdata=request.form)
+    page_forms.fill_choices(form, *queries.filter_choices(), state_choices(issue.project.key))
     if not form.validate_on_submit():
         return _refused(issue_ref, form, field_name, 422)
     loaded = edits.decode(form.loaded.data, (field_name,))
@@ -95,7 +97,7 @@ def saved_message(name: str, shown: dict) -> str:
     """What a screen reader says once the field ``name`` is saved: its name and its value now."""
     value = shown[name]
     if name == "state":
-        text = STATE_LABELS.get(value, value)
+        text = shown["state_labels"].get(value, value)
     elif name == "priority":
         text = PRIORITY_LABELS.get(value, value)
     elif name in ("assignees", "labels"):

@@ -20,9 +20,8 @@ from app.core.fields import (
     name_field,
 )
 from app.core.names import VisibleText
-from app.models.work import DUE_DATE_MAX, DUE_DATE_MIN, PRIORITY_LABELS, STATE_LABELS, due_date_problem
+from app.models.work import DUE_DATE_MAX, DUE_DATE_MIN, PRIORITY_LABELS, due_date_problem
 
-STATE_CHOICES = [SelectChoice(value, label) for value, label in STATE_LABELS.items()]
 PRIORITY_CHOICES = [SelectChoice(str(k), v) for k, v in sorted(PRIORITY_LABELS.items(), reverse=True)]
 
 
@@ -42,7 +41,8 @@ class IssueForm(FlaskForm):
         "Keep it under 50,000 characters.",
         description="Markdown. Mention people with @ and the first part of their email address.",
     )
-    state = SelectField("State", choices=STATE_CHOICES, default="todo", widget=QuickSelect())
+    #: The project's states (``app.projects.workflow.state_choices``), set by the view.
+    state = SelectField("State", choices=[], widget=QuickSelect())
     priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="0", widget=QuickSelect())
     # ``data-picker``: app/static/js/picker.js shows these as searchable pickers.
     assignees = SelectMultipleField(
@@ -104,6 +104,7 @@ class CommentForm(FlaskForm):
 
 
 class MoveForm(FlaskForm):
-    state = SelectField("Move to", choices=STATE_CHOICES)
+    #: The project's states, set by the view.
+    state = SelectField("Move to", choices=[])
     #: The column the card was in when the page was loaded.
     from_state = HiddenField()

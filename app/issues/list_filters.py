@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
-from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
+from app.models.work import PRIORITY_LABELS
 
 SORTS = {
     "updated": "Recently updated",
@@ -73,8 +73,6 @@ class IssueFilters:
                     f"Only the first {MAX_VALUES} values of the {MULTI[name].lower()} filter are used."
                 )
                 wanted[name] = values[:MAX_VALUES]
-        states = [s for s in wanted["state"] if s in STATES]
-        ignored += [f"There is no state “{s}”: it was ignored." for s in wanted["state"] if s not in STATES]
         priorities = []
         for value in wanted["priority"]:
             if value.isdigit() and int(value) in PRIORITY_LABELS:
@@ -85,7 +83,7 @@ class IssueFilters:
         if sort not in SORTS:
             ignored.append(f"There is no sort order “{sort[:40]}”: the list is sorted by the latest update.")
         return cls(
-            states=states,
+            states=wanted["state"],
             priorities=priorities,
             assignees=wanted["assignee"],
             labels=wanted["label"],
@@ -95,14 +93,17 @@ class IssueFilters:
             ignored=ignored,
         )
 
-    def known(self, people, labels, projects=None) -> IssueFilters:
-        """These filters without the people, labels and projects the organization does not have
-        (a label of another organization, someone who left), each named in ``ignored``."""
+    def known(self, people, labels, projects=None, states=()) -> IssueFilters:
+        """These filters without the states, people, labels and projects the list does not have
+        (a state no project of the list has, a label of another organization, someone who
+        left), each named in ``ignored``; ``states`` are the list's state keys."""
         member_ids = {person.id for person in people} | {"me", "none"}
         label_ids = {label.id for label in labels}
         assignees = [a for a in self.assignees if a in member_ids]
         kept_labels = [label for label in self.labels if label in label_ids]
         ignored = list(self.ignored)
+        kept_states = [s for s in self.states if s in states]
+        ignored += [f"There is no state “{s}”: it was ignored." for s in self.states if s not in states]
         if len(assignees) < len(self.assignees):
             ignored.append("An assignee who is not a member of this organization was ignored.")
         if len(kept_labels) < len(self.labels):
@@ -116,7 +117,14 @@ class IssueFilters:
                 for key in self.projects
                 if key not in project_keys
             ]
-        return replace(self, assignees=assignees, labels=kept_labels, projects=kept_projects, ignored=ignored)
+        return replace(
+            self,
+            states=kept_states,
+            assignees=assignees,
+            labels=kept_labels,
+            projects=kept_projects,
+            ignored=ignored,
+        )
 
     def as_dict(self) -> dict:
         """The filters as a saved view keeps them (and as the address names them)."""
@@ -165,12 +173,12 @@ class Chip:
         return f"{self.name}:{self.value}"
 
 
-def chips(filters: IssueFilters, people, labels, projects=()) -> list[Chip]:
+def chips(filters: IssueFilters, people, labels, projects=(), state_labels=None) -> list[Chip]:
     """The chips of the chosen values, filter by filter, in the order they were chosen."""
     people_names = {"me": "Me", "none": "Nobody", **{person.id: person.name for person in people}}
     label_names = {label.id: label.name for label in labels}
     project_names = {project.key: project.key for project in projects}
-    found = [Chip("state", s, "State", STATE_LABELS[s]) for s in filters.states]
+    found = [Chip("state", s, "State", (state_labels or {}).get(s, s)) for s in filters.states]
     found += [Chip("priority", str(p), "Priority", PRIORITY_LABELS[p]) for p in filters.priorities]
     found += [Chip("assignee", a, "Assignee", people_names.get(a, a)) for a in filters.assignees]
     found += [Chip("label", x, "Label", label_names.get(x, x)) for x in filters.labels]

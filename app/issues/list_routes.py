@@ -17,8 +17,9 @@ from app.issues import bp, queries
 from app.issues.list_filters import MULTI, PAGE_ARGS, SORTS, IssueFilters, chips
 from app.issues.list_queries import count_issues, list_issues, project_choices
 from app.issues.queries import ISSUE_LIST_TOPICS
-from app.models.work import PRIORITY_LABELS, STATE_LABELS
+from app.models.work import PRIORITY_LABELS
 from app.projects.services import project_or_404
+from app.projects.workflow import names_by_project, organization_state_labels, state_names
 
 #: Shown when the address names a page of the list that the list did not write.
 BAD_CURSOR = "The link to that page of the list was not understood: this is the first page."
@@ -29,7 +30,9 @@ def _list_context(project=None):
     nothing changed."""
     people, labels = queries.filter_choices()
     projects = project_choices() if project is None else None
-    filters = IssueFilters.from_args(request.args).known(people, labels, projects)
+    # A project's list offers its states; the organization's offers every project's, by key.
+    state_labels = state_names(project.key) if project is not None else organization_state_labels()
+    filters = IssueFilters.from_args(request.args).known(people, labels, projects, state_labels)
     key = _list_cache_key(filters, project)
     cached = app_cache.get(key)
     if cached is None:
@@ -43,14 +46,14 @@ def _list_context(project=None):
         "next_url": cached["next"] and filters.url(request.path, after=cached["next"]),
         "previous_url": cached["previous"] and filters.url(request.path, before=cached["previous"]),
         "filters": filters,
-        "chips": chips(filters, people, labels, projects or ()),
+        "chips": chips(filters, people, labels, projects or (), state_labels),
         "ignored": ignored,
         "project": project,
         "projects": projects or (),
         "members": people,
         "labels": labels,
         "sorts": SORTS,
-        "state_labels": STATE_LABELS,
+        "state_labels": state_labels,
         "priority_labels": PRIORITY_LABELS,
         "saved_views": queries.saved_views_of(signed_in().user_id),
     }
@@ -70,7 +73,7 @@ def _rows(filters: IssueFilters, project, projects) -> dict:
         "issues/_rows.html",
         issues=page.issues,
         project=project,
-        state_labels=STATE_LABELS,
+        state_labels=names_by_project(),
         priority_labels=PRIORITY_LABELS,
     )
     return {

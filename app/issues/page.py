@@ -41,8 +41,9 @@ from app.core.markdown import MENTION_PLACEHOLDER, RENDERER_VERSION, stored_html
 from app.core.tenancy import require_tenant
 from app.extensions import cache as app_cache
 from app.issues import edit_form, page_queries, queries
-from app.models.work import PRIORITY_LABELS, STATE_LABELS
+from app.models.work import PRIORITY_LABELS
 from app.orgs.context import current_access
+from app.projects.workflow import state_choices
 
 #: What an issue's page shows besides the issue's own rows: people's names (and who a mention
 #: names), label names, the project's name.
@@ -50,7 +51,7 @@ PAGE_TOPICS = ("members", "labels", "projects")
 #: What the person's page shows of the viewer's own: their unread count (and their account).
 VIEWER_TOPICS = ("notifications",)
 #: Moved when what the shared parts hold changes, so parts stored in another shape are not read.
-PARTS_SHAPE = 2
+PARTS_SHAPE = 3
 #: (organization, reference) -> the issue id last found for it in this process.
 _REFS: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
 _MAX_REFS = 100_000
@@ -126,6 +127,7 @@ def _render_parts(
 ) -> dict:
     comments = [entry for entry in timeline if entry.kind == "comment"]
     people, labels, handles = queries.issue_page_choices()
+    states = state_choices(issue.project_key)
     # The issue's assignees and labels, named from the tenant's cached members and labels (in
     # their order, by name); one the cache does not know (a label made since, someone assigned
     # who has left) is read with the rest.
@@ -150,10 +152,10 @@ def _render_parts(
         labels=issue_labels,
         timeline=timeline,
         html_of=html_of,
-        state_labels=STATE_LABELS,
+        state_labels=dict(states),
         priority_labels=PRIORITY_LABELS,
     )
-    shown = details_shown(issue, assignees, issue_labels)
+    shown = details_shown(issue, assignees, issue_labels, states)
     return {
         "ref": issue.ref,
         "title": issue.title,
@@ -166,13 +168,16 @@ def _render_parts(
         "values": edit_form.edit_values(issue, label_ids, assignee_ids),
         "people": people,
         "labels": labels,
+        "states": states,
     }
 
 
-def details_shown(issue: page_queries.ShownIssue, assignees: list, labels: list) -> dict:
-    """What the details beside the issue show (plain values, kept with the shared parts)."""
+def details_shown(issue: page_queries.ShownIssue, assignees: list, labels: list, states: list) -> dict:
+    """What the details beside the issue show (plain values, kept with the shared parts); ``states``
+    are its project's (key, name)."""
     return {
         "state": issue.state,
+        "state_labels": dict(states),
         "priority": issue.priority,
         "assignees": assignees,
         "labels": labels,
@@ -188,7 +193,7 @@ def render_details(shown: dict, **forms) -> str:
     return render_template(
         "issues/_issue_details.html",
         shown=shown,
-        state_labels=STATE_LABELS,
+        state_labels=shown["state_labels"],
         priority_labels=PRIORITY_LABELS,
         **{"forms": None, **forms},
     )

@@ -62,8 +62,11 @@ def field_form(name: str, value, loaded, formdata=None) -> FlaskForm:
     return form
 
 
-def fill_choices(form, people, labels) -> None:
-    """The choices of the form's assignees and labels, if it has them."""
+def fill_choices(form, people, labels, states) -> None:
+    """The choices of the form's state (its project's ``states``, (key, name)), assignees and
+    labels, if it has them."""
+    if "state" in form:
+        form.state.choices = [SelectChoice(key, name) for key, name in states]
     if "assignees" in form:
         form.assignees.choices = [SelectChoice(person.id, person.name) for person in people]
     if "labels" in form:
@@ -99,7 +102,7 @@ def own_html(parts: dict, form=None, conflict=None, open_field: OpenField | None
     if form is None:
         form = whole_form(values, values)
     for each in (form, *forms.values()):
-        fill_choices(each, parts["people"], parts["labels"])
+        fill_choices(each, parts["people"], parts["labels"], parts["states"])
     details = page.render_details(
         parts["shown"],
         ref=parts["ref"],

@@ -30,7 +30,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.labels import label_color_name
-from app.models.work import CLOSED_STATES, STATES
+from app.projects.workflow import states_of
 
 BOARD_PAGE = 25
 REF_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9]{1,9})-(\d{1,9})$")
@@ -231,7 +231,7 @@ def board_columns(project: Project, columns: dict | None = None) -> dict[str, tu
     """Each column's first page of cards and whether more follow, by state: the cards' ids (an
     index's first entries per column), their rows by key, then their assignees and labels; only
     the cards shown are read, in as many queries whatever their number."""
-    columns = columns or {state: _column_ids(project, state) for state in STATES}
+    columns = columns or {state.key: _column_ids(project, state.key) for state in states_of(project.key)}
     ids = db.session.scalars(union_all(*(column.subquery().select() for column in columns.values()))).all()
     if not ids:
         return {state: ([], False) for state in columns}
@@ -257,7 +257,7 @@ def column_counts(project: Project) -> dict[str, int]:
         select(Issue.state, func.count()).where(Issue.project_id == project.id).group_by(Issue.state)
     ).all()
     found = dict(rows)
-    return {state: found.get(state, 0) for state in STATES}
+    return {state.key: found.get(state.key, 0) for state in states_of(project.key)}
 
 
 def open_assigned_to(user_id) -> list[Issue]:
@@ -267,7 +267,7 @@ def open_assigned_to(user_id) -> list[Issue]:
             select(Issue)
             .options(*people_and_labels_apart())  # my work shows neither
             .join(IssueAssignee, IssueAssignee.issue_id == Issue.id)
-            .where(IssueAssignee.user_id == user_id, Issue.state.not_in(CLOSED_STATES))
+            .where(IssueAssignee.user_id == user_id, Issue.closed_at.is_(None))
             .order_by(Issue.priority.desc(), Issue.updated_at.desc())
             .limit(50)
         )

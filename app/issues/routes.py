@@ -23,9 +23,10 @@ from app.issues.forms import CommentForm, IssueEditForm, IssueForm, MoveForm
 from app.issues.queries import issue_or_404
 from app.labels import services as label_services
 from app.models.base import utcnow
-from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
+from app.models.work import PRIORITY_LABELS
 from app.orgs.forms import ConfirmForm
 from app.projects.services import project_or_404
+from app.projects.workflow import default_state_key, names_by_project, state_choices
 
 #: Stands in for an issue's reference in the address of its page (``issue_url``).
 _REF_SLOT = "__issue_ref__"
@@ -45,8 +46,9 @@ def issue_url(ref: str) -> str:
     return template.replace(_REF_SLOT, quote(ref, safe=""))
 
 
-def _fill_choices(form: IssueForm) -> None:
+def _fill_choices(form: IssueForm, project_key: str) -> None:
     people, label_choices = queries.filter_choices()
+    form.state.choices = [SelectChoice(key, name) for key, name in state_choices(project_key)]
     form.assignees.choices = [SelectChoice(person.id, person.name) for person in people]
     form.labels.choices = [SelectChoice(label.id, label.name) for label in label_choices]
 
@@ -55,8 +57,9 @@ def _fill_choices(form: IssueForm) -> None:
 @require("work.edit")
 def new_issue(project_key):
     project = project_or_404(project_key)
-    form = IssueForm()
-    _fill_choices(form)
+    # A form sent without a state (none chosen) starts the issue in the project's default.
+    form = IssueForm(data={"state": default_state_key(project)})
+    _fill_choices(form, project.key)
     if form.validate_on_submit():
         try:
             page_forms.add_new_label(form)
@@ -98,8 +101,8 @@ def show(issue_ref):
 def edit(issue_ref):
     """Save the fields the person changed; 409 with their input kept if another change collides."""
     issue = issue_or_404(issue_ref)
-    form = IssueEditForm()
-    _fill_choices(form)
+    form = IssueEditForm(data={"state": issue.state})  # a form sent without a state keeps it
+    _fill_choices(form, issue.project.key)
     if not form.validate_on_submit():
         return page_forms.issue_page(issue_ref, form=form, status=422)
     loaded = edits.decode(form.loaded.data, edit_form.EDIT_FIELDS)
@@ -161,9 +164,11 @@ def move(issue_ref):
     """
     issue = issue_or_404(issue_ref)
     form = MoveForm()
+    states = state_choices(issue.project.key)
+    form.state.choices = [SelectChoice(key, name) for key, name in states]
     if not form.validate_on_submit():
         abort(400, "Choose one of the listed states.")
-    if form.from_state.data not in STATES:
+    if form.from_state.data not in dict(states):
         abort(400, edits.STALE_FORM)
     project_key = issue.project.key
     place = {"before_id": request.form.get("before") or None, "after_id": request.form.get("after") or None}
@@ -213,9 +218,13 @@ def my_work():
         assigned=assigned,
         due=sorted(due, key=lambda i: i.due_date),
         recent=watched_recent,
-        state_labels=STATE_LABELS,
+        state_labels=names_by_project(),
         priority_labels=PRIORITY_LABELS,
     )
+
+
+def _state_name(names: dict, hit) -> str:
+    return names.get(hit.ref.rsplit("-", 1)[0], {}).get(hit.state, hit.state)
 
 
 #: Results the search page shows (the total says how many matched).
@@ -231,22 +240,28 @@ def search():
 
     query = request.args.get("q", "").strip()[:200]
     if not query:
-        return render_template("issues/search.html", query=query, hits=[], total=0, state_labels=STATE_LABELS)
+        return render_template(
+            "issues/search.html", query=query, hits=[], total=0, state_labels=names_by_project()
+        )
 
     def shown():
         page = issue_search.cached_search_issues(query, limit=SEARCH_RESULTS)
-        return page.total, [(hit.ref, hit.title, hit.state, str(hit.snippet)) for hit in page.hits]
+        # Each result's state by name too: a renamed state is a change of what the page shows.
+        names = names_by_project()
+        return page.total, [
+            (hit.ref, hit.title, hit.state, _state_name(names, hit), str(hit.snippet)) for hit in page.hits
+        ]
 
     def render(results):
         total, rows = results
-        hits = [issue_search.ShownHit(ref, title, state, Markup(html)) for ref, title, state, html in rows]
+        hits = [issue_search.ShownHit(ref, title, state, Markup(html)) for ref, title, state, _, html in rows]
         return render_template(
             "issues/search.html",
             query=query,
             hits=hits,
             total=total,
             groups=issue_search.by_project(hits),
-            state_labels=STATE_LABELS,
+            state_labels=names_by_project(),
         )
 
     # The results are shared by the organization's members; the whole page is the person's own.

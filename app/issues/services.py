@@ -29,14 +29,9 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
-from app.models.work import (
-    CLOSED_STATES,
-    PRIORITY_LABELS,
-    STATE_LABELS,
-    STATES,
-    due_date_problem,
-)
+from app.models.work import PRIORITY_LABELS, due_date_problem
 from app.notifications.services import notify
+from app.projects import workflow
 from app.projects.services import next_issue_number
 
 RANK_STEP = 1024.0
@@ -127,7 +122,7 @@ def create_issue(
     actor,
     title: str,
     description: str = "",
-    state: str = "todo",
+    state: str | None = None,
     priority: int = 0,
     assignee_ids=(),
     label_ids=(),
@@ -136,8 +131,8 @@ def create_issue(
 ) -> Issue:
     if project.archived:
         raise IssueError("This project is archived: unarchive it to add issues.")
-    if state not in STATES:
-        raise IssueError("Choose one of the listed states.")
+    state = state or workflow.default_state_key(project)
+    closed_at = _closed_at(project.id, state)
     if problem := due_date_problem(due_date):
         raise IssueError(problem)
     assignees = member_users(assignee_ids)
@@ -153,7 +148,7 @@ def create_issue(
         estimate=estimate,
         created_by_id=actor.id,
         rank=_rank_at_bottom(project.id, state),
-        closed_at=utcnow() if state in CLOSED_STATES else None,
+        closed_at=closed_at,
     )
     db.session.add(issue)
     db.session.flush()
@@ -170,10 +165,22 @@ def create_issue(
     return issue
 
 
-_DISPLAY = {
-    "state": lambda v: STATE_LABELS.get(v, v),
-    "priority": lambda v: PRIORITY_LABELS.get(v, v),
-}
+def _closed_at(project_id, state: str, closed_at=None):
+    """The issue's ``closed_at`` in ``state`` (``workflow.closed_after``); IssueError for a state
+    its project does not have."""
+    try:
+        return workflow.closed_after(project_id, state, closed_at)
+    except workflow.WorkflowError as exc:
+        raise IssueError(str(exc)) from exc
+
+
+def state_name(project_id, key: str) -> str:
+    """The name of the project's state ``key`` (the key itself if it has none)."""
+    state = workflow.project_state(project_id, key)
+    return state.name if state is not None else key
+
+
+_DISPLAY = {"priority": lambda v: PRIORITY_LABELS.get(v, v)}
 
 
 def update_issue(issue: Issue, actor, **changes) -> list[str]:
@@ -190,13 +197,12 @@ def update_issue(issue: Issue, actor, **changes) -> list[str]:
         old = getattr(issue, field)
         if old == new:
             continue
-        if field == "state":
-            if new not in STATES:
-                raise IssueError("Choose one of the listed states.")
-            issue.closed_at = utcnow() if new in CLOSED_STATES else None
-            issue.rank = _rank_at_bottom(issue.project_id, new)
-        setattr(issue, field, new)
         show = _DISPLAY.get(field, lambda v: v)
+        if field == "state":
+            issue.closed_at = _closed_at(issue.project_id, new, issue.closed_at)
+            issue.rank = _rank_at_bottom(issue.project_id, new)
+            show = lambda key: state_name(issue.project_id, key)  # noqa: E731
+        setattr(issue, field, new)
         _record(
             issue,
             actor,
@@ -281,8 +287,7 @@ def move_issue(
     ``from_state`` is the column the card was in when the board was loaded: if someone else
     moved it since (to a column other than ``state``), the move is refused (EditConflict).
     """
-    if state not in STATES:
-        raise IssueError("Choose one of the listed states.")
+    closed_at = _closed_at(issue.project_id, state, issue.closed_at)
     if from_state is not None and from_state != issue.state and state != issue.state:
         refuse_conflicts(
             [edits.Conflict("state", "State", from_state, issue.state, state)], issue, {"state": issue.state}
@@ -296,8 +301,14 @@ def move_issue(
         issue.rank = _rank_at_bottom(issue.project_id, state)
     if old_state != state:
         issue.state = state
-        issue.closed_at = utcnow() if state in CLOSED_STATES else None
-        _record(issue, actor, "state", STATE_LABELS[old_state], STATE_LABELS[state])
+        issue.closed_at = closed_at
+        _record(
+            issue,
+            actor,
+            "state",
+            state_name(issue.project_id, old_state),
+            state_name(issue.project_id, state),
+        )
     _touch(issue)
 
 
@@ -339,7 +350,7 @@ def step_issue(issue: Issue, actor, step: str, from_state: str) -> None:
 def _shown(issue: Issue, name: str, value):
     """A value of ``edit_form.edit_values`` as people read it (names, not ids)."""
     if name == "state":
-        return STATE_LABELS.get(value, value)
+        return state_name(issue.project_id, value)
     if name == "priority":
         return PRIORITY_LABELS.get(value, value)
     if name == "assignees":

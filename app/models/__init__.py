@@ -18,6 +18,7 @@ from app.models.work import (
     Project,
     SavedView,
 )
+from app.models.workflow import WorkflowState
 
 __all__ = [
     "AuditEvent",
@@ -40,4 +41,5 @@ __all__ = [
     "Task",
     "TenantOutboxMail",
     "User",
+    "WorkflowState",
 ]

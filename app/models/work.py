@@ -10,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     String,
     Text,
@@ -24,26 +25,10 @@ from app.core.tenancy import TenantMixin
 from app.extensions import db
 from app.models.base import CacheTopic, JSONDocument, UTCDateTime, new_id, tenant_fk, utcnow
 from app.models.labels import Label
+from app.models.workflow import DEFAULT_STATES, WorkflowState, default_states
 
-# Workflow states, in board order. "Open" states are everything but done and cancelled.
-BACKLOG, TODO, IN_PROGRESS, IN_REVIEW, DONE, CANCELLED = (
-    "backlog",
-    "todo",
-    "in_progress",
-    "in_review",
-    "done",
-    "cancelled",
-)
-STATES = (BACKLOG, TODO, IN_PROGRESS, IN_REVIEW, DONE, CANCELLED)
-STATE_LABELS = {
-    BACKLOG: "Backlog",
-    TODO: "Todo",
-    IN_PROGRESS: "In progress",
-    IN_REVIEW: "In review",
-    DONE: "Done",
-    CANCELLED: "Cancelled",
-}
-CLOSED_STATES = (DONE, CANCELLED)
+# The default workflow states' keys (every project starts with them: ``app.models.workflow``).
+BACKLOG, TODO, IN_PROGRESS, IN_REVIEW, DONE, CANCELLED = (key for key, _name, _category in DEFAULT_STATES)
 
 # Priorities: 0 none … 4 urgent (sorting by priority puts urgent first).
 PRIORITY_LABELS = {0: "No priority", 1: "Low", 2: "Medium", 3: "High", 4: "Urgent"}
@@ -75,10 +60,25 @@ class Project(TenantMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    #: Its workflow states in board order (``app.projects.workflow`` changes them).
+    states = relationship(
+        WorkflowState,
+        primaryjoin="and_(Project.tenant_id == WorkflowState.tenant_id, "
+        "Project.id == WorkflowState.project_id)",
+        order_by=(WorkflowState.position, WorkflowState.id),
+        cascade="all, delete-orphan",
+        lazy="select",
+    )
+
     __table_args__ = (
         UniqueConstraint("tenant_id", "key"),
         CheckConstraint("issue_counter >= 0", name="issue_counter_positive"),
     )
+
+    def __init__(self, **fields):
+        """A new project, with the default workflow states unless ``states`` are given."""
+        fields.setdefault("states", default_states())
+        super().__init__(**fields)
 
     @property
     def archived(self) -> bool:
@@ -99,7 +99,8 @@ class Issue(TenantMixin, db.Model):
     #: and the renderer version that made it; NULL (or an older version) is rendered on read.
     description_html: Mapped[str | None] = mapped_column(Text)
     description_html_version: Mapped[int | None]
-    state: Mapped[str] = mapped_column(String(16), default=TODO, info={"choices": STATES})
+    #: The key of one of its project's workflow states.
+    state: Mapped[str] = mapped_column(String(16), default=TODO)
     priority: Mapped[int] = mapped_column(default=0)
     due_date: Mapped[date | None] = mapped_column(Date)
     estimate: Mapped[int | None]
@@ -143,9 +144,9 @@ class Issue(TenantMixin, db.Model):
     __table_args__ = (
         tenant_fk(["project_id"], "projects"),
         UniqueConstraint("tenant_id", "project_id", "number"),
-        CheckConstraint(
-            "state IN ('backlog', 'todo', 'in_progress', 'in_review', 'done', 'cancelled')",
-            name="state_known",
+        ForeignKeyConstraint(
+            ["tenant_id", "project_id", "state"],
+            ["workflow_states.tenant_id", "workflow_states.project_id", "workflow_states.key"],
         ),
         CheckConstraint("priority BETWEEN 0 AND 4", name="priority_range"),
         CheckConstraint("estimate IS NULL OR estimate >= 0", name="estimate_positive"),
@@ -171,7 +172,7 @@ class Issue(TenantMixin, db.Model):
 
     @property
     def is_closed(self) -> bool:
-        return self.state in CLOSED_STATES
+        return self.closed_at is not None
 
 
 class IssueAssignee(TenantMixin, db.Model):

@@ -18,26 +18,31 @@ from app.core import cache
 from app.core.permissions import ROLES
 from app.extensions import db
 from app.models import Comment, Invitation, Issue, IssueActivity, Membership, Project, User
-from app.models.work import CLOSED_STATES, STATES
+from app.projects.workflow import State, tenant_states
 
 #: Entries of the activity feed.
 ACTIVITY_SHOWN = 15
 #: Kinds of data the organization's part shows: its key holds each one's version.
 OVERVIEW_TOPICS = ("issues", "projects", "members", "comments", "activity", "invitations")
-OPEN_STATES = tuple(state for state in STATES if state not in CLOSED_STATES)
 
 
 @dataclass(frozen=True)
 class ProjectCounts:
-    """An active project with its number of issues in each state (every state, 0 included)."""
+    """An active project with its states in board order and its number of issues in each
+    (every state, 0 included)."""
 
     key: str
     name: str
+    states: list[State]
     by_state: dict[str, int]
 
     @property
+    def open_states(self) -> list[str]:
+        return [state.key for state in self.states if not state.closed]
+
+    @property
     def open(self) -> int:
-        return sum(self.by_state[state] for state in OPEN_STATES)
+        return sum(self.by_state[key] for key in self.open_states)
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,16 @@ def _read_overview() -> Overview:
         select(Issue.project_id, Issue.state, func.count()).group_by(Issue.project_id, Issue.state)
     ):
         counts.setdefault(project_id, {})[state] = count
+    states: dict = {}
+    for state in tenant_states():
+        states.setdefault(state.project_key, []).append(state)
     active = [
-        ProjectCounts(key, name, {state: counts.get(project_id, {}).get(state, 0) for state in STATES})
+        ProjectCounts(
+            key,
+            name,
+            states.get(key, []),
+            {state.key: counts.get(project_id, {}).get(state.key, 0) for state in states.get(key, [])},
+        )
         for project_id, key, name, archived_at in projects
         if archived_at is None
     ]

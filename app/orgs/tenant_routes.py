@@ -18,12 +18,13 @@ from app.extensions import db
 from app.issues import queries as issue_queries
 from app.models import Invitation, Membership, User
 from app.models.base import utcnow
-from app.models.work import PRIORITY_LABELS, STATE_LABELS, STATES
+from app.models.work import PRIORITY_LABELS
 from app.orgs import org_bp as bp
 from app.orgs import overview
 from app.orgs import services as orgs
 from app.orgs.context import current_access, current_membership, current_organization
 from app.orgs.forms import ConfirmForm, InviteForm, OrganizationSettingsForm, RoleForm, role_choices
+from app.projects.workflow import names_by_project
 
 
 def _membership_or_404(membership_id) -> Membership:
@@ -51,10 +52,8 @@ def dashboard():
         overview=overview.organization_overview(),
         my_work=mine[:MY_WORK_SHOWN],
         my_work_total=len(mine),
-        states=STATES,
-        state_labels=STATE_LABELS,
+        state_labels=names_by_project(),
         priority_labels=PRIORITY_LABELS,
-        open_states=overview.OPEN_STATES,
     )
 
 

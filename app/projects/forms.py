@@ -1,6 +1,8 @@
 from flask_wtf import FlaskForm
+from wtforms import SelectChoice, SelectField
 
 from app.core.fields import loaded_field, long_text_field, name_field
+from app.models.workflow import CATEGORY_LABELS, STARTED, STATE_NAME_LENGTH
 
 
 def _name():
@@ -27,3 +29,23 @@ class ProjectSettingsForm(FlaskForm):
     name = _name()
     description = _description()
     loaded = loaded_field()
+
+
+class StateForm(FlaskForm):
+    """A new workflow state: its name and its category (fields prefixed ``state-``: the settings
+    page has the project's own name field)."""
+
+    name = name_field("Name", "Name the state.", STATE_NAME_LENGTH)
+    category = SelectField(
+        "Category",
+        choices=[SelectChoice(key, label) for key, label in CATEGORY_LABELS.items()],
+        default=STARTED,
+    )
+
+
+class RenameStateForm(FlaskForm):
+    name = name_field("Name", "Name the state.", STATE_NAME_LENGTH)
+
+
+class StateMoveForm(FlaskForm):
+    direction = SelectField("Direction", choices=[SelectChoice("up", "Up"), SelectChoice("down", "Down")])

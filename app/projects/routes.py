@@ -11,11 +11,10 @@ from app.core.confirm import confirmation, confirmed
 from app.core.permissions import can, require
 from app.extensions import db
 from app.models import Issue, Project
-from app.models.work import CLOSED_STATES
 from app.orgs.forms import ConfirmForm
-from app.projects import bp
+from app.projects import bp, workflow
 from app.projects import services as projects
-from app.projects.forms import ProjectForm, ProjectSettingsForm
+from app.projects.forms import ProjectForm, ProjectSettingsForm, StateForm
 from app.projects.services import project_or_404
 
 
@@ -25,9 +24,7 @@ def index():
     all_projects = db.session.scalars(select(Project).order_by(Project.name)).all()
     open_counts = dict(
         db.session.execute(
-            select(Issue.project_id, func.count())
-            .where(Issue.state.not_in(CLOSED_STATES))
-            .group_by(Issue.project_id)
+            select(Issue.project_id, func.count()).where(Issue.closed_at.is_(None)).group_by(Issue.project_id)
         ).all()
     )
     return render_template(
@@ -73,8 +70,18 @@ def _settings_form(values: dict, loaded: dict) -> ProjectSettingsForm:
 
 
 def _settings_page(project, form, status=200, conflict=None):
+    states = workflow.states_of(project.key)
     page = render_template(
-        "projects/settings.html", project=project, form=form, confirm_form=ConfirmForm(), conflict=conflict
+        "projects/settings.html",
+        project=project,
+        form=form,
+        confirm_form=ConfirmForm(),
+        conflict=conflict,
+        states=states,
+        categories=workflow.CATEGORY_LABELS,
+        issue_counts=workflow.issue_counts(project),
+        delete_problems={state.key: workflow.delete_problem(project, state.key) for state in states},
+        state_form=StateForm(prefix="state"),
     )
     return page, status
 

@@ -20,11 +20,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import and_, case, extract, func, literal, select
+from sqlalchemy import and_, case, exists, extract, func, literal, select
 
 from app.extensions import db
-from app.models import Issue, IssueActivity, IssueAssignee, User
-from app.models.work import CLOSED_STATES, DONE, IN_PROGRESS, STATE_LABELS, STATES
+from app.models import Issue, IssueActivity, IssueAssignee, User, WorkflowState
+from app.models.workflow import CATEGORIES, CATEGORY_LABELS, CLOSED_CATEGORIES, COMPLETED, STARTED
 
 WEEKS = 12
 
@@ -39,7 +39,7 @@ CYCLE_BUCKETS = (
     ("> 30 days", None),
 )
 
-OPEN_STATES = tuple(state for state in STATES if state not in CLOSED_STATES)
+OPEN_CATEGORIES = tuple(category for category in CATEGORIES if category not in CLOSED_CATEGORIES)
 UNASSIGNED = "Unassigned"
 
 
@@ -61,6 +61,15 @@ def _week_label(monday: date) -> str:
     return f"{year}-W{week:02d}"
 
 
+def _in_category(*categories):
+    """The issue's state is of one of ``categories`` (its project's state of that key)."""
+    return exists().where(
+        WorkflowState.project_id == Issue.project_id,
+        WorkflowState.key == Issue.state,
+        WorkflowState.category.in_(categories),
+    )
+
+
 def _scoped(statement, project_id):
     return statement.where(Issue.project_id == project_id) if project_id is not None else statement
 
@@ -80,7 +89,7 @@ def weekly_counts(project_id, week_start: date) -> tuple[list[dict], list[dict]]
     """
     mondays = window(week_start)
     ends = [_at(monday + timedelta(weeks=1)) for monday in mondays]
-    is_done = Issue.state == DONE
+    is_done = _in_category(COMPLETED)
     columns = [func.count(case((and_(is_done, Issue.closed_at < _at(mondays[0])), 1)))]
     for end in ends:
         columns.append(func.count(case((and_(is_done, Issue.closed_at < end), 1))))
@@ -118,7 +127,12 @@ def cycle_times(project_id, week_start: date) -> dict:
         .where(
             IssueActivity.issue_id == Issue.id,
             IssueActivity.field == "state",
-            IssueActivity.new_value == STATE_LABELS[IN_PROGRESS],
+            # History names the state it moved to: a name of one of the project's started states.
+            IssueActivity.new_value.in_(
+                select(WorkflowState.name).where(
+                    WorkflowState.project_id == Issue.project_id, WorkflowState.category == STARTED
+                )
+            ),
         )
         .correlate(Issue)
         .scalar_subquery()
@@ -128,7 +142,7 @@ def cycle_times(project_id, week_start: date) -> dict:
         select(_days_between(start, Issue.closed_at).label("days"))
         .select_from(Issue)
         .where(
-            Issue.state == DONE,
+            _in_category(COMPLETED),
             Issue.closed_at >= _at(mondays[0]),
             Issue.closed_at < _at(mondays[-1] + timedelta(weeks=1)),
         ),
@@ -152,23 +166,51 @@ def cycle_times(project_id, week_start: date) -> dict:
 
 
 def open_by_state(project_id) -> list[dict]:
+    """Open issues per state of the project, in board order; of the organization (whose projects
+    each have their own states), per open category."""
+    if project_id is None:
+        return _open_by_category()
     counts = dict(
         db.session.execute(
             _scoped(
-                select(Issue.state, func.count()).where(Issue.state.in_(OPEN_STATES)).group_by(Issue.state),
+                select(Issue.state, func.count()).where(Issue.closed_at.is_(None)).group_by(Issue.state),
                 project_id,
             )
         ).all()
     )
+    states = db.session.scalars(
+        select(WorkflowState).where(
+            WorkflowState.project_id == project_id, WorkflowState.category.in_(OPEN_CATEGORIES)
+        )
+    ).all()
+    states = sorted(states, key=lambda s: (CATEGORIES.index(s.category), s.position, s.key))
+    return [{"state": s.key, "label": s.name, "count": int(counts.get(s.key, 0))} for s in states]
+
+
+def _open_by_category() -> list[dict]:
+    category = (
+        select(WorkflowState.category)
+        .where(WorkflowState.project_id == Issue.project_id, WorkflowState.key == Issue.state)
+        .correlate(Issue)
+        .scalar_subquery()
+        .label("category")
+    )
+    counts = dict(
+        db.session.execute(
+            select(category, func.count())
+            .select_from(Issue)
+            .where(Issue.closed_at.is_(None))
+            .group_by(category)
+        ).all()
+    )
     return [
-        {"state": state, "label": STATE_LABELS[state], "count": int(counts.get(state, 0))}
-        for state in OPEN_STATES
+        {"state": c, "label": CATEGORY_LABELS[c], "count": int(counts.get(c, 0))} for c in OPEN_CATEGORIES
     ]
 
 
 def open_by_assignee(project_id) -> list[dict]:
     """Open issues per assignee (an issue with two assignees counts for both), and unassigned ones."""
-    is_open = Issue.state.in_(OPEN_STATES)
+    is_open = Issue.closed_at.is_(None)
     rows = db.session.execute(
         _scoped(
             select(User.id, User.name, func.count())
