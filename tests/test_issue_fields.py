@@ -292,3 +292,26 @@ def test_lists_board_search_and_page_show_an_inline_change(app, acme):
     assert re.search(r'id="col-done".*?Broken login', board, re.S)
     search = olive.get("/acme/search?q=login").get_data(as_text=True)
     assert re.search(r"Broken login.*?Done", search, re.S)
+
+
+def test_the_state_form_offers_the_projects_own_states_and_saves_one(app, acme):
+    """A state the project added ("QA", started) is offered in place, saved, and named in the answer."""
+    from app.models import Project
+    from app.projects import workflow
+
+    with tenant_context(acme.id):
+        project = db.session.scalars(select(Project).where(Project.key == "WEB")).one()
+        key = workflow.add_state(project, "QA", "started").key
+        db.session.commit()
+    olive = _client(app, "owner@example.com")
+    tab = Tab(olive, PAGE)
+    form = next(f for f in tab.forms if f.action.endswith("/fields/state"))
+    (menu,) = [c for c in form.controls if c.tag == "select" and c.name == "state"]
+    assert key in [value for value, _selected, _disabled in menu.options]
+    answer = _field(tab, "state", headers=HTMX, state=key)
+    assert answer.status_code == 200
+    assert "State saved: QA." in answer.get_data(as_text=True)
+    assert _issue(acme)["state"] == key
+    assert f'<span class="state state--{key}">QA</span>' in olive.get(PAGE).get_data(as_text=True)
+    refused = _field(Tab(olive, PAGE), "state", headers=HTMX, state="not-a-state")
+    assert refused.status_code == 422 and _issue(acme)["state"] == key
