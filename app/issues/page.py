@@ -162,7 +162,6 @@ def _render_parts(
         "project_name": issue.project_name,
         "project_url": url_for("issues.project_list", project_key=issue.project_key),
         "main": str(main),
-        "details": str(render_details(shown)),
         "shown": shown,
         "watchers": watchers,
         "values": edit_form.edit_values(issue, label_ids, assignee_ids),
@@ -185,6 +184,14 @@ def details_shown(issue: page_queries.ShownIssue, assignees: list, labels: list,
         "estimate": issue.estimate,
         "created_at": issue.created_at,
     }
+
+
+def details_of(parts: dict) -> str:
+    """The details as a reader sees them (values only). Rendered when asked for, not with the
+    shared parts: someone who may edit gets them with a form per field instead
+    (``page_forms.own_html``), so an editor's page after an edit renders them once."""
+    details = parts.get("details")
+    return details if details is not None else render_details(parts["shown"])
 
 
 def render_details(shown: dict, **forms) -> str:
@@ -323,7 +330,8 @@ def _fill(frame: str, parts: dict, watch: dict, edit_form: str) -> str:
         "project_url": escape(parts["project_url"]),
         "project_name": escape(parts["project_name"]),
         "main": parts["main"],
-        "details": parts["details"],
+        # A reader's frame has the details' slot; an editor's has the edit form's instead.
+        "details": details_of(parts) if "__worklane_slot_details__" in frame else "",
         "watch_value": escape(watch["value"]),
         "watch_label": escape(watch["label"]),
         "edit_form": edit_form,

@@ -118,7 +118,11 @@ def show(parts: dict, watch: dict, own: Markup, comment_form=None, notice=None) 
     """The issue's page around ``parts`` (or the slots of its frame, ``page._frame_slots``)."""
     return render_template(
         "issues/show.html",
-        parts={**parts, "main": Markup(parts["main"]), "details": Markup(parts["details"])},
+        parts={
+            **parts,
+            "main": Markup(parts["main"]),
+            "details": Markup("") if can("work.edit") else Markup(page.details_of(parts)),
+        },
         edit_form=own,
         comment_form=comment_form or CommentForm(),
         watch=watch,
