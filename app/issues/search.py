@@ -52,8 +52,9 @@ from app.issues.search_terms import clean_query, fts5_expression, parse_query, t
 
 #: Largest page size a caller may ask for.
 MAX_LIMIT = 100
-#: The cached topics a page of results shows: issues (with their projects' keys) and comments.
-SEARCHED_TOPICS = ("issues", "comments")
+#: The cached topics a page of results shows: issues, comments, and projects (their names and
+#: workflow states).
+SEARCHED_TOPICS = ("issues", "comments", "projects")
 #: Seconds a page of results stays cached. Its versions are checked on every read, so this only
 #: bounds how long a question nobody asks again keeps its room.
 CACHE_SECONDS = 60

@@ -12,9 +12,11 @@ from __future__ import annotations
 import uuid
 from typing import NamedTuple
 
+from flask import g, has_app_context
 from sqlalchemy import case, func, select, update
 
 from app.core import audit, cache
+from app.core.tenancy import require_tenant
 from app.extensions import db
 from app.models import Issue, Project, WorkflowState
 from app.models.base import utcnow
@@ -52,8 +54,18 @@ def _board_order(state) -> tuple:
     return (CATEGORIES.index(state.category), state.position, state.key)
 
 
+#: Where a request keeps the states it read: (tenant, ``projects`` version, states).
+_READ = "workflow_states"
+
+
 def tenant_states() -> list[State]:
-    """Every state of the organization's projects, by project and in board order (memoized)."""
+    """Every state of the organization's projects, by project and in board order (memoized, and
+    read once per request: a page asks for them from several places)."""
+    tenant_id, version = require_tenant(), cache.version("projects")
+    request_globals = g._get_current_object() if has_app_context() else None
+    read = request_globals.get(_READ) if request_globals is not None else None
+    if read is not None and read[:2] == (tenant_id, version):
+        return read[2]
 
     def compute():
         rows = db.session.execute(
@@ -62,7 +74,20 @@ def tenant_states() -> list[State]:
         states = [State(s.project_id, key, s.key, s.name, s.category, s.position) for s, key in rows]
         return sorted(states, key=lambda s: (s.project_key, *_board_order(s)))
 
-    return cache.memoize_for_tenant("projects", "workflow-states", compute)
+    states = cache.memoize_for_tenant("projects", "workflow-states", compute)
+    if request_globals is not None:
+        setattr(request_globals, _READ, (tenant_id, version, states))
+    return states
+
+
+def _tenant_states_keys() -> list[str] | None:
+    """The key ``tenant_states`` will read, for a page rendered anew to read it with its first read."""
+    if has_app_context() and g.get(_READ) is not None:
+        return None
+    return cache.memoized_for_tenant_keys("projects", "workflow-states")
+
+
+cache.read_when_rendering(_tenant_states_keys)
 
 
 def states_of(project_key: str) -> list[State]:
