@@ -62,13 +62,9 @@ def user_topic_key(user_id, topic: str) -> str:
     return user_key(user_id, "version", topic)
 
 
-def _topic_key(topic: str, parts: tuple) -> str:
-    return tenant_key("version", ".".join([topic, *map(str, parts)]))
-
-
-def _version_key(topic: str | tuple) -> str:
+def _version_key_in(tenant_id, topic: str | tuple) -> str:
     """The version key of a topic given as ``versions`` takes it: a name, or a name with parts."""
-    return _topic_key(topic, ()) if isinstance(topic, str) else _topic_key(topic[0], topic[1:])
+    return topic_key_in(tenant_id, topic) if isinstance(topic, str) else topic_key_in(tenant_id, *topic)
 
 
 #: The version keys of a tenant's topics, by (tenant, topics): every warm page asks for the same
@@ -84,9 +80,7 @@ def version_keys_in(tenant_id, topics: tuple) -> tuple[str, ...]:
     if keys is None:
         if len(_VERSION_KEYS) >= _MAX_VERSION_KEYS:
             _VERSION_KEYS.clear()
-        keys = _VERSION_KEYS[signature] = tuple(
-            topic_key_in(tenant_id, t) if isinstance(t, str) else topic_key_in(tenant_id, *t) for t in topics
-        )
+        keys = _VERSION_KEYS[signature] = tuple(_version_key_in(tenant_id, t) for t in topics)
     return keys
 
 
@@ -341,7 +335,7 @@ def _memoized_key(version: int, name: str, *parts: Any) -> str:
 def memoized_for_tenant_keys(topic: str | tuple, name: str, *parts: Any) -> list[str] | None:
     """The key ``memoize_for_tenant`` reads for these arguments, if this request has read the
     topic's version already (None otherwise: naming it would cost a round trip)."""
-    version = _request_memo().get(_version_key(topic))
+    version = _request_memo().get(_version_key_in(require_tenant(), topic))
     return None if version is None else [_memoized_key(version, name, *parts)]
 
 

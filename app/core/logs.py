@@ -198,21 +198,25 @@ class LineHandler(logging.StreamHandler):
         except Exception:
             self.handleError(records[-1])
 
+    def _write_queued(self, pending: queue.SimpleQueue) -> None:
+        """Write what has queued, ``BATCH`` lines at most per write."""
+        records = []
+        while True:
+            try:
+                records.append(pending.get_nowait())
+            except queue.Empty:
+                break
+            if len(records) >= self.BATCH:
+                self._write_lines(records)
+                records = []
+        if records:
+            self._write_lines(records)
+
     def _writer(self, pending: queue.SimpleQueue, stop: threading.Event) -> None:
         # Wakes on a clock, not on each record: a wake-up per line would cost what it saves.
         while True:
             stopping = stop.wait(self.INTERVAL)
-            records = []
-            while True:
-                try:
-                    records.append(pending.get_nowait())
-                except queue.Empty:
-                    break
-                if len(records) >= self.BATCH:
-                    self._write_lines(records)
-                    records = []
-            if records:
-                self._write_lines(records)
+            self._write_queued(pending)
             if stopping:
                 return
 
@@ -229,15 +233,8 @@ class LineHandler(logging.StreamHandler):
             self._queue = None
             stop.set()
             writer.join(timeout=10)
-            left = []  # queued by a thread that read the queue just before it ended
-            while True:
-                try:
-                    left.append(pending.get_nowait())
-                except queue.Empty:
-                    break
-            if left:
-                with self.lock:
-                    self._write_lines(left)
+            with self.lock:  # what a thread queued after reading the queue just before it ended
+                self._write_queued(pending)
 
 
 @contextmanager

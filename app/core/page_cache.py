@@ -136,10 +136,11 @@ def cached_page(
             digest = hashlib.blake2b(msgspec.msgpack.encode(values), digest_size=16).digest()
         own = len(topics)  # the member's own versions and the account's follow the page's topics
         same = stored is not None and digest is not None and stored[2] == digest
-        if same and stored[0][own:] == current[own:] and stored[1][0] == token:
+        unchanged = same and stored[0][own:] == current[own:]
+        if unchanged and stored[1][0] == token:
             kept = stored[1]
         else:
-            if same and stored[0][own:] == current[own:]:
+            if unchanged:
                 html = kept_html(stored[1], CSRF_PLACEHOLDER)
             else:
                 html = str(render() if shown is None else render(values)).replace(token, CSRF_PLACEHOLDER)

@@ -331,7 +331,7 @@ def _fill(frame: str, parts: dict, watch: dict, edit_form: str) -> str:
         "project_name": escape(parts["project_name"]),
         "main": parts["main"],
         # A reader's frame has the details' slot; an editor's has the edit form's instead.
-        "details": details_of(parts) if "__worklane_slot_details__" in frame else "",
+        "details": details_of(parts) if _slot("details") in frame else "",
         "watch_value": escape(watch["value"]),
         "watch_label": escape(watch["label"]),
         "edit_form": edit_form,

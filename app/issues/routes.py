@@ -47,10 +47,7 @@ def issue_url(ref: str) -> str:
 
 
 def _fill_choices(form: IssueForm, project_key: str) -> None:
-    people, label_choices = queries.filter_choices()
-    form.state.choices = [SelectChoice(key, name) for key, name in state_choices(project_key)]
-    form.assignees.choices = [SelectChoice(person.id, person.name) for person in people]
-    form.labels.choices = [SelectChoice(label.id, label.name) for label in label_choices]
+    page_forms.fill_choices(form, *queries.filter_choices(), state_choices(project_key))
 
 
 @bp.route("/projects/<project_key>/issues/new", methods=["GET", "POST"])
