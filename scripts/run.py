@@ -174,10 +174,15 @@ def web_address(env: dict[str, str], port_free=port_is_free) -> dict[str, str]:
 
 
 class Relay:
-    """Copies the processes' output to ours line by line, and knows when the last line came."""
+    """Copies the processes' output to ours line by line, and knows when the last line came and
+    which processes have said they are up."""
+
+    #: What each process of the Procfile prints once it is up (honcho puts the name before it).
+    STARTED = {"web": '"web serving"', "worker": "Listening on", "scheduler": '"scheduler started"'}
 
     def __init__(self, stream) -> None:
         self.last_line_at = time.monotonic()
+        self.started: set[str] = set()
         self._thread = threading.Thread(target=self._copy, args=(stream,), daemon=True)
         self._thread.start()
 
@@ -185,7 +190,22 @@ class Relay:
         for line in stream:
             sys.stdout.write(line)
             sys.stdout.flush()
+            self._note_start(line)
             self.last_line_at = time.monotonic()
+
+    def _note_start(self, line: str) -> None:
+        # A line reads "06:43:20 worker.1    | {...}": the process's name, then its output.
+        head, bar, output = line.partition("|")
+        if not bar:
+            return
+        words = head.split()
+        process = words[-1].split(".", 1)[0] if words else ""
+        marker = self.STARTED.get(process)
+        if marker is not None and marker in output:
+            self.started.add(process)
+
+    def all_started(self) -> bool:
+        return self.started >= set(self.STARTED)
 
     def quiet_for(self) -> float:
         return time.monotonic() - self.last_line_at
@@ -206,13 +226,15 @@ def answers(url: str) -> bool:
 def wait_until_started(
     url: str, honcho: subprocess.Popen, relay: Relay, quiet: float = 1.0, limit: float = 120
 ) -> bool:
-    """Wait until the web answers ``/readyz`` and the start-up output has settled (no line for
-    ``quiet`` seconds: the worker has sent the demo's mail, the scheduler its first jobs), so
-    what is printed next is the last thing on the screen. False if the processes exited or
-    ``limit`` seconds passed first."""
+    """Wait until web, worker and scheduler have each said they are up, the web answers
+    ``/readyz`` and the start-up output has settled (no line for ``quiet`` seconds: the worker
+    has sent the demo's mail, the scheduler its first jobs), so what is printed next is the last
+    thing on the screen. On a busy machine a process may take seconds to import before it prints
+    anything: silence alone does not mean it is up. False if the processes exited or ``limit``
+    seconds passed first."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline and honcho.poll() is None:
-        if relay.quiet_for() >= quiet and answers(url + "readyz"):
+        if relay.all_started() and relay.quiet_for() >= quiet and answers(url + "readyz"):
             return True
         time.sleep(0.2)
     return False

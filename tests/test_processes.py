@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.cookiejar
+import http.server
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from rq.job import Job
 from app.config import PROJECT_ROOT
 from app.core.queue.queues import DEFAULT
 from tests.conftest import csrf_token_from, free_port
+from tests.support.launcher import run_script
 from tests.support.workers import wait_for
 
 BIN = Path(sys.executable).parent
@@ -77,6 +79,43 @@ def test_three_honcho_workers_share_one_queue(migrated_env, redis_client):
         honcho.send_signal(signal.SIGTERM)
         honcho.wait(30)
     assert_all_gone(processes)
+
+
+class _Ready(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_make_run_prints_the_address_only_after_every_process_said_it_is_up():
+    """A worker still importing (silent, on a busy machine) holds the banner back until it is up."""
+    run = run_script()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    read_end, write_end = os.pipe()
+    stream, out = os.fdopen(read_end, "r"), os.fdopen(write_end, "w", buffering=1)
+    honcho = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    relay = run.Relay(stream)
+    try:
+        out.write("06:43:19 system      | worker.1 started (pid=2)\n")
+        out.write('06:43:20 web.1       | {"message":"web serving"}\n')
+        out.write('06:43:20 scheduler.1 | {"message":"scheduler started"}\n')
+        # The web answers and the output has been quiet, but the worker has said nothing yet.
+        assert run.wait_until_started(url, honcho, relay, quiet=0.2, limit=2) is False
+        out.write('06:43:24 worker.1    | {"message":"*** Listening on high, default, low..."}\n')
+        assert run.wait_until_started(url, honcho, relay, quiet=0.2, limit=30) is True
+    finally:
+        honcho.kill()
+        honcho.wait()
+        out.close()
+        relay.finish()
+        stream.close()
+        server.shutdown()
+        server.server_close()
 
 
 def _http(opener, url, data=None):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
 
@@ -11,6 +10,7 @@ from flask.testing import FlaskClient
 from app.config import PROJECT_ROOT
 from tests.accounts import PASSWORD, login, make_org, make_user, post_form, sent_mails
 from tests.conftest import csrf_token_from, production_app
+from tests.support.launcher import run_script
 
 EVIL = "evil.example"
 URL = re.compile(r"https?://[^\s\"'<>]+")
@@ -168,16 +168,9 @@ def test_mail_templates_take_links_from_their_context():
     assert calls == []
 
 
-def _run_script():
-    spec = importlib.util.spec_from_file_location("worklane_run_script", PROJECT_ROOT / "scripts" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_make_run_points_public_url_at_the_port_it_serves():
     """`make run` on another port (5000 taken or PORT given) sets PUBLIC_URL to that port."""
-    run = _run_script()
+    run = run_script()
     taken = run.web_address({}, port_free=lambda port: False)
     assert taken["HOST"] == "127.0.0.1"
     assert taken["PUBLIC_URL"] == f"http://127.0.0.1:{taken['PORT']}" and taken["PORT"] != "5000"
