@@ -165,6 +165,28 @@ def test_a_search_after_an_edit_reads_redis_once_between_its_session_and_its_wri
     assert len(searches) == 1, traffic.statements
 
 
+def test_an_issue_page_after_an_edit_reads_redis_once_between_its_session_and_its_write(
+    app, client, db_session, acme, monkeypatch
+):
+    """An issue page rendered anew after someone else's edit reads its shared parts, the forms'
+    choices and the workflow states in one round trip, between the session's and the one that
+    stores the parts and the page."""
+    login(client, "grace@example.com")
+    assert client.get(ISSUE).status_code == 200
+    owner = app.test_client()
+    login(owner, "owner@example.com")
+    edit = {"title": "Broken login page", "description": "", "priority": "0", "state": "todo"}
+    assert post_form(owner, ISSUE, ISSUE + "/edit", **edit).status_code == 303
+    with Traffic(app, monkeypatch).watching() as traffic:
+        page = client.get(ISSUE)
+    assert page.status_code == 200 and "Broken login page" in page.get_data(as_text=True)
+    session, read, write = traffic.round_trips
+    assert session == ["HGETALL", "MGET"] and read == ["MGET"], traffic.round_trips
+    for kind in (b":issue-parts:", b":issue-choices:", b":workflow-states:"):
+        assert kind in traffic.sent[1], (kind, traffic.sent[1])
+    assert set(write) == {"SET"} and len(write) == 2  # the shared parts and the person's page
+
+
 def test_values_read_for_another_login_are_not_used(app, client, db_session, acme, monkeypatch):
     """When this process's copy of a session names another person, what was read for them is dropped."""
     grace_id = str(acme.people["grace@example.com"].id)

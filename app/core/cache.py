@@ -182,9 +182,11 @@ def read_when_rendering(keys_for: Callable[[], list[str] | None]) -> None:
     _READ_WHEN_RENDERING.append(keys_for)
 
 
-def read_ahead_while_rendering() -> None:
-    """The next read of the cache in this request also reads the keys ``read_when_rendering`` names."""
+def read_ahead_while_rendering(*more: list[str] | None) -> None:
+    """The next read of the cache in this request also reads the keys ``read_when_rendering``
+    names, and the groups of keys ``more`` gives (None: a group not known without a round trip)."""
     groups = [keys for keys_for in _READ_WHEN_RENDERING if (keys := keys_for())]
+    groups += [keys for keys in more if keys]
     if groups:
         g._get_current_object().setdefault(_READS_AHEAD, []).extend(groups)
 
@@ -335,8 +337,18 @@ def _memoized_key(version: int, name: str, *parts: Any) -> str:
 def memoized_for_tenant_keys(topic: str | tuple, name: str, *parts: Any) -> list[str] | None:
     """The key ``memoize_for_tenant`` reads for these arguments, if this request has read the
     topic's version already (None otherwise: naming it would cost a round trip)."""
-    version = _request_memo().get(_version_key_in(require_tenant(), topic))
+    version = version_read(topic)
     return None if version is None else [_memoized_key(version, name, *parts)]
+
+
+def version_read(topic: str | tuple) -> int | None:
+    """The topic's version as this request has read it already, or None if it has not."""
+    return _request_memo().get(_version_key_in(require_tenant(), topic))
+
+
+def get(key: str) -> Any:
+    """The cached value under ``key`` (None if there is none), read with any reads ahead."""
+    return _get_many([key])[0]
 
 
 def _memoized(key: str, compute: Callable[[], Any], timeout) -> Any:

@@ -39,7 +39,6 @@ from app.core import cache, compression, page_cache
 from app.core.csrf_tokens import csrf_token
 from app.core.markdown import MENTION_PLACEHOLDER, RENDERER_VERSION, stored_html
 from app.core.tenancy import require_tenant
-from app.extensions import cache as app_cache
 from app.issues import edit_form, page_queries, queries
 from app.models.work import PRIORITY_LABELS
 from app.orgs.context import current_access
@@ -81,7 +80,7 @@ def shared_parts(issue_id, ref: str) -> dict | None:
     numbers = ".".join(map(str, cache.versions(*page_topics(issue_id))))
     key = cache.tenant_key("issue-parts", issue_id, f"v{numbers}.r{RENDERER_VERSION}.s{PARTS_SHAPE}")
     missed = g.setdefault("issue_parts_missed", set())
-    parts = None if key in missed else app_cache.get(key)
+    parts = None if key in missed else cache.get(key)
     if parts is None:
         missed.add(key)
         # The versions were read before the data: a change committed meanwhile moves them again.
@@ -265,6 +264,8 @@ def page_response(issue_ref: str, render, edit_form):
             stored = None
         elif stored[:2] == (remembered, versions):
             return _answer(_etag(remembered, versions, user_id), lambda: _with_token(stored[2]))
+    # Rendered anew: the choices and states the forms show are read with the shared parts.
+    cache.read_ahead_while_rendering(queries.issue_page_choices_keys())
     issue_id, parts = parts_for(issue_ref)
     versions, _ = _viewer_versions(issue_id, user_id)
     if storable and issue_id != remembered:  # already noted above for the remembered issue

@@ -198,6 +198,14 @@ def issue_page_choices() -> tuple[list[Choice], list[Choice], dict[str, str]]:
     return cache.memoize_for_tenant("members", "issue-choices", compute, f"l{cache.version('labels')}")
 
 
+def issue_page_choices_keys() -> list[str] | None:
+    """The key ``issue_page_choices`` reads, if this request knows it without a round trip."""
+    labels = cache.version_read("labels")
+    return (
+        None if labels is None else cache.memoized_for_tenant_keys("members", "issue-choices", f"l{labels}")
+    )
+
+
 def saved_views_of(user_id) -> list[SavedView]:
     """The person's own saved views and those shared with the organization, by name."""
     return db.session.scalars(
