@@ -62,6 +62,8 @@ ACTION_ENDPOINTS = {
     "org.invite": "creates an invitation (its fields start empty)",
     "org.resend_invitation": "mails the invitation again",
     "org.revoke_invitation": "revokes an invitation (the form of its confirmation page)",
+    "org.delete_organization": "asks to delete the organization: its name and the password typed fresh",
+    "org.cancel_deletion": "cancels a pending deletion (a button, or the form of its confirmation page)",
     "projects.new": "creates a project",
     "projects.archive": "archives (the form of its confirmation page) or unarchives (a button)",
     "projects.add_state": "adds a workflow state (its fields start empty)",

@@ -43,6 +43,7 @@ from tests.isolation import RowBuilder, all_mappers
 #: its topics.
 NOT_ON_CACHED_PAGES = {
     "AuditEvent": "an append-only record, shown on no page yet",
+    "HeldSlug": "a deleted organization's address, read only when an organization is made",
     "ReportSnapshot": "read on each report page view, which compares its data version",
     "Task": "read live by the task pages and the system check's, which poll it",
     "ImportProblem": "listed on an import task's page and its CSV download, which are not cached",

@@ -48,6 +48,13 @@ EXPECTED_JOBS = {
         "any_error",
         ("daily-digest", 86400),
     ),
+    "app.orgs.deletion.delete_due_organizations": (
+        "low",
+        3600,
+        None,
+        "any_error",
+        ("delete-due-organizations", 3600),
+    ),
     "app.orgs.jobs.delete_expired_invitations": (
         "low",
         300,

@@ -6,6 +6,7 @@ import os
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -15,6 +16,7 @@ from sqlalchemy import Column, Integer, MetaData, create_engine, insert, inspect
 from app.config import PROJECT_ROOT, normalize_database_url
 from app.extensions import db
 from app.issues.search_sql import include_in_schema_comparison
+from app.models.base import utcnow
 from tests.conftest import DATABASE_KIND
 
 MIGRATIONS = str(PROJECT_ROOT / "migrations")
@@ -104,21 +106,32 @@ def test_every_migration_upgrades_downgrades_and_upgrades_again(migrated_env, ma
             assert schema_differences(connection, db.metadata) == []
 
 
+def _organization_as_it_was(slug: str, name: str) -> uuid.UUID:
+    """An organization written with the columns organizations had at the first migration (the
+    model may have more by now); its id."""
+    org_id = uuid.uuid4()
+    organizations = sa.table(
+        "organizations",
+        sa.column("id", sa.Uuid()),
+        sa.column("slug", sa.String()),
+        sa.column("name", sa.String()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    db.session.execute(insert(organizations).values(id=org_id, slug=slug, name=name, created_at=utcnow()))
+    return org_id
+
+
 def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, scratch_database_url):
     """Issues and comments written before 0004 are searchable right after the upgrade."""
     from app.core.tenancy import tenant_context
     from app.issues.search import search_issues
-    from app.models import Organization
-    from app.models.base import utcnow
     from app.models.work import Comment, Issue, Project
 
     app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
     with app.app_context():
         upgrade(directory=MIGRATIONS, revision="0003")
-        org = Organization(slug="before-search", name="Before search")
-        db.session.add(org)
-        db.session.flush()
-        with tenant_context(org.id):
+        org_id = _organization_as_it_was("before-search", "Before search")
+        with tenant_context(org_id):
             project = Project(key="OLD", name="Old", states=[])  # 0003 had no workflow states
             db.session.add(project)
             db.session.flush()
@@ -126,7 +139,7 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
             issue_id = uuid.uuid4()
             db.session.execute(
                 insert(Issue.__table__).values(
-                    tenant_id=org.id,
+                    tenant_id=org_id,
                     id=issue_id,
                     project_id=project.id,
                     number=1,
@@ -142,7 +155,7 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
             )
             db.session.execute(
                 insert(Comment.__table__).values(
-                    tenant_id=org.id,
+                    tenant_id=org_id,
                     id=uuid.uuid4(),
                     issue_id=issue_id,
                     body="Seen at dawn",
@@ -152,7 +165,7 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
             )
             db.session.commit()
         upgrade(directory=MIGRATIONS)
-        with tenant_context(org.id):
+        with tenant_context(org_id):
             assert [search_issues(word).issue_ids for word in ("kestrel", "hovering", "dawn")] == [
                 [issue_id]
             ] * 3
@@ -161,11 +174,8 @@ def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, 
 
 def test_system_jobs_become_tasks_of_no_organization_and_back(migrated_env, make_app, scratch_database_url):
     """A system check recorded before 0010 is a task of no organization after it, a job again after."""
-    import sqlalchemy as sa
-
     from app.core.tenancy import unscoped
     from app.models import Task
-    from app.models.base import utcnow
 
     background_jobs = sa.table(
         "background_jobs",
@@ -213,11 +223,7 @@ def test_labels_differing_only_by_case_are_renamed_not_lost(migrated_env, make_a
     another organization's label of the same name is left alone."""
     from datetime import timedelta
 
-    import sqlalchemy as sa
-
     from app.core.tenancy import unscoped
-    from app.models import Organization
-    from app.models.base import utcnow
 
     labels = sa.table(
         "labels",
@@ -230,16 +236,14 @@ def test_labels_differing_only_by_case_are_renamed_not_lost(migrated_env, make_a
     app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
     with app.app_context(), unscoped("test: labels of two organizations before 0014"):
         upgrade(directory=MIGRATIONS, revision="0013")
-        acme, beta = Organization(slug="acme", name="Acme"), Organization(slug="beta", name="Beta")
-        db.session.add_all([acme, beta])
-        db.session.flush()
+        acme_id, beta_id = _organization_as_it_was("acme", "Acme"), _organization_as_it_was("beta", "Beta")
         start = utcnow()
         written = [
-            (acme.id, "Bug"),
-            (acme.id, "bug"),
-            (acme.id, "bug (2)"),
-            (acme.id, "BUG"),
-            (beta.id, "bug"),
+            (acme_id, "Bug"),
+            (acme_id, "bug"),
+            (acme_id, "bug (2)"),
+            (acme_id, "BUG"),
+            (beta_id, "bug"),
         ]
         db.session.execute(
             insert(labels),
@@ -259,7 +263,7 @@ def test_labels_differing_only_by_case_are_renamed_not_lost(migrated_env, make_a
         rows = db.session.execute(
             text("SELECT tenant_id, name, folded_name FROM labels ORDER BY created_at")
         ).all()
-        names = [(uuid.UUID(str(tenant_id)) == acme.id, name, folded) for tenant_id, name, folded in rows]
+        names = [(uuid.UUID(str(tenant_id)) == acme_id, name, folded) for tenant_id, name, folded in rows]
         assert names == [
             (True, "Bug", "bug"),
             (True, "bug (3)", "bug (3)"),
@@ -314,7 +318,6 @@ def test_workflow_states_migration_keeps_every_issue_and_what_hangs_off_it(
     """0020 seeds each project's six states, closes closed issues by closed_at, and rebuilding
     issues (on SQLite) keeps their comments, labels and history: nothing cascades away."""
     from app.core.tenancy import unscoped
-    from app.models.base import utcnow
 
     app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
     with app.app_context():

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import g, session
 from flask_login import user_logged_in, user_logged_out
@@ -47,6 +48,9 @@ class MembershipSummary:
     slug: str
     name: str
     role: str
+    #: When the organization is deleted, while an owner's request to delete it waits (it is
+    #: read-only meanwhile); None otherwise, and for accounts cached before it was known.
+    deletion_due_at: datetime | None = None
 
 
 def organizations_of(user_id: uuid.UUID) -> tuple[MembershipSummary, ...]:
@@ -71,7 +75,8 @@ def memberships_of(user_id: uuid.UUID) -> list[MembershipSummary]:
     """Every organization the user belongs to, from the database (a user may always list
     their own memberships, across organizations)."""
     with unscoped("a user's own memberships, for the organization switcher"):
-        rows = db.session.execute(own_organizations(user_id, Membership.role)).all()
+        statement = own_organizations(user_id, Membership.role).add_columns(Organization.deletion_due_at)
+        rows = db.session.execute(statement).all()
     return [MembershipSummary(*row) for row in rows]
 
 
@@ -154,6 +159,7 @@ def _name_in_organizations(session: Session, user: User, changed) -> list[str]:
 @cache_topics.also_expires(Organization)
 def _members_accounts(session: Session, org: Organization, changed) -> list[str]:
     """Every member's switcher shows the organization's name and address."""
+    # Named explicitly: the change may be made unscoped (by the system), where no tenant applies.
     with tenant_context(org.id):
-        member_ids = session.scalars(select(Membership.user_id)).all()
+        member_ids = session.scalars(select(Membership.user_id).where(Membership.tenant_id == org.id)).all()
     return [cache.user_topic_key(user_id, _TOPIC) for user_id in member_ids]

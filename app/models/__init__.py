@@ -4,7 +4,7 @@ from app.models.accounts import User
 from app.models.imports import ImportProblem
 from app.models.labels import Label
 from app.models.notifications import Notification
-from app.models.orgs import AuditEvent, Invitation, Membership, Organization
+from app.models.orgs import AuditEvent, HeldSlug, Invitation, Membership, Organization
 from app.models.outbox import OutboxMail, TenantOutboxMail
 from app.models.reports import ReportSnapshot
 from app.models.tasks import Task
@@ -23,6 +23,7 @@ from app.models.workflow import WorkflowState
 __all__ = [
     "AuditEvent",
     "Comment",
+    "HeldSlug",
     "ImportProblem",
     "Invitation",
     "Issue",

@@ -26,12 +26,25 @@ class Organization(db.Model):
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: While an owner's request to delete it waits (``app/orgs/deletion.py``): when it was made
+    #: and when the organization goes. It is read-only until then, and an owner may cancel.
+    deletion_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deletion_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     #: Loaded through the tenant scoping like any tenant query: only the current tenant's.
     memberships = relationship("Membership", viewonly=True, lazy="select")
 
     def __repr__(self) -> str:
         return f"<Organization {self.slug}>"
+
+
+class HeldSlug(db.Model):
+    """The address of a deleted organization, which no new organization takes until ``held_until``."""
+
+    __tablename__ = "held_slugs"
+
+    slug: Mapped[str] = mapped_column(String(40), primary_key=True)
+    held_until: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Membership(TenantMixin, db.Model):

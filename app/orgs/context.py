@@ -7,12 +7,14 @@ member of answers 404, exactly like a slug that does not exist.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, g
+from flask import Blueprint, Flask, abort, g, request
 
 from app.auth.identity import MembershipSummary, signed_in
+from app.core.dates import format_datetime
 from app.core.tenancy import reset_request_tenant, set_request_tenant
 from app.extensions import db, login_manager
 from app.models import Membership, Organization
+from app.models.base import utcnow
 from app.orgs.services import membership_for
 
 ORG_SLUG = "org_slug"
@@ -46,8 +48,30 @@ def enter_organization(slug: str) -> None:
     access = account.access_to(slug.lower())
     if access is None:
         abort(404)
+    if access.deletion_due_at is not None:
+        _while_deletion_waits(access)
     set_request_tenant(access.org_id)
     g.access = access
+
+
+#: What a member may still do while their organization waits to be deleted, besides reading.
+CHANGES_WHILE_DELETION_WAITS = frozenset({"org.cancel_deletion"})
+
+
+def _while_deletion_waits(access: MembershipSummary) -> None:
+    """An organization to be deleted is read-only (but for cancelling), and gone once it is due."""
+    if access.deletion_due_at <= utcnow():
+        abort(410, f"{access.name} has been deleted.")
+    if (
+        request.method not in ("GET", "HEAD", "OPTIONS")
+        and request.endpoint not in CHANGES_WHILE_DELETION_WAITS
+    ):
+        due = format_datetime(access.deletion_due_at)
+        abort(
+            423,
+            f"{access.name} is to be deleted on {due} and is read-only until then. "
+            "An owner can cancel the deletion in the organization's settings.",
+        )
 
 
 def current_access() -> MembershipSummary | None:

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectChoice, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.core.confirm import ConfirmForm  # noqa: F401 (the pages' forms name it here)
@@ -44,3 +44,12 @@ class InviteForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=[])
+
+
+class DeleteOrganizationForm(FlaskForm):
+    name = StringField(
+        "Organization name",
+        description="Type the organization's name to confirm.",
+        validators=[DataRequired(message="Type the organization's name.")],
+    )
+    password = PasswordField("Your password", validators=[DataRequired(message="Enter your password.")])

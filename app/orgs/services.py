@@ -20,6 +20,7 @@ from app.extensions import db
 from app.models import Invitation, Membership, Organization, User
 from app.models.base import utcnow
 from app.models.orgs import SLUG_PATTERN
+from app.orgs import deletion
 
 #: Words that cannot be organization slugs: they are (or may become) top-level URLs.
 RESERVED_SLUGS = frozenset(
@@ -81,6 +82,8 @@ def slug_problem(slug: str, top_level_paths: set[str] = frozenset()) -> str | No
         return "That address is reserved. Choose another."
     if db.session.scalar(select(func.count()).select_from(Organization).where(Organization.slug == slug)):
         return "That address is taken. Choose another."
+    if deletion.slug_is_held(slug):
+        return "That address belonged to a deleted organization and is not available yet. Choose another."
     return None
 
 

@@ -273,18 +273,23 @@ def _settings_form(values: dict, loaded: dict) -> OrganizationSettingsForm:
     return form
 
 
+def _settings_page(form: OrganizationSettingsForm, conflict=None, status: int = 200):
+    page = render_template("orgs/settings.html", form=form, conflict=conflict, confirm_form=ConfirmForm())
+    return page, status
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 @require("org.view")
 def settings():
     org = current_organization()
     if request.method == "GET":
         values = orgs.settings_values(org)
-        return render_template("orgs/settings.html", form=_settings_form(values, values))
+        return _settings_page(_settings_form(values, values))
     if not can("org.update"):
         abort(403)
     form = OrganizationSettingsForm()
     if not form.validate_on_submit():
-        return render_template("orgs/settings.html", form=form), 422
+        return _settings_page(form, status=422)
     loaded = edits.decode(form.loaded.data, orgs.SETTINGS_FIELDS)
     submitted = {"name": form.name.data.strip()}
     try:
@@ -293,6 +298,6 @@ def settings():
         db.session.rollback()
         current = orgs.settings_values(current_organization())
         form = _settings_form(edits.after_conflict(current, loaded, submitted), current)
-        return render_template("orgs/settings.html", form=form, conflict=conflict), 409
+        return _settings_page(form, conflict=conflict, status=409)
     flash("Organization settings saved.", "success")
     return redirect(url_for("org.settings"), 303)

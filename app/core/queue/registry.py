@@ -21,6 +21,7 @@ JOB_MODULES = (
     "app.exports.jobs",
     "app.imports.jobs",
     "app.notifications.jobs",
+    "app.orgs.deletion",
     "app.orgs.jobs",
     "app.reports.jobs",
     "app.tasks.jobs",
