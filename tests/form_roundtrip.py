@@ -55,6 +55,8 @@ ACTION_ENDPOINTS = {
     "auth.resend_verification": "mails a confirmation link",
     "auth.change_password": "asks for the current and a new password; renders empty by design",
     "auth.change_email": "asks for a new address and the password; renders empty by design",
+    "auth.delete_account": "asks to delete the account: the password typed fresh",
+    "auth.cancel_account_deletion": "keeps an account to be deleted (a button, or its confirmation page)",
     "orgs.new": "creates an organization",
     "org.leave": "leaves the organization (the form of its confirmation page)",
     "org.remove_member": "removes a member (the form of its confirmation page)",

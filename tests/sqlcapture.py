@@ -67,6 +67,10 @@ ALLOWED: dict[str, str] = {
     "a user's own memberships, for the organization switcher": (
         "a person's organizations span tenants by nature; read on a miss of their cached account"
     ),
+    "a person's own memberships, to delete their account": (
+        "a person's organizations span tenants by nature; read when they ask to delete their account "
+        "and when it is deleted, which then happens organization by organization"
+    ),
     "a person's own notification email choices, for their account page": (
         "one setting per organization they belong to, on one page that lists them all"
     ),

@@ -1,5 +1,5 @@
-"""Deleting an organization in a real headless Chromium: ask, see it read-only, cancel, ask
-again, and find it gone once the grace period is over."""
+"""Deleting an organization, or an account, in a real headless Chromium: ask, see it read-only,
+cancel, ask again, and find it gone once the grace period is over."""
 
 from __future__ import annotations
 
@@ -75,3 +75,19 @@ def test_delete_cancel_delete_again_and_it_is_gone_after_the_grace_period(page, 
     # The refused forms (422) and the deleted organization's address (404) are answered as such.
     expected = ("status of 422", "status of 404")
     assert [p for p in page.problems if not any(code in p for code in expected)] == []
+
+
+def test_a_person_asks_to_delete_their_account_and_keeps_it(page, app, live_server):
+    """Grace asks to delete her account with her password, reads when it goes, and keeps it."""
+    acme_in_browser(page, app, live_server, {"grace@example.com": "member"}, email="grace@example.com")
+    page.goto(live_server.url + "/account")
+    page.get_by_role("link", name="Delete account").click()
+    page.get_by_role("heading", name="Delete your account").wait_for()
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Delete my account").click()
+    page.get_by_text("Your account will be deleted in 7 days.").wait_for()
+    assert page.get_by_text(re.compile(r"Your account is to be deleted on ")).is_visible()
+    page.get_by_role("button", name="Keep my account").click()
+    page.get_by_text("Your account is kept: its deletion is cancelled.").wait_for()
+    assert page.get_by_role("link", name="Delete account").is_visible()
+    assert page.problems == []

@@ -48,6 +48,7 @@ EXPECTED_JOBS = {
         "any_error",
         ("daily-digest", 86400),
     ),
+    "app.auth.deletion.delete_due_accounts": ("low", 1800, None, "any_error", ("delete-due-accounts", 3600)),
     "app.orgs.deletion.delete_due_organizations": (
         "low",
         3600,

@@ -104,6 +104,10 @@ class ChangeEmailForm(FlaskForm):
     password = PasswordField("Your password", validators=[DataRequired(message="Enter your password.")])
 
 
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField("Your password", validators=[DataRequired(message="Enter your password.")])
+
+
 class ResendVerificationForm(FlaskForm):
     email = EmailField("Email", validators=_email)
 

@@ -24,6 +24,7 @@ from app.auth.forms import (
 )
 from app.auth.identity import signed_in
 from app.core import edits
+from app.core.confirm import ConfirmForm
 from app.core.database import commit_now
 from app.core.ratelimits import (
     config_limit,
@@ -203,6 +204,7 @@ def _account_page(conflict=None, **forms):
     if "notifications_form" not in forms:
         forms["notifications_form"] = _notifications_form(submitted=False)
     status = 409 if conflict else 422 if request.method == "POST" else 200
+    forms.setdefault("confirm_form", ConfirmForm())
     return render_template("auth/account.html", conflict=conflict, **forms), status
 
 

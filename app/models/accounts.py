@@ -37,6 +37,10 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The IANA time zone their pages and e-mails show times in (``app.core.dates``).
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    #: While their request to delete the account waits (``app/auth/deletion.py``).
+    deletion_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: When the account was deleted: the row stays, nameless, for the content that names it.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_epoch}"
