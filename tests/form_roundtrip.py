@@ -38,6 +38,10 @@ PAGES_NOT_LOADED = {
     "operators.console": "operators' retry and delete of queued jobs: actions, shown only to operators",
     "operators.metrics": "Prometheus text for operators, no form",
     "operators.delete_job": "the question before deleting a failed job (operators only): an action's page",
+    "operators.organizations": "operators' list of organizations with their usage (operators only), no form",
+    "operators.people": "operators' search for a person (operators only), a search form that changes nothing",
+    "operators.suspend": "the form suspending an organization (operators only): an action's page",
+    "operators.unsuspend": "the question before opening an organization again (operators only)",
     "system_check.show": "an operator's system check result (operators only), read live, no form",
     "system_check.status": "the system check's status fragment (operators only), polled, no form",
     "health.healthz": "a probe, no form",
@@ -90,6 +94,8 @@ ACTION_ENDPOINTS = {
     "system_check.start": "starts a system check",
     "operators.retry_job": "retries a queued job",
     "operators.delete_job": "deletes a failed job (the form of its confirmation page)",
+    "operators.suspend": "suspends an organization, with a reason typed fresh",
+    "operators.unsuspend": "opens a suspended organization again (the form of its confirmation page)",
 }
 
 
@@ -98,6 +104,7 @@ class Seed:
     """What URL arguments are built from: one of each kind of thing, with every field filled."""
 
     org_slug: str
+    org_id: str
     issue_ref: str
     project_key: str
     state: str
@@ -112,6 +119,7 @@ class Seed:
 #: URL argument -> how to build it from the seed.
 URL_ARGUMENTS: dict[str, Callable[[Seed], str]] = {
     "org_slug": lambda seed: seed.org_slug,
+    "org_id": lambda seed: seed.org_id,
     "issue_ref": lambda seed: seed.issue_ref,
     "project_key": lambda seed: seed.project_key,
     "state": lambda seed: seed.state,

@@ -218,6 +218,8 @@ GLOBAL_OBJECT_ROUTES = {
     "system_check.status": "system checks, tasks of no tenant: for operators (OPERATOR_EMAILS) only",
     "operators.retry_job": "RQ job ids, for operators (OPERATOR_EMAILS), who act across organizations",
     "operators.delete_job": "RQ job ids, for operators (OPERATOR_EMAILS), who act across organizations",
+    "operators.suspend": "organization ids, for operators (OPERATOR_EMAILS), who act across organizations",
+    "operators.unsuspend": "organization ids, for operators (OPERATOR_EMAILS), who act across organizations",
 }
 #: URL arguments that are signed tokens, checked by signature rather than by tenant.
 TOKEN_ARGUMENTS = {"token", "filename"}

@@ -67,6 +67,13 @@ ALLOWED: dict[str, str] = {
     "a user's own memberships, for the organization switcher": (
         "a person's organizations span tenants by nature; read on a miss of their cached account"
     ),
+    "operators: the usage of the organizations on one page of the tenant console": (
+        "operators read across organizations by nature; one grouped count per kind of row for the "
+        "page of organizations shown"
+    ),
+    "operators: the organizations of the people found on the tenant console": (
+        "a person's organizations span tenants by nature; for at most 50 people an operator searched for"
+    ),
     "a person's own memberships, to delete their account": (
         "a person's organizations span tenants by nature; read when they ask to delete their account "
         "and when it is deleted, which then happens organization by organization"

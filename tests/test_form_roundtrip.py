@@ -80,6 +80,7 @@ def seeded(db_session):
         job_id = str(job.id)
     return Seed(
         org_slug="acme",
+        org_id=str(org.id),
         issue_ref=ref,
         project_key="WEB",
         state="in_review",

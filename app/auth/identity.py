@@ -51,6 +51,8 @@ class MembershipSummary:
     #: When the organization is deleted, while an owner's request to delete it waits (it is
     #: read-only meanwhile); None otherwise, and for accounts cached before it was known.
     deletion_due_at: datetime | None = None
+    #: When an operator suspended the organization (its pages are closed to members), or None.
+    suspended_at: datetime | None = None
 
 
 def organizations_of(user_id: uuid.UUID) -> tuple[MembershipSummary, ...]:
@@ -75,7 +77,9 @@ def memberships_of(user_id: uuid.UUID) -> list[MembershipSummary]:
     """Every organization the user belongs to, from the database (a user may always list
     their own memberships, across organizations)."""
     with unscoped("a user's own memberships, for the organization switcher"):
-        statement = own_organizations(user_id, Membership.role).add_columns(Organization.deletion_due_at)
+        statement = own_organizations(user_id, Membership.role).add_columns(
+            Organization.deletion_due_at, Organization.suspended_at
+        )
         rows = db.session.execute(statement).all()
     return [MembershipSummary(*row) for row in rows]
 

@@ -30,6 +30,10 @@ class Organization(db.Model):
     #: and when the organization goes. It is read-only until then, and an owner may cancel.
     deletion_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deletion_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: Set by an operator (``app/operators/tenants.py``): its members are shown a page saying so.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The operator's reason, mailed to the owners and shown on the console.
+    suspended_reason: Mapped[str | None] = mapped_column(String(500))
 
     #: Loaded through the tenant scoping like any tenant query: only the current tenant's.
     memberships = relationship("Membership", viewonly=True, lazy="select")

@@ -48,6 +48,12 @@ def enter_organization(slug: str) -> None:
     access = account.access_to(slug.lower())
     if access is None:
         abort(404)
+    if access.suspended_at is not None:
+        abort(
+            403,
+            f"{access.name} is suspended by the operators of this service: its pages are closed. "
+            "Its owners have been told why by email.",
+        )
     if access.deletion_due_at is not None:
         _while_deletion_waits(access)
     set_request_tenant(access.org_id)

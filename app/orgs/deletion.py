@@ -23,7 +23,6 @@ from app.core import audit, cache
 from app.core.cache_bumps import bump_versions
 from app.core.dates import format_datetime
 from app.core.mail import public_url, send_email
-from app.core.permissions import OWNER
 from app.core.queue.queues import LOW, Period, job
 from app.core.security import verify_password
 from app.core.storage import file_store
@@ -31,6 +30,7 @@ from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import HeldSlug, Membership, Organization, User
 from app.models.base import utcnow
+from app.orgs.services import owner_emails
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +75,9 @@ def cancel_deletion(org: Organization, user: User) -> None:
     _mail_owners(org, "organization_deletion_cancelled", cancelled_by=user.name)
 
 
-def _owner_emails() -> list[str]:
-    """The current tenant's owners' addresses."""
-    statement = select(User.email).join(Membership, Membership.user_id == User.id)
-    return sorted(db.session.scalars(statement.where(Membership.role == OWNER)).all())
-
-
 def _mail_owners(org: Organization, template: str, **context) -> None:
     due = org.deletion_due_at
-    for email in _owner_emails():
+    for email in owner_emails():
         send_email(
             email,
             template,
@@ -92,12 +86,6 @@ def _mail_owners(org: Organization, template: str, **context) -> None:
             settings_url=public_url("org.settings", org_slug=org.slug),
             **context,
         )
-
-
-def slug_is_held(slug: str) -> bool:
-    """Whether ``slug`` was a deleted organization's address not yet free again."""
-    held = select(HeldSlug.slug).where(HeldSlug.slug == slug, HeldSlug.held_until > utcnow())
-    return db.session.scalar(held) is not None
 
 
 # --- the deletion itself ---------------------------------------------------------------------
@@ -122,7 +110,7 @@ def delete_organization(org_id: uuid.UUID) -> bool:
             return False
         name, slug = org.name, org.slug
     with tenant_context(org_id):
-        owners = _owner_emails()
+        owners = owner_emails()
         members = db.session.scalars(select(Membership.user_id)).all()
         deleted = _delete_rows(org_id)
     shutil.rmtree(file_store().path(f"t/{org_id}"), ignore_errors=True)

@@ -17,10 +17,9 @@ from app.core.permissions import ADMIN, OWNER, ROLE_LABELS, ROLES, roles_grantab
 from app.core.security import InvalidToken, make_token, read_token
 from app.core.tenancy import tenant_context
 from app.extensions import db
-from app.models import Invitation, Membership, Organization, User
+from app.models import HeldSlug, Invitation, Membership, Organization, User
 from app.models.base import utcnow
 from app.models.orgs import SLUG_PATTERN
-from app.orgs import deletion
 
 #: Words that cannot be organization slugs: they are (or may become) top-level URLs.
 RESERVED_SLUGS = frozenset(
@@ -82,9 +81,21 @@ def slug_problem(slug: str, top_level_paths: set[str] = frozenset()) -> str | No
         return "That address is reserved. Choose another."
     if db.session.scalar(select(func.count()).select_from(Organization).where(Organization.slug == slug)):
         return "That address is taken. Choose another."
-    if deletion.slug_is_held(slug):
+    if slug_is_held(slug):
         return "That address belonged to a deleted organization and is not available yet. Choose another."
     return None
+
+
+def slug_is_held(slug: str) -> bool:
+    """Whether ``slug`` was a deleted organization's address not yet free again (``app/orgs/deletion.py``)."""
+    held = select(HeldSlug.slug).where(HeldSlug.slug == slug, HeldSlug.held_until > utcnow())
+    return db.session.scalar(held) is not None
+
+
+def owner_emails() -> list[str]:
+    """The current organization's owners' addresses."""
+    statement = select(User.email).join(Membership, Membership.user_id == User.id)
+    return sorted(db.session.scalars(statement.where(Membership.role == OWNER)).all())
 
 
 def available_slug(name: str, top_level_paths: set[str] = frozenset()) -> str:

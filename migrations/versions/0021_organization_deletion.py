@@ -1,4 +1,5 @@
-"""Deleting an organization, or an account, with a grace period: ``organizations.deletion_requested_at`` and
+"""Suspending an organization (``organizations.suspended_at`` and the operator's reason), and
+deleting an organization, or an account, with a grace period: ``organizations.deletion_requested_at`` and
 ``deletion_due_at`` (set while an owner's request to delete it waits; the organization is
 read-only meanwhile), and ``held_slugs``, the addresses of deleted organizations, which nobody
 may take until ``held_until`` (links to the old pages must not reach a stranger's);
@@ -21,6 +22,8 @@ def upgrade():
     with op.batch_alter_table('organizations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('deletion_requested_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('deletion_due_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('suspended_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('suspended_reason', sa.String(length=500), nullable=True))
     op.create_index('ix_organizations_deletion_due_at', 'organizations', ['deletion_due_at'])
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('deletion_due_at', sa.DateTime(timezone=True), nullable=True))
@@ -42,5 +45,7 @@ def downgrade():
         batch_op.drop_column('deletion_due_at')
     op.drop_index('ix_organizations_deletion_due_at', table_name='organizations')
     with op.batch_alter_table('organizations', schema=None) as batch_op:
+        batch_op.drop_column('suspended_reason')
+        batch_op.drop_column('suspended_at')
         batch_op.drop_column('deletion_due_at')
         batch_op.drop_column('deletion_requested_at')
