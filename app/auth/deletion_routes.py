@@ -26,7 +26,6 @@ def delete_account():
             db.session.rollback()
             form.password.errors.append(str(refused))
         else:
-            db.session.commit()
             flash("Your account will be deleted in 7 days. Until then you can keep it.", "warning")
             return redirect(url_for("auth.account"), 303)
     status = 422 if request.method == "POST" else 200
@@ -52,6 +51,5 @@ def cancel_account_deletion():
     except deletion.AccountDeletionRefused as refused:
         flash(str(refused), "error")
         return redirect(url_for("auth.account"), 303)
-    db.session.commit()
     flash("Your account is kept: its deletion is cancelled.", "success")
     return redirect(url_for("auth.account"), 303)

@@ -61,7 +61,6 @@ def suspend(org_id):
             db.session.rollback()
             form.reason.errors.append(str(refused))
         else:
-            db.session.commit()
             flash(f"{org.name} is suspended; its owners are told why.", "success")
             return redirect(url_for("operators.organizations", q=org.slug), 303)
     status = 422 if request.method == "POST" else 200
@@ -87,6 +86,5 @@ def unsuspend(org_id):
         db.session.rollback()
         flash(str(refused), "error")
     else:
-        db.session.commit()
         flash(f"{org.name} is open again.", "success")
     return redirect(back, 303)

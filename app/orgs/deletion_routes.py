@@ -28,7 +28,6 @@ def delete_organization():
             db.session.rollback()
             getattr(form, refused.field or "name").errors.append(str(refused))
         else:
-            db.session.commit()
             flash(
                 f"{org.name} will be deleted in 7 days. Until then it is read-only, and you can cancel.",
                 "warning",
@@ -56,6 +55,5 @@ def cancel_deletion():
         db.session.rollback()
         flash(str(refused), "error")
         return redirect(url_for("org.settings"), 303)
-    db.session.commit()
     flash(f"The deletion of {org.name} is cancelled.", "success")
     return redirect(url_for("org.settings"), 303)
