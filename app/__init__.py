@@ -74,6 +74,7 @@ def register_extensions(app: Flask) -> None:
         migrate,
         redis_connections,
     )
+    from app.operators.impersonation import register_impersonation
     from app.orgs.context import register_tenant_context
 
     db.init_app(app)
@@ -93,6 +94,7 @@ def register_extensions(app: Flask) -> None:
     register_rate_limits(app)
     register_login(app)
     register_tenant_context(app)
+    register_impersonation(app)  # an operator signed in as someone: banner, audit, limits
 
 
 def register_blueprints(app: Flask) -> None:

@@ -41,6 +41,7 @@ PAGES_NOT_LOADED = {
     "operators.organizations": "operators' list of organizations with their usage (operators only), no form",
     "operators.people": "operators' search for a person (operators only), a search form that changes nothing",
     "operators.suspend": "the form suspending an organization (operators only): an action's page",
+    "operators.impersonate": "the form to sign in as a person (operators only): an action's page",
     "operators.unsuspend": "the question before opening an organization again (operators only)",
     "system_check.show": "an operator's system check result (operators only), read live, no form",
     "system_check.status": "the system check's status fragment (operators only), polled, no form",
@@ -95,6 +96,8 @@ ACTION_ENDPOINTS = {
     "operators.retry_job": "retries a queued job",
     "operators.delete_job": "deletes a failed job (the form of its confirmation page)",
     "operators.suspend": "suspends an organization, with a reason typed fresh",
+    "operators.impersonate": "signs in as a person, with a reason typed fresh",
+    "operators.end_impersonation": "ends signing in as someone (a button in the banner)",
     "operators.unsuspend": "opens a suspended organization again (the form of its confirmation page)",
 }
 
@@ -105,6 +108,7 @@ class Seed:
 
     org_slug: str
     org_id: str
+    user_id: str
     issue_ref: str
     project_key: str
     state: str
@@ -120,6 +124,7 @@ class Seed:
 URL_ARGUMENTS: dict[str, Callable[[Seed], str]] = {
     "org_slug": lambda seed: seed.org_slug,
     "org_id": lambda seed: seed.org_id,
+    "user_id": lambda seed: seed.user_id,
     "issue_ref": lambda seed: seed.issue_ref,
     "project_key": lambda seed: seed.project_key,
     "state": lambda seed: seed.state,

@@ -220,6 +220,7 @@ GLOBAL_OBJECT_ROUTES = {
     "operators.delete_job": "RQ job ids, for operators (OPERATOR_EMAILS), who act across organizations",
     "operators.suspend": "organization ids, for operators (OPERATOR_EMAILS), who act across organizations",
     "operators.unsuspend": "organization ids, for operators (OPERATOR_EMAILS), who act across organizations",
+    "operators.impersonate": "people's ids, for operators (OPERATOR_EMAILS), who act across organizations",
 }
 #: URL arguments that are signed tokens, checked by signature rather than by tenant.
 TOKEN_ARGUMENTS = {"token", "filename"}

@@ -81,6 +81,7 @@ def seeded(db_session):
     return Seed(
         org_slug="acme",
         org_id=str(org.id),
+        user_id=str(grace.id),
         issue_ref=ref,
         project_key="WEB",
         state="in_review",

@@ -29,6 +29,24 @@ def viewer_from(find: Callable[[], Any]) -> None:
     _VIEWER["find"] = find
 
 
+#: The ``g`` attribute set by ``bypass``.
+_BYPASSED = "page_cache_bypassed"
+
+
+def bypass() -> None:
+    """This request neither reads nor stores cached pages: its pages are rendered for it alone
+    (an operator acting as someone: the banner saying so must reach neither the cache nor them)."""
+    from flask import g
+
+    setattr(g, _BYPASSED, True)
+
+
+def bypassed() -> bool:
+    from flask import g
+
+    return g.get(_BYPASSED, False)
+
+
 #: Where a request keeps the digest of its URL for ``page_key`` (asked for twice a request).
 _URL_DIGEST = "worklane.page_url_digest"
 
@@ -115,7 +133,7 @@ def cached_page(
     from app.core.csrf_tokens import csrf_token
 
     user_id = _VIEWER["find"]()
-    if user_id is None or session._get_current_object().get("_flashes"):
+    if user_id is None or session._get_current_object().get("_flashes") or bypassed():
         return render() if shown is None else render(shown())
     tenant_id = require_tenant()
     request = request._get_current_object()

@@ -254,7 +254,8 @@ def page_response(issue_ref: str, render, edit_form):
     If-None-Match: the ETag follows the same versions.
     """
     user_id, tenant_id = signed_in().user_id, require_tenant()
-    key, storable = page_cache.page_key(tenant_id, "issue", user_id, request), not session.get("_flashes")
+    key = page_cache.page_key(tenant_id, "issue", user_id, request)
+    storable = not session.get("_flashes") and not page_cache.bypassed()
     remembered = _remembered(queries.canonical_ref_or_404(issue_ref))
     stored = None
     if remembered is not None and storable:

@@ -13,3 +13,14 @@ class SuspendForm(FlaskForm):
         description="Mailed to the organization's owners.",
         validators=[DataRequired(message="Say why: the owners are told."), Length(max=500)],
     )
+
+
+class ImpersonateForm(FlaskForm):
+    reason = TextAreaField(
+        "Reason",
+        description="Recorded in the audit log of each of the person's organizations.",
+        validators=[
+            DataRequired(message="Say why: it is recorded in the person's organizations."),
+            Length(max=500),
+        ],
+    )
