@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -147,3 +148,26 @@ def org(owner, db_session) -> OrgRef:
     org = make_org(owner, "Acme", "acme")
     db_session.commit()
     return OrgRef(org.id, org.slug, org.name)
+
+
+class TwoFactorClock:
+    """The time two-factor codes are checked at (``two_factor.now``), moved by the test."""
+
+    def __init__(self):
+        self.now = float(int(time.time()) // 30 * 30 + 5)  # early in a 30-second step
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, steps: int = 1) -> None:
+        self.now += 30 * steps
+
+
+@pytest.fixture
+def two_factor_clock(monkeypatch) -> TwoFactorClock:
+    """The clock two-factor codes are checked by, stopped early in a step and moved by the test."""
+    from app.auth import two_factor
+
+    clock = TwoFactorClock()
+    monkeypatch.setattr(two_factor, "now", clock)
+    return clock

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -104,20 +105,35 @@ def test_every_migration_upgrades_downgrades_and_upgrades_again(migrated_env, ma
             assert schema_differences(connection, db.metadata) == []
 
 
+def _organization_of_0002(slug: str, name: str) -> SimpleNamespace:
+    """An organization written with only the columns it had at 0002 (the model may have more by now)."""
+    import sqlalchemy as sa
+
+    from app.models.base import utcnow
+
+    organizations = sa.table(
+        "organizations",
+        sa.column("id", sa.Uuid()),
+        sa.column("slug", sa.String()),
+        sa.column("name", sa.String()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    org = SimpleNamespace(id=uuid.uuid4(), slug=slug, name=name)
+    db.session.execute(insert(organizations).values(id=org.id, slug=slug, name=name, created_at=utcnow()))
+    return org
+
+
 def test_issue_search_migration_indexes_existing_issues(migrated_env, make_app, scratch_database_url):
     """Issues and comments written before 0004 are searchable right after the upgrade."""
     from app.core.tenancy import tenant_context
     from app.issues.search import search_issues
-    from app.models import Organization
     from app.models.base import utcnow
     from app.models.work import Comment, Issue, Project
 
     app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
     with app.app_context():
         upgrade(directory=MIGRATIONS, revision="0003")
-        org = Organization(slug="before-search", name="Before search")
-        db.session.add(org)
-        db.session.flush()
+        org = _organization_of_0002("before-search", "Before search")
         with tenant_context(org.id):
             project = Project(key="OLD", name="Old", states=[])  # 0003 had no workflow states
             db.session.add(project)
@@ -216,7 +232,6 @@ def test_labels_differing_only_by_case_are_renamed_not_lost(migrated_env, make_a
     import sqlalchemy as sa
 
     from app.core.tenancy import unscoped
-    from app.models import Organization
     from app.models.base import utcnow
 
     labels = sa.table(
@@ -230,9 +245,7 @@ def test_labels_differing_only_by_case_are_renamed_not_lost(migrated_env, make_a
     app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
     with app.app_context(), unscoped("test: labels of two organizations before 0014"):
         upgrade(directory=MIGRATIONS, revision="0013")
-        acme, beta = Organization(slug="acme", name="Acme"), Organization(slug="beta", name="Beta")
-        db.session.add_all([acme, beta])
-        db.session.flush()
+        acme, beta = _organization_of_0002("acme", "Acme"), _organization_of_0002("beta", "Beta")
         start = utcnow()
         written = [
             (acme.id, "Bug"),

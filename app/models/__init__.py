@@ -8,6 +8,7 @@ from app.models.orgs import AuditEvent, Invitation, Membership, Organization
 from app.models.outbox import OutboxMail, TenantOutboxMail
 from app.models.reports import ReportSnapshot
 from app.models.tasks import Task
+from app.models.two_factor import RecoveryCode, TwoFactor
 from app.models.work import (
     Comment,
     Issue,
@@ -36,10 +37,12 @@ __all__ = [
     "Organization",
     "OutboxMail",
     "Project",
+    "RecoveryCode",
     "ReportSnapshot",
     "SavedView",
     "Task",
     "TenantOutboxMail",
+    "TwoFactor",
     "User",
     "WorkflowState",
 ]

@@ -26,6 +26,10 @@ class Organization(db.Model):
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: "Require two-factor": since when (None: not required), and the days members without it
+    #: keep their access after that (0: none).
+    two_factor_required_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    two_factor_grace_days: Mapped[int] = mapped_column(server_default="0")
 
     #: Loaded through the tenant scoping like any tenant query: only the current tenant's.
     memberships = relationship("Membership", viewonly=True, lazy="select")

@@ -7,12 +7,13 @@ member of answers 404, exactly like a slug that does not exist.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, g
+from flask import Blueprint, Flask, abort, g, make_response, render_template
 
 from app.auth.identity import MembershipSummary, signed_in
 from app.core.tenancy import reset_request_tenant, set_request_tenant
 from app.extensions import db, login_manager
 from app.models import Membership, Organization
+from app.orgs import two_factor_policy
 from app.orgs.services import membership_for
 
 ORG_SLUG = "org_slug"
@@ -38,7 +39,8 @@ def enter_organization(slug: str) -> None:
     """Resolve the organization for this request, or stop it (login redirect or 404).
 
     Membership comes from the signed-in person's cached account (app/auth/identity.py),
-    which any membership change expires at commit: no query on the way in.
+    which any membership change expires at commit: no query on the way in. A member the
+    organization's two-factor policy keeps out gets the page that sends them to set it up.
     """
     account = signed_in()
     if account is None:
@@ -46,6 +48,9 @@ def enter_organization(slug: str) -> None:
     access = account.access_to(slug.lower())
     if access is None:
         abort(404)
+    if two_factor_policy.blocked(account, access):
+        page = render_template("orgs/two_factor_required.html", organization_name=access.name)
+        abort(make_response(page, 403))
     set_request_tenant(access.org_id)
     g.access = access
 

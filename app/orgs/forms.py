@@ -1,7 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms import BooleanField, EmailField, IntegerField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
+from app.core import edits
 from app.core.confirm import ConfirmForm  # noqa: F401 (the pages' forms name it here)
 from app.core.fields import loaded_field, name_field
 from app.core.names import VisibleText
@@ -44,3 +45,27 @@ class InviteForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=[])
+
+
+class TwoFactorPolicyForm(FlaskForm):
+    """The organization's "require two-factor" policy (its settings page)."""
+
+    required = BooleanField("Require two-factor authentication of every member")
+    grace_days = IntegerField(
+        "Grace period (days)",
+        default=0,
+        description="Members without two-factor keep their access this many days; 0 asks them at once.",
+        validators=[NumberRange(min=0, max=365, message="Between 0 and 365 days.")],
+    )
+
+
+def settings_form(values: dict, loaded: dict) -> OrganizationSettingsForm:
+    """The settings form showing ``values``, loaded with ``loaded`` (``app.core.edits``)."""
+    form = OrganizationSettingsForm(formdata=None, data=values)
+    form.loaded.data = edits.encode(loaded)
+    return form
+
+
+def policy_form(values: dict) -> TwoFactorPolicyForm:
+    """The two-factor policy form showing the saved ``values``."""
+    return TwoFactorPolicyForm(formdata=None, data=values, prefix="policy")
