@@ -1,4 +1,5 @@
-"""Flask CLI commands of the app: roles, demo data, stored Markdown HTML, importing an export.
+"""Flask CLI commands of the app: roles, demo data, stored Markdown HTML, importing an export,
+re-encrypting stored secrets.
 
 The process commands ``flask worker`` and ``flask scheduler`` are the processes' own
 (``workers/cli.py``), added by ``wsgi.py``: the app never imports ``workers``.
@@ -95,3 +96,27 @@ def register_cli(app: Flask) -> None:
         for email, skipped in sorted(report.unknown_people.items()):
             what = ", ".join(f"{count:,} {use}" for use, count in sorted(skipped.items()))
             click.echo(f"no account for {email}: {what}")
+
+    @app.cli.group("secrets")
+    def secrets_group():
+        """Secrets stored encrypted (ENCRYPTION_KEYS)."""
+
+    @secrets_group.command("rotate")
+    def rotate_secrets_command():
+        """Re-encrypt every stored secret under the newest key of ENCRYPTION_KEYS (then the old can go)."""
+        from sqlalchemy import select
+
+        from app.core.encryption import encrypted_columns, rotate_column
+        from app.core.tenancy import TenantMixin, tenant_context
+        from app.extensions import db
+        from app.models import Organization
+
+        models = [mapper.class_ for mapper in db.Model.registry.mappers]
+        org_ids = db.session.scalars(select(Organization.id).order_by(Organization.id)).all()
+        for model, name in encrypted_columns(models):
+            rotated = 0
+            for tenant_id in org_ids if issubclass(model, TenantMixin) else [None]:
+                with tenant_context(tenant_id):
+                    rotated += rotate_column(db.session, model, name)
+                    db.session.commit()
+            click.echo(f"{model.__tablename__}.{name}: {rotated:,} re-encrypted")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -147,3 +148,47 @@ def org(owner, db_session) -> OrgRef:
     org = make_org(owner, "Acme", "acme")
     db_session.commit()
     return OrgRef(org.id, org.slug, org.name)
+
+
+class TwoFactorClock:
+    """The time two-factor codes are checked at (``two_factor.now``), moved by the test."""
+
+    def __init__(self):
+        self.now = float(int(time.time()) // 30 * 30 + 5)  # early in a 30-second step
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, steps: int = 1) -> None:
+        self.now += 30 * steps
+
+
+@pytest.fixture
+def two_factor_clock(monkeypatch) -> TwoFactorClock:
+    """The clock two-factor codes are checked by, stopped early in a step and moved by the test."""
+    from app.auth import two_factor
+
+    clock = TwoFactorClock()
+    monkeypatch.setattr(two_factor, "now", clock)
+    return clock
+
+
+#: The secret and the recovery codes as the two-factor pages show them.
+TWO_FACTOR_SECRET_SHOWN = re.compile(r'id="two-factor-secret">([A-Z2-7]+)<')
+RECOVERY_CODE_SHOWN = re.compile(r"<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code></li>")
+
+
+def enrol_two_factor(client, two_factor_clock: TwoFactorClock) -> tuple:
+    """Set up two-factor from the account page as a person does; (their app, recovery codes)."""
+    started = post_form(client, "/account", "/account/two-factor/start")
+    assert started.status_code == 303 and started.headers["Location"] == "/account/two-factor/setup"
+    page = client.get("/account/two-factor/setup").get_data(as_text=True)
+    assert "<svg" in page  # the QR code
+    import pyotp
+
+    app = pyotp.TOTP(TWO_FACTOR_SECRET_SHOWN.search(page).group(1))
+    done = post_form(client, "/account/two-factor/setup", code=app.at(two_factor_clock.now))
+    assert done.status_code == 200
+    codes = RECOVERY_CODE_SHOWN.findall(done.get_data(as_text=True))
+    assert len(codes) == 10
+    return app, codes

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from cryptography.fernet import Fernet
 from flask_migrate import upgrade
 from redis import Redis
 from sqlalchemy import create_engine, make_url, orm
@@ -225,6 +226,10 @@ def make_dev_app(make_app, test_env, tmp_path):
     return _make
 
 
+#: Production refuses to start without ENCRYPTION_KEYS: a key made for this run of the tests.
+PRODUCTION_ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
 def production_app(env: dict[str, str], **extra: str):
     """A production app for pages that need no database: secrets, mail and PUBLIC_URL set
     (https://worklane.example), the database unreachable; ``extra`` overrides the environment."""
@@ -235,6 +240,7 @@ def production_app(env: dict[str, str], **extra: str):
         "SMTP_URL": "smtp://127.0.0.1:2525",
         "PUBLIC_URL": "https://worklane.example",
         "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused",
+        "ENCRYPTION_KEYS": PRODUCTION_ENCRYPTION_KEY,
     }
     return create_app(config_from_env({**production, **extra}, dotenv_path=None))
 

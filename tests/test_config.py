@@ -9,17 +9,21 @@ import sys
 import textwrap
 
 import pytest
+from cryptography.fernet import Fernet
 
 from app.config import (
     PROJECT_ROOT,
     ConfigError,
     DevelopmentConfig,
     ProductionConfig,
+    TestingConfig,
     config_from_env,
     normalize_database_url,
 )
 
 GOOD_SECRET = "x" * 48
+#: A key made for this run of the tests: no key is kept in the repository.
+ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
 def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -88,7 +92,7 @@ def test_production_lists_every_missing_setting():
     with pytest.raises(ConfigError) as excinfo:
         ProductionConfig.from_env({})
     message = str(excinfo.value)
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "PUBLIC_URL"):
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "PUBLIC_URL", "ENCRYPTION_KEYS"):
         assert name in message
 
 
@@ -99,6 +103,7 @@ def test_production_rejects_short_secret_and_sqlite():
         "REDIS_URL": "redis://r:6379/0",
         "SMTP_URL": "smtp://m:25",
         "PUBLIC_URL": "https://worklane.example.com",
+        "ENCRYPTION_KEYS": ENCRYPTION_KEY,
     }
     with pytest.raises(ConfigError, match="at least 32"):
         ProductionConfig.from_env({**env, "SECRET_KEY": "short"})
@@ -115,10 +120,60 @@ def test_production_config_is_secure():
             "REDIS_URL": "redis://r:6379/0",
             "SMTP_URL": "smtp://mail.example.com:587?starttls=true",
             "PUBLIC_URL": "https://worklane.example.com",
+            "ENCRYPTION_KEYS": ENCRYPTION_KEY,
         }
     )
     assert config.SESSION_COOKIE_SECURE is True
     assert config.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://a@b/c"
+
+
+PRODUCTION = {
+    "SECRET_KEY": GOOD_SECRET,
+    "DATABASE_URL": "postgres://a@b/c",
+    "REDIS_URL": "redis://r:6379/0",
+    "SMTP_URL": "smtp://mail.example.com:25",
+    "PUBLIC_URL": "https://worklane.example.com",
+}
+
+
+def test_production_refuses_to_start_without_encryption_keys():
+    """Production names ENCRYPTION_KEYS when it is missing, refuses a value that is no Fernet
+    key, and takes several keys newest first."""
+    with pytest.raises(ConfigError, match="missing required environment variable\\(s\\): ENCRYPTION_KEYS"):
+        ProductionConfig.from_env(PRODUCTION)
+    with pytest.raises(ConfigError, match="ENCRYPTION_KEYS must be Fernet keys"):
+        ProductionConfig.from_env({**PRODUCTION, "ENCRYPTION_KEYS": "not-a-key"})
+    older = Fernet.generate_key().decode()
+    config = ProductionConfig.from_env({**PRODUCTION, "ENCRYPTION_KEYS": f"{ENCRYPTION_KEY}, {older}"})
+    assert (ENCRYPTION_KEY, older) == config.ENCRYPTION_KEYS
+
+
+@pytest.mark.processes
+def test_production_without_encryption_keys_exits_with_clear_message(tmp_path):
+    """`import wsgi` in production without ENCRYPTION_KEYS exits naming it, without a traceback."""
+    result = _python(
+        "import wsgi",
+        {**PRODUCTION, "WORKLANE_ENV": "production", "WORKLANE_INSTANCE_PATH": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr and "ENCRYPTION_KEYS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+TESTING = {"DATABASE_URL": "sqlite:///unused.db", "REDIS_URL": "redis://r:6379/0"}
+
+
+def test_development_and_tests_derive_a_key_from_the_secret(tmp_path):
+    """Without ENCRYPTION_KEYS, development and tests use a key derived from their secret key
+    (a different secret, a different key); a key given is used as it is."""
+    first = DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path)})
+    again = DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path)})
+    other = DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "y" * 48})
+    assert first.ENCRYPTION_KEYS == again.ENCRYPTION_KEYS != other.ENCRYPTION_KEYS
+    Fernet(first.ENCRYPTION_KEYS[0])  # a usable key
+    assert len(TestingConfig.from_env(TESTING).ENCRYPTION_KEYS) == 1
+    given = TestingConfig.from_env({**TESTING, "ENCRYPTION_KEYS": ENCRYPTION_KEY})
+    assert given.ENCRYPTION_KEYS == (ENCRYPTION_KEY,)
 
 
 def test_development_keeps_its_own_secret(tmp_path):

@@ -31,7 +31,7 @@ from app.core.mailserver import SmtpSettings, parse_smtp_url
 from app.core.queue.queues import HIGH
 from app.devmail import is_message_name
 from app.extensions import db
-from tests.conftest import free_port, run_flask
+from tests.conftest import PRODUCTION_ENCRYPTION_KEY, free_port, run_flask
 
 EMAIL_CONTEXTS = {
     "verify_email": {"name": "Ada", "verify_url": "https://worklane.test/verify/v3r1fy"},
@@ -380,6 +380,7 @@ def test_production_requires_smtp_url(tmp_path):
         "DATABASE_URL": "postgres://a@b/c",
         "REDIS_URL": "redis://r:6379/0",
         "PUBLIC_URL": "https://worklane.example.com",
+        "ENCRYPTION_KEYS": PRODUCTION_ENCRYPTION_KEY,
     }
     with pytest.raises(ConfigError, match="missing required environment variable\\(s\\): SMTP_URL"):
         ProductionConfig.from_env(env)

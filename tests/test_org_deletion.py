@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import AuditEvent, Comment, HeldSlug, Issue, Organization, User
 from app.models.base import utcnow
 from app.orgs import deletion
-from tests.accounts import PASSWORD, login, post_form, sent_mails
+from tests.accounts import PASSWORD, enrol_two_factor, login, post_form, sent_mails
 from tests.factories import make_acme, make_beta
 
 SETTINGS = "/acme/settings"
@@ -181,3 +181,17 @@ def _pass_the_grace_period_and_try_to_cancel(client, acme) -> None:
     with tenant_context(acme.id), pytest.raises(deletion.DeletionRefused, match="can no longer be cancelled"):
         deletion.cancel_deletion(org, owner)
     db.session.rollback()
+
+
+def test_an_owner_with_two_factor_also_gives_a_code(client, acme, two_factor_clock):
+    """With two-factor on, the password alone is refused: a current code is asked for as well."""
+    login(client, "owner@example.com")
+    authenticator, _codes = enrol_two_factor(client, two_factor_clock)
+    assert "Two-factor code" in client.get(DELETE).text
+    refused = _ask(client)
+    assert refused.status_code == 422 and "Enter a current code" in refused.text
+    assert _organization(acme.id).deletion_due_at is None
+    two_factor_clock.step()  # the code that turned it on is spent
+    code = authenticator.at(two_factor_clock.now)
+    asked = post_form(client, DELETE, name="Acme", password=PASSWORD, code=code)
+    assert asked.status_code == 303 and _organization(acme.id).deletion_due_at is not None

@@ -26,7 +26,7 @@ from app.core.tenancy import unscoped
 from app.extensions import db
 from app.models import Issue
 from tests.accounts import PASSWORD
-from tests.conftest import LiveServer, csrf_token_from, free_port
+from tests.conftest import PRODUCTION_ENCRYPTION_KEY, LiveServer, csrf_token_from, free_port
 from tests.factories import make_acme
 from tests.support.http import HttpBrowser, Page
 from tests.support.workers import poll, wait_for
@@ -203,6 +203,7 @@ def test_queue_and_cache_redis_urls(migrated_env):
         TestingConfig.from_env({**migrated_env, "REDIS_CACHE_URL": "http://cache:6379/0"})
     production = {
         "SECRET_KEY": "s" * 48,
+        "ENCRYPTION_KEYS": PRODUCTION_ENCRYPTION_KEY,
         "DATABASE_URL": "postgresql://a@b/c",
         "SMTP_URL": "smtp://127.0.0.1:2525",
         "PUBLIC_URL": "https://worklane.example",
@@ -396,6 +397,7 @@ def test_a_change_made_while_the_cache_is_down_is_not_hidden_by_a_page_cached_be
 PRODUCTION = {
     "WORKLANE_ENV": "production",
     "SECRET_KEY": "s" * 48,
+    "ENCRYPTION_KEYS": PRODUCTION_ENCRYPTION_KEY,
     "SMTP_URL": "smtp://127.0.0.1:2525",
     "PUBLIC_URL": "https://worklane.example",
     "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused",  # only Redis's part of /readyz is read

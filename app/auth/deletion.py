@@ -3,7 +3,7 @@ the person's data goes and what they wrote stays, credited to "Deleted user".
 
 A person who is the only owner of an organization cannot ask: they make someone else an owner,
 or delete the organization, first. After ``GRACE`` the hourly job ``delete_due_accounts`` first
-makes the account nameless (name, address and password gone, every session ended; the name's
+makes the account nameless (name, address, password and second factor gone, every session ended; the name's
 change expires their organizations' cached pages), then, organization by organization, deletes
 what was theirs alone: memberships, assignments, watches, notifications and personal saved views
 (the rows that refer to the person and go with them, ``ON DELETE CASCADE``). Issues, comments and
@@ -26,6 +26,7 @@ from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Membership, Organization, User
 from app.models.base import utcnow
+from app.models.two_factor import RecoveryCode, TwoFactor
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ def delete_account(user_id: uuid.UUID) -> bool:
     user.password_hash, user.email_verified_at, user.last_login_at = NO_PASSWORD, None, None
     user.deletion_due_at, user.deleted_at = None, utcnow()
     user.end_all_sessions()
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    db.session.execute(delete(TwoFactor).where(TwoFactor.user_id == user_id))
     send_email(address, "account_deleted")
     db.session.commit()
     with unscoped(_ACROSS):

@@ -1,5 +1,12 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SelectChoice, SelectField
+from wtforms import (
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from app.auth.passwords import AcceptablePassword
@@ -145,3 +152,40 @@ def notification_email_form(preferences, choices, submitted: bool = True):
     form = NotificationEmailForm(prefix="notifications", formdata=None)
     form.loaded.data = encode({f"org_{pref.org_id.hex}": pref.email_notifications for pref in preferences})
     return form
+
+
+# --- two-factor authentication ---------------------------------------------------------------
+
+_code = [DataRequired(message="Enter the code."), Length(max=40, message="That is not a code.")]
+
+
+def _code_field(label: str, hint: str):
+    return StringField(
+        label,
+        validators=_code,
+        description=hint,
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"},
+    )
+
+
+class StartTwoFactorForm(FlaskForm):
+    """Draws the secret to set up (a button)."""
+
+
+class ConfirmTwoFactorForm(FlaskForm):
+    code = _code_field("Code from your app", "The 6 digits your authenticator app shows now.")
+
+
+class TwoFactorSignInForm(FlaskForm):
+    code = _code_field(
+        "Authentication code", "The 6 digits your authenticator app shows, or one of your recovery codes."
+    )
+
+
+class RecoveryCodesForm(FlaskForm):
+    password = PasswordField("Your password", validators=[DataRequired(message="Enter your password.")])
+
+
+class DisableTwoFactorForm(FlaskForm):
+    password = PasswordField("Your password", validators=[DataRequired(message="Enter your password.")])
+    code = _code_field("Authentication code", "From your app, or a recovery code.")

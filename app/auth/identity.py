@@ -23,7 +23,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import g, session
 from flask_login import user_logged_in, user_logged_out
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from app.core import cache, cache_topics, page_cache
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
-from app.models import Membership, Organization, User
+from app.models import Membership, Organization, TwoFactor, User
 
 #: Seconds a cached account is trusted at most, even if no change was signalled.
 ACCOUNT_TIMEOUT = 60
@@ -48,6 +48,8 @@ class MembershipSummary:
     slug: str
     name: str
     role: str
+    #: When the organization starts refusing members without two-factor (None: it never does).
+    two_factor_deadline: datetime | None = None
     #: When the organization is deleted, while an owner's request to delete it waits (it is
     #: read-only meanwhile); None otherwise, and for accounts cached before it was known.
     deletion_due_at: datetime | None = None
@@ -76,12 +78,26 @@ def own_organizations(user_id: uuid.UUID, membership_column) -> Select:
 def memberships_of(user_id: uuid.UUID) -> list[MembershipSummary]:
     """Every organization the user belongs to, from the database (a user may always list
     their own memberships, across organizations)."""
+    query = own_organizations(user_id, Membership.role).add_columns(
+        Organization.two_factor_required_at,
+        Organization.two_factor_grace_days,
+        Organization.deletion_due_at,
+        Organization.suspended_at,
+    )
     with unscoped("a user's own memberships, for the organization switcher"):
-        statement = own_organizations(user_id, Membership.role).add_columns(
-            Organization.deletion_due_at, Organization.suspended_at
+        rows = db.session.execute(query).all()
+    return [
+        MembershipSummary(
+            org_id,
+            slug,
+            name,
+            role,
+            required_at + timedelta(days=grace_days) if required_at else None,
+            deletion_due_at,
+            suspended_at,
         )
-        rows = db.session.execute(statement).all()
-    return [MembershipSummary(*row) for row in rows]
+        for org_id, slug, name, role, required_at, grace_days, deletion_due_at, suspended_at in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,8 @@ class Account:
     organizations: tuple[MembershipSummary, ...]
     #: Their IANA time zone (``app.core.dates``); the default stands for accounts cached before it.
     time_zone: str = "UTC"
+    #: Whether they sign in with a second factor (organizations may require it).
+    two_factor: bool = False
 
     def access_to(self, slug: str) -> MembershipSummary | None:
         return next((o for o in self.organizations if o.slug == slug), None)
@@ -103,10 +121,18 @@ def account_of(user_id: uuid.UUID) -> Account | None:
 
 
 def _load_account(user_id: uuid.UUID) -> Account | None:
-    user = db.session.get(User, user_id)
-    if user is None:
+    row = db.session.execute(
+        select(User, TwoFactor.confirmed_at)
+        .outerjoin(TwoFactor, TwoFactor.user_id == User.id)
+        .where(User.id == user_id)
+    ).first()
+    if row is None:
         return None
-    return Account(user.id, user.name, user.session_epoch, tuple(memberships_of(user.id)), user.time_zone)
+    user, two_factor_since = row
+    organizations = tuple(memberships_of(user.id))
+    return Account(
+        user.id, user.name, user.session_epoch, organizations, user.time_zone, two_factor_since is not None
+    )
 
 
 def signed_in() -> Account | None:

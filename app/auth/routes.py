@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from app.auth import bp
+from app.auth import bp, two_factor
 from app.auth import services as accounts
 from app.auth.forms import (
     ChangeEmailForm,
@@ -19,6 +19,7 @@ from app.auth.forms import (
     ResendVerificationForm,
     ResetPasswordForm,
     SignUpForm,
+    StartTwoFactorForm,
     TimeZoneForm,
     notification_email_form,
 )
@@ -139,6 +140,9 @@ def login():
             accounts.send_verification(user)
             commit_now("the new link is mailed though the login page answers 422")
             form.email.errors.append("Confirm your email address first: we have sent you a new link.")
+        elif two_factor.is_enabled(user.id):
+            two_factor.begin_sign_in(user, next_url)
+            return redirect(url_for("auth.two_factor_sign_in"), 303)
         else:
             accounts.start_session(user)
             return redirect(next_url or accounts.home_for(user), 303)
@@ -205,7 +209,14 @@ def _account_page(conflict=None, **forms):
         forms["notifications_form"] = _notifications_form(submitted=False)
     status = 409 if conflict else 422 if request.method == "POST" else 200
     forms.setdefault("confirm_form", ConfirmForm())
-    return render_template("auth/account.html", conflict=conflict, **forms), status
+    page = render_template(
+        "auth/account.html",
+        conflict=conflict,
+        two_factor_since=two_factor.enabled_since(current_user.id),
+        start_two_factor_form=StartTwoFactorForm(),
+        **forms,
+    )
+    return page, status
 
 
 @bp.get("/account")

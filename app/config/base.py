@@ -18,6 +18,7 @@ from app.config.settings import (
     SiteSettings,
     WebSettings,
 )
+from app.core.encryption import parse_keys
 from app.core.mailserver import MailServerError, mail_from_domain, parse_smtp_url
 
 
@@ -68,6 +69,8 @@ class BaseConfig(
     TESTING = False
 
     SECRET_KEY: str | None = None
+    #: Fernet keys, newest first, that encrypt secrets stored in the database (app/core/encryption.py).
+    ENCRYPTION_KEYS: tuple[str, ...] = ()
     INSTANCE_PATH = str(PROJECT_ROOT / "instance")
 
     LOG_LEVEL = "INFO"
@@ -80,6 +83,13 @@ class BaseConfig(
         config = cls()
         config.INSTANCE_PATH = environ.get("WORKLANE_INSTANCE_PATH") or cls.INSTANCE_PATH
         config.SECRET_KEY = environ.get("SECRET_KEY") or None
+        try:
+            config.ENCRYPTION_KEYS = parse_keys(environ.get("ENCRYPTION_KEYS"))
+        except ValueError as exc:
+            raise ConfigError(
+                "ENCRYPTION_KEYS must be Fernet keys, comma-separated, newest first (make one with: "
+                'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+            ) from exc
         database_url = environ.get("DATABASE_URL")
         config.SQLALCHEMY_DATABASE_URI = (
             normalize_database_url(database_url) if database_url else cls.default_database_url(config)

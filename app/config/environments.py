@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -22,6 +24,7 @@ class DevelopmentConfig(BaseConfig):
     def finish(self, environ) -> None:
         if not self.SECRET_KEY:
             self.SECRET_KEY = development_secret_key(Path(self.INSTANCE_PATH))
+        self.ENCRYPTION_KEYS = self.ENCRYPTION_KEYS or (derived_encryption_key(self.SECRET_KEY),)
         super().finish(environ)
 
     def validate(self) -> None:
@@ -49,6 +52,7 @@ class TestingConfig(BaseConfig):
 
     def finish(self, environ) -> None:
         self.SECRET_KEY = environ.get("SECRET_KEY") or TestingConfig.SECRET_KEY
+        self.ENCRYPTION_KEYS = self.ENCRYPTION_KEYS or (derived_encryption_key(self.SECRET_KEY),)
         super().finish(environ)
 
 
@@ -68,7 +72,12 @@ class ProductionConfig(BaseConfig):
     ENFORCE_HOSTS = True
 
     def required_settings(self) -> list[tuple[str, object]]:
-        return [*super().required_settings(), ("SMTP_URL", self.SMTP_URL), ("PUBLIC_URL", self.PUBLIC_URL)]
+        return [
+            *super().required_settings(),
+            ("SMTP_URL", self.SMTP_URL),
+            ("PUBLIC_URL", self.PUBLIC_URL),
+            ("ENCRYPTION_KEYS", self.ENCRYPTION_KEYS),
+        ]
 
     def validate(self) -> None:
         super().validate()
@@ -94,3 +103,10 @@ def development_secret_key(instance_path: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
     return key
+
+
+def derived_encryption_key(secret_key: str) -> str:
+    """Development and tests: a Fernet key derived from the secret key, so no key is kept in the
+    repository and none need be set (production must set ``ENCRYPTION_KEYS``)."""
+    digest = hashlib.sha256(b"worklane.encryption-key:" + secret_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii")

@@ -161,6 +161,9 @@ class AccountSettings:
     LOGIN_LIMIT_PER_ACCOUNT_AND_IP = "8 per 10 minutes"
     #: Looser, per account from anywhere: guesses spread over many addresses.
     LOGIN_LIMIT_PER_ACCOUNT = "40 per hour"
+    #: Codes typed at the sign-in's second step (two-factor): only wrong ones count.
+    TWO_FACTOR_LIMIT_PER_IP = "20 per 10 minutes"
+    TWO_FACTOR_LIMIT_PER_ACCOUNT = "8 per 10 minutes"
     RESET_LIMIT_PER_IP = "10 per hour"
     RESET_LIMIT_PER_ACCOUNT = "3 per hour"
     SIGNUP_LIMIT_PER_IP = "10 per hour"

@@ -8,6 +8,7 @@ from app.models.orgs import AuditEvent, HeldSlug, Invitation, Membership, Organi
 from app.models.outbox import OutboxMail, TenantOutboxMail
 from app.models.reports import ReportSnapshot
 from app.models.tasks import Task
+from app.models.two_factor import RecoveryCode, TwoFactor
 from app.models.work import (
     Comment,
     Issue,
@@ -37,10 +38,12 @@ __all__ = [
     "Organization",
     "OutboxMail",
     "Project",
+    "RecoveryCode",
     "ReportSnapshot",
     "SavedView",
     "Task",
     "TenantOutboxMail",
+    "TwoFactor",
     "User",
     "WorkflowState",
 ]

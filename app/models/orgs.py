@@ -34,6 +34,10 @@ class Organization(db.Model):
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The operator's reason, mailed to the owners and shown on the console.
     suspended_reason: Mapped[str | None] = mapped_column(String(500))
+    #: "Require two-factor": since when (None: not required), and the days members without it
+    #: keep their access after that (0: none).
+    two_factor_required_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    two_factor_grace_days: Mapped[int] = mapped_column(server_default="0")
 
     #: Loaded through the tenant scoping like any tenant query: only the current tenant's.
     memberships = relationship("Membership", viewonly=True, lazy="select")

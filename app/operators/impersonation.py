@@ -10,7 +10,8 @@ gets a new id) and a new one is the person's, marked with who is behind it and u
   banner, and pages with it must never reach the person);
 - every change (a request that is not a GET) is recorded, as the operator's, in the audit log of
   the organization it is made in, along with what the change records itself;
-- the person's credentials and account cannot be changed (password, address, deletion):
+- the person's credentials and account cannot be changed (password, address, second factor,
+  deletion):
   those requests are refused with 403.
 
 It ends when the operator ends it or after ``DURATION``, whichever comes first: the session is
@@ -57,6 +58,10 @@ REFUSED_ENDPOINTS = frozenset(
         "auth.update_profile",
         "auth.delete_account",
         "auth.cancel_account_deletion",
+        "auth.start_two_factor",
+        "auth.two_factor_setup",
+        "auth.regenerate_recovery_codes",
+        "auth.disable_two_factor",
     }
 )
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")

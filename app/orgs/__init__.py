@@ -7,4 +7,4 @@ bp = Blueprint("orgs", __name__)
 #: Pages of one organization, under /<org-slug>/.
 org_bp = tenant_blueprint("org", __name__)
 
-from app.orgs import deletion_routes, routes, tenant_routes  # noqa: E402,F401
+from app.orgs import deletion_routes, routes, security_routes, tenant_routes  # noqa: E402,F401

@@ -7,7 +7,7 @@ member of answers 404, exactly like a slug that does not exist.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, g, request
+from flask import Blueprint, Flask, abort, g, make_response, render_template, request
 
 from app.auth.identity import MembershipSummary, signed_in
 from app.core.dates import format_datetime
@@ -15,6 +15,7 @@ from app.core.tenancy import reset_request_tenant, set_request_tenant
 from app.extensions import db, login_manager
 from app.models import Membership, Organization
 from app.models.base import utcnow
+from app.orgs import two_factor_policy
 from app.orgs.services import membership_for
 
 ORG_SLUG = "org_slug"
@@ -40,7 +41,8 @@ def enter_organization(slug: str) -> None:
     """Resolve the organization for this request, or stop it (login redirect or 404).
 
     Membership comes from the signed-in person's cached account (app/auth/identity.py),
-    which any membership change expires at commit: no query on the way in.
+    which any membership change expires at commit: no query on the way in. A member the
+    organization's two-factor policy keeps out gets the page that sends them to set it up.
     """
     account = signed_in()
     if account is None:
@@ -56,6 +58,9 @@ def enter_organization(slug: str) -> None:
         )
     if access.deletion_due_at is not None:
         _while_deletion_waits(access)
+    if two_factor_policy.blocked(account, access):
+        page = render_template("orgs/two_factor_required.html", organization_name=access.name)
+        abort(make_response(page, 403))
     set_request_tenant(access.org_id)
     g.access = access
 

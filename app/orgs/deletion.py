@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, tuple_
 
+from app.auth import two_factor
 from app.core import audit, cache
 from app.core.cache_bumps import bump_versions
 from app.core.dates import format_datetime
@@ -50,12 +51,15 @@ class DeletionRefused(Exception):
         self.field = field
 
 
-def request_deletion(org: Organization, user: User, password: str, typed_name: str) -> None:
-    """Schedule ``org``'s deletion ``GRACE`` from now; the caller commits (mail and audit go with it)."""
+def request_deletion(org: Organization, user: User, password: str, typed_name: str, code: str = "") -> None:
+    """Schedule ``org``'s deletion ``GRACE`` from now, after the owner's password (and second
+    factor, if they have one); the caller commits (mail and audit go with it)."""
     if org.deletion_due_at is not None:
         raise DeletionRefused(f"{org.name} is already to be deleted.")
     if not verify_password(user.password_hash, password or ""):
         raise DeletionRefused("That is not your password.", "password")
+    if two_factor.is_enabled(user.id) and not two_factor.check_second_factor(user, code or ""):
+        raise DeletionRefused("Enter a current code from your authenticator app, or a recovery code.", "code")
     if (typed_name or "").strip() != org.name:
         raise DeletionRefused(f"Type the organization's name exactly: {org.name}", "name")
     now = utcnow()

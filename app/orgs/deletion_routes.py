@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.auth import two_factor
 from app.core.confirm import confirmation, confirmed
 from app.core.permissions import require
 from app.extensions import db
@@ -23,7 +24,7 @@ def delete_organization():
     form = DeleteOrganizationForm()
     if form.validate_on_submit():
         try:
-            deletion.request_deletion(org, current_user, form.password.data, form.name.data)
+            deletion.request_deletion(org, current_user, form.password.data, form.name.data, form.code.data)
         except deletion.DeletionRefused as refused:
             db.session.rollback()
             getattr(form, refused.field or "name").errors.append(str(refused))
@@ -34,7 +35,11 @@ def delete_organization():
             )
             return redirect(url_for("org.settings"), 303)
     status = 422 if request.method == "POST" else 200
-    return render_template("orgs/delete.html", form=form, org=org, grace_days=deletion.GRACE.days), status
+    asks_code = two_factor.is_enabled(current_user.id)
+    page = render_template(
+        "orgs/delete.html", form=form, org=org, grace_days=deletion.GRACE.days, asks_code=asks_code
+    )
+    return page, status
 
 
 @bp.route("/settings/delete/cancel", methods=["GET", "POST"])

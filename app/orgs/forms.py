@@ -1,7 +1,16 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
+from app.core import edits
 from app.core.confirm import ConfirmForm  # noqa: F401 (the pages' forms name it here)
 from app.core.fields import loaded_field, name_field
 from app.core.names import VisibleText
@@ -53,3 +62,32 @@ class DeleteOrganizationForm(FlaskForm):
         validators=[DataRequired(message="Type the organization's name.")],
     )
     password = PasswordField("Your password", validators=[DataRequired(message="Enter your password.")])
+    code = StringField(
+        "Two-factor code",
+        description="From your authenticator app, or one of your recovery codes.",
+        validators=[Optional(), Length(max=32)],
+    )
+
+
+class TwoFactorPolicyForm(FlaskForm):
+    """The organization's "require two-factor" policy (its settings page)."""
+
+    required = BooleanField("Require two-factor authentication of every member")
+    grace_days = IntegerField(
+        "Grace period (days)",
+        default=0,
+        description="Members without two-factor keep their access this many days; 0 asks them at once.",
+        validators=[NumberRange(min=0, max=365, message="Between 0 and 365 days.")],
+    )
+
+
+def settings_form(values: dict, loaded: dict) -> OrganizationSettingsForm:
+    """The settings form showing ``values``, loaded with ``loaded`` (``app.core.edits``)."""
+    form = OrganizationSettingsForm(formdata=None, data=values)
+    form.loaded.data = edits.encode(loaded)
+    return form
+
+
+def policy_form(values: dict) -> TwoFactorPolicyForm:
+    """The two-factor policy form showing the saved ``values``."""
+    return TwoFactorPolicyForm(formdata=None, data=values, prefix="policy")

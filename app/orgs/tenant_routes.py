@@ -20,10 +20,18 @@ from app.models import Invitation, Membership, User
 from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS
 from app.orgs import org_bp as bp
-from app.orgs import overview
+from app.orgs import overview, two_factor_policy
 from app.orgs import services as orgs
 from app.orgs.context import current_access, current_membership, current_organization
-from app.orgs.forms import ConfirmForm, InviteForm, OrganizationSettingsForm, RoleForm, role_choices
+from app.orgs.forms import (
+    ConfirmForm,
+    InviteForm,
+    OrganizationSettingsForm,
+    RoleForm,
+    policy_form,
+    role_choices,
+    settings_form,
+)
 from app.projects.workflow import names_by_project
 
 
@@ -267,14 +275,17 @@ def revoke_invitation(invitation_id):
 # --- settings -------------------------------------------------------------------------------
 
 
-def _settings_form(values: dict, loaded: dict) -> OrganizationSettingsForm:
-    form = OrganizationSettingsForm(formdata=None, data=values)
-    form.loaded.data = edits.encode(loaded)
-    return form
-
-
-def _settings_page(form: OrganizationSettingsForm, conflict=None, status: int = 200):
-    page = render_template("orgs/settings.html", form=form, conflict=conflict, confirm_form=ConfirmForm())
+def _settings_page(form, status: int = 200, **context):
+    org = current_organization()
+    policy = policy_form(two_factor_policy.policy_values(org))
+    page = render_template(
+        "orgs/settings.html",
+        form=form,
+        policy_form=policy,
+        organization=org,
+        confirm_form=ConfirmForm(),
+        **context,
+    )
     return page, status
 
 
@@ -284,12 +295,12 @@ def settings():
     org = current_organization()
     if request.method == "GET":
         values = orgs.settings_values(org)
-        return _settings_page(_settings_form(values, values))
+        return _settings_page(settings_form(values, values))
     if not can("org.update"):
         abort(403)
     form = OrganizationSettingsForm()
     if not form.validate_on_submit():
-        return _settings_page(form, status=422)
+        return _settings_page(form, 422)
     loaded = edits.decode(form.loaded.data, orgs.SETTINGS_FIELDS)
     submitted = {"name": form.name.data.strip()}
     try:
@@ -297,7 +308,7 @@ def settings():
     except edits.EditConflict as conflict:
         db.session.rollback()
         current = orgs.settings_values(current_organization())
-        form = _settings_form(edits.after_conflict(current, loaded, submitted), current)
-        return _settings_page(form, conflict=conflict, status=409)
+        form = settings_form(edits.after_conflict(current, loaded, submitted), current)
+        return _settings_page(form, 409, conflict=conflict)
     flash("Organization settings saved.", "success")
     return redirect(url_for("org.settings"), 303)
