@@ -130,7 +130,11 @@ def register_impersonation(app: Flask) -> None:
 
     @app.before_request
     def _during_impersonation():
-        info = session.get(SESSION_KEY)
+        current = session._get_current_object()
+        # Only a signed-in session can be one; asking any other would mark it read (Vary: Cookie).
+        if not current.logged_in:
+            return None
+        info = current.get(SESSION_KEY)
         if info is None:
             return None
         from flask_login import current_user
