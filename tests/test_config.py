@@ -20,6 +20,7 @@ from app.config import (
 )
 
 GOOD_SECRET = "x" * 48
+GOOD_AUDIT_KEY = "k" * 48
 
 
 def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -88,13 +89,14 @@ def test_production_lists_every_missing_setting():
     with pytest.raises(ConfigError) as excinfo:
         ProductionConfig.from_env({})
     message = str(excinfo.value)
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "PUBLIC_URL"):
+    for name in ("SECRET_KEY", "AUDIT_SIGNING_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "PUBLIC_URL"):
         assert name in message
 
 
 def test_production_rejects_short_secret_and_sqlite():
     """A short SECRET_KEY or a SQLite database is refused in production."""
     env = {
+        "AUDIT_SIGNING_KEY": GOOD_AUDIT_KEY,
         "DATABASE_URL": "postgresql://a@b/c",
         "REDIS_URL": "redis://r:6379/0",
         "SMTP_URL": "smtp://m:25",
@@ -106,11 +108,61 @@ def test_production_rejects_short_secret_and_sqlite():
         ProductionConfig.from_env({**env, "SECRET_KEY": GOOD_SECRET, "DATABASE_URL": "sqlite:///x.db"})
 
 
+@pytest.mark.processes
+def test_production_without_audit_signing_key_exits_with_clear_message(tmp_path):
+    """Production refuses to start without AUDIT_SIGNING_KEY (the audit checkpoints' key) and names it."""
+    result = _python(
+        "import wsgi",
+        {
+            "WORKLANE_ENV": "production",
+            "SECRET_KEY": GOOD_SECRET,
+            "DATABASE_URL": "postgresql://app@db.invalid/worklane",
+            "REDIS_URL": "redis://cache.invalid:6379/0",
+            "SMTP_URL": "smtp://m:25",
+            "PUBLIC_URL": "https://worklane.example.com",
+            "WORKLANE_INSTANCE_PATH": str(tmp_path),
+        },
+    )
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr
+    assert "AUDIT_SIGNING_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_rejects_a_short_or_reused_audit_signing_key():
+    """The audit signing key is at least 32 characters and is not the SECRET_KEY."""
+    env = {
+        "SECRET_KEY": GOOD_SECRET,
+        "DATABASE_URL": "postgresql://a@b/c",
+        "REDIS_URL": "redis://r:6379/0",
+        "SMTP_URL": "smtp://m:25",
+        "PUBLIC_URL": "https://worklane.example.com",
+    }
+    with pytest.raises(ConfigError, match="AUDIT_SIGNING_KEY must be at least 32"):
+        ProductionConfig.from_env({**env, "AUDIT_SIGNING_KEY": "short"})
+    with pytest.raises(ConfigError, match="AUDIT_SIGNING_KEY must differ"):
+        ProductionConfig.from_env({**env, "AUDIT_SIGNING_KEY": GOOD_SECRET})
+    config = ProductionConfig.from_env({**env, "AUDIT_SIGNING_KEY": GOOD_AUDIT_KEY})
+    assert config.AUDIT_SIGNING_KEY == GOOD_AUDIT_KEY
+
+
+def test_development_derives_an_audit_signing_key(tmp_path):
+    """Development derives a stable audit signing key from its own secret, different from it."""
+    first = DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path)})
+    second = DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path)})
+    assert first.AUDIT_SIGNING_KEY == second.AUDIT_SIGNING_KEY
+    assert len(first.AUDIT_SIGNING_KEY) >= 32 and first.AUDIT_SIGNING_KEY != first.SECRET_KEY
+    environ = {"WORKLANE_INSTANCE_PATH": str(tmp_path), "AUDIT_SIGNING_KEY": "g" * 40}
+    given = DevelopmentConfig.from_env(environ)
+    assert given.AUDIT_SIGNING_KEY == "g" * 40
+
+
 def test_production_config_is_secure():
     """A complete production config has secure cookies and the psycopg driver."""
     config = ProductionConfig.from_env(
         {
             "SECRET_KEY": GOOD_SECRET,
+            "AUDIT_SIGNING_KEY": GOOD_AUDIT_KEY,
             "DATABASE_URL": "postgres://a@b/c",
             "REDIS_URL": "redis://r:6379/0",
             "SMTP_URL": "smtp://mail.example.com:587?starttls=true",

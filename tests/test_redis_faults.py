@@ -203,6 +203,7 @@ def test_queue_and_cache_redis_urls(migrated_env):
         TestingConfig.from_env({**migrated_env, "REDIS_CACHE_URL": "http://cache:6379/0"})
     production = {
         "SECRET_KEY": "s" * 48,
+        "AUDIT_SIGNING_KEY": "a" * 48,
         "DATABASE_URL": "postgresql://a@b/c",
         "SMTP_URL": "smtp://127.0.0.1:2525",
         "PUBLIC_URL": "https://worklane.example",
@@ -396,6 +397,7 @@ def test_a_change_made_while_the_cache_is_down_is_not_hidden_by_a_page_cached_be
 PRODUCTION = {
     "WORKLANE_ENV": "production",
     "SECRET_KEY": "s" * 48,
+    "AUDIT_SIGNING_KEY": "a" * 48,
     "SMTP_URL": "smtp://127.0.0.1:2525",
     "PUBLIC_URL": "https://worklane.example",
     "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused",  # only Redis's part of /readyz is read

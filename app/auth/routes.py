@@ -133,12 +133,14 @@ def login():
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is None:
+            accounts.audit_failed_sign_in(form.email.data)
             form.password.errors.append("The email or password is not correct.")
         elif not user.email_verified:
             accounts.send_verification(user)
             commit_now("the new link is mailed though the login page answers 422")
             form.email.errors.append("Confirm your email address first: we have sent you a new link.")
         else:
+            accounts.audit_sign_in(user, succeeded=True)
             accounts.start_session(user)
             return redirect(next_url or accounts.home_for(user), 303)
     return _form_page("auth/login.html", form, next_url=next_url)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.auth.identity import organizations_of
 from app.auth.passwords import hash_new_password
-from app.core import edits
+from app.core import audit, edits
 from app.core.database import commit_now
 from app.core.dates import is_time_zone, time_zone_or_default
 from app.core.mail import public_url, send_email
@@ -26,9 +26,10 @@ from app.core.security import (
     read_token,
     verify_password,
 )
+from app.core.tenancy import tenant_context, unscoped
 from app.core.web import duration_text
 from app.extensions import db
-from app.models import Organization, User
+from app.models import Membership, Organization, User
 from app.models.base import utcnow
 from app.orgs import services as orgs
 
@@ -133,6 +134,29 @@ def authenticate(email: str, password: str) -> User | None:
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def audit_sign_in(user: User, succeeded: bool) -> None:
+    """Record a sign-in, or a failed one, in the audit log of each of the person's organizations
+    (each organization has its own log), in a fixed order so two writers never wait on each other."""
+    with unscoped("a person's own memberships: their sign-in goes in each organization's log"):
+        statement = select(Membership.tenant_id).where(Membership.user_id == user.id)
+        org_ids = sorted(db.session.scalars(statement))
+    action = "auth.signed_in" if succeeded else "auth.sign_in_failed"
+    for org_id in org_ids:
+        with tenant_context(org_id):
+            audit.record(action, actor=user, target=user)
+            db.session.flush()  # as the organization: its row-level security checks the entry
+
+
+def audit_failed_sign_in(email: str) -> None:
+    """A wrong password for an existing account is recorded in its organizations' logs, and kept
+    though the login page answers 422."""
+    user = find_user(email)
+    if user is None:
+        return
+    audit_sign_in(user, succeeded=False)
+    commit_now("a failed sign-in is audited though the login page answers 422")
 
 
 def start_session(user: User) -> None:

@@ -68,6 +68,8 @@ class BaseConfig(
     TESTING = False
 
     SECRET_KEY: str | None = None
+    #: Signs the audit log's checkpoints (app/core/audit_chain.py); never stored in the database.
+    AUDIT_SIGNING_KEY: str | None = None
     INSTANCE_PATH = str(PROJECT_ROOT / "instance")
 
     LOG_LEVEL = "INFO"
@@ -80,6 +82,7 @@ class BaseConfig(
         config = cls()
         config.INSTANCE_PATH = environ.get("WORKLANE_INSTANCE_PATH") or cls.INSTANCE_PATH
         config.SECRET_KEY = environ.get("SECRET_KEY") or None
+        config.AUDIT_SIGNING_KEY = environ.get("AUDIT_SIGNING_KEY") or None
         database_url = environ.get("DATABASE_URL")
         config.SQLALCHEMY_DATABASE_URI = (
             normalize_database_url(database_url) if database_url else cls.default_database_url(config)
@@ -226,6 +229,7 @@ class BaseConfig(
         """(environment variable, value) pairs that must be set to run."""
         return [
             ("SECRET_KEY", self.SECRET_KEY),
+            ("AUDIT_SIGNING_KEY", self.AUDIT_SIGNING_KEY),
             ("DATABASE_URL", self.SQLALCHEMY_DATABASE_URI),
             ("REDIS_URL (or REDIS_QUEUE_URL)", self.REDIS_QUEUE_URL),
         ]

@@ -1,11 +1,12 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms import EmailField, IntegerField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
 from app.core.confirm import ConfirmForm  # noqa: F401 (the pages' forms name it here)
 from app.core.fields import loaded_field, name_field
 from app.core.names import VisibleText
 from app.core.permissions import ROLE_LABELS
+from app.models.orgs import AUDIT_RETENTION_MAX_DAYS, AUDIT_RETENTION_MIN_DAYS
 
 
 def role_choices(roles):
@@ -27,6 +28,18 @@ class OrganizationForm(FlaskForm):
 
 class OrganizationSettingsForm(FlaskForm):
     name = _organization_name()
+    audit_retention_days = IntegerField(
+        "Keep audit log entries for (days)",
+        description=f"At least {AUDIT_RETENTION_MIN_DAYS} days; older entries are deleted each day.",
+        validators=[
+            DataRequired(message="Enter a number of days."),
+            NumberRange(
+                min=AUDIT_RETENTION_MIN_DAYS,
+                max=AUDIT_RETENTION_MAX_DAYS,
+                message=f"Choose between {AUDIT_RETENTION_MIN_DAYS} and {AUDIT_RETENTION_MAX_DAYS} days.",
+            ),
+        ],
+    )
     loaded = loaded_field()
 
 
