@@ -22,7 +22,6 @@ EXPORT_BATCH = 500
 ACTION_LABELS = {
     "auth.signed_in": "Signed in",
     "auth.sign_in_failed": "Failed sign-in",
-    "auth.sessions_ended": "Ended sessions",
     "member.role_changed": "Member role changed",
     "member.removed": "Member removed",
     "member.left": "Member left",
@@ -70,8 +69,6 @@ def describe(event: AuditEvent) -> str:
         return f"Renamed the organization from “{data.get('old')}” to “{data.get('new')}”"
     if action == "auth.sign_in_failed":
         return "A sign-in with a wrong password"
-    if action == "auth.sessions_ended":
-        return f"Ended {data.get('count', 1)} of their sessions"
     if action == "audit.retention_changed":
         return f"Audit log kept {data.get('new')} days (was {data.get('old')})"
     label = action_label(action)

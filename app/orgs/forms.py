@@ -26,19 +26,20 @@ class OrganizationForm(FlaskForm):
     )
 
 
+_RETENTION_RANGE = NumberRange(
+    AUDIT_RETENTION_MIN_DAYS,
+    AUDIT_RETENTION_MAX_DAYS,
+    f"Choose between {AUDIT_RETENTION_MIN_DAYS} and {AUDIT_RETENTION_MAX_DAYS} days.",
+)
+
+
 class OrganizationSettingsForm(FlaskForm):
     name = _organization_name()
     audit_retention_days = IntegerField(
         "Keep audit log entries for (days)",
-        description=f"At least {AUDIT_RETENTION_MIN_DAYS} days; older entries are deleted each day.",
-        validators=[
-            DataRequired(message="Enter a number of days."),
-            NumberRange(
-                min=AUDIT_RETENTION_MIN_DAYS,
-                max=AUDIT_RETENTION_MAX_DAYS,
-                message=f"Choose between {AUDIT_RETENTION_MIN_DAYS} and {AUDIT_RETENTION_MAX_DAYS} days.",
-            ),
-        ],
+        description=f"At least {AUDIT_RETENTION_MIN_DAYS} days; older entries are deleted each day. "
+        "Left empty, it stays as it is.",
+        validators=[Optional(), _RETENTION_RANGE],
     )
     loaded = loaded_field()
 

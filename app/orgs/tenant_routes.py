@@ -286,7 +286,9 @@ def settings():
     if not form.validate_on_submit():
         return render_template("orgs/settings.html", form=form), 422
     loaded = edits.decode(form.loaded.data, orgs.SETTINGS_FIELDS)
-    submitted = {"name": form.name.data.strip(), "audit_retention_days": form.audit_retention_days.data}
+    submitted = {"name": form.name.data.strip()}
+    # Left empty (or by a form that does not show it), the retention stays as it was loaded.
+    submitted["audit_retention_days"] = form.audit_retention_days.data or loaded["audit_retention_days"]
     try:
         orgs.update_settings(org, loaded, submitted)
     except edits.EditConflict as conflict:

@@ -28,22 +28,17 @@ ACTOR_FK = 'fk_audit_events_actor_id_users'
 
 _events = sa.table(
     'audit_events',
-    sa.column('tenant_id', sa.Uuid()),
-    sa.column('id', sa.Uuid()),
+    *(sa.column(name, sa.Uuid()) for name in ('tenant_id', 'id', 'actor_id')),
+    *(
+        sa.column(name, sa.String())
+        for name in (
+            'actor_name', 'actor_email', 'action', 'target_type', 'target_id', 'target_label',
+            'ip_address', 'request_id', 'prev_hash', 'hash',
+        )
+    ),
     sa.column('sequence', sa.Integer()),
-    sa.column('actor_id', sa.Uuid()),
-    sa.column('actor_name', sa.String()),
-    sa.column('actor_email', sa.String()),
-    sa.column('action', sa.String()),
-    sa.column('target_type', sa.String()),
-    sa.column('target_id', sa.String()),
-    sa.column('target_label', sa.String()),
     sa.column('data', sa.JSON()),
-    sa.column('ip_address', sa.String()),
-    sa.column('request_id', sa.String()),
     sa.column('created_at', sa.DateTime(timezone=True)),
-    sa.column('prev_hash', sa.String()),
-    sa.column('hash', sa.String()),
 )
 _users = sa.table('users', sa.column('id', sa.Uuid()), sa.column('name', sa.String()), sa.column('email', sa.String()))
 
@@ -135,27 +130,28 @@ def upgrade():
         batch_op.create_index(
             'ix_audit_events_tenant_id_actor_id_sequence', ['tenant_id', 'actor_id', 'sequence'], unique=False
         )
-    op.create_table('audit_checkpoints',
-    sa.Column('tenant_id', sa.Uuid(), nullable=False),
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('entry_count', sa.Integer(), nullable=False),
-    sa.Column('head_sequence', sa.Integer(), nullable=False),
-    sa.Column('head_hash', sa.String(length=64), nullable=False),
-    sa.Column('anchor_sequence', sa.Integer(), nullable=False),
-    sa.Column('anchor_hash', sa.String(length=64), nullable=False),
-    sa.Column('signature', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id'], ['organizations.id'], name=op.f('fk_audit_checkpoints_tenant_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_audit_checkpoints'))
+    op.create_table(
+        'audit_checkpoints',
+        sa.Column('tenant_id', sa.Uuid(), nullable=False),
+        sa.Column('id', sa.Uuid(), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in ('entry_count', 'head_sequence', 'anchor_sequence')),
+        *(sa.Column(name, sa.String(length=64), nullable=False) for name in ('head_hash', 'anchor_hash', 'signature')),
+        sa.ForeignKeyConstraint(
+            ['tenant_id'], ['organizations.id'],
+            name=op.f('fk_audit_checkpoints_tenant_id_organizations'), ondelete='CASCADE',
+        ),
+        sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_audit_checkpoints')),
     )
-    op.create_index('ix_audit_checkpoints_tenant_id_created_at', 'audit_checkpoints', ['tenant_id', 'created_at'], unique=False)
+    op.create_index(
+        'ix_audit_checkpoints_tenant_id_created_at', 'audit_checkpoints', ['tenant_id', 'created_at'], unique=False
+    )
     enable_tenant_rls(op, 'audit_checkpoints')
 
 
 def downgrade():
     disable_tenant_rls(op, 'audit_checkpoints')
-    op.drop_index('ix_audit_checkpoints_tenant_id_created_at', table_name='audit_checkpoints')
-    op.drop_table('audit_checkpoints')
+    op.drop_table('audit_checkpoints')  # its index with it
     bind = op.get_bind()
     if bind.dialect.name == 'postgresql':
         bind.execute(sa.text("SELECT set_config('app.unscoped', 'on', true)"))
