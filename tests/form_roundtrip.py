@@ -51,6 +51,8 @@ PAGES_NOT_LOADED = {
 #: POST endpoints whose forms are actions, not edits of an existing thing, with the reason.
 ACTION_ENDPOINTS = {
     "auth.logout": "ends the session",
+    "auth.end_session": "ends another of the person's sessions (a button)",
+    "auth.end_other_sessions": "ends every other session of the person (a button)",
     "auth.login": "signs in",
     "auth.signup": "creates an account",
     "auth.forgot_password": "mails a reset link",

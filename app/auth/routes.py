@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from app.auth import bp
+from app.auth import bp, devices
 from app.auth import services as accounts
 from app.auth.forms import (
     ChangeEmailForm,
@@ -205,7 +205,10 @@ def _account_page(conflict=None, **forms):
     if "notifications_form" not in forms:
         forms["notifications_form"] = _notifications_form(submitted=False)
     status = 409 if conflict else 422 if request.method == "POST" else 200
-    return render_template("auth/account.html", conflict=conflict, **forms), status
+    sessions = devices.sessions_of(current_user)
+    return render_template(
+        "auth/account.html", conflict=conflict, signed_in_sessions=sessions, **forms
+    ), status
 
 
 @bp.get("/account")
@@ -309,6 +312,27 @@ def update_notification_email():
             flash("Your notification email choices are saved.", "success")
             return redirect(url_for("auth.account"), 303)
     return _account_page(notifications_form=form)
+
+
+@bp.post("/account/sessions/end")
+@login_required
+def end_session():
+    """End another of the person's sessions (this one ends by signing out)."""
+    handle = request.form.get("session", "")
+    ended = next((item for item in devices.sessions_of(current_user) or () if item.handle == handle), None)
+    if ended is None or ended.current or not devices.end_session_by_handle(current_user, handle):
+        abort(404)
+    flash(f"Session ended: {ended.browser}.", "success")
+    return redirect(url_for("auth.account"), 303)
+
+
+@bp.post("/account/sessions/end-others")
+@login_required
+def end_other_sessions():
+    """End every session of the person but this one."""
+    count = devices.end_other_sessions(current_user)
+    flash(f"{count} other session{'s' if count != 1 else ''} ended.", "success")
+    return redirect(url_for("auth.account"), 303)
 
 
 @bp.get("/account/email/confirm/<token>")

@@ -11,6 +11,7 @@ from flask import current_app, session, url_for
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
+from app.auth import devices
 from app.auth.identity import organizations_of
 from app.auth.passwords import hash_new_password
 from app.core import audit, edits
@@ -166,6 +167,7 @@ def start_session(user: User) -> None:
     session.clear()
     login_user(user)
     session[AUTH_TIME_KEY] = int(time.time())
+    devices.remember_device()
     user.last_login_at = utcnow()
     # What follows reads the person's account (where to go next), and that read is cached: it
     # must see the committed login, or the cache holds it under a version the commit moves.
