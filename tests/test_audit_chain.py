@@ -13,10 +13,12 @@ from sqlalchemy import select, text
 from app.audit.chain import apply_retention, sign_checkpoint
 from app.core import audit
 from app.core.audit_chain import GENESIS_HASH, _lock_key, entry_hash
+from app.core.queue.queues import enqueue
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import AuditCheckpoint, AuditEvent
 from app.models.base import new_id, utcnow
+from tests.conftest import run_flask
 from tests.factories import make_acme, make_beta
 from tests.support.workers import wait_for
 
@@ -280,3 +282,27 @@ def test_two_concurrent_writers_make_one_chain(app, committed_db):
         assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
         db.session.remove()
     assert _verify(app).exit_code == 0
+
+
+@pytest.mark.processes
+def test_the_periodic_jobs_run_in_a_worker_and_verify_runs_as_a_command(app, committed_db, migrated_env):
+    """A real worker signs the checkpoint and applies the retention; `flask audit verify` then
+    passes as its own process, and fails once an entry is edited."""
+    with app.app_context():
+        org_id = make_acme().id
+        _record(org_id, 2)
+        db.session.commit()
+        enqueue("app.audit.jobs.sign_audit_checkpoints")
+        enqueue("app.audit.jobs.apply_audit_retention")
+    assert run_flask(migrated_env, "worker", "--burst").returncode == 0
+    with app.app_context(), unscoped("test: the signed checkpoint"):
+        checkpoint = db.session.scalars(select(AuditCheckpoint)).one()
+        assert (checkpoint.entry_count, checkpoint.head_sequence, checkpoint.anchor_sequence) == (3, 3, 0)
+    verified = run_flask(migrated_env, "audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert "acme: ok (3 entries, 1 checkpoints)" in verified.stdout
+    with app.app_context(), tenant_context(org_id):
+        db.session.execute(text("UPDATE audit_events SET action = 'test.hidden' WHERE sequence = 2"))
+        db.session.commit()
+    refused = run_flask(migrated_env, "audit", "verify", "--org", "acme")
+    assert refused.returncode == 1 and "entry #2" in refused.stderr
