@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from app.audit.chain import apply_retention, sign_checkpoint
+from app.audit.chain import ChainBroken, apply_retention, sign_checkpoint
+from app.audit.jobs import sign_audit_checkpoints
 from app.core import audit
 from app.core.audit_chain import GENESIS_HASH, _lock_key, entry_hash
 from app.core.queue.queues import enqueue
@@ -306,3 +307,19 @@ def test_the_periodic_jobs_run_in_a_worker_and_verify_runs_as_a_command(app, com
         db.session.commit()
     refused = run_flask(migrated_env, "audit", "verify", "--org", "acme")
     assert refused.returncode == 1 and "entry #2" in refused.stderr
+
+
+def test_a_chain_changed_since_its_last_checkpoint_is_not_signed(app, db_session, acme):
+    """The checkpoint job refuses to vouch for entries edited after they were written."""
+    _checkpoint(app, db_session, acme.id)
+    _record(acme.id, 2)
+    db_session.commit()
+    _sql(db_session, acme.id, "UPDATE audit_events SET ip_address = '10.6.6.6' WHERE sequence = 6")
+    with app.app_context(), tenant_context(acme.id), pytest.raises(ChainBroken, match="entry #6"):
+        sign_checkpoint(acme.id)
+    with app.app_context():
+        assert sign_audit_checkpoints() == 0  # the job logs the problem and signs nothing
+        db_session.commit()
+    with tenant_context(acme.id):
+        assert len(db_session.scalars(select(AuditCheckpoint)).all()) == 1
+    assert "entry #6" in _verify(app).output

@@ -147,9 +147,17 @@ def _sign(anchor_sequence: int, anchor_hash: str) -> AuditCheckpoint:
     return checkpoint
 
 
+class ChainBroken(Exception):
+    """The entries since the last signed checkpoint do not follow it: nothing is signed."""
+
+
 def sign_checkpoint(tenant_id: uuid.UUID) -> AuditCheckpoint | None:
     """Sign a checkpoint of the organization's chain if it moved since the last one (the caller
-    commits). Takes the chain's lock, so no entry is added between the count and the head."""
+    commits). Takes the chain's lock, so no entry is added between the count and the head.
+
+    The entries added since the last checkpoint are checked first (sequence, links, hashes): a
+    chain changed since is never signed (:class:`ChainBroken`), so a checkpoint vouches only for
+    entries as they were written."""
     lock_chain(db.session, tenant_id)
     latest = latest_checkpoint(db.session)
     anchor = (latest.anchor_sequence, latest.anchor_hash) if latest else (0, GENESIS_HASH)
@@ -158,6 +166,13 @@ def sign_checkpoint(tenant_id: uuid.UUID) -> AuditCheckpoint | None:
         return None
     if latest is None and head_sequence == 0:
         return None
+    since = (latest.head_sequence, latest.head_hash) if latest else anchor
+    newer = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.sequence > since[0]).order_by(AuditEvent.sequence)
+    ).all()
+    problem = _walk(newer, *since)
+    if problem:
+        raise ChainBroken(problem)
     return _sign(*anchor)
 
 
