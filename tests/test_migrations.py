@@ -270,6 +270,66 @@ def test_labels_differing_only_by_case_are_renamed_not_lost(migrated_env, make_a
         db.session.remove()
 
 
+def test_existing_audit_entries_are_chained_in_the_order_they_were_written(
+    migrated_env, make_app, scratch_database_url
+):
+    """Audit entries written before 0021 get sequence numbers and hashes in the order they were
+    written, their actor's name and email copied in; `flask audit verify` passes afterwards."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+    from sqlalchemy import select
+
+    from app.core.audit_chain import GENESIS_HASH, entry_hash
+    from app.core.tenancy import unscoped
+    from app.models import AuditEvent, Organization
+    from app.models.base import utcnow
+    from tests.accounts import make_user
+
+    events = sa.table(
+        "audit_events",
+        *(sa.column(name, sa.Uuid()) for name in ("tenant_id", "id", "actor_id")),
+        sa.column("action", sa.String()),
+        sa.column("data", sa.JSON()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
+    with app.app_context(), unscoped("test: audit entries of an organization before 0021"):
+        upgrade(directory=MIGRATIONS, revision="0020")
+        acme = Organization(slug="acme", name="Acme")
+        db.session.add(acme)
+        actor = make_user("grace@example.com", name="Grace Hopper")
+        start = utcnow()
+        written = [("test.third", 2), ("test.first", 0), ("test.second", 1)]
+        db.session.execute(
+            insert(events),
+            [
+                {
+                    "tenant_id": acme.id,
+                    "id": uuid.uuid4(),
+                    "actor_id": actor.id,
+                    "action": action,
+                    "data": {"n": seconds},
+                    "created_at": start + timedelta(seconds=seconds),
+                }
+                for action, seconds in written
+            ],
+        )
+        db.session.commit()
+        upgrade(directory=MIGRATIONS)
+        entries = db.session.scalars(select(AuditEvent).order_by(AuditEvent.sequence)).all()
+        assert [e.action for e in entries] == ["test.first", "test.second", "test.third"]
+        assert [e.sequence for e in entries] == [1, 2, 3]
+        assert {(e.actor_name, e.actor_email) for e in entries} == {("Grace Hopper", "grace@example.com")}
+        assert [e.prev_hash for e in entries] == [GENESIS_HASH, entries[0].hash, entries[1].hash]
+        assert all(e.hash == entry_hash(e) for e in entries)
+        db.session.remove()
+        result = app.test_cli_runner().invoke(args=["audit", "verify"])
+        assert result.exit_code == 0, result.output
+        assert "acme: ok (3 entries, 0 checkpoints)" in result.output
+        db.session.remove()
+
+
 @pytest.mark.processes
 @pytest.mark.postgres_only
 def test_grant_app_role_lets_a_new_login_role_use_the_tables(migrated_env):
