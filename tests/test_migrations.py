@@ -277,7 +277,6 @@ def test_existing_audit_entries_are_chained_in_the_order_they_were_written(
     written, their actor's name and email copied in; `flask audit verify` passes afterwards."""
     from datetime import timedelta
 
-    import sqlalchemy as sa
     from sqlalchemy import select
 
     from app.core.audit_chain import GENESIS_HASH, entry_hash
@@ -286,13 +285,6 @@ def test_existing_audit_entries_are_chained_in_the_order_they_were_written(
     from app.models.base import utcnow
     from tests.accounts import make_user
 
-    events = sa.table(
-        "audit_events",
-        *(sa.column(name, sa.Uuid()) for name in ("tenant_id", "id", "actor_id")),
-        sa.column("action", sa.String()),
-        sa.column("data", sa.JSON()),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-    )
     app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
     with app.app_context(), unscoped("test: audit entries of an organization before 0021"):
         upgrade(directory=MIGRATIONS, revision="0020")
@@ -302,7 +294,7 @@ def test_existing_audit_entries_are_chained_in_the_order_they_were_written(
         start = utcnow()
         written = [("test.third", 2), ("test.first", 0), ("test.second", 1)]
         db.session.execute(
-            insert(events),
+            insert(AuditEvent.__table__),  # only the columns entries had at 0020
             [
                 {
                     "tenant_id": acme.id,

@@ -52,13 +52,17 @@ def _short(value: str) -> str:
     return value[:12]
 
 
+#: Entries read at a time while a chain is walked.
+WALK_BATCH = 1000
+
+
 def verify_chain() -> ChainReport:
-    """Verify the current organization's chain and checkpoints; the first problem found."""
+    """Verify the current organization's chain and checkpoints; the first problem found. The
+    entries are read a batch at a time, in order, whatever the length of the log."""
     checkpoints = db.session.scalars(
         select(AuditCheckpoint).order_by(AuditCheckpoint.created_at, AuditCheckpoint.id)
     ).all()
-    entries = db.session.scalars(select(AuditEvent).order_by(AuditEvent.sequence)).all()
-    report = ChainReport(len(entries), len(checkpoints))
+    report = ChainReport(0, len(checkpoints))
     for checkpoint in checkpoints:
         if not signature_valid(checkpoint):
             report.problem = (
@@ -66,55 +70,85 @@ def verify_chain() -> ChainReport:
                 "match (forged or altered)"
             )
             return report
-    latest = checkpoints[-1] if checkpoints else None
     anchor_sequence, anchor_hash = (0, GENESIS_HASH)
-    if latest is not None:
-        anchor_sequence, anchor_hash = latest.anchor_sequence, latest.anchor_hash
-    report.problem = _walk(entries, anchor_sequence, anchor_hash) or _against_checkpoints(
-        entries, checkpoints, anchor_sequence
-    )
+    if checkpoints:
+        anchor_sequence, anchor_hash = checkpoints[-1].anchor_sequence, checkpoints[-1].anchor_hash
+    walk = _Walk(anchor_sequence, anchor_hash, {c.head_sequence for c in checkpoints})
+    entries = select(AuditEvent).order_by(AuditEvent.sequence).execution_options(yield_per=WALK_BATCH)
+    result = db.session.scalars(entries)
+    try:
+        for entry in result:
+            report.problem = walk.step(entry)
+            if report.problem:
+                break
+    finally:
+        result.close()  # a walk stopped early leaves no cursor open
+    report.entries = walk.count
+    report.problem = report.problem or _against_checkpoints(walk, checkpoints)
     return report
 
 
-def _walk(entries, anchor_sequence: int, anchor_hash: str) -> str | None:
-    expected, previous = anchor_sequence + 1, anchor_hash
-    for entry in entries:
-        if entry.sequence <= anchor_sequence:
-            return f"entry #{entry.sequence} ({entry.id}) is older than the signed anchor #{anchor_sequence}"
-        if entry.sequence != expected:
-            return f"entry #{expected} is missing (deleted): #{expected - 1} is followed by #{entry.sequence}"
-        if entry.prev_hash != previous:
+class _Walk:
+    """A walk along a chain from its anchor, entry by entry, keeping the hashes of the entries
+    the checkpoints signed as heads."""
+
+    def __init__(self, anchor_sequence: int, anchor_hash: str, heads=()):
+        self.anchor = anchor_sequence
+        self.expected, self.previous = anchor_sequence + 1, anchor_hash
+        self.wanted = {head for head in heads if head > anchor_sequence}
+        self.heads: dict[int, AuditEvent] = {}
+        self.count = 0
+
+    @property
+    def last(self) -> int:
+        return self.expected - 1
+
+    def step(self, entry: AuditEvent) -> str | None:
+        """The problem with the next entry, or None (and the walk moves past it)."""
+        if entry.sequence <= self.anchor:
+            return f"entry #{entry.sequence} ({entry.id}) is older than the signed anchor #{self.anchor}"
+        if entry.sequence != self.expected:
+            return f"entry #{self.expected} is missing (deleted): the log goes on at #{entry.sequence}"
+        if entry.prev_hash != self.previous:
             return (
-                f"entry #{entry.sequence} ({entry.id}) does not follow entry #{expected - 1}: its prev_hash "
-                f"{_short(entry.prev_hash)} is not {_short(previous)}"
+                f"entry #{entry.sequence} ({entry.id}) does not follow entry #{self.last}: its prev_hash "
+                f"{_short(entry.prev_hash)} is not {_short(self.previous)}"
             )
         if entry_hash(entry) != entry.hash:
             return f"entry #{entry.sequence} ({entry.id}) was altered: its fields do not match its hash"
-        expected, previous = entry.sequence + 1, entry.hash
-    return None
+        if entry.sequence in self.wanted:
+            self.heads[entry.sequence] = entry
+        self.expected, self.previous = entry.sequence + 1, entry.hash
+        self.count += 1
+        return None
 
 
-def _against_checkpoints(entries, checkpoints, anchor_sequence: int) -> str | None:
-    by_sequence = {entry.sequence: entry for entry in entries}
-    last = entries[-1].sequence if entries else anchor_sequence
+def _walk(entries, anchor_sequence: int, anchor_hash: str) -> str | None:
+    """The first problem of ``entries`` as a chain from this anchor, or None."""
+    walk = _Walk(anchor_sequence, anchor_hash)
+    return next((problem for entry in entries if (problem := walk.step(entry))), None)
+
+
+def _against_checkpoints(walk: _Walk, checkpoints) -> str | None:
+    """The first checkpoint whose signed head the walked chain does not hold."""
     for checkpoint in reversed(checkpoints):
-        if checkpoint.head_sequence <= anchor_sequence:
+        if checkpoint.head_sequence <= walk.anchor:
             continue
         when = checkpoint.created_at.isoformat()
-        head = by_sequence.get(checkpoint.head_sequence)
+        head = walk.heads.get(checkpoint.head_sequence)
         if head is None:
             return (
                 f"the chain was truncated: the checkpoint of {when} signed entry #{checkpoint.head_sequence} "
-                f"as its head, and the log ends at #{last}"
+                f"as its head, and the log ends at #{walk.last}"
             )
         if head.hash != checkpoint.head_hash:
             return (
                 f"entry #{head.sequence} ({head.id}) is not the entry the checkpoint of {when} signed "
                 "(the chain was rewritten)"
             )
-    if checkpoints and checkpoints[-1].head_sequence > anchor_sequence:
-        latest = checkpoints[-1]
-        counted = sum(1 for entry in entries if entry.sequence <= latest.head_sequence)
+    latest = checkpoints[-1] if checkpoints else None
+    if latest is not None and latest.head_sequence > walk.anchor:
+        counted = min(walk.last, latest.head_sequence) - walk.anchor
         if counted != latest.entry_count:
             return (
                 f"the checkpoint of {latest.created_at.isoformat()} counted {latest.entry_count} entries "
