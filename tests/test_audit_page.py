@@ -151,8 +151,10 @@ def test_csv_export_is_filtered_and_neutralises_formulas(client, db_session, acm
     assert rows[0]["actor_name"] == "Olive Owner" and rows[0]["hash"]
 
 
-def test_jsonl_export_holds_every_field(client, db_session, acme):
-    """Each line of the JSON Lines file is one entry with its chain hashes; the download is audited."""
+def test_jsonl_export_holds_every_field(client, db_session, acme, monkeypatch):
+    """Each line of the JSON Lines file is one entry with its chain hashes, read a batch at a time;
+    the download is audited."""
+    monkeypatch.setattr("app.audit.log.EXPORT_BATCH", 2)
     _bulk(db_session, acme.id, 3)
     login(client, "grace@example.com")
     response = client.get(AUDIT + ".jsonl", query_string={"action": "test.bulk"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from app.audit.log import describe
 from app.core.security import spreadsheet_safe
@@ -58,16 +58,27 @@ def _csv_line(cells: Iterable) -> str:
     return buffer.getvalue()
 
 
-def csv_lines(entries: Iterable[AuditEvent]) -> Iterator[str]:
-    """The header, then one line per entry."""
-    yield _csv_line(CSV_COLUMNS)
+def csv_header() -> str:
+    return _csv_line(CSV_COLUMNS)
+
+
+def csv_lines(entries: Iterable[AuditEvent]) -> str:
+    """One CSV line per entry."""
+    lines = []
     for event in entries:
         record = entry_record(event)
         record["data"] = json.dumps(record["data"], ensure_ascii=False, sort_keys=True)
-        yield _csv_line(spreadsheet_safe(record[column]) for column in CSV_COLUMNS)
+        lines.append(_csv_line(spreadsheet_safe(record[column]) for column in CSV_COLUMNS))
+    return "".join(lines)
 
 
-def jsonl_lines(entries: Iterable[AuditEvent]) -> Iterator[str]:
+def jsonl_lines(entries: Iterable[AuditEvent]) -> str:
     """One JSON object per entry and line."""
-    for event in entries:
-        yield json.dumps(entry_record(event), ensure_ascii=False, sort_keys=True) + "\n"
+    return "".join(json.dumps(entry_record(e), ensure_ascii=False, sort_keys=True) + "\n" for e in entries)
+
+
+#: Each download: its header line, its lines, its media type.
+FORMATS = {
+    "csv": (csv_header, csv_lines, "text/csv"),
+    "jsonl": (lambda: "", jsonl_lines, "application/jsonl"),
+}

@@ -4,7 +4,6 @@ newest first with the total, the choices the filters offer, and each entry in wo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -158,22 +157,13 @@ def log_page(filters: AuditFilters) -> LogPage:
     return LogPage(list(entries), total, page, pages)
 
 
-def filtered_entries(filters: AuditFilters) -> Iterator[AuditEvent]:
-    """Every entry under ``filters``, newest first, read a batch at a time (for the exports)."""
-    criteria = filters.criteria()
-    before = None
-    while True:
-        statement = select(AuditEvent).where(*criteria).order_by(AuditEvent.sequence.desc())
-        statement = statement.limit(EXPORT_BATCH)
-        if before is not None:
-            statement = statement.where(AuditEvent.sequence < before)
-        batch = db.session.scalars(statement).all()
-        yield from batch
-        if len(batch) < EXPORT_BATCH:
-            return
-        before = batch[-1].sequence
-        for entry in batch:
-            db.session.expunge(entry)
+def entries_before(filters: AuditFilters, before: int | None = None) -> list[AuditEvent]:
+    """The next batch of entries under ``filters``, newest first, older than sequence ``before``
+    (for the exports, which read the log a batch at a time)."""
+    statement = select(AuditEvent).where(*filters.criteria()).order_by(AuditEvent.sequence.desc())
+    if before is not None:
+        statement = statement.where(AuditEvent.sequence < before)
+    return list(db.session.scalars(statement.limit(EXPORT_BATCH)))
 
 
 def actor_choices() -> list[tuple[str, str]]:
