@@ -27,10 +27,10 @@ from app.core.security import (
     read_token,
     verify_password,
 )
-from app.core.tenancy import tenant_context, unscoped
+from app.core.tenancy import tenant_context
 from app.core.web import duration_text
 from app.extensions import db
-from app.models import Membership, Organization, User
+from app.models import Organization, User
 from app.models.base import utcnow
 from app.orgs import services as orgs
 
@@ -139,12 +139,10 @@ def authenticate(email: str, password: str) -> User | None:
 
 def audit_sign_in(user: User, succeeded: bool) -> None:
     """Record a sign-in, or a failed one, in the audit log of each of the person's organizations
-    (each organization has its own log), in a fixed order so two writers never wait on each other."""
-    with unscoped("a person's own memberships: their sign-in goes in each organization's log"):
-        statement = select(Membership.tenant_id).where(Membership.user_id == user.id)
-        org_ids = sorted(db.session.scalars(statement))
+    (each has its own log). Their organizations come from their cached account; the logs are
+    locked in a fixed order, so two sign-ins never wait on each other in a circle."""
     action = "auth.signed_in" if succeeded else "auth.sign_in_failed"
-    for org_id in org_ids:
+    for org_id in sorted(access.org_id for access in organizations_of(user.id)):
         with tenant_context(org_id):
             audit.record(action, actor=user, target=user)
             db.session.flush()  # as the organization: its row-level security checks the entry
