@@ -316,9 +316,10 @@ def test_existing_audit_entries_are_chained_in_the_order_they_were_written(
         assert [e.prev_hash for e in entries] == [GENESIS_HASH, entries[0].hash, entries[1].hash]
         assert all(e.hash == entry_hash(e) for e in entries)
         db.session.remove()
-        result = app.test_cli_runner().invoke(args=["audit", "verify"])
-        assert result.exit_code == 0, result.output
-        assert "acme: ok (3 entries, 0 checkpoints)" in result.output
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])  # as the command runs: scoped
+    assert result.exit_code == 0, result.output
+    assert "acme: ok (3 entries, 0 checkpoints)" in result.output
+    with app.app_context():
         db.session.remove()
 
 

@@ -58,9 +58,13 @@ WALK_BATCH = 1000
 
 def verify_chain() -> ChainReport:
     """Verify the current organization's chain and checkpoints; the first problem found. The
-    entries are read a batch at a time, in order, whatever the length of the log."""
+    entries are read a batch at a time, in order, whatever the length of the log. The
+    organization is named in the queries too, so a caller inside ``unscoped`` gets one chain."""
+    tenant_id = require_tenant()
     checkpoints = db.session.scalars(
-        select(AuditCheckpoint).order_by(AuditCheckpoint.created_at, AuditCheckpoint.id)
+        select(AuditCheckpoint)
+        .where(AuditCheckpoint.tenant_id == tenant_id)
+        .order_by(AuditCheckpoint.created_at, AuditCheckpoint.id)
     ).all()
     report = ChainReport(0, len(checkpoints))
     for checkpoint in checkpoints:
@@ -74,7 +78,8 @@ def verify_chain() -> ChainReport:
     if checkpoints:
         anchor_sequence, anchor_hash = checkpoints[-1].anchor_sequence, checkpoints[-1].anchor_hash
     walk = _Walk(anchor_sequence, anchor_hash, {c.head_sequence for c in checkpoints})
-    entries = select(AuditEvent).order_by(AuditEvent.sequence).execution_options(yield_per=WALK_BATCH)
+    entries = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id).order_by(AuditEvent.sequence)
+    entries = entries.execution_options(yield_per=WALK_BATCH)
     result = db.session.scalars(entries)
     try:
         for entry in result:
