@@ -98,6 +98,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.audit import bp as audit_bp
     from app.auth import bp as auth_bp
     from app.exports import bp as exports_bp
     from app.health import bp as health_bp
@@ -134,6 +135,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(exports_bp)
     app.register_blueprint(imports_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(audit_bp)
 
 
 def register_web_basics(app: Flask) -> None:

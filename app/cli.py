@@ -1,5 +1,5 @@
 """Flask CLI commands of the app: roles, demo data, stored Markdown HTML, importing an export,
-re-encrypting stored secrets.
+re-encrypting stored secrets, verifying the audit log.
 
 The process commands ``flask worker`` and ``flask scheduler`` are the processes' own
 (``workers/cli.py``), added by ``wsgi.py``: the app never imports ``workers``.
@@ -120,3 +120,38 @@ def register_cli(app: Flask) -> None:
                     rotated += rotate_column(db.session, model, name)
                     db.session.commit()
             click.echo(f"{model.__tablename__}.{name}: {rotated:,} re-encrypted")
+
+    @app.cli.group("audit")
+    def audit_group():
+        """The audit log: check its hash chains and signed checkpoints."""
+
+    @audit_group.command("verify")
+    @click.option("--org", "slug", default=None, help="Only this organization (its address).")
+    def verify_audit_command(slug):
+        """Walk each organization's audit chain and checkpoints; exit 1 naming the first bad entry."""
+        from sqlalchemy import select
+
+        from app.audit.chain import verify_chain
+        from app.core.tenancy import tenant_context, unscoped
+        from app.extensions import db
+        from app.models import Organization
+
+        with unscoped("verifying the audit log of every organization"):
+            statement = select(Organization.id, Organization.slug).order_by(Organization.slug)
+            if slug:
+                statement = statement.where(Organization.slug == slug.lower())
+            organizations = db.session.execute(statement).all()
+        if slug and not organizations:
+            raise click.ClickException(f"no organization at /{slug}/")
+        failed = 0
+        for org_id, org_slug in organizations:
+            with tenant_context(org_id):
+                report = verify_chain()
+            db.session.rollback()
+            if report.ok:
+                click.echo(f"{org_slug}: ok ({report.entries} entries, {report.checkpoints} checkpoints)")
+            else:
+                failed += 1
+                click.echo(f"{org_slug}: FAILED: {report.problem}", err=True)
+        if failed:
+            raise SystemExit(1)

@@ -237,6 +237,7 @@ def production_app(env: dict[str, str], **extra: str):
         **env,
         "WORKLANE_ENV": "production",
         "SECRET_KEY": "s" * 48,
+        "AUDIT_SIGNING_KEY": "a" * 48,
         "SMTP_URL": "smtp://127.0.0.1:2525",
         "PUBLIC_URL": "https://worklane.example",
         "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused",

@@ -28,6 +28,8 @@ PAGES_NOT_LOADED = {
     "static": "files, not pages",
     "reports.org_csv": "a CSV download, no form",
     "reports.project_csv": "a CSV download, no form",
+    "audit.export_csv": "a CSV download of the audit log (itself audited), no form",
+    "audit.export_jsonl": "a JSON Lines download of the audit log (itself audited), no form",
     "imports.rejected_rows": "a CSV download (an import's rejected rows), no form",
     "exports.download": "a file download behind a signed link, no form",
     "auth.verify_email": "a mailed link that acts when opened (a signed token), no form",
@@ -54,6 +56,8 @@ PAGES_NOT_LOADED = {
 #: POST endpoints whose forms are actions, not edits of an existing thing, with the reason.
 ACTION_ENDPOINTS = {
     "auth.logout": "ends the session",
+    "auth.end_session": "ends another of the person's sessions (a button)",
+    "auth.end_other_sessions": "ends every other session of the person (a button)",
     "auth.login": "signs in",
     "auth.signup": "creates an account",
     "auth.forgot_password": "mails a reset link",

@@ -1,6 +1,6 @@
 """The everyday pages checked with axe-core (4.14.1, in ``tests/support/vendor``, the npm
 registry's ``axe.min.js``) in a real headless Chromium: no serious or critical violation of
-WCAG 2.1 A/AA on the overview, lists, board, issue, inbox, reports and settings pages, in the
+WCAG 2.1 A/AA on the overview, lists, board, issue, inbox, reports, settings and audit log pages, in the
 light theme and the dark one."""
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ PAGES = {
     "settings": "/acme/settings",
     "members": "/acme/members",
     "labels": "/acme/settings/labels",
+    "audit log": "/acme/settings/audit",
     "search": "/acme/search?q=checkout",
     "account": "/account",
 }

@@ -24,6 +24,7 @@ from app.config import (
 GOOD_SECRET = "x" * 48
 #: A key made for this run of the tests: no key is kept in the repository.
 ENCRYPTION_KEY = Fernet.generate_key().decode()
+GOOD_AUDIT_KEY = "k" * 48
 
 
 def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -70,8 +71,12 @@ def test_import_and_factory_open_no_socket(tmp_path):
 
 
 @pytest.mark.processes
-def test_production_without_secret_key_exits_with_clear_message(tmp_path):
-    """Production refuses to start without SECRET_KEY and says which variable is missing."""
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "AUDIT_SIGNING_KEY"])
+def test_production_without_a_secret_exits_with_clear_message(tmp_path, missing):
+    """Production refuses to start without SECRET_KEY, or without AUDIT_SIGNING_KEY (the audit
+    checkpoints' key), and says which variable is missing."""
+    secrets = {"SECRET_KEY": GOOD_SECRET, "AUDIT_SIGNING_KEY": GOOD_AUDIT_KEY}
+    del secrets[missing]
     result = _python(
         "import wsgi",
         {
@@ -79,11 +84,12 @@ def test_production_without_secret_key_exits_with_clear_message(tmp_path):
             "DATABASE_URL": "postgresql://app@db.invalid/worklane",
             "REDIS_URL": "redis://cache.invalid:6379/0",
             "WORKLANE_INSTANCE_PATH": str(tmp_path),
+            **secrets,
         },
     )
     assert result.returncode == 1
     assert "cannot start" in result.stderr
-    assert "SECRET_KEY" in result.stderr
+    assert missing in result.stderr.split("variable(s):", 1)[-1]
     assert "Traceback" not in result.stderr
 
 
@@ -92,13 +98,22 @@ def test_production_lists_every_missing_setting():
     with pytest.raises(ConfigError) as excinfo:
         ProductionConfig.from_env({})
     message = str(excinfo.value)
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "PUBLIC_URL", "ENCRYPTION_KEYS"):
+    for name in (
+        "SECRET_KEY",
+        "AUDIT_SIGNING_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SMTP_URL",
+        "PUBLIC_URL",
+        "ENCRYPTION_KEYS",
+    ):
         assert name in message
 
 
 def test_production_rejects_short_secret_and_sqlite():
     """A short SECRET_KEY or a SQLite database is refused in production."""
     env = {
+        "AUDIT_SIGNING_KEY": GOOD_AUDIT_KEY,
         "DATABASE_URL": "postgresql://a@b/c",
         "REDIS_URL": "redis://r:6379/0",
         "SMTP_URL": "smtp://m:25",
@@ -111,11 +126,36 @@ def test_production_rejects_short_secret_and_sqlite():
         ProductionConfig.from_env({**env, "SECRET_KEY": GOOD_SECRET, "DATABASE_URL": "sqlite:///x.db"})
 
 
+def test_production_rejects_a_short_or_reused_audit_signing_key():
+    """The audit signing key is at least 32 characters and is not the SECRET_KEY."""
+    env = {"SECRET_KEY": GOOD_SECRET, "DATABASE_URL": "postgresql://a@b/c", "REDIS_URL": "redis://r:6379/0"}
+    env |= {"SMTP_URL": "smtp://m:25", "PUBLIC_URL": "https://worklane.example.com"}
+    env |= {"ENCRYPTION_KEYS": ENCRYPTION_KEY}
+    with pytest.raises(ConfigError, match="AUDIT_SIGNING_KEY must be at least 32"):
+        ProductionConfig.from_env({**env, "AUDIT_SIGNING_KEY": "short"})
+    with pytest.raises(ConfigError, match="AUDIT_SIGNING_KEY must differ"):
+        ProductionConfig.from_env({**env, "AUDIT_SIGNING_KEY": GOOD_SECRET})
+    config = ProductionConfig.from_env({**env, "AUDIT_SIGNING_KEY": GOOD_AUDIT_KEY})
+    assert config.AUDIT_SIGNING_KEY == GOOD_AUDIT_KEY
+
+
+def test_development_derives_an_audit_signing_key(tmp_path):
+    """Development derives a stable audit signing key from its own secret, different from it."""
+    first = DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path)})
+    second = DevelopmentConfig.from_env({"WORKLANE_INSTANCE_PATH": str(tmp_path)})
+    assert first.AUDIT_SIGNING_KEY == second.AUDIT_SIGNING_KEY
+    assert len(first.AUDIT_SIGNING_KEY) >= 32 and first.AUDIT_SIGNING_KEY != first.SECRET_KEY
+    environ = {"WORKLANE_INSTANCE_PATH": str(tmp_path), "AUDIT_SIGNING_KEY": "g" * 40}
+    given = DevelopmentConfig.from_env(environ)
+    assert given.AUDIT_SIGNING_KEY == "g" * 40
+
+
 def test_production_config_is_secure():
     """A complete production config has secure cookies and the psycopg driver."""
     config = ProductionConfig.from_env(
         {
             "SECRET_KEY": GOOD_SECRET,
+            "AUDIT_SIGNING_KEY": GOOD_AUDIT_KEY,
             "DATABASE_URL": "postgres://a@b/c",
             "REDIS_URL": "redis://r:6379/0",
             "SMTP_URL": "smtp://mail.example.com:587?starttls=true",
@@ -133,6 +173,7 @@ PRODUCTION = {
     "REDIS_URL": "redis://r:6379/0",
     "SMTP_URL": "smtp://mail.example.com:25",
     "PUBLIC_URL": "https://worklane.example.com",
+    "AUDIT_SIGNING_KEY": GOOD_AUDIT_KEY,
 }
 
 

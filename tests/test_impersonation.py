@@ -23,10 +23,10 @@ BANNER = "You are signed in as <strong>Grace Hopper</strong>"
 
 @pytest.fixture
 def acme(app, db_session, monkeypatch):
-    """ops@ is an operator; Grace is a member of Acme, with WEB-1."""
+    """ops@ is an operator; Grace is an admin of Acme, with WEB-1."""
     monkeypatch.setitem(app.config, "OPERATOR_EMAILS", frozenset({"ops@example.com"}))
     make_user("ops@example.com", name="Otto Operator")
-    team = make_acme({"grace@example.com": "member"})
+    team = make_acme({"grace@example.com": "admin"})
     team.add_issue("Broken login")
     db_session.commit()
     return team.ref
@@ -96,7 +96,8 @@ def test_her_cached_pages_are_neither_served_nor_stored(app, acme):
 
 
 def test_changes_are_recorded_as_the_operators_and_credentials_are_refused(app, acme):
-    """A comment made meanwhile is recorded with the operator as actor; a password change is 403."""
+    """A comment made meanwhile is recorded with the operator as actor, so is what a change records
+    itself (a label created, naming Grace as the one acted for); a password change is 403."""
     operator, _ = _impersonate(app)
     assert (
         post_form(
@@ -111,6 +112,14 @@ def test_changes_are_recorded_as_the_operators_and_credentials_are_refused(app, 
         "path": "/acme/issues/WEB-1/comments",
         "person": "grace@example.com",
     }
+    label = post_form(
+        operator, "/acme/settings/labels", "/acme/settings/labels", name="triage", color="#dc2626"
+    )
+    assert label.status_code in (200, 303), label.status_code
+    [created] = _events(acme.id, "label.created")
+    assert (
+        created.actor_id == _id_of("ops@example.com") and created.data["on_behalf_of"] == "grace@example.com"
+    )
     token = csrf_token_from(operator.get("/account").text)
     refused = operator.post(
         "/account/password",

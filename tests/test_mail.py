@@ -377,6 +377,7 @@ def test_production_requires_smtp_url(tmp_path):
     """Production names SMTP_URL among the missing settings, and `import wsgi` exits with that message."""
     env = {
         "SECRET_KEY": GOOD_SECRET,
+        "AUDIT_SIGNING_KEY": "a" * 48,
         "DATABASE_URL": "postgres://a@b/c",
         "REDIS_URL": "redis://r:6379/0",
         "PUBLIC_URL": "https://worklane.example.com",

@@ -274,6 +274,57 @@ def test_labels_differing_only_by_case_are_renamed_not_lost(migrated_env, make_a
         db.session.remove()
 
 
+def test_existing_audit_entries_are_chained_in_the_order_they_were_written(
+    migrated_env, make_app, scratch_database_url
+):
+    """Audit entries written before 0023 get sequence numbers and hashes in the order they were
+    written, their actor's name and email copied in; `flask audit verify` passes afterwards."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from app.core.audit_chain import GENESIS_HASH, entry_hash
+    from app.core.tenancy import unscoped
+    from app.models import AuditEvent
+    from tests.accounts import make_user
+
+    app = make_app({**migrated_env, "DATABASE_URL": scratch_database_url})
+    with app.app_context(), unscoped("test: audit entries of an organization before 0023"):
+        upgrade(directory=MIGRATIONS, revision="0022")
+        acme_id = _organization_as_it_was("acme", "Acme")
+        actor = make_user("grace@example.com", name="Grace Hopper")
+        start = utcnow()
+        written = [("test.third", 2), ("test.first", 0), ("test.second", 1)]
+        db.session.execute(
+            insert(AuditEvent.__table__),  # only the columns entries had at 0022
+            [
+                {
+                    "tenant_id": acme_id,
+                    "id": uuid.uuid4(),
+                    "actor_id": actor.id,
+                    "action": action,
+                    "data": {"n": seconds},
+                    "created_at": start + timedelta(seconds=seconds),
+                }
+                for action, seconds in written
+            ],
+        )
+        db.session.commit()
+        upgrade(directory=MIGRATIONS)
+        entries = db.session.scalars(select(AuditEvent).order_by(AuditEvent.sequence)).all()
+        assert [e.action for e in entries] == ["test.first", "test.second", "test.third"]
+        assert [e.sequence for e in entries] == [1, 2, 3]
+        assert {(e.actor_name, e.actor_email) for e in entries} == {("Grace Hopper", "grace@example.com")}
+        assert [e.prev_hash for e in entries] == [GENESIS_HASH, entries[0].hash, entries[1].hash]
+        assert all(e.hash == entry_hash(e) for e in entries)
+        db.session.remove()
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])  # as the command runs: scoped
+    assert result.exit_code == 0, result.output
+    assert "acme: ok (3 entries, 0 checkpoints)" in result.output
+    with app.app_context():
+        db.session.remove()
+
+
 @pytest.mark.processes
 @pytest.mark.postgres_only
 def test_grant_app_role_lets_a_new_login_role_use_the_tables(migrated_env):

@@ -204,6 +204,7 @@ def test_queue_and_cache_redis_urls(migrated_env):
     production = {
         "SECRET_KEY": "s" * 48,
         "ENCRYPTION_KEYS": PRODUCTION_ENCRYPTION_KEY,
+        "AUDIT_SIGNING_KEY": "a" * 48,
         "DATABASE_URL": "postgresql://a@b/c",
         "SMTP_URL": "smtp://127.0.0.1:2525",
         "PUBLIC_URL": "https://worklane.example",
@@ -398,6 +399,7 @@ PRODUCTION = {
     "WORKLANE_ENV": "production",
     "SECRET_KEY": "s" * 48,
     "ENCRYPTION_KEYS": PRODUCTION_ENCRYPTION_KEY,
+    "AUDIT_SIGNING_KEY": "a" * 48,
     "SMTP_URL": "smtp://127.0.0.1:2525",
     "PUBLIC_URL": "https://worklane.example",
     "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused",  # only Redis's part of /readyz is read

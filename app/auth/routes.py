@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from app.auth import bp, two_factor
+from app.auth import bp, devices, two_factor
 from app.auth import services as accounts
 from app.auth.forms import (
     ChangeEmailForm,
@@ -135,6 +135,7 @@ def login():
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is None:
+            accounts.audit_failed_sign_in(form.email.data)
             form.password.errors.append("The email or password is not correct.")
         elif not user.email_verified:
             accounts.send_verification(user)
@@ -144,6 +145,7 @@ def login():
             two_factor.begin_sign_in(user, next_url)
             return redirect(url_for("auth.two_factor_sign_in"), 303)
         else:
+            accounts.audit_sign_in(user, succeeded=True)
             accounts.start_session(user)
             return redirect(next_url or accounts.home_for(user), 303)
     return _form_page("auth/login.html", form, next_url=next_url)
@@ -214,6 +216,7 @@ def _account_page(conflict=None, **forms):
         conflict=conflict,
         two_factor_since=two_factor.enabled_since(current_user.id),
         start_two_factor_form=StartTwoFactorForm(),
+        signed_in_sessions=devices.sessions_of(current_user),
         **forms,
     )
     return page, status
@@ -320,6 +323,27 @@ def update_notification_email():
             flash("Your notification email choices are saved.", "success")
             return redirect(url_for("auth.account"), 303)
     return _account_page(notifications_form=form)
+
+
+@bp.post("/account/sessions/end")
+@login_required
+def end_session():
+    """End another of the person's sessions (this one ends by signing out)."""
+    handle = request.form.get("session", "")
+    ended = next((item for item in devices.sessions_of(current_user) or () if item.handle == handle), None)
+    if ended is None or ended.current or not devices.end_session_by_handle(current_user, handle):
+        abort(404)
+    flash(f"Session ended: {ended.browser}.", "success")
+    return redirect(url_for("auth.account"), 303)
+
+
+@bp.post("/account/sessions/end-others")
+@login_required
+def end_other_sessions():
+    """End every session of the person but this one."""
+    count = devices.end_other_sessions(current_user)
+    flash(f"{count} other session{'s' if count != 1 else ''} ended.", "success")
+    return redirect(url_for("auth.account"), 303)
 
 
 @bp.get("/account/email/confirm/<token>")

@@ -11,9 +11,10 @@ from flask import current_app, session, url_for
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
+from app.auth import devices
 from app.auth.identity import organizations_of
 from app.auth.passwords import hash_new_password
-from app.core import edits
+from app.core import audit, edits
 from app.core.database import commit_now
 from app.core.dates import is_time_zone, time_zone_or_default
 from app.core.mail import public_url, send_email
@@ -26,6 +27,7 @@ from app.core.security import (
     read_token,
     verify_password,
 )
+from app.core.tenancy import tenant_context
 from app.core.web import duration_text
 from app.extensions import db
 from app.models import Organization, User
@@ -135,6 +137,27 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+def audit_sign_in(user: User, succeeded: bool) -> None:
+    """Record a sign-in, or a failed one, in the audit log of each of the person's organizations
+    (each has its own log). Their organizations come from their cached account; the logs are
+    locked in a fixed order, so two sign-ins never wait on each other in a circle."""
+    action = "auth.signed_in" if succeeded else "auth.sign_in_failed"
+    for org_id in sorted(access.org_id for access in organizations_of(user.id)):
+        with tenant_context(org_id):
+            audit.record(action, actor=user, target=user)
+            db.session.flush()  # as the organization: its row-level security checks the entry
+
+
+def audit_failed_sign_in(email: str) -> None:
+    """A wrong password for an existing account is recorded in its organizations' logs, and kept
+    though the login page answers 422."""
+    user = find_user(email)
+    if user is None:
+        return
+    audit_sign_in(user, succeeded=False)
+    commit_now("a failed sign-in is audited though the login page answers 422")
+
+
 def start_session(user: User) -> None:
     """Log in with a fresh session id (no fixation) and stamp the login time."""
     user = user._get_current_object() if hasattr(user, "_get_current_object") else user  # current_user
@@ -142,6 +165,7 @@ def start_session(user: User) -> None:
     session.clear()
     login_user(user)
     session[AUTH_TIME_KEY] = int(time.time())
+    devices.remember_device()
     user.last_login_at = utcnow()
     # What follows reads the person's account (where to go next), and that read is cached: it
     # must see the committed login, or the cache holds it under a version the commit moves.

@@ -11,6 +11,8 @@ Environment variables (see the README for the whole table):
 ``SECRET_KEY``     required in production; development keeps its own under ``instance/``
 ``ENCRYPTION_KEYS``  Fernet keys, newest first, for secrets stored encrypted; required in production
                    (development and tests derive one from SECRET_KEY)
+``AUDIT_SIGNING_KEY``  signs the audit log's checkpoints; required in production (never in the
+                   database); development and tests derive one from SECRET_KEY
 ``DATABASE_URL``   SQLAlchemy/Heroku-style URL; development defaults to SQLite in ``instance/``
 ``DATABASE_MIGRATION_URL``  the table owner's URL for ``flask db upgrade`` (default: DATABASE_URL)
 ``DATABASE_POOLER``  ``transaction`` when DATABASE_URL goes through PgBouncer in transaction mode

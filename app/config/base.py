@@ -71,6 +71,8 @@ class BaseConfig(
     SECRET_KEY: str | None = None
     #: Fernet keys, newest first, that encrypt secrets stored in the database (app/core/encryption.py).
     ENCRYPTION_KEYS: tuple[str, ...] = ()
+    #: Signs the audit log's checkpoints (app/core/audit_chain.py); never stored in the database.
+    AUDIT_SIGNING_KEY: str | None = None
     INSTANCE_PATH = str(PROJECT_ROOT / "instance")
 
     LOG_LEVEL = "INFO"
@@ -90,6 +92,7 @@ class BaseConfig(
                 "ENCRYPTION_KEYS must be Fernet keys, comma-separated, newest first (make one with: "
                 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
             ) from exc
+        config.AUDIT_SIGNING_KEY = environ.get("AUDIT_SIGNING_KEY") or None
         database_url = environ.get("DATABASE_URL")
         config.SQLALCHEMY_DATABASE_URI = (
             normalize_database_url(database_url) if database_url else cls.default_database_url(config)
@@ -236,6 +239,7 @@ class BaseConfig(
         """(environment variable, value) pairs that must be set to run."""
         return [
             ("SECRET_KEY", self.SECRET_KEY),
+            ("AUDIT_SIGNING_KEY", self.AUDIT_SIGNING_KEY),
             ("DATABASE_URL", self.SQLALCHEMY_DATABASE_URI),
             ("REDIS_URL (or REDIS_QUEUE_URL)", self.REDIS_QUEUE_URL),
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -25,6 +26,8 @@ class DevelopmentConfig(BaseConfig):
         if not self.SECRET_KEY:
             self.SECRET_KEY = development_secret_key(Path(self.INSTANCE_PATH))
         self.ENCRYPTION_KEYS = self.ENCRYPTION_KEYS or (derived_encryption_key(self.SECRET_KEY),)
+        if not self.AUDIT_SIGNING_KEY:
+            self.AUDIT_SIGNING_KEY = derived_audit_signing_key(self.SECRET_KEY)
         super().finish(environ)
 
     def validate(self) -> None:
@@ -53,6 +56,8 @@ class TestingConfig(BaseConfig):
     def finish(self, environ) -> None:
         self.SECRET_KEY = environ.get("SECRET_KEY") or TestingConfig.SECRET_KEY
         self.ENCRYPTION_KEYS = self.ENCRYPTION_KEYS or (derived_encryption_key(self.SECRET_KEY),)
+        given = environ.get("AUDIT_SIGNING_KEY")
+        self.AUDIT_SIGNING_KEY = given or derived_audit_signing_key(self.SECRET_KEY)
         super().finish(environ)
 
 
@@ -86,6 +91,12 @@ class ProductionConfig(BaseConfig):
                 f"SECRET_KEY must be at least {self.MIN_SECRET_KEY_LENGTH} characters in production "
                 '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
+        if len(self.AUDIT_SIGNING_KEY) < self.MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"AUDIT_SIGNING_KEY must be at least {self.MIN_SECRET_KEY_LENGTH} characters in production"
+            )
+        if hmac.compare_digest(self.AUDIT_SIGNING_KEY, self.SECRET_KEY):
+            raise ConfigError("AUDIT_SIGNING_KEY must differ from SECRET_KEY")
         if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
             raise ConfigError("production needs a PostgreSQL DATABASE_URL, not SQLite")
 
@@ -110,3 +121,11 @@ def derived_encryption_key(secret_key: str) -> str:
     repository and none need be set (production must set ``ENCRYPTION_KEYS``)."""
     digest = hashlib.sha256(b"worklane.encryption-key:" + secret_key.encode()).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def derived_audit_signing_key(secret_key: str) -> str:
+    """Development and tests: the audit checkpoints' key, derived from the secret key.
+
+    Production is given a key of its own (``AUDIT_SIGNING_KEY``), kept apart from the database
+    and from ``SECRET_KEY``."""
+    return hmac.new(secret_key.encode(), b"worklane.audit-signing-key", hashlib.sha256).hexdigest()

@@ -59,6 +59,7 @@ from app.core.session_data import (
     SessionStoreUnavailable,
     SkippedSession,
 )
+from app.core.session_index import index_key
 
 log = logging.getLogger(__name__)
 
@@ -71,23 +72,32 @@ _codec_encode = msgspec.msgpack.Encoder().encode
 _codec_decode = msgspec.msgpack.Decoder().decode
 
 
-# Write the changed fields of a stored session: KEYS[1] the hash; ARGV: idle seconds, "1" when the
-# session must still exist, the number of fields to set, those field/value pairs, fields to delete.
+# Write the changed fields of a stored session: KEYS[1] the hash, KEYS[2] (optional) the index of
+# its person's sessions; ARGV: idle seconds, "1" when the session must still exist, the number of
+# fields to set, the session id and the time (for the index), those field/value pairs, fields to
+# delete. The index scores each id with its last write and drops ids idle longer than a session lives.
 _SAVE_SCRIPT = """
 local key = KEYS[1]
 if ARGV[2] == '1' and redis.call('EXISTS', key) == 0 then
   return 0
 end
 local n = tonumber(ARGV[3])
-local first_deleted = 4 + 2 * n
+local first_deleted = 6 + 2 * n
 if n > 0 then
-  redis.call('HSET', key, unpack(ARGV, 4, first_deleted - 1))
+  redis.call('HSET', key, unpack(ARGV, 6, first_deleted - 1))
 end
 if #ARGV >= first_deleted then
   redis.call('HDEL', key, unpack(ARGV, first_deleted, #ARGV))
 end
 if redis.call('EXISTS', key) == 1 then
-  redis.call('EXPIRE', key, tonumber(ARGV[1]))
+  local idle = tonumber(ARGV[1])
+  redis.call('EXPIRE', key, idle)
+  if KEYS[2] then
+    local now = tonumber(ARGV[5])
+    redis.call('ZADD', KEYS[2], now, ARGV[4])
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - idle)
+    redis.call('EXPIRE', KEYS[2], idle)
+  end
 end
 return 1
 """
@@ -291,8 +301,12 @@ class WorklaneSessionInterface(CookieSessions):
         changed[STORED_AT] = _codec_encode(now)
         lifetime = int(app.permanent_session_lifetime.total_seconds())
         pairs = [part for item in changed.items() for part in item]
-        args = [lifetime, "1" if session.loaded else "0", len(changed), *pairs, *deleted]
-        if not self._save_script(keys=[self._store_key(session.sid)], args=args):
+        args = [lifetime, "1" if session.loaded else "0", len(changed), session.sid, now, *pairs, *deleted]
+        keys = [self._store_key(session.sid)]
+        user_id = str(session.get(USER_KEY) or "").partition(":")[0]
+        if user_id:
+            keys.append(index_key(self.key_prefix, user_id))
+        if not self._save_script(keys=keys, args=args):
             return  # ended meanwhile (logout elsewhere, expiry): do not bring it back
         response.set_cookie(
             self.get_cookie_name(app),

@@ -7,7 +7,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.identity import signed_in_id
-from app.core import edits
+from app.core import audit, edits
 from app.core.confirm import confirmation, confirmed
 from app.core.names import invisible_text_problem
 from app.core.permissions import can, require
@@ -135,6 +135,8 @@ def delete_view(saved_view_id):
         )
     confirmed()
     name = view.name
+    if view.shared:  # everyone's view: the deletion goes in the audit log
+        audit.record("view.deleted", target=view, name=name)
     db.session.delete(view)
     flash(f"View “{name}” deleted.", "success")
     return redirect(url_for("issues.views_index"), 303)

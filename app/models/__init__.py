@@ -1,10 +1,11 @@
 """All models, imported here so Alembic and the tests see the whole metadata."""
 
 from app.models.accounts import User
+from app.models.audit import AuditCheckpoint, AuditEvent
 from app.models.imports import ImportProblem
 from app.models.labels import Label
 from app.models.notifications import Notification
-from app.models.orgs import AuditEvent, HeldSlug, Invitation, Membership, Organization
+from app.models.orgs import HeldSlug, Invitation, Membership, Organization
 from app.models.outbox import OutboxMail, TenantOutboxMail
 from app.models.reports import ReportSnapshot
 from app.models.tasks import Task
@@ -22,6 +23,7 @@ from app.models.work import (
 from app.models.workflow import WorkflowState
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEvent",
     "Comment",
     "HeldSlug",

@@ -7,12 +7,17 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, event
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.tenancy import TenantMixin
 from app.extensions import db
-from app.models.base import CacheTopic, JSONDocument, UTCDateTime, new_id, utcnow
+from app.models.base import CacheTopic, UTCDateTime, new_id, utcnow
+
+#: The shortest audit log retention an organization may choose, in days.
+AUDIT_RETENTION_MIN_DAYS = 30
+#: The longest, in days (ten years).
+AUDIT_RETENTION_MAX_DAYS = 3650
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 
@@ -38,6 +43,12 @@ class Organization(db.Model):
     #: keep their access after that (0: none).
     two_factor_required_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     two_factor_grace_days: Mapped[int] = mapped_column(server_default="0")
+    #: Days the audit log keeps an entry (at least ``AUDIT_RETENTION_MIN_DAYS``); older ones are
+    #: deleted by the periodic job ``audit-retention`` (app/audit/jobs.py).
+    audit_retention_days: Mapped[int] = mapped_column(Integer, server_default="365")
+
+    #: The retention's default is read when first used, not returned by every insert.
+    __mapper_args__ = {"eager_defaults": False}
 
     #: Loaded through the tenant scoping like any tenant query: only the current tenant's.
     memberships = relationship("Membership", viewonly=True, lazy="select")
@@ -127,30 +138,3 @@ class Invitation(TenantMixin, db.Model):
     @property
     def usable(self) -> bool:
         return self.status == "pending"
-
-
-class AuditEvent(TenantMixin, db.Model):
-    """Something an admin did to the organization; append-only (its screens come later)."""
-
-    __tablename__ = "audit_events"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    action: Mapped[str] = mapped_column(String(64))
-    target_type: Mapped[str | None] = mapped_column(String(32))
-    target_id: Mapped[str | None] = mapped_column(String(64))
-    data: Mapped[dict] = mapped_column(JSONDocument, default=dict)
-    ip_address: Mapped[str | None] = mapped_column(String(45))
-    request_id: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    actor = relationship("User", lazy="joined")
-
-    __table_args__ = (Index("ix_audit_events_tenant_id_created_at", "tenant_id", "created_at"),)
-
-
-@event.listens_for(Session, "before_flush")
-def _audit_log_is_append_only(session, flush_context, instances):
-    for obj in list(session.dirty) + list(session.deleted):
-        if isinstance(obj, AuditEvent) and (obj in session.deleted or session.is_modified(obj)):
-            raise PermissionError("audit events are append-only")

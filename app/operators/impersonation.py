@@ -156,8 +156,9 @@ def register_impersonation(app: Flask) -> None:
                 403,
                 "Not while signed in as someone else: their credentials and account are theirs to change.",
             )
+        operator = db.session.get(User, uuid.UUID(info["operator_id"]))
+        audit.acting_for(operator)  # what the change records itself is the operator's too
         if current_tenant_id() is not None and request.endpoint != "operators.end_impersonation":
-            operator = db.session.get(User, uuid.UUID(info["operator_id"]))
             audit.record(
                 "impersonation.action",
                 actor=operator,

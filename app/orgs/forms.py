@@ -15,6 +15,7 @@ from app.core.confirm import ConfirmForm  # noqa: F401 (the pages' forms name it
 from app.core.fields import loaded_field, name_field
 from app.core.names import VisibleText
 from app.core.permissions import ROLE_LABELS
+from app.models.orgs import AUDIT_RETENTION_MAX_DAYS, AUDIT_RETENTION_MIN_DAYS
 
 
 def role_choices(roles):
@@ -34,8 +35,21 @@ class OrganizationForm(FlaskForm):
     )
 
 
+_RETENTION_RANGE = NumberRange(
+    AUDIT_RETENTION_MIN_DAYS,
+    AUDIT_RETENTION_MAX_DAYS,
+    f"Choose between {AUDIT_RETENTION_MIN_DAYS} and {AUDIT_RETENTION_MAX_DAYS} days.",
+)
+
+
 class OrganizationSettingsForm(FlaskForm):
     name = _organization_name()
+    audit_retention_days = IntegerField(
+        "Keep audit log entries for (days)",
+        description=f"At least {AUDIT_RETENTION_MIN_DAYS} days; older entries are deleted each day. "
+        "Left empty, it stays as it is.",
+        validators=[Optional(), _RETENTION_RANGE],
+    )
     loaded = loaded_field()
 
 

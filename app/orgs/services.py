@@ -326,11 +326,11 @@ def accept(org: Organization, invitation: Invitation, user: User) -> Membership:
 # --- settings ----------------------------------------------------------------------------------
 
 #: The fields of the settings form, with their names for people.
-SETTINGS_FIELDS = {"name": "Organization name"}
+SETTINGS_FIELDS = {"name": "Organization name", "audit_retention_days": "Audit log retention"}
 
 
 def settings_values(org: Organization) -> dict:
-    return {"name": org.name}
+    return {"name": org.name, "audit_retention_days": org.audit_retention_days}
 
 
 def update_settings(org: Organization, loaded: dict, submitted: dict) -> list[str]:
@@ -342,6 +342,9 @@ def update_settings(org: Organization, loaded: dict, submitted: dict) -> list[st
     if "name" in to_write:
         org.name = to_write["name"]
         audit.record("organization.renamed", target=org, old=old, new=org.name)
+    if "audit_retention_days" in to_write:
+        old_days, org.audit_retention_days = org.audit_retention_days, to_write["audit_retention_days"]
+        audit.record("audit.retention_changed", target=org, old=old_days, new=org.audit_retention_days)
     return sorted(to_write)
 
 

@@ -303,6 +303,8 @@ def settings():
         return _settings_page(form, 422)
     loaded = edits.decode(form.loaded.data, orgs.SETTINGS_FIELDS)
     submitted = {"name": form.name.data.strip()}
+    # Left empty (or by a form that does not show it), the retention stays as it was loaded.
+    submitted["audit_retention_days"] = form.audit_retention_days.data or loaded["audit_retention_days"]
     try:
         orgs.update_settings(org, loaded, submitted)
     except edits.EditConflict as conflict:

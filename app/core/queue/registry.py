@@ -18,6 +18,7 @@ from app.core.queue.queues import LOW, declared_jobs
 #: Every module that declares jobs.
 JOB_MODULES = (
     "app.auth.deletion",
+    "app.audit.jobs",
     "app.core.mail_delivery",
     "app.exports.jobs",
     "app.imports.jobs",
