@@ -46,6 +46,18 @@ ACTION_LABELS = {
     "label.updated": "Label updated",
     "label.deleted": "Label deleted",
     "view.deleted": "Shared view deleted",
+    "two_factor.enabled": "Two-factor turned on",
+    "two_factor.disabled": "Two-factor turned off",
+    "two_factor.recovery_codes_regenerated": "New recovery codes",
+    "two_factor.policy_changed": "Two-factor policy changed",
+    "organization.deletion_requested": "Deletion requested",
+    "organization.deletion_cancelled": "Deletion cancelled",
+    "organization.suspended": "Suspended by an operator",
+    "organization.unsuspended": "Opened again by an operator",
+    "impersonation.started": "Operator signed in as a member",
+    "impersonation.action": "Change made by an operator as a member",
+    "impersonation.ended": "Operator stopped acting as a member",
+    "impersonation.expired": "Operator's time as a member ran out",
 }
 
 
@@ -68,6 +80,12 @@ def describe(event: AuditEvent) -> str:
         return f"Renamed the organization from “{data.get('old')}” to “{data.get('new')}”"
     if action == "auth.sign_in_failed":
         return "A sign-in with a wrong password"
+    if action.startswith("impersonation."):
+        detail = data.get("reason") or (
+            f"{data.get('method')} {data.get('path')}" if data.get("path") else ""
+        )
+        as_whom = f"as {data.get('person')}" if data.get("person") else ""
+        return " · ".join(part for part in (action_label(action), as_whom, detail) if part)
     if action == "audit.retention_changed":
         return f"Audit log kept {data.get('new')} days (was {data.get('old')})"
     label = action_label(action)
