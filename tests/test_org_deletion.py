@@ -104,7 +104,8 @@ def test_only_owners_may_delete(client, acme):
 
 
 def test_while_the_deletion_waits_the_organization_is_read_only(client, app, acme):
-    """Every page reads and shows when it goes; every change is refused with the reason."""
+    """Every page reads and shows when it goes; every change is refused with the reason, but an
+    export of what will go."""
     login(client, "owner@example.com")
     assert _ask(client).status_code == 303
     member = app.test_client()
@@ -116,6 +117,8 @@ def test_while_the_deletion_waits_the_organization_is_read_only(client, app, acm
     with tenant_context(acme.id):
         assert db.session.scalar(select(func.count()).select_from(Issue)) == 2
     assert "Cancel the deletion" in client.get(SETTINGS).text
+    exported = post_form(client, "/acme/settings/export")  # a copy of what will go: allowed
+    assert exported.status_code == 303
 
 
 def test_an_owner_cancels_and_the_organization_can_change_again(client, app, acme, redis_client):

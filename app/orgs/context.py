@@ -65,8 +65,9 @@ def enter_organization(slug: str) -> None:
     g.access = access
 
 
-#: What a member may still do while their organization waits to be deleted, besides reading.
-CHANGES_WHILE_DELETION_WAITS = frozenset({"org.cancel_deletion"})
+#: What a member may still do while their organization waits to be deleted, besides reading:
+#: an owner cancels, an admin takes an export of what will go.
+CHANGES_WHILE_DELETION_WAITS = frozenset({"org.cancel_deletion", "exports.start"})
 
 
 def _while_deletion_waits(access: MembershipSummary) -> None:
