@@ -63,6 +63,7 @@ def test_delete_cancel_delete_again_and_it_is_gone_after_the_grace_period(page, 
             .values(deletion_due_at=utcnow() - timedelta(minutes=1))
         )
         db.session.commit()
+    with app.app_context():  # the job runs as the scheduler runs it: scoped
         assert deletion.delete_due_organizations() == 1
         assert db.session.scalar(select(Organization.id).where(Organization.slug == "acme")) is None
     response = page.goto(live_server.url + "/acme/issues")

@@ -115,7 +115,7 @@ def delete_organization(org_id: uuid.UUID) -> bool:
         name, slug = org.name, org.slug
     with tenant_context(org_id):
         owners = owner_emails()
-        members = db.session.scalars(select(Membership.user_id)).all()
+        members = db.session.scalars(select(Membership.user_id).where(Membership.tenant_id == org_id)).all()
         deleted = _delete_rows(org_id)
     shutil.rmtree(file_store().path(f"t/{org_id}"), ignore_errors=True)
     with unscoped("deleting an organization whose deletion is due"):

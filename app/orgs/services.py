@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from app.core import audit, edits
 from app.core.permissions import ADMIN, OWNER, ROLE_LABELS, ROLES, roles_grantable_by
 from app.core.security import InvalidToken, make_token, read_token
-from app.core.tenancy import tenant_context
+from app.core.tenancy import require_tenant, tenant_context
 from app.extensions import db
 from app.models import HeldSlug, Invitation, Membership, Organization, User
 from app.models.base import utcnow
@@ -93,9 +93,10 @@ def slug_is_held(slug: str) -> bool:
 
 
 def owner_emails() -> list[str]:
-    """The current organization's owners' addresses."""
+    """The current organization's owners' addresses (named explicitly: a caller may be unscoped)."""
     statement = select(User.email).join(Membership, Membership.user_id == User.id)
-    return sorted(db.session.scalars(statement.where(Membership.role == OWNER)).all())
+    owners = statement.where(Membership.tenant_id == require_tenant(), Membership.role == OWNER)
+    return sorted(db.session.scalars(owners).all())
 
 
 def available_slug(name: str, top_level_paths: set[str] = frozenset()) -> str:
