@@ -74,10 +74,6 @@ ALLOWED: dict[str, str] = {
     "operators: the organizations of the people found on the tenant console": (
         "a person's organizations span tenants by nature; for at most 50 people an operator searched for"
     ),
-    "operators: the organizations of the person an operator signs in as, for their audit logs": (
-        "a person's organizations span tenants by nature; read when an impersonation starts and ends, "
-        "each event then written inside its organization"
-    ),
     "a person's own memberships, to delete their account": (
         "a person's organizations span tenants by nature; read when they ask to delete their account "
         "and when it is deleted, which then happens organization by organization"

@@ -37,14 +37,14 @@ from flask import (
     url_for,
 )
 from flask_login import login_user, logout_user
-from sqlalchemy import select
 
+from app.auth.identity import organizations_of
 from app.auth.services import AUTH_TIME_KEY
 from app.core import audit, page_cache
 from app.core.database import commit_now
-from app.core.tenancy import current_tenant_id, tenant_context, unscoped
+from app.core.tenancy import current_tenant_id, tenant_context
 from app.extensions import db
-from app.models import Membership, User
+from app.models import User
 
 #: How long an impersonation lasts at most.
 DURATION = timedelta(minutes=30)
@@ -65,7 +65,6 @@ REFUSED_ENDPOINTS = frozenset(
     }
 )
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-_ACROSS = "operators: the organizations of the person an operator signs in as, for their audit logs"
 
 
 class ImpersonationRefused(ValueError):
@@ -77,15 +76,10 @@ def current() -> dict | None:
     return session.get(SESSION_KEY) if has_request_context() else None
 
 
-def _organizations_of(user_id) -> list:
-    with unscoped(_ACROSS):
-        return db.session.scalars(select(Membership.tenant_id).where(Membership.user_id == user_id)).all()
-
-
 def _record_everywhere(action: str, operator_id, person: User, **data) -> None:
     operator = db.session.get(User, uuid.UUID(str(operator_id)))
-    for tenant_id in _organizations_of(person.id):
-        with tenant_context(tenant_id):
+    for access in organizations_of(person.id):  # their cached account's, as a sign-in records
+        with tenant_context(access.org_id):
             audit.record(action, target=person, actor=operator, person=person.email, **data)
             db.session.flush()
 
