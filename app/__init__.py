@@ -76,6 +76,7 @@ def register_extensions(app: Flask) -> None:
     )
     from app.operators.impersonation import register_impersonation
     from app.orgs.context import register_tenant_context
+    from app.sso.clients import register_clients
 
     db.init_app(app)
     database.register_commit_per_request(app)  # the one commit of a request
@@ -95,6 +96,7 @@ def register_extensions(app: Flask) -> None:
     register_login(app)
     register_tenant_context(app)
     register_impersonation(app)  # an operator signed in as someone: banner, audit, limits
+    register_clients(app)  # each organization's OpenID Connect client (app/sso/clients.py)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -112,6 +114,8 @@ def register_blueprints(app: Flask) -> None:
     from app.orgs import org_bp
     from app.projects import bp as projects_bp
     from app.reports import bp as reports_bp
+    from app.sso import bp as sso_bp
+    from app.sso import settings_bp as sso_settings_bp
     from app.tasks import bp as tasks_bp
     from app.tasks import system_bp as system_check_bp
 
@@ -121,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(system_check_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(operators_bp)
+    app.register_blueprint(sso_bp)
     if app.config["ENV_NAME"] == "development":
         from app.devmail.routes import bp as devmail_bp
 
@@ -136,6 +141,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(imports_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(sso_settings_bp)
 
 
 def register_web_basics(app: Flask) -> None:

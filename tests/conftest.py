@@ -515,3 +515,21 @@ def smtp_sink(tmp_path):
     sink.start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture(scope="session")
+def _local_dns():
+    from tests.support.dns_server import LocalDNS
+
+    server = LocalDNS()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns_records(app, _local_dns, monkeypatch):
+    """A DNS server on loopback that the app's domain checks ask; ``set_txt(name, *values)``
+    publishes records for this test only."""
+    monkeypatch.setitem(app.config, "DNS_NAMESERVERS", (_local_dns.nameserver,))
+    yield _local_dns
+    _local_dns.clear()

@@ -51,6 +51,11 @@ PAGES_NOT_LOADED = {
     "health.readyz": "a probe, no form",
     "devmail.index": "development only: a list of stored mails, no form",
     "devmail.show": "development only: one stored mail, no form",
+    "sso.start": "a redirect to the organization's identity provider, no form",
+    "sso.callback": "the provider's redirect back (a code and the session's state), no form",
+    "sso.link": "a mailed link (a signed token): its form is an action (link the account)",
+    "sso.break_glass": "an owner's entry past enforced single sign-on: the password and a reason typed fresh",
+    "sso_settings.remove_domain": "the question before removing a domain: an action's page",
 }
 
 #: POST endpoints whose forms are actions, not edits of an existing thing, with the reason.
@@ -108,6 +113,9 @@ ACTION_ENDPOINTS = {
     "operators.impersonate": "signs in as a person, with a reason typed fresh",
     "operators.end_impersonation": "ends signing in as someone (a button in the banner)",
     "operators.unsuspend": "opens a suspended organization again (the form of its confirmation page)",
+    "sso.start_page": "finds an organization's single sign-on from an address typed fresh",
+    "sso_settings.save_connection": "sets the identity provider; its secret is never shown, so typed fresh",
+    "sso_settings.add_domain": "adds an email domain (its field starts empty)",
 }
 
 

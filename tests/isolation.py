@@ -32,7 +32,9 @@ from app.extensions import db
 from app.models.base import utcnow
 
 #: Tables that name an organization without being owned by one.
-GLOBAL_TABLES_REFERRING_TO_ORGANIZATIONS: set[str] = set()
+#: verified_domains: the global claim on an email domain (one organization per domain), read by
+#: domain before anyone is signed in; its rows are also in the tenant table sso_domains.
+GLOBAL_TABLES_REFERRING_TO_ORGANIZATIONS: set[str] = {"verified_domains"}
 
 
 def all_mappers(registry=None) -> list[Mapper]:
@@ -225,6 +227,12 @@ GLOBAL_OBJECT_ROUTES = {
     "operators.suspend": "organization ids, for operators (OPERATOR_EMAILS), who act across organizations",
     "operators.unsuspend": "organization ids, for operators (OPERATOR_EMAILS), who act across organizations",
     "operators.impersonate": "people's ids, for operators (OPERATOR_EMAILS), who act across organizations",
+    "sso.start": "an organization's address: single sign-on starts before the person is a member, and "
+    "shows only whether the organization signs in that way",
+    "sso.callback": "an organization's address: the provider sends the person back here with the state "
+    "their own session holds",
+    "sso.break_glass": "an organization's address: only its owners (from their own cached account) get "
+    "the form",
 }
 #: URL arguments that are signed tokens, checked by signature rather than by tenant.
 TOKEN_ARGUMENTS = {"token", "filename"}

@@ -53,6 +53,10 @@ NOT_ON_CACHED_PAGES = {
     "OutboxMail": "mail waiting to be sent, shown on no page",
     "TenantOutboxMail": "an organization's mail waiting to be sent, shown on no page",
     "RecoveryCode": "checked at sign-in and counted on the two-factor page, which is not cached",
+    "SsoConnection": "read by the single sign-on pages and settings, which are not cached",
+    "SsoIdentity": "read when someone signs in through a provider, shown on no page",
+    "SsoDomain": "listed on the single sign-on settings page, which is not cached",
+    "VerifiedDomain": "read when someone continues with SSO or joins by signing in, shown on no cached page",
 }
 
 #: Columns a generic edit leaves alone, with the reason.

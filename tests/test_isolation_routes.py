@@ -33,37 +33,41 @@ def _row_dict(obj) -> dict:
 
 
 @pytest.fixture
-def two_orgs(db_session):
-    """A (where the test user is owner) and B (full of recognisable data the user must never see)."""
-    user_a = make_user("member-of-a@example.com", name="Alice of A")
-    user_b = make_user("secret-b-owner@example.com", name="Bertha Secret")
-    org_a = make_org(user_a, "Alpha Org", "alpha")
-    org_b = make_org(user_b, "Beta Secret Org", "beta-secret")
-    builder = RowBuilder(db_session)
-    b_objects, markers = {}, {"Beta Secret Org", "Bertha Secret", "secret-b-owner@example.com"}
-    with tenant_context(org_a.id):
-        for model in tenant_models():
-            builder.build(model, None)
-    with tenant_context(org_b.id):
-        for model in tenant_models():
-            row = builder.build(model, None)
-            b_objects[model] = _row_dict(row)
-            markers |= {v for v in b_objects[model].values() if isinstance(v, str) and len(v) >= 8}
-        b_objects[Membership] = _row_dict(db_session.scalars(select(Membership)).first())
-    db_session.commit()
-    return (
-        OrgRef(org_a.id, org_a.slug, org_a.name),
-        OrgRef(org_b.id, org_b.slug, org_b.name),
-        b_objects,
-        markers,
-    )
+def two_orgs(app, db_session):
+    """A (where the test user is owner) and B (full of recognisable data the user must never see).
+
+    Built in an app context (encrypted columns read their keys from the app), committed before it
+    ends: the end of an app context removes the session, as the end of a request does."""
+    with app.app_context():
+        user_a = make_user("member-of-a@example.com", name="Alice of A")
+        user_b = make_user("secret-b-owner@example.com", name="Bertha Secret")
+        org_a = make_org(user_a, "Alpha Org", "alpha")
+        org_b = make_org(user_b, "Beta Secret Org", "beta-secret")
+        builder = RowBuilder(db_session)
+        b_objects, markers = {}, {"Beta Secret Org", "Bertha Secret", "secret-b-owner@example.com"}
+        with tenant_context(org_a.id):
+            for model in tenant_models():
+                builder.build(model, None)
+        with tenant_context(org_b.id):
+            for model in tenant_models():
+                row = builder.build(model, None)
+                b_objects[model] = _row_dict(row)
+                markers |= {v for v in b_objects[model].values() if isinstance(v, str) and len(v) >= 8}
+            b_objects[Membership] = _row_dict(db_session.scalars(select(Membership)).first())
+        db_session.commit()
+        return (
+            OrgRef(org_a.id, org_a.slug, org_a.name),
+            OrgRef(org_b.id, org_b.slug, org_b.name),
+            b_objects,
+            markers,
+        )
 
 
-def _snapshot_of(db_session, org_b):
+def _snapshot_of(app, db_session, org_b):
     def snapshot():
         db_session.expire_all()
         state = {"org": _row_dict(db_session.get(Organization, org_b.id))}
-        with unscoped("isolation harness snapshot"):
+        with app.app_context(), unscoped("isolation harness snapshot"):
             for model in tenant_models():
                 rows = db_session.scalars(select(model).where(model.tenant_id == org_b.id)).all()
                 state[model.__name__] = sorted(
@@ -91,7 +95,9 @@ def test_tenant_routes_refuse_other_tenants(app, client, db_session, two_orgs):
     org_a, org_b, b_objects, markers = two_orgs
     login(client, "member-of-a@example.com")
     assert client.get("/alpha/").status_code == 200
-    problems = route_problems(app, client, org_a, org_b, b_objects, markers, _snapshot_of(db_session, org_b))
+    problems = route_problems(
+        app, client, org_a, org_b, b_objects, markers, _snapshot_of(app, db_session, org_b)
+    )
     assert problems == []
 
 
@@ -112,7 +118,9 @@ def test_harness_catches_an_unscoped_route(migrated_env, make_app, db_session, t
     org_a, org_b, b_objects, markers = two_orgs
     client = app.test_client()
     login(client, "member-of-a@example.com")
-    problems = route_problems(app, client, org_a, org_b, b_objects, markers, _snapshot_of(db_session, org_b))
+    problems = route_problems(
+        app, client, org_a, org_b, b_objects, markers, _snapshot_of(app, db_session, org_b)
+    )
     assert any("/leaky/" in p and "not 404" in p for p in problems)
     assert any("/leaky/" in p and "shows B's data" in p for p in problems)
 

@@ -58,6 +58,20 @@ ACTION_LABELS = {
     "impersonation.action": "Change made by an operator as a member",
     "impersonation.ended": "Operator stopped acting as a member",
     "impersonation.expired": "Operator's time as a member ran out",
+    "sso.configured": "Single sign-on configured",
+    "sso.enabled": "Single sign-on turned on",
+    "sso.disabled": "Single sign-on turned off",
+    "sso.enforced": "Single sign-on enforced",
+    "sso.enforcement_ended": "Single sign-on no longer enforced",
+    "sso.domain_added": "Domain added",
+    "sso.domain_verified": "Domain verified",
+    "sso.domain_removed": "Domain removed",
+    "sso.signed_in": "Signed in through single sign-on",
+    "sso.sign_in_failed": "Failed single sign-on",
+    "sso.provisioned": "Joined by single sign-on",
+    "sso.link_requested": "Account link to single sign-on mailed",
+    "sso.linked": "Account linked to single sign-on",
+    "sso.break_glass": "Owner entered without single sign-on (break-glass)",
 }
 
 

@@ -55,6 +55,8 @@ class MembershipSummary:
     deletion_due_at: datetime | None = None
     #: When an operator suspended the organization (its pages are closed to members), or None.
     suspended_at: datetime | None = None
+    #: Whether members reach it only after signing in through its provider (``app/sso/``).
+    sso_enforced: bool = False
 
 
 def organizations_of(user_id: uuid.UUID) -> tuple[MembershipSummary, ...]:
@@ -83,20 +85,24 @@ def memberships_of(user_id: uuid.UUID) -> list[MembershipSummary]:
         Organization.two_factor_grace_days,
         Organization.deletion_due_at,
         Organization.suspended_at,
+        Organization.sso_enforced_at,
     )
     with unscoped("a user's own memberships, for the organization switcher"):
         rows = db.session.execute(query).all()
     return [
         MembershipSummary(
-            org_id,
-            slug,
-            name,
-            role,
-            required_at + timedelta(days=grace_days) if required_at else None,
-            deletion_due_at,
-            suspended_at,
+            row.id,
+            row.slug,
+            row.name,
+            row.role,
+            row.two_factor_required_at + timedelta(days=row.two_factor_grace_days)
+            if row.two_factor_required_at
+            else None,
+            row.deletion_due_at,
+            row.suspended_at,
+            row.sso_enforced_at is not None,
         )
-        for org_id, slug, name, role, required_at, grace_days, deletion_due_at, suspended_at in rows
+        for row in rows
     ]
 
 

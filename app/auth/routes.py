@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
@@ -36,6 +35,7 @@ from app.core.ratelimits import (
     typed_account,
 )
 from app.core.security import InvalidToken
+from app.core.web import safe_next
 from app.extensions import db, limiter
 from app.models import Membership
 from app.notifications import services as notifications
@@ -51,16 +51,6 @@ def _account_in_layout():
         return account.organizations if account is not None else ()
 
     return {"my_organizations": my_organizations, "signed_in_account": signed_in}
-
-
-def safe_next(target: str | None) -> str | None:
-    """Only same-site relative paths are followed after login."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 def _form_page(template: str, form, **context):

@@ -113,6 +113,11 @@ class BaseConfig(
         config.ALLOWED_HOSTS = _lower_list(environ.get("ALLOWED_HOSTS"), "/")
         config.OPERATOR_EMAILS = _lower_list(environ.get("OPERATOR_EMAILS"))
         config.METRICS_TOKEN = environ.get("METRICS_TOKEN") or None
+        config.SSO_ALLOW_PRIVATE_ISSUERS = _bool(
+            environ.get("SSO_ALLOW_PRIVATE_ISSUERS"), cls.SSO_ALLOW_PRIVATE_ISSUERS
+        )
+        servers = (environ.get("DNS_NAMESERVERS") or "").split(",")
+        config.DNS_NAMESERVERS = tuple(s.strip() for s in servers if s.strip()) or cls.DNS_NAMESERVERS
         config.DEV_MAIL_DIR = environ.get("DEV_MAIL_DIR") or str(Path(config.INSTANCE_PATH) / "mail")
         files = environ.get("FILE_STORAGE_PATH")
         config.FILE_STORAGE_PATH = files or str(Path(config.INSTANCE_PATH) / "files")

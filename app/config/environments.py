@@ -17,6 +17,7 @@ class DevelopmentConfig(BaseConfig):
 
     ENV_NAME = "development"
     DEBUG = False  # the debugger is opt-in with `flask run --debug`
+    SSO_ALLOW_PRIVATE_ISSUERS = True  # a provider tried out on the same machine
 
     @classmethod
     def default_database_url(cls, config) -> str:
@@ -52,6 +53,7 @@ class TestingConfig(BaseConfig):
     JOB_LOST_AFTER_SECONDS = 4
     JOB_MAINTENANCE_SECONDS = 1
     JOB_KILL_GRACE_SECONDS = 5
+    SSO_ALLOW_PRIVATE_ISSUERS = True  # the tests' OpenID Provider listens on loopback
 
     def finish(self, environ) -> None:
         self.SECRET_KEY = environ.get("SECRET_KEY") or TestingConfig.SECRET_KEY

@@ -177,6 +177,17 @@ class AccountSettings:
     INVITATION_RESEND_LIMIT = "3 per hour"
 
     EMAIL_VERIFY_MAX_AGE = 7 * 24 * 3600
+    #: Single sign-on: how long a sign-in through an organization's provider lets a member into
+    #: an organization that enforces it, before the provider is asked again.
+    SSO_SESSION_SECONDS = 24 * 3600
+    #: How long the mailed link that joins an existing account to a provider's identity works.
+    SSO_LINK_MAX_AGE = 3600
+    #: Whether an organization's provider may live on a private, loopback or link-local address.
+    #: Production refuses them: the issuer is fetched by the server, and an admin could otherwise
+    #: point it at internal services. Development and the tests run a provider on loopback.
+    SSO_ALLOW_PRIVATE_ISSUERS = False
+    #: DNS servers the domain checks ask ("host" or "host:port"); empty: the system's.
+    DNS_NAMESERVERS: tuple[str, ...] = ()
     PASSWORD_RESET_MAX_AGE = 3600
     INVITATION_DAYS = 7
 

@@ -7,6 +7,7 @@ import math
 import os
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, request
 
@@ -56,6 +57,16 @@ class StaticVersions:
             digest = hashlib.sha256(fh.read()).hexdigest()[:12]
         self._hashes[filename] = (mtime, digest)
         return digest
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths are followed after login."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
 
 
 def duration_text(lifetime: timedelta) -> str:

@@ -8,6 +8,7 @@ from app.models.notifications import Notification
 from app.models.orgs import HeldSlug, Invitation, Membership, Organization
 from app.models.outbox import OutboxMail, TenantOutboxMail
 from app.models.reports import ReportSnapshot
+from app.models.sso import SsoConnection, SsoDomain, SsoIdentity, VerifiedDomain
 from app.models.tasks import Task
 from app.models.two_factor import RecoveryCode, TwoFactor
 from app.models.work import (
@@ -43,9 +44,13 @@ __all__ = [
     "RecoveryCode",
     "ReportSnapshot",
     "SavedView",
+    "SsoConnection",
+    "SsoDomain",
+    "SsoIdentity",
     "Task",
     "TenantOutboxMail",
     "TwoFactor",
     "User",
+    "VerifiedDomain",
     "WorkflowState",
 ]

@@ -46,6 +46,9 @@ class Organization(db.Model):
     #: Days the audit log keeps an entry (at least ``AUDIT_RETENTION_MIN_DAYS``); older ones are
     #: deleted by the periodic job ``audit-retention`` (app/audit/jobs.py).
     audit_retention_days: Mapped[int] = mapped_column(Integer, server_default="365")
+    #: "Enforce single sign-on": since when members reach the organization only after signing in
+    #: through its provider (``app/sso/``); None: a password is enough.
+    sso_enforced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     #: The retention's default is read when first used, not returned by every insert.
     __mapper_args__ = {"eager_defaults": False}

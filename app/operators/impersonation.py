@@ -40,6 +40,7 @@ from flask_login import login_user, logout_user
 
 from app.auth.identity import organizations_of
 from app.auth.services import AUTH_TIME_KEY
+from app.auth.sso_session import IMPERSONATION_KEY
 from app.core import audit, page_cache
 from app.core.database import commit_now
 from app.core.tenancy import current_tenant_id, tenant_context
@@ -49,7 +50,7 @@ from app.models import User
 #: How long an impersonation lasts at most.
 DURATION = timedelta(minutes=30)
 #: The session key marking an impersonation: the operator's id and name, the end (epoch seconds).
-SESSION_KEY = "_impersonation"
+SESSION_KEY = IMPERSONATION_KEY
 #: Endpoints that change the person's credentials or account: refused while impersonating.
 REFUSED_ENDPOINTS = frozenset(
     {

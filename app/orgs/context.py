@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, g, make_response, render_template, request
 
+from app.auth import sso_session
 from app.auth.identity import MembershipSummary, signed_in
 from app.core.dates import format_datetime
 from app.core.tenancy import reset_request_tenant, set_request_tenant
@@ -42,7 +43,9 @@ def enter_organization(slug: str) -> None:
 
     Membership comes from the signed-in person's cached account (app/auth/identity.py),
     which any membership change expires at commit: no query on the way in. A member the
-    organization's two-factor policy keeps out gets the page that sends them to set it up.
+    organization's two-factor policy keeps out gets the page that sends them to set it up, and
+    one of an organization that enforces single sign-on, without a recent sign-in through its
+    provider, the page that sends them there.
     """
     account = signed_in()
     if account is None:
@@ -60,6 +63,9 @@ def enter_organization(slug: str) -> None:
         _while_deletion_waits(access)
     if two_factor_policy.blocked(account, access):
         page = render_template("orgs/two_factor_required.html", organization_name=access.name)
+        abort(make_response(page, 403))
+    if access.sso_enforced and not sso_session.admits(access.org_id):
+        page = render_template("sso/required.html", access=access, next_url=request.full_path)
         abort(make_response(page, 403))
     set_request_tenant(access.org_id)
     g.access = access

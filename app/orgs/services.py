@@ -54,6 +54,7 @@ RESERVED_SLUGS = frozenset(
         "reset",
         "settings",
         "signup",
+        "sso",
         "static",
         "status",
         "support",
