@@ -29,7 +29,7 @@ from app.core.security import verify_password
 from app.core.storage import file_store
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
-from app.models import HeldSlug, Membership, Organization, User
+from app.models import HeldSlug, Membership, Organization, User, VerifiedDomain
 from app.models.base import utcnow
 from app.orgs.services import owner_emails
 
@@ -119,6 +119,8 @@ def delete_organization(org_id: uuid.UUID) -> bool:
         deleted = _delete_rows(org_id)
     shutil.rmtree(file_store().path(f"t/{org_id}"), ignore_errors=True)
     with unscoped("deleting an organization whose deletion is due"):
+        # Its proven email domains are free again (the claim names the organization, not a tenant).
+        db.session.execute(delete(VerifiedDomain).where(VerifiedDomain.org_id == org_id))
         db.session.execute(delete(Organization).where(Organization.id == org_id))
         held = db.session.get(HeldSlug, slug) or HeldSlug(slug=slug)
         held.held_until = utcnow() + SLUG_HELD_FOR

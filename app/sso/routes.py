@@ -63,9 +63,16 @@ def start(slug):
         connection = signin.connection_for(org)
         if connection is None:
             abort(404)
-        return signin.begin(org, connection, next_url, trial=True)
+        return _begin(org, connection, next_url, trial=True)
     org, connection = _enabled_organization(slug)
-    return signin.begin(org, connection, next_url)
+    return _begin(org, connection, next_url)
+
+
+def _begin(org, connection, next_url, trial=False):
+    try:
+        return signin.begin(org, connection, next_url, trial)
+    except signin.SignInError as exc:
+        return render_template("sso/failed.html", organization=org, message=str(exc)), 502
 
 
 @bp.get("/<slug>/callback")

@@ -73,10 +73,17 @@ def connection_for(org: Organization) -> SsoConnection | None:
 
 
 def begin(org: Organization, connection: SsoConnection, next_url: str | None, trial: bool = False):
-    """The redirect to the provider's authorization page."""
+    """The redirect to the provider's authorization page (SignInError if the provider's discovery
+    document cannot be read)."""
     session[PENDING_KEY] = {"org": org.id.hex, "next": next_url, "trial": trial}
     client = clients.client_for(connection)
-    return client.authorize_redirect(public_url("sso.callback", slug=org.slug))
+    try:
+        return client.authorize_redirect(public_url("sso.callback", slug=org.slug))
+    except (AuthlibBaseError, requests.RequestException, ValueError, KeyError) as exc:
+        raise SignInError(
+            f"{org.name}'s identity provider could not be used ({_reason(exc)}). Try again later, "
+            "or log in with your password if your organization allows it."
+        ) from exc
 
 
 def finish(org: Organization, connection: SsoConnection) -> Outcome:
@@ -129,7 +136,7 @@ def _validated_claims(org: Organization, connection: SsoConnection) -> Claims:
 def _reason(exc: Exception) -> str:
     description = getattr(exc, "description", None) or getattr(exc, "error", None)
     if isinstance(exc, requests.RequestException):
-        return "the provider could not be reached"
+        return "no answer from the provider"
     return str(description or exc or type(exc).__name__).strip().rstrip(".")[:200]
 
 
