@@ -90,8 +90,8 @@ elif [ -z "$NPM" ] && ! oidc_installed && apt_install npm; then
   NPM=$(command -v npm || true)
 fi
 OIDC_PROBLEM=
-if [ -z "$NODE" ]; then
-  OIDC_PROBLEM="node not found (apt-get install nodejs npm)"
+if [ -z "$NODE" ] || ! command -v "$NODE" >/dev/null; then
+  OIDC_PROBLEM="node not found${NODE:+ at $NODE} (apt-get install nodejs npm)"
 elif ! "$NODE" -e 'const [major, minor] = process.versions.node.split(".").map(Number);
                    process.exit(major > 20 || (major === 20 && minor >= 19) ? 0 : 1)'; then
   OIDC_PROBLEM="oidc-provider needs Node.js 20.19 or later, $NODE is $("$NODE" --version 2>&1 || true)"

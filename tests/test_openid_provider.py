@@ -122,12 +122,12 @@ def test_discovery_names_the_issuer(openid_provider):
 def test_sign_in_gives_an_id_token_with_the_person(openid_provider):
     """A registered client signs a person in and the ID token names them, verified and for it."""
     client = openid_provider.register_client([REDIRECT_URI])
-    tokens, nonce = signed_in(openid_provider, client, "Ada.Lovelace@Example.com")
+    tokens, nonce = signed_in(openid_provider, client, "ada.lovelace@Example.com")
     claims = verified_claims(openid_provider, client, tokens["id_token"], nonce)
     assert claims["iss"] == openid_provider.issuer
     assert claims["aud"] == client.client_id
     assert claims["nonce"] == nonce
-    assert claims["sub"] == "Ada.Lovelace@Example.com"
+    assert claims["sub"] == "ada.lovelace@Example.com"
     assert claims["email"] == "ada.lovelace@example.com"
     assert claims["email_verified"] is True
     assert claims["name"] == "Ada.lovelace"
@@ -239,7 +239,8 @@ def callback_url():
 
 @pytest.mark.browser
 def test_browser_sign_in(openid_provider, page, callback_url):
-    """In Chromium, browser_sign_in() gets through the login and consent pages back to the client."""
+    """In Chromium, browser_sign_in() gets through the login and consent pages back to the client,
+    and through the consent page alone for another client once signed in."""
     client = openid_provider.register_client([callback_url])
     url = authorize_url(openid_provider, client, redirect_uri=callback_url)
     page.goto(url)
@@ -252,4 +253,9 @@ def test_browser_sign_in(openid_provider, page, callback_url):
     )
     assert status == 200, body
     assert verified_claims(openid_provider, client, body["id_token"], query_of(url)["nonce"])["name"] == "Gil"
+
+    other = openid_provider.register_client([callback_url])
+    page.goto(authorize_url(openid_provider, other, redirect_uri=callback_url))
+    openid_provider.browser_sign_in(page, "gil@example.com")
+    assert page.url.startswith(callback_url + "?code=")
     assert page.problems == []

@@ -187,6 +187,11 @@ async function testControls(ctx) {
 }
 
 provider.use(async (ctx, next) => {
+  // Browsers ask for one: an answer keeps a 404 out of their consoles.
+  if (ctx.path === '/favicon.ico') {
+    ctx.status = 204;
+    return;
+  }
   if (ctx.path.startsWith('/__test__/')) {
     await testControls(ctx);
     log(`${ctx.method} ${ctx.path} ${ctx.status}`);

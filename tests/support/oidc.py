@@ -67,15 +67,9 @@ class OpenIDProvider:
         self.node = node
         self.log_path = log_path
         self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.discovery_url = self.issuer + "/.well-known/openid-configuration"
         self.process: subprocess.Popen | None = None
-
-    @property
-    def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def discovery_url(self) -> str:
-        return self.issuer + "/.well-known/openid-configuration"
 
     def start(self, timeout: float = 30) -> None:
         """Start the provider and return once its discovery document answers."""
@@ -176,17 +170,19 @@ class OpenIDProvider:
         raise AssertionError(f"still at the provider after twelve steps: {page.url}")
 
     def browser_sign_in(self, page, login: str, password: str = PASSWORD) -> None:
-        """On a Playwright ``page`` showing the provider's login page: fill in the login and
-        password, submit, and confirm the consent page (when there is one); returns once the
-        browser has left the provider."""
-        assert self.owns(page.url), f"the page is not at the provider: {page.url}"
+        """In a Playwright ``page`` on its way to (or at) the provider's login page: fill in the
+        login and password, submit, and continue on the consent page; returns once the browser
+        has left the provider. A person already signed in at the provider in this browser gets
+        no login page (``login`` is not used then), and one who consented before no consent page."""
+        page.wait_for_url(self.owns)
         login_form = page.locator("form", has=page.locator("input[type=password]"))
-        typed = "input:not([type=hidden]):not([type=password]):not([type=submit]):not([type=checkbox])"
-        login_form.locator(typed).first.fill(login)
-        login_form.locator("input[type=password]").fill(password)
-        login_page = page.url
-        login_form.locator("[type=submit]").first.click()
-        page.wait_for_url(lambda url: url != login_page)
+        if login_form.count():
+            typed = "input:not([type=hidden]):not([type=password]):not([type=submit]):not([type=checkbox])"
+            login_form.locator(typed).first.fill(login)
+            login_form.locator("input[type=password]").fill(password)
+            login_page = page.url
+            login_form.locator("[type=submit]").first.click()
+            page.wait_for_url(lambda url: url != login_page)
         if self.owns(page.url):
             page.locator("form [type=submit]").first.click()
             page.wait_for_url(lambda url: not self.owns(url))
