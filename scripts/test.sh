@@ -77,6 +77,40 @@ if [ ! -x "$NGINX" ] || [ ! -x "$SUPERVISORD" ]; then
 fi
 export WORKLANE_NGINX="$NGINX" WORKLANE_SUPERVISORD="$SUPERVISORD"
 
+# Node.js for the OpenID Provider of the single sign-on tests: oidc-provider from the npm
+# registry, pinned in tests/oidc/package-lock.json, installed into tests/oidc/node_modules
+# (again when the lock file is newer).
+OIDC_DIR=tests/oidc
+oidc_installed() { [ -d "$OIDC_DIR/node_modules" ] && [ ! "$OIDC_DIR/package-lock.json" -nt "$OIDC_DIR/node_modules" ]; }
+NODE=${WORKLANE_OIDC_NODE:-$(command -v node || true)}
+NPM=$(command -v npm || true)
+if [ -z "$NODE" ] && apt_install nodejs npm; then
+  NODE=$(command -v node || true) NPM=$(command -v npm || true)
+elif [ -z "$NPM" ] && ! oidc_installed && apt_install npm; then
+  NPM=$(command -v npm || true)
+fi
+OIDC_PROBLEM=
+if [ -z "$NODE" ] || ! command -v "$NODE" >/dev/null; then
+  OIDC_PROBLEM="node not found${NODE:+ at $NODE} (apt-get install nodejs npm)"
+elif ! "$NODE" -e 'const [major, minor] = process.versions.node.split(".").map(Number);
+                   process.exit(major > 20 || (major === 20 && minor >= 19) ? 0 : 1)'; then
+  OIDC_PROBLEM="oidc-provider needs Node.js 20.19 or later, $NODE is $("$NODE" --version 2>&1 || true)"
+elif ! oidc_installed; then
+  if [ -z "$NPM" ]; then
+    OIDC_PROBLEM="npm not found (apt-get install npm)"
+  else
+    say "npm ci --prefix $OIDC_DIR (oidc-provider, for the single sign-on tests)"
+    "$NPM" ci --prefix "$OIDC_DIR" --no-audit --no-fund --loglevel=error >/dev/null \
+      || { rm -rf "$OIDC_DIR/node_modules"; OIDC_PROBLEM="npm ci --prefix $OIDC_DIR failed"; }
+  fi
+fi
+if [ -n "$OIDC_PROBLEM" ]; then
+  if [ "${CI:-}" = true ]; then echo "$OIDC_PROBLEM: the OpenID Provider is required in CI" >&2; exit 1; fi
+  say "$OIDC_PROBLEM: single sign-on tests will be skipped"
+  NODE=
+fi
+export WORKLANE_OIDC_NODE="$NODE"
+
 # --- throw-away servers ---------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/worklane-test.XXXXXX")
 chmod 755 "$WORK"

@@ -42,7 +42,7 @@ from app.core.tenancy import unscoped
 from app.extensions import cache, db, limiter, redis_connections
 from tests.support.workers import RUN_MARKER, poll, stop_process, worklane_processes
 
-pytest_plugins = ["tests.accounts", "tests.sqlcapture"]
+pytest_plugins = ["tests.accounts", "tests.sqlcapture", "tests.support.oidc_fixtures"]
 
 DATABASE_KIND = os.environ.get("WORKLANE_TEST_DATABASE", "postgres")
 #: The test database through PgBouncer in transaction mode (unset: no pooler in front).
