@@ -33,6 +33,7 @@ PEOPLE = {
     "bert@example.com": "Bert Beta",
     "ann@example.com": "Ann Owner",
     "bob@example.com": "Bob Owner",
+    "grace@acme.example": "Grace Hopper",  # at a domain an organization proves (single sign-on)
 }
 
 PROJECT_NAMES = {"WEB": "Website", "API": "Public API"}

@@ -254,7 +254,7 @@ def test_enforced_sso_keeps_out_a_password_only_member_for_a_day_at_a_time(
 @pytest.mark.parametrize(
     ("mode", "reason"),
     [
-        ("wrong_audience", "aud"),
+        ("wrong_audience", "azp"),  # an audience without the client: its authorized party must be the client
         ("expired", "expired"),
         ("bad_signature", "signature"),
         ("wrong_nonce", "nonce"),

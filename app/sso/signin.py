@@ -109,6 +109,7 @@ def finish(org: Organization, connection: SsoConnection) -> Outcome:
             if user is None:
                 return Outcome(link_sent_to=claims.email)
         audit.record("sso.signed_in", target=user, actor=user, subject=claims.subject)
+        db.session.flush()  # as the organization: its rows are written in its context
     return Outcome(user=user, next_url=pending.get("next"))
 
 
@@ -264,4 +265,5 @@ def link(request: LinkRequest) -> User:
             audit.record("sso.provisioned", target=user, actor=user, role=connection.default_role)
         _link(connection, claims, user)
         audit.record("sso.linked", target=user, actor=user, subject=claims.subject)
+        db.session.flush()
     return user

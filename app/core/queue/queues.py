@@ -202,13 +202,17 @@ def _check_plain(value, where: str) -> None:
 
 
 def _acting_user_id() -> str | None:
+    """The signed-in person of this request, without loading them: a job queued once the
+    request's transaction has committed (mail written to the outbox) cannot query."""
     if not has_request_context():
         return None
-    from flask_login import current_user
+    from flask import g, session
 
-    if getattr(current_user, "is_authenticated", False):
-        return str(current_user.id)
-    return None
+    user = g.get("_login_user")  # Flask-Login's, once loaded
+    if user is not None:
+        return str(user.id) if getattr(user, "is_authenticated", False) else None
+    identity = session.get("_user_id")  # "<user id>:<session epoch>"
+    return identity.partition(":")[0] or None if identity else None
 
 
 def enqueue(
