@@ -23,7 +23,7 @@ def _read_with_session(identity: str):
     except (AttributeError, ValueError):
         return None
     groups = [cache.memoized_for_user_keys(user_id, _TOPIC, "account")]
-    page = page_cache.page_keys_for(request, user_id)
+    page = page_cache.page_keys_for(request._get_current_object(), user_id)
     if page:
         groups.append(page)
     return cache.read_along(*groups)

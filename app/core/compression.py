@@ -264,7 +264,7 @@ def kept_response(kept: tuple, slot: str, token: str) -> Response:
     if token != kept_token:
         chunks = None if gzipped is None else tuple(memoryview(gzipped)[a:b] for a, b in places)
         return token_page(kept_html(kept, slot), slot, chunks, token)
-    response = current_app.response_class(body, mimetype="text/html")
+    response = current_app._get_current_object().response_class(body, mimetype="text/html")
     if gzipped is not None:
         response.spliceable = (None, None, response.response[0], gzipped)
     return response
@@ -288,7 +288,7 @@ def _spliced_gzip(response: Response) -> bytes | None:
         isinstance(response.response, list) and len(response.response) == 1 and response.response[0] is body
     ):
         return None  # the body was replaced after the page was made
-    accepted = request.headers.get("Accept-Encoding", "")
+    accepted = request._get_current_object().headers.get("Accept-Encoding", "")
     if response.status_code != 200 or _choose_algorithm(("gzip",), accepted) != "gzip":
         return None
     return gzipped if gzipped is not None else _gzip_body(chunks, filled, body)
