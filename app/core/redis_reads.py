@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ResponseError
+from redis.utils import HIREDIS_AVAILABLE
+
+if HIREDIS_AVAILABLE:
+    from hiredis import pack_command
 
 
 def read_together(client, *commands: tuple) -> list[Any]:
@@ -26,7 +31,7 @@ def read_together(client, *commands: tuple) -> list[Any]:
     callbacks = client.response_callbacks
     connection = pool.get_connection()
     try:
-        connection.send_packed_command(connection.pack_commands(commands))
+        connection.send_packed_command(_packed(connection, commands))
         replies, error = [], None
         for command in commands:
             try:
@@ -45,3 +50,11 @@ def read_together(client, *commands: tuple) -> list[Any]:
     if error is not None:
         raise error
     return replies
+
+
+def _packed(connection, commands: tuple[tuple, ...]) -> list[bytes]:
+    """``commands`` in the Redis protocol, as the connection packs them: by hiredis, as its packer
+    does for a command named by one word, without the packer's checks of each argument."""
+    if HIREDIS_AVAILABLE and type(connection._command_packer) is HiredisRespSerializer:
+        return [b"".join([pack_command(command) for command in commands])]
+    return connection.pack_commands(commands)
