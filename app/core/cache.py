@@ -60,7 +60,10 @@ def topic_key_in(tenant_id, topic: str, *parts: Any) -> str:
     return tenant_key_in(tenant_id, "version", ".".join([topic, *map(str, parts)]))
 
 
+@functools.lru_cache(maxsize=4096)
 def user_topic_key(user_id, topic: str) -> str:
+    """The version key of a person's topic (made once per person and topic: every request of a
+    signed-in person reads their account's)."""
     return user_key(user_id, "version", topic)
 
 
@@ -230,13 +233,15 @@ def _read_earlier(keys: list[str]) -> list[Any] | None:
     return earlier.pop(tuple(keys), None) if earlier else None
 
 
-def memoized_for_user_keys(user_id, topic: str, name: str) -> list[str]:
-    """The keys ``memoize_for_user`` reads, in its order: the topic's version, then the value."""
-    return [user_key(user_id, "version", topic), user_key(user_id, name)]
+@functools.lru_cache(maxsize=4096)
+def memoized_for_user_keys(user_id, topic: str, name: str) -> tuple[str, str]:
+    """The keys ``memoize_for_user`` reads, in its order: the topic's version, then the value (made
+    once per person, topic and name: every request of a signed-in person reads their account)."""
+    return (user_topic_key(user_id, topic), user_key(user_id, name))
 
 
 def user_version(user_id, topic: str) -> int:
-    key = user_key(user_id, "version", topic)
+    key = user_topic_key(user_id, topic)
     known = _request_memo()
     if key not in known:
         known[key] = int(_get_many([key])[0] or 0)
