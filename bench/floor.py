@@ -227,24 +227,24 @@ def profile(app, environ: dict, rounds: int, output: Path) -> dict:
 
 
 def count_round_trips(app, environ: dict) -> dict:
-    """Redis commands sent (per pipeline: one round trip) and SQL statements of one request."""
-    from redis.client import Pipeline, Redis
+    """Redis commands sent (several in one write, a pipeline's or ``read_together``'s: one round
+    trip) and SQL statements of one request."""
+    import re
+
+    from redis.connection import AbstractConnection
     from sqlalchemy import event
 
     from app.extensions import db
 
     trips: list[str] = []
-    original_execute = Redis.execute_command
-    original_pipeline = Pipeline.execute
+    original_send = AbstractConnection.send_packed_command
+    command_name = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
 
-    def counting_execute(self, *args, **options):
-        if not isinstance(self, Pipeline):
-            trips.append(str(args[0]))
-        return original_execute(self, *args, **options)
-
-    def counting_pipeline(self, *args, **kwargs):
-        trips.append("pipeline:" + ",".join(str(c[0][0]) for c in self.command_stack))
-        return original_pipeline(self, *args, **kwargs)
+    def counting_send(self, command, check_health=True):
+        data = command if isinstance(command, bytes) else b"".join(command)
+        names = [name.decode().upper() for name in command_name.findall(data)]
+        trips.append(names[0] if len(names) == 1 else "pipeline:" + ",".join(names))
+        return original_send(self, command, check_health=check_health)
 
     statements: list[str] = []
 
@@ -254,11 +254,11 @@ def count_round_trips(app, environ: dict) -> dict:
     with app.app_context():
         engine = db.engine
     event.listen(engine, "before_cursor_execute", on_statement)
-    Redis.execute_command, Pipeline.execute = counting_execute, counting_pipeline
+    AbstractConnection.send_packed_command = counting_send
     try:
         call(app, environ)
     finally:
-        Redis.execute_command, Pipeline.execute = original_execute, original_pipeline
+        AbstractConnection.send_packed_command = original_send
         event.remove(engine, "before_cursor_execute", on_statement)
     return {"redis": trips, "sql": len(statements)}
 

@@ -32,7 +32,7 @@ from flask_compress import Compress
 from flask_compress.flask_compress import _choose_algorithm
 from werkzeug.wrappers import Response
 
-from app.core.headers import vary_on
+from app.core.headers import vary_naming, vary_on
 
 
 class SizedCompress(Compress):
@@ -59,14 +59,22 @@ class SizedCompress(Compress):
         """``response`` with ``body``, its content already encoded with ``algorithm``."""
         response.direct_passthrough = False
         response.set_data(body)
-        response.headers["Content-Encoding"] = algorithm
+        headers = response.headers
+        # The headers read once: each read or write by name walks them all.
+        present: dict[str, str] = {}
+        for name, value in headers:
+            present.setdefault(name.lower(), value)
+        _put(headers, present, "Content-Encoding", algorithm)
         # What Flask-Compress does to a body already encoded: Vary, and nothing else. The ETag is
         # marked with the encoding, as it does for the bodies it compresses.
-        vary_on(response.headers, "Accept-Encoding")
-        etag, weak = response.get_etag()
+        vary = present.get("vary")
+        vary = "Accept-Encoding" if not vary else vary_naming(vary, "Accept-Encoding")
+        if vary is not None:
+            _put(headers, present, "Vary", vary)
+        etag, weak = response.get_etag() if "etag" in present else (None, None)
         if etag and not weak:
             response.set_etag(f"{etag}:{algorithm}", weak=False)
-        conditional = etag or "Last-Modified" in response.headers  # else nothing could match
+        conditional = etag or "last-modified" in present  # else nothing could match
         if (
             conditional
             and current_app.config["COMPRESS_EVALUATE_CONDITIONAL_REQUEST"]
@@ -92,6 +100,15 @@ class SizedCompress(Compress):
 
     def _compressible(self, response: Response) -> bool:
         return response.mimetype in self.compress_mimetypes_set and 200 <= response.status_code < 300
+
+
+def _put(headers, present: dict[str, str], name: str, value: str) -> None:
+    """``headers[name] = value``, given the headers ``present`` (lowercased names): a header not
+    there yet is added without walking the others."""
+    if name.lower() in present:
+        headers[name] = value
+    else:
+        headers.add(name, value)
 
 
 def _compress_large(data: bytes, algorithm: str) -> bytes:
@@ -264,7 +281,7 @@ def kept_response(kept: tuple, slot: str, token: str) -> Response:
     if token != kept_token:
         chunks = None if gzipped is None else tuple(memoryview(gzipped)[a:b] for a, b in places)
         return token_page(kept_html(kept, slot), slot, chunks, token)
-    response = current_app.response_class(body, mimetype="text/html")
+    response = current_app._get_current_object().response_class(body, mimetype="text/html")
     if gzipped is not None:
         response.spliceable = (None, None, response.response[0], gzipped)
     return response
@@ -288,7 +305,7 @@ def _spliced_gzip(response: Response) -> bytes | None:
         isinstance(response.response, list) and len(response.response) == 1 and response.response[0] is body
     ):
         return None  # the body was replaced after the page was made
-    accepted = request.headers.get("Accept-Encoding", "")
+    accepted = request._get_current_object().headers.get("Accept-Encoding", "")
     if response.status_code != 200 or _choose_algorithm(("gzip",), accepted) != "gzip":
         return None
     return gzipped if gzipped is not None else _gzip_body(chunks, filled, body)

@@ -26,10 +26,11 @@ def csrf_token() -> str:
     token = request_globals.get(CSRF_KEY)
     if token:
         return token
-    if current_app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
+    app = current_app._get_current_object()  # each read through a proxy costs about 1 µs
+    if app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
         return generate_csrf()  # a time-limited token must carry its own time
-    secret = session.get(CSRF_KEY)
-    key = (current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, secret)
+    secret = session._get_current_object().get(CSRF_KEY)
+    key = (app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key, secret)
     token = _signed.get(key) if secret else None
     if token is None:
         token = generate_csrf()  # draws the secret of a visitor who has none yet

@@ -9,5 +9,13 @@ def vary_on(headers, name: str) -> None:
     vary = headers.get("Vary")
     if not vary:
         headers["Vary"] = name
-    elif name.lower() not in [part.strip().lower() for part in vary.split(",")]:
-        headers["Vary"] = f"{vary}, {name}"
+    elif (named := vary_naming(vary, name)) is not None:
+        headers["Vary"] = named
+
+
+def vary_naming(vary: str, name: str) -> str | None:
+    """The non-empty Vary header ``vary`` with the request header ``name`` added, or None when
+    it names it already."""
+    if name.lower() in [part.strip().lower() for part in vary.split(",")]:
+        return None
+    return f"{vary}, {name}"

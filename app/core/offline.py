@@ -50,6 +50,6 @@ def register_offline(app: Flask) -> None:
             return response
         current = session._get_current_object()
         if getattr(current, "logged_in", False) and current.sid:
-            tag = _tagged(current_app.secret_key, current.sid)
+            tag = _tagged(app.secret_key, current.sid)
             response.headers[HEADER] = f"tag={tag}; max-age={idle_seconds}"
         return response

@@ -44,7 +44,7 @@ def bypass() -> None:
 def bypassed() -> bool:
     from flask import g
 
-    return g.get(_BYPASSED, False)
+    return g._get_current_object().get(_BYPASSED, False)
 
 
 #: Where a request keeps the digest of its URL for ``page_key`` (asked for twice a request).

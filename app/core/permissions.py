@@ -60,7 +60,9 @@ def role_can(role: str | None, permission: str) -> bool:
 
 def can(permission: str) -> bool:
     """Whether the current member may do this (False outside an organization)."""
-    access = g.get("access")  # set by app.orgs.context for organization pages
+    # set by app.orgs.context for organization pages; the proxy resolved first (a read through it
+    # costs about 1 µs)
+    access = g._get_current_object().get("access")
     return access is not None and role_can(access.role, permission)
 
 

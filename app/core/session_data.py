@@ -88,8 +88,7 @@ class Session(CallbackDict, SessionMixin):
         if self.logged_in and self.sid:
             sid, secret = self._csrf_of
             if sid != self.sid:  # read several times a request; new with each session id
-                message = f"worklane.csrf:{self.sid}".encode()
-                secret = hmac.new(self._secret_key.encode(), message, hashlib.sha256).hexdigest()
+                secret = _csrf_secret_of(self._secret_key, self.sid)
                 self._csrf_of = (self.sid, secret)
             return secret
         return self.csrf_cookie
@@ -127,6 +126,24 @@ class Session(CallbackDict, SessionMixin):
                 self.csrf_cookie, self.csrf_cookie_changed = str(value), True
             return
         super().__setitem__(key, value)
+
+
+#: The CSRF secrets of logged-in sessions this process computed, by secret key and session id (at
+#: most ``_KEPT_SECRETS``, then it starts afresh): a session's every page reads its secret.
+_CSRF_SECRETS: dict[tuple[str, str], str] = {}
+_KEPT_SECRETS = 10_000
+
+
+def _csrf_secret_of(secret_key: str, sid: str) -> str:
+    """The CSRF secret of the logged-in session ``sid``: an HMAC of its id, computed once per process."""
+    secret = _CSRF_SECRETS.get((secret_key, sid))
+    if secret is None:
+        message = f"worklane.csrf:{sid}".encode()
+        secret = hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
+        if len(_CSRF_SECRETS) >= _KEPT_SECRETS:
+            _CSRF_SECRETS.clear()
+        _CSRF_SECRETS[(secret_key, sid)] = secret
+    return secret
 
 
 class RecentSessions:

@@ -47,6 +47,7 @@ from flask import Flask, session
 from redis.exceptions import RedisError, ResponseError
 
 from app.core.headers import vary_on
+from app.core.redis_reads import read_together
 from app.core.session_cookies import CookieSessions
 from app.core.session_data import (
     CSRF_KEY,
@@ -176,10 +177,7 @@ class WorklaneSessionInterface(CookieSessions):
         if along is None:
             return self.client.hgetall(self._store_key(sid)), None
         guess, keys, take = along
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(self._store_key(sid))
-        pipe.mget(keys)
-        fields, values = pipe.execute()
+        fields, values = read_together(self.client, ("HGETALL", self._store_key(sid)), ("MGET", *keys))
         right = fields.get(USER_KEY.encode()) == guess
         return fields, (lambda: take(values)) if right else None
 
