@@ -79,3 +79,33 @@ def test_a_value_under_a_removed_key_is_refused(app, db_session, keys):
     keys(Fernet.generate_key().decode())
     with app.app_context(), pytest.raises(InvalidToken):
         _read(db_session, user_id)
+
+
+def test_rotation_reaches_each_organizations_single_sign_on_secret(app, db_session, keys):
+    """The client secrets of single sign-on, in a tenant table, are re-encrypted too, organization
+    by organization: after rotation each reads under the new key alone."""
+    from app.core.tenancy import tenant_context
+    from app.models import SsoConnection
+    from tests.factories import make_acme, make_beta
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    keys(old)
+    with app.app_context():
+        teams = {"acme": make_acme().id, "beta": make_beta().id}
+        for slug, org_id in teams.items():
+            with tenant_context(org_id):
+                db_session.add(
+                    SsoConnection(issuer=f"https://{slug}.example", client_id="c", client_secret=slug)
+                )
+                db_session.flush()
+        db_session.commit()
+    keys(new, old)
+    result = app.test_cli_runner().invoke(args=["secrets", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert "sso_connections.client_secret: 2 re-encrypted" in result.output
+    keys(new)
+    with app.app_context():
+        db_session.expire_all()
+        for slug, org_id in teams.items():
+            with tenant_context(org_id):
+                assert db_session.scalar(select(SsoConnection.client_secret)) == slug

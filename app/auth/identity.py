@@ -31,7 +31,7 @@ from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from app.core import cache, cache_topics, page_cache
+from app.core import audit, cache, cache_topics, page_cache
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Membership, Organization, TwoFactor, User
@@ -81,6 +81,17 @@ def own_organizations(user_id: uuid.UUID, membership_column) -> Select:
         .where(Membership.user_id == user_id)
         .order_by(func.lower(Organization.name))
     )
+
+
+def record_in_organizations(person: User, action: str, actor: User | None = None, **data) -> None:
+    """Record ``action`` about ``person`` in the audit log of each organization they belong to
+    (each has its own log), as ``actor`` (default: the person). Their organizations come from
+    their cached account; the logs are taken in a fixed order, so two such records never wait
+    on each other in a circle."""
+    for org_id in sorted(access.org_id for access in organizations_of(person.id)):
+        with tenant_context(org_id):
+            audit.record(action, target=person, actor=actor or person, **data)
+            db.session.flush()  # as the organization: its row-level security checks the entry
 
 
 def memberships_of(user_id: uuid.UUID) -> list[MembershipSummary]:

@@ -12,9 +12,9 @@ from flask_login import login_user, logout_user
 from sqlalchemy import select
 
 from app.auth import devices
-from app.auth.identity import organizations_of
+from app.auth.identity import organizations_of, record_in_organizations
 from app.auth.passwords import hash_new_password
-from app.core import audit, edits
+from app.core import edits
 from app.core.database import commit_now
 from app.core.dates import is_time_zone, time_zone_or_default
 from app.core.mail import public_url, send_email
@@ -27,7 +27,6 @@ from app.core.security import (
     read_token,
     verify_password,
 )
-from app.core.tenancy import tenant_context
 from app.core.web import duration_text
 from app.extensions import db
 from app.models import Organization, User
@@ -138,14 +137,8 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def audit_sign_in(user: User, succeeded: bool) -> None:
-    """Record a sign-in, or a failed one, in the audit log of each of the person's organizations
-    (each has its own log). Their organizations come from their cached account; the logs are
-    locked in a fixed order, so two sign-ins never wait on each other in a circle."""
-    action = "auth.signed_in" if succeeded else "auth.sign_in_failed"
-    for org_id in sorted(access.org_id for access in organizations_of(user.id)):
-        with tenant_context(org_id):
-            audit.record(action, actor=user, target=user)
-            db.session.flush()  # as the organization: its row-level security checks the entry
+    """Record a sign-in, or a failed one, in the audit log of each of the person's organizations."""
+    record_in_organizations(user, "auth.signed_in" if succeeded else "auth.sign_in_failed")
 
 
 def audit_failed_sign_in(email: str) -> None:

@@ -32,10 +32,8 @@ from flask import session
 from markupsafe import Markup
 from sqlalchemy import delete, select
 
-from app.auth.identity import memberships_of
-from app.core import audit
+from app.auth.identity import record_in_organizations
 from app.core.security import verify_password
-from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import RecoveryCode, TwoFactor, User
 from app.models.base import utcnow
@@ -107,7 +105,7 @@ def confirm_enrolment(user: User, code: str) -> list[str]:
         raise TwoFactorError(WRONG_CODE)
     two_factor.confirmed_at = utcnow()
     codes = _new_recovery_codes(user.id)
-    _record_in_organizations("two_factor.enabled", user)
+    record_in_organizations(user, "two_factor.enabled")
     return codes
 
 
@@ -197,7 +195,7 @@ def regenerate_recovery_codes(user: User, password: str) -> list[str]:
     if not is_enabled(user.id):
         raise TwoFactorError("Two-factor authentication is off.")
     codes = _new_recovery_codes(user.id)
-    _record_in_organizations("two_factor.recovery_codes_regenerated", user)
+    record_in_organizations(user, "two_factor.recovery_codes_regenerated")
     return codes
 
 
@@ -209,15 +207,7 @@ def disable(user: User, password: str, code: str) -> None:
         raise TwoFactorError(WRONG_CODE)
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     db.session.delete(of(user.id))
-    _record_in_organizations("two_factor.disabled", user)
-
-
-def _record_in_organizations(action: str, user: User) -> None:
-    """A person's own change, recorded in the audit log of each organization they belong to."""
-    for access in memberships_of(user.id):
-        with tenant_context(access.org_id):
-            audit.record(action, target=user, actor=user)
-            db.session.flush()
+    record_in_organizations(user, "two_factor.disabled")
 
 
 # --- the sign-in's second step ----------------------------------------------------------------

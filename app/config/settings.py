@@ -164,6 +164,9 @@ class AccountSettings:
     #: Codes typed at the sign-in's second step (two-factor): only wrong ones count.
     TWO_FACTOR_LIMIT_PER_IP = "20 per 10 minutes"
     TWO_FACTOR_LIMIT_PER_ACCOUNT = "8 per 10 minutes"
+    #: Sign-ins started through an organization's provider, and its answers, from one address (an
+    #: office's people arrive together through one address; the provider checks the passwords).
+    SSO_LIMIT_PER_IP = "120 per 10 minutes"
     RESET_LIMIT_PER_IP = "10 per hour"
     RESET_LIMIT_PER_ACCOUNT = "3 per hour"
     SIGNUP_LIMIT_PER_IP = "10 per hour"

@@ -38,12 +38,12 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 
-from app.auth.identity import organizations_of
+from app.auth.identity import record_in_organizations
 from app.auth.services import AUTH_TIME_KEY
 from app.auth.sso_session import IMPERSONATION_KEY
 from app.core import audit, page_cache
 from app.core.database import commit_now
-from app.core.tenancy import current_tenant_id, tenant_context
+from app.core.tenancy import current_tenant_id
 from app.extensions import db
 from app.models import User
 
@@ -79,10 +79,7 @@ def current() -> dict | None:
 
 def _record_everywhere(action: str, operator_id, person: User, **data) -> None:
     operator = db.session.get(User, uuid.UUID(str(operator_id)))
-    for access in organizations_of(person.id):  # their cached account's, as a sign-in records
-        with tenant_context(access.org_id):
-            audit.record(action, target=person, actor=operator, person=person.email, **data)
-            db.session.flush()
+    record_in_organizations(person, action, actor=operator, person=person.email, **data)
 
 
 def start(operator: User, person: User, reason: str, is_operator) -> None:

@@ -52,7 +52,7 @@ def start_page():
 
 
 @bp.get("/<slug>/start")
-@limiter.limit(config_limit("LOGIN_LIMIT_PER_IP"), key_func=source)
+@limiter.limit(config_limit("SSO_LIMIT_PER_IP"), key_func=source)
 def start(slug):
     next_url = safe_next(request.args.get("next"))
     if request.args.get("trial"):
@@ -76,7 +76,7 @@ def _begin(org, connection, next_url, trial=False):
 
 
 @bp.get("/<slug>/callback")
-@limiter.limit(config_limit("LOGIN_LIMIT_PER_IP"), key_func=source)
+@limiter.limit(config_limit("SSO_LIMIT_PER_IP"), key_func=source)
 def callback(slug):
     org = signin.organization_by_slug(slug)
     connection = signin.connection_for(org) if org is not None else None
