@@ -211,9 +211,11 @@ def test_continue_with_sso_finds_the_organization_by_email_domain_or_address(app
         db_session.flush()
     db_session.commit()
     by_email = post_form(client, "/sso", **{"address": "Someone@ACME.example"})
-    assert by_email.status_code == 303 and by_email.headers["Location"].startswith("/sso/acme/start")
+    assert by_email.status_code == 200 and 'content="0; url=/sso/acme/start' in by_email.get_data(
+        as_text=True
+    )
     by_slug = post_form(client, "/sso", **{"address": "acme"})
-    assert by_slug.headers["Location"].startswith("/sso/acme/start")
+    assert 'href="/sso/acme/start' in by_slug.get_data(as_text=True)
     unknown = post_form(client, "/sso", **{"address": "someone@elsewhere.example"})
     assert unknown.status_code == 422 and "No organization signs in with single sign-on" in unknown.get_data(
         as_text=True

@@ -83,7 +83,7 @@ def own_organizations(user_id: uuid.UUID, membership_column) -> Select:
     )
 
 
-def record_in_organizations(person: User, action: str, actor: User | None = None, **data) -> None:
+def record_in_organizations(person: User, action: str, /, actor: User | None = None, **data) -> None:
     """Record ``action`` about ``person`` in the audit log of each organization they belong to
     (each has its own log), as ``actor`` (default: the person). Their organizations come from
     their cached account; the logs are taken in a fixed order, so two such records never wait

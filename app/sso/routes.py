@@ -16,7 +16,7 @@ from app.core.ratelimits import config_limit, source
 from app.core.security import InvalidToken, verify_password
 from app.core.tenancy import tenant_context
 from app.core.web import safe_next
-from app.extensions import limiter
+from app.extensions import db, limiter
 from app.sso import bp, domains, signin
 from app.sso.forms import BreakGlassForm, StartForm
 
@@ -41,8 +41,10 @@ def start_page():
             org = signin.organization_by_slug(address.strip("/"))
         connection = signin.connection_for(org) if org is not None else None
         if connection is not None and connection.enabled_at is not None:
-            next_url = safe_next(request.args.get("next"))
-            return redirect(url_for("sso.start", slug=org.slug, next=next_url), 303)
+            # A page that moves on by itself, not a redirect: the provider is another origin, and
+            # browsers hold a form's whole chain of redirects to the policy's form-action 'self'.
+            start_url = url_for("sso.start", slug=org.slug, next=safe_next(request.args.get("next")))
+            return render_template("sso/continue.html", organization=org, start_url=start_url)
         form.address.errors.append(
             "No organization signs in with single sign-on at that address. "
             "Check it, or log in with your password."
@@ -146,6 +148,7 @@ def break_glass(slug):
         else:
             with tenant_context(access.org_id):
                 audit.record("sso.break_glass", target=current_user, reason=form.reason.data.strip())
+                db.session.flush()  # as the organization: its row-level security checks the entry
             sso_session.mark_break_glass(access.org_id)
             flash(
                 f"You are in {access.name} without its provider for the next hour. "

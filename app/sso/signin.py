@@ -122,6 +122,7 @@ def _validated_claims(org: Organization, connection: SsoConnection) -> Claims:
         reason = _reason(exc)
         with tenant_context(org.id):
             audit.record("sso.sign_in_failed", target=org, actor=None, reason=reason)
+            db.session.flush()  # as the organization: its row-level security checks the entry
         raise SignInError(f"The sign-in through {org.name}'s provider was refused: {reason}.") from exc
     info = token.get("userinfo")
     if not info:
@@ -215,6 +216,7 @@ def _mail_link(org: Organization, connection: SsoConnection, claims: Claims, use
         link_url=public_url("sso.link", token=token),
     )
     audit.record("sso.link_requested", target=user, actor=user, subject=claims.subject)
+    db.session.flush()
 
 
 @dataclass(frozen=True)
