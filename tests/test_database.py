@@ -16,6 +16,7 @@ from app.core.queue.queues import enqueue
 from app.core.tenancy import unscoped
 from app.extensions import db
 from app.models import Task, User
+from app.models.base import utcnow
 from tests.accounts import login, make_org, make_user
 from tests.conftest import DATABASE_KIND
 from tests.support.workers import WorkerProcess, wait_for
@@ -240,3 +241,31 @@ def test_a_get_that_writes_flashes_its_message_once(app, committed_db):
     verify, _change = _mail_link_urls(app)
     page = app.test_client().get(verify, follow_redirects=True).get_data(as_text=True)
     assert page.count("Your email address is confirmed") == 1
+
+
+def test_a_get_run_again_as_a_writer_starts_from_the_session_it_found(make_app, test_env, committed_db):
+    """A GET that changes the session and then writes runs twice on SQLite: the second run sees
+    the session as the request brought it, not as the first run left it (a sign-in's state taken
+    out of it by the first run made the second refuse the sign-in)."""
+    from flask import session
+
+    from app.models import HeldSlug
+
+    extra = make_app(test_env)
+
+    def take_then_write():
+        taken = session.pop("pending", None)
+        session["runs"] = session.get("runs", 0) + 1
+        db.session.add(HeldSlug(slug=f"held-{session['runs']}", held_until=utcnow()))
+        db.session.flush()
+        return f"taken={taken} runs={session['runs']}"
+
+    def put():
+        session["pending"] = "state"
+        return "put"
+
+    extra.add_url_rule("/test-session/put", "test_put", put)
+    extra.add_url_rule("/test-session/take", "test_take", take_then_write)
+    client = extra.test_client()
+    client.get("/test-session/put")
+    assert client.get("/test-session/take").get_data(as_text=True) == "taken=state runs=1"

@@ -99,6 +99,18 @@ def reading_request() -> bool:
     )
 
 
+def write_from_the_start() -> None:
+    """Make this GET a writer now, before its view reads anything: for a view that, before its
+    first write, does what cannot be done twice (a provider's single-use code exchanged), which
+    ``register_writer_restarts`` would otherwise run again on SQLite. A reader's transaction
+    already begun (by the request's own checks) is ended first, so the next begins as a writer."""
+    from flask import g
+
+    if not g.get("run_as_writer", False):
+        g.run_as_writer = True
+        _db().session.rollback()
+
+
 def restartable_view() -> bool:
     """A GET view being dispatched, which ``register_writer_restarts`` can run again."""
     from flask import g, has_request_context
@@ -114,6 +126,15 @@ def _db():
     return current_app.extensions["sqlalchemy"]
 
 
+def _copied(value):
+    """A session value as it was: lists and dicts copied, so changes made in place show."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
 def register_writer_restarts(app) -> None:
     """A GET view that writes on SQLite is rolled back at its first write and run again as a writer.
 
@@ -122,7 +143,8 @@ def register_writer_restarts(app) -> None:
     run wrote nothing (its transaction is rolled back before the first write reached the
     database); what it did besides the database before that write is done again, so such
     views write first (a task row before its job is queued, an audit record before the file
-    is sent); the messages it flashed are taken back. On PostgreSQL, only a page view that reads
+    is sent); what it changed in the session (the messages it flashed, a sign-in's state it
+    took out) is taken back. On PostgreSQL, only a page view that reads
     from a replica is ever run again, on the primary (``app.core.replica``).
     """
     dispatch = app.dispatch_request
@@ -131,17 +153,19 @@ def register_writer_restarts(app) -> None:
         from flask import g, session
 
         g.restartable_view = True
-        # The messages the first run flashes are flashed again by the second: keep them once.
-        flashed = list(dict.get(session._get_current_object(), "_flashes", ()))  # not marked accessed
+        # The second run starts from the session as the first found it: what the first changed
+        # (a flashed message, a sign-in's state taken out of it) is taken back, as its writes are.
+        current = session._get_current_object()
+        before = {key: _copied(value) for key, value in dict.items(current)}  # not marked accessed
+        flags = (current.modified, current.accessed)
         try:
             return dispatch()
         except ReadingRequestWrites:
             _db().session.rollback()
-            if session.get("_flashes", []) != flashed:
-                if flashed:
-                    session["_flashes"] = flashed
-                else:
-                    session.pop("_flashes", None)
+            if dict(dict.items(current)) != before:
+                dict.clear(current)
+                dict.update(current, before)
+                current.modified, current.accessed = flags
             g.run_as_writer = True
             return dispatch()
 

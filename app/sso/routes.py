@@ -10,7 +10,7 @@ from app.auth import services as accounts
 from app.auth import sso_session, two_factor
 from app.auth.identity import signed_in
 from app.core import audit
-from app.core.database import commit_now
+from app.core.database import commit_now, write_from_the_start
 from app.core.permissions import OWNER, role_can
 from app.core.ratelimits import config_limit, source
 from app.core.security import InvalidToken, verify_password
@@ -80,6 +80,7 @@ def _begin(org, connection, next_url, trial=False):
 @bp.get("/<slug>/callback")
 @limiter.limit(config_limit("SSO_LIMIT_PER_IP"), key_func=source)
 def callback(slug):
+    write_from_the_start()  # the provider's code works once: this view must never run twice
     org = signin.organization_by_slug(slug)
     connection = signin.connection_for(org) if org is not None else None
     if connection is None:
