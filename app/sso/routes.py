@@ -108,21 +108,15 @@ def _sign_in(org, user) -> None:
     sso_session.mark_signed_in(org.id)
 
 
-@bp.get("/link/<token>")
+@bp.route("/link/<token>", methods=["GET", "POST"])
 def link(token):
+    """The mailed link: a page asking to link the account (GET), and the link made (POST)."""
     try:
         request_ = signin.read_link(token)
     except InvalidToken as exc:
         return render_template("auth/link_invalid.html", expired=exc.expired, kind="sso_link"), 400
-    return render_template("sso/link.html", link=request_, token=token)
-
-
-@bp.post("/link/<token>")
-def link_confirm(token):
-    try:
-        request_ = signin.read_link(token)
-    except InvalidToken as exc:
-        return render_template("auth/link_invalid.html", expired=exc.expired, kind="sso_link"), 400
+    if request.method == "GET":
+        return render_template("sso/link.html", link=request_, token=token)
     try:
         user = signin.link(request_)
     except signin.SignInError as exc:
