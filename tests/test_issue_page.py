@@ -661,3 +661,15 @@ def test_a_restored_export_stores_the_html_of_its_text(app, db_session):
         assert tuple(issue) == ("<p>Some <em>text</em></p>\n", RENDERER_VERSION)
         stored = db_session.execute(select(Comment.body_html, Comment.body_html_version)).one()
         assert tuple(stored) == ("<p>A <strong>note</strong></p>\n", RENDERER_VERSION)
+
+
+def test_a_kept_page_holds_its_frame_as_bytes(app, client, db_session, acme):
+    """The person's kept page holds its frame as UTF-8 bytes, so a warm page reads it without decoding it."""
+    login(client, "vic@example.com")
+    assert client.get(PAGE).status_code == 200
+    with app.app_context():
+        keys = app_cache.cache._read_client.keys("*:page:issue:*")
+        stored = [app_cache.cache.get(key.decode().removeprefix(app_cache.cache.key_prefix)) for key in keys]
+    assert len(stored) == 1 and isinstance(stored[0][3][1], bytes)
+    assert "__worklane_slot_main__" in stored[0][3][1].decode()
+    assert client.get(PAGE).status_code == 200

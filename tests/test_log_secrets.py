@@ -109,3 +109,24 @@ def test_no_job_in_redis_carries_a_token_after_a_reset_request(client, db_sessio
         job = Job.fetch(key.decode().removeprefix("rq:job:"), connection=redis_client)
         assert token not in repr((job.args, job.kwargs, job.description, job.meta))
         assert not any(token.encode() in value for value in redis_client.hgetall(key).values())
+
+
+def test_a_text_without_a_secret_route_is_not_searched_for_one(app, monkeypatch):
+    """A path naming no token-carrying route's start is not searched with the routes' combined pattern."""
+    from app.core import logs
+
+    searched = []
+
+    class Counted:
+        def __init__(self, pattern):
+            self.pattern = pattern
+
+        def search(self, text):
+            searched.append(text)
+            return self.pattern.search(text)
+
+    monkeypatch.setattr(logs, "_any_secret_rule", Counted(logs._any_secret_rule))
+    assert logs.redact("GET /acme/issues/WEB-1 200") == "GET /acme/issues/WEB-1 200"
+    assert searched == []
+    assert logs.redact("/acme/reset-password/abc/x") == "/acme/reset-password/[redacted]/x"
+    assert searched == ["/acme/reset-password/abc/x"]

@@ -99,6 +99,31 @@ def test_a_warm_page_reads_redis_in_one_round_trip(app, client, db_session, acme
     assert traffic.statements == []
 
 
+def test_a_warm_issue_page_without_a_condition_is_not_made_conditional(
+    app, client, db_session, acme, monkeypatch
+):
+    """A warm issue page asked for with no condition skips make_conditional, yet has its gzip ETag, Date."""
+    from werkzeug.wrappers import Response
+
+    made_conditional = []
+    make_conditional = Response.make_conditional
+
+    def counted(response, *args, **kwargs):
+        made_conditional.append(response.status_code)
+        return make_conditional(response, *args, **kwargs)
+
+    monkeypatch.setattr(Response, "make_conditional", counted)
+    login(client, "grace@example.com")
+    gzip = {"Accept-Encoding": "gzip"}
+    client.get(ISSUE, headers=gzip)
+    warm = client.get(ISSUE, headers=gzip)
+    assert warm.status_code == 200 and warm.headers["Content-Encoding"] == "gzip"
+    assert warm.headers["ETag"].endswith(':gzip"') and warm.headers["Date"].endswith(" GMT")
+    assert made_conditional == []
+    again = client.get(ISSUE, headers={**gzip, "If-None-Match": warm.headers["ETag"]})
+    assert again.status_code == 304 and made_conditional == [200]
+
+
 def test_a_cold_page_still_reads_the_session_and_account_together(app, client, db_session, acme, monkeypatch):
     """The first page after sign-in reads the session and the account in one round trip, then the page."""
     login(client, "grace@example.com")

@@ -30,9 +30,10 @@ import brotli
 from flask import current_app, request
 from flask_compress import Compress
 from flask_compress.flask_compress import _choose_algorithm
+from werkzeug.http import unquote_etag
 from werkzeug.wrappers import Response
 
-from app.core.headers import vary_naming, vary_on
+from app.core.headers import http_date_now, vary_naming, vary_on
 
 
 class SizedCompress(Compress):
@@ -71,16 +72,12 @@ class SizedCompress(Compress):
         vary = "Accept-Encoding" if not vary else vary_naming(vary, "Accept-Encoding")
         if vary is not None:
             _put(headers, present, "Vary", vary)
-        etag, weak = response.get_etag() if "etag" in present else (None, None)
+        etag, weak = unquote_etag(present["etag"]) if "etag" in present else (None, None)
         if etag and not weak:
             response.set_etag(f"{etag}:{algorithm}", weak=False)
         conditional = etag or "last-modified" in present  # else nothing could match
-        if (
-            conditional
-            and current_app.config["COMPRESS_EVALUATE_CONDITIONAL_REQUEST"]
-            and request.method in ("GET", "HEAD")
-        ):
-            response.make_conditional(request)
+        if conditional and current_app.config["COMPRESS_EVALUATE_CONDITIONAL_REQUEST"]:
+            _make_conditional(response, request._get_current_object(), present)
         return response
 
     @staticmethod
@@ -100,6 +97,21 @@ class SizedCompress(Compress):
 
     def _compressible(self, response: Response) -> bool:
         return response.mimetype in self.compress_mimetypes_set and 200 <= response.status_code < 300
+
+
+def _make_conditional(response: Response, request, present: dict[str, str]) -> None:
+    """``response.make_conditional(request)``, given the headers ``present`` (lowercased names,
+    Content-Length among them). Ranges are not accepted here, so without If-None-Match, If-Match
+    or If-Modified-Since a response is neither 304 nor 412: a GET or HEAD that sets none (most)
+    is given the Date header it would add, without parsing the request's headers or the
+    response's again."""
+    environ = request.environ
+    if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+        return
+    if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
+        response.make_conditional(request)
+    elif "date" not in present:
+        response.headers.add("Date", http_date_now())
 
 
 def _put(headers, present: dict[str, str], name: str, value: str) -> None:

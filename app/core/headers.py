@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+from werkzeug.http import http_date
+
 
 def vary_on(headers, name: str) -> None:
     """Name the request header ``name`` in the response's Vary (once): what ``response.vary.add``
@@ -19,3 +23,17 @@ def vary_naming(vary: str, name: str) -> str | None:
     if name.lower() in [part.strip().lower() for part in vary.split(",")]:
         return None
     return f"{vary}, {name}"
+
+
+#: The second ``http_date_now`` last formatted, and its text (replaced whole: one read sees both).
+_date_stamp: tuple[int, str] = (-1, "")
+
+
+def http_date_now() -> str:
+    """The current time as an HTTP date, as ``werkzeug.http.http_date()`` writes it (to the
+    second), formatted once a second."""
+    global _date_stamp
+    stamp, second = _date_stamp, int(time.time())
+    if stamp[0] != second:
+        stamp = _date_stamp = (second, http_date(second))
+    return stamp[1]

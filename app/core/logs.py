@@ -39,6 +39,10 @@ _SECRET_PARAMETER = re.compile(
 _secret_rules: dict[str, tuple[re.Pattern, tuple[bool, ...]]] = {}
 #: All of them in one pattern, to tell at once whether a text holds any (None: no such rule).
 _any_secret_rule: re.Pattern | None = None
+#: The text each of them starts with, in one pattern (None: a rule starts with its variable). A
+#: text without any is not searched with ``_any_secret_rule``, whose branches are tried at every
+#: character (a page's path of 18 characters: 14,000 instructions a search, four a request).
+_secret_rule_start: re.Pattern | None = None
 
 
 def remember_secret_routes(app: Flask) -> None:
@@ -59,9 +63,11 @@ def remember_secret_routes(app: Flask) -> None:
         parts.append("(" + re.escape(rule.rule[position:]) + ")")
         secret.append(False)
         _secret_rules[rule.rule] = (re.compile("".join(parts)), tuple(secret))
-    global _any_secret_rule
+    global _any_secret_rule, _secret_rule_start
     if _secret_rules:
         _any_secret_rule = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _secret_rules.values()))
+        starts = {_RULE_VARIABLE.split(rule, maxsplit=1)[0] for rule in _secret_rules}
+        _secret_rule_start = None if "" in starts else re.compile("|".join(map(re.escape, sorted(starts))))
 
 
 def redact(text: str) -> str:
@@ -72,7 +78,11 @@ def redact(text: str) -> str:
     """
     if not isinstance(text, str) or ("/" not in text and "=" not in text):
         return text
-    if _any_secret_rule is not None and _any_secret_rule.search(text):
+    if (
+        _any_secret_rule is not None
+        and (_secret_rule_start is None or _secret_rule_start.search(text))
+        and _any_secret_rule.search(text)
+    ):
         for pattern, secret in _secret_rules.values():
             text = pattern.sub(
                 lambda m, secret=secret: "".join(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from flask import g, request, session
 
 from app.core import cache
 from app.core.tenancy import require_tenant
@@ -36,14 +37,10 @@ _BYPASSED = "page_cache_bypassed"
 def bypass() -> None:
     """This request neither reads nor stores cached pages: its pages are rendered for it alone
     (an operator acting as someone: the banner saying so must reach neither the cache nor them)."""
-    from flask import g
-
     setattr(g, _BYPASSED, True)
 
 
 def bypassed() -> bool:
-    from flask import g
-
     return g._get_current_object().get(_BYPASSED, False)
 
 
@@ -127,8 +124,6 @@ def cached_page(
     the member's own versions and account unchanged, is the same page: it is stored again under
     the new versions, neither rendered nor compressed again.
     """
-    from flask import request, session
-
     from app.core.compression import kept_html, kept_page, kept_response, precompress
     from app.core.csrf_tokens import csrf_token
 
@@ -136,9 +131,9 @@ def cached_page(
     if user_id is None or session._get_current_object().get("_flashes") or bypassed():
         return render() if shown is None else render(shown())
     tenant_id = require_tenant()
-    request = request._get_current_object()
-    remember_page(request.path, tenant_id, name, topics)
-    key = page_key(tenant_id, name, user_id, request)
+    current_request = request._get_current_object()
+    remember_page(current_request.path, tenant_id, name, topics)
+    key = page_key(tenant_id, name, user_id, current_request)
     current, stored = page_versions(topics, _MEMBER_TOPICS, user_id, along=key)
     if not (isinstance(stored, tuple) and len(stored) == 3):
         stored = None

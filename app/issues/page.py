@@ -27,11 +27,12 @@ its session: a warm page costs one Redis round trip.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
 
-from flask import abort, g, make_response, render_template, request, session, url_for
+from flask import Response, abort, g, make_response, render_template, request, session, url_for
 from markupsafe import Markup, escape
 
 from app.auth.identity import signed_in
@@ -56,8 +57,15 @@ _REFS: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
 _MAX_REFS = 100_000
 
 
+@functools.lru_cache(maxsize=4096)
 def page_topics(issue_id) -> tuple:
+    """The topics an issue's page shows (one tuple per issue and process: a warm page looks it up
+    by the tuple and compares it with the one noted for its URL)."""
     return (("issue", issue_id), *PAGE_TOPICS)
+
+
+#: A reference as asked for -> as the issue's ``ref`` spells it (``web-07`` is ``WEB-7``).
+_canonical_ref = functools.lru_cache(maxsize=4096)(queries.canonical_ref_or_404)
 
 
 def _remembered(ref: str) -> uuid.UUID | None:
@@ -242,7 +250,13 @@ def _read_with_session_next_time(tenant_id, issue_id) -> None:
 
 
 def _etag(issue_id, versions, user_id) -> str:
-    role = current_access().role
+    return _etag_of(issue_id, versions, user_id, current_access().role)
+
+
+@functools.lru_cache(maxsize=4096)
+def _etag_of(issue_id, versions: tuple, user_id, role: str) -> str:
+    """The page's ETag for the person ``user_id`` in ``role`` at ``versions`` (made once per
+    process for each)."""
     return hashlib.sha256(f"{issue_id}:{versions}:{user_id}:{role}".encode()).hexdigest()[:32]
 
 
@@ -253,14 +267,16 @@ def page_response(issue_ref: str, render, edit_form):
     slots of its frame), ``edit_form(parts)`` the person's edit form. Answers 304 to a matching
     If-None-Match: the ETag follows the same versions.
     """
+    current = request._get_current_object()  # each read through the proxy costs about 1 µs
     user_id, tenant_id = signed_in().user_id, require_tenant()
-    key = page_cache.page_key(tenant_id, "issue", user_id, request)
-    storable = not session.get("_flashes") and not page_cache.bypassed()
-    remembered = _remembered(queries.canonical_ref_or_404(issue_ref))
+    key = page_cache.page_key(tenant_id, "issue", user_id, current)
+    storable = not session._get_current_object().get("_flashes") and not page_cache.bypassed()
+    remembered = _REFS.get((tenant_id, _canonical_ref(issue_ref)))
     stored = None
     if remembered is not None and storable:
-        _read_with_session_next_time(tenant_id, remembered)
-        versions, stored = _viewer_versions(remembered, user_id, along=key)
+        topics = page_topics(remembered)
+        page_cache.remember_page(current.path, tenant_id, "issue", topics, VIEWER_TOPICS)
+        versions, stored = page_cache.page_versions(topics, VIEWER_TOPICS, user_id, along=key)
         if not (isinstance(stored, tuple) and len(stored) == 4):
             stored = None
         elif stored[:2] == (remembered, versions):
@@ -280,17 +296,19 @@ def page_response(issue_ref: str, render, edit_form):
             return html
         token = csrf_token()
         # The frame shows nothing of the issue but its reference (the URL's): it is kept while
-        # the person's own versions and the tenant's names stay as they were.
+        # the person's own versions and the tenant's names stay as they were. It is kept as
+        # UTF-8 bytes: a warm page, which does not use it, reads it without decoding it.
         frame_versions = versions[1:]
-        if stored is not None and stored[0] == issue_id and stored[3][0] == frame_versions:
-            frame = stored[3][1]
+        kept_frame = stored[3] if stored is not None and stored[0] == issue_id else (None, None)
+        if kept_frame[0] == frame_versions and isinstance(kept_frame[1], bytes):
+            frame = kept_frame[1].decode()
         else:
             frame = str(render(*_frame_slots(parts["ref"]))).replace(token, page_cache.CSRF_PLACEHOLDER)
         own_form = str(edit_form(parts)).replace(token, page_cache.CSRF_PLACEHOLDER)
         html = _fill(frame, parts, watch, own_form)
         compressed = compression.precompress(html, page_cache.CSRF_PLACEHOLDER)
         kept = compression.kept_page(html, page_cache.CSRF_PLACEHOLDER, compressed, token)
-        store_rendered_parts({key: (issue_id, versions, kept, (frame_versions, frame))})
+        store_rendered_parts({key: (issue_id, versions, kept, (frame_versions, frame.encode()))})
         return compression.kept_response(kept, page_cache.CSRF_PLACEHOLDER, token)
 
     etag = _etag(issue_id, versions, user_id)
@@ -346,7 +364,13 @@ def _with_token(kept: tuple):
 
 
 def _answer(etag: str, body):
-    response = make_response("", 304) if request.if_none_match.contains(etag) else make_response(body())
+    current = request._get_current_object()
+    # A request without If-None-Match (most) does not parse the header.
+    if "HTTP_IF_NONE_MATCH" in current.environ and current.if_none_match.contains(etag):
+        response = make_response("", 304)
+    else:
+        answer = body()
+        response = answer if isinstance(answer, Response) else make_response(answer)
     response.set_etag(etag)
     response.headers["Cache-Control"] = "private, no-cache"
     return response
