@@ -158,18 +158,20 @@ def nul_problems(client, urls, names: set[str]) -> tuple[list[str], int]:
 
 
 @pytest.fixture
-def full_org(db_session):
-    """An organization with one row of every tenant model, and its owner signed in afterwards."""
-    owner = make_user("owner-of-a@example.com", name="Alice Owner")
-    org = make_org(owner, "Alpha Org", "alpha")
-    builder = RowBuilder(db_session)
-    objects = {}
-    with tenant_context(org.id):
-        for model in tenant_models():
-            objects[model] = _row_dict(builder.build(model, None))
-        objects[Membership] = _row_dict(db_session.scalars(select(Membership)).first())
-    db_session.commit()
-    return org.slug, objects
+def full_org(app, db_session):
+    """An organization with one row of every tenant model, and its owner signed in afterwards
+    (built in an app context: encrypted columns read their keys from the app)."""
+    with app.app_context():
+        owner = make_user("owner-of-a@example.com", name="Alice Owner")
+        org = make_org(owner, "Alpha Org", "alpha")
+        builder = RowBuilder(db_session)
+        objects = {}
+        with tenant_context(org.id):
+            for model in tenant_models():
+                objects[model] = _row_dict(builder.build(model, None))
+            objects[Membership] = _row_dict(db_session.scalars(select(Membership)).first())
+        db_session.commit()
+        return org.slug, objects
 
 
 def test_the_harness_knows_the_query_parameters():
