@@ -222,6 +222,7 @@ def test_enforced_sso_keeps_out_a_password_only_member_for_a_day_at_a_time(
     )
     assert link_by_mail(client, provider, OWNER).status_code == 303
     assert post_form(client, SETTINGS, f"{SETTINGS}/enforce", **{"enforce-enforced": "y"}).status_code == 303
+    assert "Enforced since" in client.get(SETTINGS).get_data(as_text=True)
 
     grace = app.test_client()
     login(grace, "grace@acme.example")

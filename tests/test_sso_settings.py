@@ -50,6 +50,10 @@ def test_only_owners_and_admins_open_the_settings(app, client, teams):
     html = page.get_data(as_text=True)
     assert "http://127.0.0.1:5000/sso/acme/callback" in html or "/sso/acme/callback" in html
     assert 'href="/acme/settings/sso"' in client.get("/acme/settings").get_data(as_text=True)
+    settings = client.get("/acme/settings").get_data(as_text=True)
+    assert (
+        '<div class="field field--checkbox">\n    <label for="policy-required"><input' in settings
+    )  # box in label
     member = app.test_client()
     login(member, "grace@example.com")
     assert member.get(SETTINGS).status_code == 403

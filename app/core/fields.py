@@ -132,13 +132,21 @@ def labelled_field(field, autocomplete=None, autofocus=False, hint=None) -> Mark
         attributes["aria-describedby"] = " ".join(described)
     if errors:
         attributes["aria-invalid"] = "true"
-    lines = [
-        f'<div class="field{" field--error" if errors else ""}">',
-        f'  <label for="{field_id}">{escape(field.label.text)}</label>',
-    ]
-    if note:
-        lines.append(f'  <p class="field__hint" id="{field_id}-hint">{escape(note)}</p>')
-    lines.append(f"  {field(class_='input', **attributes)}")
+    if field.type == "BooleanField":  # a checkbox sits in its label, the hint below
+        lines = [
+            f'<div class="field field--checkbox{" field--error" if errors else ""}">',
+            f'  <label for="{field_id}">{field(**attributes)} {escape(field.label.text)}</label>',
+        ]
+        if note:
+            lines.append(f'  <p class="field__hint" id="{field_id}-hint">{escape(note)}</p>')
+    else:
+        lines = [
+            f'<div class="field{" field--error" if errors else ""}">',
+            f'  <label for="{field_id}">{escape(field.label.text)}</label>',
+        ]
+        if note:
+            lines.append(f'  <p class="field__hint" id="{field_id}-hint">{escape(note)}</p>')
+        lines.append(f"  {field(class_='input', **attributes)}")
     if errors:
         lines.append(f'  <p class="field__error" id="{field_id}-error">{Markup(" ").join(errors)}</p>')
     lines.append("</div>")
