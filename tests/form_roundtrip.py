@@ -56,6 +56,7 @@ PAGES_NOT_LOADED = {
     "sso.link": "a mailed link (a signed token): its form is an action (link the account)",
     "sso.break_glass": "an owner's entry past enforced single sign-on: the password and a reason typed fresh",
     "sso_settings.remove_domain": "the question before removing a domain: an action's page",
+    "sso_settings.remove": "the question before removing single sign-on: an action's page",
 }
 
 #: POST endpoints whose forms are actions, not edits of an existing thing, with the reason.

@@ -16,6 +16,7 @@ from app.core.mail import public_url
 from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import AuditEvent, Membership, SsoConnection, SsoIdentity, User
+from app.sso import clients
 from tests.accounts import PASSWORD, login, post_form, sent_mails
 from tests.conftest import free_port
 from tests.factories import OWNER, make_acme
@@ -334,3 +335,27 @@ def test_a_wrong_secret_or_an_unreachable_provider_gets_a_clear_answer(
         db.session.commit()
     down = app.test_client().get("/sso/acme/start")
     assert down.status_code == 502 and "could not be used" in down.get_data(as_text=True)
+
+
+def test_removing_sso_asks_first_and_keeps_people_linked(app, client, db_session, acme, provider):
+    """Removing the connection asks first, ends single sign-on and its enforcement, and keeps the
+    linked people: the same provider set up again signs them in as before."""
+    login(client, OWNER)
+    configure(client, provider)
+    assert link_by_mail(client, provider, OWNER).status_code == 303
+    post_form(client, SETTINGS, f"{SETTINGS}/enforce", **{"enforce-enforced": "y"})
+    with app.app_context(), tenant_context(acme.id):
+        first = clients.client_name(db.session.scalar(select(SsoConnection)))
+    question = client.get(f"{SETTINGS}/remove").get_data(as_text=True)
+    assert "Remove single sign-on?" in question
+    assert post_form(client, f"{SETTINGS}/remove").status_code == 303
+    assert client.get("/sso/acme/start").status_code == 404
+    assert "Not set up" in client.get(SETTINGS).get_data(as_text=True)
+    assert client.get("/acme/").status_code == 200  # no longer enforced
+    assert {"sso.removed", "sso.enforcement_ended", "sso.disabled"} <= set(_actions(acme.id))
+
+    configure(client, provider)
+    with app.app_context(), tenant_context(acme.id):
+        assert clients.client_name(db.session.scalar(select(SsoConnection))) != first  # no stale client
+    again = app.test_client()
+    assert sso_sign_in(again, provider, OWNER).status_code == 303  # linked before: straight in

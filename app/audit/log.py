@@ -61,6 +61,7 @@ ACTION_LABELS = {
     "sso.configured": "Single sign-on configured",
     "sso.enabled": "Single sign-on turned on",
     "sso.disabled": "Single sign-on turned off",
+    "sso.removed": "Single sign-on removed",
     "sso.enforced": "Single sign-on enforced",
     "sso.enforcement_ended": "Single sign-on no longer enforced",
     "sso.domain_added": "Domain added",

@@ -1,9 +1,10 @@
 """The OpenID Connect client of each organization, and the check of its provider.
 
 Authlib's client registry caches a client by name, with the provider's discovery document and
-keys once read. Each organization's client is named by its id and the version of its
-configuration (``sso-<org>-v<version>``): a changed issuer, client id or secret makes a new
-client, never a stale one, and the registry is per app (``register_clients``).
+keys once read. Each organization's client is named by its id, its connection's id and the
+version of its configuration (``sso-<org>-<connection>-v<version>``): a changed issuer, client
+id or secret, or a connection removed and set up again, makes a new client, never a stale one;
+the registry is per app (``register_clients``).
 
 The issuer is a URL an admin types and the server fetches, so it must be HTTPS on a public
 address (``public_url_problem``); ``SSO_ALLOW_PRIVATE_ISSUERS`` lets development and the tests
@@ -34,7 +35,7 @@ def register_clients(app: Flask) -> None:
 
 
 def client_name(connection: SsoConnection) -> str:
-    return f"sso-{connection.tenant_id.hex}-v{connection.version}"
+    return f"sso-{connection.tenant_id.hex}-{connection.id.hex}-v{connection.version}"
 
 
 def client_for(connection: SsoConnection):

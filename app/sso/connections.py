@@ -122,3 +122,11 @@ def set_enforced(org: Organization, connection: SsoConnection | None, actor: Use
         org.sso_enforced_at = None
         audit.record("sso.enforcement_ended", target=org, actor=actor)
     return True
+
+
+def remove(org: Organization, connection: SsoConnection, actor: User) -> None:
+    """Remove the connection (and with it single sign-on and its enforcement). The people linked
+    to the provider stay linked: the same provider set up again signs them in as before."""
+    disable(org, connection, actor)
+    db.session.delete(connection)
+    audit.record("sso.removed", target=org, actor=actor, issuer=connection.issuer)

@@ -120,6 +120,29 @@ def disable():
     return _back()
 
 
+@bp.route("/remove", methods=["GET", "POST"])
+@require("org.update")
+def remove():
+    """Remove the connection once confirmed."""
+    connection = connections.connection_of_tenant() or abort(404)
+    if request.method == "GET":
+        return confirmation(
+            "Remove single sign-on?",
+            [
+                "The provider's settings and its client secret are deleted; single sign-on and its "
+                "enforcement stop at once, and members sign in with their passwords.",
+                "People stay linked to their identities at the provider: set the same provider up "
+                "again and they sign in as before.",
+            ],
+            "Remove single sign-on",
+            url_for("sso_settings.index"),
+        )
+    confirmed()
+    connections.remove(current_organization(), connection, current_user)
+    flash("Single sign-on is removed.", "success")
+    return _back()
+
+
 @bp.post("/enforce")
 @require("org.delete")
 def enforce():
