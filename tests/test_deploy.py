@@ -484,22 +484,29 @@ def test_rolling_restart_behind_nginx_loses_no_request(app, committed_db, stack)
         thread.start()
     try:
         wait_for(lambda: len(posted) >= CLIENTS or failures, 60, "comments posted")
-        # Pages still read comments; new comments wait, until both web processes hold POSTs in
-        # flight; then the first one is told to stop.
+        # Pages still read comments; new comments wait, until the first web process, the one
+        # told to stop first, holds POSTs in flight (the second is stopped after the lock is gone).
         with psycopg.connect(os.environ["TEST_POSTGRES_URL"]) as locker:
             locker.execute("LOCK TABLE comments IN SHARE MODE")
+            seen = []
 
-            def held_on_both() -> bool:
-                if waiting_on_the_database(old_pids) == set(old_pids):
+            def held_on_the_first() -> bool:
+                seen[:] = [waiting_on_the_database(old_pids), lock_waiters(), len(clients), len(posted)]
+                if old_pids[0] in seen[0]:
                     return True
-                # Every client may be held on the same process (nginx's turns are shared with the
+                # Every client may be held on the other process (nginx's turns are shared with the
                 # pages and health checks): one more client, whose POST may take the other turn.
                 if len(clients) < 4 * CLIENTS:
                     clients.append(threading.Thread(target=client, args=(len(clients),)))
                     clients[-1].start()
                 return False
 
-            wait_for(held_on_both, 60, "POSTs held on both", interval=0.5)
+            if not poll(held_on_the_first, 90, 0.5):
+                pytest.fail(
+                    f"no POST held on web-1 ({old_pids[0]}) in 90 s: waiting processes {seen[0]}, "
+                    f"statements waiting on a lock {seen[1]}, clients {seen[2]}, posted {seen[3]}, "
+                    f"failures {failures[:3]}"
+                )
             environment = {**os.environ, "SUPERVISORCTL": " ".join(stack.supervisorctl)}
             restart = subprocess.Popen(
                 [str(DEPLOY / "rolling-restart"), str(stack.programs)],
