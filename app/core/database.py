@@ -149,10 +149,17 @@ def register_writer_restarts(app) -> None:
     """
     dispatch = app.dispatch_request
 
+    # Only SQLite and a replica's page views are ever run again: elsewhere no copy of the session.
+    restarts = (app.config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("sqlite") or bool(
+        app.config.get("DATABASE_REPLICA_URL")
+    )
+
     def dispatch_request():
         from flask import g, session
 
         g.restartable_view = True
+        if not restarts:
+            return dispatch()
         # The second run starts from the session as the first found it: what the first changed
         # (a flashed message, a sign-in's state taken out of it) is taken back, as its writes are.
         current = session._get_current_object()
