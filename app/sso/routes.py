@@ -24,8 +24,8 @@ from app.sso.forms import BreakGlassForm, StartForm
 def _enabled_organization(slug: str):
     """The organization and its connection, when single sign-on is on there; else 404."""
     org = signin.organization_by_slug(slug)
-    connection = signin.connection_for(org) if org is not None else None
-    if connection is None or connection.enabled_at is None:
+    connection = signin.enabled_connection(org)
+    if connection is None:
         abort(404, "This organization does not use single sign-on.")
     return org, connection
 
@@ -39,8 +39,7 @@ def start_page():
             org = domains.organization_for_email(address)
         else:
             org = signin.organization_by_slug(address.strip("/"))
-        connection = signin.connection_for(org) if org is not None else None
-        if connection is not None and connection.enabled_at is not None:
+        if signin.enabled_connection(org) is not None:
             # A page that moves on by itself, not a redirect: the provider is another origin, and
             # browsers hold a form's whole chain of redirects to the policy's form-action 'self'.
             start_url = url_for("sso.start", slug=org.slug, next=safe_next(request.args.get("next")))

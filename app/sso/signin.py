@@ -33,7 +33,7 @@ from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Membership, Organization, SsoConnection, SsoIdentity, User
 from app.models.base import utcnow
-from app.sso import clients, domains
+from app.sso import clients, connections, domains
 
 PENDING_KEY = "_sso_pending"
 LINK_TOKEN = "sso-link"
@@ -69,7 +69,13 @@ def organization_by_slug(slug: str) -> Organization | None:
 
 def connection_for(org: Organization) -> SsoConnection | None:
     with tenant_context(org.id):
-        return db.session.scalar(select(SsoConnection))
+        return connections.connection_of_tenant()
+
+
+def enabled_connection(org: Organization | None) -> SsoConnection | None:
+    """The organization's connection if single sign-on is on there (None otherwise)."""
+    connection = connection_for(org) if org is not None else None
+    return connection if connection is not None and connection.enabled_at is not None else None
 
 
 def begin(org: Organization, connection: SsoConnection, next_url: str | None, trial: bool = False):
