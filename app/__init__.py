@@ -100,9 +100,13 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.api import bp as api_bp
+    from app.api.docs_routes import bp as api_docs_bp
+    from app.apikeys.routes import bp as api_keys_bp
     from app.audit import bp as audit_bp
     from app.auth import bp as auth_bp
     from app.exports import bp as exports_bp
+    from app.extensions import csrf
     from app.health import bp as health_bp
     from app.home import bp as home_bp
     from app.imports import bp as imports_bp
@@ -126,6 +130,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(operators_bp)
     app.register_blueprint(sso_bp)
+    app.register_blueprint(api_bp)  # /api/v1: keys, not sessions, so no CSRF token
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_docs_bp)
     if app.config["ENV_NAME"] == "development":
         from app.devmail.routes import bp as devmail_bp
 
@@ -142,6 +149,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reports_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(sso_settings_bp)
+    app.register_blueprint(api_keys_bp)
 
 
 def register_web_basics(app: Flask) -> None:

@@ -259,10 +259,11 @@ def object_arguments(rule) -> list[str]:
 
 
 def untenanted_object_routes(app) -> list[str]:
-    """Routes outside /<org_slug>/ that take an object key: each must be justified."""
+    """Routes outside /<org_slug>/ that take an object key: each must be justified (the API's
+    are checked with a key instead: ``api_route_problems``)."""
     problems = []
     for rule in app.url_map.iter_rules():
-        if "org_slug" in rule.arguments or rule.endpoint == "static":
+        if "org_slug" in rule.arguments or rule.endpoint == "static" or _is_api(rule):
             continue
         keys = [a for a in rule.arguments if a not in TOKEN_ARGUMENTS and a not in PLAIN_ARGUMENTS]
         if keys and rule.endpoint not in GLOBAL_OBJECT_ROUTES:
@@ -310,6 +311,75 @@ def route_problems(app, client, org_a, org_b, b_objects: dict, b_markers: set[st
                         problems.append(f"{method} {url} ({label}) shows B's data: {leaked}")
     if snapshot() != before:
         problems.append("B's data changed during requests made as a member of A")
+    return problems
+
+
+# --- the JSON API: the organization is the key's -------------------------------------------------
+
+#: The API's blueprint: its routes name objects outside /<org_slug>/, in the key's organization.
+API_BLUEPRINT = "api"
+#: An API URL argument -> the model and the columns (or URL keys) that name its object.
+API_ARGUMENTS = {"issue": ("Issue", ("id", "ref")), "project_key": ("Project", ("key",))}
+
+
+def _is_api(rule) -> bool:
+    return rule.endpoint.split(".")[0] == API_BLUEPRINT
+
+
+def api_rules(app):
+    return [rule for rule in app.url_map.iter_rules() if _is_api(rule)]
+
+
+def _api_body(endpoint: str, b_objects: dict) -> dict:
+    """A body the route accepts, naming B's objects where it names any."""
+    by_name = {model.__name__: row for model, row in b_objects.items()}
+    bodies = {
+        "create_issue": {"project": by_name["Project"]["key"], "title": "changed-by-a"},
+        "update_issue": {"title": "changed-by-a"},
+        "create_comment": {"body": "changed-by-a"},
+        "create_project": {"key": "ABYA", "name": "changed-by-a"},
+        "create_label": {"name": "changed-by-a"},
+    }
+    return bodies[endpoint.split(".", 1)[1]]
+
+
+def api_route_problems(app, client, token: str, b_objects: dict, b_markers: set[str], snapshot) -> list[str]:
+    """Call every API route with A's key: B's objects (by each name they have) answer 404, no
+    answer shows B's data, and B's data stays as it was."""
+    problems = []
+    by_name = {model.__name__: row for model, row in b_objects.items()}
+    headers = {"Authorization": f"Bearer {token}", "If-Match": "*"}
+    before = snapshot()
+    for rule in api_rules(app):
+        argument_values: list[dict] = [{}]
+        for argument in sorted(rule.arguments):
+            if argument not in API_ARGUMENTS:
+                problems.append(f"{rule.rule}: no way to name B's object for <{argument}> (API_ARGUMENTS)")
+                argument_values = []
+                break
+            model, columns = API_ARGUMENTS[argument]
+            argument_values = [{**v, argument: by_name[model][c]} for v in argument_values for c in columns]
+        for values in argument_values:
+            url = rule.build(values, append_unknown=False)[1]
+            for method in sorted(rule.methods & {"GET", "POST", "PUT", "PATCH", "DELETE"}):
+                try:
+                    body = _api_body(rule.endpoint, b_objects) if method != "GET" else None
+                except KeyError:
+                    problems.append(f"{method} {rule.rule}: no body to send (tests/isolation.py _api_body)")
+                    continue
+                query = {"q": by_name["Issue"]["title"]} if rule.endpoint == "api.search" else None
+                response = client.open(url, method=method, json=body, headers=headers, query_string=query)
+                text = response.get_data(as_text=True)
+                if values and response.status_code != 404:
+                    problems.append(f"{method} {url} (B's object) answered {response.status_code}, not 404")
+                if not values and response.status_code >= 500:
+                    problems.append(f"{method} {url} answered {response.status_code}")
+                sent = f"{url} {body} {query}"  # what A sent, quoted back in a reason, is no leak
+                leaked = sorted(marker for marker in b_markers if marker in text and marker not in sent)
+                if leaked:
+                    problems.append(f"{method} {url} shows B's data: {leaked}")
+    if snapshot() != before:
+        problems.append("B's data changed during API calls made with A's key")
     return problems
 
 

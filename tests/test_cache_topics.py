@@ -53,6 +53,8 @@ NOT_ON_CACHED_PAGES = {
     "OutboxMail": "mail waiting to be sent, shown on no page",
     "TenantOutboxMail": "an organization's mail waiting to be sent, shown on no page",
     "RecoveryCode": "checked at sign-in and counted on the two-factor page, which is not cached",
+    "ApiKey": "read by the API on each call and listed on the API keys settings page, neither cached",
+    "ApiIdempotentRequest": "a POST's kept answer, read only by the API when its Idempotency-Key comes again",
     "SsoConnection": "read by the single sign-on pages and settings, which are not cached",
     "SsoIdentity": "read when someone signs in through a provider, shown on no page",
     "SsoDomain": "listed on the single sign-on settings page, which is not cached",

@@ -17,6 +17,8 @@ from app.models import Membership
 from tests.accounts import login, make_org, make_user, post_form
 from tests.conftest import CSRF_TOKEN, csrf_token_from
 from tests.isolation import (
+    API_ARGUMENTS,
+    API_BLUEPRINT,
     GLOBAL_OBJECT_ROUTES,
     PLAIN_ARGUMENTS,
     TOKEN_ARGUMENTS,
@@ -101,6 +103,9 @@ def route_urls(app, slug: str, objects: dict) -> list[tuple[str, set[str]]]:
                 values[argument] = "not-a-token"
             elif rule.endpoint in GLOBAL_OBJECT_ROUTES:
                 values[argument] = uuid.uuid4()
+            elif rule.endpoint.split(".")[0] == API_BLUEPRINT:
+                name, columns = API_ARGUMENTS[argument]
+                values[argument] = next(row for m, row in objects.items() if m.__name__ == name)[columns[0]]
             else:
                 model, column = model_for_argument(argument)
                 values[argument] = objects[model][column]

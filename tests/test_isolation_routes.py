@@ -11,17 +11,20 @@ from sqlalchemy import select
 
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
-from app.models import Membership, Organization
+from app.models import Issue, Membership, Organization
 from app.orgs.context import tenant_blueprint
 from tests.accounts import OrgRef, login, make_org, make_user
 from tests.isolation import (
     RowBuilder,
     anonymous_enqueue_problems,
+    api_route_problems,
+    api_rules,
     route_problems,
     tenant_models,
     tenant_rules,
     untenanted_object_routes,
 )
+from tests.support.api import Api, make_key
 
 
 def _row_dict(obj) -> dict:
@@ -101,6 +104,21 @@ def test_tenant_routes_refuse_other_tenants(app, client, db_session, two_orgs):
     assert problems == []
 
 
+def test_api_routes_refuse_other_tenants(app, client, db_session, two_orgs):
+    """With A's API key: B's objects, named by every key they have, answer 404 on every API route,
+    no answer shows B's data, and B's data stays as it was."""
+    org_a, org_b, b_objects, markers = two_orgs
+    with app.app_context(), tenant_context(org_a.id):
+        owner = db.session.scalar(select(Membership.user_id).where(Membership.role == "owner"))
+    token = make_key(org_a.id, owner, scopes=["admin"])
+    assert Api(client, token).get("/issues").status_code == 200
+    problems = api_route_problems(
+        app, client, token, b_objects, markers, _snapshot_of(app, db_session, org_b)
+    )
+    assert problems == []
+    assert len(api_rules(app)) >= 8
+
+
 def test_harness_catches_an_unscoped_route(migrated_env, make_app, db_session, two_orgs):
     """A tenant route that reads another tenant's row through the escape hatch makes the harness fail."""
     app = make_app(migrated_env)
@@ -123,6 +141,33 @@ def test_harness_catches_an_unscoped_route(migrated_env, make_app, db_session, t
     )
     assert any("/leaky/" in p and "not 404" in p for p in problems)
     assert any("/leaky/" in p and "shows B's data" in p for p in problems)
+
+
+def test_harness_catches_an_api_route_that_reads_another_tenant(migrated_env, make_app, db_session, two_orgs):
+    """An API route that finds an issue through the escape hatch makes the API harness fail."""
+    app = make_app(migrated_env)
+
+    def peek(issue):
+        try:
+            issue_id = uuid.UUID(issue)
+        except ValueError:
+            abort(404)
+        with unscoped("a deliberate bug"):
+            found = db.session.scalar(select(Issue).where(Issue.id == issue_id))
+        if found is None:
+            abort(404)
+        return {"title": found.title}
+
+    app.add_url_rule("/api/v1/peek/<issue>", "api.peek", peek)  # the API blueprint's hooks run for it
+    org_a, org_b, b_objects, markers = two_orgs
+    with app.app_context(), tenant_context(org_a.id):
+        owner = db.session.scalar(select(Membership.user_id).where(Membership.role == "owner"))
+    token = make_key(org_a.id, owner, scopes=["admin"])
+    problems = api_route_problems(
+        app, app.test_client(), token, b_objects, markers, _snapshot_of(app, db_session, org_b)
+    )
+    assert any("/peek/" in p and "not 404" in p for p in problems)
+    assert any("/peek/" in p and "shows B's data" in p for p in problems)
 
 
 def test_harness_catches_an_unjustified_global_object_route(migrated_env, make_app):

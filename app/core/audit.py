@@ -55,6 +55,8 @@ def record(action: str, target=None, actor=None, target_label_text: str | None =
         acting = g.get(_ACTING)
         if acting is not None:
             actor, data = acting, {**data, "on_behalf_of": current_user.email}
+    if has_request_context() and (via := g.get("audit_via")):
+        data = {**data, "via": via}  # through the API, with this key
     tenant_id = require_tenant()
     event = AuditEvent(
         id=new_id(),

@@ -13,7 +13,9 @@ nothing wrong and will work when the database is back.
 
 from __future__ import annotations
 
+import json
 import logging
+from http import HTTPStatus
 
 from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -58,6 +60,8 @@ RETRY_AFTER_SECONDS = 5
 def render_error(code: int, description: str | None = None):
     title, default_text = TITLES.get(code, (f"Error {code}", "The request could not be completed."))
     text = description or default_text
+    if request.path.startswith("/api/"):
+        return _problem(code, description or text), code
     if wants_json():
         return jsonify(error={"status": code, "title": title, "detail": text}), code
     if code < 500:
@@ -72,6 +76,16 @@ def render_error(code: int, description: str | None = None):
     except Exception:  # the template layer itself failed: still answer
         log.exception("error page failed to render")
         return f"<!doctype html><title>{code} {title}</title><h1>{title}</h1>", code
+
+
+def _problem(code: int, detail: str):
+    """An API error as RFC 9457 problem details (the API's own errors are made in ``app/api``;
+    this answers those no API view saw: an unknown path, a method, an outage, a fault)."""
+    base = (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
+    title = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else f"Error {code}"
+    problem = {"type": f"{base}/docs/api#problem-{code}", "title": title, "status": code, "detail": detail}
+    problem["instance"] = request.path
+    return current_app.response_class(json.dumps(problem), mimetype="application/problem+json")
 
 
 def _keep_the_person_unloaded() -> None:

@@ -146,7 +146,8 @@ class WorklaneSessionInterface(CookieSessions):
     # --- opening ------------------------------------------------------------------------------
 
     def open_session(self, app: Flask, request) -> Session:
-        if request.path in _NO_SESSION_PATHS or request.path.startswith(_STATIC_PREFIX):
+        path = request.path
+        if path in _NO_SESSION_PATHS or path.startswith(_STATIC_PREFIX) or path.startswith(_API_PREFIX):
             return SkippedSession(app.secret_key)
         session = Session(app.secret_key, self._read_csrf_cookie(app, request))
         value = request.cookies.get(self.get_cookie_name(app))
@@ -342,6 +343,8 @@ _SERVED_WITHOUT_SESSION = frozenset({"static", "health.healthz", "health.readyz"
 #: Their paths: a request for one of them neither reads nor writes a session (nor its cookies).
 _NO_SESSION_PATHS = frozenset({"/healthz", "/readyz"})
 _STATIC_PREFIX = "/static/"
+#: The JSON API: a client sends its key with every request and never gets a cookie.
+_API_PREFIX = "/api/"
 
 
 def register_sessions(app: Flask, client) -> None:

@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the tests see the whole metadata."""
 
 from app.models.accounts import User
+from app.models.api import ApiIdempotentRequest, ApiKey
 from app.models.audit import AuditCheckpoint, AuditEvent
 from app.models.imports import ImportProblem
 from app.models.labels import Label
@@ -24,6 +25,8 @@ from app.models.work import (
 from app.models.workflow import WorkflowState
 
 __all__ = [
+    "ApiIdempotentRequest",
+    "ApiKey",
     "AuditCheckpoint",
     "AuditEvent",
     "Comment",

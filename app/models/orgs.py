@@ -49,6 +49,8 @@ class Organization(db.Model):
     #: "Enforce single sign-on": since when members reach the organization only after signing in
     #: through its provider (``app/sso/``); None: a password is enough.
     sso_enforced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The longest an API key made in the organization may live, in days (``app/api/keys.py``).
+    api_key_max_days: Mapped[int] = mapped_column(Integer, server_default="365")
 
     #: The retention's default is read when first used, not returned by every insert.
     __mapper_args__ = {"eager_defaults": False}

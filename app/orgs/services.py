@@ -12,6 +12,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
+from app.apikeys import services as api_keys
 from app.core import audit, edits
 from app.core.permissions import ADMIN, OWNER, ROLE_LABELS, ROLES, roles_grantable_by
 from app.core.security import InvalidToken, make_token, read_token
@@ -205,6 +206,7 @@ def remove_member(actor: Membership, target: Membership) -> None:
         user_id=str(target.user_id),
         role=target.role,
     )
+    api_keys.revoke_keys_made_by(target.user_id)  # a key acts as its maker: not once they are gone
     db.session.delete(target)
 
 

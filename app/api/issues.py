@@ -1,0 +1,190 @@
+"""API: issues (list, get, create, change with If-Match), their comments, and search."""
+
+import uuid
+
+import msgspec
+from flask import request
+from spectree import Response
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app.api import bp, pagination, represent, schemas
+from app.api.auth import maker, needs
+from app.api.problems import ApiProblem
+from app.api.spec import spec
+from app.extensions import db
+from app.issues import services as issues
+from app.issues.queries import REF_PATTERN
+from app.issues.search import cached_search_issues
+from app.models import Comment, Issue, Project
+from app.projects.services import project_by_key
+
+_WITH_PEOPLE = (selectinload(Issue.assignees), selectinload(Issue.labels))
+
+
+def _issue(issue: str, lock: bool = False) -> Issue:
+    """The issue named by its id or its key (``WEB-42``); under a row lock for a change."""
+    statement = select(Issue).options(*_WITH_PEOPLE)
+    try:
+        statement = statement.where(Issue.id == uuid.UUID(issue))
+    except ValueError:
+        match = REF_PATTERN.match(issue)
+        if not match:
+            raise ApiProblem(404, "Name an issue by its id or its key, such as WEB-42.") from None
+        statement = statement.join(Project).where(
+            Project.key == match.group(1).upper(), Issue.number == int(match.group(2))
+        )
+    if lock:
+        statement = statement.with_for_update(of=Issue).execution_options(populate_existing=True)
+    row = db.session.scalar(statement)
+    if row is None:
+        raise ApiProblem(404, f"No issue {issue} in this organization.")
+    return row
+
+
+def _with_etag(row: Issue, status: int = 200):
+    return represent.issue(row), status, {"ETag": represent.etag(row)}
+
+
+@bp.get("/issues")
+@spec.validate(query=schemas.IssueQuery, resp=Response(HTTP_200=schemas.IssuePage), tags=["Issues"])
+@needs("issues:read")
+def list_issues(query: schemas.IssueQuery):
+    """List issues
+
+    In the order they were made, optionally of one project and in one state."""
+    statement = select(Issue).options(*_WITH_PEOPLE)
+    if query.project is not None:
+        project = project_by_key(query.project)
+        statement = statement.where(Issue.project_id == (project.id if project else None))
+    if query.state is not None:
+        statement = statement.where(Issue.state == query.state)
+    scope = f"issues:{(query.project or '').upper()}:{query.state or ''}"
+    rows, cursor = pagination.page(statement, Issue.id, query.limit, query.cursor, scope)
+    return schemas.IssuePage(
+        data=[represent.issue(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
+    )
+
+
+@bp.post("/issues")
+@spec.validate(json=schemas.NewIssue, resp=Response(HTTP_201=schemas.Issue), tags=["Issues"])
+@needs("issues:write")
+def create_issue(json: schemas.NewIssue):
+    """Create an issue"""
+    project = project_by_key(json.project)
+    if project is None:
+        raise ApiProblem(422, f"No project with the key {json.project} in this organization.")
+    try:
+        row = issues.create_issue(
+            project,
+            maker(),
+            json.title,
+            json.description,
+            state=json.state,
+            priority=json.priority,
+            assignee_ids=json.assignees,
+            label_ids=json.labels,
+            due_date=json.due_date,
+            estimate=json.estimate,
+        )
+    except issues.IssueError as problem:
+        raise ApiProblem(422, str(problem)) from None
+    return _with_etag(_issue(str(row.id)), 201)
+
+
+@bp.get("/issues/<issue>")
+@spec.validate(resp=Response(HTTP_200=schemas.Issue), tags=["Issues"])
+@needs("issues:read")
+def get_issue(issue: str):
+    """Get an issue by its id or key
+
+    The answer's ETag is the issue's version: send it back in If-Match to change the issue."""
+    return _with_etag(_issue(issue))
+
+
+def _check_version(row: Issue) -> None:
+    wanted = request.headers.get("If-Match")
+    if wanted is None:
+        raise ApiProblem(
+            428, "Send If-Match with the ETag of the issue as you read it, so no change is lost."
+        )
+    tags = [tag.strip().removeprefix("W/") for tag in wanted.split(",")]
+    if "*" not in tags and represent.etag(row) not in tags:
+        raise ApiProblem(
+            412,
+            f"The issue changed since you read it (it is at version {row.version}): read it again and "
+            "apply your change to what it is now.",
+            headers={"ETag": represent.etag(row)},
+        )
+
+
+@bp.patch("/issues/<issue>")
+@spec.validate(json=schemas.IssueChanges, resp=Response(HTTP_200=schemas.Issue), tags=["Issues"])
+@needs("issues:write")
+def update_issue(issue: str, json: schemas.IssueChanges):
+    """Change an issue
+
+    Only the fields sent change. ``If-Match`` must carry the issue's ETag as it was read: a change
+    made meanwhile by someone else is never overwritten (412)."""
+    row = _issue(issue, lock=True)
+    _check_version(row)
+    changes = {
+        name: value
+        for name in ("title", "description", "state", "priority", "due_date", "estimate")
+        if (value := getattr(json, name)) is not msgspec.UNSET
+    }
+    actor = maker()
+    try:
+        issues.update_issue(row, actor, **changes)
+        if json.assignees is not msgspec.UNSET:
+            issues.set_assignees(row, actor, json.assignees)
+        if json.labels is not msgspec.UNSET:
+            issues.set_labels(row, actor, json.labels)
+    except issues.IssueError as problem:
+        raise ApiProblem(422, str(problem)) from None
+    db.session.flush()
+    return _with_etag(_issue(str(row.id)))
+
+
+@bp.get("/issues/<issue>/comments")
+@spec.validate(query=schemas.Page, resp=Response(HTTP_200=schemas.CommentPage), tags=["Comments"])
+@needs("comments:read")
+def list_comments(issue: str, query: schemas.Page):
+    """List an issue's comments, oldest first"""
+    row = _issue(issue)
+    statement = select(Comment).where(Comment.issue_id == row.id)
+    rows, cursor = pagination.page(statement, Comment.id, query.limit, query.cursor, f"comments:{row.id}")
+    return schemas.CommentPage(
+        data=[represent.comment(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
+    )
+
+
+@bp.post("/issues/<issue>/comments")
+@spec.validate(json=schemas.NewComment, resp=Response(HTTP_201=schemas.Comment), tags=["Comments"])
+@needs("comments:write")
+def create_comment(issue: str, json: schemas.NewComment):
+    """Comment on an issue"""
+    row = _issue(issue, lock=True)
+    try:
+        comment = issues.add_comment(row, maker(), json.body)
+    except issues.IssueError as problem:
+        raise ApiProblem(422, str(problem)) from None
+    return represent.comment(comment), 201
+
+
+@bp.get("/search")
+@spec.validate(query=schemas.SearchQuery, resp=Response(HTTP_200=schemas.SearchResult), tags=["Search"])
+@needs("issues:read")
+def search(query: schemas.SearchQuery):
+    """Search issues
+
+    The words are matched as on the search page (titles, descriptions, comments); best first."""
+    found = cached_search_issues(query.q, limit=query.limit)
+    return schemas.SearchResult(
+        data=[
+            schemas.SearchHit(
+                id=h.issue_id, key=h.ref, title=h.title, state=h.state, excerpt=h.snippet.striptags()
+            )
+            for h in found.hits
+        ]
+    )

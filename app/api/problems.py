@@ -1,0 +1,95 @@
+"""Errors of the API as RFC 9457 problem details (``application/problem+json``).
+
+Every refusal names its kind (``type``, a link into the API reference), a short ``title``,
+the ``status`` and, where there is one, the reason (``detail``); a body that fails its schema
+lists what is wrong in ``errors``.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+import msgspec
+from flask import current_app, request
+
+MEDIA_TYPE = "application/problem+json"
+
+#: What each status means in this API (the reference page lists them under ``#problem-<status>``).
+MEANINGS = {
+    400: "The request cannot be read: a parameter, a cursor or the JSON body is malformed.",
+    401: "No key, or one that is unknown, revoked or expired.",
+    403: "The key's scopes, or its maker's role, do not allow this.",
+    404: "No such object in the key's organization.",
+    405: "The path does not take that method.",
+    409: "The object changed at the same time, or a request with the same Idempotency-Key is running.",
+    410: "The organization has been deleted.",
+    412: "If-Match does not name the object's current version: read it again and apply the change to that.",
+    413: "The body is too large.",
+    415: "A body must be JSON (Content-Type: application/json).",
+    422: "The body is well-formed but breaks a rule: the errors say which.",
+    423: "The organization is read-only while it waits to be deleted.",
+    428: "A change must say which version it applies to, with If-Match.",
+    429: "Too many requests for the key: wait for Retry-After seconds.",
+    500: "An error on our side; it is logged.",
+    503: "The service is unavailable for a moment: try again after Retry-After seconds.",
+}
+
+
+class ProblemError(msgspec.Struct):
+    """One thing wrong with what was sent: where (``loc``) and what."""
+
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem details object."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ProblemError] | None = None
+
+
+class ApiProblem(Exception):
+    """Raised anywhere in an API view: answered as a problem with ``status``."""
+
+    def __init__(self, status: int, detail: str | None = None, *, headers=None, errors=None):
+        super().__init__(detail or HTTPStatus(status).phrase)
+        self.status = status
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.errors = errors
+
+
+def type_uri(status: int) -> str:
+    base = current_app.config.get("PUBLIC_URL") or request.host_url
+    return f"{base.rstrip('/')}/docs/api#problem-{status}"
+
+
+def body(status: int, detail: str | None = None, errors=None) -> bytes:
+    problem = {
+        "type": type_uri(status),
+        "title": HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else f"Error {status}",
+        "status": status,
+    }
+    if detail:
+        problem["detail"] = detail
+    problem["instance"] = request.path
+    if errors:
+        problem["errors"] = errors
+    return json.dumps(problem).encode()
+
+
+def response(status: int, detail: str | None = None, *, headers=None, errors=None):
+    result = current_app.response_class(body(status, detail, errors), status=status, mimetype=MEDIA_TYPE)
+    for name, value in (headers or {}).items():
+        result.headers[name] = value
+    return result
+
+
+def from_exception(exc: ApiProblem):
+    return response(exc.status, exc.detail, headers=exc.headers, errors=exc.errors)
