@@ -13,6 +13,13 @@ from app.core.queue.registry import JOB_MODULES, load_job_modules, periodic_jobs
 #: Every job: (queue, timeout, (retries, waits) or None, transient errors, (period name, seconds) or None).
 #: Period names are the scheduler's Redis claim keys: never rename one.
 EXPECTED_JOBS = {
+    "app.apikeys.jobs.purge_idempotent_requests": (
+        "low",
+        300,
+        None,
+        "any_error",
+        ("purge-idempotency-keys", 3600),
+    ),
     "app.audit.jobs.apply_audit_retention": ("low", 1800, None, "any_error", ("audit-retention", 86400)),
     "app.audit.jobs.sign_audit_checkpoints": ("low", 600, None, "any_error", ("audit-checkpoint", 3600)),
     "app.core.mail_delivery.deliver_outbox_mail": ("high", 120, None, "any_error", None),

@@ -9,7 +9,7 @@ document is made from the views (``app.api.spec``) and served with a reference p
 
 from flask import Blueprint, request
 
-from app.api import auth, problems
+from app.api import auth, idempotency, limits, problems
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -17,11 +17,17 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 @bp.before_request
 def _authenticate_and_read_the_body():
     auth.authenticate()
+    limits.check()
     if request.method in ("POST", "PUT", "PATCH"):
         if not request.is_json:
             raise problems.ApiProblem(415, "Send the body as JSON, with Content-Type: application/json.")
         if request.get_json(silent=True) is None:
             raise problems.ApiProblem(400, "The body is not valid JSON.")
+
+
+@bp.after_request
+def _rate_limit_headers_and_released_keys(response):
+    return idempotency.release_failed_claim(limits.add_headers(response))
 
 
 @bp.errorhandler(problems.ApiProblem)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from app.api import bp, pagination, represent, schemas
 from app.api.auth import maker, needs
+from app.api.idempotency import idempotent
 from app.api.problems import ApiProblem
 from app.api.spec import spec
 from app.extensions import db
@@ -67,6 +68,7 @@ def list_issues(query: schemas.IssueQuery):
 
 
 @bp.post("/issues")
+@idempotent
 @spec.validate(json=schemas.NewIssue, resp=Response(HTTP_201=schemas.Issue), tags=["Issues"])
 @needs("issues:write")
 def create_issue(json: schemas.NewIssue):
@@ -160,6 +162,7 @@ def list_comments(issue: str, query: schemas.Page):
 
 
 @bp.post("/issues/<issue>/comments")
+@idempotent
 @spec.validate(json=schemas.NewComment, resp=Response(HTTP_201=schemas.Comment), tags=["Comments"])
 @needs("comments:write")
 def create_comment(issue: str, json: schemas.NewComment):

@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from app.api import bp, pagination, represent, schemas
 from app.api.auth import maker, needs
+from app.api.idempotency import idempotent
 from app.api.problems import ApiProblem
 from app.api.spec import spec
 from app.extensions import db
@@ -36,6 +37,7 @@ def list_projects(query: schemas.Page):
 
 
 @bp.post("/projects")
+@idempotent
 @spec.validate(json=schemas.NewProject, resp=Response(HTTP_201=schemas.Project), tags=["Projects"])
 @needs("projects:write")
 def create_project(json: schemas.NewProject):
@@ -81,6 +83,7 @@ def list_labels(query: schemas.Page):
 
 
 @bp.post("/labels")
+@idempotent
 @spec.validate(json=schemas.NewLabel, resp=Response(HTTP_201=schemas.Label), tags=["Labels"])
 @needs("labels:write")
 def create_label(json: schemas.NewLabel):

@@ -99,6 +99,24 @@ _IF_MATCH = {
     "schema": {"type": "string", "maxLength": 200},
 }
 _ETAG = {"description": "The object's version, for If-Match.", "schema": {"type": "string"}}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A key of your choosing (1 to 255 visible characters): the same POST sent again "
+    "with it within a day gets the first answer again, marked Idempotent-Replayed.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+}
+_RATE_HEADERS = {
+    "RateLimit-Policy": {
+        "description": 'The key\'s limit: `"key";q=<requests>;w=<seconds>`.',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'What is left of it: `"key";r=<requests>;t=<seconds until one more>`.',
+        "schema": {"type": "string"},
+    },
+}
 
 
 def _operation_names() -> dict[tuple[str, str], str]:
@@ -152,6 +170,11 @@ def _complete(document: dict) -> dict:
                 operation.setdefault("parameters", []).append(_IF_MATCH)
                 for status in (412, 428):
                     responses[str(status)] = _problem(status)
+            if method == "post":
+                operation.setdefault("parameters", []).append(_IDEMPOTENCY_KEY)
+            for status, answer in responses.items():
+                if status.startswith("2") or status == "429":
+                    answer.setdefault("headers", {}).update(_RATE_HEADERS)
             if operation["operationId"] in ANSWERS_ETAG:
                 for status, answer in responses.items():
                     if status.startswith("2"):

@@ -178,6 +178,10 @@ class AccountSettings:
     INVITATION_LIMIT_PER_USER = "20 per hour"
     INVITATION_LIMIT_PER_ORGANIZATION = "50 per hour"
     INVITATION_RESEND_LIMIT = "3 per hour"
+    #: API requests a key may make per minute when its organization's plan names no number.
+    API_REQUESTS_PER_MINUTE = 600
+    #: How long an Idempotency-Key keeps its first answer.
+    API_IDEMPOTENCY_SECONDS = 24 * 3600
 
     EMAIL_VERIFY_MAX_AGE = 7 * 24 * 3600
     #: Single sign-on: how long a sign-in through an organization's provider lets a member into

@@ -17,6 +17,7 @@ from app.core.queue.queues import LOW, declared_jobs
 
 #: Every module that declares jobs.
 JOB_MODULES = (
+    "app.apikeys.jobs",
     "app.auth.deletion",
     "app.audit.jobs",
     "app.core.mail_delivery",

@@ -1,0 +1,72 @@
+"""Per-key rate limits of the API, with their state in every answer.
+
+Each key may make its organization's number of requests per minute (``requests_per_minute``),
+counted in a moving window in Redis, shared by every web process (Flask-Limiter's storage and
+strategy). Answers carry ``RateLimit-Policy`` and ``RateLimit`` (the IETF HTTPAPI rate limit
+fields: quota, window, what remains, seconds to reset); past the limit the answer is a 429
+problem with ``Retry-After``. While Redis cannot be reached each process counts in its own
+memory, as the pages' limits do, rather than stopping the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import current_app, g
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from app.api.problems import ApiProblem
+from app.extensions import limiter
+
+log = logging.getLogger(__name__)
+
+POLICY = "key"
+_WINDOW_SECONDS = 60
+_fallback = MovingWindowRateLimiter(MemoryStorage())
+
+
+def requests_per_minute(organization_id) -> int:
+    """How many requests per minute a key of the organization may make."""
+    return current_app.config["API_REQUESTS_PER_MINUTE"]
+
+
+def _hit(item, key_id: str) -> tuple[bool, float, int]:
+    """(allowed, when the window frees a request (epoch seconds), remaining)."""
+    strategies = [limiter.limiter, _fallback] if current_app.config["RATELIMIT_ENABLED"] else []
+    for strategy in strategies:
+        try:
+            allowed = strategy.hit(item, "api", key_id)
+            reset, remaining = strategy.get_window_stats(item, "api", key_id)
+            return allowed, reset, remaining
+        except Exception:  # the storage cannot be reached: count in this process
+            log.warning("API rate limit counted in memory: its storage failed", exc_info=True)
+    return True, time.time() + _WINDOW_SECONDS, item.amount
+
+
+def check() -> None:
+    """Count this request against the key's limit (after it is known), or answer 429."""
+    quota = requests_per_minute(g.api_key.tenant_id)
+    item = RateLimitItemPerMinute(quota)
+    allowed, reset_at, remaining = _hit(item, str(g.api_key.id))
+    seconds = max(0, math.ceil(reset_at - time.time()))
+    g.api_rate = {
+        "RateLimit-Policy": f'"{POLICY}";q={quota};w={_WINDOW_SECONDS}',
+        "RateLimit": f'"{POLICY}";r={max(0, remaining)};t={seconds}',
+    }
+    if not allowed:
+        wait = max(1, seconds)
+        raise ApiProblem(
+            429,
+            f"This key may make {quota} requests a minute: wait {wait} seconds.",
+            headers={**g.api_rate, "Retry-After": str(wait)},
+        )
+
+
+def add_headers(response):
+    for name, value in g.get("api_rate", {}).items():
+        response.headers.setdefault(name, value)
+    return response
