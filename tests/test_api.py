@@ -4,6 +4,7 @@ document describing every route."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -370,3 +371,25 @@ def test_the_reference_page_lists_every_operation(client):
             assert f'id="{operation["operationId"]}"' in page
             assert f"{method.upper()} {path}" in page
     assert 'id="problem-412"' in page
+
+
+def test_every_issue_streams_as_ndjson_in_batches(api, acme, monkeypatch):
+    """The stream answers every issue of the filter, one JSON object per line, in the order made,
+    across several batches; other organizations' issues never appear."""
+    from app.api import issues as api_issues
+
+    monkeypatch.setattr(api_issues, "STREAM_BATCH", 3)
+    for number in range(2, 9):
+        acme.add_issue(f"Issue {number}")
+    db.session.commit()
+    response = api.get("/issues/stream")
+    assert response.status_code == 200 and response.mimetype == "application/x-ndjson"
+    assert response.is_streamed
+    lines = response.get_data(as_text=True).splitlines()
+    issues = [json.loads(line) for line in lines]
+    assert [issue["key"] for issue in issues] == [f"WEB-{n}" for n in range(1, 9)]
+    assert issues[0] == api.get("/issues/WEB-1").get_json()
+    assert "Beta's secret" not in response.get_data(as_text=True)
+    only = api.get("/issues/stream?state=todo&project=WEB").get_data(as_text=True).splitlines()
+    assert len(only) == 8
+    assert api.get("/issues/stream?project=NOPE").get_data() == b""

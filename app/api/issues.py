@@ -3,7 +3,7 @@
 import uuid
 
 import msgspec
-from flask import request
+from flask import current_app, g, request
 from spectree import Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -13,6 +13,7 @@ from app.api.auth import maker, needs
 from app.api.idempotency import idempotent
 from app.api.problems import ApiProblem
 from app.api.spec import spec
+from app.core.tenancy import require_tenant, tenant_context
 from app.extensions import db
 from app.issues import services as issues
 from app.issues.queries import REF_PATTERN
@@ -21,6 +22,14 @@ from app.models import Comment, Issue, Project
 from app.projects.services import project_by_key
 
 _WITH_PEOPLE = (selectinload(Issue.assignees), selectinload(Issue.labels))
+NDJSON = "application/x-ndjson"
+
+
+class _Slug:
+    """What ``represent`` reads of the organization (its address) in a batch's own context."""
+
+    def __init__(self, slug: str):
+        self.slug = slug
 
 
 def _issue(issue: str, lock: bool = False) -> Issue:
@@ -65,6 +74,56 @@ def list_issues(query: schemas.IssueQuery):
     return schemas.IssuePage(
         data=[represent.issue(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
     )
+
+
+#: Issues read (and written out) at a time by the streamed listing.
+STREAM_BATCH = 500
+
+
+@bp.get("/issues/stream")
+@spec.validate(
+    query=schemas.IssueFilter, resp=Response(HTTP_200=None), tags=["Issues"], skip_validation=False
+)
+@needs("issues:read")
+def stream_issues(query: schemas.IssueFilter):
+    """Stream every issue as NDJSON
+
+    All the issues (optionally of one project and in one state), one JSON object per line in the
+    order they were made, written as they are read, a batch at a time: the listing of an
+    organization of any size in one request, in memory that does not grow with it."""
+    project_id = None
+    if query.project is not None:
+        project = project_by_key(query.project)
+        project_id = project.id if project is not None else uuid.UUID(int=0)
+    state, app, tenant_id = query.state, current_app._get_current_object(), require_tenant()
+    org_slug = g.access.slug
+    encoder = msgspec.json.Encoder()
+
+    def generate():
+        after = None
+        while True:
+            # Each batch in an app context of its own, as this organization: a body read slowly
+            # holds no context or connection between batches.
+            with app.app_context(), tenant_context(tenant_id):
+                g.access = _Slug(org_slug)
+                statement = select(Issue).options(*_WITH_PEOPLE).order_by(Issue.id).limit(STREAM_BATCH)
+                if project_id is not None:
+                    statement = statement.where(Issue.project_id == project_id)
+                if state is not None:
+                    statement = statement.where(Issue.state == state)
+                if after is not None:
+                    statement = statement.where(Issue.id > after)
+                rows = list(db.session.scalars(statement))
+                chunk = b"".join(encoder.encode(represent.issue(row)) + b"\n" for row in rows)
+            if chunk:
+                yield chunk
+            if len(rows) < STREAM_BATCH:
+                return
+            after = rows[-1].id
+
+    # A body, a status and headers: SpecTree hands the generator to Flask as it is (a response
+    # object it would read whole, to check it).
+    return generate(), 200, {"Content-Type": NDJSON}
 
 
 @bp.post("/issues")

@@ -136,6 +136,11 @@ class IssueQuery(msgspec.Struct, forbid_unknown_fields=True):
     state: Annotated[str, Meta(max_length=16, description="A state's key.")] | None = None
 
 
+class IssueFilter(msgspec.Struct, forbid_unknown_fields=True):
+    project: Annotated[str, Meta(max_length=10, description="A project's key.")] | None = None
+    state: Annotated[str, Meta(max_length=16, description="A state's key.")] | None = None
+
+
 class NewIssue(msgspec.Struct, forbid_unknown_fields=True):
     project: Annotated[str, Meta(max_length=10, description="The project's key.")]
     title: Title

@@ -89,6 +89,8 @@ def document() -> dict:
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 #: Operations changing an object that must name the version they change (``If-Match``).
 NEEDS_IF_MATCH = frozenset({"update_issue"})
+#: Operations answering a stream of objects, one JSON document per line, and its media type.
+STREAMS = {"stream_issues": "application/x-ndjson"}
 #: Operations answering an object with its version as ``ETag``.
 ANSWERS_ETAG = frozenset({"get_issue", "create_issue", "update_issue"})
 _IF_MATCH = {
@@ -170,6 +172,13 @@ def _complete(document: dict) -> dict:
                 operation.setdefault("parameters", []).append(_IF_MATCH)
                 for status in (412, 428):
                     responses[str(status)] = _problem(status)
+            if operation["operationId"] in STREAMS:
+                responses["200"] = {
+                    "description": "One issue per line (NDJSON), each an Issue.",
+                    "content": {
+                        STREAMS[operation["operationId"]]: {"schema": {"$ref": "#/components/schemas/Issue"}}
+                    },
+                }
             if method == "post":
                 operation.setdefault("parameters", []).append(_IDEMPOTENCY_KEY)
             for status, answer in responses.items():
