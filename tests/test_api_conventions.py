@@ -94,9 +94,10 @@ def test_a_key_still_in_use_is_refused_with_409(api, acme):
 
 
 def test_a_failed_request_gives_its_key_up(api, acme):
-    """A refused request (422) keeps nothing: the corrected request with the same key is made."""
+    """A refused request (404: no such project) keeps nothing: the corrected request with the same
+    key is made."""
     bad = api.post("/issues", json={**NEW, "project": "NOPE"}, headers={"Idempotency-Key": "fix-me"})
-    assert bad.status_code == 422
+    assert bad.status_code == 404
     good = api.post("/issues", json=NEW, headers={"Idempotency-Key": "fix-me"})
     assert good.status_code == 201 and "Idempotent-Replayed" not in good.headers
     assert _issues(acme[0]) == 1

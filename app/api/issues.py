@@ -8,7 +8,7 @@ from spectree import Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from app.api import bp, pagination, represent, schemas
+from app.api import bp, pagination, references, represent, schemas
 from app.api.auth import maker, needs
 from app.api.idempotency import idempotent
 from app.api.problems import ApiProblem
@@ -69,8 +69,7 @@ def list_issues(query: schemas.IssueQuery):
         statement = statement.where(Issue.project_id == (project.id if project else None))
     if query.state is not None:
         statement = statement.where(Issue.state == query.state)
-    scope = f"issues:{(query.project or '').upper()}:{query.state or ''}"
-    rows, cursor = pagination.page(statement, Issue.id, query.limit, query.cursor, scope)
+    rows, cursor = pagination.page(statement, Issue.id, query.limit, query.cursor)
     return schemas.IssuePage(
         data=[represent.issue(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
     )
@@ -132,9 +131,10 @@ def stream_issues(query: schemas.IssueFilter):
 @needs("issues:write")
 def create_issue(json: schemas.NewIssue):
     """Create an issue"""
-    project = project_by_key(json.project)
-    if project is None:
-        raise ApiProblem(422, f"No project with the key {json.project} in this organization.")
+    project = references.open_project(json.project)
+    references.state(project, json.state)
+    references.members(json.assignees)
+    references.labels(json.labels)
     try:
         row = issues.create_issue(
             project,
@@ -194,6 +194,10 @@ def update_issue(issue: str, json: schemas.IssueChanges):
         for name in ("title", "description", "state", "priority", "due_date", "estimate")
         if (value := getattr(json, name)) is not msgspec.UNSET
     }
+    references.state(row.project, changes.get("state"))
+    for named, check in ((json.assignees, references.members), (json.labels, references.labels)):
+        if named is not msgspec.UNSET:
+            check(named)
     actor = maker()
     try:
         issues.update_issue(row, actor, **changes)
@@ -214,7 +218,7 @@ def list_comments(issue: str, query: schemas.Page):
     """List an issue's comments, oldest first"""
     row = _issue(issue)
     statement = select(Comment).where(Comment.issue_id == row.id)
-    rows, cursor = pagination.page(statement, Comment.id, query.limit, query.cursor, f"comments:{row.id}")
+    rows, cursor = pagination.page(statement, Comment.id, query.limit, query.cursor)
     return schemas.CommentPage(
         data=[represent.comment(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
     )

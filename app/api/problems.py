@@ -17,10 +17,10 @@ MEDIA_TYPE = "application/problem+json"
 
 #: What each status means in this API (the reference page lists them under ``#problem-<status>``).
 MEANINGS = {
-    400: "The request cannot be read: a parameter, a cursor or the JSON body is malformed.",
+    400: "The request cannot be read: its JSON body or a header is malformed.",
     401: "No key, or one that is unknown, revoked or expired.",
     403: "The key's scopes, or its maker's role, do not allow this.",
-    404: "No such object in the key's organization.",
+    404: "No such object in the key's organization (in the path, or named in the body).",
     405: "The path does not take that method.",
     409: "The object changed at the same time, or a request with the same Idempotency-Key is running.",
     410: "The organization has been deleted.",

@@ -30,7 +30,7 @@ def list_projects(query: schemas.Page):
     """List the projects
 
     Archived projects are listed too (``archived``)."""
-    rows, cursor = pagination.page(select(Project), Project.id, query.limit, query.cursor, "projects")
+    rows, cursor = pagination.page(select(Project), Project.id, query.limit, query.cursor)
     return schemas.ProjectPage(
         data=[represent.project(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
     )
@@ -44,8 +44,8 @@ def create_project(json: schemas.NewProject):
     """Create a project"""
     try:
         project = projects.create_project(maker(), json.name, json.key, json.description)
-    except projects.ProjectError as problem:
-        raise ApiProblem(422, str(problem)) from None
+    except projects.ProjectError as problem:  # the key is taken
+        raise ApiProblem(409, str(problem)) from None
     return represent.project(project), 201
 
 
@@ -76,7 +76,7 @@ def list_states(project_key: str):
 @needs("projects:read")
 def list_labels(query: schemas.Page):
     """List the labels"""
-    rows, cursor = pagination.page(select(Label), Label.id, query.limit, query.cursor, "labels")
+    rows, cursor = pagination.page(select(Label), Label.id, query.limit, query.cursor)
     return schemas.LabelPage(
         data=[represent.label(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
     )
@@ -91,9 +91,9 @@ def create_label(json: schemas.NewLabel):
 
     ``color`` is one of the palette's colours (the label page shows them); gray when left out."""
     try:
-        label = labels.create_label(json.name, (json.color or DEFAULT_LABEL_COLOR).lower())
-    except labels.LabelError as problem:
-        raise ApiProblem(422, str(problem)) from None
+        label = labels.create_label(json.name, json.color or DEFAULT_LABEL_COLOR)
+    except labels.LabelError as problem:  # the name is taken
+        raise ApiProblem(409, str(problem)) from None
     return represent.label(label), 201
 
 
@@ -102,7 +102,7 @@ def create_label(json: schemas.NewLabel):
 @needs("members:read")
 def list_members(query: schemas.Page):
     """List the members"""
-    rows, cursor = pagination.page(select(Membership), Membership.id, query.limit, query.cursor, "members")
+    rows, cursor = pagination.page(select(Membership), Membership.id, query.limit, query.cursor)
     users = {u.id: u for u in _users([row.user_id for row in rows])}
     data = [
         schemas.Member(

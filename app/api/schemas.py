@@ -5,24 +5,44 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from app.core.web import CONTROL_CHARACTERS
+from app.models.labels import LABEL_COLORS
+
 Limit = Annotated[int, Meta(ge=1, le=100, description="How many to return (at most 100).")]
 Cursor = Annotated[
-    str, Meta(max_length=500, description="Where to go on from: `next_cursor` of the page before.")
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_-]{22}$", description="Where to go on from: `next_cursor` of the page before."
+    ),
 ]
-Title = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"\S")]
-Text = Annotated[str, Meta(max_length=100_000)]
+#: Text holds no control character but tab and line breaks (as the pages' fields), and a name
+#: or a title at least one character that is not a space: written out, as Python's ``\s`` and
+#: JSON Schema's (ECMAScript's) differ.
+_PLAIN = "[^" + CONTROL_CHARACTERS.pattern.removeprefix("[")  # what every request's text may hold
+_SEEN = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+PLAIN_TEXT = rf"^{_PLAIN}*$"
+NAMED_TEXT = rf"^{_PLAIN}*{_SEEN}{_PLAIN}*$"
+Title = Annotated[str, Meta(min_length=1, max_length=255, pattern=NAMED_TEXT)]
+Text = Annotated[str, Meta(max_length=100_000, pattern=PLAIN_TEXT)]
 Priority = Annotated[int, Meta(ge=0, le=4, description="0 none, 1 low, 2 medium, 3 high, 4 urgent.")]
 Estimate = Annotated[int, Meta(ge=0, le=1000)]
-StateKey = Annotated[str, Meta(min_length=1, max_length=16)]
+StateKey = Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,16}$", description="A state's key.")]
 ProjectKey = Annotated[
     str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9]{1,9}$", description="2 to 10 letters or digits.")
 ]
+#: A project's key where one is named (in any case).
+ProjectRef = Annotated[str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9]{1,9}$", description="A project's key.")]
+#: A workflow state's key, as ``GET /projects/{project_key}/states`` lists them.
+StateRef = StateKey
 Ids = Annotated[list[uuid.UUID], Meta(max_length=50)]
+LabelColor = Literal[tuple(LABEL_COLORS.values())]
+#: Due dates people can set (``app.models.work.DUE_DATE_MIN``/``MAX``): years 1900 to 2999.
+DueDate = Annotated[date, Meta(description="A day between 1900-01-01 and 2999-12-31.")]
 
 
 class Page(msgspec.Struct, forbid_unknown_fields=True):
@@ -56,8 +76,8 @@ class ProjectPage(msgspec.Struct):
 
 class NewProject(msgspec.Struct, forbid_unknown_fields=True):
     key: ProjectKey
-    name: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
-    description: Annotated[str, Meta(max_length=10_000)] = ""
+    name: Annotated[str, Meta(min_length=1, max_length=100, pattern=NAMED_TEXT)]
+    description: Annotated[str, Meta(max_length=10_000, pattern=PLAIN_TEXT)] = ""
 
 
 class State(msgspec.Struct):
@@ -83,8 +103,9 @@ class LabelPage(msgspec.Struct):
 
 
 class NewLabel(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, Meta(min_length=1, max_length=50, pattern=r"\S")]
-    color: Annotated[str, Meta(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
+    name: Annotated[str, Meta(min_length=1, max_length=50, pattern=NAMED_TEXT)]
+    #: One of the palette's colours (gray when left out).
+    color: LabelColor | None = None
 
 
 class Member(msgspec.Struct):
@@ -132,17 +153,17 @@ class IssuePage(msgspec.Struct):
 class IssueQuery(msgspec.Struct, forbid_unknown_fields=True):
     limit: Limit = 50
     cursor: Cursor | None = None
-    project: Annotated[str, Meta(max_length=10, description="A project's key.")] | None = None
-    state: Annotated[str, Meta(max_length=16, description="A state's key.")] | None = None
+    project: ProjectRef | None = None
+    state: StateRef | None = None
 
 
 class IssueFilter(msgspec.Struct, forbid_unknown_fields=True):
-    project: Annotated[str, Meta(max_length=10, description="A project's key.")] | None = None
-    state: Annotated[str, Meta(max_length=16, description="A state's key.")] | None = None
+    project: ProjectRef | None = None
+    state: StateRef | None = None
 
 
 class NewIssue(msgspec.Struct, forbid_unknown_fields=True):
-    project: Annotated[str, Meta(max_length=10, description="The project's key.")]
+    project: ProjectRef
     title: Title
     description: Text = ""
     state: StateKey | None = None
@@ -180,11 +201,19 @@ class CommentPage(msgspec.Struct):
 
 
 class NewComment(msgspec.Struct, forbid_unknown_fields=True):
-    body: Annotated[str, Meta(min_length=1, max_length=100_000, pattern=r"\S")]
+    body: Annotated[str, Meta(min_length=1, max_length=100_000, pattern=NAMED_TEXT)]
 
 
 class SearchQuery(msgspec.Struct, forbid_unknown_fields=True):
-    q: Annotated[str, Meta(min_length=1, max_length=200, description="Words, as in the search page.")]
+    q: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=200,
+            pattern=PLAIN_TEXT,
+            description="Words, as in the search page (no control characters).",
+        ),
+    ]
     limit: Limit = 20
 
 

@@ -89,6 +89,22 @@ def document() -> dict:
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 #: Operations changing an object that must name the version they change (``If-Match``).
 NEEDS_IF_MATCH = frozenset({"update_issue"})
+#: The shape of each path parameter: a value of another shape names nothing (404).
+PATH_PARAMETERS = {
+    "issue": {
+        "type": "string",
+        "pattern": "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+        "|[A-Za-z][A-Za-z0-9]{1,9}-[0-9]{1,9})$",
+        "description": "The issue's id, or its key such as WEB-42.",
+    },
+    "project_key": {
+        "type": "string",
+        "pattern": "^[A-Za-z][A-Za-z0-9]{1,9}$",
+        "description": "The project's key, such as WEB.",
+    },
+}
+#: Date fields with a range, as a pattern on their text (JSON Schema has no range for dates).
+DATE_PATTERNS = {"due_date": "^(19[0-9]{2}|2[0-9]{3})-"}
 #: Operations answering a stream of objects, one JSON document per line, and its media type.
 STREAMS = {"stream_issues": "application/x-ndjson"}
 #: Operations answering an object with its version as ``ETag``.
@@ -153,6 +169,11 @@ def _complete(document: dict) -> dict:
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             operation["operationId"] = names.get((path, method), operation.get("operationId"))
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] in PATH_PARAMETERS:
+                    shape = dict(PATH_PARAMETERS[parameter["name"]])
+                    parameter["description"] = shape.pop("description")
+                    parameter["schema"] = shape
             responses = operation.setdefault("responses", {})
             # SpecTree's own validation answer becomes ours: a problem, with a reason.
             for status in (401, 403, 429, 503, 500):
@@ -160,7 +181,7 @@ def _complete(document: dict) -> dict:
             if "{" in path:
                 responses.setdefault("404", _problem(404))
             if method in ("post", "patch", "put"):
-                for status in (400, 415):
+                for status in (400, 404, 415):
                     responses.setdefault(str(status), _problem(status))
             if operation.get("parameters") or method in ("post", "patch", "put"):
                 responses["422"] = _problem(422)
@@ -189,4 +210,15 @@ def _complete(document: dict) -> dict:
                     if status.startswith("2"):
                         answer.setdefault("headers", {})["ETag"] = _ETAG
     schemas.pop("ValidationError", None)
+    for schema in schemas.values():
+        for name, pattern in DATE_PATTERNS.items():
+            for branch in _branches(schema.get("properties", {}).get(name)):
+                if branch.get("format") == "date":
+                    branch["pattern"] = pattern
     return document
+
+
+def _branches(schema: dict | None) -> list[dict]:
+    if schema is None:
+        return []
+    return schema.get("anyOf", [schema])
