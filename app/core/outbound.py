@@ -109,9 +109,9 @@ def address_problem(address: IPAddress) -> str | None:
         ("unspecified", address.is_unspecified),
         ("link-local (such as the cloud metadata service)", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("private", address.is_private),
-        ("shared (carrier-grade NAT)", address in _SHARED if address.version == 4 else False),
         ("reserved", address.is_reserved),
+        ("shared (carrier-grade NAT)", address in _SHARED if address.version == 4 else False),
+        ("private", address.is_private),
     )
     for kind, matches in kinds:
         if matches:
@@ -132,7 +132,7 @@ def _literal(host: str) -> IPAddress | None:
     if _NUMERIC_LABEL.match(host.rstrip(".").rsplit(".", 1)[-1]):
         raise RefusedURL(
             f"{host} is an IP address in an unusual form: "
-            "write it as four decimal numbers, such as 203.0.113.7."
+            "write it as four decimal numbers separated by dots."
         )
     return None
 
@@ -255,6 +255,8 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
         finally:
             response.release_conn()
             response.close()
+    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError
+        raise RequestFailed(f"Connection failed: {_reason(exc)}") from exc
     except urllib3.exceptions.ConnectTimeoutError as exc:
         raise RequestFailed(f"Connection timed out after {CONNECT_SECONDS} s.") from exc
     except urllib3.exceptions.ReadTimeoutError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC
 
@@ -87,6 +88,7 @@ def publish(event_type: str, data: dict | Callable[[], dict]) -> int:
 def add_message(event_type: str, data: dict) -> WebhookMessage:
     message = WebhookMessage(id=new_id(), event_type=event_type, body=message_body(event_type, data))
     db.session.add(message)
+    db.session.flush()  # before its deliveries, which refer to it
     return message
 
 
@@ -94,7 +96,7 @@ def add_delivery(message: WebhookMessage, endpoint_id, redelivery_of_id=None) ->
     """A delivery of ``message`` due now; its job is queued once the transaction commits."""
     delivery = WebhookDelivery(
         id=new_id(),
-        endpoint_id=endpoint_id,
+        endpoint_id=uuid.UUID(str(endpoint_id)),
         message_id=message.id,
         next_attempt_at=utcnow(),
         redelivery_of_id=redelivery_of_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectMultipleField, StringField
+from wtforms import SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -23,7 +23,7 @@ class EndpointForm(FlaskForm):
     )
     event_types = SelectMultipleField(
         "Events",
-        choices=[(name, f"{name} — {meaning}") for name, meaning in EVENT_TYPES.items()],
+        choices=[SelectChoice(name, f"{name} — {meaning}") for name, meaning in EVENT_TYPES.items()],
         validate_choice=True,
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),

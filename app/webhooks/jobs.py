@@ -9,6 +9,7 @@ or for a delivery another worker holds, finds nothing to claim and returns.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from redis import RedisError
 
@@ -29,6 +30,7 @@ SWEEP_BATCH = 500
 @job(DEFAULT, timeout=60)
 def deliver_webhook(delivery_id: str) -> str:
     """Make the due attempt of one delivery, as its organization; returns the delivery's status."""
+    delivery_id = uuid.UUID(str(delivery_id))
     if not deliveries.claim(delivery_id):
         db.session.rollback()
         return "not due"
