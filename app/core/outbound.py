@@ -131,8 +131,7 @@ def _literal(host: str) -> IPAddress | None:
         raise RefusedURL(f"{host} is not an IP address.")
     if _NUMERIC_LABEL.match(host.rstrip(".").rsplit(".", 1)[-1]):
         raise RefusedURL(
-            f"{host} is an IP address in an unusual form: "
-            "write it as four decimal numbers separated by dots."
+            f"{host} is an IP address in an unusual form: write it as four decimal numbers separated by dots."
         )
     return None
 
