@@ -97,6 +97,10 @@ ALLOWED: dict[str, str] = {
     "housekeeping: expired invitations of every organization": (
         "a periodic delete of expired invitations, every shard at once"
     ),
+    "webhook sweep: due deliveries of every organization": (
+        "a periodic sweep (every 5 s) of the deliveries whose next attempt is due, by the index on "
+        "(status, next_attempt_at); each attempt then runs inside its organization"
+    ),
     "daily digest: who has notifications waiting, in every organization": (
         "once a day, who to write a digest to; each digest is then written inside its organization"
     ),

@@ -12,16 +12,13 @@ from app.extensions import db
 from app.models import Organization, WebhookDelivery
 from app.webhooks.jobs import deliver_webhook
 from tests.factories import acme_in_browser
-from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def receiver():
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.stop()
+def receiver(webhook_receiver):
+    return webhook_receiver
 
 
 def test_an_owner_adds_an_endpoint_sends_a_test_event_and_sees_it_delivered(page, app, live_server, receiver):

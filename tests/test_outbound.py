@@ -10,14 +10,12 @@ import pytest
 
 from app.core import outbound
 from tests.conftest import free_port
-from tests.support.webhook_receiver import Reply, WebhookReceiver
+from tests.support.webhook_receiver import Reply
 
 
 @pytest.fixture
-def receiver():
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.stop()
+def receiver(webhook_receiver):
+    return webhook_receiver
 
 
 @pytest.fixture

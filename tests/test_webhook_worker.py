@@ -19,16 +19,14 @@ from app.webhooks import services
 from app.webhooks.jobs import queue_due_webhook_deliveries
 from tests.conftest import run_flask
 from tests.factories import make_acme
-from tests.support.webhook_receiver import Reply, WebhookReceiver
+from tests.support.webhook_receiver import Reply
 
 pytestmark = pytest.mark.processes
 
 
 @pytest.fixture
-def receiver():
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.stop()
+def receiver(webhook_receiver):
+    return webhook_receiver
 
 
 def _delivery(app, org_id) -> WebhookDelivery:

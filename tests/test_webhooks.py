@@ -36,16 +36,14 @@ from app.webhooks.jobs import deliver_webhook, queue_due_webhook_deliveries
 from tests.accounts import login, post_form, sent_mails
 from tests.factories import OWNER, make_acme, make_beta
 from tests.support.forms import post_forms
-from tests.support.webhook_receiver import Reply, WebhookReceiver
+from tests.support.webhook_receiver import Reply
 
 SETTINGS = "/acme/settings/webhooks"
 
 
 @pytest.fixture
-def receiver():
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.stop()
+def receiver(webhook_receiver):
+    return webhook_receiver
 
 
 @pytest.fixture

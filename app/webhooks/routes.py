@@ -113,24 +113,30 @@ def rotate(webhook_endpoint_id):
     return _to_endpoint(found, show_secret=True)
 
 
+_SWITCHED = {
+    True: "Endpoint enabled: new events are sent to it.",
+    False: "Endpoint disabled: nothing is sent to it until it is enabled again.",
+}
+
+
+def _switch(webhook_endpoint_id, on: bool):
+    confirmed()
+    found = _endpoint(webhook_endpoint_id)
+    (services.enable if on else services.disable)(found)
+    flash(_SWITCHED[on], "success")
+    return _to_endpoint(found)
+
+
 @bp.post("/<webhook_endpoint_id>/enable")
 @require("org.update")
 def enable(webhook_endpoint_id):
-    confirmed()
-    found = _endpoint(webhook_endpoint_id)
-    services.enable(found)
-    flash("Endpoint enabled: new events are sent to it.", "success")
-    return _to_endpoint(found)
+    return _switch(webhook_endpoint_id, True)
 
 
 @bp.post("/<webhook_endpoint_id>/disable")
 @require("org.update")
 def disable(webhook_endpoint_id):
-    confirmed()
-    found = _endpoint(webhook_endpoint_id)
-    services.disable(found)
-    flash("Endpoint disabled: nothing is sent to it until it is enabled again.", "success")
-    return _to_endpoint(found)
+    return _switch(webhook_endpoint_id, False)
 
 
 @bp.route("/<webhook_endpoint_id>/delete", methods=["GET", "POST"])
