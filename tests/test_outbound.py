@@ -4,13 +4,19 @@ timeouts and a capped read, against a real local receiver and a real DNS server.
 
 from __future__ import annotations
 
+import ssl
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from app.core import outbound
 from tests.conftest import free_port
-from tests.support.webhook_receiver import Reply
+from tests.support.webhook_receiver import Reply, WebhookReceiver
 
 
 @pytest.fixture
@@ -163,3 +169,47 @@ def test_no_answer_is_a_readable_failure(app, receiver, monkeypatch):
                 outbound.post(receiver.url(), b"{}", {})
         finally:
             release.set()
+
+
+def _self_signed(tmp_path, name: str) -> ssl.SSLContext:
+    """A server context with a certificate for ``name`` that no public authority signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+def test_https_checks_the_certificate(app, dns_records, tmp_path):
+    """Over HTTPS the connection to the checked address still verifies the server's certificate:
+    one no trusted authority signed is refused before anything is sent."""
+    receiver = WebhookReceiver(tls=_self_signed(tmp_path, "secure.example.test"))
+    dns_records.set_addresses("secure.example.test", "127.0.0.1")
+    try:
+        with (
+            app.app_context(),
+            pytest.raises(outbound.RequestFailed, match=r"TLS failed: .*certificate verify failed"),
+        ):
+            outbound.post(f"https://secure.example.test:{receiver.port}/hook", b"{}", {})
+    finally:
+        receiver.stop()
+    assert receiver.requests == []

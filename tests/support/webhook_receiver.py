@@ -1,9 +1,10 @@
 """A webhook receiver for the tests: a threaded HTTP server on 127.0.0.1 that records every
 request and answers as a test scripts it (200 by default; 500, 410, 429 with Retry-After, a
-redirect, or an answer held until the test releases it)."""
+redirect, or an answer held until the test releases it); over TLS when given a context."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +30,8 @@ class Received:
 class WebhookReceiver:
     """``url`` to give an endpoint; ``script(Reply(...), …)`` the next answers; ``requests``."""
 
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
+        self.scheme = "https" if tls is not None else "http"
         self.requests: list[Received] = []
         self._replies: list[Reply] = []
         self._changed = threading.Condition()
@@ -59,13 +61,15 @@ class WebhookReceiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def script(self, *replies: Reply) -> None:
         with self._changed:
