@@ -32,7 +32,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.webhooks import delivery as deliveries
 from app.webhooks import events, services
-from app.webhooks.jobs import deliver_webhook, queue_due_webhook_deliveries
+from app.webhooks.jobs import deliver_webhook, purge_webhook_log, queue_due_webhook_deliveries
 from tests.accounts import login, post_form, sent_mails
 from tests.factories import OWNER, make_acme, make_beta
 from tests.support.forms import post_forms
@@ -372,6 +372,27 @@ def test_failures_are_retried_on_the_schedule_and_kept_in_the_log(app, hooked, r
     assert attempts[0].request_headers["webhook-id"] == attempts[2].request_headers["webhook-id"]
     for request in receiver.wait_for(3):
         _verify(hooked.secret, request)
+
+
+def test_old_deliveries_are_purged_with_their_attempts_and_messages(app, hooked, receiver):
+    """The daily purge deletes deliveries that ended over 30 days ago (attempts and messages
+    too), of every organization; recent and waiting ones stay."""
+    _new_issue(app, hooked.acme, "Old")
+    _new_issue(app, hooked.acme, "Waiting")
+    old, waiting = _deliveries(app, hooked.acme.id)
+    _deliver(app, hooked.acme.id, old.id)
+    with app.app_context(), tenant_context(hooked.acme.id):
+        db.session.get(WebhookDelivery, (hooked.acme.id, waiting.id)).created_at = utcnow() - timedelta(
+            days=40
+        )
+        db.session.commit()
+    with app.app_context():
+        assert purge_webhook_log(now=utcnow()) == 0
+        assert purge_webhook_log(now=utcnow() + timedelta(days=31)) == 1
+    assert [d.id for d in _deliveries(app, hooked.acme.id)] == [waiting.id]
+    assert _attempts(app, hooked.acme.id, old.id) == []
+    with app.app_context(), tenant_context(hooked.acme.id):
+        assert db.session.scalars(select(WebhookMessage.id)).all() == [waiting.message_id]
 
 
 def test_the_schedule_has_jitter_and_ends():

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
 from redis import RedisError
+from sqlalchemy import delete, select
 
-from app.core.queue.queues import DEFAULT, HIGH, Period, job
+from app.core.queue.queues import DEFAULT, HIGH, LOW, Period, job
 from app.core.tenancy import unscoped
 from app.extensions import db
-from app.models import WebhookDelivery
+from app.models import WebhookAttempt, WebhookDelivery, WebhookMessage
 from app.models.base import utcnow
+from app.models.webhooks import PENDING
 from app.webhooks import delivery as deliveries
 from app.webhooks.events import job_id, queue_delivery
 
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Due deliveries one sweep queues at most (the next sweep takes the rest).
 SWEEP_BATCH = 500
+#: How long the delivery log keeps a delivery that ended, with its attempts and message.
+LOG_KEPT_FOR = timedelta(days=30)
 
 
 @job(DEFAULT, timeout=60)
@@ -56,3 +61,23 @@ def queue_due_webhook_deliveries(now=None) -> int:
             break
         queued += 1
     return queued
+
+
+@job(LOW, timeout=600, period=Period("purge-webhook-log", every_seconds=86400))
+def purge_webhook_log(now=None) -> int:
+    """Delete every organization's deliveries that ended over 30 days ago, with their attempts,
+    and the messages left without a delivery; returns how many deliveries."""
+    cutoff = (now or utcnow()) - LOG_KEPT_FOR
+    old = select(WebhookDelivery.id).where(
+        WebhookDelivery.status != PENDING, WebhookDelivery.created_at < cutoff
+    )
+    with unscoped("housekeeping: old webhook deliveries of every organization"):
+        db.session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(old)))
+        deleted = db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(old))).rowcount
+        in_use = select(WebhookDelivery.message_id)
+        db.session.execute(
+            delete(WebhookMessage).where(WebhookMessage.created_at < cutoff, WebhookMessage.id.not_in(in_use))
+        )
+        db.session.commit()
+    log.info("old webhook deliveries deleted", extra={"deleted": deleted})
+    return deleted
