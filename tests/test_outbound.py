@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from app.core import outbound
-from tests.conftest import free_port
+from tests.conftest import free_port, make_config
 from tests.support.webhook_receiver import Reply, WebhookReceiver
 
 
@@ -213,3 +213,14 @@ def test_https_checks_the_certificate(app, dns_records, tmp_path):
     finally:
         receiver.stop()
     assert receiver.requests == []
+
+
+def test_the_allowlist_is_read_from_the_environment(test_env):
+    """OUTBOUND_ALLOWED_NETWORKS is a comma-separated list of CIDRs (a bare address is one host);
+    empty lets nothing through; a value that is no network stops the app from starting."""
+    networks = make_config({**test_env, "OUTBOUND_ALLOWED_NETWORKS": "10.0.0.0/8, 192.168.1.5,::1"})
+    assert networks.OUTBOUND_ALLOWED_NETWORKS == ("10.0.0.0/8", "192.168.1.5/32", "::1/128")
+    assert make_config({**test_env, "OUTBOUND_ALLOWED_NETWORKS": ""}).OUTBOUND_ALLOWED_NETWORKS == ()
+    assert make_config(test_env).OUTBOUND_ALLOWED_NETWORKS == ("127.0.0.1/32",)
+    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 network"):
+        make_config({**test_env, "OUTBOUND_ALLOWED_NETWORKS": "intranet"})
