@@ -122,6 +122,7 @@ def register_blueprints(app: Flask) -> None:
     from app.sso import settings_bp as sso_settings_bp
     from app.tasks import bp as tasks_bp
     from app.tasks import system_bp as system_check_bp
+    from app.webhooks import bp as webhooks_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
@@ -150,6 +151,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(audit_bp)
     app.register_blueprint(sso_settings_bp)
     app.register_blueprint(api_keys_bp)
+    app.register_blueprint(webhooks_bp)
 
 
 def register_web_basics(app: Flask) -> None:

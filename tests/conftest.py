@@ -517,6 +517,16 @@ def smtp_sink(tmp_path):
     sink.stop()
 
 
+@pytest.fixture
+def webhook_receiver():
+    """A local HTTP receiver whose answers a test scripts (``tests/support/webhook_receiver.py``)."""
+    from tests.support.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.stop()
+
+
 @pytest.fixture(scope="session")
 def _local_dns():
     from tests.support.dns_server import LocalDNS
@@ -528,8 +538,8 @@ def _local_dns():
 
 @pytest.fixture
 def dns_records(app, _local_dns, monkeypatch):
-    """A DNS server on loopback that the app's domain checks ask; ``set_txt(name, *values)``
-    publishes records for this test only."""
+    """A DNS server on loopback that the app's lookups ask; ``set_txt(name, *values)`` and
+    ``set_addresses(name, *addresses)`` publish records for this test only."""
     monkeypatch.setitem(app.config, "DNS_NAMESERVERS", (_local_dns.nameserver,))
     yield _local_dns
     _local_dns.clear()

@@ -97,6 +97,13 @@ ALLOWED: dict[str, str] = {
     "housekeeping: expired invitations of every organization": (
         "a periodic delete of expired invitations, every shard at once"
     ),
+    "webhook sweep: due deliveries of every organization": (
+        "a periodic sweep (every 5 s) of the deliveries whose next attempt is due, by the index on "
+        "(status, next_attempt_at); each attempt then runs inside its organization"
+    ),
+    "housekeeping: old webhook deliveries of every organization": (
+        "a daily delete of old webhook deliveries, their attempts and messages, every shard at once"
+    ),
     "daily digest: who has notifications waiting, in every organization": (
         "once a day, who to write a digest to; each digest is then written inside its organization"
     ),

@@ -59,6 +59,9 @@ NOT_ON_CACHED_PAGES = {
     "SsoIdentity": "read when someone signs in through a provider, shown on no page",
     "SsoDomain": "listed on the single sign-on settings page, which is not cached",
     "VerifiedDomain": "read when someone continues with SSO or joins by signing in, shown on no cached page",
+    "WebhookMessage": "an event sent to webhooks, shown in the delivery log, which is not cached",
+    "WebhookDelivery": "listed in an endpoint's delivery log, which is not cached",
+    "WebhookAttempt": "shown on a delivery's page, which is not cached",
 }
 
 #: Columns a generic edit leaves alone, with the reason.

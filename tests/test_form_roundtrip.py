@@ -16,6 +16,7 @@ from app.issues.queries import issue_or_404
 from app.models import Invitation, Membership, Notification, SavedView, Task
 from app.models.base import utcnow
 from app.orgs.context import tenant_blueprint
+from app.webhooks import services as webhooks
 from tests.accounts import add_member, login, make_org, make_user
 from tests.factories import make_acme
 from tests.form_roundtrip import ACTION_ENDPOINTS, PAGES_NOT_LOADED, Seed, page_urls, roundtrip_problems
@@ -25,7 +26,7 @@ DESCRIPTION = 'First line with <b>markup</b> & "quotes".\n\n- a list item\n- @gr
 
 
 @pytest.fixture
-def seeded(db_session):
+def seeded(app, db_session):
     """Acme with every kind of thing, each field filled: the owner edits it all."""
     acme = make_acme(
         {"grace@example.com": "member", "ava@example.com": "admin"},
@@ -78,10 +79,16 @@ def seeded(db_session):
         db_session.add(job)
         db_session.commit()
         job_id = str(job.id)
+    org_id, grace_id = str(org.id), str(grace.id)
+    # An app context ends with the session removed: everything above is committed first.
+    with app.app_context(), tenant_context(org_id):
+        endpoint = webhooks.create("http://127.0.0.1:9/hook", "Deploys", ["issue.created", "comment.created"])
+        webhook_endpoint_id, webhook_delivery_id = str(endpoint.id), str(webhooks.send_test(endpoint).id)
+        db_session.commit()
     return Seed(
         org_slug="acme",
-        org_id=str(org.id),
-        user_id=str(grace.id),
+        org_id=org_id,
+        user_id=grace_id,
         issue_ref=ref,
         project_key="WEB",
         state="in_review",
@@ -91,6 +98,8 @@ def seeded(db_session):
         membership_id=membership_id,
         invitation_id=invitation_id,
         saved_view_id=saved_view_id,
+        webhook_endpoint_id=webhook_endpoint_id,
+        webhook_delivery_id=webhook_delivery_id,
     )
 
 
@@ -109,6 +118,7 @@ def test_every_edit_form_round_trips_without_changes(app, client, db_session, se
         "org.change_role",
         "auth.update_profile",
         "auth.update_notification_email",
+        "webhooks.save",
     } <= endpoints
 
 

@@ -74,6 +74,15 @@ EXPECTED_JOBS = {
     ),
     "app.reports.jobs.compute_reports": ("default", 300, None, "any_error", None),
     "app.tasks.jobs.delete_old_tasks": ("low", 300, None, "any_error", ("delete-old-tasks", 86400)),
+    "app.webhooks.jobs.deliver_webhook": ("default", 60, None, "any_error", None),
+    "app.webhooks.jobs.purge_webhook_log": ("low", 600, None, "any_error", ("purge-webhook-log", 86400)),
+    "app.webhooks.jobs.queue_due_webhook_deliveries": (
+        "high",
+        60,
+        None,
+        "any_error",
+        ("webhook-deliveries", 5),
+    ),
 }
 
 #: Job paths before the jobs moved beside their features: jobs queued under them still run.

@@ -76,6 +76,14 @@ ACTION_LABELS = {
     "sso.link_requested": "Account link to single sign-on mailed",
     "sso.linked": "Account linked to single sign-on",
     "sso.break_glass": "Owner entered without single sign-on (break-glass)",
+    "webhook.created": "Webhook endpoint added",
+    "webhook.updated": "Webhook endpoint changed",
+    "webhook.secret_rotated": "Webhook secret rotated",
+    "webhook.enabled": "Webhook endpoint enabled",
+    "webhook.disabled": "Webhook endpoint disabled",
+    "webhook.disabled_by_failure": "Webhook endpoint disabled after failures",
+    "webhook.deleted": "Webhook endpoint deleted",
+    "webhook.redelivered": "Webhook delivery sent again",
 }
 
 

@@ -28,6 +28,8 @@ Environment variables (see the README for the whole table):
 ``OPERATOR_EMAILS``  comma-separated accounts that see the operator console
 ``SSO_ALLOW_PRIVATE_ISSUERS``  allow organizations' OpenID Providers on private or loopback addresses
                    (default: development and tests only)
+``OUTBOUND_ALLOWED_NETWORKS``  comma-separated CIDRs webhooks may reach though not public
+                   (default: none; development: loopback)
 ``DNS_NAMESERVERS``  comma-separated DNS servers (``host`` or ``host:port``) for domain checks
                    (default: the system's)
 ``METRICS_TOKEN``  bearer token for ``/metrics`` (unset: ``/metrics`` answers 404)

@@ -3,6 +3,7 @@ checked before the app starts."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -118,6 +119,14 @@ class BaseConfig(
         )
         servers = (environ.get("DNS_NAMESERVERS") or "").split(",")
         config.DNS_NAMESERVERS = tuple(s.strip() for s in servers if s.strip()) or cls.DNS_NAMESERVERS
+        networks = environ.get("OUTBOUND_ALLOWED_NETWORKS")
+        config.OUTBOUND_ALLOWED_NETWORKS = (
+            tuple(
+                str(ipaddress.ip_network(n.strip(), strict=False)) for n in networks.split(",") if n.strip()
+            )
+            if networks is not None
+            else cls.OUTBOUND_ALLOWED_NETWORKS
+        )
         config.DEV_MAIL_DIR = environ.get("DEV_MAIL_DIR") or str(Path(config.INSTANCE_PATH) / "mail")
         files = environ.get("FILE_STORAGE_PATH")
         config.FILE_STORAGE_PATH = files or str(Path(config.INSTANCE_PATH) / "files")

@@ -18,6 +18,7 @@ class DevelopmentConfig(BaseConfig):
     ENV_NAME = "development"
     DEBUG = False  # the debugger is opt-in with `flask run --debug`
     SSO_ALLOW_PRIVATE_ISSUERS = True  # a provider tried out on the same machine
+    OUTBOUND_ALLOWED_NETWORKS = ("127.0.0.0/8", "::1/128")  # a webhook receiver on the same machine
 
     @classmethod
     def default_database_url(cls, config) -> str:
@@ -54,6 +55,7 @@ class TestingConfig(BaseConfig):
     JOB_MAINTENANCE_SECONDS = 1
     JOB_KILL_GRACE_SECONDS = 5
     SSO_ALLOW_PRIVATE_ISSUERS = True  # the tests' OpenID Provider listens on loopback
+    OUTBOUND_ALLOWED_NETWORKS = ("127.0.0.1/32",)  # the tests' webhook receiver
 
     def finish(self, environ) -> None:
         self.SECRET_KEY = environ.get("SECRET_KEY") or TestingConfig.SECRET_KEY

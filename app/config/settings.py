@@ -195,6 +195,9 @@ class AccountSettings:
     SSO_ALLOW_PRIVATE_ISSUERS = False
     #: DNS servers the domain checks ask ("host" or "host:port"); empty: the system's.
     DNS_NAMESERVERS: tuple[str, ...] = ()
+    #: Networks (CIDRs) outbound requests (webhooks) may reach although they are not public
+    #: addresses: none in production; the tests' local receiver, a developer's own machine.
+    OUTBOUND_ALLOWED_NETWORKS: tuple[str, ...] = ()
     PASSWORD_RESET_MAX_AGE = 3600
     INVITATION_DAYS = 7
 

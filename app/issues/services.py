@@ -33,6 +33,8 @@ from app.models.work import PRIORITY_LABELS, due_date_problem
 from app.notifications.services import notify
 from app.projects import workflow
 from app.projects.services import next_issue_number
+from app.webhooks.events import publish
+from app.webhooks.payloads import comment_event, issue_event
 
 RANK_STEP = 1024.0
 
@@ -162,6 +164,7 @@ def create_issue(
     notify(issue, actor, [u.id for u in assignees], Notification.ASSIGNED, issue.title)
     notify(issue, actor, mentioned_user_ids(issue.description), Notification.MENTIONED, issue.title)
     db.session.flush()
+    publish("issue.created", lambda: issue_event(issue))
     return issue
 
 
@@ -215,6 +218,7 @@ def update_issue(issue: Issue, actor, **changes) -> list[str]:
         notify(issue, actor, mentioned_user_ids(issue.description), Notification.MENTIONED, issue.title)
     if changed:
         _touch(issue)
+        publish("issue.updated", lambda: issue_event(issue, changed))
     return changed
 
 
@@ -234,6 +238,7 @@ def set_assignees(issue: Issue, actor, user_ids) -> None:
     _touch(issue)
     db.session.flush()
     db.session.expire(issue, ["assignees"])
+    publish("issue.updated", lambda: issue_event(issue, ["assignees"]))
 
 
 def set_labels(issue: Issue, actor, label_ids) -> None:
@@ -248,6 +253,7 @@ def set_labels(issue: Issue, actor, label_ids) -> None:
     _touch(issue)
     db.session.flush()
     db.session.expire(issue, ["labels"])
+    publish("issue.updated", lambda: issue_event(issue, ["labels"]))
 
 
 def set_watching(issue: Issue, user, watching: bool) -> None:
@@ -275,6 +281,7 @@ def add_comment(issue: Issue, actor, body: str) -> Comment:
     _watch(issue, actor.id)
     _touch(issue)
     db.session.flush()
+    publish("comment.created", lambda: comment_event(comment, issue))
     return comment
 
 
@@ -310,6 +317,8 @@ def move_issue(
             state_name(issue.project_id, state),
         )
     _touch(issue)
+    if old_state != state:
+        publish("issue.updated", lambda: issue_event(issue, ["state"]))
 
 
 def _rank_beside(issue: Issue, state: str, before_id=None, after_id=None) -> float:

@@ -12,6 +12,7 @@ from app.models.reports import ReportSnapshot
 from app.models.sso import SsoConnection, SsoDomain, SsoIdentity, VerifiedDomain
 from app.models.tasks import Task
 from app.models.two_factor import RecoveryCode, TwoFactor
+from app.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 from app.models.work import (
     Comment,
     Issue,
@@ -55,5 +56,9 @@ __all__ = [
     "TwoFactor",
     "User",
     "VerifiedDomain",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
     "WorkflowState",
 ]

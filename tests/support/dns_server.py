@@ -1,4 +1,4 @@
-"""A DNS server on loopback for the tests: answers TXT lookups from records a test sets.
+"""A DNS server on loopback for the tests: answers TXT, A and AAAA lookups from records a test sets.
 
 The domain checks of single sign-on ask a real DNS server over UDP with dnspython; this one
 (dnslib's server) answers from ``records`` and says NXDOMAIN for every other name.
@@ -6,17 +6,19 @@ The domain checks of single sign-on ask a real DNS server over UDP with dnspytho
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 
-from dnslib import QTYPE, RCODE, RR, TXT
+from dnslib import AAAA, QTYPE, RCODE, RR, TXT, A
 from dnslib.server import DNSLogger, DNSServer
 
 
 class _Records:
-    """dnslib's resolver interface, over a dict of name -> TXT strings."""
+    """dnslib's resolver interface, over dicts of name -> TXT strings and name -> addresses."""
 
     def __init__(self):
         self.txt: dict[str, list[str]] = {}
+        self.addresses: dict[str, list[str]] = {}
         self.lock = threading.Lock()
 
     def resolve(self, request, handler):
@@ -24,11 +26,24 @@ class _Records:
         name = str(request.q.qname).rstrip(".").lower()
         with self.lock:
             values = list(self.txt.get(name, ()))
-        if not values:
+            addresses = list(self.addresses.get(name, ()))
+        if not values and not addresses:
             reply.header.rcode = RCODE.NXDOMAIN
-        elif request.q.qtype in (QTYPE.TXT, QTYPE.ANY):
+        if request.q.qtype in (QTYPE.TXT, QTYPE.ANY):
             for value in values:
                 reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(value), ttl=60))
+        for address in addresses:
+            if request.q.qtype == QTYPE.A and ":" not in address:
+                reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(address), ttl=60))
+            elif request.q.qtype == QTYPE.AAAA and ":" in address:
+                reply.add_answer(
+                    RR(
+                        request.q.qname,
+                        QTYPE.AAAA,
+                        rdata=AAAA(ipaddress.ip_address(address).exploded),
+                        ttl=60,
+                    )
+                )
         return reply
 
 
@@ -47,9 +62,15 @@ class LocalDNS:
         with self.records.lock:
             self.records.txt[name.rstrip(".").lower()] = list(values)
 
+    def set_addresses(self, name: str, *addresses: str) -> None:
+        """A and AAAA records of ``name`` (IPv4 and IPv6 addresses)."""
+        with self.records.lock:
+            self.records.addresses[name.rstrip(".").lower()] = list(addresses)
+
     def clear(self) -> None:
         with self.records.lock:
             self.records.txt.clear()
+            self.records.addresses.clear()
 
     def stop(self) -> None:
         self.server.stop()

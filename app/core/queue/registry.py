@@ -28,6 +28,7 @@ JOB_MODULES = (
     "app.orgs.jobs",
     "app.reports.jobs",
     "app.tasks.jobs",
+    "app.webhooks.jobs",
 )
 
 #: Written by the scheduler at each tick (its value: the time); read by the operator console.
