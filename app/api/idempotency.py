@@ -100,7 +100,7 @@ def release_failed_claim(response):
         try:
             db.session.rollback()
             db.session.execute(delete(ApiIdempotentRequest).where(ApiIdempotentRequest.id == claim[1]))
-            db.session.commit()
+            commit_now("the failed request's key is given up, in a transaction of its own")
         except Exception:
             db.session.rollback()
             current_app.logger.warning("an Idempotency-Key claim was not released", exc_info=True)
