@@ -158,3 +158,20 @@ def test_kept_answers_are_purged_after_their_day(app, api, acme):
         assert purge_idempotent_requests() == 1
     with tenant_context(acme[0]):
         assert list(db.session.scalars(select(ApiIdempotentRequest.idempotency_key))) == ["new"]
+
+
+def test_an_address_sending_keys_that_do_not_work_is_slowed_down(app, client, acme, monkeypatch):
+    """After three refused keys a minute, the address gets a 429 even with a good key; another
+    address is not affected."""
+    monkeypatch.setitem(app.config, "API_REFUSED_KEYS_PER_IP", "3 per minute")
+    from app.apikeys.services import PREFIX, _checksum
+
+    guess = Api(client, PREFIX + "g" * 32 + _checksum("g" * 32))
+    for _ in range(3):
+        assert guess.get("/projects").status_code == 401
+    good = Api(client, make_key(*acme))
+    refused = good.get("/projects")
+    assert refused.status_code == 429 and "keys that do not work" in refused.get_json()["detail"]
+    assert refused.headers["Retry-After"] == "60"
+    elsewhere = good.get("/projects", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert elsewhere.status_code == 200

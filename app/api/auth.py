@@ -13,6 +13,7 @@ from functools import wraps
 
 from flask import g, request
 
+from app.api import limits
 from app.api.problems import ApiProblem
 from app.apikeys import scopes as api_scopes
 from app.apikeys import services as api_keys
@@ -37,7 +38,24 @@ def _refuse(detail: str, error: str = "invalid_token"):
 
 
 def authenticate() -> None:
-    """Find the request's key and enter its organization as its maker, or answer 401/403/410/423."""
+    """Find the request's key and enter its organization as its maker, or answer 401/403/410/423
+    (429 for an address that sent too many keys that did not work)."""
+    address = request.remote_addr or ""
+    if limits.too_many_refused_keys(address):
+        raise ApiProblem(
+            429,
+            "Too many requests with keys that do not work came from this address: wait a minute.",
+            headers={"Retry-After": "60"},
+        )
+    try:
+        _authenticate()
+    except ApiProblem as problem:
+        if problem.status == 401:
+            limits.count_refused_key(address)
+        raise
+
+
+def _authenticate() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()

@@ -15,7 +15,7 @@ import math
 import time
 
 from flask import current_app, g
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItemPerMinute, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
@@ -36,8 +36,7 @@ def requests_per_minute(organization_id) -> int:
 
 def _hit(item, key_id: str) -> tuple[bool, float, int]:
     """(allowed, when the window frees a request (epoch seconds), remaining)."""
-    strategies = [limiter.limiter, _fallback] if current_app.config["RATELIMIT_ENABLED"] else []
-    for strategy in strategies:
+    for strategy in _strategies():
         try:
             allowed = strategy.hit(item, "api", key_id)
             reset, remaining = strategy.get_window_stats(item, "api", key_id)
@@ -45,6 +44,33 @@ def _hit(item, key_id: str) -> tuple[bool, float, int]:
         except Exception:  # the storage cannot be reached: count in this process
             log.warning("API rate limit counted in memory: its storage failed", exc_info=True)
     return True, time.time() + _WINDOW_SECONDS, item.amount
+
+
+def _strategies():
+    return [limiter.limiter, _fallback] if current_app.config["RATELIMIT_ENABLED"] else []
+
+
+def refused_keys_item():
+    return parse(current_app.config["API_REFUSED_KEYS_PER_IP"])
+
+
+def too_many_refused_keys(address: str) -> bool:
+    """Whether the address sent too many keys that did not work lately (a guesser)."""
+    for strategy in _strategies():
+        try:
+            return not strategy.test(refused_keys_item(), "api-refused", address)
+        except Exception:
+            log.warning("API refused-key limit counted in memory: its storage failed", exc_info=True)
+    return False
+
+
+def count_refused_key(address: str) -> None:
+    for strategy in _strategies():
+        try:
+            strategy.hit(refused_keys_item(), "api-refused", address)
+            return
+        except Exception:
+            log.warning("API refused-key limit counted in memory: its storage failed", exc_info=True)
 
 
 def check() -> None:

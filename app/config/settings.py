@@ -180,6 +180,8 @@ class AccountSettings:
     INVITATION_RESEND_LIMIT = "3 per hour"
     #: API requests a key may make per minute when its organization's plan names no number.
     API_REQUESTS_PER_MINUTE = 600
+    #: Requests with a key that does not work (unknown, revoked, expired) one address may send.
+    API_REFUSED_KEYS_PER_IP = "30 per minute"
     #: How long an Idempotency-Key keeps its first answer.
     API_IDEMPOTENCY_SECONDS = 24 * 3600
 
