@@ -69,9 +69,8 @@ def list_issues(query: schemas.IssueQuery):
         statement = statement.where(Issue.project_id == (project.id if project else None))
     if query.state is not None:
         statement = statement.where(Issue.state == query.state)
-    rows, cursor = pagination.page(statement, Issue.id, query.limit, query.cursor)
-    return schemas.IssuePage(
-        data=[represent.issue(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
+    return pagination.listing(
+        schemas.IssuePage, statement, Issue.id, query, lambda rows: [represent.issue(r) for r in rows]
     )
 
 
@@ -218,9 +217,8 @@ def list_comments(issue: str, query: schemas.Page):
     """List an issue's comments, oldest first"""
     row = _issue(issue)
     statement = select(Comment).where(Comment.issue_id == row.id)
-    rows, cursor = pagination.page(statement, Comment.id, query.limit, query.cursor)
-    return schemas.CommentPage(
-        data=[represent.comment(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
+    return pagination.listing(
+        schemas.CommentPage, statement, Comment.id, query, lambda rows: [represent.comment(r) for r in rows]
     )
 
 

@@ -26,6 +26,13 @@ def decode(cursor: str | None) -> uuid.UUID | None:
     return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "==")[:16])
 
 
+def listing(page_type, statement, id_column, query, shown):
+    """The page of ``statement`` the query asks for (its ``limit`` and ``cursor``), as
+    ``page_type`` with each row ``shown``."""
+    rows, cursor = page(statement, id_column, query.limit, query.cursor)
+    return page_type(data=shown(rows), has_more=cursor is not None, next_cursor=cursor)
+
+
 def page(statement, id_column, limit: int, cursor: str | None):
     """Rows of ``statement`` after ``cursor``, at most ``limit``; returns (rows, next_cursor)."""
     from app.extensions import db

@@ -30,9 +30,12 @@ def list_projects(query: schemas.Page):
     """List the projects
 
     Archived projects are listed too (``archived``)."""
-    rows, cursor = pagination.page(select(Project), Project.id, query.limit, query.cursor)
-    return schemas.ProjectPage(
-        data=[represent.project(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
+    return pagination.listing(
+        schemas.ProjectPage,
+        select(Project),
+        Project.id,
+        query,
+        lambda rows: [represent.project(r) for r in rows],
     )
 
 
@@ -76,9 +79,8 @@ def list_states(project_key: str):
 @needs("projects:read")
 def list_labels(query: schemas.Page):
     """List the labels"""
-    rows, cursor = pagination.page(select(Label), Label.id, query.limit, query.cursor)
-    return schemas.LabelPage(
-        data=[represent.label(r) for r in rows], has_more=cursor is not None, next_cursor=cursor
+    return pagination.listing(
+        schemas.LabelPage, select(Label), Label.id, query, lambda rows: [represent.label(r) for r in rows]
     )
 
 
@@ -102,16 +104,18 @@ def create_label(json: schemas.NewLabel):
 @needs("members:read")
 def list_members(query: schemas.Page):
     """List the members"""
-    rows, cursor = pagination.page(select(Membership), Membership.id, query.limit, query.cursor)
+    return pagination.listing(schemas.MemberPage, select(Membership), Membership.id, query, _members)
+
+
+def _members(rows) -> list[schemas.Member]:
     users = {u.id: u for u in _users([row.user_id for row in rows])}
-    data = [
+    return [
         schemas.Member(
             id=row.user_id, name=users[row.user_id].name, email=users[row.user_id].email, role=row.role
         )
         for row in rows
         if row.user_id in users
     ]
-    return schemas.MemberPage(data=data, has_more=cursor is not None, next_cursor=cursor)
 
 
 def _users(ids) -> list[User]:
