@@ -404,3 +404,21 @@ def test_every_issue_streams_as_ndjson_in_batches(api, acme, monkeypatch):
     only = api.get("/issues/stream?state=todo&project=WEB").get_data(as_text=True).splitlines()
     assert len(only) == 8
     assert api.get("/issues/stream?project=NOPE").get_data() == b""
+
+
+def test_the_stream_is_sent_as_it_is_read_with_the_access_log_on(api, acme, monkeypatch):
+    """With the access log written (production's level), the stream still goes out a batch at a
+    time: no Content-Length, several chunks, the last batch read only when it is reached."""
+    import logging
+
+    from app.api import issues as api_issues
+
+    monkeypatch.setattr(api_issues, "STREAM_BATCH", 3)
+    monkeypatch.setattr(logging.getLogger("worklane.access"), "level", logging.INFO)
+    for number in range(2, 9):
+        acme.add_issue(f"Issue {number}")
+    db.session.commit()
+    response = api.get("/issues/stream", buffered=False)
+    assert response.status_code == 200 and "Content-Length" not in response.headers
+    chunks = [chunk for chunk in response.response if chunk]
+    assert len(chunks) == 3 and sum(chunk.count(b"\n") for chunk in chunks) == 8

@@ -350,7 +350,12 @@ def register_request_logging(app: Flask) -> None:
                 "duration_ms": duration_ms,
                 "remote_addr": current.remote_addr,
                 "user_agent": environ.get("HTTP_USER_AGENT", "")[:200],
-                "bytes": response.calculate_content_length(),
+                # A streamed body's length is its Content-Length if it has one (a file): asking
+                # Werkzeug to calculate it would read a generator whole here, holding all of it
+                # in memory before the first byte is sent.
+                "bytes": response.content_length
+                if response.is_streamed
+                else response.calculate_content_length(),
                 "request_id": request_id,
             },
         )
