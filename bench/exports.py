@@ -32,15 +32,17 @@ from bench import dataset
 from bench.services import ROOT, VENV_BIN, Services, run_benchmark, say
 
 
-def build_organization(services: Services, database: str, issues: int, password_hash: str) -> str:
-    """One organization of ``issues`` issues in four projects; returns its id."""
+def build_organization(
+    services: Services, database: str, issues: int, password_hash: str, prefix: str = "export"
+) -> str:
+    """One organization of ``issues`` issues in four projects (slug ``<prefix>-<issues>``); returns its id."""
     with psycopg.connect(services.url("postgres", database)) as connection:
         builder = dataset.DatasetBuilder(connection, password_hash, seed=issues)
         sizes = [issues * share // 10 for share in (4, 3, 2, 1)]
         keys = (("WEB", "Website"), ("API", "Platform"), ("OPS", "Operations"), ("DOC", "Documentation"))
         org_id = builder.organization(
-            f"export-{issues}",
-            f"Export {issues}",
+            f"{prefix}-{issues}",
+            f"{prefix.capitalize()} {issues}",
             [(key, name, size) for (key, name), size in zip(keys, sizes, strict=True)],
             members=25,
             extra_members=[],
@@ -51,12 +53,13 @@ def build_organization(services: Services, database: str, issues: int, password_
     return str(org_id)
 
 
-def _peak_kib(pid: int) -> int:
-    """The process's peak resident set so far (``VmHWM``), 0 once it is gone."""
+def status_kib(pid: int, field: str = "VmHWM") -> int:
+    """A figure of ``/proc/<pid>/status`` in KiB, by default the process's peak resident set so far
+    (``VmHWM``); 0 once the process is gone."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -87,9 +90,9 @@ def run_worker(env: dict[str, str], log) -> tuple[float, float, float]:
     )
     worker_peak = horse_peak = 0
     while worker.poll() is None:
-        worker_peak = max(worker_peak, _peak_kib(worker.pid))
+        worker_peak = max(worker_peak, status_kib(worker.pid))
         for child in _children(worker.pid):
-            horse_peak = max(horse_peak, _peak_kib(child))
+            horse_peak = max(horse_peak, status_kib(child))
         time.sleep(0.02)
     seconds = time.perf_counter() - started
     if worker.returncode != 0:
