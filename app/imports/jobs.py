@@ -18,6 +18,7 @@ from app.core.storage import file_store
 from app.extensions import db
 from app.imports import services as imports
 from app.models import Project
+from app.plans.quotas import QuotaExceeded
 
 #: Rows per transaction: one counter update, one key lookup and one flush each.
 BATCH_ROWS = 500
@@ -53,7 +54,12 @@ def import_issues(
 
         def commit_batch(line: int) -> None:
             nonlocal handled
-            created = imports.create_issues(project.id, actor_id, batch)
+            try:
+                created = imports.create_issues(project.id, actor_id, batch)
+            except QuotaExceeded as exc:
+                raise TaskError(
+                    f"{exc} The import stopped at line {line:,}: {counts['imported']:,} issues were imported."
+                ) from exc
             warned = [imports.warned_row(task.id, row) for row in created if row.warnings]
             db.session.add_all(rejected + warned)
             counts["imported"] += len(created)

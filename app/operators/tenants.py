@@ -8,7 +8,6 @@ the organization's files (uploads, exports, backups) under its prefix of the fil
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,12 +16,13 @@ from sqlalchemy import func, or_, select
 
 from app.core import audit
 from app.core.mail import send_email
-from app.core.storage import file_store
+from app.core.storage import tenant_bytes
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Issue, Membership, Organization, Project, User
 from app.models.base import utcnow
 from app.orgs.services import owner_emails
+from app.plans import plan_named
 
 #: Organizations per page of the console's list.
 PAGE_SIZE = 50
@@ -50,6 +50,8 @@ class OrganizationUsage:
     suspended_at: datetime | None
     suspended_reason: str | None
     deletion_due_at: datetime | None
+    #: The plan's name for people ("Free").
+    plan_label: str
 
 
 def _contains(column, text: str):
@@ -97,6 +99,7 @@ def organizations(query: str = "", page: int = 1) -> tuple[list[OrganizationUsag
             org.suspended_at,
             org.suspended_reason,
             org.deletion_due_at,
+            plan_named(org.plan).label,
         )
         for org in orgs
     ], total
@@ -111,14 +114,7 @@ def _counts(model, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
 
 def storage_bytes(org_id: uuid.UUID) -> int:
     """The size of the organization's files, in bytes."""
-    total = 0
-    for directory, _subdirectories, files in os.walk(file_store().path(f"t/{org_id}")):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(directory, name)).st_size
-            except OSError:  # deleted meanwhile
-                continue
-    return total
+    return tenant_bytes(org_id)
 
 
 @dataclass(frozen=True)
