@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, RadioField, SelectField, TextAreaField
+from wtforms import IntegerField, RadioField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.models import FeatureFlag
@@ -32,7 +32,7 @@ class ImpersonateForm(FlaskForm):
 class PlanForm(FlaskForm):
     plan = SelectField(
         "Plan",
-        choices=[(plan.name, plan.label) for plan in PLANS.values()],
+        choices=[SelectChoice(plan.name, plan.label) for plan in PLANS.values()],
         validators=[DataRequired(message="Choose a plan.")],
     )
 
@@ -40,7 +40,7 @@ class PlanForm(FlaskForm):
 class FlagForm(FlaskForm):
     mode = RadioField(
         "State",
-        choices=list(FeatureFlag.MODE_LABELS.items()),
+        choices=[SelectChoice(mode, label) for mode, label in FeatureFlag.MODE_LABELS.items()],
         validators=[DataRequired(message="Choose how the flag is set.")],
     )
     percentage = IntegerField(

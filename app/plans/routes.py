@@ -13,7 +13,7 @@ from app.plans.catalog import size
 bp = tenant_blueprint("plans", __name__, "/settings/plan")
 
 
-@bp.get("/")
+@bp.get("")
 @require("org.update")
 def usage():
     """Each limit of the plan, used and included, read now (the page is not cached)."""
