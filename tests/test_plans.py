@@ -84,7 +84,7 @@ def test_new_organizations_start_on_the_default_plan(app, db_session, monkeypatc
 def test_the_fourth_project_of_a_plan_of_three_is_refused(app, db_session):
     """The new-project form as rendered answers the plan's message and creates nothing; archiving a
     project frees its place, and making it active again is refused while the plan is full."""
-    acme = make_acme(projects=("WEB", "API"))
+    make_acme(projects=("WEB", "API"))
     _on_plan(_acme_id(), "free")
     owner = _owner(app)
     assert post_form(owner, "/acme/projects/new", name="Operations", key="OPS").status_code == 303
@@ -146,9 +146,7 @@ def test_an_import_past_the_plan_is_refused_before_anything_is_written(app, db_s
 def test_invitations_count_as_seats(app, db_session, redis_client):
     """On Free (5 seats) four members and one pending invitation fill it: the next invitation is
     refused on the members page with the reason, and no invitation or mail is made."""
-    acme = make_acme(
-        {"grace@example.com": "member", "vic@example.com": "viewer", "max@example.com": "member"}
-    )
+    make_acme({"grace@example.com": "member", "vic@example.com": "viewer", "max@example.com": "member"})
     _on_plan(_acme_id(), "free")
     owner = _owner(app)
     assert (
@@ -167,7 +165,7 @@ def test_invitations_count_as_seats(app, db_session, redis_client):
 def test_accepting_is_refused_while_the_organization_is_over_its_seats(app, db_session, redis_client):
     """An invitation sent on Team is refused at acceptance once the organization is on a plan it
     already fills: the person is told why and is not a member."""
-    acme = make_acme(
+    make_acme(
         {
             "grace@example.com": "member",
             "vic@example.com": "viewer",
@@ -241,7 +239,7 @@ def operator(app, monkeypatch):
 def test_an_operator_puts_an_organization_on_a_plan(app, db_session, operator):
     """The plan form as rendered changes the plan, audited in the organization's log; a plan below
     its usage is allowed with a warning, removes nothing, and refuses new projects."""
-    acme = make_acme(projects=("WEB", "API"))
+    make_acme(projects=("WEB", "API"))
     with tenant_context(_acme_id()):
         db.session.add_all([Project(key=k, name=k, created_by_id=_owner_id()) for k in ("OPS", "MOB")])
         db.session.flush()
@@ -270,6 +268,6 @@ def test_an_operator_puts_an_organization_on_a_plan(app, db_session, operator):
 
 def test_only_operators_reach_the_plan_page(app, db_session, operator):
     """The owner gets 404 from the operators' plan page, as for every operator page."""
-    acme = make_acme()
+    make_acme()
     db.session.commit()
     assert _owner(app).get(f"/operators/organizations/{_acme_id()}/plan").status_code == 404

@@ -109,6 +109,9 @@ def set_flag(name):
             db.session.rollback()
             form.form_errors.append(str(exc))
         else:
-            flash(f"{name}: {FeatureFlag.MODE_LABELS[form.mode.data].lower()}.", "success")
+            state = FeatureFlag.MODE_LABELS[form.mode.data].lower()
+            if form.mode.data == FeatureFlag.PERCENTAGE:
+                state = f"on for {form.percentage.data or 0}% of organizations"
+            flash(f"{name}: {state}.", "success")
             return redirect(url_for("operators.flags_page") + f"#flag-{name}", 303)
     return _flags_page({name: form}, 422)
