@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+import time
 
 import pytest
 from sqlalchemy import func, select, update
@@ -17,6 +19,7 @@ from app.imports import services as imports
 from app.models import AuditEvent, Invitation, Issue, Membership, Organization, Project, User
 from app.orgs.services import create_organization
 from app.plans import api_requests_per_minute, catalog, quotas
+from app.projects import services as projects
 from tests.accounts import login, make_user, post_form, sent_mails
 from tests.factories import make_acme
 from tests.test_imports import _start, _upload
@@ -271,3 +274,43 @@ def test_only_operators_reach_the_plan_page(app, db_session, operator):
     make_acme()
     db.session.commit()
     assert _owner(app).get(f"/operators/organizations/{_acme_id()}/plan").status_code == 404
+
+
+@pytest.mark.postgres_only
+def test_two_creators_cannot_both_take_the_last_project(app, committed_db):
+    """Two people creating a project at once on a plan with one place left: the second waits on the
+    organization's row, counts the first's project, and is refused; exactly one is made."""
+    with app.app_context():
+        acme = make_acme(projects=("WEB", "API"))
+        acme.org.plan = "free"
+        db.session.commit()
+        org_id, owner_id = acme.id, acme.owner.id
+    barrier = threading.Barrier(2)
+    outcomes, errors = [], []
+
+    def create(key):
+        try:
+            with app.app_context(), tenant_context(org_id):
+                owner = db.session.get(User, owner_id)
+                barrier.wait(10)
+                try:
+                    projects.create_project(owner, f"Project {key}", key)
+                except quotas.QuotaExceeded:
+                    db.session.rollback()
+                    outcomes.append("refused")
+                else:
+                    time.sleep(0.5)  # the first keeps the organization's row a while: the other waits
+                    db.session.commit()
+                    outcomes.append("created")
+        except Exception as exc:  # reported by the assertion below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=create, args=(key,)) for key in ("OPS", "MOB")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert sorted(outcomes) == ["created", "refused"]
+    with app.app_context():
+        assert _count(org_id, Project) == 3
