@@ -13,6 +13,7 @@ import time
 import pytest
 from sqlalchemy import func, select, update
 
+from app.core.storage import tenant_bytes
 from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.imports import services as imports
@@ -144,6 +145,18 @@ def test_an_import_past_the_plan_is_refused_before_anything_is_written(app, db_s
             imports.create_issues(web, _owner_id(), rows)
         assert imports.create_issues(web, _owner_id(), rows[:2]) == rows[:2]
     assert _count(_acme_id(), Issue) == 3
+
+
+def test_an_upload_past_the_plan_s_storage_is_refused_and_not_stored(app, db_session, monkeypatch):
+    """A CSV that would take the organization's files past the plan is a form error; nothing is kept."""
+    monkeypatch.setitem(catalog.PLANS, "free", dataclasses.replace(catalog.FREE, storage=1024))
+    make_acme()
+    _on_plan(_acme_id(), "free")
+    refused = _upload(_owner(app), "Title\n" + "A fairly long issue title\n" * 60)
+    assert refused.status_code == 422
+    assert "Your plan (Free) includes 1.0 KB of files." in refused.text
+    with app.app_context():
+        assert tenant_bytes(_acme_id()) == 0
 
 
 def test_invitations_count_as_seats(app, db_session, redis_client):
