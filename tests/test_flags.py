@@ -158,3 +158,24 @@ def test_operators_set_a_flag_with_the_form(app, db_session, operator):
     assert (
         post_form(operator, FORM, "/operators/flags/nonsense", **{"nonsense-mode": "on"}).status_code == 404
     )
+
+
+def test_a_flag_check_costs_a_signed_in_page_no_round_trip_of_its_own(
+    app,
+    client,
+    acme,  # noqa: F811
+    monkeypatch,
+):
+    """The flags' version is read with the member's session and account (one round trip), and the
+    kept settings answer: the reports page, which checks a flag, asks neither Redis nor SQL again."""
+    from tests.test_request_floor import Traffic
+
+    _fresh_snapshot(acme.id)
+    login(client, "owner@example.com")
+    client.get("/acme/projects/WEB/reports")
+    with Traffic(app, monkeypatch).watching() as traffic:
+        page = client.get("/acme/projects/WEB/reports")
+    assert page.status_code == 200 and "(CSV)" in page.text
+    flag_reads = [n for n, sent in enumerate(traffic.sent) if b"g:version:flags" in sent]
+    assert flag_reads == [0] and traffic.round_trips[0] == ["HGETALL", "MGET"]
+    assert not [s for s in traffic.statements if "feature_flags" in s]
