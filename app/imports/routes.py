@@ -7,7 +7,6 @@ import re
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from app.core.permissions import require
-from app.extensions import db
 from app.imports import bp
 from app.imports import services as imports
 from app.imports.forms import MappingForm, UploadForm
@@ -104,7 +103,6 @@ def start(project_key):
     except imports.MappingError as exc:
         return _preview(project, stored, form, chosen, error=str(exc), status=422)
     except quotas.QuotaExceeded as exc:
-        db.session.rollback()
         error = (
             f"This file has {stored.rows:,} rows and the organization has {exc.used:,} issues,"
             f" so nothing was imported. {exc}"

@@ -6,17 +6,15 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.core import audit
-from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.flags import FLAGS
 from app.flags import services as flags
 from app.models import FeatureFlag, Organization
-from app.operators import bp
+from app.operators import bp, tenants
 from app.operators.forms import FlagForm, PlanForm
 from app.operators.services import operator_required
 from app.plans import quotas
-from app.plans.catalog import LIMITS, PLANS, amount, plan_named, size
+from app.plans.catalog import PLANS, amount, plan_named, size
 
 
 @bp.route("/operators/organizations/<uuid:org_id>/plan", methods=["GET", "POST"])
@@ -32,18 +30,9 @@ def plan(org_id):
         abort(404)
     form = PlanForm(data={"plan": org.plan})
     if form.validate_on_submit():
-        before, chosen = org.plan, plan_named(form.plan.data)
-        if chosen.name != before:
-            org.plan = chosen.name
-            with tenant_context(org.id):
-                audit.record(
-                    "organization.plan_changed",
-                    target=org,
-                    actor=current_user,
-                    plan_from=before,
-                    plan_to=chosen.name,
-                )
-            over = quotas.over_limits(org, chosen)
+        chosen = plan_named(form.plan.data)
+        if chosen.name != org.plan:
+            over = tenants.change_plan(org, current_user, chosen)
             if over:
                 flash(
                     f"{org.name} is on {chosen.label} now, and uses more than it includes: "
@@ -61,7 +50,6 @@ def plan(org_id):
         form=form,
         usage=quotas.usage(org),
         plans=list(PLANS.values()),
-        limits=LIMITS,
         size=size,
         current=quotas.plan_of(org),
     ), status

@@ -22,7 +22,8 @@ from app.extensions import db
 from app.models import Issue, Membership, Organization, Project, User
 from app.models.base import utcnow
 from app.orgs.services import owner_emails
-from app.plans import plan_named
+from app.plans import Plan, plan_named, quotas
+from app.plans.quotas import Usage
 
 #: Organizations per page of the console's list.
 PAGE_SIZE = 50
@@ -150,6 +151,17 @@ def find_people(query: str) -> list[PersonFound]:
         for user_id, name, slug, role in rows:
             belongs[user_id].append((name, slug, role))
     return [PersonFound(p.id, p.name, p.email, p.created_at, p.last_login_at, belongs[p.id]) for p in people]
+
+
+def change_plan(org: Organization, operator: User, plan: Plan) -> list[Usage]:
+    """Put the organization on ``plan``, audited; what it already uses past the plan's limits
+    (nothing is removed: creating more of those is refused until it fits). The caller commits."""
+    before, org.plan = org.plan, plan.name
+    with tenant_context(org.id):
+        audit.record(
+            "organization.plan_changed", target=org, actor=operator, plan_from=before, plan_to=plan.name
+        )
+    return quotas.over_limits(org, plan)
 
 
 def suspend(org: Organization, operator: User, reason: str) -> None:

@@ -1,10 +1,10 @@
 """What an organization's plan allows, what it uses, and the check every creation goes through.
 
 ``check(organization, "projects")`` is called by the services that create things (projects,
-issues, members and invitations, uploaded files), whatever asked for them: a form, the board's
-quick add, an import, an invitation accepted, a sign-in through the organization's provider,
-the JSON API. It raises ``QuotaExceeded`` with the message people see; the caller has written
-nothing yet, so the request's rollback leaves nothing half made.
+issues, members and invitations, uploaded files), whatever asked for them: a form, an import,
+an invitation accepted, a sign-in through the organization's provider, a restore, the JSON API.
+It raises ``QuotaExceeded`` with the message people see; the caller has written nothing yet, so
+the request's rollback leaves nothing half made.
 
 What counts:
 - members: memberships and pending invitations (an invitation holds a seat until it is
@@ -17,7 +17,7 @@ What counts:
 The count is made under a lock of the organization's row (``SELECT … FOR UPDATE`` on
 PostgreSQL; on SQLite a writing transaction holds the database's write lock from its start), so
 two people creating at once cannot both take the last slot. An unlimited limit is neither
-locked nor counted.
+locked nor counted (one read of the plan).
 """
 
 from __future__ import annotations
@@ -89,16 +89,16 @@ def check(organization: Organization | None, name: str, adding: int = 1) -> None
     """
     limit = LIMITS_BY_NAME[name]
     tenant_id = organization.id if organization is not None else require_tenant()
-    # The plan read under the row's lock: an operator's change, or another creator, waits for us.
-    plan_name = db.session.scalar(
-        select(Organization.plan).where(Organization.id == tenant_id).with_for_update()
-    )
-    plan = plan_named(plan_name)
+    plan_of_row = select(Organization.plan).where(Organization.id == tenant_id)
+    if plan_named(db.session.scalar(plan_of_row)).limit(name) is None:
+        return
+    # Read again under the row's lock: another creator, or an operator's change, waits for us.
+    plan = plan_named(db.session.scalar(plan_of_row.with_for_update()))
     allowed = plan.limit(name)
     if allowed is None:
         return
     in_use = used(name, tenant_id)
-    if in_use + adding > allowed or (adding == 0 and in_use > allowed):
+    if in_use + adding > allowed:
         raise QuotaExceeded(plan, limit, allowed, in_use)
 
 
