@@ -6,20 +6,13 @@ from __future__ import annotations
 import pytest
 
 from app.extensions import db
-from tests.accounts import PASSWORD, make_user
+from tests.accounts import make_user
 from tests.factories import make_acme
+from tests.test_browser_operator_tenants import _sign_in
 
 pytestmark = pytest.mark.browser
 
 PROJECTS = {"WEB": "Website", "API": "Public API", "OPS": "Operations"}
-
-
-def _sign_in(page, live_server, email: str) -> None:
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: not url.endswith("/login"))
 
 
 @pytest.fixture

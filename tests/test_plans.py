@@ -50,6 +50,11 @@ def _owner_id():
     return db.session.scalar(select(User.id).where(User.email == "owner@example.com"))
 
 
+def _invite(client, email: str):
+    """The members page's invitation form, as rendered, for ``email`` as a member."""
+    return post_form(client, "/acme/members", "/acme/invitations", email=email, role="member")
+
+
 def _count(org_id, model) -> int:
     with tenant_context(org_id):
         return db.session.scalar(select(func.count()).select_from(model))
@@ -165,13 +170,8 @@ def test_invitations_count_as_seats(app, db_session, redis_client):
     make_acme({"grace@example.com": "member", "vic@example.com": "viewer", "max@example.com": "member"})
     _on_plan(_acme_id(), "free")
     owner = _owner(app)
-    assert (
-        post_form(
-            owner, "/acme/members", "/acme/invitations", email="a@example.com", role="member"
-        ).status_code
-        == 303
-    )
-    refused = post_form(owner, "/acme/members", "/acme/invitations", email="b@example.com", role="member")
+    assert _invite(owner, "a@example.com").status_code == 303
+    refused = _invite(owner, "b@example.com")
     assert refused.status_code == 422
     assert "Your plan (Free) includes 5 members." in refused.text
     assert "revoke a pending invitation" in refused.text
@@ -193,12 +193,7 @@ def test_accepting_is_refused_while_the_organization_is_over_its_seats(app, db_s
     make_user("new@example.com")
     db.session.commit()
     owner = _owner(app)
-    assert (
-        post_form(
-            owner, "/acme/members", "/acme/invitations", email="new@example.com", role="member"
-        ).status_code
-        == 303
-    )
+    assert _invite(owner, "new@example.com").status_code == 303
     _on_plan(_acme_id(), "free")
     link = sent_mails(redis_client, "new@example.com")[-1].link()
     guest = app.test_client()
@@ -220,7 +215,7 @@ def test_usage_for_admins(app, db_session):
     acme.add_issue("Two", project="API")
     _on_plan(_acme_id(), "free")
     owner = _owner(app)
-    post_form(owner, "/acme/members", "/acme/invitations", email="a@example.com", role="member")
+    _invite(owner, "a@example.com")
     post_form(owner, "/acme/projects/API/archive")
     grace = app.test_client()
     login(grace, "grace@example.com")
