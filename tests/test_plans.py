@@ -228,7 +228,7 @@ def test_usage_for_admins(app, db_session):
     assert rows["members"].startswith("Members 4 5")
     assert rows["projects"].startswith("Active projects 1 3")
     assert rows["issues"].startswith("Issues 2 1,000")
-    assert rows["storage"].startswith("Of files 0.0 KB 100 MB")
+    assert rows["storage"].startswith("Files 0.0 KB 100 MB")
     assert 'value="80"' in page.text  # the members' bar: 4 of 5
     assert "Free" in page.text and "60" in page.text
     assert "/acme/settings/plan" in grace.get("/acme/settings").text

@@ -18,6 +18,8 @@ class Limit:
     """One kind of thing a plan counts: its name, how people read it, and what to do when full."""
 
     name: str
+    #: Its heading on the usage pages.
+    title: str
     #: Singular and plural nouns: "3 projects", "1 project".
     noun: str
     nouns: str
@@ -27,10 +29,10 @@ class Limit:
 
 #: The limits a plan sets, in the order the usage page lists them.
 LIMITS = (
-    Limit("members", "member", "members", "or remove a member or revoke a pending invitation"),
-    Limit("projects", "active project", "active projects", "or archive a project"),
-    Limit("issues", "issue", "issues", ""),
-    Limit("storage", "byte of files", "of files", "or wait for old exports to expire"),
+    Limit("members", "Members", "member", "members", "or remove a member or revoke a pending invitation"),
+    Limit("projects", "Active projects", "active project", "active projects", "or archive a project"),
+    Limit("issues", "Issues", "issue", "issues", ""),
+    Limit("storage", "Files", "byte of files", "of files", "or wait for old exports to expire"),
 )
 LIMITS_BY_NAME = {limit.name: limit for limit in LIMITS}
 
