@@ -116,6 +116,7 @@ def register_blueprints(app: Flask) -> None:
     from app.operators import bp as operators_bp
     from app.orgs import bp as orgs_bp
     from app.orgs import org_bp
+    from app.plans.routes import bp as plans_bp
     from app.projects import bp as projects_bp
     from app.reports import bp as reports_bp
     from app.sso import bp as sso_bp
@@ -152,6 +153,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(sso_settings_bp)
     app.register_blueprint(api_keys_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(plans_bp)
 
 
 def register_web_basics(app: Flask) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 
+from app.plans.catalog import PLAN_NAMES
+
 
 def register_cli(app: Flask) -> None:
     @app.cli.command("grant-app-role")
@@ -80,12 +82,18 @@ def register_cli(app: Flask) -> None:
     @click.option("--name", required=True, help="Name of the new organization.")
     @click.option("--owner", "owner_email", required=True, help="Email of an existing account: the owner.")
     @click.option("--slug", default=None, help="Address of the new organization (default: from the name).")
-    def import_export_command(file, name, owner_email, slug):
+    @click.option(
+        "--plan",
+        default=None,
+        type=click.Choice(PLAN_NAMES),
+        help="Plan of the new organization (default: DEFAULT_PLAN); what it holds must fit.",
+    )
+    def import_export_command(file, name, owner_email, slug, plan):
         """Create a NEW organization from an export zip; people are matched by email."""
         from app.exports.restore import ImportProblem, import_export
 
         try:
-            report = import_export(file, name, owner_email, slug=slug)
+            report = import_export(file, name, owner_email, slug=slug, plan=plan)
         except ImportProblem as exc:
             raise click.ClickException(f"nothing imported: {exc}") from exc
         click.echo(f"imported into /{report.slug}/ ({report.organization_id})")

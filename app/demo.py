@@ -96,6 +96,7 @@ def seed_demo() -> tuple[bool, str, str]:
         return False, DEMO_EMAIL, DEMO_PASSWORD
     owner = _user("Demo Owner", DEMO_EMAIL)
     org = create_organization(owner, "Acme Corporation", DEMO_SLUG)
+    org.plan = "team"  # room for what the demo holds, and its usage page shows a plan with limits
     with tenant_context(org.id):
         people = [owner]
         for name, email, role in TEAM:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
+from app.config import TestingConfig
 from app.core.security import hash_password
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
@@ -69,7 +70,10 @@ def make_user(email: str | None = None, name: str = "Ada Lovelace", password: st
 
 
 def make_org(owner: User, name: str = "Acme", slug: str | None = None) -> Organization:
+    """An organization on the testing ``DEFAULT_PLAN`` (unlimited: tests build any size; the quota
+    tests choose a plan), also when no app context says so."""
     org = create_organization(owner, name, slug or f"org-{uuid.uuid4().hex[:8]}")
+    org.plan = TestingConfig.DEFAULT_PLAN
     db.session.flush()
     return org
 

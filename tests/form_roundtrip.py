@@ -45,6 +45,10 @@ PAGES_NOT_LOADED = {
     "operators.suspend": "the form suspending an organization (operators only): an action's page",
     "operators.impersonate": "the form to sign in as a person (operators only): an action's page",
     "operators.unsuspend": "the question before opening an organization again (operators only)",
+    "operators.plan": "an organization's plan and its form (operators only): submitted as rendered in "
+    "tests/test_plans.py",
+    "operators.flags_page": "the feature flags and their forms (operators only): submitted as rendered in "
+    "tests/test_flags.py",
     "system_check.show": "an operator's system check result (operators only), read live, no form",
     "system_check.status": "the system check's status fragment (operators only), polled, no form",
     "health.healthz": "a probe, no form",

@@ -226,6 +226,8 @@ GLOBAL_OBJECT_ROUTES = {
     "operators.delete_job": "RQ job ids, for operators (OPERATOR_EMAILS), who act across organizations",
     "operators.suspend": "organization ids, for operators (OPERATOR_EMAILS), who act across organizations",
     "operators.unsuspend": "organization ids, for operators (OPERATOR_EMAILS), who act across organizations",
+    "operators.plan": "organization ids, for operators (OPERATOR_EMAILS), who act across organizations",
+    "operators.set_flag": "a feature flag's name (flags are the system's), for operators (OPERATOR_EMAILS)",
     "operators.impersonate": "people's ids, for operators (OPERATOR_EMAILS), who act across organizations",
     "sso.start": "an organization's address: single sign-on starts before the person is a member, and "
     "shows only whether the organization signs in that way",

@@ -34,6 +34,7 @@ PAGES = {
     "members": "/acme/members",
     "labels": "/acme/settings/labels",
     "audit log": "/acme/settings/audit",
+    "plan and usage": "/acme/settings/plan",
     "search": "/acme/search?q=checkout",
     "account": "/account",
 }

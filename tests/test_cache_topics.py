@@ -46,6 +46,8 @@ from tests.isolation import RowBuilder, all_mappers
 NOT_ON_CACHED_PAGES = {
     "AuditEvent": "an append-only record, read afresh by the audit log page and its exports (never cached)",
     "AuditCheckpoint": "a signed checkpoint of the audit chain, read only by `flask audit verify`",
+    "FeatureFlag": "read through each process's memo under the global flags version, which an operator's "
+    "change moves (app/flags/state.py); the page it gates, the reports, is not cached whole",
     "HeldSlug": "a deleted organization's address, read only when an organization is made",
     "ReportSnapshot": "read on each report page view, which compares its data version",
     "Task": "read live by the task pages and the system check's, which poll it",

@@ -195,3 +195,26 @@ def test_a_projects_own_states_come_back_with_their_issues(app, owner):
         state = db.session.scalars(select(WorkflowState).where(WorkflowState.key == "qa")).one()
         assert (state.name, state.category, state.position) == ("Quality check", "started", 9)
         assert db.session.scalars(select(Issue.state)).one() == "qa"
+
+
+def test_a_restore_must_fit_the_plan_of_the_new_organization(app, owner, monkeypatch):
+    """On a plan with fewer projects than the export holds nothing is stored and the reason names
+    the plan; a larger plan (``--plan``) takes it."""
+    monkeypatch.setitem(app.config, "DEFAULT_PLAN", "free")
+    db.session.commit()  # the owner stays when the refused restore rolls back
+    others = [{**PROJECT, "key": key, "id": f"old-{key}"} for key in ("API", "OPS", "MOB")]
+    states = [
+        {**state, "state": f"{p['key']}:{state['key']}", "project": p["key"]}
+        for p in others
+        for state in STATES
+    ]
+    source = _export(projects=[PROJECT, *others], workflow_states=STATES + states)
+    with pytest.raises(
+        ImportProblem, match=r"holds 4 active projects; the Free plan includes 3\. Choose a larger plan"
+    ):
+        import_export(source, "Copy", "owner@example.com")
+    assert _organizations() == 0
+    source.seek(0)
+    report = import_export(source, "Copy", "owner@example.com", plan="team")
+    assert report.rows["projects"] == 4
+    assert db.session.get(Organization, report.organization_id).plan == "team"

@@ -5,17 +5,19 @@ link, enforcement with break-glass, and the refusals of tokens a hostile provide
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.auth import sso_session
 from app.core.mail import public_url
 from app.core.tenancy import tenant_context
 from app.extensions import db
-from app.models import AuditEvent, Membership, SsoConnection, SsoIdentity, User
+from app.models import AuditEvent, Membership, Organization, SsoConnection, SsoIdentity, User
+from app.plans import catalog
 from app.sso import clients
 from tests.accounts import PASSWORD, login, post_form, sent_mails
 from tests.conftest import free_port
@@ -179,6 +181,23 @@ def test_nobody_joins_from_outside_the_proven_domains_or_without_a_confirmed_add
     assert not _signed_in(visitor)
     assert db_session.scalar(select(func.count()).select_from(User).where(User.email.like("%nora%"))) == 0
     assert db_session.scalar(select(func.count()).select_from(User).where(User.email.like("stranger%"))) == 0
+
+
+def test_nobody_joins_by_signing_in_while_the_plan_has_no_seat(
+    app, client, db_session, acme, provider, dns_records, monkeypatch
+):
+    """Acme on a Free plan of two seats, both taken: a newcomer at its proven domain gets a 400
+    saying so, and neither an account nor a membership is made."""
+    monkeypatch.setitem(catalog.PLANS, "free", dataclasses.replace(catalog.FREE, members=2))
+    login(client, OWNER)
+    configure(client, provider)
+    prove_domain(client, dns_records, "acme.example")
+    db_session.execute(update(Organization).where(Organization.id == acme.id).values(plan="free"))
+    db_session.commit()
+    refused = sso_sign_in(app.test_client(), provider, "nora@acme.example")
+    assert refused.status_code == 400
+    assert "Acme cannot take new members now. Your plan (Free) includes 2 members." in refused.text
+    assert db_session.scalar(select(func.count()).select_from(User).where(User.email.like("nora%"))) == 0
 
 
 def test_an_existing_account_is_linked_only_after_it_confirms_by_email(

@@ -54,6 +54,7 @@ ACTION_LABELS = {
     "organization.deletion_cancelled": "Deletion cancelled",
     "organization.suspended": "Suspended by an operator",
     "organization.unsuspended": "Opened again by an operator",
+    "organization.plan_changed": "Plan changed by an operator",
     "impersonation.started": "Operator signed in as a member",
     "impersonation.action": "Change made by an operator as a member",
     "impersonation.ended": "Operator stopped acting as a member",

@@ -14,15 +14,17 @@ from app.models import User
 
 def _read_with_session(identity: str):
     """What a request of the login ``identity`` names reads, read with its session (one round
-    trip): the person's cached account and, on a path that showed a cached page, that page."""
+    trip): the person's cached account, the feature flags' version and, on a path that showed a
+    cached page, that page."""
     from app.auth.identity import _TOPIC, user_id_from
     from app.core import cache, page_cache
+    from app.flags.state import TOPIC as FLAGS
 
     try:
         user_id = user_id_from(identity.partition(":")[0])
     except (AttributeError, ValueError):
         return None
-    groups = [cache.memoized_for_user_keys(user_id, _TOPIC, "account")]
+    groups = [cache.memoized_for_user_keys(user_id, _TOPIC, "account"), [cache.global_topic_key(FLAGS)]]
     page = page_cache.page_keys_for(request._get_current_object(), user_id)
     if page:
         groups.append(page)

@@ -26,6 +26,7 @@ Environment variables (see the README for the whole table):
 ``PUBLIC_URL``     the site's address; every link in mail is built from it (default ``http://127.0.0.1:5000``)
 ``ALLOWED_HOSTS``  production: comma-separated extra Host names served besides PUBLIC_URL's
 ``OPERATOR_EMAILS``  comma-separated accounts that see the operator console
+``DEFAULT_PLAN``   the plan new organizations start on: free (default), team or business
 ``SSO_ALLOW_PRIVATE_ISSUERS``  allow organizations' OpenID Providers on private or loopback addresses
                    (default: development and tests only)
 ``OUTBOUND_ALLOWED_NETWORKS``  comma-separated CIDRs webhooks may reach though not public

@@ -114,6 +114,7 @@ class BaseConfig(
         config.ALLOWED_HOSTS = _lower_list(environ.get("ALLOWED_HOSTS"), "/")
         config.OPERATOR_EMAILS = _lower_list(environ.get("OPERATOR_EMAILS"))
         config.METRICS_TOKEN = environ.get("METRICS_TOKEN") or None
+        config.DEFAULT_PLAN = (environ.get("DEFAULT_PLAN") or cls.DEFAULT_PLAN).strip().lower()
         config.SSO_ALLOW_PRIVATE_ISSUERS = _bool(
             environ.get("SSO_ALLOW_PRIVATE_ISSUERS"), cls.SSO_ALLOW_PRIVATE_ISSUERS
         )

@@ -56,6 +56,8 @@ class TestingConfig(BaseConfig):
     JOB_KILL_GRACE_SECONDS = 5
     SSO_ALLOW_PRIVATE_ISSUERS = True  # the tests' OpenID Provider listens on loopback
     OUTBOUND_ALLOWED_NETWORKS = ("127.0.0.1/32",)  # the tests' webhook receiver
+    #: Unlimited, so tests build organizations of any size; the quota tests choose a plan.
+    DEFAULT_PLAN = "business"
 
     def finish(self, environ) -> None:
         self.SECRET_KEY = environ.get("SECRET_KEY") or TestingConfig.SECRET_KEY

@@ -76,6 +76,8 @@ class SiteSettings:
     DEV_MAIL_DIR: str | None = None
     #: Uploaded imports and exports (app/core/storage.py); shared by every web and worker machine.
     FILE_STORAGE_PATH: str | None = None
+    #: The plan a new organization starts on (app/plans/catalog.py: free, team, business).
+    DEFAULT_PLAN = "free"
 
 
 class WebSettings:

@@ -241,7 +241,19 @@ def memoized_for_user_keys(user_id, topic: str, name: str) -> tuple[str, str]:
 
 
 def user_version(user_id, topic: str) -> int:
-    key = user_topic_key(user_id, topic)
+    return _version_of(user_topic_key(user_id, topic))
+
+
+def global_topic_key(topic: str) -> str:
+    """The version key of a topic of the whole system (``g:version:flags``: the feature flags)."""
+    return f"g:version:{topic}"
+
+
+def global_version(topic: str) -> int:
+    return _version_of(global_topic_key(topic))
+
+
+def _version_of(key: str) -> int:
     known = _request_memo()
     if key not in known:
         known[key] = int(_get_many([key])[0] or 0)

@@ -43,6 +43,12 @@ def _forget_pending_bumps(session, previous_transaction) -> None:
 _EXPANDERS: dict[type, list[Callable[[Session, Any, frozenset[str] | None], Iterable[str]]]] = {}
 
 
+def expire_at_commit(session: Session, keys: Iterable[str]) -> None:
+    """Move the versions ``keys`` names when this session's transaction commits (global topics,
+    which no row's ``__cache_topics__`` names: ``cache.global_topic_key``)."""
+    _add_pending(session, set(keys))
+
+
 def topics_of(model: type) -> tuple[CacheTopic, ...]:
     """The cached topics a model's rows are shown in (its ``__cache_topics__``)."""
     declared = getattr(model, "__cache_topics__", ())

@@ -99,3 +99,15 @@ class FileStore:
 
 def file_store() -> FileStore:
     return FileStore(current_app.config["FILE_STORAGE_PATH"])
+
+
+def tenant_bytes(tenant_id) -> int:
+    """The size of an organization's files (uploads, exports, backups), in bytes."""
+    total = 0
+    for directory, _subdirectories, files in os.walk(file_store().path(f"t/{tenant_id}")):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(directory, name)).st_size
+            except OSError:  # deleted meanwhile
+                continue
+    return total

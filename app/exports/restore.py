@@ -37,6 +37,7 @@ from app.models import Issue, Membership, Organization, User, WorkflowState
 from app.models.base import UTCDateTime, new_id
 from app.models.work import rendered_columns
 from app.orgs.services import OrgError, create_organization, slug_problem
+from app.plans import quotas
 
 BATCH_ROWS = 1000
 
@@ -153,12 +154,13 @@ def read_manifest(archive: zipfile.ZipFile) -> dict:
 
 
 def import_export(
-    source: str | IO[bytes], name: str, owner_email: str, slug: str | None = None
+    source: str | IO[bytes], name: str, owner_email: str, slug: str | None = None, plan: str | None = None
 ) -> ImportReport:
     """Create a new organization ``name`` owned by ``owner_email`` from an export zip; commits.
 
-    Raises ImportProblem (nothing stored) for a file that is not an export, an unknown
-    owner, or a slug that cannot be used.
+    The organization is on ``plan`` (default: the ``DEFAULT_PLAN`` setting). Raises ImportProblem
+    (nothing stored) for a file that is not an export, an unknown owner, a slug that cannot be
+    used, or more members, projects or issues than the plan includes.
     """
     try:
         archive = zipfile.ZipFile(source)
@@ -175,9 +177,12 @@ def import_export(
             raise ImportProblem(problem)
         try:
             organization = create_organization(owner, name, slug)
+            if plan is not None:
+                organization.plan = plan
             report = ImportReport(organization.id, organization.slug)
             with tenant_context(organization.id):
                 _import_rows(archive, manifest, organization, owner, report)
+                _check_plan(organization)
                 audit.record(
                     "organization.imported",
                     target=organization,
@@ -245,6 +250,18 @@ def _import_rows(
             batch.add(**values)
         batch.flush()
         report.rows[table.name] = batch.count
+
+
+def _check_plan(organization: Organization) -> None:
+    """ImportProblem when the restored organization holds more than its plan includes."""
+    for name in ("members", "projects", "issues"):
+        try:
+            quotas.check(organization, name, adding=0)
+        except quotas.QuotaExceeded as exc:
+            raise ImportProblem(
+                f"The export holds {exc.used:,} {exc.limit.nouns}; the {exc.plan.label} plan includes "
+                f"{exc.allowed:,}. Choose a larger plan (--plan)."
+            ) from exc
 
 
 def _add_members(manifest: dict, owner: User, people: _People, report: ImportReport) -> None:

@@ -18,6 +18,7 @@ from app.core.storage import file_store
 from app.extensions import db
 from app.imports import services as imports
 from app.models import Project
+from app.plans import quotas
 
 #: Rows per transaction: one counter update, one key lookup and one flush each.
 BATCH_ROWS = 500
@@ -53,7 +54,12 @@ def import_issues(
 
         def commit_batch(line: int) -> None:
             nonlocal handled
-            created = imports.create_issues(project.id, actor_id, batch)
+            try:
+                created = imports.create_issues(project.id, actor_id, batch)
+            except quotas.QuotaExceeded as exc:
+                raise TaskError(
+                    f"{exc} The import stopped at line {line:,}: {counts['imported']:,} issues were imported."
+                ) from exc
             warned = [imports.warned_row(task.id, row) for row in created if row.warnings]
             db.session.add_all(rejected + warned)
             counts["imported"] += len(created)
@@ -75,6 +81,8 @@ def import_issues(
             )
 
         line = tally["checkpoint_line"]
+        if line == 0:
+            _room_for(rows_total)
         try:
             for line, cells in imports.read_rows(upload):
                 if line <= tally["checkpoint_line"]:
@@ -96,6 +104,15 @@ def import_issues(
         db.session.commit()
     imports.delete_upload(token)
     return result
+
+
+def _room_for(rows: int) -> None:
+    """TaskError before anything is written when the file has more rows than the plan has room for
+    (however the import was started: the page checks it too)."""
+    try:
+        quotas.check(None, "issues", adding=rows)
+    except quotas.QuotaExceeded as exc:
+        raise TaskError(f"The file has {rows:,} rows, so nothing was imported. {exc}") from exc
 
 
 def _inputs(project_id: str, token: str, mapping: list[str], strict: bool):

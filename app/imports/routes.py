@@ -11,6 +11,7 @@ from app.imports import bp
 from app.imports import services as imports
 from app.imports.forms import MappingForm, UploadForm
 from app.models.work import PRIORITY_LABELS
+from app.plans import quotas
 from app.projects.services import project_or_404
 from app.projects.workflow import state_names
 from app.tasks.services import QueueUnavailable, start_task, visible_task_or_none
@@ -98,8 +99,15 @@ def start(project_key):
     chosen = _chosen(stored)
     try:
         mapping = imports.mapping_from_form(stored.header, chosen)
+        quotas.check(None, "issues", adding=stored.rows)
     except imports.MappingError as exc:
         return _preview(project, stored, form, chosen, error=str(exc), status=422)
+    except quotas.QuotaExceeded as exc:
+        error = (
+            f"This file has {stored.rows:,} rows and the organization has {exc.used:,} issues,"
+            f" so nothing was imported. {exc}"
+        )
+        return _preview(project, stored, form, chosen, error=error, status=422)
     try:
         task = start_task(
             "import",

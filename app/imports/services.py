@@ -40,6 +40,7 @@ from app.imports.rows import IssueRow, RowChecker, RowProblem
 from app.imports.uploads import Upload, UploadError, delete_upload, load_upload, read_rows, store_upload
 from app.models import Issue, IssueActivity, IssueAssignee, IssueLabel, IssueWatcher, Project
 from app.models.base import new_id, utcnow
+from app.plans import quotas
 from app.projects.workflow import default_state_key
 
 #: The import's interface: the upload (uploads.py), the mapping (mapping.py), checking rows
@@ -77,14 +78,17 @@ def create_issues(
 ) -> list[IssueRow]:
     """Create an issue for each row whose import key the project does not have yet.
 
-    Returns the rows created (the others were duplicates). Flushes but does not commit: the
-    caller commits the batch together with its progress. The project row is locked first, so
-    concurrent imports into one project take turns and see each other's keys; its counter moves
-    once for the whole batch (numbers stay gap-free: a rolled-back batch gives them all back).
+    Returns the rows created (the others were duplicates); ``QuotaExceeded``, with nothing of
+    the batch written, when they would take the organization past its plan's issues. Flushes
+    but does not commit: the caller commits the batch together with its progress. The project
+    row is locked first (after the organization's), so concurrent imports into one project
+    take turns and see each other's keys; its counter moves once for the whole batch (numbers
+    stay gap-free: a rolled-back batch gives them all back).
     """
     rows = list(rows)
     if not rows:
         return []
+    quotas.check(None, "issues", adding=0)  # the organization's row locked before the project's
     db.session.execute(select(Project.id).where(Project.id == project_id).with_for_update()).one()
     keys = {row.import_key for row in rows}
     existing = set(
@@ -99,6 +103,7 @@ def create_issues(
             new.append(row)
     if not new:
         return []
+    quotas.check(None, "issues", adding=len(new))
     last = db.session.execute(
         update(Project)
         .where(Project.id == project_id)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO
 
 from app.core.storage import file_store, tenant_key
+from app.plans import quotas
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 PREVIEW_ROWS = 5
@@ -77,6 +78,10 @@ def store_upload(stream: IO[bytes], filename: str | None) -> Upload:
         )
     if not data.strip():
         raise UploadError("The file is empty.")
+    try:
+        quotas.check(None, "storage", adding=len(data))
+    except quotas.QuotaExceeded as exc:
+        raise UploadError(str(exc)) from exc
     if b"\x00" in data:
         raise UploadError("This is not a CSV file (it holds binary data). Export the sheet as CSV first.")
     try:

@@ -25,6 +25,7 @@ from app.labels import services as label_services
 from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS
 from app.orgs.forms import ConfirmForm
+from app.plans.quotas import QuotaExceeded
 from app.projects.services import project_or_404
 from app.projects.workflow import default_state_key, names_by_project, state_choices
 
@@ -78,6 +79,9 @@ def new_issue(project_key):
         except issues.IssueError as exc:
             db.session.rollback()
             form.assignees.errors.append(str(exc))
+        except QuotaExceeded as exc:
+            db.session.rollback()
+            form.form_errors.append(str(exc))
         else:
             ref = issue.ref
             flash(f"Created {ref}.", "success")

@@ -31,6 +31,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.models.work import PRIORITY_LABELS, due_date_problem
 from app.notifications.services import notify
+from app.plans import quotas
 from app.projects import workflow
 from app.projects.services import next_issue_number
 from app.webhooks.events import publish
@@ -139,6 +140,7 @@ def create_issue(
         raise IssueError(problem)
     assignees = member_users(assignee_ids)
     labels = tenant_labels(label_ids)
+    quotas.check(None, "issues")  # before the project's row is locked: the organization's first
     issue = Issue(
         project_id=project.id,
         number=next_issue_number(project),

@@ -3,6 +3,7 @@
 from app.models.accounts import User
 from app.models.api import ApiIdempotentRequest, ApiKey
 from app.models.audit import AuditCheckpoint, AuditEvent
+from app.models.flags import FeatureFlag
 from app.models.imports import ImportProblem
 from app.models.labels import Label
 from app.models.notifications import Notification
@@ -31,6 +32,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "Comment",
+    "FeatureFlag",
     "HeldSlug",
     "ImportProblem",
     "Invitation",

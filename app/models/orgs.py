@@ -7,6 +7,7 @@ import secrets
 import uuid
 from datetime import datetime
 
+from flask import current_app, has_app_context
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -18,6 +19,12 @@ from app.models.base import CacheTopic, UTCDateTime, new_id, utcnow
 AUDIT_RETENTION_MIN_DAYS = 30
 #: The longest, in days (ten years).
 AUDIT_RETENTION_MAX_DAYS = 3650
+
+
+def default_plan() -> str:
+    """The plan a new organization starts on: the ``DEFAULT_PLAN`` setting."""
+    return current_app.config["DEFAULT_PLAN"] if has_app_context() else "free"
+
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 
@@ -49,14 +56,22 @@ class Organization(db.Model):
     #: "Enforce single sign-on": since when members reach the organization only after signing in
     #: through its provider (``app/sso/``); None: a password is enough.
     sso_enforced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: The longest an API key made in the organization may live, in days (``app/api/keys.py``).
+    #: The longest an API key made in the organization may live, in days (``app/apikeys/services.py``).
     api_key_max_days: Mapped[int] = mapped_column(Integer, server_default="365")
+    #: The plan it is on (``app/plans/catalog.py``), set by an operator; what it may create.
+    plan: Mapped[str] = mapped_column(String(20))
 
     #: The retention's default is read when first used, not returned by every insert.
     __mapper_args__ = {"eager_defaults": False}
 
     #: Loaded through the tenant scoping like any tenant query: only the current tenant's.
     memberships = relationship("Membership", viewonly=True, lazy="select")
+
+    def __init__(self, **values):
+        # The setting is read when the row is made; rows written by Core statements (migrations,
+        # tests of old schemas) take the column's server default.
+        values.setdefault("plan", default_plan())
+        super().__init__(**values)
 
     def __repr__(self) -> str:
         return f"<Organization {self.slug}>"

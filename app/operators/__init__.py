@@ -9,4 +9,4 @@ from flask import Blueprint
 
 bp = Blueprint("operators", __name__)
 
-from app.operators import impersonation_routes, routes, tenant_routes  # noqa: E402,F401
+from app.operators import impersonation_routes, plan_routes, routes, tenant_routes  # noqa: E402,F401

@@ -8,7 +8,6 @@ the organization's files (uploads, exports, backups) under its prefix of the fil
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,12 +16,14 @@ from sqlalchemy import func, or_, select
 
 from app.core import audit
 from app.core.mail import send_email
-from app.core.storage import file_store
+from app.core.storage import tenant_bytes
 from app.core.tenancy import tenant_context, unscoped
 from app.extensions import db
 from app.models import Issue, Membership, Organization, Project, User
 from app.models.base import utcnow
 from app.orgs.services import owner_emails
+from app.plans import Plan, plan_named, quotas
+from app.plans.quotas import Usage
 
 #: Organizations per page of the console's list.
 PAGE_SIZE = 50
@@ -50,6 +51,8 @@ class OrganizationUsage:
     suspended_at: datetime | None
     suspended_reason: str | None
     deletion_due_at: datetime | None
+    #: The plan's name for people ("Free").
+    plan_label: str
 
 
 def _contains(column, text: str):
@@ -97,6 +100,7 @@ def organizations(query: str = "", page: int = 1) -> tuple[list[OrganizationUsag
             org.suspended_at,
             org.suspended_reason,
             org.deletion_due_at,
+            plan_named(org.plan).label,
         )
         for org in orgs
     ], total
@@ -111,14 +115,7 @@ def _counts(model, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
 
 def storage_bytes(org_id: uuid.UUID) -> int:
     """The size of the organization's files, in bytes."""
-    total = 0
-    for directory, _subdirectories, files in os.walk(file_store().path(f"t/{org_id}")):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(directory, name)).st_size
-            except OSError:  # deleted meanwhile
-                continue
-    return total
+    return tenant_bytes(org_id)
 
 
 @dataclass(frozen=True)
@@ -154,6 +151,17 @@ def find_people(query: str) -> list[PersonFound]:
         for user_id, name, slug, role in rows:
             belongs[user_id].append((name, slug, role))
     return [PersonFound(p.id, p.name, p.email, p.created_at, p.last_login_at, belongs[p.id]) for p in people]
+
+
+def change_plan(org: Organization, operator: User, plan: Plan) -> list[Usage]:
+    """Put the organization on ``plan``, audited; what it already uses past the plan's limits
+    (nothing is removed: creating more of those is refused until it fits). The caller commits."""
+    before, org.plan = org.plan, plan.name
+    with tenant_context(org.id):
+        audit.record(
+            "organization.plan_changed", target=org, actor=operator, plan_from=before, plan_to=plan.name
+        )
+    return quotas.over_limits(org, plan)
 
 
 def suspend(org: Organization, operator: User, reason: str) -> None:

@@ -61,12 +61,18 @@ def invitation(token):
     if error:
         return error
     form = ConfirmForm()
+    status = 200
     if current_user.is_authenticated and form.validate_on_submit():
-        orgs.accept(org, invitation, current_user)
-        flash(f"You joined {org.name}.", "success")
-        return redirect(url_for("org.dashboard", org_slug=org.slug), 303)
+        try:
+            orgs.accept(org, invitation, current_user)
+        except orgs.OrgError as exc:  # the plan has no seat left (the 422 rolls the request back)
+            form.form_errors.append(str(exc))
+            status = 422
+        else:
+            flash(f"You joined {org.name}.", "success")
+            return redirect(url_for("org.dashboard", org_slug=org.slug), 303)
     existing = accounts.find_user(invitation.email)
-    return render_template(
+    page = render_template(
         "orgs/invitation.html",
         org=org,
         invitation=invitation,
@@ -76,6 +82,7 @@ def invitation(token):
         token=token,
         has_account=existing is not None,
     )
+    return page, status
 
 
 @bp.route("/invitations/<token>/signup", methods=["GET", "POST"])
@@ -97,9 +104,13 @@ def invitation_signup(token):
         )
         db.session.add(user)
         db.session.flush()
-        orgs.accept(org, invitation, user)
-        accounts.start_session(user)
-        flash(f"Welcome to {org.name}!", "success")
-        return redirect(url_for("org.dashboard", org_slug=org.slug), 303)
+        try:
+            orgs.accept(org, invitation, user)
+        except orgs.OrgError as exc:  # no seat left: the 422 rolls the new account back too
+            form.form_errors.append(str(exc))
+        else:
+            accounts.start_session(user)
+            flash(f"Welcome to {org.name}!", "success")
+            return redirect(url_for("org.dashboard", org_slug=org.slug), 303)
     status = 422 if request.method == "POST" else 200
     return render_template("orgs/invitation_signup.html", form=form, org=org, invitation=invitation), status

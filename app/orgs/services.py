@@ -21,6 +21,7 @@ from app.extensions import db
 from app.models import HeldSlug, Invitation, Membership, Organization, User
 from app.models.base import utcnow
 from app.models.orgs import SLUG_PATTERN
+from app.plans import quotas
 
 #: Words that cannot be organization slugs: they are (or may become) top-level URLs.
 RESERVED_SLUGS = frozenset(
@@ -219,11 +220,20 @@ def restore_member(actor: Membership, user_id: str, role: str) -> Membership:
         raise OrgError("That account no longer exists.")
     if db.session.scalar(select(Membership).where(Membership.user_id == user.id)) is not None:
         raise OrgError(f"{user.name} is already a member.")
+    _take_seat()
     membership = Membership(user_id=user.id, role=role)
     db.session.add(membership)
     db.session.flush()
     audit.record("member.restored", target=membership, user_id=str(user.id), role=role)
     return membership
+
+
+def _take_seat(org: Organization | None = None, adding: int = 1) -> None:
+    """OrgError, saying so, when the plan has no seat left (``app.plans.quotas``, "members")."""
+    try:
+        quotas.check(org, "members", adding=adding)
+    except quotas.QuotaExceeded as exc:
+        raise OrgError(str(exc)) from exc
 
 
 # --- invitations -----------------------------------------------------------------------------
@@ -254,6 +264,7 @@ def invite(actor: Membership, email: str, role: str) -> Invitation:
     for old in pending:
         if old.usable:
             raise OrgError(f"{email} already has a pending invitation. Resend it instead.")
+    _take_seat()  # members and pending invitations: a seat each
     invitation = Invitation(
         email=email,
         role=role,
@@ -269,6 +280,8 @@ def invite(actor: Membership, email: str, role: str) -> Invitation:
 def resend(invitation: Invitation) -> None:
     if invitation.accepted_at or invitation.revoked_at:
         raise OrgError("Only pending or expired invitations can be resent.")
+    if not invitation.usable:  # an expired invitation takes a seat again
+        _take_seat()
     invitation.nonce = secrets.token_hex(16)  # older links stop working
     invitation.sent_at = utcnow()
     invitation.expires_at = utcnow() + timedelta(days=current_app.config["INVITATION_DAYS"])
@@ -312,6 +325,8 @@ def accept(org: Organization, invitation: Invitation, user: User) -> Membership:
         if not invitation.usable:
             raise OrgError("This invitation can no longer be used.")
         existing = db.session.scalar(select(Membership).where(Membership.user_id == user.id))
+        if existing is None:
+            _take_seat(org, adding=0)  # its seat is counted while it is pending
         invitation.accepted_at = utcnow()
         invitation.accepted_by_id = user.id
         if existing is not None:

@@ -12,6 +12,7 @@ from app.core.permissions import can, require
 from app.extensions import db
 from app.models import Issue, Project
 from app.orgs.forms import ConfirmForm
+from app.plans.quotas import QuotaExceeded
 from app.projects import bp, workflow
 from app.projects import services as projects
 from app.projects.forms import ProjectForm, ProjectSettingsForm, StateForm
@@ -49,6 +50,9 @@ def new():
         except projects.ProjectError as exc:
             db.session.rollback()
             form.key.errors.append(str(exc))
+        except QuotaExceeded as exc:
+            db.session.rollback()
+            form.form_errors.append(str(exc))
         else:
             flash(f"Project {project.name} ({project.key}) is ready.", "success")
             return redirect(url_for("issues.project_list", project_key=project.key), 303)
@@ -131,6 +135,11 @@ def archive(project_key):
         )
     confirmed()
     archived = request.form.get("archived", "1") == "1"
-    projects.set_archived(project, archived)
+    try:
+        projects.set_archived(project, archived)
+    except QuotaExceeded as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("projects.settings", project_key=project.key), 303)
     flash(f"{project.name} is {'archived' if archived else 'active again'}.", "success")
     return redirect(url_for("projects.settings", project_key=project.key), 303)

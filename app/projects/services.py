@@ -11,6 +11,7 @@ from app.core import audit, edits
 from app.extensions import db
 from app.models import Project
 from app.models.base import utcnow
+from app.plans import quotas
 
 KEY_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 
@@ -36,9 +37,11 @@ def suggest_key(name: str) -> str:
 
 
 def create_project(actor, name: str, key: str, description: str = "") -> Project:
+    """A new project (``ProjectError`` for a bad key, ``QuotaExceeded`` when the plan is full)."""
     key = key.strip().upper()
     if problem := key_problem(key):
         raise ProjectError(problem)
+    quotas.check(None, "projects")
     project = Project(name=name.strip(), key=key, description=description.strip(), created_by_id=actor.id)
     db.session.add(project)
     db.session.flush()
@@ -67,6 +70,10 @@ def update_settings(project: Project, loaded: dict, submitted: dict) -> list[str
 
 
 def set_archived(project: Project, archived: bool) -> None:
+    """Archive the project, or make it active again (``QuotaExceeded`` when the plan's active
+    projects are all taken)."""
+    if not archived and project.archived:
+        quotas.check(None, "projects")
     project.archived_at = utcnow() if archived else None
     audit.record("project.archived" if archived else "project.unarchived", target=project, key=project.key)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Response, abort, redirect, render_template, url_for
 
+from app import flags
 from app.core.permissions import require
 from app.orgs.context import current_access
 from app.orgs.forms import ConfirmForm
@@ -41,7 +42,13 @@ def _panel_context(project, state):
         "charts": report_charts(data) if data else {},
         "tables": {name: table(data) for name, table in reports.TABLES.items()} if data else {},
         "retry_form": ConfirmForm(),
+        "downloads": _downloads(),
     }
+
+
+def _downloads() -> bool:
+    """Whether the organization has each chart's numbers as CSV (the ``report_downloads`` flag)."""
+    return flags.enabled("report_downloads", current_access().org_id)
 
 
 def _page(project_key):
@@ -73,7 +80,7 @@ def _retry(project_key):
 def _csv(project_key, chart):
     project = _project(project_key)
     table = reports.TABLES.get(chart)
-    if table is None:
+    if table is None or not _downloads():
         abort(404)
     snapshot = reports.latest_snapshot(project)
     if snapshot is None:

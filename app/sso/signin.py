@@ -33,6 +33,7 @@ from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import Membership, Organization, SsoConnection, SsoIdentity, User
 from app.models.base import utcnow
+from app.plans import quotas
 from app.sso import clients, connections, domains
 
 PENDING_KEY = "_sso_pending"
@@ -175,6 +176,7 @@ def _new_person(org: Organization, connection: SsoConnection, claims: Claims) ->
             f"{org.name} lets people join by signing in only with an address at a domain it has proven "
             f"({where}). Ask one of its admins for an invitation."
         )
+    _take_seat(org)
     user = User(
         email=claims.email,
         name=claims.name or claims.email.partition("@")[0],
@@ -187,6 +189,14 @@ def _new_person(org: Organization, connection: SsoConnection, claims: Claims) ->
     _link(connection, claims, user)
     audit.record("sso.provisioned", target=user, actor=user, role=connection.default_role)
     return user
+
+
+def _take_seat(org: Organization) -> None:
+    """SignInError when the organization's plan has no seat for one more member."""
+    try:
+        quotas.check(org, "members")
+    except quotas.QuotaExceeded as exc:
+        raise SignInError(f"{org.name} cannot take new members now. {exc}") from exc
 
 
 def _link(connection: SsoConnection, claims: Claims, user: User) -> SsoIdentity:
@@ -269,6 +279,7 @@ def link(request: LinkRequest) -> User:
                 raise SignInError(
                     f"You are not a member of {org.name}. Ask one of its admins for an invitation."
                 )
+            _take_seat(org)
             db.session.add(Membership(user_id=user.id, role=connection.default_role))
             audit.record("sso.provisioned", target=user, actor=user, role=connection.default_role)
         _link(connection, claims, user)
