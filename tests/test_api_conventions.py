@@ -4,6 +4,7 @@ the per-key rate limit with its RateLimit headers and Retry-After."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -14,8 +15,9 @@ from sqlalchemy import func, select, update
 
 from app.core.tenancy import tenant_context
 from app.extensions import db
-from app.models import ApiIdempotentRequest, ApiKey, Issue
+from app.models import ApiIdempotentRequest, ApiKey, Issue, Organization
 from app.models.base import utcnow
+from app.plans import catalog
 from tests.factories import make_acme
 from tests.support.api import Api, make_key
 
@@ -119,10 +121,17 @@ def test_a_malformed_key_is_a_400(api):
     assert response.status_code == 400 and "visible ASCII" in response.get_json()["detail"]
 
 
-def test_each_key_has_its_rate_limit_with_headers(app, client, acme, monkeypatch):
-    """At 3 a minute: three answers counting down in RateLimit, the fourth a 429 with Retry-After
-    and a reason; another key of the organization is counted apart."""
-    monkeypatch.setitem(app.config, "API_REQUESTS_PER_MINUTE", 3)
+def _on_plan(org_id, plan: str) -> None:
+    with tenant_context(org_id):
+        db.session.get(Organization, org_id).plan = plan
+        db.session.commit()
+
+
+def test_each_key_has_its_plans_rate_limit_with_headers(app, client, acme, monkeypatch):
+    """On a plan of 3 requests a minute: three answers counting down in RateLimit, the fourth a
+    429 with Retry-After and a reason; another key of the organization is counted apart."""
+    monkeypatch.setitem(catalog.PLANS, "free", dataclasses.replace(catalog.FREE, api_requests_per_minute=3))
+    _on_plan(acme[0], "free")
     api = Api(client, make_key(*acme))
     for remaining in (2, 1, 0):
         response = api.get("/projects")
@@ -158,6 +167,25 @@ def test_kept_answers_are_purged_after_their_day(app, api, acme):
         assert purge_idempotent_requests() == 1
     with tenant_context(acme[0]):
         assert list(db.session.scalars(select(ApiIdempotentRequest.idempotency_key))) == ["new"]
+
+
+def test_the_plan_names_the_keys_rate(client, acme):
+    """A Team organization's keys may make the Team plan's 600 requests a minute."""
+    _on_plan(acme[0], "team")
+    response = Api(client, make_key(*acme)).get("/projects")
+    assert response.headers["RateLimit-Policy"] == '"key";q=600;w=60'
+
+
+def test_the_plans_quotas_hold_through_the_api(client, acme):
+    """On a plan of 3 projects, the API's 4th project is a 403 with the plan's reason, and nothing
+    is made (the organization has WEB; two more fit)."""
+    _on_plan(acme[0], "free")
+    api = Api(client, make_key(*acme))
+    for key in ("TWO", "THREE"):
+        assert api.post("/projects", json={"key": key, "name": key.title()}).status_code == 201
+    refused = api.post("/projects", json={"key": "FOUR", "name": "Four"})
+    assert refused.status_code == 403 and "includes 3 active projects" in refused.get_json()["detail"]
+    assert api.get("/projects/FOUR").status_code == 404
 
 
 def test_an_address_sending_keys_that_do_not_work_is_slowed_down(app, client, acme, monkeypatch):

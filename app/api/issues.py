@@ -8,6 +8,7 @@ from spectree import Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from app import plans
 from app.api import bp, pagination, references, represent, schemas
 from app.api.auth import maker, needs
 from app.api.idempotency import idempotent
@@ -149,6 +150,8 @@ def create_issue(json: schemas.NewIssue):
         )
     except issues.IssueError as problem:
         raise ApiProblem(422, str(problem)) from None
+    except plans.QuotaExceeded as problem:
+        raise ApiProblem(403, str(problem)) from None
     return _with_etag(_issue(str(row.id)), 201)
 
 

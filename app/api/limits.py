@@ -1,6 +1,6 @@
 """Per-key rate limits of the API, with their state in every answer.
 
-Each key may make its organization's number of requests per minute (``requests_per_minute``),
+Each key may make its organization's plan's number of requests a minute (``requests_per_minute``),
 counted in a moving window in Redis, shared by every web process (Flask-Limiter's storage and
 strategy). Answers carry ``RateLimit-Policy`` and ``RateLimit`` (the IETF HTTPAPI rate limit
 fields: quota, window, what remains, seconds to reset); past the limit the answer is a 429
@@ -19,8 +19,10 @@ from limits import RateLimitItemPerMinute, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from app import plans
 from app.api.problems import ApiProblem
-from app.extensions import limiter
+from app.extensions import db, limiter
+from app.models import Organization
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +31,10 @@ _WINDOW_SECONDS = 60
 _fallback = MovingWindowRateLimiter(MemoryStorage())
 
 
-def requests_per_minute(organization_id) -> int:
-    """How many requests per minute a key of the organization may make."""
-    return current_app.config["API_REQUESTS_PER_MINUTE"]
+def requests_per_minute(organization_id) -> int | None:
+    """How many requests a minute each key of the organization may make: its plan's number
+    (``app/plans/catalog.py``; None: no limit)."""
+    return plans.api_requests_per_minute(db.session.get(Organization, organization_id))
 
 
 def _hit(item, key_id: str) -> tuple[bool, float, int]:
@@ -76,6 +79,8 @@ def count_refused_key(address: str) -> None:
 def check() -> None:
     """Count this request against the key's limit (after it is known), or answer 429."""
     quota = requests_per_minute(g.api_key.tenant_id)
+    if quota is None:
+        return  # the plan sets no limit
     item = RateLimitItemPerMinute(quota)
     allowed, reset_at, remaining = _hit(item, str(g.api_key.id))
     seconds = max(0, math.ceil(reset_at - time.time()))

@@ -3,6 +3,7 @@
 from spectree import Response
 from sqlalchemy import select
 
+from app import plans
 from app.api import bp, pagination, represent, schemas
 from app.api.auth import maker, needs
 from app.api.idempotency import idempotent
@@ -49,6 +50,8 @@ def create_project(json: schemas.NewProject):
         project = projects.create_project(maker(), json.name, json.key, json.description)
     except projects.ProjectError as problem:  # the key is taken
         raise ApiProblem(409, str(problem)) from None
+    except plans.QuotaExceeded as problem:
+        raise ApiProblem(403, str(problem)) from None
     return represent.project(project), 201
 
 

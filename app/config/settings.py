@@ -180,8 +180,6 @@ class AccountSettings:
     INVITATION_LIMIT_PER_USER = "20 per hour"
     INVITATION_LIMIT_PER_ORGANIZATION = "50 per hour"
     INVITATION_RESEND_LIMIT = "3 per hour"
-    #: API requests a key may make per minute when its organization's plan names no number.
-    API_REQUESTS_PER_MINUTE = 600
     #: Requests with a key that does not work (unknown, revoked, expired) one address may send.
     API_REFUSED_KEYS_PER_IP = "30 per minute"
     #: How long an Idempotency-Key keeps its first answer.

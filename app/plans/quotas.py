@@ -51,7 +51,7 @@ def plan_of(organization: Organization) -> Plan:
 
 
 def api_requests_per_minute(organization: Organization) -> int | None:
-    """The requests a minute the organization's API keys may make together (None: no limit)."""
+    """The requests a minute each of the organization's API keys may make (None: no limit)."""
     return plan_of(organization).api_requests_per_minute
 
 
