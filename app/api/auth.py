@@ -88,6 +88,8 @@ def _authenticate() -> None:
     g.access, g.account, g.api_key = access, account, key
     g.audit_via = f"API key {key.name} (…{key.last_four})"
     _note_use(key, now)
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        maker()  # the signed-in person of this request, whom every change and audit entry names
 
 
 def _note_use(key: ApiKey, now) -> None:
@@ -105,7 +107,8 @@ def _note_use(key: ApiKey, now) -> None:
 
 
 def maker() -> User:
-    """The key's maker, as whom the request acts (loaded on first use)."""
+    """The key's maker, as whom the request acts (loaded on first use): Flask-Login's
+    ``current_user`` for the rest of the request."""
     if "_login_user" not in g or g._login_user is None or getattr(g._login_user, "is_anonymous", False):
         g._login_user = db.session.get(User, g.api_key.created_by_id)
     return g._login_user

@@ -26,13 +26,6 @@ _WITH_PEOPLE = (selectinload(Issue.assignees), selectinload(Issue.labels))
 NDJSON = "application/x-ndjson"
 
 
-class _Slug:
-    """What ``represent`` reads of the organization (its address) in a batch's own context."""
-
-    def __init__(self, slug: str):
-        self.slug = slug
-
-
 def _issue(issue: str, lock: bool = False) -> Issue:
     """The issue named by its id or its key (``WEB-42``); under a row lock for a change."""
     statement = select(Issue).options(*_WITH_PEOPLE)
@@ -104,7 +97,6 @@ def stream_issues(query: schemas.IssueFilter):
             # Each batch in an app context of its own, as this organization: a body read slowly
             # holds no context or connection between batches.
             with app.app_context(), tenant_context(tenant_id):
-                g.access = _Slug(org_slug)
                 statement = select(Issue).options(*_WITH_PEOPLE).order_by(Issue.id).limit(STREAM_BATCH)
                 if project_id is not None:
                     statement = statement.where(Issue.project_id == project_id)
@@ -113,7 +105,7 @@ def stream_issues(query: schemas.IssueFilter):
                 if after is not None:
                     statement = statement.where(Issue.id > after)
                 rows = list(db.session.scalars(statement))
-                chunk = b"".join(encoder.encode(represent.issue(row)) + b"\n" for row in rows)
+                chunk = b"".join(encoder.encode(represent.issue(row, org_slug)) + b"\n" for row in rows)
             if chunk:
                 yield chunk
             if len(rows) < STREAM_BATCH:

@@ -24,7 +24,9 @@ def project(row) -> schemas.Project:
     )
 
 
-def issue(row) -> schemas.Issue:
+def issue(row, org_slug: str | None = None) -> schemas.Issue:
+    """The issue as the API shows it (``org_slug``: its organization's address, when there is
+    no request's organization to read it from)."""
     ref = row.ref
     return schemas.Issue(
         id=row.id,
@@ -43,7 +45,7 @@ def issue(row) -> schemas.Issue:
         updated_at=row.updated_at,
         closed_at=row.closed_at,
         version=row.version,
-        url=public_url("issues.show", org_slug=_org_slug(), issue_ref=ref),
+        url=public_url("issues.show", org_slug=org_slug or _org_slug(), issue_ref=ref),
     )
 
 
