@@ -52,7 +52,7 @@ def give_api_key(services: Services, org_id: str) -> str:
     """An API key of the organization, made by its owner, valid for a day; the token."""
     from app.apikeys.services import new_token, token_hash
 
-    token = new_token()
+    token = new_token(uuid.UUID(org_id))
     now = datetime.now(UTC)
     with psycopg.connect(services.url("postgres", DATABASE)) as connection:
         owner = connection.execute(

@@ -104,6 +104,9 @@ ALLOWED: dict[str, str] = {
     "housekeeping: old webhook deliveries of every organization": (
         "a daily delete of old webhook deliveries, their attempts and messages, every shard at once"
     ),
+    "housekeeping: kept API answers of every organization": (
+        "an hourly delete of the answers kept for an Idempotency-Key past their day, every shard at once"
+    ),
     "daily digest: who has notifications waiting, in every organization": (
         "once a day, who to write a digest to; each digest is then written inside its organization"
     ),

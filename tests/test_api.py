@@ -97,9 +97,9 @@ def test_a_request_without_a_valid_key_is_refused_with_the_reason(client, acme):
     mistyped = token[:-1] + ("A" if token[-1] != "A" else "B")
     body = _problem(Api(client, mistyped).get("/projects"), 401)
     assert "not a Worklane API key" in body["detail"]
-    from app.apikeys.services import PREFIX, _checksum
+    from app.apikeys.services import new_token
 
-    unknown = PREFIX + "x" * 32 + _checksum("x" * 32)
+    unknown = new_token(acme.id)  # well formed, of Acme, never made
     assert _problem(Api(client, unknown).get("/projects"), 401)["detail"] == "No such API key."
     assert "Set-Cookie" not in response.headers
 

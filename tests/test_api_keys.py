@@ -24,7 +24,7 @@ from tests.support.api import Api, make_key
 from tests.support.forms import parse_forms
 
 KEYS = "/acme/settings/api-keys"
-TOKEN = re.compile(r"wlk_[0-9A-Za-z]{38}")
+TOKEN = re.compile(r"wlk_[0-9A-Za-z]{60}")
 
 
 @pytest.fixture

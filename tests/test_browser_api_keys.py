@@ -39,7 +39,7 @@ def test_an_owner_makes_a_key_a_script_uses_it_and_the_owner_revokes_it(page, ap
     page.get_by_role("button", name="Make the key").click()
     page.get_by_role("heading", name="Your new key").wait_for()
     token = page.locator("[data-new-key]").inner_text().strip()
-    assert token.startswith("wlk_") and len(token) == 42
+    assert token.startswith("wlk_") and len(token) == 64
 
     assert _call(live_server, token) == 200
     assert _call(live_server, token, "/api/v1/projects") == 403  # no projects scope

@@ -13,6 +13,8 @@ from http import HTTPStatus
 import msgspec
 from flask import current_app, request
 
+from app.core.mail import public_url
+
 MEDIA_TYPE = "application/problem+json"
 
 #: What each status means in this API (the reference page lists them under ``#problem-<status>``).
@@ -66,8 +68,7 @@ class ApiProblem(Exception):
 
 
 def type_uri(status: int) -> str:
-    base = current_app.config.get("PUBLIC_URL") or request.host_url
-    return f"{base.rstrip('/')}/docs/api#problem-{status}"
+    return public_url("api_docs.reference") + f"#problem-{status}"
 
 
 def body(status: int, detail: str | None = None, errors=None) -> bytes:

@@ -22,7 +22,7 @@ def purge_idempotent_requests() -> int:
     """Delete kept answers (of every organization) older than ``API_IDEMPOTENCY_SECONDS``;
     returns how many."""
     cutoff = utcnow() - timedelta(seconds=current_app.config["API_IDEMPOTENCY_SECONDS"])
-    with unscoped("housekeeping of every organization's Idempotency-Key answers"):
+    with unscoped("housekeeping: kept API answers of every organization"):
         result = db.session.execute(
             delete(ApiIdempotentRequest).where(ApiIdempotentRequest.created_at < cutoff)
         )

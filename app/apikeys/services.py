@@ -1,9 +1,11 @@
 """Organization API keys: made by admins, shown once, stored as a hash, revoked at will.
 
-A key reads ``wlk_`` + 32 random base62 characters + a 6-character checksum (CRC32 of the
-random part, base62): the prefix lets secret scanners recognise a leaked key, the checksum
-lets them (and us) tell a key from a random string without a lookup. Only the key's SHA-256
-and its last four characters are stored.
+A key reads ``wlk_`` + its organization's id (22 base62 characters) + 32 random base62 characters
++ a 6-character checksum (CRC32 of what comes before it, base62): the prefix lets secret scanners
+recognise a leaked key, the checksum lets them (and us) tell a key from a random string without a
+lookup, and the organization's id lets the key be found inside its organization, as every other
+read is (one shard on a distributed database, never all of them). Only the key's SHA-256 and its
+last four characters are stored.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
+import uuid
 import zlib
 from datetime import timedelta
 
@@ -18,14 +21,16 @@ from sqlalchemy import select
 
 from app.apikeys import scopes as api_scopes
 from app.core import audit
-from app.core.tenancy import unscoped
+from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.models import ApiKey, Organization
 from app.models.base import utcnow
 
 PREFIX = "wlk_"
 _ALPHABET = string.digits + string.ascii_letters
-_BODY_LENGTH = 32
+_ORGANIZATION_LENGTH = 22  # a UUID's 128 bits in base62
+_RANDOM_LENGTH = 32
+_BODY_LENGTH = _ORGANIZATION_LENGTH + _RANDOM_LENGTH
 _CHECKSUM_LENGTH = 6
 KEY_LENGTH = len(PREFIX) + _BODY_LENGTH + _CHECKSUM_LENGTH
 #: The lifetimes offered when a key is made, in days.
@@ -50,9 +55,18 @@ def _checksum(body: str) -> str:
     return _base62(zlib.crc32(body.encode()), _CHECKSUM_LENGTH)
 
 
-def new_token() -> str:
-    body = "".join(secrets.choice(_ALPHABET) for _ in range(_BODY_LENGTH))
+def new_token(organization_id: uuid.UUID) -> str:
+    body = _base62(organization_id.int, _ORGANIZATION_LENGTH)
+    body += "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_LENGTH))
     return PREFIX + body + _checksum(body)
+
+
+def organization_of(token: str) -> uuid.UUID | None:
+    """The organization a well-formed token names (None: no UUID is written there)."""
+    number = 0
+    for char in token[len(PREFIX) : len(PREFIX) + _ORGANIZATION_LENGTH]:
+        number = number * 62 + _ALPHABET.index(char)
+    return uuid.UUID(int=number) if number < 1 << 128 else None
 
 
 def well_formed(token: str) -> bool:
@@ -70,8 +84,11 @@ def token_hash(token: str) -> str:
 
 
 def find(token: str) -> ApiKey | None:
-    """The key a well-formed token is, in any organization (None: no such key)."""
-    with unscoped("an API key names its organization: it is found before any tenant is known"):
+    """The key a well-formed token is, read in the organization it names (None: no such key)."""
+    organization_id = organization_of(token)
+    if organization_id is None:
+        return None
+    with tenant_context(organization_id):
         return db.session.scalar(select(ApiKey).where(ApiKey.token_hash == token_hash(token)))
 
 
@@ -88,7 +105,7 @@ def create(organization: Organization, actor, name: str, scopes: list[str], days
         raise KeyProblem("Choose at least one scope.")
     if days < 1 or days > organization.api_key_max_days:
         raise KeyProblem(f"Keys of {organization.name} live at most {organization.api_key_max_days} days.")
-    token = new_token()
+    token = new_token(organization.id)
     key = ApiKey(
         name=name[:100],
         scopes=" ".join(sorted(set(scopes))),

@@ -81,7 +81,7 @@ def render_error(code: int, description: str | None = None):
 def _problem(code: int, detail: str):
     """An API error as RFC 9457 problem details (the API's own errors are made in ``app/api``;
     this answers those no API view saw: an unknown path, a method, an outage, a fault)."""
-    base = (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
+    base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")  # never the request's Host
     title = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else f"Error {code}"
     problem = {"type": f"{base}/docs/api#problem-{code}", "title": title, "status": code, "detail": detail}
     problem["instance"] = request.path
