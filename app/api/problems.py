@@ -2,20 +2,17 @@
 
 Every refusal names its kind (``type``, a link into the API reference), a short ``title``,
 the ``status`` and, where there is one, the reason (``detail``); a body that fails its schema
-lists what is wrong in ``errors``.
+lists what is wrong in ``errors``. The body is made by ``app.core.errors.problem_response``,
+which answers the API's paths no view saw the same way.
 """
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 
 import msgspec
-from flask import current_app, request
 
-from app.core.mail import public_url
-
-MEDIA_TYPE = "application/problem+json"
+from app.core.errors import problem_response
 
 #: What each status means in this API (the reference page lists them under ``#problem-<status>``).
 MEANINGS = {
@@ -67,30 +64,5 @@ class ApiProblem(Exception):
         self.errors = errors
 
 
-def type_uri(status: int) -> str:
-    return public_url("api_docs.reference") + f"#problem-{status}"
-
-
-def body(status: int, detail: str | None = None, errors=None) -> bytes:
-    problem = {
-        "type": type_uri(status),
-        "title": HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else f"Error {status}",
-        "status": status,
-    }
-    if detail:
-        problem["detail"] = detail
-    problem["instance"] = request.path
-    if errors:
-        problem["errors"] = errors
-    return json.dumps(problem).encode()
-
-
-def response(status: int, detail: str | None = None, *, headers=None, errors=None):
-    result = current_app.response_class(body(status, detail, errors), status=status, mimetype=MEDIA_TYPE)
-    for name, value in (headers or {}).items():
-        result.headers[name] = value
-    return result
-
-
 def from_exception(exc: ApiProblem):
-    return response(exc.status, exc.detail, headers=exc.headers, errors=exc.errors)
+    return problem_response(exc.status, exc.detail, headers=exc.headers, errors=exc.errors)

@@ -53,6 +53,9 @@ def wants_json() -> bool:
     )
 
 
+#: The media type of an API error (RFC 9457).
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
 #: Seconds a client is asked to wait before trying again after a 503: a restart takes about one.
 RETRY_AFTER_SECONDS = 5
 
@@ -61,7 +64,7 @@ def render_error(code: int, description: str | None = None):
     title, default_text = TITLES.get(code, (f"Error {code}", "The request could not be completed."))
     text = description or default_text
     if request.path.startswith("/api/"):
-        return _problem(code, description or text), code
+        return problem_response(code, description or text), code
     if wants_json():
         return jsonify(error={"status": code, "title": title, "detail": text}), code
     if code < 500:
@@ -78,14 +81,22 @@ def render_error(code: int, description: str | None = None):
         return f"<!doctype html><title>{code} {title}</title><h1>{title}</h1>", code
 
 
-def _problem(code: int, detail: str):
-    """An API error as RFC 9457 problem details (the API's own errors are made in ``app/api``;
-    this answers those no API view saw: an unknown path, a method, an outage, a fault)."""
-    base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")  # never the request's Host
-    title = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else f"Error {code}"
-    problem = {"type": f"{base}/docs/api#problem-{code}", "title": title, "status": code, "detail": detail}
+def problem_response(status: int, detail: str | None = None, *, headers=None, errors=None):
+    """An API error as RFC 9457 problem details: the API's own refusals (``app.api.problems``)
+    and those no API view saw (an unknown path, a method, an outage, a fault) alike. The type
+    links the reference's entry on ``PUBLIC_URL``, never on the request's Host."""
+    base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else f"Error {status}"
+    problem = {"type": f"{base}/docs/api#problem-{status}", "title": title, "status": status}
+    if detail:
+        problem["detail"] = detail
     problem["instance"] = request.path
-    return current_app.response_class(json.dumps(problem), mimetype="application/problem+json")
+    if errors:
+        problem["errors"] = errors
+    response = current_app.response_class(json.dumps(problem), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 def _keep_the_person_unloaded() -> None:
